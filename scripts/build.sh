@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds what is stale: the BPF object and its skeleton (bpf/), the Node-API
+# addon (native/), the TypeScript (dist/). `--native --best-effort` is the npm
+# install hook: a host without clang still installs and falls back to bpftrace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+native_only=0; best_effort=0
+for a in "$@"; do
+  case "$a" in
+    --native) native_only=1 ;;
+    --best-effort) best_effort=1 ;;
+  esac
+done
+
+build_native() {
+  make -s -C bpf
+  # Rebuild the addon when any of its inputs is newer than it.
+  local addon=build/Release/agent_sensor.node
+  if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp build/bpf/sensor.skel.h -newer "$addon" -print -quit)" ]; then
+    npx --no node-gyp rebuild --release >build/node-gyp.log 2>&1 || { cat build/node-gyp.log >&2; return 1; }
+  fi
+}
+
+if [ $best_effort -eq 1 ]; then
+  build_native || echo "agent-sensor: native addon not built; the bpftrace backend will be used" >&2
+  exit 0
+fi
+build_native
+[ $native_only -eq 1 ] && exit 0
+
+# TypeScript: recompile when a source is newer than the last build.
+if [ ! -f dist/.stamp ] || [ -n "$(find sensor collector proto tsconfig.json -newer dist/.stamp \( -name '*.ts' -o -name '*.proto' -o -name '*.json' \) -print -quit)" ]; then
+  npx --no tsc -p .
+  mkdir -p dist && touch dist/.stamp
+fi
