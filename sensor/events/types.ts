@@ -1,0 +1,132 @@
+// The typed events every backend yields and every consumer (watch, the
+// collector, the SIEM output) speaks. Field names are the JSON names.
+//
+// Byte-exact strings: paths, argv and comm come from the kernel as bytes and
+// are not always UTF-8. In memory they are `string`s decoded as latin1-free
+// UTF-8 when valid; when a value is not valid UTF-8 it is carried as
+// `{ b64: "<base64 of the raw bytes>" }` instead (see ./bytes.ts), so JSON
+// output is byte-exact and a consumer can tell the two apart.
+
+export type ByteString = string | { b64: string };
+
+export type EventType = 'exec' | 'fork' | 'exit' | 'open' | 'connect' | 'unlink' | 'rename' | 'link' | 'dns';
+
+export interface EventBase {
+  type: EventType;
+  /** ISO-8601 UTC with nanoseconds, e.g. 2026-11-28T11:40:35.123456789Z */
+  ts: string;
+  /** epoch nanoseconds, as a decimal string (exact; JSON numbers are not) */
+  tsNs: string;
+  pid: number;
+  tid: number;
+  ppid: number;
+  uid: number;
+  gid: number;
+  comm: ByteString;
+  /** agent name, or null when the process is not an agent (--all mode) */
+  agent: string | null;
+  cgroupId: string;
+  netns: number;
+  mntns: number;
+  /** a path, argv or payload was cut to fit the kernel record */
+  truncated?: boolean;
+}
+
+export interface ExecEvent extends EventBase {
+  type: 'exec';
+  filename: ByteString;
+  argv: ByteString[];
+  /** process start time, boot ns as a decimal string: (pid, startNs) names a process */
+  startNs: string;
+  /** /proc enrichment (the kernel record carries filename; exe resolves links) */
+  exe?: ByteString;
+  cwd?: ByteString;
+}
+
+export interface ForkEvent extends EventBase {
+  type: 'fork'; // pid is the child, ppid the parent
+  startNs: string;
+}
+
+export interface ExitEvent extends EventBase {
+  type: 'exit';
+  /** exit status (0-255) when the process exited normally, else null */
+  code: number | null;
+  /** terminating signal number, or null */
+  signal: number | null;
+}
+
+export type OpenSyscall = 'open' | 'creat' | 'openat' | 'openat2';
+
+export interface OpenEvent extends EventBase {
+  type: 'open';
+  /** absolute, lexically normalised path */
+  path: ByteString;
+  /** the path exactly as the process passed it */
+  rawPath?: ByteString;
+  flags: number;
+  mode: number;
+  /** 'read' | 'write' | 'readwrite' from O_ACCMODE; O_CREAT/O_TRUNC count as write */
+  access: 'read' | 'write' | 'readwrite';
+  /** fd, or -errno */
+  result: number;
+  syscall: OpenSyscall;
+  /** set by the collector once the content is hashed */
+  sha256?: string;
+}
+
+export interface ConnectEvent extends EventBase {
+  type: 'connect';
+  family: 'inet' | 'inet6' | 'unix' | 'other';
+  proto: 'tcp' | 'udp' | 'raw' | 'unix' | 'other';
+  /** IP address text, or the unix socket path ("@name" for abstract) */
+  addr: ByteString;
+  port: number;
+  /** 0 or -errno; -115 (EINPROGRESS) for a non-blocking connect in progress */
+  result: number;
+  /** seen through sendto/sendmsg on an unconnected datagram socket */
+  datagram?: boolean;
+  /** host name this address was resolved from by the same agent, if seen */
+  host?: string;
+}
+
+export interface UnlinkEvent extends EventBase {
+  type: 'unlink';
+  path: ByteString;
+  rmdir: boolean;
+  result: number;
+}
+
+export interface RenameEvent extends EventBase {
+  type: 'rename';
+  path: ByteString;
+  newpath: ByteString;
+  flags: number;
+  result: number;
+}
+
+export interface LinkEvent extends EventBase {
+  type: 'link';
+  /** for a symlink: the target text as given; for a hard link: the existing file */
+  path: ByteString;
+  newpath: ByteString;
+  symbolic: boolean;
+  result: number;
+}
+
+export interface DnsEvent extends EventBase {
+  type: 'dns';
+  qname: string;
+  qtype: string;
+  addr: string;
+  port: number;
+}
+
+export type SensorEvent =
+  | ExecEvent | ForkEvent | ExitEvent | OpenEvent | ConnectEvent
+  | UnlinkEvent | RenameEvent | LinkEvent | DnsEvent;
+
+/** Kernel event type numbers (bpf/events.h enum event_type); the proto matches. */
+export const EVENT_TYPE_NUMBER: Record<EventType, number> = {
+  exec: 1, fork: 2, exit: 3, open: 4, connect: 5, unlink: 6, rename: 7, link: 8, dns: 9,
+};
