@@ -1,0 +1,63 @@
+// A backend turns kernel activity into typed events. Two exist: `libbpf`
+// (the native addon, ./libbpf.ts) and `bpftrace` (./bpftrace.ts, the
+// fallback for hosts where the addon cannot load). Both filter in the kernel
+// on the same rules and yield the same events; the Sensor (../sensor.ts) owns
+// everything above that: agent names, argv decisions, /proc enrichment.
+import type { SensorEvent } from '../events/types.js';
+
+export type BackendName = 'libbpf' | 'bpftrace';
+
+/** agent id in kernel events while user space has not yet decided (argv rules) */
+export const AGENT_CANDIDATE = 0xffffffff;
+export const AGENT_NONE = 0;
+
+/** A rule the kernel matches at exec. `candidate` rules need user space to confirm from argv. */
+export interface KernelRule {
+  kind: 'comm' | 'exe' | 'cgroup';
+  /** comm (<= 15 bytes), absolute exe path, or cgroup id */
+  key: string | bigint;
+  agentId: number;
+  candidate: boolean;
+}
+
+/** An event as a backend yields it: the agent is still a number. */
+export type KernelEvent = SensorEvent & {
+  agentId: number;
+  /** the process was an undecided candidate when the kernel wrote this */
+  pending: boolean;
+};
+
+export interface BackendCounters {
+  /** events handed to user space */
+  delivered: number;
+  /** events the kernel or the transport to JS could not deliver, exact */
+  lost: number;
+  lostByType: Partial<Record<SensorEvent['type'], number>>;
+  /** events delivered with a cut path/argv/payload */
+  truncated: number;
+  /** other backend-specific counters (pairing map full, parse errors, ...) */
+  other: Record<string, number>;
+}
+
+export interface BackendOptions {
+  /** trace every process, not only agents */
+  traceAll: boolean;
+  /** the sensor's own pid, never traced */
+  selfPid: number;
+  /** ring buffer size in bytes (libbpf; power of two) */
+  ringBytes?: number;
+}
+
+export interface Backend {
+  readonly name: BackendName;
+  /** load and attach; rejects with an Error whose message a user can act on */
+  start(onEvents: (events: KernelEvent[]) => void): Promise<void>;
+  setRule(rule: KernelRule): void;
+  /** put a running process under watch (start-up /proc scan, argv decision) */
+  track(pid: number, agentId: number, candidate?: boolean): void;
+  untrack(pid: number): void;
+  counters(): BackendCounters;
+  /** kernel hooks this host lacks and that were left out */
+  unavailable(): string[];
+  stop(): Promise<void>;
+}
