@@ -1,0 +1,290 @@
+// Raw ring-buffer records (bpf/events.h) -> typed KernelEvents. One Buffer
+// holds many records back to back; each starts with struct event_header whose
+// `size` is the record length. This runs for every event (200k+/s), so it
+// reads fields straight from the Buffer at the offsets in ./layout.ts and
+// allocates only the strings and objects the events consist of.
+// Little-endian hosts only (x86-64, arm64), as the BPF records are host order.
+import type { KernelEvent } from '../backends/backend.js';
+import { byteString } from '../events/bytes.js';
+import type { ByteString, EventBase } from '../events/types.js';
+import { TimestampFormatter, type BootClock } from './clock.js';
+import {
+  CONNECT_EVENT as C, CONNF_DATAGRAM, DNS_EVENT as D, EV, EVENT_HEADER as H, EVF_PENDING, EVF_TRUNCATED,
+  EXEC_EVENT as X, EXIT_EVENT as E, FORK_EVENT as F, LNKF_SYMBOLIC, OPEN_EVENT as O, RENAME_EVENT as R,
+  UNLF_RMDIR, UNLINK_EVENT as U,
+} from './layout.js';
+import { familyName, inetAddrText, protoName, unixPathBytes } from './net.js';
+import { joinNormalise } from './paths.js';
+import { openSyscallName } from './syscalls.js';
+
+/** sensor/dns/parse.ts's parseDnsQuery, injected so the decoder works without it */
+export type DnsParser = (payload: Uint8Array) => { qname: string; qtype: string } | null;
+
+export interface DecodeStats {
+  /** records whose size or lengths did not fit the batch; the rest of that batch is skipped */
+  malformed: number;
+  unknownType: number;
+  /** dns records whose payload is not a DNS query, or no parser available */
+  dnsUnparsed: number;
+}
+
+const O_ACCMODE = 0o3;
+const O_WRONLY = 0o1;
+const O_RDWR = 0o2;
+const O_CREAT = 0o100;
+const O_TRUNC = 0o1000;
+
+export function openAccess(flags: number): 'read' | 'write' | 'readwrite' {
+  const acc = flags & O_ACCMODE;
+  if (acc === O_RDWR) return 'readwrite';
+  if (acc === O_WRONLY || flags & (O_CREAT | O_TRUNC)) return 'write';
+  return 'read';
+}
+
+/** Raw wait status (code << 8 | signal) -> code or signal. */
+export function exitStatus(status: number): { code: number | null; signal: number | null } {
+  const sig = status & 0x7f;
+  return sig === 0 ? { code: (status >> 8) & 0xff, signal: null } : { code: null, signal: sig };
+}
+
+/** ASCII (the common case) via latin1, which is cheap; anything else through byteString. */
+export function bytesAt(buf: Buffer, start: number, end: number): ByteString {
+  for (let i = start; i < end; i++) {
+    if (buf[i] > 0x7f) return byteString(buf.subarray(start, end));
+  }
+  return buf.toString('latin1', start, end);
+}
+
+function cString(buf: Buffer, start: number, max: number): ByteString {
+  let end = start;
+  const limit = start + max;
+  while (end < limit && buf[end] !== 0) end++;
+  return bytesAt(buf, start, end);
+}
+
+/** NUL-separated argv area; a trailing NUL does not start another argument. */
+export function splitArgv(area: Uint8Array): ByteString[] {
+  const args: ByteString[] = [];
+  let start = 0;
+  for (let i = 0; i < area.length; i++) {
+    if (area[i] !== 0) continue;
+    args.push(byteString(area.subarray(start, i)));
+    start = i + 1;
+  }
+  if (start < area.length) args.push(byteString(area.subarray(start)));
+  return args;
+}
+
+class Malformed extends Error {}
+
+export class KernelDecoder {
+  readonly stats: DecodeStats = { malformed: 0, unknownType: 0, dnsUnparsed: 0 };
+  private readonly time: TimestampFormatter;
+
+  constructor(clock: BootClock, private readonly parseDns: DnsParser | null = null) {
+    this.time = new TimestampFormatter(clock.bootToEpochNs);
+  }
+
+  decode(buf: Buffer, out: KernelEvent[] = []): KernelEvent[] {
+    let off = 0;
+    while (off + H.size <= buf.length) {
+      const size = buf.readUInt32LE(off + H.fields.size.offset);
+      if (size < H.size || off + size > buf.length) {
+        this.stats.malformed++;
+        break;
+      }
+      try {
+        const ev = this.record(buf, off, size);
+        if (ev) out.push(ev);
+      } catch (err) {
+        if (!(err instanceof Malformed)) throw err;
+        this.stats.malformed++;
+      }
+      off += size;
+    }
+    return out;
+  }
+
+  private record(b: Buffer, o: number, size: number): KernelEvent | null {
+    const type = b.readUInt16LE(o);
+    switch (type) {
+      case EV.EXEC: return this.exec(b, o, size);
+      case EV.FORK: return this.fork(b, o, size);
+      case EV.EXIT: return this.exit(b, o, size);
+      case EV.OPEN: return this.open(b, o, size);
+      case EV.CONNECT: return this.connect(b, o, size);
+      case EV.UNLINK: return this.unlink(b, o, size);
+      case EV.RENAME:
+      case EV.LINK: return this.rename(b, o, size, type);
+      case EV.DNS: return this.dns(b, o, size);
+      default:
+        this.stats.unknownType++;
+        return null;
+    }
+  }
+
+  /** The header fields every event shares, plus the fields the Sensor resolves later. */
+  private base(b: Buffer, o: number): EventBase & { agentId: number; pending: boolean } {
+    const hf = H.fields;
+    const flags = b.readUInt16LE(o + hf.flags.offset);
+    const epochNs = this.time.epochNs(b.readBigUInt64LE(o + hf.ts_ns.offset));
+    const base: EventBase & { agentId: number; pending: boolean } = {
+      type: 'exec',
+      ts: this.time.iso(epochNs),
+      tsNs: epochNs.toString(),
+      pid: b.readUInt32LE(o + hf.pid.offset),
+      tid: b.readUInt32LE(o + hf.tid.offset),
+      ppid: b.readUInt32LE(o + hf.ppid.offset),
+      uid: b.readUInt32LE(o + hf.uid.offset),
+      gid: b.readUInt32LE(o + hf.gid.offset),
+      comm: cString(b, o + hf.comm.offset, hf.comm.size),
+      agent: null,
+      cgroupId: b.readBigUInt64LE(o + hf.cgroup_id.offset).toString(),
+      netns: b.readUInt32LE(o + hf.netns.offset),
+      mntns: b.readUInt32LE(o + hf.mntns.offset),
+      agentId: b.readUInt32LE(o + hf.agent_id.offset),
+      pending: (flags & EVF_PENDING) !== 0,
+    };
+    if (flags & EVF_TRUNCATED) base.truncated = true;
+    return base;
+  }
+
+  private exec(b: Buffer, o: number, size: number): KernelEvent {
+    const x = X.fields;
+    const fnLen = b.readUInt32LE(o + x.filename_len.offset);
+    const argvLen = b.readUInt32LE(o + x.argv_len.offset);
+    const data = o + x.data.offset;
+    need(X.size + fnLen + argvLen <= size);
+    return {
+      ...this.base(b, o),
+      type: 'exec',
+      filename: bytesAt(b, data, data + fnLen),
+      argv: splitArgv(b.subarray(data + fnLen, data + fnLen + argvLen)),
+      startNs: b.readBigUInt64LE(o + x.start_ns.offset).toString(),
+    };
+  }
+
+  private fork(b: Buffer, o: number, size: number): KernelEvent {
+    need(F.size <= size);
+    return { ...this.base(b, o), type: 'fork', startNs: b.readBigUInt64LE(o + F.fields.start_ns.offset).toString() };
+  }
+
+  private exit(b: Buffer, o: number, size: number): KernelEvent {
+    need(E.size <= size);
+    return { ...this.base(b, o), type: 'exit', ...exitStatus(b.readUInt32LE(o + E.fields.exit_code.offset)) };
+  }
+
+  private open(b: Buffer, o: number, size: number): KernelEvent {
+    const x = O.fields;
+    const pathLen = b.readUInt16LE(o + x.path_len.offset);
+    const dirLen = b.readUInt16LE(o + x.dir_len.offset);
+    const data = o + x.data.offset;
+    need(O.size + pathLen + dirLen <= size);
+    const flags = b.readUInt32LE(o + x.flags.offset);
+    return {
+      ...this.base(b, o),
+      type: 'open',
+      ...this.paths(b, data, pathLen, dirLen),
+      flags,
+      mode: b.readUInt32LE(o + x.mode.offset),
+      access: openAccess(flags),
+      result: b.readInt32LE(o + x.result.offset),
+      syscall: openSyscallName(b.readUInt32LE(o + x.syscall_nr.offset)),
+    };
+  }
+
+  private unlink(b: Buffer, o: number, size: number): KernelEvent {
+    const x = U.fields;
+    const pathLen = b.readUInt16LE(o + x.path_len.offset);
+    const dirLen = b.readUInt16LE(o + x.dir_len.offset);
+    need(U.size + pathLen + dirLen <= size);
+    const { path } = this.paths(b, o + x.data.offset, pathLen, dirLen);
+    return {
+      ...this.base(b, o),
+      type: 'unlink',
+      path,
+      rmdir: (b.readUInt32LE(o + x.flags.offset) & UNLF_RMDIR) !== 0,
+      result: b.readInt32LE(o + x.result.offset),
+    };
+  }
+
+  private rename(b: Buffer, o: number, size: number, type: number): KernelEvent {
+    const x = R.fields;
+    const pathLen = b.readUInt16LE(o + x.path_len.offset);
+    const dirLen = b.readUInt16LE(o + x.dir_len.offset);
+    const newLen = b.readUInt16LE(o + x.newpath_len.offset);
+    const newDirLen = b.readUInt16LE(o + x.newdir_len.offset);
+    const data = o + x.data.offset;
+    need(R.size + pathLen + dirLen + newLen + newDirLen <= size);
+    const flags = b.readUInt32LE(o + x.flags.offset);
+    const result = b.readInt32LE(o + x.result.offset);
+    const newpath = this.paths(b, data + pathLen + dirLen, newLen, newDirLen).path;
+    if (type === EV.LINK) {
+      const symbolic = (flags & LNKF_SYMBOLIC) !== 0;
+      // a symlink's target is text stored verbatim, not a path resolved now
+      const path = symbolic ? bytesAt(b, data, data + pathLen) : this.paths(b, data, pathLen, dirLen).path;
+      return { ...this.base(b, o), type: 'link', path, newpath, symbolic, result };
+    }
+    const { path } = this.paths(b, data, pathLen, dirLen);
+    return { ...this.base(b, o), type: 'rename', path, newpath, flags, result };
+  }
+
+  private connect(b: Buffer, o: number, size: number): KernelEvent {
+    const x = C.fields;
+    need(C.size <= size);
+    const family = b.readUInt16LE(o + x.family.offset);
+    const fam = familyName(family);
+    let addr: ByteString;
+    if (fam === 'unix') {
+      const len = Math.min(b.readUInt32LE(o + x.path_len.offset), x.unix_path.size);
+      addr = byteString(unixPathBytes(b, o + x.unix_path.offset, len));
+    } else {
+      addr = inetAddrText(family, b, o + x.addr.offset);
+    }
+    const ev: KernelEvent = {
+      ...this.base(b, o),
+      type: 'connect',
+      family: fam,
+      proto: protoName(family, b.readUInt16LE(o + x.protocol.offset), b.readUInt16LE(o + x.sock_type.offset)),
+      addr,
+      port: b.readUInt16LE(o + x.port.offset),
+      result: b.readInt32LE(o + x.result.offset),
+    };
+    if (b.readUInt32LE(o + x.flags.offset) & CONNF_DATAGRAM) ev.datagram = true;
+    return ev;
+  }
+
+  private dns(b: Buffer, o: number, size: number): KernelEvent | null {
+    const x = D.fields;
+    const len = b.readUInt32LE(o + x.payload_len.offset);
+    need(D.size + len <= size);
+    const q = this.parseDns ? this.parseDns(b.subarray(o + x.data.offset, o + x.data.offset + len)) : null;
+    if (!q) {
+      this.stats.dnsUnparsed++;
+      return null;
+    }
+    const family = b.readUInt16LE(o + x.family.offset);
+    return {
+      ...this.base(b, o),
+      type: 'dns',
+      qname: q.qname,
+      qtype: q.qtype,
+      addr: inetAddrText(family, b, o + x.addr.offset),
+      port: b.readUInt16LE(o + x.port.offset),
+    };
+  }
+
+  /** path = normalise(dir + '/' + raw); rawPath only when it differs from path */
+  private paths(b: Buffer, at: number, pathLen: number, dirLen: number): { path: ByteString; rawPath?: ByteString } {
+    const raw = b.subarray(at, at + pathLen);
+    const full = joinNormalise(b.subarray(at + pathLen, at + pathLen + dirLen), raw);
+    if (full.buffer === raw.buffer && full.byteOffset === raw.byteOffset && full.length === raw.length) {
+      return { path: bytesAt(b, at, at + pathLen) };
+    }
+    return { path: bytesAt(full, 0, full.length), rawPath: bytesAt(b, at, at + pathLen) };
+  }
+}
+
+function need(ok: boolean): void {
+  if (!ok) throw new Malformed();
+}

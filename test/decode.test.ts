@@ -1,0 +1,150 @@
+// Decoder on hand-built ring-buffer bytes: no kernel needed.
+import { describe, expect, it } from 'vitest';
+import type { KernelEvent } from '../sensor/backends/backend.js';
+import { toBytes } from '../sensor/events/bytes.js';
+import { KernelDecoder, exitStatus, openAccess } from '../sensor/kernel/decode.js';
+import { joinNormalise } from '../sensor/kernel/paths.js';
+import { ipv6Text } from '../sensor/kernel/net.js';
+import {
+  connectRecord, dnsQuery, dnsRecord, execRecord, exitRecord, forkRecord, openRecord, renameRecord, unlinkRecord,
+} from './helpers/records.js';
+
+// epoch = boot + offset; offset chosen so boot 1.5 s lands on a known instant
+const EPOCH0 = BigInt(Date.UTC(2026, 10, 28, 11, 40, 35)) * 1_000_000n;
+const clock = { bootToEpochNs: EPOCH0, source: 'timer_list' as const };
+const decoder = (): KernelDecoder => new KernelDecoder(clock, (p) => (p.length > 12 ? { qname: 'example.com', qtype: 'A' } : null));
+const one = (b: Buffer): KernelEvent => {
+  const evs = decoder().decode(b);
+  expect(evs).toHaveLength(1);
+  return evs[0];
+};
+const norm = (dir: string, raw: string): string => joinNormalise(Buffer.from(dir), Buffer.from(raw)).toString('latin1');
+
+describe('decode', () => {
+  it('header fields, timestamps and comm', () => {
+    const ev = one(forkRecord({
+      tsNs: 123_456_789n, pid: 4242, tid: 4243, ppid: 17, uid: 1000, gid: 1001, agentId: 3,
+      cgroupId: 0xffff_ffff_ffffn, netns: 11, mntns: 12, comm: 'as-test-agent', flags: 1,
+    }, 99n));
+    expect(ev).toMatchObject({
+      type: 'fork', pid: 4242, tid: 4243, ppid: 17, uid: 1000, gid: 1001, agentId: 3, pending: true,
+      cgroupId: String(0xffff_ffff_ffffn), netns: 11, mntns: 12, comm: 'as-test-agent', agent: null, startNs: '99',
+      ts: '2026-11-28T11:40:35.123456789Z', tsNs: String(EPOCH0 + 123_456_789n),
+    });
+    expect(ev.truncated).toBeUndefined();
+  });
+
+  it('many records in one batch, in order; a cut record stops the batch', () => {
+    const recs = [forkRecord({ pid: 1 }), exitRecord({ pid: 2 }, 0), forkRecord({ pid: 3 })];
+    const d = decoder();
+    const all = Buffer.concat(recs);
+    expect(d.decode(all).map((e) => e.pid)).toEqual([1, 2, 3]);
+    expect(d.decode(all.subarray(0, all.length - 8)).map((e) => e.pid)).toEqual([1, 2]);
+    expect(d.stats.malformed).toBe(1);
+  });
+
+  it('exec: filename, NUL-separated argv, truncated flag', () => {
+    const ev = one(execRecord({ flags: 2 }, '/usr/bin/python3', ['python3', '-c', 'print("a b")', ''], 77n));
+    expect(ev).toMatchObject({ type: 'exec', filename: '/usr/bin/python3', argv: ['python3', '-c', 'print("a b")', ''], startNs: '77', truncated: true });
+  });
+
+  it('exit: code or signal from the wait status', () => {
+    expect(exitStatus(42 << 8)).toEqual({ code: 42, signal: null });
+    expect(exitStatus(9)).toEqual({ code: null, signal: 9 });
+    expect(exitStatus(0x80 | 11)).toEqual({ code: null, signal: 11 });
+    expect(one(exitRecord({}, 3 << 8))).toMatchObject({ type: 'exit', code: 3, signal: null });
+  });
+
+  it('open: absolute path from dir + relative, rawPath kept, access, syscall', () => {
+    const ev = one(openRecord({}, '../b/./c.txt', '/home/u/a', { flags: 0o1101, mode: 0o644, result: -2, syscallNr: 257 }));
+    expect(ev).toMatchObject({ type: 'open', path: '/home/u/b/c.txt', rawPath: '../b/./c.txt', access: 'write', result: -2, mode: 0o644, syscall: 'openat' });
+    const abs = one(openRecord({}, '/etc/hosts', '', { flags: 0, syscallNr: 2 }));
+    expect(abs).toMatchObject({ path: '/etc/hosts', access: 'read', syscall: 'open' });
+    expect(abs).not.toHaveProperty('rawPath');
+    expect(one(openRecord({}, '//etc//./hosts/', ''))).toMatchObject({ path: '/etc/hosts', rawPath: '//etc//./hosts/' });
+  });
+
+  it('open access from O_ACCMODE; O_CREAT or O_TRUNC on O_RDONLY is a write', () => {
+    expect(openAccess(0)).toBe('read');
+    expect(openAccess(1)).toBe('write');
+    expect(openAccess(2)).toBe('readwrite');
+    expect(openAccess(0o100)).toBe('write');
+    expect(openAccess(0o1000)).toBe('write');
+    expect(openAccess(0o2000 | 0o4000)).toBe('read'); // O_APPEND|O_NONBLOCK alone
+  });
+
+  it('lexical normalisation', () => {
+    expect(norm('/a/b', 'c')).toBe('/a/b/c');
+    expect(norm('/a/b', '../../../x')).toBe('/x');
+    expect(norm('/', '.')).toBe('/');
+    expect(norm('/a/', './')).toBe('/a');
+    expect(norm('', 'rel/../x/')).toBe('x');
+    expect(norm('', '../x')).toBe('../x');
+    expect(norm('/ignored', '/abs/./p')).toBe('/abs/p');
+    expect(norm('/a', '..')).toBe('/');
+    expect(norm('/a', '.../b')).toBe('/a/.../b');
+  });
+
+  it('a path with newline, ESC and invalid UTF-8 round-trips byte-exact', () => {
+    const name = Buffer.concat([Buffer.from('/tmp/we\nird\x1b[31m'), Buffer.from([0xff, 0xfe, 0x80]), Buffer.from('.txt')]);
+    const ev = one(openRecord({}, name, '')) as Extract<KernelEvent, { type: 'open' }>;
+    expect(typeof ev.path).toBe('object');
+    expect(toBytes(ev.path).equals(name)).toBe(true);
+    // relative, joined with a dir, still exact
+    const rel = one(openRecord({}, name.subarray(5), '/tmp')) as Extract<KernelEvent, { type: 'open' }>;
+    expect(toBytes(rel.path).equals(name)).toBe(true);
+    expect(toBytes(rel.rawPath!).equals(name.subarray(5))).toBe(true);
+    // valid UTF-8 with control characters stays a plain string
+    const ctl = one(openRecord({}, '/tmp/a\nb\x1bé', '')) as Extract<KernelEvent, { type: 'open' }>;
+    expect(ctl.path).toBe('/tmp/a\nb\x1bé');
+    // non-UTF-8 comm and argv
+    const ex = one(execRecord({ comm: Buffer.from([0x61, 0xff]) }, Buffer.from([0x2f, 0xfe]), [Buffer.from([0xc3])])) as Extract<KernelEvent, { type: 'exec' }>;
+    expect(toBytes(ex.comm)).toEqual(Buffer.from([0x61, 0xff]));
+    expect(toBytes(ex.filename)).toEqual(Buffer.from([0x2f, 0xfe]));
+    expect(toBytes(ex.argv[0])).toEqual(Buffer.from([0xc3]));
+  });
+
+  it('connect: inet, inet6, unix path, abstract unix, datagram', () => {
+    expect(one(connectRecord({}, { family: 2, port: 8443, protocol: 6, addr: [127, 0, 0, 1], result: -111 })))
+      .toMatchObject({ type: 'connect', family: 'inet', proto: 'tcp', addr: '127.0.0.1', port: 8443, result: -111 });
+    const v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    expect(one(connectRecord({}, { family: 10, port: 53, protocol: 0, sockType: 2, addr: v6, flags: 1 })))
+      .toMatchObject({ family: 'inet6', proto: 'udp', addr: '2001:db8::1', port: 53, datagram: true });
+    expect(one(connectRecord({}, { family: 1, sockType: 1, unixPath: Buffer.from('/run/x.sock\0') })))
+      .toMatchObject({ family: 'unix', proto: 'unix', addr: '/run/x.sock', port: 0 });
+    expect(one(connectRecord({}, { family: 1, sockType: 1, unixPath: Buffer.from('\0abstract') })))
+      .toMatchObject({ addr: '@abstract' });
+  });
+
+  it('IPv6 text is RFC 5952', () => {
+    const t = (hex: string): string => ipv6Text(Buffer.from(hex.replace(/:/g, ''), 'hex'), 0);
+    expect(t('0000:0000:0000:0000:0000:0000:0000:0001')).toBe('::1');
+    expect(t('0000:0000:0000:0000:0000:0000:0000:0000')).toBe('::');
+    expect(t('2001:0db8:0000:0001:0000:0000:0000:0001')).toBe('2001:db8:0:1::1');
+    expect(t('2001:0db8:0000:0000:0001:0000:0000:0001')).toBe('2001:db8::1:0:0:1');
+    expect(t('2001:0db8:0000:0001:0001:0001:0001:0001')).toBe('2001:db8:0:1:1:1:1:1');
+    expect(t('0000:0000:0000:0000:0000:ffff:c000:0280')).toBe('::ffff:192.0.2.128');
+  });
+
+  it('unlink, rename, link, symlink', () => {
+    expect(one(unlinkRecord({}, 'old', '/d', 0, 1))).toMatchObject({ type: 'unlink', path: '/d/old', rmdir: true, result: 0 });
+    expect(one(renameRecord({}, 7, 'a', '/d', '/e/b', '', 1, 0))).toMatchObject({ type: 'rename', path: '/d/a', newpath: '/e/b', flags: 1 });
+    expect(one(renameRecord({}, 8, 'a', '/d', 'b', '/d', 0, -17))).toMatchObject({ type: 'link', path: '/d/a', newpath: '/d/b', symbolic: false, result: -17 });
+    expect(one(renameRecord({}, 8, '../t', '', 'l', '/d', 1, 0))).toMatchObject({ type: 'link', path: '../t', newpath: '/d/l', symbolic: true });
+  });
+
+  it('dns: payload handed to the parser; unparsable payloads are counted and dropped', () => {
+    expect(one(dnsRecord({}, dnsQuery('example.com')))).toMatchObject({ type: 'dns', qname: 'example.com', qtype: 'A', addr: '127.0.0.53', port: 53 });
+    const d = decoder();
+    expect(d.decode(dnsRecord({}, Buffer.alloc(3)))).toEqual([]);
+    expect(d.stats.dnsUnparsed).toBe(1);
+  });
+
+  it('unknown record types are skipped and counted', () => {
+    const r = forkRecord({ pid: 9 });
+    r.writeUInt16LE(77, 0);
+    const d = decoder();
+    expect(d.decode(Buffer.concat([r, forkRecord({ pid: 10 })])).map((e) => e.pid)).toEqual([10]);
+    expect(d.stats.unknownType).toBe(1);
+  });
+});

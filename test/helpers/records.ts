@@ -1,0 +1,168 @@
+// Builds raw kernel records byte by byte at the C offsets of bpf/events.h
+// (written out here on purpose, not taken from sensor/kernel/layout.ts, so a
+// decoder test also checks the layout table). For decoder tests and benches
+// that need ring-buffer bytes without a kernel.
+
+export interface HeaderFields {
+  type: number;
+  flags?: number;
+  tsNs?: bigint;
+  pid?: number;
+  tid?: number;
+  ppid?: number;
+  uid?: number;
+  gid?: number;
+  agentId?: number;
+  cgroupId?: bigint;
+  netns?: number;
+  mntns?: number;
+  comm?: string | Buffer;
+}
+
+const HDR = 72;
+const round8 = (n: number): number => (n + 7) & ~7;
+
+function header(b: Buffer, h: HeaderFields): void {
+  b.writeUInt16LE(h.type, 0);
+  b.writeUInt16LE(h.flags ?? 0, 2);
+  b.writeUInt32LE(b.length, 4);
+  b.writeBigUInt64LE(h.tsNs ?? 1_000_000_000n, 8);
+  b.writeUInt32LE(h.pid ?? 100, 16);
+  b.writeUInt32LE(h.tid ?? h.pid ?? 100, 20);
+  b.writeUInt32LE(h.ppid ?? 1, 24);
+  b.writeUInt32LE(h.uid ?? 0, 28);
+  b.writeUInt32LE(h.gid ?? 0, 32);
+  b.writeUInt32LE(h.agentId ?? 1, 36);
+  b.writeBigUInt64LE(h.cgroupId ?? 1n, 40);
+  b.writeUInt32LE(h.netns ?? 4026531840, 48);
+  b.writeUInt32LE(h.mntns ?? 4026531841, 52);
+  const comm = typeof h.comm === 'string' ? Buffer.from(h.comm) : (h.comm ?? Buffer.from('test'));
+  comm.copy(b, 56, 0, Math.min(comm.length, 15));
+}
+
+const buf = (s: string | Buffer): Buffer => (typeof s === 'string' ? Buffer.from(s) : s);
+
+export function execRecord(h: Omit<HeaderFields, 'type'>, filename: string | Buffer, argv: (string | Buffer)[], startNs = 5n): Buffer {
+  const fn = buf(filename);
+  const area = Buffer.concat(argv.flatMap((a) => [buf(a), Buffer.from([0])]));
+  const b = Buffer.alloc(round8(96 + fn.length + area.length));
+  header(b, { ...h, type: 1 });
+  b.writeBigUInt64LE(startNs, 72);
+  b.writeUInt32LE(fn.length, 80);
+  b.writeUInt32LE(area.length, 84);
+  b.writeUInt32LE(argv.length, 88);
+  fn.copy(b, 96);
+  area.copy(b, 96 + fn.length);
+  return b;
+}
+
+export function forkRecord(h: Omit<HeaderFields, 'type'>, startNs = 7n): Buffer {
+  const b = Buffer.alloc(80);
+  header(b, { ...h, type: 2 });
+  b.writeBigUInt64LE(startNs, 72);
+  return b;
+}
+
+export function exitRecord(h: Omit<HeaderFields, 'type'>, waitStatus: number): Buffer {
+  const b = Buffer.alloc(80);
+  header(b, { ...h, type: 3 });
+  b.writeUInt32LE(waitStatus, 72);
+  return b;
+}
+
+export interface OpenFields { result?: number; flags?: number; mode?: number; dirfd?: number; syscallNr?: number }
+
+export function openRecord(h: Omit<HeaderFields, 'type'>, path: string | Buffer, dir: string | Buffer, o: OpenFields = {}): Buffer {
+  const p = buf(path);
+  const d = buf(dir);
+  const b = Buffer.alloc(round8(96 + p.length + d.length));
+  header(b, { ...h, type: 4 });
+  b.writeInt32LE(o.result ?? 3, 72);
+  b.writeUInt32LE(o.flags ?? 0, 76);
+  b.writeUInt32LE(o.mode ?? 0, 80);
+  b.writeInt32LE(o.dirfd ?? -100, 84);
+  b.writeUInt16LE(p.length, 88);
+  b.writeUInt16LE(d.length, 90);
+  b.writeUInt32LE(o.syscallNr ?? 257, 92);
+  p.copy(b, 96);
+  d.copy(b, 96 + p.length);
+  return b;
+}
+
+export interface ConnectFields {
+  result?: number; fd?: number; family: number; port?: number; protocol?: number; sockType?: number;
+  flags?: number; addr?: number[]; unixPath?: Buffer;
+}
+
+export function connectRecord(h: Omit<HeaderFields, 'type'>, c: ConnectFields): Buffer {
+  const b = Buffer.alloc(224);
+  header(b, { ...h, type: 5 });
+  b.writeInt32LE(c.result ?? 0, 72);
+  b.writeInt32LE(c.fd ?? 3, 76);
+  b.writeUInt16LE(c.family, 80);
+  b.writeUInt16LE(c.port ?? 0, 82);
+  b.writeUInt16LE(c.protocol ?? 0, 84);
+  b.writeUInt16LE(c.sockType ?? 1, 86);
+  b.writeUInt32LE(c.flags ?? 0, 88);
+  b.writeUInt32LE(c.unixPath?.length ?? 0, 92);
+  Buffer.from(c.addr ?? []).copy(b, 96);
+  c.unixPath?.copy(b, 112);
+  return b;
+}
+
+export function unlinkRecord(h: Omit<HeaderFields, 'type'>, path: string | Buffer, dir: string | Buffer, result = 0, flags = 0): Buffer {
+  const p = buf(path);
+  const d = buf(dir);
+  const b = Buffer.alloc(round8(88 + p.length + d.length));
+  header(b, { ...h, type: 6 });
+  b.writeInt32LE(result, 72);
+  b.writeUInt32LE(flags, 76);
+  b.writeUInt16LE(p.length, 80);
+  b.writeUInt16LE(d.length, 82);
+  b.writeUInt32LE(87, 84);
+  p.copy(b, 88);
+  d.copy(b, 88 + p.length);
+  return b;
+}
+
+/** type 7 = rename, 8 = link */
+export function renameRecord(
+  h: Omit<HeaderFields, 'type'>, type: 7 | 8, path: string, dir: string, newpath: string, newdir: string, flags = 0, result = 0,
+): Buffer {
+  const parts = [path, dir, newpath, newdir].map((s) => Buffer.from(s));
+  const b = Buffer.alloc(round8(96 + parts.reduce((n, p) => n + p.length, 0)));
+  header(b, { ...h, type });
+  b.writeInt32LE(result, 72);
+  b.writeUInt32LE(flags, 76);
+  parts.forEach((p, i) => b.writeUInt16LE(p.length, 80 + 2 * i));
+  b.writeUInt32LE(82, 88);
+  Buffer.concat(parts).copy(b, 96);
+  return b;
+}
+
+export function dnsRecord(h: Omit<HeaderFields, 'type'>, payload: Buffer, addr = [127, 0, 0, 53], port = 53, family = 2): Buffer {
+  const b = Buffer.alloc(round8(104 + payload.length));
+  header(b, { ...h, type: 9 });
+  b.writeInt32LE(5, 72);
+  b.writeUInt16LE(family, 76);
+  b.writeUInt16LE(port, 78);
+  Buffer.from(addr).copy(b, 80);
+  b.writeUInt32LE(payload.length, 96);
+  payload.copy(b, 104);
+  return b;
+}
+
+/** A minimal DNS query packet (one question, class IN). */
+export function dnsQuery(name: string, qtype = 1, id = 0x1234): Buffer {
+  const labels = name.split('.').filter(Boolean).flatMap((l) => [Buffer.from([l.length]), Buffer.from(l)]);
+  const head = Buffer.alloc(12);
+  head.writeUInt16BE(id, 0);
+  head.writeUInt16BE(0x0100, 2); // RD
+  head.writeUInt16BE(1, 4); // QDCOUNT
+  const tail = Buffer.alloc(4);
+  tail.writeUInt16BE(qtype, 0);
+  tail.writeUInt16BE(1, 2);
+  return Buffer.concat([head, ...labels, Buffer.from([0]), tail]);
+}
+
+export { HDR as EVENT_HEADER_SIZE };
