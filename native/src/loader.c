@@ -1,0 +1,414 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "loader.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "events.h"
+#include "hooks.h"
+#include "libbpf_log.h"
+#include "sensor.skel.h"
+
+#define ERR_LEN      8192
+#define LOG_IN_ERROR 3072  /* libbpf log tail appended to an error */
+#define VMLINUX_BTF  "/sys/kernel/btf/vmlinux"
+
+struct sensor_loader {
+	struct sensor_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link **links;
+	size_t n_links;
+	char **unavailable;
+	size_t n_unavailable;
+	uint64_t *percpu;          /* scratch for one per-CPU counter */
+	int ncpus;
+	loader_record_fn on_record;
+	void *ctx;
+	char err[ERR_LEN];
+};
+
+/* Formats the message, returns -err so callers can `return fail(...)`. */
+static int fail(struct sensor_loader *l, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(l->err, sizeof(l->err), fmt, ap);
+	va_end(ap);
+	return -err;
+}
+
+/* Appends the tail of libbpf's log: the verifier's reason lives there. */
+static void append_libbpf_log(struct sensor_loader *l)
+{
+	const char *log = libbpf_log_text();
+	size_t len = strlen(log), used = strlen(l->err);
+
+	if (len == 0)
+		return;
+	if (len > LOG_IN_ERROR)
+		log += len - LOG_IN_ERROR;
+	snprintf(l->err + used, sizeof(l->err) - used, "\nlibbpf log (tail):\n%s", log);
+}
+
+struct sensor_loader *loader_new(void)
+{
+	return calloc(1, sizeof(struct sensor_loader));
+}
+
+const char *loader_error(const struct sensor_loader *l)
+{
+	return l->err;
+}
+
+static int remember_unavailable(struct sensor_loader *l, const char *name)
+{
+	char **grown = realloc(l->unavailable, (l->n_unavailable + 1) * sizeof(*grown));
+
+	if (!grown)
+		return -ENOMEM;
+	l->unavailable = grown;
+	grown[l->n_unavailable] = strdup(name);
+	if (!grown[l->n_unavailable])
+		return -ENOMEM;
+	l->n_unavailable++;
+	return 0;
+}
+
+/* Leaves out every program whose hook this kernel does not have. */
+static int disable_missing_hooks(struct sensor_loader *l)
+{
+	struct hook_probe *probe = hook_probe_new();
+	struct bpf_program *prog;
+	int err = 0;
+
+	if (!probe)
+		return fail(l, errno,
+			    "tracefs is not mounted at /sys/kernel/tracing and mounting it failed (%s); "
+			    "tracepoints cannot be attached without it",
+			    strerror(errno));
+	bpf_object__for_each_program(prog, l->skel->obj) {
+		if (hook_probe_section(probe, bpf_program__section_name(prog)) != HOOK_MISSING)
+			continue;
+		bpf_program__set_autoload(prog, false);
+		err = remember_unavailable(l, bpf_program__name(prog));
+		if (err)
+			break;
+	}
+	hook_probe_free(probe);
+	return err ? fail(l, -err, "out of memory") : 0;
+}
+
+static int configure(struct sensor_loader *l, const struct loader_config *cfg)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint32_t ring = cfg->ring_bytes;
+	int err;
+
+	if (ring < (uint32_t)page || (ring & (ring - 1)) != 0)
+		return fail(l, EINVAL, "ringBytes must be a power of two and at least the page size (%ld), got %u",
+			    page, ring);
+	err = bpf_map__set_max_entries(l->skel->maps.events, ring);
+	if (err)
+		return fail(l, -err, "setting the ring buffer size to %u failed: %s", ring, strerror(-err));
+	l->skel->rodata->cfg_trace_all = cfg->trace_all ? 1 : 0;
+	l->skel->rodata->cfg_self_tgid = cfg->self_tgid;
+	l->skel->rodata->cfg_wakeup_bytes = cfg->wakeup_bytes;
+	return 0;
+}
+
+static int load(struct sensor_loader *l)
+{
+	char prog[128];
+	int err = sensor_bpf__load(l->skel);
+
+	if (!err)
+		return 0;
+	if (err == -EPERM)
+		fail(l, EPERM, "loading BPF needs root or CAP_BPF+CAP_PERFMON (%s)", strerror(-err));
+	else if (libbpf_log_failed_prog(prog, sizeof(prog)))
+		fail(l, -err, "BPF program '%s' failed to load: %s (the verifier rejected it or the kernel "
+			      "lacks something it needs)", prog, strerror(-err));
+	else
+		fail(l, -err, "loading the BPF object failed: %s", strerror(-err));
+	append_libbpf_log(l);
+	return err;
+}
+
+/* Attaches program by program (not the skeleton's all-or-nothing attach) so
+ * an error names the one that failed. */
+static int attach(struct sensor_loader *l)
+{
+	struct bpf_program *prog;
+	size_t n = 0;
+
+	bpf_object__for_each_program(prog, l->skel->obj)
+		n++;
+	l->links = calloc(n ? n : 1, sizeof(*l->links));
+	if (!l->links)
+		return fail(l, ENOMEM, "out of memory");
+	bpf_object__for_each_program(prog, l->skel->obj) {
+		struct bpf_link *link;
+		int err;
+
+		if (!bpf_program__autoload(prog))
+			continue;
+		link = bpf_program__attach(prog);
+		err = link ? 0 : -errno;
+		if (err == -EOPNOTSUPP)
+			continue; /* no auto-attach for this SEC: a tail-call target or similar */
+		if (err) {
+			fail(l, -err, "attaching BPF program '%s' (%s) failed: %s", bpf_program__name(prog),
+			     bpf_program__section_name(prog), strerror(-err));
+			append_libbpf_log(l);
+			return err;
+		}
+		l->links[l->n_links++] = link;
+	}
+	return 0;
+}
+
+static int on_ring_record(void *ctx, void *data, size_t size)
+{
+	struct sensor_loader *l = ctx;
+
+	return l->on_record(l->ctx, data, size);
+}
+
+static int open_ring(struct sensor_loader *l)
+{
+	l->rb = ring_buffer__new(bpf_map__fd(l->skel->maps.events), on_ring_record, l, NULL);
+	if (!l->rb)
+		return fail(l, errno, "creating the ring buffer reader failed: %s", strerror(errno));
+	l->ncpus = libbpf_num_possible_cpus();
+	if (l->ncpus <= 0)
+		return fail(l, -l->ncpus, "cannot count possible CPUs");
+	l->percpu = calloc((size_t)l->ncpus, sizeof(*l->percpu));
+	return l->percpu ? 0 : fail(l, ENOMEM, "out of memory");
+}
+
+static int start_locked(struct sensor_loader *l, const struct loader_config *cfg)
+{
+	int err;
+
+	if (access(VMLINUX_BTF, R_OK) != 0)
+		return fail(l, ENOENT, "kernel has no BTF at " VMLINUX_BTF
+				       " (needs CONFIG_DEBUG_INFO_BTF=y); use the bpftrace backend");
+	l->skel = sensor_bpf__open();
+	if (!l->skel) {
+		err = errno ? errno : EINVAL;
+		fail(l, err, "opening the embedded BPF object failed: %s", strerror(err));
+		append_libbpf_log(l);
+		return -err;
+	}
+	if ((err = configure(l, cfg)) || (err = disable_missing_hooks(l)) || (err = load(l)) ||
+	    (err = attach(l)) || (err = open_ring(l)))
+		return err;
+	return 0;
+}
+
+int loader_start(struct sensor_loader *l, const struct loader_config *cfg,
+		 loader_record_fn on_record, void *ctx)
+{
+	int err;
+
+	if (l->skel)
+		return fail(l, EALREADY, "the loader is already started");
+	l->err[0] = '\0';
+	l->on_record = on_record;
+	l->ctx = ctx;
+	libbpf_log_begin();
+	err = start_locked(l, cfg);
+	libbpf_log_end();
+	return err;
+}
+
+int loader_poll(struct sensor_loader *l, int timeout_ms)
+{
+	int n = ring_buffer__poll(l->rb, timeout_ms), m;
+
+	if (n < 0)
+		return n;
+	/* Records written with BPF_RB_NO_WAKEUP never wake epoll: after the
+	 * timeout, take whatever accumulated below the wakeup threshold. */
+	m = ring_buffer__consume(l->rb);
+	return m < 0 ? m : n + m;
+}
+
+int loader_consume(struct sensor_loader *l)
+{
+	return ring_buffer__consume(l->rb);
+}
+
+void loader_detach(struct sensor_loader *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n_links; i++)
+		bpf_link__destroy(l->links[i]);
+	l->n_links = 0;
+}
+
+static struct bpf_map *rule_map(struct sensor_loader *l, enum rule_kind kind)
+{
+	switch (kind) {
+	case RULE_COMM: return l->skel->maps.rules_comm;
+	case RULE_EXE: return l->skel->maps.rules_exe;
+	case RULE_CGROUP: return l->skel->maps.rules_cgroup;
+	}
+	return NULL;
+}
+
+/* Builds the map's zero-padded key; string keys need room for a NUL. */
+static int rule_key(struct sensor_loader *l, enum rule_kind kind, const void *key, size_t key_len,
+		    char *out, size_t *out_len)
+{
+	struct bpf_map *map = rule_map(l, kind);
+	size_t size;
+
+	if (!map)
+		return fail(l, EINVAL, "unknown rule kind %d", (int)kind);
+	size = bpf_map__key_size(map);
+	if (kind == RULE_CGROUP ? key_len != size : key_len >= size)
+		return fail(l, EINVAL, "%s rule key is %zu bytes, the kernel map takes %s%zu",
+			    kind == RULE_COMM ? "comm" : kind == RULE_EXE ? "exe" : "cgroup", key_len,
+			    kind == RULE_CGROUP ? "" : "at most ", kind == RULE_CGROUP ? size : size - 1);
+	memset(out, 0, size);
+	memcpy(out, key, key_len);
+	*out_len = size;
+	return 0;
+}
+
+int loader_set_rule(struct sensor_loader *l, enum rule_kind kind, const void *key,
+		    size_t key_len, uint32_t agent_id, uint32_t flags)
+{
+	char k[EXE_RULE_LEN > COMM_LEN ? EXE_RULE_LEN : COMM_LEN];
+	struct rule_value v = { .agent_id = agent_id, .flags = flags };
+	size_t k_len = 0;
+	int err;
+
+	if (!l->skel)
+		return fail(l, ENOTCONN, "the sensor is not started");
+	if (bpf_map__key_size(rule_map(l, kind)) > sizeof(k))
+		return fail(l, EINVAL, "rule map key larger than expected");
+	if ((err = rule_key(l, kind, key, key_len, k, &k_len)))
+		return err;
+	err = bpf_map__update_elem(rule_map(l, kind), k, k_len, &v, sizeof(v), BPF_ANY);
+	if (err)
+		return fail(l, -err, err == -E2BIG ? "the rule map is full" : "adding the rule failed: %s",
+			    strerror(-err));
+	return 0;
+}
+
+int loader_delete_rule(struct sensor_loader *l, enum rule_kind kind, const void *key,
+		       size_t key_len)
+{
+	char k[EXE_RULE_LEN > COMM_LEN ? EXE_RULE_LEN : COMM_LEN];
+	size_t k_len = 0;
+	int err;
+
+	if (!l->skel)
+		return fail(l, ENOTCONN, "the sensor is not started");
+	if (bpf_map__key_size(rule_map(l, kind)) > sizeof(k))
+		return fail(l, EINVAL, "rule map key larger than expected");
+	if ((err = rule_key(l, kind, key, key_len, k, &k_len)))
+		return err;
+	err = bpf_map__delete_elem(rule_map(l, kind), k, k_len, 0);
+	if (err && err != -ENOENT)
+		return fail(l, -err, "deleting the rule failed: %s", strerror(-err));
+	return 0;
+}
+
+int loader_track(struct sensor_loader *l, uint32_t tgid, uint32_t agent_id, uint32_t flags)
+{
+	struct tracked_proc v = { .agent_id = agent_id, .flags = flags };
+	int err;
+
+	if (!l->skel)
+		return fail(l, ENOTCONN, "the sensor is not started");
+	err = bpf_map__update_elem(l->skel->maps.tracked, &tgid, sizeof(tgid), &v, sizeof(v), BPF_ANY);
+	if (err)
+		return fail(l, -err, err == -E2BIG ? "the tracked-process map is full"
+						   : "tracking pid %u failed: %s", tgid, strerror(-err));
+	return 0;
+}
+
+int loader_untrack(struct sensor_loader *l, uint32_t tgid)
+{
+	int err;
+
+	if (!l->skel)
+		return fail(l, ENOTCONN, "the sensor is not started");
+	err = bpf_map__delete_elem(l->skel->maps.tracked, &tgid, sizeof(tgid), 0);
+	if (err && err != -ENOENT)
+		return fail(l, -err, "untracking pid %u failed: %s", tgid, strerror(-err));
+	return 0;
+}
+
+int loader_tracked_agent(struct sensor_loader *l, uint32_t tgid, uint32_t *agent_id)
+{
+	struct tracked_proc v;
+	int err;
+
+	if (!l->skel)
+		return fail(l, ENOTCONN, "the sensor is not started");
+	err = bpf_map__lookup_elem(l->skel->maps.tracked, &tgid, sizeof(tgid), &v, sizeof(v), 0);
+	if (err)
+		return err == -ENOENT ? err : fail(l, -err, "looking up pid %u failed: %s", tgid, strerror(-err));
+	*agent_id = v.agent_id;
+	return 0;
+}
+
+int loader_read_counters(struct sensor_loader *l, uint64_t *out, size_t n)
+{
+	size_t value_size = (size_t)l->ncpus * sizeof(*l->percpu);
+	uint32_t key;
+	int cpu, err;
+
+	if (!l->skel || !l->percpu)
+		return fail(l, ENOTCONN, "the sensor is not started");
+	for (key = 0; key < n && key < COUNTER_MAX; key++) {
+		err = bpf_map__lookup_elem(l->skel->maps.counters, &key, sizeof(key), l->percpu,
+					   value_size, 0);
+		if (err)
+			return fail(l, -err, "reading counter %u failed: %s", key, strerror(-err));
+		out[key] = 0;
+		for (cpu = 0; cpu < l->ncpus; cpu++)
+			out[key] += l->percpu[cpu];
+	}
+	return 0;
+}
+
+size_t loader_unavailable_count(const struct sensor_loader *l)
+{
+	return l->n_unavailable;
+}
+
+const char *loader_unavailable_name(const struct sensor_loader *l, size_t i)
+{
+	return i < l->n_unavailable ? l->unavailable[i] : NULL;
+}
+
+void loader_destroy(struct sensor_loader *l)
+{
+	size_t i;
+
+	if (!l)
+		return;
+	loader_detach(l);
+	free(l->links);
+	ring_buffer__free(l->rb);
+	sensor_bpf__destroy(l->skel);
+	for (i = 0; i < l->n_unavailable; i++)
+		free(l->unavailable[i]);
+	free(l->unavailable);
+	free(l->percpu);
+	free(l);
+}
