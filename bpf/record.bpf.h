@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Building and writing records: who is traced, the common header, the
+ * pieces of data[], and the ring-buffer output with its wakeup policy.
+ */
+#ifndef AGENT_SENSOR_RECORD_BPF_H
+#define AGENT_SENSOR_RECORD_BPF_H
+
+#include "maps.bpf.h"
+
+#define AT_FDCWD -100
+
+
+static __always_inline struct task_struct *current_task(void)
+{
+	return (struct task_struct *)bpf_get_current_task();
+}
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+
+	if (c)
+		*c += 1; /* per-CPU value, programs do not nest on one CPU */
+}
+
+/*
+ * The one check every hot-path program makes first. Untracked processes
+ * cost exactly this lookup. Returns false when nothing is to be traced;
+ * *agent_id is then meaningless.
+ */
+static __always_inline bool traced(__u32 tgid, __u32 *agent_id)
+{
+	struct tracked_proc *tp = bpf_map_lookup_elem(&tracked, &tgid);
+
+	if (!tp && !cfg_trace_all)
+		return false;
+	if (tgid == cfg_self_tgid)
+		return false;
+	*agent_id = tp ? tp->agent_id : AGENT_NONE;
+	return true;
+}
+
+static __always_inline struct scratch *scratch_buf(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+static __always_inline void fill_header(struct event_header *h, __u16 type, __u32 agent_id)
+{
+	struct task_struct *task = current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+
+	h->type = type;
+	h->flags = agent_id == AGENT_CANDIDATE ? EVF_PENDING : 0;
+	h->size = 0;
+	h->ts_ns = bpf_ktime_get_boot_ns();
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	h->uid = (__u32)uid_gid;
+	h->gid = uid_gid >> 32;
+	h->agent_id = agent_id;
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+	h->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/*
+ * Copies the record into the ring buffer. Wakeups are what cost: the
+ * reader is woken only once cfg_wakeup_bytes are waiting, otherwise it
+ * finds the records on its next (short) poll timeout.
+ */
+static __always_inline void submit(struct scratch *s, __u32 size, __u16 type)
+{
+	struct event_header *h = (struct event_header *)s->buf;
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	/* Records are far below SCRATCH_SIZE; the mask only shows the verifier. */
+	size = (size + 7) & (SCRATCH_SIZE - 8);
+	h->size = size;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= cfg_wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, s->buf, size, flags)) {
+		count(COUNTER_LOST_BASE + (type & 15));
+		return;
+	}
+	if (h->flags & EVF_TRUNCATED)
+		count(COUNTER_TRUNCATED);
+}
+
+/*
+ * Reads a user NUL-terminated string into s at off. Returns its length
+ * without the NUL, or -1 when it could not be read. Sets *trunc when the
+ * string did not fit in PATH_MAX_LEN.
+ */
+static __always_inline long put_user_str(struct scratch *s, __u32 off, const char *src, bool *trunc)
+{
+	long n;
+	char next = 0;
+
+	if (!src)
+		return -1;
+	if (off > SCRATCH_PIECE_MASK) {
+		*trunc = true;
+		return -1;
+	}
+	n = bpf_probe_read_user_str(&s->buf[off & SCRATCH_PIECE_MASK], PATH_MAX_LEN, src);
+	if (n <= 0)
+		return -1;
+	/* A full buffer is a 4095-byte string or a cut one: look one further. */
+	if (n == PATH_MAX_LEN && !bpf_probe_read_user(&next, 1, src + PATH_MAX_LEN - 1) && next)
+		*trunc = true;
+	return n - 1;
+}
+
+/* Copies len (< PATH_MAX_LEN) kernel bytes into s at off; returns bytes put. */
+static __always_inline __u32 put_kernel_bytes(struct scratch *s, __u32 off, const void *src, __u32 len,
+					      bool *trunc)
+{
+	if (off > SCRATCH_PIECE_MASK) {
+		*trunc = true;
+		return 0;
+	}
+	len &= PATH_MAX_LEN - 1;
+	if (bpf_probe_read_kernel(&s->buf[off & SCRATCH_PIECE_MASK], len, src))
+		return 0;
+	return len;
+}
+
+/* Byte at off of the record, for the "is this path absolute" check. */
+static __always_inline __u8 byte_at(struct scratch *s, __u32 off)
+{
+	return s->buf[off & SCRATCH_PIECE_MASK];
+}
+
+/* Pops the arguments stashed at sys_enter for this thread and syscall. */
+static __always_inline bool pop_pending(__u32 tid, long nr, struct pending *out)
+{
+	struct pending *p = bpf_map_lookup_elem(&pending, &tid);
+
+	if (!p)
+		return false;
+	*out = *p;
+	bpf_map_delete_elem(&pending, &tid);
+	return out->nr == (__u32)nr;
+}
+
+static __always_inline void push_pending(__u32 tid, struct pending *p)
+{
+	if (bpf_map_update_elem(&pending, &tid, p, BPF_ANY))
+		count(COUNTER_PENDING_FULL);
+}
+
+/* sys_enter gate + stash in one: the common shape of every enter program. */
+static __always_inline int stash_if_traced(struct pending *p)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 agent_id;
+
+	if (!traced(pid_tgid >> 32, &agent_id))
+		return 0;
+	push_pending((__u32)pid_tgid, p);
+	return 0;
+}
+
+#endif /* AGENT_SENSOR_RECORD_BPF_H */
