@@ -25,17 +25,23 @@ static bool is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* NULL with errno EACCES when tracefs is there but not readable by us. */
 static const char *find_events_dir(void)
 {
+	bool denied = false;
+
 	static const char *const candidates[] = {
 		"/sys/kernel/tracing/events",
 		"/sys/kernel/debug/tracing/events",
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
+	for (i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
 		if (is_dir(candidates[i]))
 			return candidates[i];
+		denied |= errno == EACCES;
+	}
+	errno = denied ? EACCES : ENOENT;
 	return NULL;
 }
 
@@ -46,6 +52,8 @@ struct hook_probe *hook_probe_new(void)
 
 	/* Tracepoint attach goes through tracefs (libbpf reads each event's id
 	 * there), so a host where it is not mounted yet gets it mounted. */
+	if (!dir && errno == EACCES)
+		return NULL;
 	if (!dir) {
 		if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) != 0 && errno != EBUSY)
 			return NULL;

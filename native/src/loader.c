@@ -89,6 +89,9 @@ static int disable_missing_hooks(struct sensor_loader *l)
 	struct bpf_program *prog;
 	int err = 0;
 
+	if (!probe && (errno == EACCES || errno == EPERM))
+		return fail(l, EPERM, "loading BPF needs root or CAP_BPF+CAP_PERFMON "
+				      "(tracefs at /sys/kernel/tracing is not accessible: %s)", strerror(errno));
 	if (!probe)
 		return fail(l, errno,
 			    "tracefs is not mounted at /sys/kernel/tracing and mounting it failed (%s); "
