@@ -1,0 +1,120 @@
+// Agent definitions: a YAML file (--config) and/or ad-hoc CLI selectors.
+//
+//   agents:
+//     - name: claude-code
+//       exe: ["/usr/bin/claude"]              # exec'd path, exact (as passed to execve)
+//       comm: ["claude"]                      # task comm at exec, <= 15 bytes
+//       cgroup: ["/sys/fs/cgroup/agents.slice"]  # cgroup v2 dir; its inode number is the cgroup id
+//       argv: ["**/@anthropic-ai/claude-code/cli.js"]  # see ./argv-match.ts
+//       interpreters: ["node"]                # whose exec is checked against argv (default: DEFAULT_INTERPRETERS)
+//
+// A process is an agent when it matches any selector of an agent; its
+// descendants inherit the agent. See ./README.md.
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import { z } from 'zod';
+
+/** comm names of interpreters an argv rule watches when `interpreters` is not given */
+export const DEFAULT_INTERPRETERS = ['node', 'nodejs', 'python', 'python3', 'deno', 'bun', 'ruby', 'perl'];
+
+export interface AgentSpec {
+  name: string;
+  exe: string[];
+  comm: string[];
+  cgroup: string[];
+  argv: string[];
+  interpreters: string[];
+}
+
+const absolutePath = z.string().startsWith('/', 'must be an absolute path')
+  .refine((s) => Buffer.byteLength(s) < 256, 'must be shorter than 256 bytes (kernel rule key)');
+const comm = z.string().min(1)
+  .refine((s) => Buffer.byteLength(s) <= 15, 'must be at most 15 bytes (the kernel truncates comm to 15)');
+
+const agentSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-"'),
+  exe: z.array(absolutePath).default([]),
+  comm: z.array(comm).default([]),
+  cgroup: z.array(absolutePath).default([]),
+  argv: z.array(z.string().min(1)).default([]),
+  interpreters: z.array(comm).min(1).optional(),
+}).strict().refine((a) => a.exe.length + a.comm.length + a.cgroup.length + a.argv.length > 0, {
+  message: 'needs at least one of exe, comm, cgroup, argv',
+});
+
+const configSchema = z.object({ agents: z.array(agentSchema).min(1, 'must list at least one agent') }).strict();
+
+export class ConfigError extends Error {
+  readonly exitCode = 2;
+}
+
+/** Parses agent config text; errors name the file, line and field. */
+export function parseAgentConfig(text: string, file: string): AgentSpec[] {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const { line, col } = lines.linePos(e.pos[0]);
+    throw new ConfigError(`${file}:${line}:${col}: invalid YAML: ${e.message.split('\n')[0]}`);
+  }
+  const parsed = configSchema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue.path;
+    // the deepest node of the path that exists gives the line
+    let where = '';
+    for (let n = path.length; n >= 0; n--) {
+      const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
+      if (isNode(node) && node.range) {
+        where = `:${lines.linePos(node.range[0]).line}`;
+        break;
+      }
+    }
+    const field = path.length === 0 ? '(top level)'
+      : path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+    throw new ConfigError(`${file}${where}: ${field}: ${issue.message}`);
+  }
+  const specs = parsed.data.agents.map((a) => ({ ...a, interpreters: a.interpreters ?? DEFAULT_INTERPRETERS }));
+  const seen = new Set<string>();
+  for (const s of specs) {
+    if (seen.has(s.name)) throw new ConfigError(`${file}: agents: name "${s.name}" is used twice`);
+    seen.add(s.name);
+  }
+  return specs;
+}
+
+export function loadAgentConfig(file: string): AgentSpec[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${file}: cannot read agent config: ${(err as Error).message}`);
+  }
+  return parseAgentConfig(text, file);
+}
+
+/**
+ * --agent-exe PATH / --agent-comm NAME: one ad-hoc agent per name, named after
+ * the exe's basename or the comm, so `--agent-exe /usr/bin/claude --agent-comm claude`
+ * is one agent "claude".
+ */
+export function adHocAgents(exes: string[], comms: string[]): AgentSpec[] {
+  const byName = new Map<string, AgentSpec>();
+  const get = (name: string): AgentSpec => {
+    let a = byName.get(name);
+    if (!a) byName.set(name, (a = { name, exe: [], comm: [], cgroup: [], argv: [], interpreters: DEFAULT_INTERPRETERS }));
+    return a;
+  };
+  for (const exe of exes) {
+    const r = absolutePath.safeParse(exe);
+    if (!r.success) throw new ConfigError(`--agent-exe ${exe}: ${r.error.issues[0].message}`);
+    get(basename(exe)).exe.push(exe);
+  }
+  for (const c of comms) {
+    const r = comm.safeParse(c);
+    if (!r.success) throw new ConfigError(`--agent-comm ${c}: ${r.error.issues[0].message}`);
+    get(c).comm.push(c);
+  }
+  return [...byName.values()];
+}

@@ -1,0 +1,192 @@
+// Agent rules: config parsing and its errors, argv patterns, kernel rules,
+// the /proc match, and the candidate gate's hold/release/drop decisions.
+import { describe, expect, it } from 'vitest';
+import { AGENT_CANDIDATE, type KernelEvent } from '../sensor/backends/backend.js';
+import { compileArgvPattern } from '../sensor/agents/argv-match.js';
+import { CandidateGate } from '../sensor/agents/candidates.js';
+import { ConfigError, DEFAULT_INTERPRETERS, adHocAgents, parseAgentConfig } from '../sensor/agents/config.js';
+import { AgentRegistry } from '../sensor/agents/registry.js';
+import { KernelDecoder } from '../sensor/kernel/decode.js';
+import { execRecord, exitRecord, forkRecord, openRecord } from './helpers/records.js';
+
+const CONFIG = `# test config
+agents:
+  - name: claude-code
+    exe: ["/usr/bin/claude"]
+    comm: [claude]
+    argv: ["**/@anthropic-ai/claude-code/cli.js"]
+    interpreters: [node]
+  - name: py-agent
+    argv: ["re:-m\\\\s+my_agent\\\\b"]
+`;
+
+const err = (text: string): string => {
+  try {
+    parseAgentConfig(text, 'agents.yaml');
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('no error');
+};
+
+describe('agent config', () => {
+  it('parses agents with defaults', () => {
+    const specs = parseAgentConfig(CONFIG, 'agents.yaml');
+    expect(specs.map((s) => s.name)).toEqual(['claude-code', 'py-agent']);
+    expect(specs[0]).toMatchObject({ exe: ['/usr/bin/claude'], comm: ['claude'], cgroup: [], interpreters: ['node'] });
+    expect(specs[1].interpreters).toEqual(DEFAULT_INTERPRETERS);
+  });
+
+  it('errors name the file, the line and the field', () => {
+    expect(err('agents:\n  - name: a\n    comm: ["waytoolongcommname"]\n')).toBe(
+      'agents.yaml:3: agents[0].comm[0]: must be at most 15 bytes (the kernel truncates comm to 15)');
+    expect(err('agents:\n  - name: a\n    exe: [relative/path]\n')).toMatch(/^agents\.yaml:3: agents\[0\]\.exe\[0\]: must be an absolute path/);
+    expect(err('agents:\n  - name: a\n    exes: [/x]\n')).toMatch(/^agents\.yaml:2: agents\[0\]: Unrecognized key\(s\) in object: 'exes'/);
+    expect(err('agents:\n  - name: a\n')).toMatch(/^agents\.yaml:2: agents\[0\]: needs at least one of exe, comm, cgroup, argv/);
+    expect(err('agents: [\n')).toMatch(/^agents\.yaml:\d+:\d+: invalid YAML/);
+    expect(err('agents:\n  - {name: a, comm: [x]}\n  - {name: a, comm: [y]}\n')).toMatch(/name "a" is used twice/);
+  });
+
+  it('ad-hoc agents from CLI flags merge by name', () => {
+    const a = adHocAgents(['/usr/bin/claude', '/opt/x/agent'], ['claude']);
+    expect(a.map((s) => [s.name, s.exe, s.comm])).toEqual([['claude', ['/usr/bin/claude'], ['claude']], ['agent', ['/opt/x/agent'], []]]);
+    expect(() => adHocAgents(['rel'], [])).toThrow(/--agent-exe rel: must be an absolute path/);
+  });
+});
+
+describe('argv patterns', () => {
+  it('glob on one argument', () => {
+    const m = compileArgvPattern('**/@anthropic-ai/claude-code/cli.js');
+    expect(m(['node', '/usr/lib/node_modules/@anthropic-ai/claude-code/cli.js', '--x'])).toBe(true);
+    expect(m(['node', '@anthropic-ai/claude-code/cli.js'])).toBe(true);
+    expect(m(['node', '/x/@anthropic-ai/claude-code/cli.jsx'])).toBe(false);
+    expect(compileArgvPattern('/srv/*.py')(['python3', '/srv/a.py'])).toBe(true);
+    expect(compileArgvPattern('/srv/*.py')(['python3', '/srv/sub/a.py'])).toBe(false);
+    expect(compileArgvPattern('agent-?')(['agent-7'])).toBe(true);
+  });
+
+  it('re: on the space-joined command line', () => {
+    const m = compileArgvPattern('re:-m\\s+my_agent\\b');
+    expect(m(['python3', '-m', 'my_agent', '--fast'])).toBe(true);
+    expect(m(['python3', '-m', 'my_agents'])).toBe(false);
+  });
+});
+
+describe('registry', () => {
+  const reg = new AgentRegistry(parseAgentConfig(CONFIG, 'agents.yaml'));
+
+  it('names by id', () => {
+    expect(reg.nameOf(1)).toBe('claude-code');
+    expect(reg.nameOf(2)).toBe('py-agent');
+    expect(reg.nameOf(0)).toBeNull();
+    expect(reg.nameOf(AGENT_CANDIDATE)).toBeNull();
+  });
+
+  it('kernel rules: definite rules plus interpreter candidates', () => {
+    const rules = reg.kernelRules();
+    expect(rules).toContainEqual({ kind: 'exe', key: '/usr/bin/claude', agentId: 1, candidate: false });
+    expect(rules).toContainEqual({ kind: 'comm', key: 'claude', agentId: 1, candidate: false });
+    for (const c of DEFAULT_INTERPRETERS) expect(rules).toContainEqual({ kind: 'comm', key: c, agentId: AGENT_CANDIDATE, candidate: true });
+  });
+
+  it('a definite comm rule wins over a candidate on the same key', () => {
+    const r = new AgentRegistry([
+      { name: 'n', exe: [], comm: ['node'], cgroup: [], argv: [], interpreters: [] },
+      { name: 'p', exe: [], comm: [], cgroup: [], argv: ['x'], interpreters: ['node'] },
+    ]);
+    expect(r.kernelRules().filter((k) => k.key === 'node')).toEqual([{ kind: 'comm', key: 'node', agentId: 1, candidate: false }]);
+  });
+
+  it('cgroup paths become inode ids; a missing one is a warning', () => {
+    const r = new AgentRegistry([{ name: 'c', exe: [], comm: [], cgroup: ['/sys/fs/cgroup', '/nonexistent/cg'], argv: [], interpreters: [] }]);
+    expect(r.kernelRules().filter((k) => k.kind === 'cgroup')).toHaveLength(1);
+    expect(r.warnings.join('\n')).toMatch(/cgroup \/nonexistent\/cg left out/);
+  });
+
+  it('matches running processes like the kernel plus argv', () => {
+    expect(reg.matchProcess({ exe: '/usr/bin/claude', comm: 'x', argv: [], cgroupId: null })?.spec.name).toBe('claude-code');
+    expect(reg.matchProcess({ exe: '/usr/bin/node', comm: 'node', argv: ['node', '/a/@anthropic-ai/claude-code/cli.js'], cgroupId: null })?.spec.name).toBe('claude-code');
+    expect(reg.matchProcess({ exe: '/usr/bin/python3.11', comm: 'python3', argv: ['python3', '-m', 'my_agent'], cgroupId: null })?.spec.name).toBe('py-agent');
+    expect(reg.matchProcess({ exe: '/usr/bin/python3.11', comm: 'python3', argv: ['python3', '-m', 'other'], cgroupId: null })).toBeNull();
+    // argv agents are only looked for among interpreters
+    expect(reg.matchProcess({ exe: '/bin/sh', comm: 'sh', argv: ['sh', '-m', 'my_agent'], cgroupId: null })).toBeNull();
+  });
+});
+
+describe('candidate gate', () => {
+  const reg = new AgentRegistry(parseAgentConfig(CONFIG, 'agents.yaml'));
+  const decoder = new KernelDecoder({ bootToEpochNs: 0n, source: 'timer_list' });
+  const evs = (...recs: Buffer[]): KernelEvent[] => decoder.decode(Buffer.concat(recs));
+  const P = { flags: 1, agentId: AGENT_CANDIDATE };
+  const setup = (traceAll = false) => {
+    const calls: string[] = [];
+    const gate = new CandidateGate(reg, {
+      track: (pid, id) => calls.push(`track ${pid} ${id}`),
+      untrack: (pid) => calls.push(`untrack ${pid}`),
+    }, traceAll);
+    return { gate, calls };
+  };
+
+  it('confirms on exec argv, releases held events to the agent, children inherit', () => {
+    const { gate, calls } = setup();
+    const out: KernelEvent[] = [];
+    // a child's fork and its open arrive before the parent's exec is processed in this batch order
+    gate.process(evs(
+      execRecord({ ...P, pid: 10 }, '/usr/bin/node', ['node', '/x/@anthropic-ai/claude-code/cli.js']),
+      openRecord({ ...P, pid: 10 }, '/etc/passwd', ''),
+      forkRecord({ ...P, pid: 11, ppid: 10 }),
+      openRecord({ ...P, pid: 11 }, '/etc/hosts', ''),
+      openRecord({ pid: 10, agentId: 1 }, '/after/track', ''),
+    ), out);
+    expect(out.map((e) => [e.type, e.pid, e.agentId, e.pending])).toEqual([
+      ['exec', 10, 1, false], ['open', 10, 1, false], ['fork', 11, 1, false], ['open', 11, 1, false], ['open', 10, 1, false],
+    ]);
+    expect(calls).toEqual(['track 10 1', 'track 11 1']);
+  });
+
+  it('held events of an undecided child are released when the parent is decided', () => {
+    const { gate, calls } = setup();
+    const out: KernelEvent[] = [];
+    // child events first (different CPUs can reorder across pids)
+    gate.process(evs(forkRecord({ ...P, pid: 21, ppid: 20 }), openRecord({ ...P, pid: 21 }, '/c', '')), out);
+    expect(out).toEqual([]);
+    expect(gate.heldCount()).toBe(2);
+    gate.process(evs(execRecord({ ...P, pid: 20 }, '/usr/bin/python3', ['python3', '-m', 'my_agent'])), out);
+    expect(out.map((e) => [e.type, e.pid, e.agentId])).toEqual([['fork', 21, 2], ['open', 21, 2], ['exec', 20, 2]]);
+    expect(calls).toEqual(['track 20 2', 'track 21 2']);
+    expect(gate.heldCount()).toBe(0);
+  });
+
+  it('rejects: untrack, drops pending events; --all releases them as non-agent', () => {
+    for (const traceAll of [false, true]) {
+      const { gate, calls } = setup(traceAll);
+      const out: KernelEvent[] = [];
+      gate.process(evs(
+        execRecord({ ...P, pid: 30 }, '/usr/bin/node', ['node', 'server.js']),
+        openRecord({ ...P, pid: 30 }, '/x', ''),
+        exitRecord({ ...P, pid: 30 }, 0),
+      ), out);
+      expect(calls).toEqual(['untrack 30']);
+      expect(out.map((e) => [e.type, e.agentId])).toEqual(traceAll ? [['exec', 0], ['open', 0], ['exit', 0]] : []);
+      expect(gate.counters.dropped).toBe(traceAll ? 0 : 3);
+    }
+  });
+
+  it('a pending exec after pid reuse is decided afresh', () => {
+    const { gate, calls } = setup();
+    const out: KernelEvent[] = [];
+    gate.process(evs(execRecord({ ...P, pid: 40 }, '/usr/bin/node', ['node', 'a.js'])), out);
+    gate.process(evs(execRecord({ ...P, pid: 40 }, '/usr/bin/node', ['node', '/p/@anthropic-ai/claude-code/cli.js'])), out);
+    expect(calls).toEqual(['untrack 40', 'track 40 1']);
+    expect(out.map((e) => e.agentId)).toEqual([1]);
+  });
+
+  it('events of non-candidates pass untouched', () => {
+    const { gate } = setup();
+    const out: KernelEvent[] = [];
+    const input = evs(openRecord({ pid: 50, agentId: 1 }, '/a', ''), openRecord({ pid: 51, agentId: 0 }, '/b', ''));
+    gate.process(input, out);
+    expect(out).toEqual(input);
+  });
+});
