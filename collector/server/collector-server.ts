@@ -1,0 +1,227 @@
+// The collector's gRPC server: sensors stream event batches, each batch is
+// validated whole, committed in one store transaction, and only then acked.
+// A bad batch is refused with a REJECTED ack on its own stream; nothing one
+// stream does disturbs another (each call's handler keeps its own state and
+// store commits are synchronous, so batches never interleave half-written).
+import * as grpc from '@grpc/grpc-js';
+import { pino, type Logger } from 'pino';
+import { grpcTarget, parseAddress, type CollectorAddress } from '../../sensor/transport/address.js';
+import { toProtoEvent } from '../../sensor/transport/convert.js';
+import {
+  collectorServiceDefinition, type PbAck, type PbEventBatch, type PbQueryRequest, type PbQueryResponse,
+  type PbStatusResponse,
+} from '../../sensor/transport/proto.js';
+import { serverCredentials, type TlsFiles } from '../../sensor/transport/tls.js';
+import type { EventType } from '../../sensor/events/types.js';
+import { grpcErrorFor, logFailedHandshakes, statusLogger } from './grpc-errors.js';
+import { SensorRegistry } from './sensor-registry.js';
+import type { BatchStore, QueryEvents } from './store-port.js';
+import { lockDownSocket, prepareSocketPath } from './unix-socket.js';
+import { BatchRejectedError, validateBatch } from './validate-batch.js';
+
+export const DEFAULT_MAX_RECEIVE_BYTES = 16 * 1024 * 1024;
+const DEFAULT_QUERY_LIMIT = 1000;
+const MAX_QUERY_LIMIT = 100_000;
+
+export interface CollectorServerOptions {
+  /** unix:///path, /path or host:port (TCP needs `tls`) */
+  listen: string;
+  store: BatchStore;
+  /** answers the Query RPC; without it Query returns UNIMPLEMENTED */
+  query?: QueryEvents;
+  tls?: TlsFiles;
+  /** largest accepted batch on the wire, bytes */
+  maxReceiveBytes?: number;
+  logger?: Logger;
+}
+
+export interface CollectorCounters {
+  streamsOpened: number;
+  streamsActive: number;
+  batchesCommitted: number;
+  eventsCommitted: number;
+  batchesDuplicate: number;
+  batchesRejected: number;
+  commitErrors: number;
+  droppedReported: number;
+}
+
+export class CollectorServer {
+  private readonly counters: CollectorCounters = {
+    streamsOpened: 0, streamsActive: 0, batchesCommitted: 0, eventsCommitted: 0,
+    batchesDuplicate: 0, batchesRejected: 0, commitErrors: 0, droppedReported: 0,
+  };
+  private readonly registry = new SensorRegistry();
+  private readonly log: Logger;
+  private closed = false;
+
+  private constructor(
+    private readonly server: grpc.Server,
+    private readonly opts: CollectorServerOptions,
+    readonly address: CollectorAddress,
+    logger: Logger,
+  ) {
+    this.log = logger;
+  }
+
+  static async start(opts: CollectorServerOptions): Promise<CollectorServer> {
+    const log = (opts.logger ?? pino({ name: 'agent-sensor' })).child({ module: 'collector.server' });
+    const address = parseAddress(opts.listen);
+    if (address.kind === 'tcp' && !opts.tls) {
+      throw new Error('a TCP listen address needs mutual TLS (--tls-ca, --tls-cert, --tls-key); use a unix socket otherwise');
+    }
+    const maxReceive = opts.maxReceiveBytes ?? DEFAULT_MAX_RECEIVE_BYTES;
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': maxReceive,
+      'grpc.max_send_message_length': 64 * 1024 * 1024,
+      interceptors: [statusLogger(log)],
+    });
+    const collector = new CollectorServer(server, opts, address, log);
+    server.addService(collectorServiceDefinition(), {
+      Stream: (call: grpc.ServerDuplexStream<PbEventBatch, PbAck>) => collector.onStream(call),
+      Status: (_call: grpc.ServerUnaryCall<unknown, PbStatusResponse>, cb: grpc.sendUnaryData<PbStatusResponse>) =>
+        collector.onStatus(cb),
+      Query: (call: grpc.ServerUnaryCall<PbQueryRequest, PbQueryResponse>, cb: grpc.sendUnaryData<PbQueryResponse>) =>
+        void collector.onQuery(call.request, cb),
+    });
+    if (address.kind === 'unix') await prepareSocketPath(address.path);
+    const credentials = opts.tls ? serverCredentials(opts.tls) : grpc.ServerCredentials.createInsecure();
+    await new Promise<number>((resolve, reject) =>
+      server.bindAsync(grpcTarget(address), credentials, (err, port) => (err ? reject(err) : resolve(port))),
+    );
+    if (address.kind === 'unix') lockDownSocket(address.path);
+    if (opts.tls) logFailedHandshakes(server, log);
+    log.info({ listen: grpcTarget(address), tls: Boolean(opts.tls), maxReceiveBytes: maxReceive }, 'collector listening');
+    return collector;
+  }
+
+  stats(): CollectorCounters {
+    return { ...this.counters };
+  }
+
+  /** Stops accepting, lets open calls finish for up to graceMs, then cuts them. */
+  async close(graceMs = 2000): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.log.info('collector stopped');
+  }
+
+  private onStream(call: grpc.ServerDuplexStream<PbEventBatch, PbAck>): void {
+    const streamLog = this.log.child({ stream: ++this.counters.streamsOpened, peer: call.getPeer() });
+    this.counters.streamsActive++;
+    streamLog.debug('stream opened');
+    let finished = false;
+    const finish = (why: string) => {
+      if (finished) return;
+      finished = true;
+      this.counters.streamsActive--;
+      streamLog.debug({ why }, 'stream closed');
+    };
+    call.on('data', (batch: PbEventBatch) => {
+      if (finished) return;
+      const ack = this.commit(batch, streamLog);
+      if (ack === 'failed') {
+        // The store could not write: end this stream with UNAVAILABLE so the
+        // sensor keeps the batch and resends it after reconnecting.
+        finish('commit failed');
+        call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'collector could not commit the batch; retry' });
+        return;
+      }
+      call.write(ack);
+    });
+    call.on('end', () => {
+      finish('client ended');
+      call.end();
+    });
+    call.on('cancelled', () => finish('cancelled'));
+    call.on('error', (err) => {
+      streamLog.warn({ err: String(err) }, 'stream error');
+      finish('error');
+    });
+  }
+
+  /** Validates and commits one batch; returns the ack to send, or 'failed' when the store threw. */
+  private commit(batch: PbEventBatch, streamLog: Logger): PbAck | 'failed' {
+    const ids = { sensor_id: batch.sensor_id ?? '', boot_id: batch.boot_id ?? '', seq: batch.seq ?? '0' };
+    let valid;
+    try {
+      valid = validateBatch(batch);
+    } catch (err) {
+      if (!(err instanceof BatchRejectedError)) throw err;
+      this.counters.batchesRejected++;
+      streamLog.warn({ ...ids, events: batch.events?.length ?? 0, reason: err.message }, 'batch rejected');
+      return { ...ids, status: 'ACK_STATUS_REJECTED', message: err.message };
+    }
+    let result;
+    try {
+      result = this.opts.store.commitBatch(valid);
+    } catch (err) {
+      this.counters.commitErrors++;
+      streamLog.error({ ...ids, err: err instanceof Error ? err.message : String(err) }, 'commit failed');
+      return 'failed';
+    }
+    this.registry.noteBatch(valid.sensorId, valid.bootId, valid.seq, valid.droppedBefore, batch.counters);
+    this.counters.droppedReported += Number(valid.droppedBefore);
+    if (valid.droppedBefore > 0n) {
+      streamLog.warn({ ...ids, dropped: String(valid.droppedBefore) }, 'sensor reports events it could not buffer');
+    }
+    if (result.duplicate) {
+      this.counters.batchesDuplicate++;
+      streamLog.debug(ids, 'duplicate batch acked again, nothing written');
+      return { ...ids, status: 'ACK_STATUS_DUPLICATE' };
+    }
+    this.counters.batchesCommitted++;
+    this.counters.eventsCommitted += valid.events.length;
+    return { ...ids, status: 'ACK_STATUS_COMMITTED' };
+  }
+
+  private onStatus(cb: grpc.sendUnaryData<PbStatusResponse>): void {
+    try {
+      const store = this.opts.store.status();
+      const counters: Record<string, string> = {};
+      for (const [k, v] of Object.entries(this.counters)) counters[k] = String(v);
+      cb(null, {
+        events: String(store.events),
+        batches: String(store.batches),
+        db_bytes: String(store.dbBytes),
+        sensors: this.registry.list((s, b) => this.opts.store.lastSeq(s, b)),
+        counters,
+        store_json: JSON.stringify(store, (_k, v) => (typeof v === 'bigint' ? String(v) : v)),
+      });
+    } catch (err) {
+      cb(grpcErrorFor(err));
+    }
+  }
+
+  private async onQuery(req: PbQueryRequest, cb: grpc.sendUnaryData<PbQueryResponse>): Promise<void> {
+    if (!this.opts.query) {
+      cb({ code: grpc.status.UNIMPLEMENTED, details: 'this collector was started without a query engine' });
+      return;
+    }
+    try {
+      const limit = Math.min(req.limit || DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT);
+      const rows = await this.opts.query({
+        types: req.types?.length ? (req.types as EventType[]) : undefined,
+        agent: req.agent,
+        pid: req.pid,
+        sinceNs: req.since_ns === undefined ? undefined : BigInt(req.since_ns),
+        untilNs: req.until_ns === undefined ? undefined : BigInt(req.until_ns),
+        sensorId: req.sensor_id,
+        limit,
+      });
+      cb(null, { events: rows.map((r) => ({ id: String(r.id), sensor_id: r.sensorId, event: toProtoEvent(r.event) })) });
+    } catch (err) {
+      cb(grpcErrorFor(err));
+    }
+  }
+}

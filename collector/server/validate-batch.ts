@@ -1,0 +1,39 @@
+// A batch is checked whole before anything is written: a batch that fails
+// is refused as a unit (never half-committed) and named in the log.
+import { fromProtoEvent, InvalidEventError } from '../../sensor/transport/convert.js';
+import type { PbEventBatch } from '../../sensor/transport/proto.js';
+import type { SensorEvent } from '../../sensor/events/types.js';
+import type { CommitBatch } from './store-port.js';
+
+export class BatchRejectedError extends Error {
+  override name = 'BatchRejectedError';
+}
+
+const MAX_ID_LENGTH = 256;
+
+export interface ValidBatch extends CommitBatch {
+  droppedBefore: bigint;
+}
+
+export function validateBatch(batch: PbEventBatch): ValidBatch {
+  const sensorId = batch.sensor_id ?? '';
+  const bootId = batch.boot_id ?? '';
+  if (!sensorId) throw new BatchRejectedError('batch has no sensor_id');
+  if (!bootId) throw new BatchRejectedError('batch has no boot_id');
+  if (sensorId.length > MAX_ID_LENGTH || bootId.length > MAX_ID_LENGTH) {
+    throw new BatchRejectedError(`sensor_id/boot_id longer than ${MAX_ID_LENGTH} characters`);
+  }
+  const seq = BigInt(batch.seq ?? '0');
+  if (seq === 0n) throw new BatchRejectedError('batch seq is 0 (sequence numbers start at 1)');
+  const events: SensorEvent[] = [];
+  const raw = batch.events ?? [];
+  for (let i = 0; i < raw.length; i++) {
+    try {
+      events.push(fromProtoEvent(raw[i]!));
+    } catch (err) {
+      if (err instanceof InvalidEventError) throw new BatchRejectedError(`event ${i}: ${err.message}`);
+      throw err;
+    }
+  }
+  return { sensorId, bootId, seq, events, droppedBefore: BigInt(batch.dropped_before ?? '0') };
+}

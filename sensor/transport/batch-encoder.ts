@@ -1,0 +1,43 @@
+// Events are encoded once, when they are pushed; a batch is the encoded
+// header followed by the already-encoded events as repeated field 4. The
+// bytes are kept until acked, so a resend costs no re-encoding and the
+// unacked buffer is bounded by exactly what would go on the wire.
+import protobuf from 'protobufjs';
+import type { SensorEvent } from '../events/types.js';
+import { toProtoEvent } from './convert.js';
+import { messageType, type PbTransportCounters } from './proto.js';
+
+const EVENTS_FIELD_TAG = (4 << 3) | 2; // EventBatch.events, length-delimited
+
+export function encodeEvent(event: SensorEvent): Buffer {
+  const type = messageType('Event');
+  return Buffer.from(type.encode(type.fromObject(toProtoEvent(event))).finish());
+}
+
+export interface BatchHeader {
+  sensorId: string;
+  bootId: string;
+  seq: bigint;
+  droppedBefore: bigint;
+  counters?: PbTransportCounters;
+}
+
+export function encodeBatch(header: BatchHeader, events: readonly Buffer[]): Buffer {
+  const type = messageType('EventBatch');
+  const head = type.encode(type.fromObject({
+    sensor_id: header.sensorId,
+    boot_id: header.bootId,
+    seq: String(header.seq),
+    dropped_before: String(header.droppedBefore),
+    counters: header.counters,
+  })).finish();
+  const body = protobuf.Writer.create();
+  for (const e of events) body.uint32(EVENTS_FIELD_TAG).bytes(e);
+  return Buffer.concat([head, body.finish()]);
+}
+
+/** Bytes one encoded event adds to a batch (tag + length varint + data). */
+export function framedSize(encoded: Buffer): number {
+  const n = encoded.length;
+  return 1 + (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : 4) + n;
+}

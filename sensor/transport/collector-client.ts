@@ -1,0 +1,295 @@
+// The sensor's side of the Stream RPC. Events are batched (by count, bytes or
+// time), numbered (seq 1, 2, ... per bootId) and kept until the collector
+// acks them as committed. On any stream failure the client reconnects with
+// backoff and resends every unacked batch in seq order; the collector
+// recognises the ones it already has and acks them again without writing.
+//
+// The unacked buffer is bounded. When it is full, NEW events are dropped and
+// counted (never old ones: an old batch may be committed and only its ack
+// lost). The count travels in the next batch's dropped_before and in
+// counters(), so a loss is always visible.
+import * as grpc from '@grpc/grpc-js';
+import { pino, type Logger } from 'pino';
+import type { SensorEvent } from '../events/types.js';
+import { grpcTarget, parseAddress } from './address.js';
+import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { encodeBatch, encodeEvent, framedSize } from './batch-encoder.js';
+import { protoCodecs, STREAM_PATH, type PbAck } from './proto.js';
+import { channelCredentials, type TlsFiles } from './tls.js';
+
+export interface CollectorClientOptions {
+  /** collector address: unix:///path or host:port (with tls) */
+  address: string;
+  sensorId: string;
+  bootId: string;
+  tls?: TlsFiles;
+  /** seal a batch at this many events ... */
+  maxBatchEvents?: number;
+  /** ... or this many encoded bytes ... */
+  maxBatchBytes?: number;
+  /** ... or this long after its first event */
+  flushMs?: number;
+  /** bound on unacked data held (open batch included), bytes */
+  bufferBytes?: number;
+  /** bound on unacked batches held */
+  bufferBatches?: number;
+  backoff?: BackoffOptions;
+  logger?: Logger;
+}
+
+export interface TransportCounters {
+  /** events written to a stream for the first time */
+  sent: number;
+  /** events the collector acked (committed now or earlier) */
+  acked: number;
+  /** events written again after a reconnect */
+  resent: number;
+  /** events dropped because the buffer was full */
+  dropped: number;
+  /** events in batches the collector refused as invalid */
+  rejected: number;
+  /** events held, not yet acked */
+  buffered: number;
+  bufferedBytes: number;
+  batchesAcked: number;
+  reconnects: number;
+  connected: boolean;
+  lastSeq: string;
+}
+
+interface SealedBatch {
+  seq: bigint;
+  bytes: Buffer;
+  events: number;
+  sentOnce: boolean;
+}
+
+type AckStream = grpc.ClientDuplexStream<Buffer, PbAck>;
+
+export const CLIENT_DEFAULTS = {
+  maxBatchEvents: 2000,
+  maxBatchBytes: 1024 * 1024,
+  flushMs: 50,
+  bufferBytes: 64 * 1024 * 1024,
+  bufferBatches: 10_000,
+};
+
+export class CollectorClient {
+  private readonly opts: Required<Omit<CollectorClientOptions, 'tls' | 'logger'>> & { tls?: TlsFiles };
+  private readonly log: Logger;
+  private readonly backoff: Backoff;
+  private readonly pending: SealedBatch[] = [];
+  private pendingBytes = 0;
+  private open: Buffer[] = [];
+  private openBytes = 0;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private client: grpc.Client | undefined;
+  private call: AckStream | undefined;
+  private lastSeq = 0n;
+  private droppedSinceBatch = 0n;
+  private stopped = false;
+  private failuresInRow = 0;
+  private drainWaiters: (() => void)[] = [];
+  private readonly c = {
+    sent: 0, acked: 0, resent: 0, dropped: 0, rejected: 0, batchesAcked: 0, reconnects: 0,
+  };
+
+  constructor(options: CollectorClientOptions) {
+    parseAddress(options.address); // fail early on a bad address
+    this.opts = { ...CLIENT_DEFAULTS, backoff: DEFAULT_BACKOFF, ...options };
+    this.log = (options.logger ?? pino({ name: 'agent-sensor' })).child({ module: 'sensor.transport' });
+    this.backoff = new Backoff(this.opts.backoff);
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  /** Adds events; never blocks. Events that do not fit the buffer are dropped and counted. */
+  push(events: readonly SensorEvent[]): void {
+    if (this.stopped) {
+      this.drop(events.length);
+      return;
+    }
+    for (const event of events) {
+      const encoded = encodeEvent(event);
+      const size = framedSize(encoded);
+      if (this.pendingBytes + this.openBytes + size > this.opts.bufferBytes) {
+        this.drop(1);
+        continue;
+      }
+      if (this.open.length > 0 && this.openBytes + size > this.opts.maxBatchBytes) this.seal();
+      if (this.open.length === 0 && this.pending.length >= this.opts.bufferBatches) {
+        this.drop(1);
+        continue;
+      }
+      this.open.push(encoded);
+      this.openBytes += size;
+      if (this.open.length >= this.opts.maxBatchEvents) this.seal();
+    }
+    if (this.open.length > 0 && !this.flushTimer) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = undefined;
+        this.seal();
+      }, this.opts.flushMs);
+    }
+  }
+
+  /** Seals the open batch now (it is then sent as soon as a stream is up). */
+  flush(): void {
+    this.seal();
+  }
+
+  counters(): TransportCounters {
+    return {
+      ...this.c,
+      buffered: this.pending.reduce((n, b) => n + b.events, 0) + this.open.length,
+      bufferedBytes: this.pendingBytes + this.openBytes,
+      connected: this.call !== undefined && this.failuresInRow === 0,
+      lastSeq: String(this.lastSeq),
+    };
+  }
+
+  /**
+   * Seals what is open, waits up to timeoutMs for every batch to be acked,
+   * then closes the stream. Returns the counters; `buffered` > 0 means events
+   * that were never acked (the caller should say so).
+   */
+  async close(timeoutMs = 5000): Promise<TransportCounters> {
+    this.seal();
+    if (this.pending.length > 0 && timeoutMs > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.drainWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    this.stopped = true;
+    clearTimeout(this.flushTimer);
+    clearTimeout(this.reconnectTimer);
+    this.flushTimer = this.reconnectTimer = undefined;
+    this.call?.end();
+    this.call = undefined;
+    this.client?.close();
+    this.client = undefined;
+    const counters = this.counters();
+    if (counters.buffered > 0) this.log.warn({ unacked: counters.buffered }, 'closing with events the collector never acked');
+    return counters;
+  }
+
+  private drop(n: number): void {
+    if (this.c.dropped === 0 || this.droppedSinceBatch === 0n) {
+      this.log.warn({ buffered: this.pendingBytes + this.openBytes }, 'transport buffer full: dropping new events');
+    }
+    this.c.dropped += n;
+    this.droppedSinceBatch += BigInt(n);
+  }
+
+  private seal(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.open.length === 0) return;
+    const seq = ++this.lastSeq;
+    const bytes = encodeBatch({
+      sensorId: this.opts.sensorId,
+      bootId: this.opts.bootId,
+      seq,
+      droppedBefore: this.droppedSinceBatch,
+      counters: wireCounters(this.counters()),
+    }, this.open);
+    const batch: SealedBatch = { seq, bytes, events: this.open.length, sentOnce: false };
+    this.droppedSinceBatch = 0n;
+    this.open = [];
+    this.openBytes = 0;
+    this.pending.push(batch);
+    this.pendingBytes += bytes.length;
+    if (this.call) this.write(this.call, batch);
+  }
+
+  private write(call: AckStream, batch: SealedBatch): void {
+    if (batch.sentOnce) this.c.resent += batch.events;
+    else this.c.sent += batch.events;
+    batch.sentOnce = true;
+    call.write(batch.bytes);
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    this.client?.close();
+    // A fresh channel per attempt: the channel's own reconnect backoff would
+    // otherwise stack on ours and grow to minutes.
+    const address = parseAddress(this.opts.address);
+    const credentials = this.opts.tls ? channelCredentials(this.opts.tls) : grpc.credentials.createInsecure();
+    const client = new grpc.Client(grpcTarget(address), credentials, {
+      'grpc.max_send_message_length': -1,
+      'grpc.initial_reconnect_backoff_ms': this.opts.backoff.initialMs,
+      'grpc.max_reconnect_backoff_ms': this.opts.backoff.maxMs,
+    });
+    this.client = client;
+    const ackCodec = protoCodecs().ack;
+    const call = client.makeBidiStreamRequest(STREAM_PATH, (b: Buffer) => b, (b: Buffer) => ackCodec.decode(b)) as AckStream;
+    this.call = call;
+    let gone = false;
+    const lost = (why: string, err?: grpc.ServiceError) => {
+      if (gone) return;
+      gone = true;
+      if (this.call === call) this.call = undefined;
+      call.removeAllListeners('data');
+      call.on('error', () => {}); // a late error after we gave up on this call is expected
+      if (!this.stopped) this.scheduleReconnect(why, err);
+    };
+    call.on('data', (ack: PbAck) => this.onAck(ack));
+    call.on('error', (err: grpc.ServiceError) => lost('error', err));
+    call.on('end', () => lost('collector ended the stream'));
+    for (const batch of this.pending) this.write(call, batch);
+  }
+
+  private scheduleReconnect(why: string, err?: grpc.ServiceError): void {
+    this.failuresInRow++;
+    const delay = this.backoff.next();
+    const detail = { why, code: err ? grpc.status[err.code] : undefined, details: err?.details, retryInMs: delay, unacked: this.pending.length };
+    if (this.failuresInRow === 1) this.log.warn(detail, 'collector stream lost; reconnecting');
+    else this.log.debug(detail, 'collector still unreachable');
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.c.reconnects++;
+      this.connect();
+    }, delay);
+  }
+
+  private onAck(ack: PbAck): void {
+    if (this.failuresInRow > 0) {
+      this.log.info({ afterFailures: this.failuresInRow }, 'collector stream up again');
+      this.failuresInRow = 0;
+    }
+    this.backoff.reset();
+    const seq = BigInt(ack.seq ?? '0');
+    const index = this.pending.findIndex((b) => b.seq === seq);
+    if (index < 0 || ack.boot_id !== this.opts.bootId) {
+      this.log.debug({ seq: ack.seq }, 'ack for a batch not held (already acked)');
+      return;
+    }
+    const [batch] = this.pending.splice(index, 1);
+    this.pendingBytes -= batch!.bytes.length;
+    if (ack.status === 'ACK_STATUS_REJECTED') {
+      this.c.rejected += batch!.events;
+      this.log.error({ seq: ack.seq, events: batch!.events, reason: ack.message }, 'collector rejected a batch; its events are lost');
+    } else {
+      this.c.acked += batch!.events;
+      this.c.batchesAcked++;
+    }
+    if (this.pending.length === 0) {
+      for (const wake of this.drainWaiters.splice(0)) wake();
+    }
+  }
+}
+
+function wireCounters(c: TransportCounters) {
+  return {
+    sent: String(c.sent), acked: String(c.acked), resent: String(c.resent),
+    dropped: String(c.dropped), buffered: String(c.buffered), rejected: String(c.rejected),
+  };
+}

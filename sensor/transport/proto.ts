@@ -1,0 +1,156 @@
+// Loads proto/agentsensor/v1/sensor.proto with protobufjs at run time (no
+// generated code) and exposes the message codecs and the gRPC service
+// definition both sides use. Conversion options are fixed here so every
+// decoded object looks the same: field names as in the .proto (keepCase),
+// 64-bit integers as decimal strings (exact), enums as their names, bytes as
+// Buffers, and the name of the set oneof member in `payload`.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+import type { ServiceDefinition } from '@grpc/grpc-js';
+
+export const PROTO_RELATIVE_PATH = 'proto/agentsensor/v1/sensor.proto';
+export const PROTO_PACKAGE = 'agentsensor.v1';
+
+/** Finds the .proto from this module, whether it runs from sensor/ (tests) or dist/sensor/. */
+export function protoPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 8; i++) {
+    const candidate = join(dir, PROTO_RELATIVE_PATH);
+    if (existsSync(candidate)) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  throw new Error(`cannot find ${PROTO_RELATIVE_PATH} above ${fileURLToPath(import.meta.url)}`);
+}
+
+const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, oneofs: true, defaults: false };
+
+export interface Codec<T> {
+  type: protobuf.Type;
+  encode(value: T): Buffer;
+  decode(bytes: Uint8Array): T;
+}
+
+function codec<T>(type: protobuf.Type): Codec<T> {
+  return {
+    type,
+    encode: (value) => Buffer.from(type.encode(type.fromObject(value as object)).finish()),
+    decode: (bytes) => type.toObject(type.decode(bytes), TO_OBJECT) as T,
+  };
+}
+
+let loaded: protobuf.Root | undefined;
+
+export function protoRoot(): protobuf.Root {
+  if (!loaded) {
+    const root = new protobuf.Root();
+    root.loadSync(protoPath(), { keepCase: true });
+    root.resolveAll();
+    loaded = root;
+  }
+  return loaded;
+}
+
+export function messageType(name: string): protobuf.Type {
+  return protoRoot().lookupType(`${PROTO_PACKAGE}.${name}`);
+}
+
+// ---- plain-object shapes of the messages (as decoded with TO_OBJECT) ----
+
+export type U64 = string; // decimal
+export interface PbExec { filename?: Buffer; argv?: Buffer[]; start_ns?: U64; exe?: Buffer; cwd?: Buffer }
+export interface PbFork { start_ns?: U64 }
+export interface PbExit { code?: number; signal?: number }
+export interface PbOpen {
+  path?: Buffer; raw_path?: Buffer; flags?: number; mode?: number; access?: string;
+  result?: number; syscall?: string; sha256?: string;
+}
+export interface PbConnect {
+  family?: string; proto?: string; addr?: Buffer; port?: number; result?: number; datagram?: boolean; host?: string;
+}
+export interface PbUnlink { path?: Buffer; rmdir?: boolean; result?: number }
+export interface PbRename { path?: Buffer; newpath?: Buffer; flags?: number; result?: number }
+export interface PbLink { path?: Buffer; newpath?: Buffer; symbolic?: boolean; result?: number }
+export interface PbDns { qname?: string; qtype?: string; addr?: string; port?: number }
+
+export interface PbEvent {
+  payload?: string;
+  exec?: PbExec; fork?: PbFork; exit?: PbExit; open?: PbOpen; connect?: PbConnect;
+  unlink?: PbUnlink; rename?: PbRename; link?: PbLink; dns?: PbDns;
+  ts_ns?: U64; pid?: number; tid?: number; ppid?: number; uid?: number; gid?: number;
+  comm?: Buffer; agent?: string; cgroup_id?: U64; netns?: number; mntns?: number; truncated?: boolean;
+}
+
+export interface PbTransportCounters {
+  sent?: U64; acked?: U64; resent?: U64; dropped?: U64; buffered?: U64; rejected?: U64;
+}
+
+export interface PbEventBatch {
+  sensor_id?: string; boot_id?: string; seq?: U64; events?: PbEvent[];
+  dropped_before?: U64; counters?: PbTransportCounters;
+}
+
+export type AckStatusName = 'ACK_STATUS_UNSPECIFIED' | 'ACK_STATUS_COMMITTED' | 'ACK_STATUS_DUPLICATE' | 'ACK_STATUS_REJECTED';
+export interface PbAck { sensor_id?: string; boot_id?: string; seq?: U64; status?: AckStatusName; message?: string }
+
+export interface PbSensorStatus {
+  sensor_id?: string; boot_id?: string; last_seq?: U64; last_seen_ns?: U64;
+  dropped_reported?: U64; counters?: PbTransportCounters;
+}
+export interface PbStatusResponse {
+  events?: U64; batches?: U64; db_bytes?: U64; sensors?: PbSensorStatus[];
+  counters?: Record<string, U64>; store_json?: string;
+}
+export interface PbQueryRequest {
+  types?: string[]; agent?: string; pid?: number; since_ns?: U64; until_ns?: U64; sensor_id?: string; limit?: number;
+}
+export interface PbStoredEvent { id?: U64; sensor_id?: string; event?: PbEvent }
+export interface PbQueryResponse { events?: PbStoredEvent[] }
+
+export interface Codecs {
+  event: Codec<PbEvent>;
+  batch: Codec<PbEventBatch>;
+  ack: Codec<PbAck>;
+  statusRequest: Codec<Record<string, never>>;
+  statusResponse: Codec<PbStatusResponse>;
+  queryRequest: Codec<PbQueryRequest>;
+  queryResponse: Codec<PbQueryResponse>;
+}
+
+let codecs: Codecs | undefined;
+
+export function protoCodecs(): Codecs {
+  codecs ??= {
+    event: codec(messageType('Event')),
+    batch: codec(messageType('EventBatch')),
+    ack: codec(messageType('Ack')),
+    statusRequest: codec(messageType('StatusRequest')),
+    statusResponse: codec(messageType('StatusResponse')),
+    queryRequest: codec(messageType('QueryRequest')),
+    queryResponse: codec(messageType('QueryResponse')),
+  };
+  return codecs;
+}
+
+export const SERVICE_NAME = `${PROTO_PACKAGE}.Collector`;
+export const STREAM_PATH = `/${SERVICE_NAME}/Stream`;
+export const STATUS_PATH = `/${SERVICE_NAME}/Status`;
+export const QUERY_PATH = `/${SERVICE_NAME}/Query`;
+
+/** The service as grpc-js wants it for Server.addService. */
+export function collectorServiceDefinition(): ServiceDefinition {
+  const c = protoCodecs();
+  const method = <Req, Res>(path: string, req: Codec<Req>, res: Codec<Res>, requestStream: boolean, responseStream: boolean) => ({
+    path, requestStream, responseStream, originalName: path.split('/').pop(),
+    requestSerialize: req.encode, requestDeserialize: (b: Buffer) => req.decode(b),
+    responseSerialize: res.encode, responseDeserialize: (b: Buffer) => res.decode(b),
+  });
+  return {
+    Stream: method(STREAM_PATH, c.batch, c.ack, true, true),
+    Status: method(STATUS_PATH, c.statusRequest, c.statusResponse, false, false),
+    Query: method(QUERY_PATH, c.queryRequest, c.queryResponse, false, false),
+  } as ServiceDefinition;
+}
