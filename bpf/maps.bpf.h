@@ -83,10 +83,15 @@ struct {
 } scratch SEC(".maps") __weak;
 
 /* A directory path is built backwards from the end of the first
- * PATH_MAX_LEN bytes; the slack after it absorbs a masked name copy. */
+ * PATH_MAX_LEN bytes; the slack after it absorbs a masked name copy.
+ * `off` lives here rather than on the stack on purpose: a value loaded
+ * from a map is opaque to the verifier, so every step of the walk looks
+ * alike and its states prune instead of multiplying. */
 #define PATHBUF_SIZE 8192
 struct pathbuf {
 	__u8 buf[PATHBUF_SIZE];
+	__u32 off;
+	__u32 _pad;
 };
 
 struct {

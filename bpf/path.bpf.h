@@ -40,60 +40,86 @@ static __always_inline struct file *fd_file(struct task_struct *task, int fd)
 	return f;
 }
 
+struct walk_ctx {
+	struct vfsmount *vfsmnt;
+	struct dentry *dentry;
+	struct mount *mnt;
+	struct dentry *root_dentry;
+	struct vfsmount *root_mnt;
+	struct pathbuf *pb;
+	bool done;
+	bool trunc;
+};
+
+/* One component of the walk, as a bpf_loop body. Returns 1 to stop. */
+static long walk_step(__u32 i, struct walk_ctx *c)
+{
+	/* Locals, not c->x, inside BPF_CORE_READ: walk_ctx is not a kernel type. */
+	struct dentry *dentry = c->dentry, *mnt_root, *parent;
+	struct vfsmount *vfsmnt = c->vfsmnt;
+	struct mount *mnt = c->mnt;
+	const unsigned char *name;
+	__u32 off, len;
+
+	if (dentry == c->root_dentry && vfsmnt == c->root_mnt) {
+		c->done = true;
+		return 1;
+	}
+	mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	parent = BPF_CORE_READ(dentry, d_parent);
+	if (dentry == mnt_root || dentry == parent) {
+		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+
+		/* Root of a mount: continue from where it is mounted. */
+		if (dentry == mnt_root && mnt != mnt_parent) {
+			c->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			c->mnt = mnt_parent;
+			c->vfsmnt = &mnt_parent->mnt;
+			return 0;
+		}
+		c->done = true; /* the global root, or a detached tree */
+		return 1;
+	}
+	len = BPF_CORE_READ(dentry, d_name.len) & NAME_MASK;
+	name = BPF_CORE_READ(dentry, d_name.name);
+	off = c->pb->off;
+	if (off < len + 1 || off > PATH_MAX_LEN - 1) {
+		c->trunc = true;
+		return 1;
+	}
+	off -= len + 1;
+	bpf_probe_read_kernel(&c->pb->buf[(off + 1) & (PATH_MAX_LEN - 1)], len, name);
+	c->pb->buf[off & (PATH_MAX_LEN - 1)] = '/';
+	c->pb->off = off;
+	c->dentry = parent;
+	return 0;
+}
+
 /*
  * Writes the absolute path of (vfsmnt, dentry) into pb, ending at
  * PATH_MAX_LEN - 1. Returns the offset where it starts; its length is
  * PATH_MAX_LEN - 1 - start. Sets *trunc when components had to be left out.
  */
-static __noinline __u32 walk_path(struct vfsmount *vfsmnt, struct dentry *dentry, struct pathbuf *pb,
-				  bool *trunc)
+static __always_inline __u32 walk_path(struct vfsmount *vfsmnt, struct dentry *dentry, struct pathbuf *pb,
+				       bool *trunc)
 {
 	struct fs_struct *fs = BPF_CORE_READ(current_task(), fs);
-	struct dentry *root_dentry = BPF_CORE_READ(fs, root.dentry);
-	struct vfsmount *root_mnt = BPF_CORE_READ(fs, root.mnt);
-	struct mount *mnt = real_mount(vfsmnt);
-	__u32 off = PATH_MAX_LEN - 1;
-	bool done = false;
+	struct walk_ctx c = {
+		.vfsmnt = vfsmnt,
+		.dentry = dentry,
+		.mnt = real_mount(vfsmnt),
+		.root_dentry = BPF_CORE_READ(fs, root.dentry),
+		.root_mnt = BPF_CORE_READ(fs, root.mnt),
+		.pb = pb,
+	};
+	__u32 off;
 
-	for (int i = 0; i < DIR_MAX_DEPTH; i++) {
-		struct dentry *mnt_root, *parent;
-		const unsigned char *name;
-		__u32 len;
-
-		if (dentry == root_dentry && vfsmnt == root_mnt) {
-			done = true;
-			break;
-		}
-		mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-		parent = BPF_CORE_READ(dentry, d_parent);
-		if (dentry == mnt_root || dentry == parent) {
-			struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
-
-			/* Root of a mount: continue from where it is mounted. */
-			if (dentry == mnt_root && mnt != mnt_parent) {
-				dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-				mnt = mnt_parent;
-				vfsmnt = &mnt_parent->mnt;
-				continue;
-			}
-			done = true; /* the global root, or a detached tree */
-			break;
-		}
-		len = BPF_CORE_READ(dentry, d_name.len) & NAME_MASK;
-		name = BPF_CORE_READ(dentry, d_name.name);
-		if (off < len + 1) {
-			*trunc = true;
-			break;
-		}
-		off -= len + 1;
-		barrier_var(off);
-		bpf_probe_read_kernel(&pb->buf[(off + 1) & (PATH_MAX_LEN - 1)], len, name);
-		pb->buf[off & (PATH_MAX_LEN - 1)] = '/';
-		dentry = parent;
-	}
-	if (!done)
+	pb->off = PATH_MAX_LEN - 1;
+	bpf_loop(DIR_MAX_DEPTH, walk_step, &c, 0);
+	if (!c.done || c.trunc)
 		*trunc = true;
-	if (off == PATH_MAX_LEN - 1) {
+	off = pb->off;
+	if (off == PATH_MAX_LEN - 1) { /* no component: the root itself */
 		off--;
 		pb->buf[off] = '/';
 	}
