@@ -1,0 +1,195 @@
+// The Sensor: a Backend plus everything above it. It pushes the agent rules
+// into the kernel, tracks agents that were running before it started (/proc
+// scan), decides interpreter candidates from argv (agents/candidates.ts),
+// names agents, enriches exec events from /proc, and hands out batches of
+// SensorEvents through onEvents() or async iteration.
+import { CandidateGate, type CandidateCounters } from './agents/candidates.js';
+import type { AgentSpec } from './agents/config.js';
+import { AgentRegistry } from './agents/registry.js';
+import type { Backend, BackendCounters, KernelEvent } from './backends/backend.js';
+import { CgroupIds, ProcessCache, exeAndCwd, runningAgents, scanProcesses, type ProcessRecord } from './enrich/procfs.js';
+import type { SensorEvent } from './events/types.js';
+
+export interface SensorOptions {
+  backend: Backend;
+  agents: AgentSpec[];
+  /** trace every process; agents are still named */
+  traceAll?: boolean;
+  /** the pid the kernel leaves out; also never found by the /proc scan */
+  selfPid?: number;
+  /** find agents already running at start (default true) */
+  scanProc?: boolean;
+  /** add exe/cwd from /proc to exec events (default true) */
+  enrich?: boolean;
+  /** diagnostics (rule warnings); default: stderr */
+  log?: (msg: string) => void;
+  /** events buffered for async iteration before the oldest are dropped (counted) */
+  iteratorBuffer?: number;
+}
+
+export interface SensorCounters extends BackendCounters {
+  sensor: CandidateCounters & {
+    /** events waiting for an argv decision right now */
+    held: number;
+    /** processes found running at start and tracked */
+    alreadyRunning: number;
+    /** kernel rules or tracks the backend refused */
+    ruleErrors: number;
+    /** events dropped because an async iterator did not keep up */
+    iteratorDropped: number;
+  };
+}
+
+type Listener = (events: SensorEvent[]) => void;
+
+export class Sensor {
+  readonly registry: AgentRegistry;
+  private readonly gate: CandidateGate;
+  private readonly listeners = new Set<Listener>();
+  private readonly cache = new ProcessCache();
+  private readonly log: (msg: string) => void;
+  private readonly selfPid: number;
+  private readonly trackedAtStart = new Set<number>();
+  private ruleErrors = 0;
+  private iteratorDropped = 0;
+  private started = false;
+
+  constructor(private readonly options: SensorOptions) {
+    this.log = options.log ?? ((m) => process.stderr.write(`sensor: ${m}\n`));
+    this.selfPid = options.selfPid ?? process.pid;
+    this.registry = new AgentRegistry(options.agents);
+    this.gate = new CandidateGate(this.registry, options.backend, options.traceAll ?? false);
+  }
+
+  get backend(): Backend {
+    return this.options.backend;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    for (const w of this.registry.warnings) this.log(w);
+    await this.options.backend.start((events) => this.receive(events));
+    this.started = true;
+    for (const rule of this.registry.kernelRules()) {
+      try {
+        this.options.backend.setRule(rule);
+      } catch (err) {
+        this.ruleErrors++;
+        this.log(`rule ${rule.kind} ${String(rule.key)} not installed: ${(err as Error).message}`);
+      }
+    }
+    if (this.options.scanProc ?? true) {
+      // Twice: a child forked by an agent while the first pass ran is caught by the second.
+      this.trackRunningAgents();
+      this.trackRunningAgents();
+    }
+  }
+
+  /** Subscribe to batches of events; returns the unsubscribe function. */
+  onEvents(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Async iteration over single events until stop() (or the loop breaks). */
+  async *events(): AsyncGenerator<SensorEvent> {
+    const max = this.options.iteratorBuffer ?? 1_000_000;
+    const queue: SensorEvent[] = [];
+    let wake: (() => void) | null = null;
+    let done = false;
+    const off = this.onEvents((evs) => {
+      for (const e of evs) {
+        if (queue.length >= max) {
+          queue.shift();
+          this.iteratorDropped++;
+        }
+        queue.push(e);
+      }
+      wake?.();
+    });
+    const stopped = (): void => {
+      done = true;
+      wake?.();
+    };
+    this.stopWaiters.add(stopped);
+    try {
+      for (;;) {
+        while (queue.length > 0) yield queue.shift()!;
+        if (done) return;
+        await new Promise<void>((r) => (wake = r));
+        wake = null;
+      }
+    } finally {
+      off();
+      this.stopWaiters.delete(stopped);
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<SensorEvent> {
+    return this.events();
+  }
+
+  counters(): SensorCounters {
+    return {
+      ...this.options.backend.counters(),
+      sensor: {
+        ...this.gate.counters,
+        held: this.gate.heldCount(),
+        alreadyRunning: this.trackedAtStart.size,
+        ruleErrors: this.ruleErrors,
+        iteratorDropped: this.iteratorDropped,
+      },
+    };
+  }
+
+  /** What exec/fork events told us about a pid (recent processes only). */
+  processInfo(pid: number): ProcessRecord | undefined {
+    return this.cache.get(pid);
+  }
+
+  /** Stops the backend; events still queued are delivered before this resolves. */
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    await this.options.backend.stop();
+    for (const s of this.stopWaiters) s();
+  }
+
+  private readonly stopWaiters = new Set<() => void>();
+
+  private receive(events: KernelEvent[]): void {
+    const out: KernelEvent[] = [];
+    this.gate.process(events, out);
+    if (out.length === 0) return;
+    const enrich = this.options.enrich ?? true;
+    for (const ev of out) {
+      ev.agent = this.registry.nameOf(ev.agentId);
+      if (ev.type === 'exec') {
+        if (enrich) Object.assign(ev, exeAndCwd(ev.pid));
+        this.cache.set(ev.pid, { exe: ev.exe ?? ev.filename, argv: ev.argv, startNs: ev.startNs });
+      } else if (ev.type === 'fork') {
+        const parent = this.cache.get(ev.ppid);
+        this.cache.set(ev.pid, { exe: parent?.exe, argv: parent?.argv, startNs: ev.startNs });
+      }
+    }
+    for (const l of this.listeners) l(out);
+  }
+
+  private trackRunningAgents(): void {
+    const procs = scanProcesses(new CgroupIds());
+    const found = runningAgents(procs, (p) => this.registry.matchProcess(p)?.id ?? null, this.selfPid);
+    for (const [pid, agentId] of found) {
+      try {
+        this.options.backend.track(pid, agentId, false);
+      } catch (err) {
+        this.ruleErrors++;
+        this.log(`could not track running agent pid ${pid}: ${(err as Error).message}`);
+        continue;
+      }
+      this.trackedAtStart.add(pid);
+    }
+    for (const p of procs) {
+      if (found.has(p.pid) && !this.cache.get(p.pid)) this.cache.set(p.pid, { exe: p.exe ?? undefined, argv: p.argv });
+    }
+  }
+}
