@@ -84,6 +84,7 @@ static __always_inline __u32 put_argv(struct scratch *s, __u32 off, __u32 *argc,
 	c.len = end - start > ARGV_MAX_LEN ? ARGV_MAX_LEN : end - start;
 	if (end - start > ARGV_MAX_LEN)
 		*trunc = true;
+	barrier_var(c.len); /* else clang drops the mask the verifier needs */
 	c.len &= 2 * ARGV_MAX_LEN - 1;
 	if (bpf_probe_read_user(&s->buf[off & SCRATCH_PIECE_MASK], c.len, (void *)start))
 		return 0;
