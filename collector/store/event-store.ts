@@ -1,0 +1,301 @@
+// The collector's store: commits sensor batches into SQLite, one transaction
+// per batch, each extending a SHA-256 hash chain; hashes the files agents
+// read off the ingest path; prunes old data in small chunks on a timer.
+// See schema.ts for the layout and the durability choice.
+import Database from 'better-sqlite3';
+import { chmodSync, closeSync, constants as C, mkdirSync, openSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { EVENT_TYPE_NUMBER, type SensorEvent } from '../../sensor/events/types.js';
+import { HashQueue, type HashingOptions } from '../hashing/hash-queue.js';
+import { canonicalBatchBytes, chainLink, GENESIS_LINK, type StoredEvent } from './canonical.js';
+import { toColumns, wantsHash, type EventColumns } from './event-rows.js';
+import { FileRows } from './file-rows.js';
+import { StringWriter } from './interning.js';
+import { Retention, usedBytes, type RetentionPolicy } from './retention.js';
+import { applyWriterPragmas, createSchema, DB_FILE_NAME, type Synchronous } from './schema.js';
+
+export interface EventStoreOptions {
+  stateDir: string;
+  readonly?: boolean;
+  retention?: RetentionPolicy & { intervalMs?: number };
+  hashing?: HashingOptions & { enabled?: boolean };
+  /** NORMAL (default): survives a collector crash; FULL: also an OS crash, at an fsync per batch */
+  synchronous?: Synchronous;
+}
+
+export interface CommitInput {
+  sensorId: string;
+  bootId: string;
+  seq: bigint;
+  events: SensorEvent[];
+}
+
+export interface CommitResult {
+  duplicate: boolean;
+  eventIds: bigint[];
+}
+
+export interface StoreStatus {
+  events: number;
+  batches: number;
+  /** database + WAL file size on disk */
+  dbBytes: number;
+  /** bytes of pages holding data (what maxBytes is compared against) */
+  usedBytes: number;
+  hashQueue: number;
+  hashDropped: number;
+  hashed: number;
+  hashPartial: number;
+  hashCacheHits: number;
+  hashUnhashable: number;
+  prunedBatches: number;
+  prunedEvents: number;
+}
+
+const idRange = (first: bigint | null, count: bigint): bigint[] =>
+  first === null ? [] : Array.from({ length: Number(count) }, (_, i) => first + BigInt(i));
+
+function prepareStateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = statSync(dir);
+  // Tighten our own dir; never touch a shared one such as /tmp (sticky) or someone else's.
+  const ours = typeof process.getuid === 'function' && st.uid === process.getuid();
+  if (ours && (st.mode & 0o1000) === 0 && (st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+}
+
+export class EventStore {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly writable: boolean;
+  private strings?: StringWriter;
+  private hashQueue?: HashQueue;
+  private retention?: Retention;
+  private retentionTimer?: NodeJS.Timeout;
+  private head: Buffer = GENESIS_LINK;
+  private counts = { events: 0, batches: 0, prunedBatches: 0, prunedEvents: 0 };
+  private stmts?: ReturnType<EventStore['prepareWriter']>;
+  private commitTx?: (input: CommitInput, cols: EventColumns[]) => { batchId: bigint; ids: bigint[]; link: Buffer };
+  private closed = false;
+
+  private constructor(path: string, db: Database.Database, writable: boolean) {
+    this.path = path;
+    this.db = db;
+    this.writable = writable;
+  }
+
+  static open(opts: EventStoreOptions): EventStore {
+    const path = join(opts.stateDir, DB_FILE_NAME);
+    if (opts.readonly) {
+      const db = new Database(path, { readonly: true, fileMustExist: true });
+      db.pragma('query_only = ON');
+      const store = new EventStore(path, db, false);
+      store.loadCounts();
+      return store;
+    }
+    prepareStateDir(opts.stateDir);
+    closeSync(openSync(path, C.O_CREAT | C.O_RDWR, 0o600));
+    chmodSync(path, 0o600);
+    const db = new Database(path);
+    applyWriterPragmas(db, opts.synchronous ?? 'NORMAL');
+    createSchema(db);
+    const store = new EventStore(path, db, true);
+    store.initWriter(opts);
+    return store;
+  }
+
+  /** The open database, for queries and verify (read it; write only through this class). */
+  get database(): Database.Database {
+    return this.db;
+  }
+
+  commitBatch(input: CommitInput): CommitResult {
+    if (!this.writable || !this.stmts || !this.commitTx) throw new Error('the store is open read-only');
+    if (this.closed) throw new Error('the store is closed');
+    const existing = this.stmts.findBatch.get(input.sensorId, input.bootId, input.seq) as
+      { first_event_id: bigint | null; event_count: bigint } | undefined;
+    if (existing) return { duplicate: true, eventIds: idRange(existing.first_event_id, existing.event_count) };
+    const cols = input.events.map(toColumns); // bad input throws before anything is written
+    let done: { batchId: bigint; ids: bigint[]; link: Buffer };
+    try {
+      done = this.commitTx(input, cols);
+    } catch (err) {
+      this.strings?.forget();
+      throw err;
+    }
+    this.head = done.link;
+    this.counts.batches++;
+    this.counts.events += cols.length;
+    if (this.hashQueue) {
+      input.events.forEach((e, i) => {
+        if (wantsHash(e)) this.hashQueue!.enqueue({ eventId: done.ids[i]!, path: cols[i]!.path! });
+      });
+    }
+    return { duplicate: false, eventIds: done.ids };
+  }
+
+  lastSeq(sensorId: string, bootId: string): bigint | null {
+    const row = this.db.prepare('SELECT max(seq) AS seq FROM batches WHERE sensor_id = ? AND boot_id = ?')
+      .safeIntegers(true).get(sensorId, bootId) as { seq: bigint | null };
+    return row.seq;
+  }
+
+  status(): StoreStatus {
+    const size = (p: string): number => {
+      try {
+        return statSync(p).size;
+      } catch {
+        return 0;
+      }
+    };
+    const h = this.hashQueue?.counters;
+    return {
+      events: this.counts.events, batches: this.counts.batches,
+      dbBytes: size(this.path) + size(`${this.path}-wal`), usedBytes: usedBytes(this.db),
+      hashQueue: this.hashQueue?.length ?? 0, hashDropped: h?.dropped ?? 0, hashed: h?.hashed ?? 0,
+      hashPartial: h?.partial ?? 0, hashCacheHits: h?.cacheHits ?? 0, hashUnhashable: h?.unhashable ?? 0,
+      prunedBatches: this.counts.prunedBatches, prunedEvents: this.counts.prunedEvents,
+    };
+  }
+
+  /** Resolves when every queued hash is written (tests, orderly shutdown). */
+  hashIdle(): Promise<void> {
+    return this.hashQueue?.idle() ?? Promise.resolve();
+  }
+
+  /** Runs retention now until nothing is due (the timer does the same in single chunks). */
+  pruneNow(now = Date.now()): { batches: number; events: number } {
+    if (!this.retention) return { batches: 0, events: 0 };
+    const r = this.retention.pruneAll(now);
+    this.notePruned(r);
+    return r;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    await this.hashQueue?.close();
+    this.db.close();
+  }
+
+  private loadCounts(): void {
+    const row = this.db.prepare('SELECT count(*) AS b, coalesce(sum(event_count), 0) AS e FROM batches').get() as { b: number; e: number };
+    this.counts.batches = row.b;
+    this.counts.events = row.e;
+  }
+
+  private initWriter(opts: EventStoreOptions): void {
+    this.loadCounts();
+    const last = this.db.prepare('SELECT hash FROM batches ORDER BY id DESC LIMIT 1').get() as { hash: Buffer } | undefined;
+    const anchor = this.db.prepare('SELECT link FROM chain_anchor WHERE id = 1').get() as { link: Buffer } | undefined;
+    this.head = last?.hash ?? anchor?.link ?? GENESIS_LINK;
+    this.strings = new StringWriter(this.db);
+    this.stmts = this.prepareWriter();
+    this.commitTx = this.db.transaction((input: CommitInput, cols: EventColumns[]) => this.writeBatch(input, cols));
+    if (opts.hashing?.enabled !== false) this.hashQueue = new HashQueue(new FileRows(this.db, this.strings), opts.hashing);
+    const policy = opts.retention ?? {};
+    this.retention = new Retention(this.db, policy);
+    if (this.retention.enabled) {
+      this.retentionTimer = setInterval(() => this.retentionTick(), policy.intervalMs ?? 10_000);
+      this.retentionTimer.unref();
+    }
+  }
+
+  // One chunk per step, the next step after the event loop had its turn.
+  private retentionTick(): void {
+    if (this.closed || !this.retention) return;
+    try {
+      const r = this.retention.pruneChunk();
+      this.notePruned(r);
+      if (r.batches > 0) setImmediate(() => this.retentionTick());
+    } catch {
+      // Busy or full disk: the next tick tries again.
+    }
+  }
+
+  private notePruned(r: { batches: number; events: number }): void {
+    this.counts.batches -= r.batches;
+    this.counts.events -= r.events;
+    this.counts.prunedBatches += r.batches;
+    this.counts.prunedEvents += r.events;
+  }
+
+  private prepareWriter() {
+    const db = this.db;
+    return {
+      findBatch: db.prepare('SELECT first_event_id, event_count FROM batches WHERE sensor_id = ? AND boot_id = ? AND seq = ?')
+        .safeIntegers(true),
+      insertBatch: db.prepare(
+        `INSERT INTO batches (sensor_id, boot_id, seq, received_at, event_count, hash, prev_hash)
+         VALUES (?, ?, ?, ?, ?, x'', ?)`,
+      ),
+      sealBatch: db.prepare('UPDATE batches SET first_event_id = ?, hash = ? WHERE id = ?'),
+      setHead: db.prepare(`INSERT INTO meta (key, value) VALUES ('chain_head', ?)
+                           ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
+      insertEvent: db.prepare(
+        `INSERT INTO events (batch_id, type, ts_ns, pid, tid, ppid, uid, gid, comm_sid, agent_id, cgroup, netns, mntns,
+           bits, path_sid, newpath_sid, flags, mode, access, syscall, result, family, proto, addr_sid, port, host_sid,
+           code, signal, qname_sid, qtype_sid, start_ns, exe_sid, cwd_sid, argv)
+         VALUES (${Array(34).fill('?').join(', ')})`,
+      ),
+      forked: db.prepare(
+        `INSERT INTO processes (sensor_sid, pid, start_ns, ppid, agent_id) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT DO UPDATE SET agent_id = coalesce(excluded.agent_id, agent_id)`,
+      ),
+      execed: db.prepare(
+        `INSERT INTO processes (sensor_sid, pid, start_ns, ppid, agent_id, exe_sid, argv) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT DO UPDATE SET exe_sid = excluded.exe_sid, argv = excluded.argv,
+           agent_id = coalesce(excluded.agent_id, agent_id)`,
+      ),
+      exited: db.prepare(
+        `UPDATE processes SET exit_code = ?, exit_signal = ?
+          WHERE sensor_sid = ? AND pid = ? AND start_ns = (SELECT max(start_ns) FROM processes WHERE sensor_sid = ? AND pid = ?)`,
+      ),
+    };
+  }
+
+  private writeBatch(input: CommitInput, cols: EventColumns[]): { batchId: bigint; ids: bigint[]; link: Buffer } {
+    const s = this.stmts!;
+    const strings = this.strings!;
+    const receivedAt = BigInt(Date.now());
+    const batchId = BigInt(s.insertBatch.run(input.sensorId, input.bootId, input.seq, receivedAt, cols.length, this.head)
+      .lastInsertRowid);
+    const sensorSid = strings.id(Buffer.from(input.sensorId, 'utf8'));
+    const stored: StoredEvent[] = [];
+    for (const c of cols) {
+      const agentId = strings.agentId(c.agent);
+      const id = BigInt(s.insertEvent.run(
+        batchId, c.type, c.tsNs, c.pid, c.tid, c.ppid, c.uid, c.gid, strings.id(c.comm), agentId, c.cgroup, c.netns,
+        c.mntns, c.bits, strings.optionalId(c.path), strings.optionalId(c.newpath), c.flags, c.mode, c.access,
+        c.syscall, c.result, c.family, c.proto, strings.optionalId(c.addr), c.port, strings.optionalId(c.host),
+        c.code, c.signal, strings.optionalId(c.qname), strings.optionalId(c.qtype), c.startNs,
+        strings.optionalId(c.exe), strings.optionalId(c.cwd), c.argv,
+      ).lastInsertRowid);
+      if (stored.length > 0 && id !== stored[stored.length - 1]!.id + 1n) {
+        throw new Error('event ids of a batch are not contiguous'); // the id range is what the chain covers
+      }
+      stored.push({ id, batchId, columns: c });
+      this.trackProcess(sensorSid, c, agentId);
+    }
+    const firstEventId = stored[0]?.id ?? null;
+    const canonical = canonicalBatchBytes({
+      id: batchId, sensorId: input.sensorId, bootId: input.bootId, seq: input.seq, receivedAt,
+      eventCount: BigInt(cols.length), firstEventId,
+    }, stored);
+    const link = chainLink(this.head, canonical);
+    s.sealBatch.run(firstEventId, link, batchId);
+    s.setHead.run(`${batchId}:${link.toString('hex')}`);
+    return { batchId, ids: stored.map((e) => e.id), link };
+  }
+
+  private trackProcess(sensorSid: number, c: EventColumns, agentId: number | null): void {
+    const s = this.stmts!;
+    if (c.type === EVENT_TYPE_NUMBER.fork && c.startNs !== null) {
+      s.forked.run(sensorSid, c.pid, c.startNs, c.ppid, agentId);
+    } else if (c.type === EVENT_TYPE_NUMBER.exec && c.startNs !== null) {
+      s.execed.run(sensorSid, c.pid, c.startNs, c.ppid, agentId, this.strings!.optionalId(c.exe ?? c.path), c.argv);
+    } else if (c.type === EVENT_TYPE_NUMBER.exit) {
+      s.exited.run(c.code, c.signal, sensorSid, c.pid, sensorSid, c.pid);
+    }
+  }
+}

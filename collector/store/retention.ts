@@ -1,0 +1,109 @@
+// Retention by age and by size, in small chunks: each chunk is one short
+// transaction over a contiguous prefix of the chain (oldest batches first),
+// so ingestion waits at most one chunk. The last pruned link becomes the
+// chain anchor, from which verify continues.
+import type Database from 'better-sqlite3';
+
+export interface RetentionPolicy {
+  maxAgeDays?: number;
+  maxBytes?: number;
+}
+
+export interface PruneResult {
+  batches: number;
+  events: number;
+}
+
+const CHUNK_BATCHES = 64;
+const CHUNK_EVENTS = 5_000;
+
+/** Bytes of the database holding data (free pages excluded; they are reused). */
+export function usedBytes(db: Database.Database): number {
+  const pages = db.pragma('page_count', { simple: true }) as number;
+  const free = db.pragma('freelist_count', { simple: true }) as number;
+  const size = db.pragma('page_size', { simple: true }) as number;
+  return (pages - free) * size;
+}
+
+interface Candidate {
+  id: bigint;
+  hash: Buffer;
+  received_at: bigint;
+  event_count: bigint;
+  first_event_id: bigint | null;
+}
+
+export class Retention {
+  private readonly oldest: Database.Statement;
+  private readonly deleteEvents: Database.Statement;
+  private readonly deleteBatches: Database.Statement;
+  private readonly anchor: Database.Statement;
+  private readonly chunkTx: (batches: Candidate[]) => PruneResult;
+
+  constructor(private readonly db: Database.Database, private readonly policy: RetentionPolicy) {
+    this.oldest = db.prepare(
+      `SELECT id, hash, received_at, event_count, first_event_id FROM batches ORDER BY id LIMIT ${CHUNK_BATCHES}`,
+    ).safeIntegers(true);
+    this.deleteEvents = db.prepare('DELETE FROM events WHERE id <= ?');
+    this.deleteBatches = db.prepare('DELETE FROM batches WHERE id <= ?');
+    this.anchor = db.prepare(
+      `INSERT INTO chain_anchor (id, batch_id, link, pruned_batches, pruned_events, updated_at)
+       VALUES (1, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET batch_id = excluded.batch_id, link = excluded.link,
+         pruned_batches = pruned_batches + excluded.pruned_batches,
+         pruned_events = pruned_events + excluded.pruned_events, updated_at = excluded.updated_at`,
+    );
+    this.chunkTx = db.transaction((batches: Candidate[]) => {
+      const last = batches[batches.length - 1]!;
+      let maxEventId = -1n;
+      for (const b of batches) {
+        if (b.first_event_id !== null && b.event_count > 0n) {
+          const end = b.first_event_id + b.event_count - 1n;
+          if (end > maxEventId) maxEventId = end;
+        }
+      }
+      const events = maxEventId >= 0n ? this.deleteEvents.run(maxEventId).changes : 0;
+      this.deleteBatches.run(last.id);
+      this.anchor.run(last.id, last.hash, batches.length, events, Date.now());
+      return { batches: batches.length, events };
+    });
+  }
+
+  get enabled(): boolean {
+    return this.policy.maxAgeDays !== undefined || this.policy.maxBytes !== undefined;
+  }
+
+  /** Prunes at most one chunk; zero batches when nothing is due. */
+  pruneChunk(now = Date.now()): PruneResult {
+    const candidates = this.oldest.all() as Candidate[];
+    if (candidates.length === 0) return { batches: 0, events: 0 };
+    const overSize = this.policy.maxBytes !== undefined && usedBytes(this.db) > this.policy.maxBytes;
+    const cutoff = this.policy.maxAgeDays !== undefined ? BigInt(Math.floor(now - this.policy.maxAgeDays * 86_400_000)) : null;
+    const chosen: Candidate[] = [];
+    let events = 0n;
+    for (const b of candidates) {
+      const tooOld = cutoff !== null && b.received_at < cutoff;
+      if (!tooOld && !overSize) break; // the chain is pruned as a prefix only
+      chosen.push(b);
+      events += b.event_count;
+      if (events >= BigInt(CHUNK_EVENTS)) break;
+    }
+    if (chosen.length === 0) return { batches: 0, events: 0 };
+    const result = this.chunkTx(chosen);
+    // Give freed pages back to the file system a little at a time (auto_vacuum=INCREMENTAL).
+    this.db.pragma('incremental_vacuum(2048)');
+    return result;
+  }
+
+  /** Prunes until nothing is due, at most maxChunks chunks. */
+  pruneAll(now = Date.now(), maxChunks = 10_000): PruneResult {
+    const total = { batches: 0, events: 0 };
+    for (let i = 0; i < maxChunks; i++) {
+      const r = this.pruneChunk(now);
+      if (r.batches === 0) break;
+      total.batches += r.batches;
+      total.events += r.events;
+    }
+    return total;
+  }
+}
