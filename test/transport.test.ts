@@ -3,7 +3,7 @@
 // client's batching/resend, refusal of non-root peers, and kill -9 of the
 // collector mid-stream.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -329,6 +329,57 @@ describe('non-root peers', () => {
     } finally {
       chmodSync(join(dir, 'sock'), 0o700);
     }
+  });
+});
+
+describe('TCP with mutual TLS', () => {
+  let dir: string;
+  let server: CollectorServer | undefined;
+  const logLines: string[] = [];
+
+  const openssl = (...args: string[]) => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  const issue = (name: string, cn: string, ext: string) => {
+    writeFileSync(join(dir, `${name}.ext`), ext);
+    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
+    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-out', `${name}.crt`, '-extfile', `${name}.ext`);
+  };
+  const files = (name: string) => ({ ca: join(dir, 'ca.crt'), cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'as-tls-'));
+    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=agent-sensor test CA');
+    issue('server', 'localhost', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+    issue('client', 'sensor-1', 'extendedKeyUsage=clientAuth\n');
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
+    server = await CollectorServer.start({ listen: '127.0.0.1:0', store: new MemoryStore(), tls: files('server'), logger });
+  });
+  afterAll(async () => {
+    await server?.close(500);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses TCP without TLS', async () => {
+    await expect(CollectorServer.start({ listen: '127.0.0.1:0', store: new MemoryStore(), logger: quiet })).rejects.toThrow(/mutual TLS/);
+  });
+
+  it('a sensor with a CA-signed client certificate streams; one without is refused and logged', async () => {
+    const address = `localhost:${(server!.address as { port: number }).port}`;
+    const client = new CollectorClient({ address, tls: files('client'), sensorId: 'tls', bootId: 'b', logger: quiet });
+    client.start();
+    client.push(markedEvents(1, 10));
+    expect(await client.close(10_000)).toMatchObject({ acked: 10, buffered: 0 });
+
+    // Same CA, but the client presents no certificate at all.
+    const anon = new grpc.Client(address, grpc.credentials.createSsl(readFileSync(join(dir, 'ca.crt'))));
+    const err = await new Promise<grpc.ServiceError | null>((done) =>
+      anon.makeUnaryRequest('/agentsensor.v1.Collector/Status', (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), { deadline: Date.now() + 5000 }, (e) => done(e)),
+    );
+    anon.close();
+    expect(err?.code).toBe(grpc.status.UNAVAILABLE);
+    await until(() => logLines.some((l) => l.includes('TLS handshake refused')), 'the refused handshake in the log', 5000);
   });
 });
 

@@ -13,7 +13,7 @@ import {
 } from '../../sensor/transport/proto.js';
 import { serverCredentials, type TlsFiles } from '../../sensor/transport/tls.js';
 import type { EventType } from '../../sensor/events/types.js';
-import { grpcErrorFor, logFailedHandshakes, statusLogger } from './grpc-errors.js';
+import { grpcErrorFor, isRetryableStoreError, logFailedHandshakes, statusLogger } from './grpc-errors.js';
 import { SensorRegistry } from './sensor-registry.js';
 import type { BatchStore, QueryEvents } from './store-port.js';
 import { lockDownSocket, prepareSocketPath } from './unix-socket.js';
@@ -54,13 +54,16 @@ export class CollectorServer {
   private readonly registry = new SensorRegistry();
   private readonly log: Logger;
   private closed = false;
+  /** where it listens (for TCP port 0, the port the kernel chose) */
+  address: CollectorAddress;
 
   private constructor(
     private readonly server: grpc.Server,
     private readonly opts: CollectorServerOptions,
-    readonly address: CollectorAddress,
+    address: CollectorAddress,
     logger: Logger,
   ) {
+    this.address = address;
     this.log = logger;
   }
 
@@ -77,7 +80,7 @@ export class CollectorServer {
       interceptors: [statusLogger(log)],
     });
     const collector = new CollectorServer(server, opts, address, log);
-    server.addService(collectorServiceDefinition(), {
+    server.addService(withDecodeLogging(collectorServiceDefinition(), log), {
       Stream: (call: grpc.ServerDuplexStream<PbEventBatch, PbAck>) => collector.onStream(call),
       Status: (_call: grpc.ServerUnaryCall<unknown, PbStatusResponse>, cb: grpc.sendUnaryData<PbStatusResponse>) =>
         collector.onStatus(cb),
@@ -86,12 +89,13 @@ export class CollectorServer {
     });
     if (address.kind === 'unix') await prepareSocketPath(address.path);
     const credentials = opts.tls ? serverCredentials(opts.tls) : grpc.ServerCredentials.createInsecure();
-    await new Promise<number>((resolve, reject) =>
-      server.bindAsync(grpcTarget(address), credentials, (err, port) => (err ? reject(err) : resolve(port))),
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(grpcTarget(address), credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
     );
+    if (address.kind === 'tcp') collector.address = { ...address, port };
     if (address.kind === 'unix') lockDownSocket(address.path);
     if (opts.tls) logFailedHandshakes(server, log);
-    log.info({ listen: grpcTarget(address), tls: Boolean(opts.tls), maxReceiveBytes: maxReceive }, 'collector listening');
+    log.info({ listen: grpcTarget(collector.address), tls: Boolean(opts.tls), maxReceiveBytes: maxReceive }, 'collector listening');
     return collector;
   }
 
@@ -143,7 +147,12 @@ export class CollectorServer {
       finish('client ended');
       call.end();
     });
-    call.on('cancelled', () => finish('cancelled'));
+    call.on('cancelled', () => {
+      // Also how grpc-js ends a call it refused itself (a message over the
+      // size limit): the sensor sees RESOURCE_EXHAUSTED, we only see this.
+      if (!finished) streamLog.info('stream cancelled (sensor gone, or a message over the size limit)');
+      finish('cancelled');
+    });
     call.on('error', (err) => {
       streamLog.warn({ err: String(err) }, 'stream error');
       finish('error');
@@ -166,8 +175,16 @@ export class CollectorServer {
     try {
       result = this.opts.store.commitBatch(valid);
     } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (!isRetryableStoreError(err)) {
+        // The same bytes would fail again on every resend: refuse the batch
+        // rather than stall this sensor forever behind it.
+        this.counters.batchesRejected++;
+        streamLog.error({ ...ids, err: message }, 'store refused the batch; rejected');
+        return { ...ids, status: 'ACK_STATUS_REJECTED', message: `store refused the batch: ${message}` };
+      }
       this.counters.commitErrors++;
-      streamLog.error({ ...ids, err: err instanceof Error ? err.message : String(err) }, 'commit failed');
+      streamLog.error({ ...ids, err: message }, 'commit failed; the sensor will resend');
       return 'failed';
     }
     this.registry.noteBatch(valid.sensorId, valid.bootId, valid.seq, valid.droppedBefore, batch.counters);
@@ -224,4 +241,23 @@ export class CollectorServer {
       cb(grpcErrorFor(err));
     }
   }
+}
+
+/** Logs requests that are not valid protobuf; grpc-js then fails the call with INTERNAL. */
+function withDecodeLogging(service: grpc.ServiceDefinition, log: Logger): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(service)) {
+    out[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (err) {
+          log.warn({ method: method.path, bytes: bytes.length, err: err instanceof Error ? err.message : String(err) }, 'malformed request refused');
+          throw err;
+        }
+      },
+    };
+  }
+  return out as grpc.ServiceDefinition;
 }

@@ -15,6 +15,16 @@ export function grpcErrorFor(err: unknown): Partial<grpc.StatusObject> {
   return { code: grpc.status.INTERNAL, details: message };
 }
 
+// SQLite conditions that pass (disk full, busy, I/O): a resend may succeed.
+const RETRYABLE_SQLITE = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|NOMEM|INTERRUPT|PROTOCOL|READONLY)/;
+
+/** Whether a store error is worth a resend, or the batch itself is the problem. */
+export function isRetryableStoreError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && RETRYABLE_SQLITE.test(code)) return true;
+  return err instanceof Error && /store is closed/.test(err.message);
+}
+
 /** Logs calls that end with an error status the handlers sent. */
 export function statusLogger(log: Logger): grpc.ServerInterceptor {
   return (method, call) =>

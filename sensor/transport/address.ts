@@ -1,6 +1,7 @@
 // Collector addresses as users write them, and as grpc-js wants them.
 //   unix:///run/agent-sensor/collector.sock, unix:/path, /abs/path  -> a unix socket
 //   host:port, [v6]:port                                          -> TCP (mutual TLS)
+// Port 0 asks the kernel for a free port when listening (tests).
 export const DEFAULT_SOCKET_DIR = '/run/agent-sensor';
 export const DEFAULT_SOCKET_PATH = `${DEFAULT_SOCKET_DIR}/collector.sock`;
 export const DEFAULT_COLLECTOR_ADDRESS = `unix://${DEFAULT_SOCKET_PATH}`;
@@ -17,7 +18,7 @@ export function parseAddress(text: string): CollectorAddress {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(trimmed);
   if (!m) throw new Error(`not a collector address: ${JSON.stringify(text)} (want unix:///path/to.sock or host:port)`);
   const port = Number(m[3]);
-  if (port < 1 || port > 65535) throw new Error(`port out of range in ${JSON.stringify(text)}`);
+  if (port > 65535) throw new Error(`port out of range in ${JSON.stringify(text)}`);
   return { kind: 'tcp', host: m[1] ?? m[2]!, port };
 }
 

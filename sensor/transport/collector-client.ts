@@ -66,6 +66,8 @@ interface SealedBatch {
 
 type AckStream = grpc.ClientDuplexStream<Buffer, PbAck>;
 
+const CONNECT_TIMEOUT_MS = 10_000;
+
 export const CLIENT_DEFAULTS = {
   maxBatchEvents: 2000,
   maxBatchBytes: 1024 * 1024,
@@ -229,6 +231,35 @@ export class CollectorClient {
       'grpc.max_reconnect_backoff_ms': this.opts.backoff.maxMs,
     });
     this.client = client;
+    this.whenReady(client, () => this.openStream(client));
+  }
+
+  /**
+   * Opens the stream only once the channel is READY, so batches are written
+   * (and counted as sent or resent) only to a collector that is there; a
+   * failed connection attempt goes straight to our backoff.
+   */
+  private whenReady(client: grpc.Client, then: () => void): void {
+    const channel = client.getChannel();
+    const check = () => {
+      if (this.stopped || this.client !== client) return;
+      const state = channel.getConnectivityState(true);
+      if (state === grpc.connectivityState.READY) return then();
+      if (state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.SHUTDOWN) {
+        return this.scheduleReconnect('cannot connect');
+      }
+      channel.watchConnectivityState(state, Date.now() + CONNECT_TIMEOUT_MS, (err) => {
+        if (err) {
+          if (!this.stopped && this.client === client) this.scheduleReconnect('connect timed out');
+          return;
+        }
+        check();
+      });
+    };
+    check();
+  }
+
+  private openStream(client: grpc.Client): void {
     const ackCodec = protoCodecs().ack;
     const call = client.makeBidiStreamRequest(STREAM_PATH, (b: Buffer) => b, (b: Buffer) => ackCodec.decode(b)) as AckStream;
     this.call = call;

@@ -1,6 +1,11 @@
 // One line per subcommand; each module exports `register(program)`.
 import type { Command } from 'commander';
+import { register as collector } from './collector.js';
+import { register as status } from './status.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [];
+export const COMMANDS: RegisterCommand[] = [
+  collector,
+  status,
+];
