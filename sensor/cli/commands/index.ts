@@ -2,10 +2,12 @@
 import type { Command } from 'commander';
 import { register as collector } from './collector.js';
 import { register as status } from './status.js';
+import { register as watch } from './watch.js';
 
 export type RegisterCommand = (program: Command) => void;
 
 export const COMMANDS: RegisterCommand[] = [
   collector,
   status,
+  watch,
 ];

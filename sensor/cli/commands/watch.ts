@@ -1,0 +1,99 @@
+// `sensor watch`: run the sensor in the foreground and print events as they
+// happen, as human lines or (--json) one JSON object per line. SIGINT or
+// SIGTERM stops it and prints what was delivered and lost to stderr.
+import { Command, Option } from 'commander';
+import { ConfigError, adHocAgents, loadAgentConfig, type AgentSpec } from '../../agents/config.js';
+import { createBackend, type BackendChoice } from '../../backends/choose.js';
+import type { SensorEvent } from '../../events/types.js';
+import { eventLine } from '../../output/human.js';
+import { eventJson } from '../../output/json.js';
+import { Sensor, type SensorCounters } from '../../sensor.js';
+
+interface WatchOptions {
+  agentExe: string[];
+  agentComm: string[];
+  config?: string;
+  all?: boolean;
+  json?: boolean;
+  backend: BackendChoice;
+  ringBytes?: string;
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+const log = (msg: string): void => {
+  process.stderr.write(`sensor: ${msg}\n`);
+};
+
+export function agentsFromOptions(opts: Pick<WatchOptions, 'agentExe' | 'agentComm' | 'config' | 'all'>): AgentSpec[] {
+  const agents = [...(opts.config ? loadAgentConfig(opts.config) : []), ...adHocAgents(opts.agentExe, opts.agentComm)];
+  const names = new Set<string>();
+  for (const a of agents) {
+    if (names.has(a.name)) throw new ConfigError(`agent "${a.name}" is defined twice (config file and command line)`);
+    names.add(a.name);
+  }
+  if (agents.length === 0 && !opts.all) {
+    throw new ConfigError('no agents to watch: give --agent-exe PATH, --agent-comm NAME or --config FILE, or --all to trace every process');
+  }
+  return agents;
+}
+
+export function countersText(c: SensorCounters): string {
+  const lost = Object.entries(c.lostByType).map(([t, n]) => `${t} ${n}`).join(', ');
+  const s = c.sensor;
+  return [
+    `delivered ${c.delivered}, lost ${c.lost}${lost ? ` (${lost})` : ''}, truncated ${c.truncated}`,
+    `agents: ${s.alreadyRunning} running at start, ${s.confirmed} interpreter(s) confirmed, ${s.rejected} rejected, ` +
+      `${s.dropped} candidate event(s) dropped, ${s.expired} expired undecided`,
+    `other: ${Object.entries(c.other).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
+  ].join('\n');
+}
+
+async function watch(opts: WatchOptions): Promise<void> {
+  const agents = agentsFromOptions(opts);
+  const ringBytes = opts.ringBytes !== undefined ? Number(opts.ringBytes) : undefined;
+  const backend = createBackend(opts.backend, { traceAll: opts.all ?? false, selfPid: process.pid, ringBytes }, log);
+  const sensor = new Sensor({ backend, agents, traceAll: opts.all ?? false, log });
+  const format = opts.json ? eventJson : eventLine;
+  let outputBroken = false;
+  process.stdout.on('error', () => {
+    outputBroken = true; // e.g. `| head` closed the pipe: stop like on a signal
+    process.kill(process.pid, 'SIGTERM');
+  });
+  sensor.onEvents((events: SensorEvent[]) => {
+    if (outputBroken) return;
+    let text = '';
+    for (const ev of events) text += format(ev) + '\n';
+    process.stdout.write(text);
+  });
+  await sensor.start();
+  const missing = sensor.backend.unavailable();
+  if (missing.length > 0) log(`hooks this kernel lacks, left out: ${missing.join(', ')}`);
+  log(`watching ${opts.all ? 'every process' : agents.map((a) => a.name).join(', ')}` +
+    `${opts.all && agents.length ? ` (agents: ${agents.map((a) => a.name).join(', ')})` : ''}; Ctrl-C to stop`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await sensor.stop();
+  log(`stopped\n${countersText(sensor.counters())}`);
+}
+
+export function register(program: Command): void {
+  program
+    .command('watch')
+    .description('Print agent events live (exec, fork, exit, open, connect, unlink, rename, link, dns)')
+    .option('--agent-exe <path>', 'an agent by the path it is exec\'d as (repeatable)', collect, [])
+    .option('--agent-comm <name>', 'an agent by its comm, at most 15 bytes (repeatable)', collect, [])
+    .option('--config <file>', 'agents from a YAML file (see sensor/agents/README.md)')
+    .option('--all', 'trace every process, not only agents')
+    .option('--json', 'one JSON object per line, field names as in the event schema')
+    .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'libbpf', 'bpftrace']).default('auto'))
+    .addOption(new Option('--ring-bytes <n>', 'ring buffer size, a power of two (libbpf)').hideHelp())
+    .action(watch);
+}
