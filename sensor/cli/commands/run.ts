@@ -1,0 +1,130 @@
+// `sensor run`: the sensor as a service. Events go to a collector over gRPC:
+// the one named by --collector, or, without it, a collector embedded in this
+// process that stores into --state-dir.
+//
+// The embedded collector listens on the default socket
+// (unix:///run/agent-sensor/collector.sock, root only) rather than on a
+// private one, so `sensor status` and `sensor query --collector` reach it
+// with their defaults. If another collector already listens there, `run`
+// stops with an error that says to pass --collector to use that one instead
+// (sending to it silently would put the events in a different state dir).
+// The sensor still talks to its embedded collector through the socket: one
+// code path, with the same acks and resend, whether local or remote.
+import { Command, Option } from 'commander';
+import type { Logger } from 'pino';
+import { DEFAULT_MAX_RECEIVE_BYTES } from '../../../collector/server/collector-server.js';
+import { processLogger } from '../../../collector/server/logger.js';
+import { createBackend, type BackendChoice } from '../../backends/choose.js';
+import { Sensor } from '../../sensor.js';
+import { DEFAULT_COLLECTOR_ADDRESS, parseAddress } from '../../transport/address.js';
+import { CLIENT_DEFAULTS, CollectorClient, type TransportCounters } from '../../transport/collector-client.js';
+import { defaultSensorId, newBootId } from '../../transport/identity.js';
+import { tlsFilesFromOptions } from '../../transport/tls.js';
+import { DEFAULT_STATE_DIR, startCollector, untilSignal } from './collector.js';
+import { agentsFromOptions, countersText } from './watch.js';
+
+interface RunOptions {
+  collector?: string;
+  listen: string;
+  stateDir: string;
+  agentExe: string[];
+  agentComm: string[];
+  config?: string;
+  all?: boolean;
+  backend: BackendChoice;
+  sensorId: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  bufferBytes: number;
+  statsEverySec: number;
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+const positiveInt = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`not a non-negative integer: ${v}`);
+  return n;
+};
+
+export function transportText(c: TransportCounters): string {
+  return `transport: sent ${c.sent}, acked ${c.acked}, resent ${c.resent}, dropped ${c.dropped}, ` +
+    `rejected ${c.rejected}, unacked ${c.buffered}, reconnects ${c.reconnects}, last seq ${c.lastSeq}`;
+}
+
+async function run(opts: RunOptions): Promise<void> {
+  const logger = processLogger();
+  const log = logger.child({ module: 'sensor.run' });
+  const agents = agentsFromOptions(opts);
+  const tls = tlsFilesFromOptions(opts);
+
+  let embedded: Awaited<ReturnType<typeof startCollector>> | undefined;
+  if (!opts.collector) {
+    if (parseAddress(opts.listen).kind !== 'unix') throw new Error('the embedded collector listens on a unix socket only; for TCP run `sensor collector`');
+    try {
+      embedded = await startCollector({ listen: opts.listen, stateDir: opts.stateDir, maxMessageBytes: DEFAULT_MAX_RECEIVE_BYTES }, logger);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n(to send to that collector instead: sensor run --collector ${opts.listen})`);
+    }
+  }
+  const address = opts.collector ?? opts.listen;
+  const bootId = newBootId();
+  const client = new CollectorClient({
+    address, tls: opts.collector ? tls : undefined, sensorId: opts.sensorId, bootId, bufferBytes: opts.bufferBytes, logger,
+  });
+  client.start();
+
+  const sensorLog = (msg: string) => log.info(msg);
+  const backend = createBackend(opts.backend, { traceAll: opts.all ?? false, selfPid: process.pid }, sensorLog);
+  const sensor = new Sensor({ backend, agents, traceAll: opts.all ?? false, log: sensorLog });
+  sensor.onEvents((events) => client.push(events));
+  try {
+    await sensor.start();
+  } catch (err) {
+    await client.close(0);
+    await embedded?.stop();
+    throw err;
+  }
+  const missing = sensor.backend.unavailable();
+  if (missing.length > 0) log.warn({ missing }, 'hooks this kernel lacks, left out');
+  log.info({
+    sensorId: opts.sensorId, bootId, collector: address, embeddedCollector: Boolean(embedded),
+    stateDir: embedded ? opts.stateDir : undefined, agents: agents.map((a) => a.name), all: Boolean(opts.all),
+  }, 'sensor running');
+
+  const stats = opts.statsEverySec > 0 ? setInterval(() => logStats(log, sensor, client), opts.statsEverySec * 1000) : undefined;
+  const signal = await untilSignal();
+  log.info({ signal }, 'stopping');
+  clearInterval(stats);
+  await sensor.stop();
+  const transport = await client.close(5000);
+  await embedded?.stop();
+  process.stderr.write(`sensor: stopped\n${countersText(sensor.counters())}\n${transportText(transport)}\n`);
+}
+
+function logStats(log: Logger, sensor: Sensor, client: CollectorClient): void {
+  const c = sensor.counters();
+  log.info({ delivered: c.delivered, lost: c.lost, transport: client.counters() }, 'stats');
+}
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description('Run the sensor as a service and store its events in a collector (embedded unless --collector is given)')
+    .option('--collector <addr>', 'send to this collector (unix:///path or host:port with --tls-*) instead of an embedded one')
+    .option('--listen <addr>', 'socket of the embedded collector', DEFAULT_COLLECTOR_ADDRESS)
+    .option('--state-dir <dir>', 'the embedded collector\'s database folder', DEFAULT_STATE_DIR)
+    .option('--agent-exe <path>', 'an agent by the path it is exec\'d as (repeatable)', collect, [])
+    .option('--agent-comm <name>', 'an agent by its comm, at most 15 bytes (repeatable)', collect, [])
+    .option('--config <file>', 'agents from a YAML file (see sensor/agents/README.md)')
+    .option('--all', 'trace every process, not only agents')
+    .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'libbpf', 'bpftrace']).default('auto'))
+    .option('--sensor-id <id>', 'name of this sensor in the collector', defaultSensorId())
+    .option('--tls-ca <file>', 'CA of the collector\'s certificate (TCP --collector)')
+    .option('--tls-cert <file>', 'this sensor\'s client certificate (TCP --collector)')
+    .option('--tls-key <file>', 'this sensor\'s client key (TCP --collector)')
+    .option('--buffer-bytes <n>', 'unacked events held while the collector is away; beyond it new events are dropped and counted',
+      positiveInt, CLIENT_DEFAULTS.bufferBytes)
+    .option('--stats-every <sec>', 'log counters every N seconds (0: never)', positiveInt, 60)
+    .action((opts: RunOptions & { statsEvery: number }) => run({ ...opts, statsEverySec: opts.statsEvery }));
+}
