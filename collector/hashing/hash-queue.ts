@@ -40,6 +40,7 @@ export class HashQueue {
   private head = 0;
   private running = 0;
   private closed = false;
+  private pumpScheduled = false;
   private idleWaiters: (() => void)[] = [];
   readonly counters: HashCounters = { queued: 0, dropped: 0, hashed: 0, partial: 0, cacheHits: 0, unhashable: 0, failures: 0 };
   private readonly maxFileBytes: number;
@@ -63,13 +64,20 @@ export class HashQueue {
     }
     this.jobs.push(job);
     this.counters.queued++;
-    this.pump();
+    // Start on a later turn: the caller (a commit) never waits on a file system call.
+    if (!this.pumpScheduled) {
+      this.pumpScheduled = true;
+      setImmediate(() => {
+        this.pumpScheduled = false;
+        this.pump();
+      });
+    }
     return true;
   }
 
   /** Resolves once nothing is queued or running. */
   idle(): Promise<void> {
-    if (this.length === 0 && this.running === 0) return Promise.resolve();
+    if (this.length === 0 && this.running === 0 && !this.pumpScheduled) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -93,8 +101,10 @@ export class HashQueue {
       void this.run(job).finally(() => {
         this.running--;
         this.pump();
-        if (this.length === 0 && this.running === 0) for (const w of this.idleWaiters.splice(0)) w();
       });
+    }
+    if (this.length === 0 && this.running === 0 && !this.pumpScheduled) {
+      for (const w of this.idleWaiters.splice(0)) w();
     }
   }
 

@@ -51,9 +51,11 @@ export function queryEvents(db: Database.Database, f: EventFilters): QueriedRow[
     where.push(`e.type IN (${numbers.join(', ')})`);
   }
   if (f.pathGlob !== undefined) {
-    // GLOB compares the stored bytes as they are, so a pattern matches non-UTF-8 paths too.
-    where.push('e.path_sid IN (SELECT id FROM strings WHERE bytes GLOB ?)');
-    args.push(Buffer.from(f.pathGlob, 'utf8'));
+    // CAST keeps the stored bytes as they are (no UTF-8 check), so a pattern also
+    // matches non-UTF-8 paths ('?' takes one invalid byte). GLOB on the bare BLOB
+    // does not match '*' reliably, hence the cast.
+    where.push('e.path_sid IN (SELECT id FROM strings WHERE CAST(bytes AS TEXT) GLOB ?)');
+    args.push(f.pathGlob);
   }
   if (f.addr !== undefined) {
     where.push('e.addr_sid = (SELECT id FROM strings WHERE bytes = ?)');

@@ -173,3 +173,6 @@ export function createSchema(db: Database.Database): void {
     throw new Error(`store schema version ${row.value} is not the supported version ${SCHEMA_VERSION}`);
   }
 }
+
+/** Where the collector keeps its database unless told otherwise. */
+export const DEFAULT_STATE_DIR = '/var/lib/agent-sensor';

@@ -2,7 +2,9 @@
 import type { Command } from 'commander';
 import { register as collector } from './collector.js';
 import { register as run } from './run.js';
+import { register as query } from './query.js';
 import { register as status } from './status.js';
+import { register as verify } from './verify.js';
 import { register as watch } from './watch.js';
 
 export type RegisterCommand = (program: Command) => void;
@@ -10,6 +12,8 @@ export type RegisterCommand = (program: Command) => void;
 export const COMMANDS: RegisterCommand[] = [
   collector,
   run,
+  query,
   status,
+  verify,
   watch,
 ];

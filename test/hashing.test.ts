@@ -1,0 +1,161 @@
+// Hashing the files agents read: through the store (real SQLite, real files
+// in a temp dir), and the hasher alone for the states that need no store.
+import { afterEach, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventStore } from '../collector/store/event-store.js';
+import { queryEvents } from '../collector/query/event-query.js';
+import { hashFile, isSkippedPath } from '../collector/hashing/file-hasher.js';
+import type { OpenEvent } from '../sensor/events/types.js';
+
+const dirs: string[] = [];
+const stores: EventStore[] = [];
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'hashing-test-'));
+  dirs.push(d);
+  return d;
+}
+
+function openStore(hashing: { maxFileBytes?: number; workers?: number; queueMax?: number } = {}): EventStore {
+  const s = EventStore.open({ stateDir: join(tempDir(), 'state'), hashing });
+  stores.push(s);
+  return s;
+}
+
+let seq = 0n;
+let tick = 0n;
+function openEvent(path: string | { b64: string }, access: OpenEvent['access'] = 'read', result = 3): OpenEvent {
+  const tsNs = (1_795_000_000_000_000_000n + tick++).toString();
+  return {
+    type: 'open', ts: '', tsNs, pid: 77, tid: 77, ppid: 1, uid: 0, gid: 0, comm: 'agent', agent: 'a',
+    cgroupId: '1', netns: 1, mntns: 1, path, flags: 0, mode: 0, access, result, syscall: 'openat',
+  };
+}
+
+async function commitAndHash(s: EventStore, events: OpenEvent[]) {
+  const r = s.commitBatch({ sensorId: 'h', bootId: 'b', seq: ++seq, events });
+  await s.hashIdle();
+  const byId = new Map(queryEvents(s.database, { limit: 10_000 }).map((row) => [row.id, row.event]));
+  return r.eventIds.map((id) => byId.get(id) as OpenEvent & { sha256?: string; hashState?: string });
+}
+
+const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+describe('file hashing', () => {
+  it('hashes what was read, the same as node:crypto, and only successful reads', async () => {
+    const d = tempDir();
+    const content = Buffer.from('hello agent\n'.repeat(100_000));
+    writeFileSync(join(d, 'a.txt'), content);
+    const s = openStore();
+    const [read, write, failed, rw] = await commitAndHash(s, [
+      openEvent(join(d, 'a.txt')), openEvent(join(d, 'a.txt'), 'write'), openEvent(join(d, 'a.txt'), 'read', -2),
+      openEvent(join(d, 'a.txt'), 'readwrite'),
+    ]);
+    expect(read!.sha256).toBe(sha256(content));
+    expect(read!.hashState).toBeUndefined();
+    expect(write!.sha256).toBeUndefined();
+    expect(failed!.sha256).toBeUndefined();
+    expect(rw!.sha256).toBe(sha256(content));
+  });
+
+  it('hashes a non-UTF-8 path', async () => {
+    const d = tempDir();
+    const name = Buffer.concat([Buffer.from(`${d}/`), Buffer.from([0xff, 0x41])]);
+    writeFileSync(name, 'x');
+    const s = openStore();
+    const [e] = await commitAndHash(s, [openEvent({ b64: name.toString('base64') })]);
+    expect(e!.sha256).toBe(sha256('x'));
+  });
+
+  it('hashes a file once while it is unchanged (cache hit), again after a change', async () => {
+    const d = tempDir();
+    const f = join(d, 'c.txt');
+    writeFileSync(f, 'one');
+    const s = openStore();
+    const [first] = await commitAndHash(s, [openEvent(f)]);
+    const [second] = await commitAndHash(s, [openEvent(f)]);
+    expect(second!.sha256).toBe(first!.sha256);
+    expect(s.status()).toMatchObject({ hashed: 1, hashCacheHits: 1 });
+    writeFileSync(f, 'two, longer');
+    const [third] = await commitAndHash(s, [openEvent(f)]);
+    expect(third!.sha256).toBe(sha256('two, longer'));
+    expect(s.status()).toMatchObject({ hashed: 2, hashCacheHits: 1 });
+  });
+
+  it('does not hang on a FIFO, /dev/zero or a directory', async () => {
+    const d = tempDir();
+    execFileSync('mkfifo', [join(d, 'fifo')]);
+    mkdirSync(join(d, 'dir'));
+    const s = openStore();
+    const [fifo, zero, dir, proc] = await commitAndHash(s, [
+      openEvent(join(d, 'fifo')), openEvent('/dev/zero'), openEvent(join(d, 'dir')), openEvent('/proc/self/status'),
+    ]);
+    expect(fifo).toMatchObject({ hashState: 'not_regular' });
+    expect(fifo!.sha256).toBeUndefined();
+    expect(zero).toMatchObject({ hashState: 'skipped' });
+    expect(dir).toMatchObject({ hashState: 'not_regular' });
+    expect(proc).toMatchObject({ hashState: 'skipped' });
+  });
+
+  it('marks a file deleted right after the open as vanished', async () => {
+    const d = tempDir();
+    const f = join(d, 'gone.txt');
+    writeFileSync(f, 'brief');
+    const s = openStore();
+    const r = s.commitBatch({ sensorId: 'h', bootId: 'b', seq: ++seq, events: [openEvent(f)] });
+    unlinkSync(f); // before the hasher's lstat gets its turn on the event loop
+    await s.hashIdle();
+    const e = queryEvents(s.database, { limit: 10 }).find((x) => x.id === r.eventIds[0])!.event;
+    expect(e).toMatchObject({ hashState: 'vanished' });
+  });
+
+  it('hashes the first maxFileBytes of a larger file: partial', async () => {
+    const d = tempDir();
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
+    writeFileSync(join(d, 'big.bin'), big);
+    const s = openStore({ maxFileBytes: 1024 * 1024 });
+    const [e] = await commitAndHash(s, [openEvent(join(d, 'big.bin'))]);
+    expect(e).toMatchObject({ hashState: 'partial', sha256: sha256(big.subarray(0, 1024 * 1024)) });
+    const size = execFileSync('sqlite3', [s.path, `SELECT size, state FROM files`], { encoding: 'utf8' }).trim();
+    expect(size).toBe(`${big.length}|partial`);
+  });
+
+  it('follows a symlink to the content the agent read', async () => {
+    const d = tempDir();
+    writeFileSync(join(d, 'target'), 'pointed at');
+    symlinkSync(join(d, 'target'), join(d, 'link'));
+    expect(await hashFile(Buffer.from(join(d, 'link')))).toMatchObject({ state: 'hashed', sha256: Buffer.from(sha256('pointed at'), 'hex') });
+    symlinkSync(join(d, 'nowhere'), join(d, 'dangling'));
+    expect(await hashFile(Buffer.from(join(d, 'dangling')))).toMatchObject({ state: 'vanished' });
+  });
+
+  it('counts jobs dropped when the queue is full instead of growing', async () => {
+    const d = tempDir();
+    const events: OpenEvent[] = [];
+    for (let i = 0; i < 50; i++) {
+      writeFileSync(join(d, `f${i}`), `content ${i}`);
+      events.push(openEvent(join(d, `f${i}`)));
+    }
+    const s = openStore({ workers: 1, queueMax: 5 });
+    await commitAndHash(s, events);
+    const st = s.status();
+    expect(st.hashDropped).toBeGreaterThan(0);
+    expect(st.hashed + st.hashDropped).toBe(50);
+    expect(st.hashQueue).toBe(0);
+  });
+
+  it('skips /proc, /sys and /dev by name only', () => {
+    expect(isSkippedPath(Buffer.from('/proc/1/maps'))).toBe(true);
+    expect(isSkippedPath(Buffer.from('/dev'))).toBe(true);
+    expect(isSkippedPath(Buffer.from('/devices/x'))).toBe(false);
+    expect(isSkippedPath(Buffer.from('/home/proc'))).toBe(false);
+  });
+});
