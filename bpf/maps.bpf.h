@@ -141,4 +141,27 @@ struct {
 	__type(value, __u8);
 } dgram_seen SEC(".maps") __weak;
 
+/*
+ * Never used at run time: a global that holds every record type makes
+ * clang put them all in the object's BTF, where test/layout.test.ts
+ * compares them with the TypeScript decoder (casts and pointers alone
+ * leave only forward declarations).
+ */
+union record_types {
+	struct event_header header;
+	struct exec_event exec;
+	struct fork_event fork;
+	struct exit_event exit;
+	struct open_event open;
+	struct connect_event connect;
+	struct unlink_event unlink;
+	struct rename_event rename;
+	struct dns_event dns;
+	struct rule_value rule;
+	struct tracked_proc tracked;
+	enum event_type type;
+	enum counter counter;
+};
+union record_types record_types __weak;
+
 #endif /* AGENT_SENSOR_MAPS_BPF_H */
