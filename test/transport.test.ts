@@ -12,17 +12,20 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CollectorServer } from '../collector/server/collector-server.js';
 import type { BatchStore, CommitBatch } from '../collector/server/store-port.js';
+import { EventStore } from '../collector/store/event-store.js';
 import { EVENT_TYPE_NUMBER, type SensorEvent } from '../sensor/events/types.js';
 import { encodeBatch, encodeEvent } from '../sensor/transport/batch-encoder.js';
 import { Backoff } from '../sensor/transport/backoff.js';
 import { CollectorClient } from '../sensor/transport/collector-client.js';
-import { collectorStatus } from '../sensor/transport/collector-rpc.js';
+import { collectorStatus, queryCollector } from '../sensor/transport/collector-rpc.js';
+import { queryEvents } from '../collector/query/event-query.js';
 import { fromProtoEvent, isoFromNs, toProtoEvent } from '../sensor/transport/convert.js';
 import { messageType, protoCodecs, STREAM_PATH, type PbAck, type PbEventBatch } from '../sensor/transport/proto.js';
 
 const ROOT = resolve(__dirname, '..');
 const quiet = pino({ level: process.env.TEST_LOG ?? 'silent' });
-const NON_UTF8 = { b64: Buffer.from([0x2f, 0x74, 0x6d, 0x70, 0x2f, 0xff, 0xfe, 0x00, 0x80]).toString('base64') };
+// Kernel strings never hold NUL (paths, argv elements): any other byte may appear.
+const NON_UTF8 = { b64: Buffer.from([0x2f, 0x74, 0x6d, 0x70, 0x2f, 0xff, 0xfe, 0x01, 0x80]).toString('base64') };
 
 function base(type: SensorEvent['type'], n: number) {
   const tsNs = String(1_764_330_035_123_456_789n + BigInt(n));
@@ -76,13 +79,11 @@ class MemoryStore implements BatchStore {
   }
 }
 
-interface RealStore extends BatchStore {
-  close(): void;
-}
+type RealStore = EventStore;
 
 async function openRealStore(stateDir: string): Promise<RealStore> {
-  const mod = await import('../collector/store/event-store.js');
-  return mod.EventStore.open({ stateDir }) as RealStore;
+  // No file hashing: the sample events name paths that do not exist.
+  return EventStore.open({ stateDir, hashing: { enabled: false } });
 }
 
 /** A raw Stream call: write arbitrary bytes, collect acks and the final status. */
@@ -171,20 +172,25 @@ describe('proto contract', () => {
   });
 });
 
-describe('collector server over a unix socket (fake store: dedupe and validation logic)', () => {
+describe('collector server over a unix socket, real SQLite store', () => {
   let dir: string;
   let socket: string;
-  let store: MemoryStore;
+  let store: RealStore;
   let server: CollectorServer;
+  const storedEvents = () => store.status().events;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'as-transport-'));
     socket = join(dir, 'run', 'collector.sock');
-    store = new MemoryStore();
-    server = await CollectorServer.start({ listen: `unix://${socket}`, store, logger: quiet, maxReceiveBytes: 256 * 1024 });
+    store = await openRealStore(join(dir, 'state'));
+    server = await CollectorServer.start({
+      listen: `unix://${socket}`, store, logger: quiet, maxReceiveBytes: 256 * 1024,
+      query: (f) => queryEvents(store.database, f),
+    });
   });
   afterAll(async () => {
     await server?.close(500);
+    await store?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -200,11 +206,13 @@ describe('collector server over a unix socket (fake store: dedupe and validation
     await s.waitAcks(20);
     expect(s.acks.map((a) => a.seq)).toEqual(Array.from({ length: 20 }, (_, i) => String(i + 1)));
     expect(s.acks.every((a) => a.status === 'ACK_STATUS_COMMITTED')).toBe(true);
-    const before = store.events;
+    const before = storedEvents();
+    expect(before).toBe(60);
     s.write(batchBytes(5, markedEvents(50, 3)));
     await s.waitAcks(21);
     expect(s.acks[20]).toMatchObject({ seq: '5', status: 'ACK_STATUS_DUPLICATE' });
-    expect(store.events).toBe(before);
+    expect(storedEvents()).toBe(before);
+    expect(store.database.prepare("SELECT count(*) AS n FROM batches WHERE sensor_id = 's1'").get()).toEqual({ n: 20 });
     s.close();
   });
 
@@ -260,7 +268,28 @@ describe('collector server over a unix socket (fake store: dedupe and validation
     const status = await collectorStatus({ address: `unix://${socket}` });
     const mine = status.sensors!.find((s) => s.sensor_id === 'c1')!;
     expect(mine.last_seq).toBe('10');
-    expect(Number(status.events)).toBe(store.events);
+    expect(Number(status.events)).toBe(storedEvents());
+  });
+
+  it('stores every event type byte-exactly and answers Query with them', async () => {
+    const client = new CollectorClient({ address: `unix://${socket}`, sensorId: 'q1', bootId: 'boot-q1', logger: quiet });
+    client.start();
+    const events = oneOfEach();
+    client.push(events);
+    expect(await client.close(10_000)).toMatchObject({ acked: events.length });
+    const rows = await queryCollector({ address: `unix://${socket}` }, { sensor_id: 'q1', limit: 100 });
+    const back = rows.map((r) => r.event).sort((a, b) => a.pid - b.pid);
+    // The store keeps `truncated` as a bit (false reads back as absent) and
+    // sha256 is the collector's own hash of the file, never the sensor's claim.
+    const expected = events.map((e) => {
+      const copy: Record<string, unknown> = { ...e };
+      if (copy.truncated === false) delete copy.truncated;
+      delete copy.sha256;
+      return copy;
+    });
+    expect(back).toEqual(expected);
+    const opens = await queryCollector({ address: `unix://${socket}` }, { sensor_id: 'q1', types: ['open'] });
+    expect(opens.map((r) => r.event.type)).toEqual(['open']);
   });
 
   it('with the collector away, a full buffer drops new events and counts them; the rest arrive later', async () => {
@@ -457,6 +486,3 @@ describe('collector killed with SIGKILL mid-stream (real store, collector in a c
     console.log(`kill -9 x3: ${total} events, ${final.resent} resent, acked before each kill ${ackedAtKill.join('/')}`);
   });
 });
-
-// Kept for the real-store variant of the server tests once collector/store lands.
-export { openRealStore };

@@ -234,6 +234,8 @@ export class CollectorServer {
         sinceNs: req.since_ns === undefined ? undefined : BigInt(req.since_ns),
         untilNs: req.until_ns === undefined ? undefined : BigInt(req.until_ns),
         sensorId: req.sensor_id,
+        pathGlob: req.path_glob,
+        addr: req.addr,
         limit,
       });
       cb(null, { events: rows.map((r) => ({ id: String(r.id), sensor_id: r.sensorId, event: toProtoEvent(r.event) })) });

@@ -31,6 +31,10 @@ export interface QueryFilters {
   sinceNs?: bigint;
   untilNs?: bigint;
   sensorId?: string;
+  /** glob over stored path bytes */
+  pathGlob?: string;
+  /** exact address text */
+  addr?: string;
   limit: number;
 }
 

@@ -5,10 +5,12 @@ import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { CollectorServer, DEFAULT_MAX_RECEIVE_BYTES } from '../../../collector/server/collector-server.js';
 import { processLogger } from '../../../collector/server/logger.js';
+import { queryEvents } from '../../../collector/query/event-query.js';
 import { EventStore } from '../../../collector/store/event-store.js';
 import { DEFAULT_COLLECTOR_ADDRESS } from '../../transport/address.js';
 import { tlsFilesFromOptions } from '../../transport/tls.js';
 
+/** The store's folder by default; `sensor query` reads the same one. */
 export const DEFAULT_STATE_DIR = '/var/lib/agent-sensor';
 
 export interface CollectorCommandOptions {
@@ -28,6 +30,7 @@ export async function startCollector(opts: CollectorCommandOptions, logger: Logg
     server = await CollectorServer.start({
       listen: opts.listen,
       store,
+      query: (filters) => queryEvents(store.database, filters),
       tls: tlsFilesFromOptions(opts),
       maxReceiveBytes: opts.maxMessageBytes,
       logger,
