@@ -145,7 +145,8 @@ struct {
  * Never used at run time: a global that holds every record type makes
  * clang put them all in the object's BTF, where test/layout.test.ts
  * compares them with the TypeScript decoder (casts and pointers alone
- * leave only forward declarations).
+ * leave only forward declarations). Static, so the skeleton (which
+ * only exposes globals) and the loader never see it.
  */
 union record_types {
 	struct event_header header;
@@ -162,6 +163,6 @@ union record_types {
 	enum event_type type;
 	enum counter counter;
 };
-union record_types record_types __weak;
+static union record_types record_types __attribute__((used));
 
 #endif /* AGENT_SENSOR_MAPS_BPF_H */
