@@ -2,10 +2,10 @@
 // idempotent batches, the hash chain against edits made with the sqlite3
 // CLI, retention, file modes and the bytes each event costs on disk.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { EventStore } from '../collector/store/event-store.js';
 import { verifyChain } from '../collector/store/verify.js';
 import { queryEvents } from '../collector/query/event-query.js';
@@ -194,6 +194,7 @@ describe('EventStore', () => {
     const n = 20_000;
     const per = 500;
     const paths = Array.from({ length: 400 }, (_, i) => `/home/user/project/src/module-${i}/file.ts`);
+    let commitMs = 0;
     for (let b = 0; b < n / per; b++) {
       const events: SensorEvent[] = [];
       for (let i = 0; i < per; i++) {
@@ -204,12 +205,55 @@ describe('EventStore', () => {
         else if (pick < 9) events.push({ ...base('exec', 5000 + (k % 50)), type: 'exec', filename: '/usr/bin/rg', argv: ['rg', '-n', `pattern${k % 30}`, 'src/'], startNs: String(k) });
         else events.push({ ...base('exit', 5000 + (k % 50)), type: 'exit', code: 0, signal: null });
       }
+      const t = performance.now();
       s.commitBatch({ sensorId: 'host-a', bootId: 'boot-1', seq: BigInt(b + 1), events });
+      commitMs += performance.now() - t;
     }
     s.database.pragma('wal_checkpoint(TRUNCATE)');
     const bytes = statSync(s.path).size;
     const perEvent = bytes / n;
-    console.log(`store: ${n} events (70% open, 10% connect, 10% exec, 10% exit) -> ${bytes} bytes, ${perEvent.toFixed(1)} bytes/event`);
+    console.log(`store: ${n} events (70% open, 10% connect, 10% exec, 10% exit) -> ${bytes} bytes, ${perEvent.toFixed(1)} bytes/event; ` +
+      `commit ${(n / (commitMs / 1000)).toFixed(0)} events/s in batches of ${per} (informational, not asserted)`);
     expect(perEvent).toBeLessThanOrEqual(200);
+  });
+
+  it('keeps every acknowledged batch when the collector process is killed with SIGKILL', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'store-kill-'));
+    dirs.push(dir);
+    const stateDir = join(dir, 'state');
+    const script = join(dir, 'writer.ts');
+    // A child that commits batches and prints "ack <seq>" only after commitBatch returned.
+    writeFileSync(script, `
+      import { writeSync } from 'node:fs';
+      import { EventStore } from ${JSON.stringify(resolve('collector/store/event-store.ts'))};
+      const s = EventStore.open({ stateDir: ${JSON.stringify(stateDir)}, hashing: { enabled: false } });
+      const events = JSON.parse(process.argv[2]);
+      const until = Date.now() + 20000;
+      for (let seq = 1n; seq <= 100000n && Date.now() < until; seq++) {
+        s.commitBatch({ sensorId: 'h', bootId: 'b', seq, events });
+        writeSync(1, 'ack ' + seq + '\\n');
+      }
+    `);
+    const child = spawn(resolve('node_modules/.bin/vite-node'), [script, JSON.stringify(allTypes())], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let lastAck = 0n;
+    await new Promise<void>((done, fail) => {
+      const timer = setTimeout(() => fail(new Error('the writer acknowledged nothing in 30 s')), 30_000);
+      let buf = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        buf += chunk.toString();
+        for (const m of buf.matchAll(/ack (\d+)\n/g)) lastAck = BigInt(m[1]!);
+        buf = buf.slice(buf.lastIndexOf('\n') + 1);
+        if (lastAck >= 200n && child.exitCode === null && !child.killed) {
+          child.kill('SIGKILL');
+          clearTimeout(timer);
+        }
+      });
+      child.on('exit', () => done());
+    });
+    expect(lastAck).toBeGreaterThanOrEqual(200n);
+    const s = EventStore.open({ stateDir, hashing: { enabled: false } });
+    stores.push(s);
+    expect(s.lastSeq('h', 'b')! >= lastAck).toBe(true);
+    expect(verifyChain(s.database)).toMatchObject({ ok: true });
   });
 });
