@@ -72,7 +72,21 @@ struct {
 #define SCRATCH_SIZE       32768   /* the largest per-CPU value the kernel allows */
 #define SCRATCH_PIECE_MASK 16383
 struct scratch {
-	__u8 buf[SCRATCH_SIZE];
+	/* The record types are named here so that they are in the object's
+	 * BTF, where test/layout.test.ts compares them with the TypeScript
+	 * decoder; casts alone leave no trace there. */
+	union {
+		__u8 buf[SCRATCH_SIZE];
+		struct event_header hdr;
+		struct exec_event exec;
+		struct fork_event fork;
+		struct exit_event exit;
+		struct open_event open;
+		struct connect_event connect;
+		struct unlink_event unlink;
+		struct rename_event rename;
+		struct dns_event dns;
+	};
 };
 
 struct {
@@ -140,29 +154,5 @@ struct {
 	__type(key, struct dgram_key);
 	__type(value, __u8);
 } dgram_seen SEC(".maps") __weak;
-
-/*
- * Never used at run time: a global that holds every record type makes
- * clang put them all in the object's BTF, where test/layout.test.ts
- * compares them with the TypeScript decoder (casts and pointers alone
- * leave only forward declarations). Static, so the skeleton (which
- * only exposes globals) and the loader never see it.
- */
-union record_types {
-	struct event_header header;
-	struct exec_event exec;
-	struct fork_event fork;
-	struct exit_event exit;
-	struct open_event open;
-	struct connect_event connect;
-	struct unlink_event unlink;
-	struct rename_event rename;
-	struct dns_event dns;
-	struct rule_value rule;
-	struct tracked_proc tracked;
-	enum event_type type;
-	enum counter counter;
-};
-static union record_types record_types __attribute__((used));
 
 #endif /* AGENT_SENSOR_MAPS_BPF_H */
