@@ -107,7 +107,7 @@ export function scanProcesses(cgroups = new CgroupIds()): ProcInfo[] {
 /**
  * Agents among running processes: each process that matches a rule, and
  * every descendant of one (a descendant's own match wins over inheritance,
- * as in the kernel). `selfPid` and its descendants are never agents.
+ * as in the kernel). `selfPid` is never an agent and passes nothing on.
  */
 export function runningAgents(
   procs: ProcInfo[], match: (p: ProcInfo) => number | null, selfPid: number,
@@ -124,8 +124,8 @@ export function runningAgents(
   const stack: Array<{ p: ProcInfo; inherited: number | null }> = roots.map((p) => ({ p, inherited: null }));
   for (let guard = 0; stack.length > 0 && guard < 1_000_000; guard++) {
     const { p, inherited } = stack.pop()!;
-    if (p.pid === selfPid) continue;
-    const agent = match(p) ?? inherited;
+    // the sensor itself is never an agent; processes it starts (tests) are judged on their own
+    const agent = p.pid === selfPid ? null : (match(p) ?? inherited);
     if (agent !== null) result.set(p.pid, agent);
     for (const c of children.get(p.pid) ?? []) stack.push({ p: c, inherited: agent });
   }
