@@ -160,6 +160,26 @@ describe('EventStore', () => {
     expect(verifyChain(s.database)).toMatchObject({ ok: true, batches: 31 });
   });
 
+  it('prunes on its timer without being asked', async () => {
+    const s = openStore({ retention: { maxAgeDays: 0, intervalMs: 20 } });
+    for (let i = 1n; i <= 5n; i++) s.commitBatch({ sensorId: 'h', bootId: 'b', seq: i, events: allTypes() });
+    for (let i = 0; i < 250 && s.status().batches > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(s.status()).toMatchObject({ batches: 0, events: 0, prunedBatches: 5 });
+    expect(verifyChain(s.database)).toMatchObject({ ok: true, batches: 0, anchorBatchId: 5n });
+    s.commitBatch({ sensorId: 'h', bootId: 'b', seq: 6n, events: allTypes() });
+    expect(verifyChain(s.database)).toMatchObject({ ok: true });
+  });
+
+  it('verifies while another connection keeps committing', () => {
+    const s = openStore();
+    const reader = EventStore.open({ stateDir: join(s.path, '..'), readonly: true });
+    stores.push(reader);
+    for (let i = 1n; i <= 50n; i++) {
+      s.commitBatch({ sensorId: 'h', bootId: 'b', seq: i, events: allTypes() });
+      if (i % 10n === 0n) expect(verifyChain(reader.database)).toMatchObject({ ok: true, batches: Number(i) });
+    }
+  });
+
   it('prunes by size until under the cap, verify passes', () => {
     const s = openStore({ retention: { maxBytes: 400_000 } });
     for (let i = 1n; i <= 300n; i++) s.commitBatch({ sensorId: 'h', bootId: 'b', seq: i, events: allTypes() });

@@ -42,7 +42,12 @@ interface RawBatch {
   prev_hash: Buffer;
 }
 
+/** Reads in one transaction: a collector committing meanwhile cannot make the walk see half a state. */
 export function verifyChain(db: Database.Database): VerifyResult {
+  return db.transaction(() => walkChain(db))();
+}
+
+function walkChain(db: Database.Database): VerifyResult {
   const strings = new StringReader(db);
   const anchor = db.prepare('SELECT batch_id, link, pruned_batches FROM chain_anchor WHERE id = 1').safeIntegers(true)
     .get() as { batch_id: bigint; link: Buffer; pruned_batches: bigint } | undefined;
