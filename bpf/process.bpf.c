@@ -170,6 +170,9 @@ int BPF_PROG(tp_btf_sched_process_fork, struct task_struct *parent, struct task_
 	e->hdr.pid = ctgid;
 	e->hdr.tid = child->pid;
 	e->hdr.ppid = ptgid;
+	/* clone(CLONE_NEWNET | CLONE_NEWNS) gives the child its own */
+	e->hdr.netns = BPF_CORE_READ(child, nsproxy, net_ns, ns.inum);
+	e->hdr.mntns = BPF_CORE_READ(child, nsproxy, mnt_ns, ns.inum);
 	e->start_ns = child->start_time;
 	submit(s, sizeof(*e), EV_FORK);
 	return 0;
