@@ -271,6 +271,19 @@ describe('collector server over a unix socket, real SQLite store', () => {
     expect(Number(status.events)).toBe(storedEvents());
   });
 
+  it('a client whose batches exceed the collector\'s limit splits them until they fit', async () => {
+    const client = new CollectorClient({
+      address: `unix://${socket}`, sensorId: 'big1', bootId: 'boot-big1', logger: quiet,
+      maxBatchEvents: 100_000, maxBatchBytes: 4 * 1024 * 1024, backoff: { initialMs: 10, maxMs: 100 },
+    });
+    client.start();
+    client.push(markedEvents(1, 5000)); // ~0.5 MiB in one batch; the server takes 256 KiB
+    const done = await client.close(20_000);
+    expect(done).toMatchObject({ acked: 5000, rejected: 0, dropped: 0, buffered: 0 });
+    const n = store.database.prepare("SELECT sum(event_count) AS n FROM batches WHERE sensor_id = 'big1'").get() as { n: number };
+    expect(n.n).toBe(5000);
+  });
+
   it('stores every event type byte-exactly and answers Query with them', async () => {
     const client = new CollectorClient({ address: `unix://${socket}`, sensorId: 'q1', bootId: 'boot-q1', logger: quiet });
     client.start();

@@ -41,3 +41,15 @@ export function framedSize(encoded: Buffer): number {
   const n = encoded.length;
   return 1 + (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : 4) + n;
 }
+
+/** The encoded events of an encoded batch, byte for byte (to split a batch the collector found too large). */
+export function eventsOfBatch(batch: Uint8Array): Buffer[] {
+  const reader = protobuf.Reader.create(batch);
+  const events: Buffer[] = [];
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    if (tag === EVENTS_FIELD_TAG) events.push(Buffer.from(reader.bytes()));
+    else reader.skipType(tag & 7);
+  }
+  return events;
+}

@@ -13,7 +13,7 @@ import { pino, type Logger } from 'pino';
 import type { SensorEvent } from '../events/types.js';
 import { grpcTarget, parseAddress } from './address.js';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-import { encodeBatch, encodeEvent, framedSize } from './batch-encoder.js';
+import { encodeBatch, encodeEvent, eventsOfBatch, framedSize } from './batch-encoder.js';
 import { protoCodecs, STREAM_PATH, type PbAck } from './proto.js';
 import { channelCredentials, type TlsFiles } from './tls.js';
 
@@ -61,6 +61,7 @@ interface SealedBatch {
   seq: bigint;
   bytes: Buffer;
   events: number;
+  droppedBefore: bigint;
   sentOnce: boolean;
 }
 
@@ -194,21 +195,53 @@ export class CollectorClient {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (this.open.length === 0) return;
+    const batch = this.sealed(this.open, this.droppedSinceBatch, false);
+    this.droppedSinceBatch = 0n;
+    this.open = [];
+    this.openBytes = 0;
+    if (this.call) this.write(this.call, batch);
+  }
+
+  /** Numbers and encodes events as the next batch and holds it until acked. */
+  private sealed(events: readonly Buffer[], droppedBefore: bigint, sentOnce: boolean): SealedBatch {
     const seq = ++this.lastSeq;
     const bytes = encodeBatch({
       sensorId: this.opts.sensorId,
       bootId: this.opts.bootId,
       seq,
-      droppedBefore: this.droppedSinceBatch,
+      droppedBefore,
       counters: wireCounters(this.counters()),
-    }, this.open);
-    const batch: SealedBatch = { seq, bytes, events: this.open.length, sentOnce: false };
-    this.droppedSinceBatch = 0n;
-    this.open = [];
-    this.openBytes = 0;
+    }, events);
+    const batch: SealedBatch = { seq, bytes, events: events.length, droppedBefore, sentOnce };
     this.pending.push(batch);
     this.pendingBytes += bytes.length;
-    if (this.call) this.write(this.call, batch);
+    return batch;
+  }
+
+  /**
+   * The collector refused a message as too large (its limit is below our
+   * batch size). The largest unacked batch is at least as large as the one
+   * refused, so splitting it in two, under new sequence numbers, always makes
+   * progress; a single event that is still too large is dropped as rejected.
+   */
+  private splitLargest(): void {
+    if (this.pending.length === 0) return;
+    let index = 0;
+    this.pending.forEach((b, i) => {
+      if (b.bytes.length > this.pending[index]!.bytes.length) index = i;
+    });
+    const [batch] = this.pending.splice(index, 1);
+    this.pendingBytes -= batch!.bytes.length;
+    const events = eventsOfBatch(batch!.bytes);
+    if (events.length <= 1) {
+      this.c.rejected += events.length;
+      this.log.error({ seq: String(batch!.seq), bytes: batch!.bytes.length }, 'one event is larger than the collector accepts; dropped');
+      return;
+    }
+    const half = Math.ceil(events.length / 2);
+    this.sealed(events.slice(0, half), batch!.droppedBefore, batch!.sentOnce);
+    this.sealed(events.slice(half), 0n, batch!.sentOnce);
+    this.log.warn({ seq: String(batch!.seq), bytes: batch!.bytes.length, events: events.length }, 'collector refused a batch as too large; split it in two');
   }
 
   private write(call: AckStream, batch: SealedBatch): void {
@@ -270,6 +303,7 @@ export class CollectorClient {
       if (this.call === call) this.call = undefined;
       call.removeAllListeners('data');
       call.on('error', () => {}); // a late error after we gave up on this call is expected
+      if (err?.code === grpc.status.RESOURCE_EXHAUSTED) this.splitLargest();
       if (!this.stopped) this.scheduleReconnect(why, err);
     };
     call.on('data', (ack: PbAck) => this.onAck(ack));
