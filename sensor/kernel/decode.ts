@@ -123,13 +123,18 @@ export class KernelDecoder {
     }
   }
 
-  /** The header fields every event shares, plus the fields the Sensor resolves later. */
-  private base(b: Buffer, o: number): EventBase & { agentId: number; pending: boolean } {
+  /**
+   * The header fields every event shares, plus the fields the Sensor resolves
+   * later. Callers then add their own fields by assignment, always in the same
+   * order: V8 keeps one hidden class per event type that way, which measured
+   * several times faster than building the event with object spread.
+   */
+  private base<T extends KernelEvent['type']>(b: Buffer, o: number, type: T): Extract<KernelEvent, { type: T }> {
     const hf = H.fields;
     const flags = b.readUInt16LE(o + hf.flags.offset);
     const epochNs = this.time.epochNs(b.readBigUInt64LE(o + hf.ts_ns.offset));
     const base: EventBase & { agentId: number; pending: boolean } = {
-      type: 'exec',
+      type,
       ts: this.time.iso(epochNs),
       tsNs: epochNs.toString(),
       pid: b.readUInt32LE(o + hf.pid.offset),
@@ -146,7 +151,7 @@ export class KernelDecoder {
       pending: (flags & EVF_PENDING) !== 0,
     };
     if (flags & EVF_TRUNCATED) base.truncated = true;
-    return base;
+    return base as Extract<KernelEvent, { type: T }>;
   }
 
   private exec(b: Buffer, o: number, size: number): KernelEvent {
@@ -155,23 +160,28 @@ export class KernelDecoder {
     const argvLen = b.readUInt32LE(o + x.argv_len.offset);
     const data = o + x.data.offset;
     need(X.size + fnLen + argvLen <= size);
-    return {
-      ...this.base(b, o),
-      type: 'exec',
-      filename: bytesAt(b, data, data + fnLen),
-      argv: splitArgv(b.subarray(data + fnLen, data + fnLen + argvLen)),
-      startNs: b.readBigUInt64LE(o + x.start_ns.offset).toString(),
-    };
+    const ev = this.base(b, o, 'exec');
+    ev.filename = bytesAt(b, data, data + fnLen);
+    ev.argv = splitArgv(b.subarray(data + fnLen, data + fnLen + argvLen));
+    ev.startNs = b.readBigUInt64LE(o + x.start_ns.offset).toString();
+    return ev;
   }
 
   private fork(b: Buffer, o: number, size: number): KernelEvent {
     need(F.size <= size);
-    return { ...this.base(b, o), type: 'fork', startNs: b.readBigUInt64LE(o + F.fields.start_ns.offset).toString() };
+    const ev = this.base(b, o, 'fork');
+    ev.startNs = b.readBigUInt64LE(o + F.fields.start_ns.offset).toString();
+    return ev;
   }
 
   private exit(b: Buffer, o: number, size: number): KernelEvent {
     need(E.size <= size);
-    return { ...this.base(b, o), type: 'exit', ...exitStatus(b.readUInt32LE(o + E.fields.exit_code.offset)) };
+    const status = b.readUInt32LE(o + E.fields.exit_code.offset);
+    const sig = status & 0x7f;
+    const ev = this.base(b, o, 'exit');
+    ev.code = sig === 0 ? (status >> 8) & 0xff : null;
+    ev.signal = sig === 0 ? null : sig;
+    return ev;
   }
 
   private open(b: Buffer, o: number, size: number): KernelEvent {
@@ -181,16 +191,14 @@ export class KernelDecoder {
     const data = o + x.data.offset;
     need(O.size + pathLen + dirLen <= size);
     const flags = b.readUInt32LE(o + x.flags.offset);
-    return {
-      ...this.base(b, o),
-      type: 'open',
-      ...this.paths(b, data, pathLen, dirLen),
-      flags,
-      mode: b.readUInt32LE(o + x.mode.offset),
-      access: openAccess(flags),
-      result: b.readInt32LE(o + x.result.offset),
-      syscall: openSyscallName(b.readUInt32LE(o + x.syscall_nr.offset)),
-    };
+    const ev = this.base(b, o, 'open');
+    this.setPaths(ev, b, data, pathLen, dirLen);
+    ev.flags = flags;
+    ev.mode = b.readUInt32LE(o + x.mode.offset);
+    ev.access = openAccess(flags);
+    ev.result = b.readInt32LE(o + x.result.offset);
+    ev.syscall = openSyscallName(b.readUInt32LE(o + x.syscall_nr.offset));
+    return ev;
   }
 
   private unlink(b: Buffer, o: number, size: number): KernelEvent {
@@ -198,14 +206,11 @@ export class KernelDecoder {
     const pathLen = b.readUInt16LE(o + x.path_len.offset);
     const dirLen = b.readUInt16LE(o + x.dir_len.offset);
     need(U.size + pathLen + dirLen <= size);
-    const { path } = this.paths(b, o + x.data.offset, pathLen, dirLen);
-    return {
-      ...this.base(b, o),
-      type: 'unlink',
-      path,
-      rmdir: (b.readUInt32LE(o + x.flags.offset) & UNLF_RMDIR) !== 0,
-      result: b.readInt32LE(o + x.result.offset),
-    };
+    const ev = this.base(b, o, 'unlink');
+    ev.path = this.fullPath(b, o + x.data.offset, pathLen, dirLen);
+    ev.rmdir = (b.readUInt32LE(o + x.flags.offset) & UNLF_RMDIR) !== 0;
+    ev.result = b.readInt32LE(o + x.result.offset);
+    return ev;
   }
 
   private rename(b: Buffer, o: number, size: number, type: number): KernelEvent {
@@ -218,15 +223,23 @@ export class KernelDecoder {
     need(R.size + pathLen + dirLen + newLen + newDirLen <= size);
     const flags = b.readUInt32LE(o + x.flags.offset);
     const result = b.readInt32LE(o + x.result.offset);
-    const newpath = this.paths(b, data + pathLen + dirLen, newLen, newDirLen).path;
+    const newpath = this.fullPath(b, data + pathLen + dirLen, newLen, newDirLen);
     if (type === EV.LINK) {
       const symbolic = (flags & LNKF_SYMBOLIC) !== 0;
+      const ev = this.base(b, o, 'link');
       // a symlink's target is text stored verbatim, not a path resolved now
-      const path = symbolic ? bytesAt(b, data, data + pathLen) : this.paths(b, data, pathLen, dirLen).path;
-      return { ...this.base(b, o), type: 'link', path, newpath, symbolic, result };
+      ev.path = symbolic ? bytesAt(b, data, data + pathLen) : this.fullPath(b, data, pathLen, dirLen);
+      ev.newpath = newpath;
+      ev.symbolic = symbolic;
+      ev.result = result;
+      return ev;
     }
-    const { path } = this.paths(b, data, pathLen, dirLen);
-    return { ...this.base(b, o), type: 'rename', path, newpath, flags, result };
+    const ev = this.base(b, o, 'rename');
+    ev.path = this.fullPath(b, data, pathLen, dirLen);
+    ev.newpath = newpath;
+    ev.flags = flags;
+    ev.result = result;
+    return ev;
   }
 
   private connect(b: Buffer, o: number, size: number): KernelEvent {
@@ -234,22 +247,17 @@ export class KernelDecoder {
     need(C.size <= size);
     const family = b.readUInt16LE(o + x.family.offset);
     const fam = familyName(family);
-    let addr: ByteString;
+    const ev = this.base(b, o, 'connect');
+    ev.family = fam;
+    ev.proto = protoName(family, b.readUInt16LE(o + x.protocol.offset), b.readUInt16LE(o + x.sock_type.offset));
     if (fam === 'unix') {
       const len = Math.min(b.readUInt32LE(o + x.path_len.offset), x.unix_path.size);
-      addr = byteString(unixPathBytes(b, o + x.unix_path.offset, len));
+      ev.addr = byteString(unixPathBytes(b, o + x.unix_path.offset, len));
     } else {
-      addr = inetAddrText(family, b, o + x.addr.offset);
+      ev.addr = inetAddrText(family, b, o + x.addr.offset);
     }
-    const ev: KernelEvent = {
-      ...this.base(b, o),
-      type: 'connect',
-      family: fam,
-      proto: protoName(family, b.readUInt16LE(o + x.protocol.offset), b.readUInt16LE(o + x.sock_type.offset)),
-      addr,
-      port: b.readUInt16LE(o + x.port.offset),
-      result: b.readInt32LE(o + x.result.offset),
-    };
+    ev.port = b.readUInt16LE(o + x.port.offset);
+    ev.result = b.readInt32LE(o + x.result.offset);
     if (b.readUInt32LE(o + x.flags.offset) & CONNF_DATAGRAM) ev.datagram = true;
     return ev;
   }
@@ -264,24 +272,30 @@ export class KernelDecoder {
       return null;
     }
     const family = b.readUInt16LE(o + x.family.offset);
-    return {
-      ...this.base(b, o),
-      type: 'dns',
-      qname: q.qname,
-      qtype: q.qtype,
-      addr: inetAddrText(family, b, o + x.addr.offset),
-      port: b.readUInt16LE(o + x.port.offset),
-    };
+    const ev = this.base(b, o, 'dns');
+    ev.qname = q.qname;
+    ev.qtype = q.qtype;
+    ev.addr = inetAddrText(family, b, o + x.addr.offset);
+    ev.port = b.readUInt16LE(o + x.port.offset);
+    return ev;
   }
 
-  /** path = normalise(dir + '/' + raw); rawPath only when it differs from path */
-  private paths(b: Buffer, at: number, pathLen: number, dirLen: number): { path: ByteString; rawPath?: ByteString } {
+  /** path = normalise(dir + '/' + raw) */
+  private fullPath(b: Buffer, at: number, pathLen: number, dirLen: number): ByteString {
+    const full = joinNormalise(b.subarray(at + pathLen, at + pathLen + dirLen), b.subarray(at, at + pathLen));
+    return bytesAt(full, 0, full.length);
+  }
+
+  /** path, and rawPath when the process passed something else than the normalised absolute path */
+  private setPaths(ev: { path: ByteString; rawPath?: ByteString }, b: Buffer, at: number, pathLen: number, dirLen: number): void {
     const raw = b.subarray(at, at + pathLen);
     const full = joinNormalise(b.subarray(at + pathLen, at + pathLen + dirLen), raw);
     if (full.buffer === raw.buffer && full.byteOffset === raw.byteOffset && full.length === raw.length) {
-      return { path: bytesAt(b, at, at + pathLen) };
+      ev.path = bytesAt(b, at, at + pathLen);
+      return;
     }
-    return { path: bytesAt(full, 0, full.length), rawPath: bytesAt(b, at, at + pathLen) };
+    ev.path = bytesAt(full, 0, full.length);
+    ev.rawPath = bytesAt(b, at, at + pathLen);
   }
 }
 
