@@ -5,6 +5,9 @@ import { toBytes } from '../sensor/events/bytes.js';
 import { KernelDecoder, exitStatus, openAccess } from '../sensor/kernel/decode.js';
 import { joinNormalise } from '../sensor/kernel/paths.js';
 import { ipv6Text } from '../sensor/kernel/net.js';
+import { measureBootClock, nodeClockEstimate } from '../sensor/kernel/clock.js';
+import { eventJson } from '../sensor/output/json.js';
+import { eventLine, resultText } from '../sensor/output/human.js';
 import {
   connectRecord, dnsQuery, dnsRecord, execRecord, exitRecord, forkRecord, openRecord, renameRecord, unlinkRecord,
 } from './helpers/records.js';
@@ -146,5 +149,38 @@ describe('decode', () => {
     const d = decoder();
     expect(d.decode(Buffer.concat([r, forkRecord({ pid: 10 })])).map((e) => e.pid)).toEqual([10]);
     expect(d.stats.unknownType).toBe(1);
+  });
+});
+
+describe('output', () => {
+  it('JSON lines leave out agentId and pending, keep the schema fields', () => {
+    const ev = one(openRecord({ pid: 7, agentId: 2 }, '/etc/hosts', ''));
+    const obj = JSON.parse(eventJson(ev));
+    expect(obj).not.toHaveProperty('agentId');
+    expect(obj).not.toHaveProperty('pending');
+    expect(obj).toMatchObject({ type: 'open', pid: 7, path: '/etc/hosts', agent: null });
+  });
+
+  it('human lines escape control characters and show errno names', () => {
+    const name = Buffer.concat([Buffer.from('/tmp/a\nb\x1b[31m'), Buffer.from([0xff])]);
+    const line = eventLine({ ...one(openRecord({ pid: 7, comm: 'x\ty' }, name, '', { result: -2 })), agent: 'bot' });
+    expect(line).not.toMatch(/[\x00-\x1f]/);
+    // invalid UTF-8 is shown through its latin1 reading (displayString), control bytes escaped
+    expect(line).toContain('bot 7 x\\x09y open R /tmp/a\\x0ab\\x1b[31m\u00ff = -ENOENT');
+    expect(resultText(-13)).toBe('-EACCES');
+  });
+});
+
+describe('boot clock', () => {
+  it('timer_list and Node clocks agree (when timer_list is readable)', () => {
+    const best = measureBootClock();
+    expect(best.bootToEpochNs).toBeGreaterThan(0n);
+    if (best.source !== 'timer_list') {
+      console.warn('decode.test: /proc/timer_list not readable (not root?); only the Node clock estimate checked');
+      return;
+    }
+    // the fallback's precision is ~1 ms (performance.timeOrigin) plus /proc/uptime's 10 ms
+    const diffMs = Number(best.bootToEpochNs - nodeClockEstimate()) / 1e6;
+    expect(Math.abs(diffMs)).toBeLessThan(50);
   });
 });

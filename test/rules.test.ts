@@ -7,6 +7,7 @@ import { CandidateGate } from '../sensor/agents/candidates.js';
 import { ConfigError, DEFAULT_INTERPRETERS, adHocAgents, parseAgentConfig } from '../sensor/agents/config.js';
 import { AgentRegistry } from '../sensor/agents/registry.js';
 import { KernelDecoder } from '../sensor/kernel/decode.js';
+import { parseStatPpid, runningAgents, scanProcesses } from '../sensor/enrich/procfs.js';
 import { execRecord, exitRecord, forkRecord, openRecord } from './helpers/records.js';
 
 const CONFIG = `# test config
@@ -188,5 +189,32 @@ describe('candidate gate', () => {
     const input = evs(openRecord({ pid: 50, agentId: 1 }, '/a', ''), openRecord({ pid: 51, agentId: 0 }, '/b', ''));
     gate.process(input, out);
     expect(out).toEqual(input);
+  });
+});
+
+describe('running agents from /proc facts', () => {
+  const p = (pid: number, ppid: number, comm: string) => ({ pid, ppid, comm, exe: null, argv: [], cgroupId: null });
+  const match = (x: { comm: string }): number | null => (x.comm === 'agent' ? 1 : x.comm === 'other-agent' ? 2 : null);
+
+  it('matches and their descendants; a descendant matching another agent keeps its own', () => {
+    const procs = [p(1, 0, 'init'), p(10, 1, 'agent'), p(11, 10, 'sh'), p(12, 11, 'cat'), p(13, 10, 'other-agent'),
+      p(14, 13, 'sh'), p(20, 1, 'bash'), p(21, 20, 'vim')];
+    expect([...runningAgents(procs, match, 999)].sort((a, b) => a[0] - b[0])).toEqual([[10, 1], [11, 1], [12, 1], [13, 2], [14, 2]]);
+  });
+
+  it('the sensor itself is never an agent, and passes nothing on', () => {
+    const procs = [p(1, 0, 'init'), p(5, 1, 'agent'), p(6, 5, 'sh'), p(7, 6, 'agent')];
+    expect([...runningAgents(procs, match, 6)].sort((a, b) => a[0] - b[0])).toEqual([[5, 1], [7, 1]]);
+  });
+
+  it('parses ppid from /proc/pid/stat even when comm holds ") "', () => {
+    expect(parseStatPpid('42 (we ird) x) S 17 42 42 0 -1')).toBe(17);
+  });
+
+  it('the live /proc scan sees this process with its argv', () => {
+    const me = scanProcesses().find((x) => x.pid === process.pid);
+    expect(me).toBeDefined();
+    expect(me!.ppid).toBe(process.ppid);
+    expect(me!.argv.length).toBeGreaterThan(0);
   });
 });

@@ -46,6 +46,11 @@ function fromTimerList(): BootClock | null {
   return { bootToEpochNs: realOff - bootOff, source: 'timer_list' };
 }
 
+/** The fallback estimate alone (tests compare it with timer_list). */
+export function nodeClockEstimate(): bigint {
+  return fromNodeClocks().bootToEpochNs;
+}
+
 function fromNodeClocks(): BootClock {
   // Take the tightest of a few back-to-back samples of (monotonic, realtime).
   let best: { gap: bigint; realMinusMono: bigint } | null = null;
