@@ -152,12 +152,41 @@ describe('EventStore', () => {
     }
     for (let i = 71n; i <= 100n; i++) s.commitBatch({ sensorId: 'h', bootId: 'b', seq: i, events: allTypes() });
     const pruned = s.pruneNow();
-    expect(pruned).toEqual({ batches: 70, events: 770 });
+    expect(pruned).toMatchObject({ batches: 70, events: 770 });
     expect(s.status()).toMatchObject({ batches: 30, events: 330, prunedBatches: 70 });
     const v = verifyChain(s.database);
     expect(v).toMatchObject({ ok: true, batches: 30, anchorBatchId: 70n, prunedBatches: 70 });
     s.commitBatch({ sensorId: 'h', bootId: 'b', seq: 101n, events: allTypes() });
     expect(verifyChain(s.database)).toMatchObject({ ok: true, batches: 31 });
+  });
+
+  it('sweeps strings, processes and files only pruned batches used', async () => {
+    const s = openStore({ retention: { maxAgeDays: 1 }, hashing: {} });
+    const old = allTypes().map((e) => (e.type === 'open' ? { ...e, path: '/tmp/only-old', result: 3, access: 'read' } : e)) as SensorEvent[];
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() - 2 * 86_400_000);
+      s.commitBatch({ sensorId: 'h', bootId: 'b', seq: 1n, events: old });
+    } finally {
+      vi.useRealTimers();
+    }
+    await s.hashIdle();
+    s.commitBatch({ sensorId: 'h', bootId: 'b', seq: 2n, events: allTypes().filter((e) => e.type === 'dns') });
+    const count = (sql: string) => Number(sqlite(s.path, sql).trim());
+    expect(count(`SELECT count(*) FROM strings WHERE bytes = CAST('/tmp/only-old' AS BLOB)`)).toBe(1);
+    expect(count('SELECT count(*) FROM processes')).toBe(2);
+    expect(count('SELECT count(*) FROM files')).toBe(1);
+    const r = s.pruneNow();
+    expect(r).toMatchObject({ batches: 1, events: 11 });
+    expect(r.swept).toBeGreaterThan(5);
+    expect(count(`SELECT count(*) FROM strings WHERE bytes = CAST('/tmp/only-old' AS BLOB)`)).toBe(0);
+    expect(count(`SELECT count(*) FROM strings WHERE bytes = CAST('api.anthropic.com' AS BLOB)`)).toBe(1);
+    expect(count('SELECT count(*) FROM processes')).toBe(0);
+    expect(count('SELECT count(*) FROM files')).toBe(0);
+    // the writer's cache forgot the swept ids: the old strings come back as new rows
+    s.commitBatch({ sensorId: 'h', bootId: 'b', seq: 3n, events: allTypes() });
+    expect(verifyChain(s.database)).toMatchObject({ ok: true, batches: 2 });
+    expect(queryEvents(s.database, { limit: 100 }).map((x) => x.event.comm)).toEqual(Array(12).fill('claude'));
   });
 
   it('prunes on its timer without being asked', async () => {

@@ -123,9 +123,13 @@ export class HashQueue {
       const s = opened.stats;
       const hit = this.sink.cached({ dev: s.dev, ino: s.ino, size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs });
       if (hit !== null) {
-        await opened.handle.close();
+        // Link in the same turn as the lookup: retention may sweep file rows between turns.
         this.counters.cacheHits++;
-        this.sink.linkCached(job, hit);
+        try {
+          this.sink.linkCached(job, hit);
+        } finally {
+          await opened.handle.close();
+        }
         return;
       }
       const result = await digestOpened(opened, this.maxFileBytes);

@@ -11,7 +11,7 @@ import { canonicalBatchBytes, chainLink, GENESIS_LINK, type StoredEvent } from '
 import { toColumns, wantsHash, type EventColumns } from './event-rows.js';
 import { FileRows } from './file-rows.js';
 import { StringWriter } from './interning.js';
-import { Retention, usedBytes, type RetentionPolicy } from './retention.js';
+import { Retention, usedBytes, type PruneResult, type RetentionPolicy } from './retention.js';
 import { applyWriterPragmas, createSchema, DB_FILE_NAME, type Synchronous } from './schema.js';
 
 export interface EventStoreOptions {
@@ -48,6 +48,8 @@ export interface StoreStatus {
   hashPartial: number;
   hashCacheHits: number;
   hashUnhashable: number;
+  /** hash results that could not be written (store busy or closing) */
+  hashFailures: number;
   prunedBatches: number;
   prunedEvents: number;
 }
@@ -153,6 +155,7 @@ export class EventStore {
       dbBytes: size(this.path) + size(`${this.path}-wal`), usedBytes: usedBytes(this.db),
       hashQueue: this.hashQueue?.length ?? 0, hashDropped: h?.dropped ?? 0, hashed: h?.hashed ?? 0,
       hashPartial: h?.partial ?? 0, hashCacheHits: h?.cacheHits ?? 0, hashUnhashable: h?.unhashable ?? 0,
+      hashFailures: h?.failures ?? 0,
       prunedBatches: this.counts.prunedBatches, prunedEvents: this.counts.prunedEvents,
     };
   }
@@ -163,8 +166,8 @@ export class EventStore {
   }
 
   /** Runs retention now until nothing is due (the timer does the same in single chunks). */
-  pruneNow(now = Date.now()): { batches: number; events: number } {
-    if (!this.retention) return { batches: 0, events: 0 };
+  pruneNow(now = Date.now()): PruneResult {
+    if (!this.retention) return { batches: 0, events: 0, swept: 0 };
     const r = this.retention.pruneAll(now);
     this.notePruned(r);
     return r;
@@ -194,7 +197,7 @@ export class EventStore {
     this.commitTx = this.db.transaction((input: CommitInput, cols: EventColumns[]) => this.writeBatch(input, cols));
     if (opts.hashing?.enabled !== false) this.hashQueue = new HashQueue(new FileRows(this.db, this.strings), opts.hashing);
     const policy = opts.retention ?? {};
-    this.retention = new Retention(this.db, policy);
+    this.retention = new Retention(this.db, policy, () => this.strings?.forget());
     if (this.retention.enabled) {
       this.retentionTimer = setInterval(() => this.retentionTick(), policy.intervalMs ?? 10_000);
       this.retentionTimer.unref();
@@ -207,7 +210,7 @@ export class EventStore {
     try {
       const r = this.retention.pruneChunk();
       this.notePruned(r);
-      if (r.batches > 0) setImmediate(() => this.retentionTick());
+      if (r.batches > 0 || r.swept > 0) setImmediate(() => this.retentionTick());
     } catch {
       // Busy or full disk: the next tick tries again.
     }
@@ -230,6 +233,7 @@ export class EventStore {
          VALUES (?, ?, ?, ?, ?, x'', ?)`,
       ),
       sealBatch: db.prepare('UPDATE batches SET first_event_id = ?, hash = ? WHERE id = ?'),
+      touchStrings: db.prepare('UPDATE strings SET last_batch = ? WHERE id IN (SELECT value FROM json_each(?))'),
       setHead: db.prepare(`INSERT INTO meta (key, value) VALUES ('chain_head', ?)
                            ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
       insertEvent: db.prepare(
@@ -239,17 +243,20 @@ export class EventStore {
          VALUES (${Array(34).fill('?').join(', ')})`,
       ),
       forked: db.prepare(
-        `INSERT INTO processes (sensor_sid, pid, start_ns, ppid, agent_id) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT DO UPDATE SET agent_id = coalesce(excluded.agent_id, agent_id)`,
+        `INSERT INTO processes (sensor_sid, pid, start_ns, ppid, agent_id, last_batch) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT DO UPDATE SET agent_id = coalesce(excluded.agent_id, agent_id), last_batch = excluded.last_batch
+         RETURNING exe_sid`,
       ),
       execed: db.prepare(
-        `INSERT INTO processes (sensor_sid, pid, start_ns, ppid, agent_id, exe_sid, argv) VALUES (?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO processes (sensor_sid, pid, start_ns, ppid, agent_id, exe_sid, argv, last_batch)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT DO UPDATE SET exe_sid = excluded.exe_sid, argv = excluded.argv,
-           agent_id = coalesce(excluded.agent_id, agent_id)`,
+           agent_id = coalesce(excluded.agent_id, agent_id), last_batch = excluded.last_batch`,
       ),
       exited: db.prepare(
-        `UPDATE processes SET exit_code = ?, exit_signal = ?
-          WHERE sensor_sid = ? AND pid = ? AND start_ns = (SELECT max(start_ns) FROM processes WHERE sensor_sid = ? AND pid = ?)`,
+        `UPDATE processes SET exit_code = ?, exit_signal = ?, last_batch = ?
+          WHERE sensor_sid = ? AND pid = ? AND start_ns = (SELECT max(start_ns) FROM processes WHERE sensor_sid = ? AND pid = ?)
+          RETURNING exe_sid`,
       ),
     };
   }
@@ -275,7 +282,7 @@ export class EventStore {
         throw new Error('event ids of a batch are not contiguous'); // the id range is what the chain covers
       }
       stored.push({ id, batchId, columns: c });
-      this.trackProcess(sensorSid, c, agentId);
+      this.trackProcess(sensorSid, c, agentId, batchId);
     }
     const firstEventId = stored[0]?.id ?? null;
     const canonical = canonicalBatchBytes({
@@ -284,18 +291,23 @@ export class EventStore {
     }, stored);
     const link = chainLink(this.head, canonical);
     s.sealBatch.run(firstEventId, link, batchId);
+    s.touchStrings.run(batchId, strings.takeUsed());
     s.setHead.run(`${batchId}:${link.toString('hex')}`);
     return { batchId, ids: stored.map((e) => e.id), link };
   }
 
-  private trackProcess(sensorSid: number, c: EventColumns, agentId: number | null): void {
+  // A process row keeps its strings alive: each update stamps the row and its exe with this batch.
+  private trackProcess(sensorSid: number, c: EventColumns, agentId: number | null, batchId: bigint): void {
     const s = this.stmts!;
+    const strings = this.strings!;
+    let touched: { exe_sid: number | null } | undefined;
     if (c.type === EVENT_TYPE_NUMBER.fork && c.startNs !== null) {
-      s.forked.run(sensorSid, c.pid, c.startNs, c.ppid, agentId);
+      touched = s.forked.get(sensorSid, c.pid, c.startNs, c.ppid, agentId, batchId) as typeof touched;
     } else if (c.type === EVENT_TYPE_NUMBER.exec && c.startNs !== null) {
-      s.execed.run(sensorSid, c.pid, c.startNs, c.ppid, agentId, this.strings!.optionalId(c.exe ?? c.path), c.argv);
+      s.execed.run(sensorSid, c.pid, c.startNs, c.ppid, agentId, strings.optionalId(c.exe ?? c.path), c.argv, batchId);
     } else if (c.type === EVENT_TYPE_NUMBER.exit) {
-      s.exited.run(c.code, c.signal, sensorSid, c.pid, sensorSid, c.pid);
+      touched = s.exited.get(c.code, c.signal, batchId, sensorSid, c.pid, sensorSid, c.pid) as typeof touched;
     }
+    strings.touch(touched?.exe_sid ?? null);
   }
 }

@@ -15,7 +15,11 @@ export class FileRows implements HashSink {
   private readonly findStateless: Database.Statement;
   private readonly insert: Database.Statement;
   private readonly link: Database.Statement;
+  private readonly batchOf: Database.Statement;
+  private readonly stampFile: Database.Statement;
+  private readonly stampString: Database.Statement;
   private readonly recordTx: (job: HashJob, result: FileHashResult) => void;
+  private readonly linkTx: (job: HashJob, fileId: bigint) => void;
 
   constructor(db: Database.Database, private readonly strings: StringWriter) {
     this.findVersion = db.prepare(
@@ -26,12 +30,24 @@ export class FileRows implements HashSink {
       'SELECT id FROM files WHERE path_sid = ? AND state = ? AND sha256 IS NULL LIMIT 1',
     ).safeIntegers(true);
     this.insert = db.prepare(
-      `INSERT INTO files (path_sid, dev, ino, size, mtime_ns, ctime_ns, sha256, state, hashed_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO files (path_sid, dev, ino, size, mtime_ns, ctime_ns, sha256, state, hashed_at, last_batch)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
     );
     this.link = db.prepare('UPDATE events SET file_id = ? WHERE id = ?');
+    this.batchOf = db.prepare('SELECT batch_id FROM events WHERE id = ?').safeIntegers(true);
+    // Retention sweeps a file row (and its path string) once the newest event linked to it is pruned.
+    this.stampFile = db.prepare('UPDATE files SET last_batch = max(last_batch, ?) WHERE id = ? RETURNING path_sid');
+    this.stampString = db.prepare('UPDATE strings SET last_batch = max(last_batch, ?) WHERE id = ?');
+    this.linkTx = db.transaction((job: HashJob, fileId: bigint) => {
+      const batch = this.batchOf.get(job.eventId) as { batch_id: bigint } | undefined;
+      if (!batch) return; // pruned while it waited
+      this.link.run(fileId, job.eventId);
+      const row = this.stampFile.get(batch.batch_id, fileId) as { path_sid: number } | undefined;
+      if (row) this.stampString.run(batch.batch_id, row.path_sid);
+    });
     const tx = db.transaction((job: HashJob, result: FileHashResult) => {
-      this.link.run(this.fileRowFor(job, result), job.eventId);
+      if (!this.batchOf.get(job.eventId)) return;
+      this.linkTx(job, this.fileRowFor(job, result));
     });
     this.recordTx = (job, result) => {
       try {
@@ -49,7 +65,7 @@ export class FileRows implements HashSink {
   }
 
   linkCached(job: HashJob, fileId: bigint): void {
-    this.link.run(fileId, job.eventId);
+    this.linkTx(job, fileId);
   }
 
   record(job: HashJob, result: FileHashResult): void {
@@ -57,7 +73,7 @@ export class FileRows implements HashSink {
   }
 
   private fileRowFor(job: HashJob, r: FileHashResult): bigint {
-    const pathSid = this.strings.id(job.path);
+    const pathSid = this.strings.id(job.path, false); // stamped with the event's batch by linkTx
     if (!r.sha256) {
       // No content: one row per (path, state) is enough to answer "what happened".
       const row = this.findStateless.get(pathSid, r.state) as { id: bigint } | undefined;

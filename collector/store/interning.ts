@@ -1,13 +1,15 @@
 // Repeated strings stored once: byte strings in `strings`, agent names in
 // `agents`. Lookups go through a bounded in-memory cache; the writer must
-// call forget() when a transaction rolls back, since ids handed out inside
-// it no longer exist.
+// call forget() when a transaction rolls back, and after retention swept
+// strings, since cached ids may then no longer exist. Every id handed out is
+// remembered until takeUsed(), so the commit can stamp it with its batch.
 import type Database from 'better-sqlite3';
 
 const CACHE_MAX = 100_000;
 
 export class StringWriter {
   private ids = new Map<string, number>();
+  private used = new Set<number>();
   private agentIds = new Map<string, number>();
   private readonly select: Database.Statement<[Buffer], { id: number }>;
   private readonly insert: Database.Statement<[Buffer]>;
@@ -21,7 +23,8 @@ export class StringWriter {
     this.insertAgent = db.prepare('INSERT INTO agents (name) VALUES (?)');
   }
 
-  id(bytes: Buffer): number {
+  /** track=false: the caller stamps the row itself (file rows, written after their batch). */
+  id(bytes: Buffer, track = true): number {
     const key = bytes.toString('latin1'); // one char per byte: exact and cheap
     let id = this.ids.get(key);
     if (id === undefined) {
@@ -29,7 +32,19 @@ export class StringWriter {
       if (this.ids.size >= CACHE_MAX) this.ids.clear();
       this.ids.set(key, id);
     }
+    if (track) this.used.add(id);
     return id;
+  }
+
+  touch(id: number | null): void {
+    if (id !== null) this.used.add(id);
+  }
+
+  /** JSON array of the ids used since the last call (for json_each). */
+  takeUsed(): string {
+    const ids = JSON.stringify([...this.used]);
+    this.used.clear();
+    return ids;
   }
 
   optionalId(bytes: Buffer | null): number | null {
@@ -49,6 +64,7 @@ export class StringWriter {
   forget(): void {
     this.ids.clear();
     this.agentIds.clear();
+    this.used.clear();
   }
 }
 

@@ -12,10 +12,13 @@ export interface RetentionPolicy {
 export interface PruneResult {
   batches: number;
   events: number;
+  /** process, file and string rows swept because nothing kept refers to them */
+  swept: number;
 }
 
 const CHUNK_BATCHES = 64;
 const CHUNK_EVENTS = 5_000;
+const CHUNK_SWEEP = 5_000;
 
 /** Bytes of the database holding data (free pages excluded; they are reused). */
 export function usedBytes(db: Database.Database): number {
@@ -38,9 +41,15 @@ export class Retention {
   private readonly deleteEvents: Database.Statement;
   private readonly deleteBatches: Database.Statement;
   private readonly anchor: Database.Statement;
-  private readonly chunkTx: (batches: Candidate[]) => PruneResult;
+  private readonly chunkTx: (batches: Candidate[]) => Omit<PruneResult, 'swept'>;
+  private readonly sweepTx: () => number;
 
-  constructor(private readonly db: Database.Database, private readonly policy: RetentionPolicy) {
+  /** onSwept: strings were deleted, so cached string ids must be dropped. */
+  constructor(
+    private readonly db: Database.Database,
+    private readonly policy: RetentionPolicy,
+    private readonly onSwept: () => void = () => undefined,
+  ) {
     this.oldest = db.prepare(
       `SELECT id, hash, received_at, event_count, first_event_id FROM batches ORDER BY id LIMIT ${CHUNK_BATCHES}`,
     ).safeIntegers(true);
@@ -67,14 +76,37 @@ export class Retention {
       this.anchor.run(last.id, last.hash, batches.length, events, Date.now());
       return { batches: batches.length, events };
     });
+    // Rows that only pruned batches used: last_batch at or below the anchor.
+    const anchorId = db.prepare('SELECT batch_id FROM chain_anchor WHERE id = 1').pluck();
+    const sweeps = [
+      db.prepare(`DELETE FROM processes WHERE (sensor_sid, pid, start_ns) IN
+                    (SELECT sensor_sid, pid, start_ns FROM processes WHERE last_batch <= ? LIMIT ${CHUNK_SWEEP})`),
+      db.prepare(`DELETE FROM files WHERE id IN (SELECT id FROM files WHERE last_batch <= ? LIMIT ${CHUNK_SWEEP})`),
+      db.prepare(`DELETE FROM strings WHERE id IN (SELECT id FROM strings WHERE last_batch <= ? LIMIT ${CHUNK_SWEEP})`),
+    ];
+    this.sweepTx = db.transaction(() => {
+      const upTo = anchorId.get() as number | undefined;
+      if (upTo === undefined) return 0;
+      let n = 0;
+      for (const sweep of sweeps) n += sweep.run(upTo).changes;
+      return n;
+    });
   }
 
   get enabled(): boolean {
     return this.policy.maxAgeDays !== undefined || this.policy.maxBytes !== undefined;
   }
 
-  /** Prunes at most one chunk; zero batches when nothing is due. */
+  /** Prunes at most one chunk and sweeps what it orphaned; all zero when nothing is due. */
   pruneChunk(now = Date.now()): PruneResult {
+    const swept = this.sweepTx();
+    if (swept > 0) this.onSwept();
+    const pruned = this.pruneBatches(now);
+    if (pruned.batches > 0) this.db.pragma('incremental_vacuum(2048)'); // give freed pages back a little at a time
+    return { ...pruned, swept };
+  }
+
+  private pruneBatches(now: number): Omit<PruneResult, 'swept'> {
     const candidates = this.oldest.all() as Candidate[];
     if (candidates.length === 0) return { batches: 0, events: 0 };
     const overSize = this.policy.maxBytes !== undefined && usedBytes(this.db) > this.policy.maxBytes;
@@ -89,20 +121,18 @@ export class Retention {
       if (events >= BigInt(CHUNK_EVENTS)) break;
     }
     if (chosen.length === 0) return { batches: 0, events: 0 };
-    const result = this.chunkTx(chosen);
-    // Give freed pages back to the file system a little at a time (auto_vacuum=INCREMENTAL).
-    this.db.pragma('incremental_vacuum(2048)');
-    return result;
+    return this.chunkTx(chosen);
   }
 
   /** Prunes until nothing is due, at most maxChunks chunks. */
   pruneAll(now = Date.now(), maxChunks = 10_000): PruneResult {
-    const total = { batches: 0, events: 0 };
+    const total = { batches: 0, events: 0, swept: 0 };
     for (let i = 0; i < maxChunks; i++) {
       const r = this.pruneChunk(now);
-      if (r.batches === 0) break;
+      if (r.batches === 0 && r.swept === 0) break;
       total.batches += r.batches;
       total.events += r.events;
+      total.swept += r.swept;
     }
     return total;
   }

@@ -23,10 +23,14 @@ CREATE TABLE IF NOT EXISTS meta (
   value TEXT NOT NULL
 ) WITHOUT ROWID;
 
+-- last_batch: the newest batch whose rows use the string; once retention
+-- pruned past it, nothing refers to it any more and it is swept.
 CREATE TABLE IF NOT EXISTS strings (
-  id    INTEGER PRIMARY KEY,
-  bytes BLOB NOT NULL UNIQUE
+  id         INTEGER PRIMARY KEY,
+  bytes      BLOB NOT NULL UNIQUE,
+  last_batch INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS strings_last_batch ON strings (last_batch);
 
 CREATE TABLE IF NOT EXISTS agents (
   id   INTEGER PRIMARY KEY,
@@ -120,8 +124,10 @@ CREATE TABLE IF NOT EXISTS processes (
   argv       BLOB,
   exit_code  INTEGER,
   exit_signal INTEGER,
+  last_batch INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (sensor_sid, pid, start_ns)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS processes_last_batch ON processes (last_batch);
 
 -- One row per observed file version (dev, ino, size, mtime, ctime); rows
 -- without content (vanished, skipped, ...) are shared per (path, state).
@@ -136,8 +142,10 @@ CREATE TABLE IF NOT EXISTS files (
   sha256    BLOB,
   state     TEXT NOT NULL CHECK (state IN
               ('hashed','partial','vanished','replaced','not_regular','error','skipped')),
-  hashed_at INTEGER NOT NULL
+  hashed_at INTEGER NOT NULL,
+  last_batch INTEGER NOT NULL DEFAULT 0  -- newest batch with an event linked here
 );
+CREATE INDEX IF NOT EXISTS files_last_batch ON files (last_batch);
 CREATE INDEX IF NOT EXISTS files_identity ON files (dev, ino, size, mtime_ns, ctime_ns);
 CREATE INDEX IF NOT EXISTS files_path_state ON files (path_sid, state);
 
