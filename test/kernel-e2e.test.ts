@@ -162,6 +162,51 @@ describe.skipIf(skip !== null)('sensor on the live kernel', () => {
   });
 });
 
+describe.skipIf(skip !== null)('the Sensor API', () => {
+  it('async iteration yields events until stop', async () => {
+    const bin = buildFixture('agent.c', 'as-test-iter');
+    const rec = await startSensor([agent('iter', { comm: ['as-test-iter'] })]);
+    const seen: SensorEvent[] = [];
+    let ranPid = -1;
+    const loop = (async () => {
+      for await (const ev of rec.sensor) {
+        seen.push(ev);
+        if (ev.type === 'exit' && ev.pid === ranPid) break;
+      }
+    })();
+    try {
+      ranPid = (await run(bin, ['open:/etc/hostname'])).pid;
+      await waitForEvents(seen, exitOf(ranPid), 10_000, 'iterated exit');
+      expect(seen.filter((e) => e.pid === ranPid).map((e) => e.type)).toEqual(['exec', 'open', 'exit']);
+    } finally {
+      await rec.stop();
+      await loop;
+    }
+  });
+
+  it('--all mode: every process, agents still named', async () => {
+    const bin = buildFixture('agent.c', 'as-test-allag');
+    const dir = realpathSync(mkdtempSync(join(tmpdir(), 'as-all-')));
+    const other = join(dir, 'as-test-allno');
+    copyFileSync(bin, other);
+    execFileSync('chmod', ['+x', other]);
+    const rec = await startSensor([agent('allag', { comm: ['as-test-allag'] })], { traceAll: true });
+    try {
+      const a = await run(bin, ['open:/etc/hostname']);
+      const b = await run(other, ['open:/etc/hostname']);
+      await waitForEvents(rec.events, (evs) => exitOf(a.pid)(evs) && exitOf(b.pid)(evs));
+      // (the same pids also show node's pre-exec child opening /dev/null, as a non-agent: right in --all)
+      const hostOpen = (pid: number) => eventsOf(rec.events, pid, 'open').find((e) => e.path === '/etc/hostname');
+      expect(hostOpen(a.pid)).toMatchObject({ agent: 'allag', result: 3 });
+      expect(hostOpen(b.pid)).toMatchObject({ agent: null, result: 3 });
+      expect(eventsOf(rec.events, a.pid, 'exec')[0]).toMatchObject({ agent: 'allag' });
+      expect(rec.events.some((e) => e.pid === process.pid)).toBe(false); // the sensor never traces itself
+    } finally {
+      await rec.stop();
+    }
+  });
+});
+
 describe.skipIf(skip !== null)('agents running before the sensor starts', () => {
   it('are found by the /proc scan and tracked', async () => {
     const bin = buildFixture('agent.c', 'as-test-early');
