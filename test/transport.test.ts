@@ -14,7 +14,7 @@ import { CollectorServer } from '../collector/server/collector-server.js';
 import type { BatchStore, CommitBatch } from '../collector/server/store-port.js';
 import { EventStore } from '../collector/store/event-store.js';
 import { EVENT_TYPE_NUMBER, type SensorEvent } from '../sensor/events/types.js';
-import { encodeBatch, encodeEvent } from '../sensor/transport/batch-encoder.js';
+import { encodeBatch, encodeEvent, encodeEventGeneric } from '../sensor/transport/batch-encoder.js';
 import { Backoff } from '../sensor/transport/backoff.js';
 import { CollectorClient } from '../sensor/transport/collector-client.js';
 import { collectorStatus, queryCollector } from '../sensor/transport/collector-rpc.js';
@@ -154,6 +154,19 @@ describe('proto contract', () => {
       const back = fromProtoEvent(protoCodecs().event.decode(wire));
       expect(back).toEqual(event);
       expect(fromProtoEvent(type.toObject(type.fromObject(toProtoEvent(event)), { longs: String, enums: String, oneofs: true }))).toEqual(event);
+    }
+  });
+
+  it('the hand-written event encoder and protobufjs agree', () => {
+    const codec = protoCodecs().event;
+    // protobufjs writes explicit zeros that proto3 may leave out: compare with defaults filled in.
+    const full = (b: Buffer) => codec.type.toObject(codec.type.decode(b), { longs: String, enums: String, oneofs: true, defaults: true });
+    const events = [...oneOfEach(), { ...base('fork', 0), pid: 0, tid: 0, uid: 0, comm: '', cgroupId: '0', startNs: '0' } as SensorEvent,
+      { ...base('exec', 12), filename: '', argv: ['', ''], startNs: '18446744073709551615', truncated: false } as SensorEvent,
+      { ...base('exit', 13), code: 0, signal: 0 } as SensorEvent];
+    for (const event of events) {
+      expect(full(encodeEvent(event))).toEqual(full(encodeEventGeneric(event)));
+      expect(fromProtoEvent(codec.decode(encodeEvent(event)))).toEqual(event);
     }
   });
 

@@ -9,7 +9,10 @@ import { messageType, type PbTransportCounters } from './proto.js';
 
 const EVENTS_FIELD_TAG = (4 << 3) | 2; // EventBatch.events, length-delimited
 
-export function encodeEvent(event: SensorEvent): Buffer {
+export { encodeEventFast as encodeEvent } from './event-encoder.js';
+
+/** The same through protobufjs's generic path: the reference the fast encoder is tested against. */
+export function encodeEventGeneric(event: SensorEvent): Buffer {
   const type = messageType('Event');
   return Buffer.from(type.encode(type.fromObject(toProtoEvent(event))).finish());
 }
