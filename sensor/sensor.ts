@@ -37,6 +37,8 @@ export interface SensorCounters extends BackendCounters {
     ruleErrors: number;
     /** events dropped because an async iterator did not keep up */
     iteratorDropped: number;
+    /** exceptions thrown by onEvents listeners (caught) */
+    listenerErrors: number;
   };
 }
 
@@ -52,6 +54,7 @@ export class Sensor {
   private readonly trackedAtStart = new Set<number>();
   private ruleErrors = 0;
   private iteratorDropped = 0;
+  private listenerErrors = 0;
   private started = false;
 
   constructor(private readonly options: SensorOptions) {
@@ -138,6 +141,7 @@ export class Sensor {
         alreadyRunning: this.trackedAtStart.size,
         ruleErrors: this.ruleErrors,
         iteratorDropped: this.iteratorDropped,
+        listenerErrors: this.listenerErrors,
       },
     };
   }
@@ -152,6 +156,10 @@ export class Sensor {
     if (!this.started) return;
     this.started = false;
     await this.options.backend.stop();
+    const out: KernelEvent[] = [];
+    this.gate.flush(out); // candidates still undecided: released as non-agent (--all) or counted expired
+    this.resolveNames(out);
+    this.deliver(out);
     for (const s of this.stopWaiters) s();
   }
 
@@ -161,9 +169,9 @@ export class Sensor {
     const out: KernelEvent[] = [];
     this.gate.process(events, out);
     if (out.length === 0) return;
+    this.resolveNames(out);
     const enrich = this.options.enrich ?? true;
     for (const ev of out) {
-      ev.agent = this.registry.nameOf(ev.agentId);
       if (ev.type === 'exec') {
         if (enrich) Object.assign(ev, exeAndCwd(ev.pid));
         this.cache.set(ev.pid, { exe: ev.exe ?? ev.filename, argv: ev.argv, startNs: ev.startNs });
@@ -172,7 +180,24 @@ export class Sensor {
         this.cache.set(ev.pid, { exe: parent?.exe, argv: parent?.argv, startNs: ev.startNs });
       }
     }
-    for (const l of this.listeners) l(out);
+    this.deliver(out);
+  }
+
+  private deliver(out: KernelEvent[]): void {
+    if (out.length === 0) return;
+    for (const l of this.listeners) {
+      try {
+        l(out);
+      } catch (err) {
+        // one consumer's bug must not stop the others, nor unwind into the native callback
+        this.listenerErrors++;
+        if (this.listenerErrors === 1) this.log(`an event listener threw (reported once): ${(err as Error).stack ?? String(err)}`);
+      }
+    }
+  }
+
+  private resolveNames(events: KernelEvent[]): void {
+    for (const ev of events) ev.agent = this.registry.nameOf(ev.agentId);
   }
 
   private trackRunningAgents(): void {

@@ -22,8 +22,10 @@ export interface CandidateCounters {
   released: number;
   /** pending events of rejected candidates (not counted in --all mode, where they are released) */
   dropped: number;
-  /** events held longer than HOLD_MS with no decision (their exec was lost) */
+  /** events held longer than HOLD_MS with no decision (their exec was lost), or undecided at stop */
   expired: number;
+  /** track/untrack calls the kernel refused */
+  kernelErrors: number;
 }
 
 const REJECTED = AGENT_NONE;
@@ -38,7 +40,7 @@ interface Held {
 }
 
 export class CandidateGate {
-  readonly counters: CandidateCounters = { confirmed: 0, rejected: 0, released: 0, dropped: 0, expired: 0 };
+  readonly counters: CandidateCounters = { confirmed: 0, rejected: 0, released: 0, dropped: 0, expired: 0, kernelErrors: 0 };
   /** pid -> agent id (REJECTED = 0) */
   private readonly decisions = new Map<number, number>();
   private readonly held = new Map<number, Held>();
@@ -82,12 +84,17 @@ export class CandidateGate {
   private decide(pid: number, agentId: number, out: KernelEvent[]): void {
     if (this.decisions.size >= MAX_DECISIONS) this.decisions.delete(this.decisions.keys().next().value!);
     this.decisions.set(pid, agentId);
-    if (agentId === REJECTED) {
-      this.counters.rejected++;
-      this.kernel.untrack(pid);
-    } else {
-      this.counters.confirmed++;
-      this.kernel.track(pid, agentId, false);
+    try {
+      if (agentId === REJECTED) {
+        this.counters.rejected++;
+        this.kernel.untrack(pid);
+      } else {
+        this.counters.confirmed++;
+        this.kernel.track(pid, agentId, false);
+      }
+    } catch {
+      // the map is full or the process is gone: user space still applies the decision to what it sees
+      this.counters.kernelErrors++;
     }
     const held = this.held.get(pid);
     if (held) {
@@ -121,10 +128,14 @@ export class CandidateGate {
     else this.counters.expired++;
   }
 
+  /** At stop: whatever is still undecided is expired now. */
+  flush(out: KernelEvent[]): void {
+    this.expire(out, Infinity);
+  }
+
   /** Undecided for too long: the exec was lost. In --all mode release as non-agent, else drop. */
-  private expire(out: KernelEvent[]): void {
+  private expire(out: KernelEvent[], now = Date.now()): void {
     if (this.held.size === 0) return;
-    const now = Date.now();
     for (const [pid, h] of this.held) {
       if (now - h.since < HOLD_MS) continue;
       this.held.delete(pid);

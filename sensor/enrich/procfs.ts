@@ -120,7 +120,8 @@ export function runningAgents(
   }
   const result = new Map<number, number>();
   // walk from the roots down so inheritance flows parent -> child
-  const roots = procs.filter((p) => !procs.some((q) => q.pid === p.ppid));
+  const pids = new Set(procs.map((p) => p.pid));
+  const roots = procs.filter((p) => !pids.has(p.ppid));
   const stack: Array<{ p: ProcInfo; inherited: number | null }> = roots.map((p) => ({ p, inherited: null }));
   for (let guard = 0; stack.length > 0 && guard < 1_000_000; guard++) {
     const { p, inherited } = stack.pop()!;

@@ -19,6 +19,8 @@ interface WatchOptions {
   ringBytes?: string;
 }
 
+/** bytes of lines stdout may hold unwritten before batches are dropped */
+const MAX_PENDING_OUTPUT = 64 << 20;
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 const log = (msg: string): void => {
   process.stderr.write(`sensor: ${msg}\n`);
@@ -59,8 +61,14 @@ async function watch(opts: WatchOptions): Promise<void> {
     outputBroken = true; // e.g. `| head` closed the pipe: stop like on a signal
     process.kill(process.pid, 'SIGTERM');
   });
+  let outputDropped = 0;
   sensor.onEvents((events: SensorEvent[]) => {
     if (outputBroken) return;
+    // A terminal or pipe slower than the kernel: drop (and count) rather than buffer without bound.
+    if (process.stdout.writableLength > MAX_PENDING_OUTPUT) {
+      outputDropped += events.length;
+      return;
+    }
     let text = '';
     for (const ev of events) text += format(ev) + '\n';
     process.stdout.write(text);
@@ -81,7 +89,7 @@ async function watch(opts: WatchOptions): Promise<void> {
     process.on('SIGTERM', stop);
   });
   await sensor.stop();
-  log(`stopped\n${countersText(sensor.counters())}`);
+  log(`stopped\n${countersText(sensor.counters())}${outputDropped ? `\nnot printed (output too slow): ${outputDropped}` : ''}`);
 }
 
 export function register(program: Command): void {
