@@ -1,11 +1,11 @@
 {
   # The Node-API addon: libbpf loader + ring reader + KernelSensor class.
-  # It includes the BPF skeleton (build/bpf/sensor.skel.h, made by
+  # It includes the BPF skeleton (bpf/.output/sensor.skel.h, made by
   # `make -C bpf`), which embeds the BPF object: the .node file is all the
   # sensor needs at run time. Override skel_dir to build against another
   # skeleton: node-gyp configure -- -Dskel_dir=/path
   "variables": {
-    "skel_dir%": "<(module_root_dir)/build/bpf"
+    "skel_dir%": "<(module_root_dir)/bpf/.output"
   },
   "targets": [
     {

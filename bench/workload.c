@@ -4,6 +4,8 @@
 //   workload open    N PATH   open/read/close PATH N times
 //   workload connect N PORT   connect to a loopback listener it runs itself
 //   workload exec    N        fork + exec /bin/true N times
+//   workload rate    R SECS PATH  open/close PATH at R per second for SECS,
+//                             prints the number of opens done
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -74,6 +76,29 @@ int main(int argc, char **argv) {
 			waitpid(p, &st, 0);
 		}
 		end = now_ns();
+	} else if (!strcmp(argv[1], "rate")) {
+		/* Paced in slices of 1 ms so the rate is steady, not bursty. */
+		double secs = argc > 3 ? atof(argv[3]) : 10;
+		const char *path = argc > 4 ? argv[4] : "/etc/hostname";
+		long per_ms = n / 1000 > 0 ? n / 1000 : 1;
+		long done = 0;
+		start = now_ns();
+		long long stop = start + (long long)(secs * 1e9);
+		for (long long slice = start; slice < stop; slice += 1000000) {
+			for (long i = 0; i < per_ms; i++) {
+				int fd = open(path, O_RDONLY);
+				if (fd >= 0) close(fd);
+				done++;
+			}
+			long long t;
+			while ((t = now_ns()) < slice + 1000000) {
+				struct timespec ts = { 0, (slice + 1000000 - t) };
+				nanosleep(&ts, NULL);
+			}
+		}
+		end = now_ns();
+		printf("%ld %lld\n", done, end - start);
+		return 0;
 	} else {
 		fprintf(stderr, "unknown workload %s\n", argv[1]);
 		return 2;

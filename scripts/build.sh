@@ -13,12 +13,17 @@ for a in "$@"; do
   esac
 done
 
+# Build against the Node headers the distribution ships (no header download offline).
+GYP_FLAGS=(--release)
+[ -f /usr/include/node/node_api.h ] && GYP_FLAGS+=(--nodedir=/usr)
+
 build_native() {
   make -s -C bpf
   # Rebuild the addon when any of its inputs is newer than it.
   local addon=build/Release/agent_sensor.node
-  if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp build/bpf/sensor.skel.h -newer "$addon" -print -quit)" ]; then
-    npx --no node-gyp rebuild --release >build/node-gyp.log 2>&1 || { cat build/node-gyp.log >&2; return 1; }
+  if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp bpf/.output/sensor.skel.h -newer "$addon" -print -quit)" ]; then
+    mkdir -p build
+    node_modules/.bin/node-gyp rebuild "${GYP_FLAGS[@]}" >build/node-gyp.log 2>&1 || { cat build/node-gyp.log >&2; return 1; }
   fi
 }
 
@@ -31,6 +36,6 @@ build_native
 
 # TypeScript: recompile when a source is newer than the last build.
 if [ ! -f dist/.stamp ] || [ -n "$(find sensor collector proto tsconfig.json -newer dist/.stamp \( -name '*.ts' -o -name '*.proto' -o -name '*.json' \) -print -quit)" ]; then
-  npx --no tsc -p .
+  node_modules/.bin/tsc -p .
   mkdir -p dist && touch dist/.stamp
 fi

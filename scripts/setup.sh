@@ -35,7 +35,7 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   log "npm ci"
   npm ci --no-audit --no-fund --ignore-scripts >/dev/null
   # Native dependencies build from source here (no prebuilt downloads offline).
-  npm rebuild better-sqlite3 >/dev/null 2>&1 || (cd node_modules/better-sqlite3 && npx --no node-gyp rebuild --release >/dev/null)
+  (cd node_modules/better-sqlite3 && ../.bin/node-gyp rebuild --release --nodedir=/usr >/dev/null)
   touch "$stamp"
 fi
 

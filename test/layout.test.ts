@@ -12,7 +12,7 @@ import { haveTool, readBtf, type BtfLayouts } from './helpers/btf.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const EVENTS_H = join(ROOT, 'bpf/events.h');
-const OBJECT = join(ROOT, 'build/bpf/sensor.bpf.o');
+const OBJECT = join(ROOT, 'bpf/.output/sensor.bpf.o');
 const RECORDS = ['event_header', 'exec_event', 'fork_event', 'exit_event', 'open_event', 'connect_event',
   'unlink_event', 'rename_event', 'dns_event'];
 

@@ -13,7 +13,7 @@ import { Sensor, type SensorOptions } from '../../sensor/sensor.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const ADDON = join(ROOT, 'build/Release/agent_sensor.node');
-export const BPF_OBJECT = join(ROOT, 'build/bpf/sensor.bpf.o');
+export const BPF_OBJECT = join(ROOT, 'bpf/.output/sensor.bpf.o');
 
 /** Why kernel tests cannot run here, or null when they can. Print it when skipping. */
 export function kernelSkipReason(): string | null {

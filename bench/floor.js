@@ -1,0 +1,19 @@
+// The overhead floor: bpftrace on exactly the tracepoints the sensor uses,
+// each with a filter that rejects every event. Enabling a syscall tracepoint
+// puts every task's syscalls on the slower traced path; this measures that
+// cost alone, so the sensor's own cost for untracked processes shows beside it.
+import { execFileSync } from 'node:child_process';
+
+/** tracepoint names ("syscalls:sys_enter_openat", ...) the BPF object attaches to */
+export function tracepointsOf(objectPath) {
+  const out = execFileSync('readelf', ['-S', '-W', objectPath], { encoding: 'utf8' });
+  const names = new Set();
+  for (const m of out.matchAll(/\s(tracepoint|tp_btf)\/([\w/]+)/g)) {
+    names.add(m[1] === 'tp_btf' ? `sched:${m[2]}` : m[2].replace('/', ':'));
+  }
+  return [...names];
+}
+
+export function floorScript(tracepoints) {
+  return tracepoints.map((tp) => `tracepoint:${tp} /pid == 0/ { @never = count(); }`).join('\n') + '\n';
+}
