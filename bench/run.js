@@ -67,7 +67,7 @@ function libbpfMode(binaryIsAgent) {
     async detach() {
       await sensor.stop();
       const c = sensor.counters();
-      return { events, lost: c.lost + (c.other.queueDropped ?? 0) };
+      return { events, lost: c.lost }; // lost includes records the queue to JS dropped
     },
     binary: binaryIsAgent ? AGENT : OTHER,
   };
