@@ -42,24 +42,37 @@ static void keep(const char *s, size_t n)
 
 static int print_fn(enum libbpf_print_level level, const char *fmt, va_list args)
 {
-	char line[1024];
+	char line[1024], *text = line;
 	va_list copy;
 	int n;
 
+	/* A verifier log arrives as one huge "%s": format it whole (its end
+	 * is what matters), on the heap when it does not fit on the stack. */
 	va_copy(copy, args);
 	n = vsnprintf(line, sizeof(line), fmt, copy);
 	va_end(copy);
 	if (n < 0)
 		return 0;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
+	if ((size_t)n >= sizeof(line)) {
+		text = malloc((size_t)n + 1);
+		if (text) {
+			va_copy(copy, args);
+			vsnprintf(text, (size_t)n + 1, fmt, copy);
+			va_end(copy);
+		} else {
+			text = line;
+			n = sizeof(line) - 1;
+		}
+	}
 	/* Only the thread holding capture_lock (inside begin/end) reaches a
 	 * libbpf call that prints during load; calls from elsewhere (map
 	 * updates) print rarely and are simply not captured. */
 	if (capturing && level <= LIBBPF_INFO)
-		keep(line, (size_t)n);
+		keep(text, (size_t)n);
 	if (echo_stderr)
-		fputs(line, stderr);
+		fputs(text, stderr);
+	if (text != line)
+		free(text);
 	return n;
 }
 
