@@ -5,7 +5,7 @@ import { toBytes } from '../sensor/events/bytes.js';
 import { KernelDecoder, exitStatus, openAccess } from '../sensor/kernel/decode.js';
 import { joinNormalise } from '../sensor/kernel/paths.js';
 import { ipv6Text } from '../sensor/kernel/net.js';
-import { measureBootClock, nodeClockEstimate } from '../sensor/kernel/clock.js';
+import { TimestampFormatter, measureBootClock, nodeClockEstimate } from '../sensor/kernel/clock.js';
 import { eventJson } from '../sensor/output/json.js';
 import { eventLine, resultText } from '../sensor/output/human.js';
 import {
@@ -182,5 +182,21 @@ describe('boot clock', () => {
     // the fallback's precision is ~1 ms (performance.timeOrigin) plus /proc/uptime's 10 ms
     const diffMs = Number(best.bootToEpochNs - nodeClockEstimate()) / 1e6;
     expect(Math.abs(diffMs)).toBeLessThan(50);
+  });
+});
+
+describe('timestamp formatter', () => {
+  it('matches exact BigInt arithmetic, past 2^53 boot ns too', () => {
+    const off = 1_795_866_388_383_159_123n;
+    const f = new TimestampFormatter(off);
+    const samples = [0n, 1n, 999_999_999n, 1_000_000_000n, 800_123_456_789n, 2n ** 53n - 1n, 2n ** 53n + 12_345n, 400n * 86_400n * 1_000_000_000n + 7n];
+    for (let i = 0; i < 200; i++) samples.push(BigInt(Math.floor(Math.random() * 2 ** 52)) * 3n);
+    for (const boot of samples) {
+      f.set(Number(boot & 0xffffffffn), Number(boot >> 32n));
+      const epoch = boot + off;
+      const iso = new Date(Number(epoch / 1_000_000n)).toISOString().slice(0, 20) + String(epoch % 1_000_000_000n).padStart(9, '0') + 'Z';
+      expect({ boot, tsNs: f.tsNs, ts: f.ts }).toEqual({ boot, tsNs: epoch.toString(), ts: iso });
+    }
+    expect(f.iso(1_795_866_388_000_000_001n)).toBe('2026-11-28T11:46:28.000000001Z');
   });
 });

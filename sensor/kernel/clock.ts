@@ -73,25 +73,71 @@ function fromNodeClocks(): BootClock {
   return { bootToEpochNs: best!.realMinusMono - bootMinusMono, source: 'node-clocks' };
 }
 
-/** Formats epoch ns as ISO-8601 UTC with 9 fractional digits; caches the second. */
+const NS_PER_S = 1_000_000_000;
+const TWO_32 = 4294967296;
+
+/**
+ * Boot ns -> `ts` (ISO-8601 UTC, 9 fractional digits) and `tsNs` (epoch ns
+ * as a decimal string). Runs per event, so it works on Numbers: seconds and
+ * nanoseconds are added separately (exact while boot ns < 2^53, ~104 days of
+ * uptime; past that it takes the BigInt path) and the ISO prefix is cached
+ * per second. Results are left in `ts` / `tsNs` to avoid an object per call.
+ */
 export class TimestampFormatter {
-  private lastSec = -1n;
+  ts = '';
+  tsNs = '';
+  private readonly offSec: number;
+  private readonly offFrac: number;
+  private lastSec = -1;
   private lastPrefix = '';
 
-  constructor(private readonly bootToEpochNs: bigint) {}
+  constructor(private readonly bootToEpochNs: bigint) {
+    this.offSec = Number(bootToEpochNs / 1_000_000_000n);
+    this.offFrac = Number(bootToEpochNs % 1_000_000_000n);
+  }
+
+  /** `lo`/`hi`: the two little-endian halves of the u64 boot ns */
+  set(lo: number, hi: number): void {
+    let sec: number;
+    let frac: number;
+    if (hi < 0x200000) {
+      const boot = hi * TWO_32 + lo; // < 2^53: exact
+      const bootSec = Math.floor(boot / NS_PER_S);
+      sec = bootSec + this.offSec;
+      frac = boot - bootSec * NS_PER_S + this.offFrac;
+    } else {
+      const epoch = ((BigInt(hi) << 32n) | BigInt(lo)) + this.bootToEpochNs;
+      sec = Number(epoch / 1_000_000_000n);
+      frac = Number(epoch % 1_000_000_000n);
+    }
+    if (frac >= NS_PER_S) {
+      sec += 1;
+      frac -= NS_PER_S;
+    } else if (frac < 0) {
+      sec -= 1;
+      frac += NS_PER_S;
+    }
+    this.format(sec, frac);
+  }
 
   epochNs(bootNs: bigint): bigint {
     return bootNs + this.bootToEpochNs;
   }
 
+  /** ISO text of an epoch-ns stamp (also leaves it in `ts`, and its decimal in `tsNs`). */
   iso(epochNs: bigint): string {
-    const sec = epochNs / 1_000_000_000n;
+    this.format(Number(epochNs / 1_000_000_000n), Number(epochNs % 1_000_000_000n));
+    return this.ts;
+  }
+
+  private format(sec: number, frac: number): void {
     if (sec !== this.lastSec) {
       this.lastSec = sec;
       // "2026-11-28T11:40:35.000Z" -> "2026-11-28T11:40:35."
-      this.lastPrefix = new Date(Number(sec) * 1000).toISOString().slice(0, 20);
+      this.lastPrefix = new Date(sec * 1000).toISOString().slice(0, 20);
     }
-    const frac = Number(epochNs - sec * 1_000_000_000n);
-    return this.lastPrefix + String(frac).padStart(9, '0') + 'Z';
+    const fracText = frac < 100_000_000 ? String(frac).padStart(9, '0') : String(frac);
+    this.ts = this.lastPrefix + fracText + 'Z';
+    this.tsNs = String(sec) + fracText;
   }
 }

@@ -123,6 +123,22 @@ export class KernelDecoder {
     }
   }
 
+  private lastCgroupLo = -1;
+  private lastCgroupHi = -1;
+  private lastCgroupText = '';
+
+  /** cgroup ids repeat from event to event: reuse the last decimal text */
+  private cgroupText(b: Buffer, at: number): string {
+    const lo = b.readUInt32LE(at);
+    const hi = b.readUInt32LE(at + 4);
+    if (lo !== this.lastCgroupLo || hi !== this.lastCgroupHi) {
+      this.lastCgroupLo = lo;
+      this.lastCgroupHi = hi;
+      this.lastCgroupText = b.readBigUInt64LE(at).toString();
+    }
+    return this.lastCgroupText;
+  }
+
   /**
    * The header fields every event shares, plus the fields the Sensor resolves
    * later. Callers then add their own fields by assignment, always in the same
@@ -132,11 +148,12 @@ export class KernelDecoder {
   private base<T extends KernelEvent['type']>(b: Buffer, o: number, type: T): Extract<KernelEvent, { type: T }> {
     const hf = H.fields;
     const flags = b.readUInt16LE(o + hf.flags.offset);
-    const epochNs = this.time.epochNs(b.readBigUInt64LE(o + hf.ts_ns.offset));
+    const time = this.time;
+    time.set(b.readUInt32LE(o + hf.ts_ns.offset), b.readUInt32LE(o + hf.ts_ns.offset + 4));
     const base: EventBase & { agentId: number; pending: boolean } = {
       type,
-      ts: this.time.iso(epochNs),
-      tsNs: epochNs.toString(),
+      ts: time.ts,
+      tsNs: time.tsNs,
       pid: b.readUInt32LE(o + hf.pid.offset),
       tid: b.readUInt32LE(o + hf.tid.offset),
       ppid: b.readUInt32LE(o + hf.ppid.offset),
@@ -144,7 +161,7 @@ export class KernelDecoder {
       gid: b.readUInt32LE(o + hf.gid.offset),
       comm: cString(b, o + hf.comm.offset, hf.comm.size),
       agent: null,
-      cgroupId: b.readBigUInt64LE(o + hf.cgroup_id.offset).toString(),
+      cgroupId: this.cgroupText(b, o + hf.cgroup_id.offset),
       netns: b.readUInt32LE(o + hf.netns.offset),
       mntns: b.readUInt32LE(o + hf.mntns.offset),
       agentId: b.readUInt32LE(o + hf.agent_id.offset),

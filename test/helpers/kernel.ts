@@ -65,7 +65,9 @@ export async function startSensor(
   const logs: string[] = [];
   const sensor = new Sensor({ log: (m) => logs.push(m), ...opts, backend, agents });
   const events: SensorEvent[] = [];
-  sensor.onEvents((evs) => events.push(...evs));
+  sensor.onEvents((evs) => {
+    for (const e of evs) events.push(e); // not push(...evs): a large batch would overflow the argument stack
+  });
   await sensor.start();
   return { sensor, backend, events, stop: () => sensor.stop() };
 }
