@@ -3,6 +3,7 @@
 // the built addon + BPF object; skips with the reason otherwise.
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -112,6 +113,45 @@ describe.skipIf(skip !== null)('sensor on the live kernel', () => {
     it('exit: the known code', () => {
       expect(eventsOf(evs, pid, 'exit')).toEqual([expect.objectContaining({ code: 7, signal: null, agent: 'as-agent' })]);
     });
+  });
+
+  it('unlink, rmdir, rename, link, symlink: absolute paths, symlink target verbatim', async () => {
+    const fs = join(dir, 'fsops');
+    mkdirSync(fs);
+    const ran = await run(agentBin, [
+      `mkdir:${fs}/m`, `rmdir:${fs}/m`, `create:${fs}/f1`, `chdir:${fs}`, 'rename:f1:f2', 'link:f2:f3', 'symlink:../f2:s',
+      'unlink:f3', 'unlink:nope',
+    ]);
+    await waitForEvents(rec.events, exitOf(ran.pid));
+    const evs = rec.events.filter((e) => e.pid === ran.pid && ['unlink', 'rename', 'link'].includes(e.type));
+    expect(evs.map((e) => ({ ...e, ts: undefined, tsNs: undefined }))).toEqual([
+      expect.objectContaining({ type: 'unlink', path: `${fs}/m`, rmdir: true, result: 0, agent: 'as-agent' }),
+      expect.objectContaining({ type: 'rename', path: `${fs}/f1`, newpath: `${fs}/f2`, flags: 0, result: 0 }),
+      expect.objectContaining({ type: 'link', path: `${fs}/f2`, newpath: `${fs}/f3`, symbolic: false, result: 0 }),
+      expect.objectContaining({ type: 'link', path: '../f2', newpath: `${fs}/s`, symbolic: true, result: 0 }),
+      expect.objectContaining({ type: 'unlink', path: `${fs}/f3`, rmdir: false, result: 0 }),
+      expect.objectContaining({ type: 'unlink', path: `${fs}/nope`, rmdir: false, result: -2 }),
+    ]);
+    expect(eventsOf(rec.events, ran.pid, 'open')).toEqual([expect.objectContaining({ path: `${fs}/f1`, access: 'write', result: 3 })]);
+  });
+
+  it('datagrams, DNS queries and unix sockets', async () => {
+    const sockPath = join(dir, 'unix.sock');
+    const unixServer = createServer((c) => c.destroy());
+    await new Promise<void>((r) => unixServer.listen(sockPath, r));
+    try {
+      const ran = await run(agentBin, [`udpsend:${server.port}`, 'dnsq:as-test.example.org', `unix:${sockPath}`, 'unix:@as-test-abstract']);
+      await waitForEvents(rec.events, exitOf(ran.pid));
+      const conns = eventsOf(rec.events, ran.pid, 'connect');
+      expect(conns).toContainEqual(expect.objectContaining({ family: 'inet', proto: 'udp', addr: '127.0.0.1', port: server.port, datagram: true }));
+      expect(conns).toContainEqual(expect.objectContaining({ family: 'unix', proto: 'unix', addr: sockPath, port: 0, result: 0 }));
+      expect(conns).toContainEqual(expect.objectContaining({ family: 'unix', addr: '@as-test-abstract', result: -111 }));
+      expect(eventsOf(rec.events, ran.pid, 'dns')).toEqual([
+        expect.objectContaining({ qname: 'as-test.example.org', qtype: 'A', addr: '127.0.0.1', port: 53, agent: 'as-agent' }),
+      ]);
+    } finally {
+      await new Promise((r) => unixServer.close(r));
+    }
   });
 
   it('the same program under another name produces no events', async () => {
