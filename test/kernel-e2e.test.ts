@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBackend } from '../sensor/backends/choose.js';
 import { toBytes } from '../sensor/events/bytes.js';
 import type { SensorEvent } from '../sensor/events/types.js';
 import {
@@ -243,6 +244,41 @@ describe.skipIf(skip !== null)('the Sensor API', () => {
       expect(rec.events.some((e) => e.pid === process.pid)).toBe(false); // the sensor never traces itself
     } finally {
       await rec.stop();
+    }
+  });
+});
+
+describe.skipIf(skip !== null)('backend choice', () => {
+  const opts = (ringBytes?: number) => ({ traceAll: false, selfPid: process.pid, ringBytes });
+
+  it('auto picks libbpf and says so', async () => {
+    const logs: string[] = [];
+    const b = createBackend('auto', opts(), (m) => logs.push(m));
+    await b.start(() => {});
+    try {
+      expect(b.name).toBe('libbpf');
+      expect(logs).toEqual(['backend: libbpf (native addon loaded)']);
+    } finally {
+      await b.stop();
+    }
+  });
+
+  it('--backend libbpf does not fall back: the load error reaches the caller', async () => {
+    const b = createBackend('libbpf', opts(12345), () => {});
+    await expect(b.start(() => {})).rejects.toThrow(/power of two/);
+  });
+
+  it('auto falls back to bpftrace when libbpf cannot start, and says why', async () => {
+    const logs: string[] = [];
+    const b = createBackend('auto', opts(12345), (m) => logs.push(m));
+    const started = await b.start(() => {}).then(() => true, (err: Error) => err);
+    try {
+      expect(logs[0]).toMatch(/^backend: libbpf failed to start: .*power of two.*; falling back to bpftrace$/);
+      // bpftrace itself may be unable to start on a host; then its own error is what surfaces
+      if (started === true) expect([b.name, logs[1]]).toEqual(['bpftrace', 'backend: bpftrace (fallback)']);
+      else expect(String(started)).toMatch(/bpftrace/i);
+    } finally {
+      await b.stop();
     }
   });
 });

@@ -8,11 +8,10 @@ import { LibbpfBackend } from './libbpf.js';
 export type BackendChoice = BackendName | 'auto';
 
 async function createBpftrace(options: BackendOptions): Promise<Backend> {
-  // dynamic: the bpftrace backend is optional and may be absent from a tree
-  const modPath = './bpftrace.js';
+  // loaded only when wanted: it is the fallback and most runs never need it
   let mod: { BpftraceBackend?: new (options: BackendOptions) => Backend };
   try {
-    mod = await import(modPath);
+    mod = await import('./bpftrace.js');
   } catch (err) {
     throw new Error(`the bpftrace backend is not available: ${(err as Error).message}`);
   }
