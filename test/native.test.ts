@@ -230,4 +230,32 @@ describe.skipIf(reason !== null)('native addon (real kernel)', () => {
       opener.kill();
     }
   });
+
+  it('a JS consumer too slow for the queue loses whole batches, counted by type', async () => {
+    const attempts = 20_000;
+    const opener = new Opener();
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    try {
+      expect(await opener.next()).toBe('ready');
+      let opens = 0;
+      const ks = new Ctor({ ringBytes: 16 << 20, traceAll: false, selfPid: process.pid, pollMs: 10, batchBytes: 4096 },
+        (buf) => {
+          for (const o of opensIn(buf)) if (o.pid === opener.pid && o.path === target) opens++;
+          Atomics.wait(pause, 0, 0, 5); // a consumer that falls behind
+        });
+      ks.start();
+      ks.track(opener.pid, 9);
+      await opener.open(target, attempts);
+      ks.stop();
+      const settled = await waitFor(() => opens + ks.counters().lost[EV_OPEN] >= attempts, 20_000);
+      const c = ks.counters();
+      console.log(`native.test: slow consumer: ${opens} opens delivered in ${c.batches} batches, ` +
+        `${c.queueDropped} records dropped at the queue, ${c.lost[EV_OPEN]} opens lost of ${attempts}`);
+      expect(settled).toBe(true);
+      expect(c.queueDropped).toBeGreaterThan(0);
+      expect(opens + c.lost[EV_OPEN]).toBe(attempts);
+    } finally {
+      opener.kill();
+    }
+  });
 });

@@ -151,10 +151,13 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
     }
     size_t len = batch->len;
     uint32_t records = batch->records;
-    // External memory: the Buffer adopts the batch's malloc'd bytes, and
-    // free()s them when collected (measured faster than a copy; README).
-    Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(
-        env, Batch::Release(batch), len, [](Napi::Env, uint8_t *data) { std::free(data); });
+    // A copy, not an external Buffer adopting the batch: measured cheaper
+    // (139 vs 215 ns of process CPU per event, 1M opens; README), because
+    // the batch is freed at once and its warm pages are reused by the
+    // next one, where adopted memory waits for a GC and every new batch
+    // starts on fresh, faulting pages.
+    Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::Copy(env, batch->data, len);
+    Batch::Destroy(batch);
     delivered_ += records;
     batches_++;
     onBatch.Call({buf});

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // A batch: ring records laid end to end exactly as the kernel wrote them,
-// each starting with struct event_header whose `size` is its length. It is
-// malloc'd so that JS can adopt the memory as an external Buffer and free()
-// it when the Buffer is collected, instead of copying.
+// each starting with struct event_header whose `size` is its length. The
+// reader fills it; the main thread copies it into a JS Buffer and frees it.
 #ifndef AGENT_SENSOR_BATCH_H
 #define AGENT_SENSOR_BATCH_H
 
@@ -30,13 +29,6 @@ struct Batch {
     }
     b->cap = cap;
     return b;
-  }
-
-  // Ownership of data passes to the caller (the JS Buffer); the husk is freed.
-  static uint8_t *Release(Batch *b) {
-    uint8_t *d = b->data;
-    delete b;
-    return d;
   }
 
   static void Destroy(Batch *b) {

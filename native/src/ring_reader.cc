@@ -36,20 +36,25 @@ void RingReader::Run() {
     }
     // Hand over what this round found: a quiet sensor still delivers
     // within one poll interval.
-    Flush();
+    Flush(false);
   }
   loader_consume(loader_);
-  Flush();
+  Flush(true);
 }
 
-void RingReader::Flush() {
+// When JS is behind (queue full), a batch with room left is kept and
+// grows with the next round instead of being dropped; only a full batch,
+// or the last one at stop, is lost (and counted) for want of a taker.
+void RingReader::Flush(bool mustEmpty) {
   if (!batch_ || batch_->records == 0) return;
-  Batch *b = batch_;
-  batch_ = nullptr;
-  if (!deliver_(b)) {
-    stats_->CountDropped(*b);
-    Batch::Destroy(b);
+  if (deliver_(batch_)) {
+    batch_ = nullptr;
+    return;
   }
+  if (!mustEmpty && batch_->len < batch_->cap) return;
+  stats_->CountDropped(*batch_);
+  Batch::Destroy(batch_);
+  batch_ = nullptr;
 }
 
 int RingReader::OnRecord(const void *data, size_t size) {
@@ -66,7 +71,7 @@ int RingReader::OnRecord(const void *data, size_t size) {
     stats_->malformed++;
     return 0;
   }
-  if (batch_ && !batch_->Fits(rec)) Flush();
+  if (batch_ && !batch_->Fits(rec)) Flush(true);
   if (!batch_) {
     batch_ = Batch::Create(rec > batchBytes_ ? rec : batchBytes_);
     if (!batch_) {  // out of memory: this record is lost, and counted
@@ -77,7 +82,7 @@ int RingReader::OnRecord(const void *data, size_t size) {
     }
   }
   batch_->Append(data, rec);
-  if (batch_->len == batch_->cap) Flush();
+  if (batch_->len == batch_->cap) Flush(true);
   return 0;
 }
 

@@ -36,8 +36,8 @@ struct ReaderStats {
 
 class RingReader {
  public:
-  // Takes ownership of the batch when it returns true; on false the
-  // caller keeps it (and the reader counts and frees it).
+  // Takes ownership of the batch when it returns true; on false (queue
+  // full, or shutting down) the reader still owns it.
   using Deliver = std::function<bool(Batch *)>;
 
   RingReader(sensor_loader *loader, Deliver deliver, ReaderStats *stats, int pollMs,
@@ -54,7 +54,7 @@ class RingReader {
 
  private:
   void Run();
-  void Flush();
+  void Flush(bool mustEmpty);
 
   sensor_loader *loader_;
   Deliver deliver_;
