@@ -2,7 +2,7 @@
 // see its opens arrive as raw ring records, and account for every record a
 // tiny ring could not hold. Record offsets come straight from bpf/events.h
 // so this test does not depend on the TypeScript decoder.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -257,5 +257,17 @@ describe.skipIf(reason !== null)('native addon (real kernel)', () => {
     } finally {
       opener.kill();
     }
+  });
+
+  it('a process that exits while the sensor runs stops it cleanly (cleanup hook)', () => {
+    const script = `
+      const { KernelSensor } = require(${JSON.stringify(ADDON)});
+      const ks = new KernelSensor({ ringBytes: 1 << 20, traceAll: true, selfPid: process.pid, pollMs: 10 }, () => {});
+      ks.start();
+      process.stdout.write('started\\n');
+      setTimeout(() => process.exit(3), 200);`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stdout).toBe('started\n');
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 3, signal: null, stderr: '' });
   });
 });

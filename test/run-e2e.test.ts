@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { queryEvents } from '../collector/query/event-query.js';
 import { EventStore } from '../collector/store/event-store.js';
 import { displayString } from '../sensor/events/bytes.js';
@@ -84,6 +84,13 @@ describe.skipIf(!isRoot)('sensor run (real kernel, real gRPC, real SQLite)', () 
     agentName = `ase2e${process.pid % 100000}`;
     agent = join(dir, agentName);
     copyFileSync('/usr/bin/cat', agent);
+  });
+
+  afterEach((ctx) => {
+    // On failure, show what the sensor and collector said: the reason is usually there.
+    if (ctx.task.result?.state === 'fail') {
+      for (const p of procs) console.log(`--- ${p.child.spawnargs.slice(3).join(' ')}\n${p.stderr().slice(-4000)}`);
+    }
   });
 
   afterAll(async () => {

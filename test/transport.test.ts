@@ -213,6 +213,12 @@ describe('collector server over a unix socket, real SQLite store', () => {
     expect(statSync(socket).uid).toBe(process.getuid!());
   });
 
+  it('refuses to start a second collector on a socket that is in use', async () => {
+    await expect(CollectorServer.start({ listen: `unix://${socket}`, store: new MemoryStore(), logger: quiet }))
+      .rejects.toThrow(/already listens/);
+    expect(statSync(socket).isSocket()).toBe(true); // the first one's socket is untouched
+  });
+
   it('acks a stream of batches in order, and acks a duplicate again without writing it', async () => {
     const s = rawStream(socket);
     for (let seq = 1; seq <= 20; seq++) s.write(batchBytes(seq, markedEvents(seq * 10, 3)));
