@@ -1,6 +1,10 @@
 // Agent rules: config parsing and its errors, argv patterns, kernel rules,
 // the /proc match, and the candidate gate's hold/release/drop decisions.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { agentsFromOptions } from '../sensor/cli/commands/watch.js';
 import { AGENT_CANDIDATE, type KernelEvent } from '../sensor/backends/backend.js';
 import { compileArgvPattern } from '../sensor/agents/argv-match.js';
 import { CandidateGate } from '../sensor/agents/candidates.js';
@@ -216,5 +220,17 @@ describe('running agents from /proc facts', () => {
     expect(me).toBeDefined();
     expect(me!.ppid).toBe(process.ppid);
     expect(me!.argv.length).toBeGreaterThan(0);
+  });
+});
+
+describe('watch: agents from options', () => {
+  it('config plus flags; a name defined twice, or nothing to watch, is an error', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'as-rules-')), 'agents.yaml');
+    writeFileSync(file, 'agents:\n  - name: claude\n    comm: [claude]\n');
+    expect(agentsFromOptions({ agentExe: ['/opt/bot'], agentComm: [], config: file }).map((a) => a.name)).toEqual(['claude', 'bot']);
+    expect(() => agentsFromOptions({ agentExe: [], agentComm: ['claude'], config: file })).toThrow(/agent "claude" is defined twice/);
+    expect(() => agentsFromOptions({ agentExe: [], agentComm: [] })).toThrow(/no agents to watch/);
+    expect(agentsFromOptions({ agentExe: [], agentComm: [], all: true })).toEqual([]);
+    expect(() => agentsFromOptions({ agentExe: [], agentComm: [], config: '/nonexistent.yaml' })).toThrow(/^\/nonexistent\.yaml: cannot read agent config/);
   });
 });
