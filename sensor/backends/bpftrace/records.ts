@@ -1,0 +1,316 @@
+// Turns the script's printf lines (see ./script.ts) into KernelEvents.
+//
+// A record may come in several lines: E + F + A* (exec), O + P (open),
+// C + U (unix connect). They are written by consecutive programs on one
+// tracepoint hit, so on one CPU and adjacent in that CPU's buffer, but
+// bpftrace interleaves CPUs; we pair them by pid/tid and emit a record once
+// complete. A record still incomplete after STALE_MS (a part was lost) is
+// emitted as truncated; parts without their record are dropped and counted.
+import type { ByteString, ConnectEvent, EventBase, ExecEvent, ExitEvent, ForkEvent, OpenEvent } from '../../events/types.js';
+import { byteString } from '../../events/bytes.js';
+import { TimestampFormatter } from '../../kernel/clock.js';
+import { bytesAt, exitStatus, openAccess, splitArgv } from '../../kernel/decode.js';
+import { familyName, inetAddrText, protoName, unixPathBytes, AF_UNIX } from '../../kernel/net.js';
+import { joinNormalise } from '../../kernel/paths.js';
+import { AGENT_CANDIDATE, type KernelEvent } from '../backend.js';
+import { CwdResolver } from './cwd.js';
+import { splitFields, unhexRx } from './lines.js';
+import { ARGV_CHUNK, ARGV_MAX, OPEN_SYSCALLS, STRLEN } from './script.js';
+
+const HEADER = 8;
+const STALE_MS = 2000;
+const AT_FDCWD = -100;
+
+type Base = EventBase & { agentId: number; pending: boolean };
+
+interface Pending {
+  main: { fields: Buffer[]; build: (parts: Map<string, Buffer>, complete: boolean) => KernelEvent | null } | null;
+  need: number;
+  parts: Map<string, Buffer>;
+  since: number;
+}
+
+export interface RecordStats {
+  parseErrors: number;
+  /** records emitted without a part that never came (lost or raced) */
+  partsMissing: number;
+  /** parts whose record never came */
+  orphanParts: number;
+  /** relative paths whose directory could not be read from /proc (process gone) */
+  unresolvedPaths: number;
+  truncated: number;
+}
+
+export class RecordDecoder {
+  readonly stats: RecordStats = { parseErrors: 0, partsMissing: 0, orphanParts: 0, unresolvedPaths: 0, truncated: 0 };
+  private readonly pending = new Map<string, Pending>();
+  private readonly time: TimestampFormatter;
+  /** pids that exited, forgotten by the cwd resolver at the next flush (late records of other threads may follow) */
+  private exited: number[] = [];
+
+  /** `monoToEpochNs`: add to bpftrace's nsecs (CLOCK_MONOTONIC) for epoch ns */
+  constructor(private readonly monoToEpochNs: bigint, private readonly now: () => number = Date.now,
+    readonly cwd: CwdResolver = new CwdResolver()) {
+    this.time = new TimestampFormatter(0n);
+  }
+
+  /** One printf line; complete records are appended to `out`. */
+  push(line: Buffer, out: KernelEvent[]): void {
+    try {
+      this.dispatch(line, out);
+    } catch {
+      this.stats.parseErrors++;
+    }
+  }
+
+  /** Emits records whose parts are overdue (call now and then, and at stop with force). */
+  flushStale(out: KernelEvent[], force = false): void {
+    for (const pid of this.exited) this.cwd.forget(pid);
+    this.exited = [];
+    const limit = this.now() - STALE_MS;
+    for (const [key, p] of this.pending) {
+      if (!force && p.since > limit) continue;
+      this.pending.delete(key);
+      if (!p.main) {
+        this.stats.orphanParts += p.parts.size;
+        continue;
+      }
+      this.stats.partsMissing++;
+      this.emit(p, false, out);
+    }
+  }
+
+  private dispatch(line: Buffer, out: KernelEvent[]): void {
+    const tag = String.fromCharCode(line[0]);
+    switch (tag) {
+      case 'E': return this.main(`x${this.pidOf(line)}`, line, 2, (f) => 1 + Math.ceil(Math.min(Number(f[HEADER + 2].toString()), ARGV_MAX) / ARGV_CHUNK), (f, parts, complete) => this.exec(f, parts, complete), out);
+      case 'O': return this.main(`o${this.tidOf(line)}`, line, 4, () => 1, (f, parts, complete) => this.open(f, parts, complete), out);
+      case 'C': return this.main(`c${this.tidOf(line)}`, line, 5, (f) => (Number(BigInt(f[HEADER + 3].toString()) >> 48n) === AF_UNIX ? 1 : 0), (f, parts) => this.connect(f, parts), out);
+      case 'K': return this.single(line, 1, (f) => this.fork(f), out);
+      case 'X': return this.single(line, 1, (f) => this.exit(f), out);
+      case 'F': return this.part(line, 'x', 'F', out);
+      case 'A': return this.part(line, 'x', 'A', out);
+      case 'P': return this.part(line, 'o', 'P', out);
+      case 'U': return this.part(line, 'c', 'U', out);
+      case 'W': return this.chdir(line);
+      default: this.stats.parseErrors++;
+    }
+  }
+
+  private chdir(line: Buffer): void {
+    const s = splitFields(line, 3);
+    if (!s) throw new Error('short line');
+    this.cwd.changed(Number(s.fields[2].toString()), BigInt(s.fields[1].toString()));
+  }
+
+  private pidOf(line: Buffer): number {
+    return Number(BigInt(this.field(line, 2).toString()) >> 32n);
+  }
+
+  private tidOf(line: Buffer): number {
+    return Number(BigInt(this.field(line, 2).toString()) & 0xffffffffn);
+  }
+
+  private field(line: Buffer, index: number): Buffer {
+    const s = splitFields(line, index + 1);
+    if (!s) throw new Error('short line');
+    return s.fields[index];
+  }
+
+  private single(line: Buffer, extra: number, build: (f: Buffer[]) => KernelEvent, out: KernelEvent[]): void {
+    const s = splitFields(line, 1 + HEADER + extra);
+    if (!s) throw new Error('short line');
+    out.push(build(s.fields));
+  }
+
+  private main(key: string, line: Buffer, extra: number, partsNeeded: (f: Buffer[]) => number,
+    build: (f: Buffer[], parts: Map<string, Buffer>, complete: boolean) => KernelEvent | null, out: KernelEvent[]): void {
+    const s = splitFields(line, 1 + HEADER + extra);
+    if (!s) throw new Error('short line');
+    const fields = s.fields;
+    let p = this.pending.get(key);
+    if (p?.main) { // the previous record of this thread lost a part
+      this.pending.delete(key);
+      this.stats.partsMissing++;
+      this.emit(p, false, out);
+      p = undefined;
+    }
+    if (!p) {
+      p = { main: null, need: 0, parts: new Map(), since: this.now() };
+      this.pending.set(key, p);
+    }
+    p.main = { fields, build: (parts, complete) => build(fields, parts, complete) };
+    p.need = partsNeeded(fields);
+    this.tryComplete(key, p, out);
+  }
+
+  private part(line: Buffer, prefix: string, tag: string, out: KernelEvent[]): void {
+    const isArgv = tag === 'A';
+    const s = splitFields(line, isArgv ? 3 : 2);
+    if (!s) throw new Error('short line');
+    const key = `${prefix}${Number(s.fields[1].toString())}`;
+    let p = this.pending.get(key);
+    if (!p) {
+      p = { main: null, need: 0, parts: new Map(), since: this.now() };
+      this.pending.set(key, p);
+    }
+    const name = isArgv ? `A${Number(s.fields[2].toString())}` : tag;
+    if (p.parts.has(name)) this.stats.orphanParts++; // a leftover from a record that was lost
+    p.parts.set(name, Buffer.from(s.rest));
+    this.tryComplete(key, p, out);
+  }
+
+  private tryComplete(key: string, p: Pending, out: KernelEvent[]): void {
+    if (!p.main || p.parts.size < p.need) return;
+    this.pending.delete(key);
+    this.emit(p, true, out);
+  }
+
+  private emit(p: Pending, complete: boolean, out: KernelEvent[]): void {
+    const ev = p.main!.build(p.parts, complete);
+    if (!ev) return;
+    if (!complete) ev.truncated = true;
+    if (ev.truncated) this.stats.truncated++;
+    out.push(ev);
+  }
+
+  private base<T extends KernelEvent['type']>(f: Buffer[], type: T): Base & { type: T } {
+    const epochNs = BigInt(f[1].toString()) + this.monoToEpochNs;
+    const pidtid = BigInt(f[2].toString());
+    const uidgid = BigInt(f[4].toString());
+    const tracked = Number(BigInt(f[6].toString()) & 0xffffffffn);
+    const ns = BigInt(f[7].toString());
+    const comm = unhexRx(f[8], 0, f[8].length) ?? Buffer.alloc(0);
+    const nul = comm.indexOf(0);
+    return {
+      type,
+      ts: this.time.iso(epochNs),
+      tsNs: epochNs.toString(),
+      pid: Number(pidtid >> 32n),
+      tid: Number(pidtid & 0xffffffffn),
+      ppid: Number(f[3].toString()),
+      uid: Number(uidgid >> 32n),
+      gid: Number(uidgid & 0xffffffffn),
+      comm: bytesAt(comm, 0, nul < 0 ? comm.length : nul),
+      agent: null,
+      cgroupId: f[5].toString(),
+      netns: Number(ns >> 32n),
+      mntns: Number(ns & 0xffffffffn),
+      agentId: tracked,
+      pending: tracked === AGENT_CANDIDATE,
+    };
+  }
+
+  private exec(f: Buffer[], parts: Map<string, Buffer>, complete: boolean): KernelEvent {
+    const ev = this.base(f, 'exec') as Base & ExecEvent;
+    ev.startNs = f[HEADER + 1].toString();
+    const argvLen = Number(f[HEADER + 2].toString());
+    const filename = parts.get('F') ?? Buffer.alloc(0);
+    ev.filename = bytesAt(filename, 0, filename.length);
+    const chunks: Buffer[] = [];
+    let intact = complete;
+    for (let i = 0; i * ARGV_CHUNK < Math.min(argvLen, ARGV_MAX); i++) {
+      const hex = parts.get(`A${i}`);
+      const bytes = hex ? unhexRx(hex, 0, hex.length) : null;
+      if (!bytes) { intact = false; break; } // keep what precedes the gap
+      chunks.push(bytes);
+    }
+    ev.argv = splitArgv(Buffer.concat(chunks));
+    // a filename of STRLEN-1 bytes may have been cut by str()
+    if (!intact || argvLen > ARGV_MAX || filename.length >= STRLEN - 1) ev.truncated = true;
+    this.cwd.prime(ev.pid);
+    return ev;
+  }
+
+  private fork(f: Buffer[]): KernelEvent {
+    const ev = this.base(f, 'fork') as Base & ForkEvent;
+    ev.startNs = f[HEADER + 1].toString();
+    this.cwd.prime(ev.pid);
+    return ev;
+  }
+
+  private exit(f: Buffer[]): KernelEvent {
+    const ev = this.base(f, 'exit') as Base & ExitEvent;
+    const st = exitStatus(Number(f[HEADER + 1].toString()) >>> 0);
+    ev.code = st.code;
+    ev.signal = st.signal;
+    this.exited.push(ev.pid);
+    return ev;
+  }
+
+  private open(f: Buffer[], parts: Map<string, Buffer>, complete: boolean): KernelEvent | null {
+    const ev = this.base(f, 'open') as Base & OpenEvent;
+    ev.result = Number(f[HEADER + 1].toString());
+    const flagsMode = BigInt(f[HEADER + 2].toString());
+    const dfdNr = BigInt(f[HEADER + 3].toString());
+    const moreByte = Number(f[HEADER + 4].toString());
+    ev.flags = Number(flagsMode >> 32n);
+    ev.mode = Number(flagsMode & 0xffffffffn);
+    ev.access = openAccess(ev.flags);
+    ev.syscall = OPEN_SYSCALLS[Number(dfdNr & 0xffffffffn)] ?? 'openat';
+    const dfd = Number(BigInt.asIntN(32, dfdNr >> 32n));
+    const raw = parts.get('P');
+    if (!raw) {
+      if (complete) return null;
+      ev.path = '';
+      return ev;
+    }
+    // str() stops at STRLEN-1 bytes; the byte after, read separately, says
+    // whether the path went on.
+    if (raw.length >= STRLEN - 1 && moreByte !== 0) ev.truncated = true;
+    this.setPath(ev, ev.pid, dfd, raw, BigInt(f[1].toString()));
+    return ev;
+  }
+
+  /**
+   * Absolute paths are taken as given (normalised). Relative ones are
+   * resolved against the cwd or dirfd the process had, as far as /proc can
+   * still tell (see ./cwd.ts); when it cannot, path stays relative and is
+   * counted in unresolvedPaths.
+   */
+  private setPath(ev: { path: ByteString; rawPath?: ByteString }, pid: number, dfd: number, raw: Buffer, mono: bigint): void {
+    let dir: Buffer | null = Buffer.alloc(0);
+    if (raw.length === 0 || raw[0] !== 0x2f) {
+      dir = dfd === AT_FDCWD ? this.cwd.cwdAt(pid, mono) : this.cwd.dirOf(pid, dfd);
+      if (!dir) {
+        this.stats.unresolvedPaths++;
+        dir = Buffer.alloc(0);
+      }
+    }
+    const full = joinNormalise(dir, raw);
+    ev.path = bytesAt(full, 0, full.length);
+    if (!full.equals(raw)) ev.rawPath = bytesAt(raw, 0, raw.length);
+  }
+
+  private connect(f: Buffer[], parts: Map<string, Buffer>): KernelEvent {
+    const ev = this.base(f, 'connect') as Base & ConnectEvent;
+    ev.result = Number(f[HEADER + 1].toString());
+    const fdUl = BigInt(f[HEADER + 2].toString());
+    const famPortKind = BigInt(f[HEADER + 3].toString());
+    const family = Number(famPortKind >> 48n);
+    const portNet = Number((famPortKind >> 32n) & 0xffffn);
+    const sockType = Number((famPortKind >> 16n) & 0xffffn);
+    const protocol = Number(famPortKind & 0xffffn);
+    ev.family = familyName(family);
+    ev.proto = protoName(family, protocol, sockType);
+    ev.port = ((portNet & 0xff) << 8) | (portNet >> 8);
+    if (family === AF_UNIX) {
+      const hex = parts.get('U');
+      const bytes = hex ? unhexRx(hex, 0, hex.length) : null;
+      const len = Number(fdUl & 0xffffffffn);
+      ev.addr = bytes ? byteString(unixPathBytes(bytes, 0, Math.min(len, bytes.length))) : '';
+      if (!bytes) ev.truncated = true;
+    } else {
+      // the u32 words as the CPU read them; little-endian back to memory order
+      const addr = Buffer.alloc(16);
+      const a01 = BigInt(f[HEADER + 4].toString());
+      const a23 = BigInt(f[HEADER + 5].toString());
+      addr.writeUInt32LE(Number(a01 >> 32n), 0);
+      addr.writeUInt32LE(Number(a01 & 0xffffffffn), 4);
+      addr.writeUInt32LE(Number(a23 >> 32n), 8);
+      addr.writeUInt32LE(Number(a23 & 0xffffffffn), 12);
+      ev.addr = inetAddrText(family, addr, 0);
+    }
+    return ev;
+  }
+}
