@@ -187,6 +187,20 @@ describe('candidate gate', () => {
     expect(out.map((e) => e.agentId)).toEqual([1]);
   });
 
+  it('undecided at stop (the exec was lost): counted as expired, or released as non-agent with --all', () => {
+    for (const traceAll of [false, true]) {
+      const { gate, calls } = setup(traceAll);
+      const out: KernelEvent[] = [];
+      gate.process(evs(openRecord({ ...P, pid: 60 }, '/a', ''), openRecord({ ...P, pid: 60 }, '/b', '')), out);
+      expect(out).toEqual([]);
+      gate.flush(out);
+      expect(out.map((e) => [e.pid, e.agentId, e.pending])).toEqual(traceAll ? [[60, 0, false], [60, 0, false]] : []);
+      expect(gate.counters.expired).toBe(2);
+      expect(gate.heldCount()).toBe(0);
+      expect(calls).toEqual([]);
+    }
+  });
+
   it('events of non-candidates pass untouched', () => {
     const { gate } = setup();
     const out: KernelEvent[] = [];

@@ -32,6 +32,7 @@ const REJECTED = AGENT_NONE;
 /** decisions remembered; pids are forgotten at exit, this only bounds leaks */
 const MAX_DECISIONS = 65536;
 const MAX_HELD_PER_PID = 4096;
+const MAX_HELD_TOTAL = 100_000;
 const HOLD_MS = 5000;
 
 interface Held {
@@ -46,6 +47,7 @@ export class CandidateGate {
   private readonly held = new Map<number, Held>();
   /** undecided child pid -> parent pid, from pending fork events */
   private readonly parentOf = new Map<number, number>();
+  private heldTotal = 0;
 
   constructor(
     private readonly registry: AgentRegistry,
@@ -99,6 +101,7 @@ export class CandidateGate {
     const held = this.held.get(pid);
     if (held) {
       this.held.delete(pid);
+      this.heldTotal -= held.events.length;
       for (const ev of held.events) {
         this.emit(ev, agentId, out);
         if (agentId !== REJECTED) this.counters.released++;
@@ -124,8 +127,12 @@ export class CandidateGate {
   private hold(ev: KernelEvent): void {
     let h = this.held.get(ev.pid);
     if (!h) this.held.set(ev.pid, (h = { since: Date.now(), events: [] }));
-    if (h.events.length < MAX_HELD_PER_PID) h.events.push(ev);
-    else this.counters.expired++;
+    if (h.events.length < MAX_HELD_PER_PID && this.heldTotal < MAX_HELD_TOTAL) {
+      h.events.push(ev);
+      this.heldTotal++;
+    } else {
+      this.counters.expired++; // bounded memory: a flood of undecided events is counted, not kept
+    }
   }
 
   /** At stop: whatever is still undecided is expired now. */
@@ -139,6 +146,7 @@ export class CandidateGate {
     for (const [pid, h] of this.held) {
       if (now - h.since < HOLD_MS) continue;
       this.held.delete(pid);
+      this.heldTotal -= h.events.length;
       this.parentOf.delete(pid);
       this.counters.expired += h.events.length;
       if (this.traceAll) for (const ev of h.events) this.emit(ev, REJECTED, out);
@@ -155,8 +163,6 @@ export class CandidateGate {
 
   /** events waiting for a decision */
   heldCount(): number {
-    let n = 0;
-    for (const h of this.held.values()) n += h.events.length;
-    return n;
+    return this.heldTotal;
   }
 }
