@@ -225,13 +225,17 @@ describe('collector server over a unix socket, real SQLite store', () => {
     await s.waitAcks(20);
     expect(s.acks.map((a) => a.seq)).toEqual(Array.from({ length: 20 }, (_, i) => String(i + 1)));
     expect(s.acks.every((a) => a.status === 'ACK_STATUS_COMMITTED')).toBe(true);
+    // An empty batch (it only reports drops) is a valid batch.
+    s.write(encodeBatch({ sensorId: 's1', bootId: 'b1', seq: 21n, droppedBefore: 7n }, []));
+    await s.waitAcks(21);
+    expect(s.acks[20]).toMatchObject({ seq: '21', status: 'ACK_STATUS_COMMITTED' });
     const before = storedEvents();
     expect(before).toBe(60);
     s.write(batchBytes(5, markedEvents(50, 3)));
-    await s.waitAcks(21);
-    expect(s.acks[20]).toMatchObject({ seq: '5', status: 'ACK_STATUS_DUPLICATE' });
+    await s.waitAcks(22);
+    expect(s.acks[21]).toMatchObject({ seq: '5', status: 'ACK_STATUS_DUPLICATE' });
     expect(storedEvents()).toBe(before);
-    expect(store.database.prepare("SELECT count(*) AS n FROM batches WHERE sensor_id = 's1'").get()).toEqual({ n: 20 });
+    expect(store.database.prepare("SELECT count(*) AS n FROM batches WHERE sensor_id = 's1'").get()).toEqual({ n: 21 });
     s.close();
   });
 
@@ -333,9 +337,10 @@ describe('collector server over a unix socket, real SQLite store', () => {
     client.start();
     for (let i = 0; i < 50; i++) client.push(markedEvents(i * 100, 100));
     client.flush();
+    client.push(markedEvents(90_000, 100)); // dropped too, and reported only by close()'s empty batch
     const held = client.counters();
-    expect(held.dropped).toBeGreaterThan(0);
-    expect(held.buffered + held.dropped).toBe(5000);
+    expect(held.dropped).toBeGreaterThan(100);
+    expect(held.buffered + held.dropped).toBe(5100);
     const laterStore = new MemoryStore();
     const later = await CollectorServer.start({ listen: `unix://${away}`, store: laterStore, logger: quiet });
     try {

@@ -161,6 +161,9 @@ export class CollectorClient {
    */
   async close(timeoutMs = 5000): Promise<TransportCounters> {
     this.seal();
+    // Drops not yet reported (nothing was sealed after them) go in an empty batch.
+    if (this.droppedSinceBatch > 0n) this.write(this.sealed([], this.droppedSinceBatch, false));
+    this.droppedSinceBatch = 0n;
     if (this.pending.length > 0 && timeoutMs > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);
@@ -199,7 +202,7 @@ export class CollectorClient {
     this.droppedSinceBatch = 0n;
     this.open = [];
     this.openBytes = 0;
-    if (this.call) this.write(this.call, batch);
+    this.write(batch);
   }
 
   /** Numbers and encodes events as the next batch and holds it until acked. */
@@ -244,7 +247,8 @@ export class CollectorClient {
     this.log.warn({ seq: String(batch!.seq), bytes: batch!.bytes.length, events: events.length }, 'collector refused a batch as too large; split it in two');
   }
 
-  private write(call: AckStream, batch: SealedBatch): void {
+  private write(batch: SealedBatch, call: AckStream | undefined = this.call): void {
+    if (!call) return; // sent when the next stream opens
     if (batch.sentOnce) this.c.resent += batch.events;
     else this.c.sent += batch.events;
     batch.sentOnce = true;
@@ -309,7 +313,7 @@ export class CollectorClient {
     call.on('data', (ack: PbAck) => this.onAck(ack));
     call.on('error', (err: grpc.ServiceError) => lost('error', err));
     call.on('end', () => lost('collector ended the stream'));
-    for (const batch of this.pending) this.write(call, batch);
+    for (const batch of this.pending) this.write(batch, call);
   }
 
   private scheduleReconnect(why: string, err?: grpc.ServiceError): void {
