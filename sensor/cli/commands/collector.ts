@@ -81,7 +81,7 @@ export function register(program: Command): void {
       const logger = processLogger();
       const { stop } = await startCollector(opts, logger);
       const signal = await untilSignal();
-      logger.info({ signal }, 'stopping');
+      logger.child({ module: 'cli.collector' }).info({ signal }, 'stopping');
       await stop();
     });
 }
