@@ -14,7 +14,7 @@ import {
   UNLF_RMDIR, UNLINK_EVENT as U,
 } from './layout.js';
 import { familyName, inetAddrText, protoName, unixPathBytes } from './net.js';
-import { joinNormalise } from './paths.js';
+import { isCleanAbsolute, joinNormalise } from './paths.js';
 import { openSyscallName } from './syscalls.js';
 
 /** sensor/dns/parse.ts's parseDnsQuery, injected so the decoder works without it */
@@ -47,12 +47,16 @@ export function exitStatus(status: number): { code: number | null; signal: numbe
   return sig === 0 ? { code: (status >> 8) & 0xff, signal: null } : { code: null, signal: sig };
 }
 
+// Buffer#latin1Slice is what toString('latin1', s, e) ends in, minus the
+// argument checks; it exists on every Node Buffer but is not in the typings.
+type Latin1 = { latin1Slice(start: number, end: number): string };
+
 /** ASCII (the common case) via latin1, which is cheap; anything else through byteString. */
 export function bytesAt(buf: Buffer, start: number, end: number): ByteString {
   for (let i = start; i < end; i++) {
     if (buf[i] > 0x7f) return byteString(buf.subarray(start, end));
   }
-  return buf.toString('latin1', start, end);
+  return (buf as unknown as Latin1).latin1Slice(start, end);
 }
 
 function cString(buf: Buffer, start: number, max: number): ByteString {
@@ -123,6 +127,26 @@ export class KernelDecoder {
     }
   }
 
+  private readonly lastComm = new Int32Array(4).fill(-1);
+  private lastCommText: ByteString = '';
+
+  /** the same comm comes event after event: compare its 16 bytes, reuse the string */
+  private commText(b: Buffer, at: number): ByteString {
+    const c = this.lastComm;
+    const w0 = b.readInt32LE(at);
+    const w1 = b.readInt32LE(at + 4);
+    const w2 = b.readInt32LE(at + 8);
+    const w3 = b.readInt32LE(at + 12);
+    if (w0 !== c[0] || w1 !== c[1] || w2 !== c[2] || w3 !== c[3]) {
+      c[0] = w0;
+      c[1] = w1;
+      c[2] = w2;
+      c[3] = w3;
+      this.lastCommText = cString(b, at, H.fields.comm.size);
+    }
+    return this.lastCommText;
+  }
+
   private lastCgroupLo = -1;
   private lastCgroupHi = -1;
   private lastCgroupText = '';
@@ -159,7 +183,7 @@ export class KernelDecoder {
       ppid: b.readUInt32LE(o + hf.ppid.offset),
       uid: b.readUInt32LE(o + hf.uid.offset),
       gid: b.readUInt32LE(o + hf.gid.offset),
-      comm: cString(b, o + hf.comm.offset, hf.comm.size),
+      comm: this.commText(b, o + hf.comm.offset),
       agent: null,
       cgroupId: this.cgroupText(b, o + hf.cgroup_id.offset),
       netns: b.readUInt32LE(o + hf.netns.offset),
@@ -305,6 +329,10 @@ export class KernelDecoder {
 
   /** path, and rawPath when the process passed something else than the normalised absolute path */
   private setPaths(ev: { path: ByteString; rawPath?: ByteString }, b: Buffer, at: number, pathLen: number, dirLen: number): void {
+    if (isCleanAbsolute(b, at, at + pathLen)) {
+      ev.path = bytesAt(b, at, at + pathLen);
+      return;
+    }
     const raw = b.subarray(at, at + pathLen);
     const full = joinNormalise(b.subarray(at + pathLen, at + pathLen + dirLen), raw);
     if (full.buffer === raw.buffer && full.byteOffset === raw.byteOffset && full.length === raw.length) {

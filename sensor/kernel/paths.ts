@@ -6,19 +6,22 @@
 const SLASH = 0x2f;
 const DOT = 0x2e;
 
-/** true when `p` is absolute and has no '.', '..' or empty segment, nor a trailing slash */
-function isClean(p: Uint8Array): boolean {
-  if (p.length === 0 || p[0] !== SLASH) return false;
-  if (p.length === 1) return true;
-  if (p[p.length - 1] === SLASH) return false;
-  for (let i = 0; i < p.length; i++) {
+/**
+ * true when p[start, end) is absolute and has no '.', '..' or empty segment,
+ * nor a trailing slash: already normal (the common case, checked without
+ * allocating).
+ */
+export function isCleanAbsolute(p: Uint8Array, start = 0, end = p.length): boolean {
+  if (end <= start || p[start] !== SLASH) return false;
+  if (end - start === 1) return true;
+  if (p[end - 1] === SLASH) return false;
+  for (let i = start; i < end; i++) {
     if (p[i] !== SLASH) continue;
     const n = p[i + 1];
     if (n === SLASH) return false;
     if (n === DOT) {
-      const n2 = p[i + 2];
-      if (n2 === undefined || n2 === SLASH) return false;
-      if (n2 === DOT && (p[i + 3] === undefined || p[i + 3] === SLASH)) return false;
+      if (i + 2 >= end || p[i + 2] === SLASH) return false;
+      if (p[i + 2] === DOT && (i + 3 >= end || p[i + 3] === SLASH)) return false;
     }
   }
   return true;
@@ -31,7 +34,7 @@ function isClean(p: Uint8Array): boolean {
  */
 export function joinNormalise(dir: Uint8Array, raw: Uint8Array): Buffer {
   const absolute = raw.length > 0 && raw[0] === SLASH;
-  if (absolute && isClean(raw)) return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  if (absolute && isCleanAbsolute(raw)) return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   const rooted = absolute || (dir.length > 0 && dir[0] === SLASH);
   const segments: Uint8Array[] = [];
   if (!absolute) pushSegments(dir, segments, rooted);
