@@ -1,4 +1,5 @@
 // Decoder on hand-built ring-buffer bytes: no kernel needed.
+import { posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { KernelEvent } from '../sensor/backends/backend.js';
 import { toBytes } from '../sensor/events/bytes.js';
@@ -86,6 +87,16 @@ describe('decode', () => {
     expect(norm('/ignored', '/abs/./p')).toBe('/abs/p');
     expect(norm('/a', '..')).toBe('/');
     expect(norm('/a', '.../b')).toBe('/a/.../b');
+  });
+
+  it('the in-place fast path for absolute paths agrees with the full normaliser', () => {
+    const cases = ['/', '/.hidden', '/a/..b', '/a/b.', '/a/.', '/a/..', '/a//b', '/a/', '/a/./b', '/..', '/x/../y', '/a/...'];
+    for (const p of cases) {
+      const ev = one(openRecord({}, p, '/ignored')) as Extract<KernelEvent, { type: 'open' }>;
+      // reference: POSIX path.normalize without a trailing slash
+      const want = posix.normalize(p).replace(/(.)\/$/, '$1');
+      expect({ p, path: ev.path, rawPath: ev.rawPath }).toEqual({ p, path: want, rawPath: want === p ? undefined : p });
+    }
   });
 
   it('a path with newline, ESC and invalid UTF-8 round-trips byte-exact', () => {
