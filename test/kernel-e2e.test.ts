@@ -141,12 +141,15 @@ describe.skipIf(skip !== null)('sensor on the live kernel', () => {
     const unixServer = createServer((c) => c.destroy());
     await new Promise<void>((r) => unixServer.listen(sockPath, r));
     try {
-      const ran = await run(agentBin, [`udpsend:${server.port}`, 'dnsq:as-test.example.org', `unix:${sockPath}`, 'unix:@as-test-abstract']);
+      const ran = await run(agentBin, [`udpsend:${server.port}`, 'dnsq:as-test.example.org', `unix:${sockPath}`, 'unix:@as-test-abstract',
+        `connect6:${server.port}`]);
       await waitForEvents(rec.events, exitOf(ran.pid));
       const conns = eventsOf(rec.events, ran.pid, 'connect');
       expect(conns).toContainEqual(expect.objectContaining({ family: 'inet', proto: 'udp', addr: '127.0.0.1', port: server.port, datagram: true }));
       expect(conns).toContainEqual(expect.objectContaining({ family: 'unix', proto: 'unix', addr: sockPath, port: 0, result: 0 }));
       expect(conns).toContainEqual(expect.objectContaining({ family: 'unix', addr: '@as-test-abstract', result: -111 }));
+      // the server listens on 127.0.0.1 only: refused, but the address is what counts
+      expect(conns).toContainEqual(expect.objectContaining({ family: 'inet6', proto: 'tcp', addr: '::1', port: server.port, result: -111 }));
       expect(eventsOf(rec.events, ran.pid, 'dns')).toEqual([
         expect.objectContaining({ qname: 'as-test.example.org', qtype: 'A', addr: '127.0.0.1', port: 53, agent: 'as-agent' }),
       ]);
