@@ -56,6 +56,7 @@ export class Sensor {
   private iteratorDropped = 0;
   private listenerErrors = 0;
   private started = false;
+  private stopped = false;
 
   constructor(private readonly options: SensorOptions) {
     this.log = options.log ?? ((m) => process.stderr.write(`sensor: ${m}\n`));
@@ -70,6 +71,7 @@ export class Sensor {
 
   async start(): Promise<void> {
     if (this.started) return;
+    this.stopped = false;
     for (const w of this.registry.warnings) this.log(w);
     await this.options.backend.start((events) => this.receive(events));
     this.started = true;
@@ -96,6 +98,7 @@ export class Sensor {
 
   /** Async iteration over single events until stop() (or the loop breaks). */
   async *events(): AsyncGenerator<SensorEvent> {
+    if (this.stopped) return; // iterating a stopped sensor ends at once instead of waiting forever
     const max = this.options.iteratorBuffer ?? 1_000_000;
     const queue: SensorEvent[] = [];
     let wake: (() => void) | null = null;
@@ -155,6 +158,7 @@ export class Sensor {
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    this.stopped = true;
     await this.options.backend.stop();
     const out: KernelEvent[] = [];
     this.gate.flush(out); // candidates still undecided: released as non-agent (--all) or counted expired
