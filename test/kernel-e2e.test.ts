@@ -2,7 +2,7 @@
 // the live libbpf backend and the exact events are checked. Needs root and
 // the built addon + BPF object; skips with the reason otherwise.
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +54,7 @@ describe.skipIf(skip !== null)('sensor on the live kernel', () => {
   afterAll(async () => {
     await rec?.stop();
     await server?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   describe('an agent run from start to exit', () => {
