@@ -140,6 +140,7 @@ describe.skipIf(skip !== null)('BpftraceBackend on the live kernel', () => {
   let agentBin: string;
   let trackedBin: string;
   let otherBin: string;
+  let candidateBin: string;
   let known: string;
   let server: Server;
   let port: number;
@@ -154,7 +155,9 @@ describe.skipIf(skip !== null)('BpftraceBackend on the live kernel', () => {
     otherBin = join(dir, 'other-prog');
     copyFileSync(agentBin, trackedBin);
     copyFileSync(agentBin, otherBin);
-    execFileSync('chmod', ['+x', trackedBin, otherBin]);
+    candidateBin = join(dir, 'candidate-prog');
+    copyFileSync(agentBin, candidateBin);
+    execFileSync('chmod', ['+x', trackedBin, otherBin, candidateBin]);
     known = join(dir, 'known.txt');
     writeFileSync(known, 'hello');
     server = createServer((s) => s.destroy());
@@ -246,6 +249,20 @@ describe.skipIf(skip !== null)('BpftraceBackend on the live kernel', () => {
     });
     await until(() => passes(() => check(pid, 9, 'tracked-prog', false)));
     check(pid, 9, 'tracked-prog', false);
+  }, 60_000);
+
+  it('matches an exe rule as a candidate: pending until track() decides', async () => {
+    backend.setRule({ kind: 'exe', key: candidateBin, agentId: 11, candidate: true });
+    await backend.settled();
+    const pid = await run(candidateBin, true, async (p) => {
+      // the exec is in: the process is an undecided candidate until user space says
+      await until(() => events.some((e) => e.type === 'exec' && e.pid === p));
+      backend.track(p, 12);
+      await backend.settled();
+    });
+    await until(() => passes(() => check(pid, 12, 'candidate-prog', false)));
+    expect(events.find((e) => e.type === 'exec' && e.pid === pid)).toMatchObject({ agentId: AGENT_CANDIDATE, pending: true, filename: candidateBin });
+    check(pid, 12, 'candidate-prog', false);
   }, 60_000);
 
   it('stops reporting a process after untrack()', async () => {
