@@ -22,6 +22,8 @@ import { defaultSensorId, newBootId } from '../../transport/identity.js';
 import { tlsFilesFromOptions } from '../../transport/tls.js';
 import { DEFAULT_STATE_DIR, startCollector, untilSignal } from './collector.js';
 import { agentsFromOptions, countersText } from './watch.js';
+import { defaultAgents } from '../../agents/known-agents.js';
+import type { AgentSpec } from '../../agents/config.js';
 
 interface RunOptions {
   collector?: string;
@@ -52,10 +54,19 @@ export function transportText(c: TransportCounters): string {
     `rejected ${c.rejected}, unacked ${c.buffered}, reconnects ${c.reconnects}, last seq ${c.lastSeq}`;
 }
 
+const selectorsGiven = (o: RunOptions): boolean => o.agentExe.length + o.agentComm.length > 0 || !!o.config || !!o.all;
+
+/** A service started with no rules watches the system config or the well-known agents. */
+function fallbackAgents(log: Logger): AgentSpec[] {
+  const { agents, source } = defaultAgents();
+  log.info({ agents: agents.map((a) => a.name) }, `no agent rules given: watching ${source}`);
+  return agents;
+}
+
 async function run(opts: RunOptions): Promise<void> {
   const logger = processLogger();
   const log = logger.child({ module: 'sensor.run' });
-  const agents = agentsFromOptions(opts);
+  const agents = selectorsGiven(opts) ? agentsFromOptions(opts) : fallbackAgents(log);
   const tls = tlsFilesFromOptions(opts);
 
   let embedded: Awaited<ReturnType<typeof startCollector>> | undefined;
