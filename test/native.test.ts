@@ -270,4 +270,16 @@ describe.skipIf(reason !== null)('native addon (real kernel)', () => {
     expect(r.stdout).toBe('started\n');
     expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 3, signal: null, stderr: '' });
   });
+
+  it('an onBatch that throws surfaces as an uncaught exception, not a warning', () => {
+    const script = `
+      const { KernelSensor } = require(${JSON.stringify(ADDON)});
+      const ks = new KernelSensor({ ringBytes: 1 << 20, traceAll: true, selfPid: process.pid, pollMs: 10 },
+        () => { throw new Error('onBatch-bug'); });
+      ks.start();
+      setTimeout(() => process.exit(0), 30_000);`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('onBatch-bug');
+  });
 });

@@ -160,7 +160,14 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
     Batch::Destroy(batch);
     delivered_ += records;
     batches_++;
-    onBatch.Call({buf});
+    try {
+      onBatch.Call({buf});
+    } catch (const Napi::Error &e) {
+      // Node 20 only warns about an exception left pending by a thread-safe
+      // call and carries on; a throwing onBatch is a bug the process must
+      // hear about, as 'uncaughtException' like any other callback's.
+      napi_fatal_exception(env, e.Value());
+    }
   }
 
  private:
