@@ -7,6 +7,11 @@ import type { FileHashResult, FileIdentity } from '../hashing/file-hasher.js';
 import type { HashJob, HashSink } from '../hashing/hash-queue.js';
 import type { StringWriter } from './interning.js';
 
+/** A hash job standing for several events of one batch that opened the same path. */
+export interface CoalescedHashJob extends HashJob {
+  moreEventIds?: bigint[];
+}
+
 // dev and ino are u64 in the kernel; SQLite integers are i64.
 const i64 = (v: bigint): bigint => BigInt.asIntN(64, v);
 
@@ -15,6 +20,7 @@ export class FileRows implements HashSink {
   private readonly findStateless: Database.Statement;
   private readonly insert: Database.Statement;
   private readonly link: Database.Statement;
+  private readonly linkMore: Database.Statement;
   private readonly batchOf: Database.Statement;
   private readonly stampFile: Database.Statement;
   private readonly stampString: Database.Statement;
@@ -34,6 +40,7 @@ export class FileRows implements HashSink {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
     );
     this.link = db.prepare('UPDATE events SET file_id = ? WHERE id = ?');
+    this.linkMore = db.prepare('UPDATE events SET file_id = ? WHERE id IN (SELECT value FROM json_each(?))');
     this.batchOf = db.prepare('SELECT batch_id FROM events WHERE id = ?').safeIntegers(true);
     // Retention sweeps a file row (and its path string) once the newest event linked to it is pruned.
     this.stampFile = db.prepare('UPDATE files SET last_batch = max(last_batch, ?) WHERE id = ? RETURNING path_sid');
@@ -42,6 +49,8 @@ export class FileRows implements HashSink {
       const batch = this.batchOf.get(job.eventId) as { batch_id: bigint } | undefined;
       if (!batch) return; // pruned while it waited
       this.link.run(fileId, job.eventId);
+      const more = (job as CoalescedHashJob).moreEventIds;
+      if (more) this.linkMore.run(fileId, `[${more.join(',')}]`); // same batch as job.eventId
       const row = this.stampFile.get(batch.batch_id, fileId) as { path_sid: number } | undefined;
       if (row) this.stampString.run(batch.batch_id, row.path_sid);
     });

@@ -169,6 +169,9 @@ export function applyWriterPragmas(db: Database.Database, synchronous: Synchrono
   db.pragma(`synchronous = ${synchronous}`);
   db.pragma('foreign_keys = OFF');
   db.pragma('journal_size_limit = 67108864');
+  // Ingest speed: 5 indexes on events are B-tree inserts on every row; a
+  // 32 MiB page cache keeps their hot pages in memory between batches.
+  db.pragma('cache_size = -32768');
   db.pragma('busy_timeout = 5000');
 }
 
