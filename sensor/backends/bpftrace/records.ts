@@ -6,20 +6,23 @@
 // bpftrace interleaves CPUs; we pair them by pid/tid and emit a record once
 // complete. A record still incomplete after STALE_MS (a part was lost) is
 // emitted as truncated; parts without their record are dropped and counted.
-import type { ByteString, ConnectEvent, EventBase, ExecEvent, ExitEvent, ForkEvent, OpenEvent } from '../../events/types.js';
+import type { ByteString, ConnectEvent, DnsEvent, EventBase, ExecEvent, ExitEvent, ForkEvent, OpenEvent } from '../../events/types.js';
 import { byteString } from '../../events/bytes.js';
 import { TimestampFormatter } from '../../kernel/clock.js';
 import { bytesAt, exitStatus, openAccess, splitArgv } from '../../kernel/decode.js';
 import { familyName, inetAddrText, protoName, unixPathBytes, AF_UNIX } from '../../kernel/net.js';
 import { joinNormalise } from '../../kernel/paths.js';
+import { parseDnsQuery } from '../../dns/parse.js';
 import { AGENT_CANDIDATE, type KernelEvent } from '../backend.js';
 import { CwdResolver } from './cwd.js';
 import { splitFields, unhexRx } from './lines.js';
+import { DNS_CHUNK } from './script-dns.js';
 import { ARGV_CHUNK, ARGV_MAX, OPEN_SYSCALLS, STRLEN } from './script.js';
 
 const HEADER = 8;
 const STALE_MS = 2000;
 const AT_FDCWD = -100;
+const SOCK_STREAM = 1;
 
 type Base = EventBase & { agentId: number; pending: boolean };
 
@@ -39,10 +42,12 @@ export interface RecordStats {
   /** relative paths whose directory could not be read from /proc (process gone) */
   unresolvedPaths: number;
   truncated: number;
+  /** sends to port 53 that did not read as a DNS query */
+  dnsUnparsed: number;
 }
 
 export class RecordDecoder {
-  readonly stats: RecordStats = { parseErrors: 0, partsMissing: 0, orphanParts: 0, unresolvedPaths: 0, truncated: 0 };
+  readonly stats: RecordStats = { parseErrors: 0, partsMissing: 0, orphanParts: 0, unresolvedPaths: 0, truncated: 0, dnsUnparsed: 0 };
   private readonly pending = new Map<string, Pending>();
   private readonly time: TimestampFormatter;
   /** pids that exited, forgotten by the cwd resolver at the next flush (late records of other threads may follow) */
@@ -86,12 +91,14 @@ export class RecordDecoder {
       case 'E': return this.main(`x${this.pidOf(line)}`, line, 2, (f) => 1 + Math.ceil(Math.min(Number(f[HEADER + 2].toString()), ARGV_MAX) / ARGV_CHUNK), (f, parts, complete) => this.exec(f, parts, complete), out);
       case 'O': return this.main(`o${this.tidOf(line)}`, line, 4, () => 1, (f, parts, complete) => this.open(f, parts, complete), out);
       case 'C': return this.main(`c${this.tidOf(line)}`, line, 5, (f) => (Number(BigInt(f[HEADER + 3].toString()) >> 48n) === AF_UNIX ? 1 : 0), (f, parts) => this.connect(f, parts), out);
+      case 'N': return this.main(`n${this.tidOf(line)}:${this.field(line, HEADER + 1).toString()}`, line, 6, () => 1, (f, parts, complete) => this.dns(f, parts, complete), out);
       case 'K': return this.single(line, 1, (f) => this.fork(f), out);
       case 'X': return this.single(line, 1, (f) => this.exit(f), out);
       case 'F': return this.part(line, 'x', 'F', out);
       case 'A': return this.part(line, 'x', 'A', out);
       case 'P': return this.part(line, 'o', 'P', out);
       case 'U': return this.part(line, 'c', 'U', out);
+      case 'Q': return this.part(line, 'n', 'Q', out);
       case 'W': return this.chdir(line);
       default: this.stats.parseErrors++;
     }
@@ -146,9 +153,11 @@ export class RecordDecoder {
 
   private part(line: Buffer, prefix: string, tag: string, out: KernelEvent[]): void {
     const isArgv = tag === 'A';
-    const s = splitFields(line, isArgv ? 3 : 2);
+    const indexed = isArgv || tag === 'Q'; // A: piece number; Q: sendmmsg message number
+    const s = splitFields(line, indexed ? 3 : 2);
     if (!s) throw new Error('short line');
-    const key = `${prefix}${Number(s.fields[1].toString())}`;
+    const id = Number(s.fields[1].toString());
+    const key = tag === 'Q' ? `${prefix}${id}:${Number(s.fields[2].toString())}` : `${prefix}${id}`;
     let p = this.pending.get(key);
     if (!p) {
       p = { main: null, need: 0, parts: new Map(), since: this.now() };
@@ -282,6 +291,28 @@ export class RecordDecoder {
     if (!full.equals(raw)) ev.rawPath = bytesAt(raw, 0, raw.length);
   }
 
+  private dns(f: Buffer[], parts: Map<string, Buffer>, complete: boolean): KernelEvent | null {
+    const ev = this.base(f, 'dns') as Base & DnsEvent;
+    const famPortKind = BigInt(f[HEADER + 3].toString());
+    const family = Number(famPortKind >> 48n);
+    const portNet = Number((famPortKind >> 32n) & 0xffffn);
+    const sockType = Number((famPortKind >> 16n) & 0xffffn);
+    const hex = parts.get('Q');
+    const payload = hex ? unhexRx(hex, 0, hex.length) : null;
+    if (!complete || !payload) return null; // no question, nothing to report
+    const q = parseDnsQuery(payload, sockType === SOCK_STREAM ? 'tcp' : 'udp');
+    if (!q) {
+      this.stats.dnsUnparsed++;
+      return null;
+    }
+    ev.qname = q.qname;
+    ev.qtype = q.qtype;
+    ev.addr = inetAddrText(family, addrBytes(f[HEADER + 4], f[HEADER + 5]), 0);
+    ev.port = ((portNet & 0xff) << 8) | (portNet >> 8);
+    if (Number(f[HEADER + 6].toString()) > DNS_CHUNK) ev.truncated = true;
+    return ev;
+  }
+
   private connect(f: Buffer[], parts: Map<string, Buffer>): KernelEvent {
     const ev = this.base(f, 'connect') as Base & ConnectEvent;
     ev.result = Number(f[HEADER + 1].toString());
@@ -301,16 +332,20 @@ export class RecordDecoder {
       ev.addr = bytes ? byteString(unixPathBytes(bytes, 0, Math.min(len, bytes.length))) : '';
       if (!bytes) ev.truncated = true;
     } else {
-      // the u32 words as the CPU read them; little-endian back to memory order
-      const addr = Buffer.alloc(16);
-      const a01 = BigInt(f[HEADER + 4].toString());
-      const a23 = BigInt(f[HEADER + 5].toString());
-      addr.writeUInt32LE(Number(a01 >> 32n), 0);
-      addr.writeUInt32LE(Number(a01 & 0xffffffffn), 4);
-      addr.writeUInt32LE(Number(a23 >> 32n), 8);
-      addr.writeUInt32LE(Number(a23 & 0xffffffffn), 12);
-      ev.addr = inetAddrText(family, addr, 0);
+      ev.addr = inetAddrText(family, addrBytes(f[HEADER + 4], f[HEADER + 5]), 0);
     }
     return ev;
   }
+}
+
+/** The address words as the CPU read them (packed in pairs), little-endian back to memory order. */
+function addrBytes(a01Field: Buffer, a23Field: Buffer): Buffer {
+  const addr = Buffer.alloc(16);
+  const a01 = BigInt(a01Field.toString());
+  const a23 = BigInt(a23Field.toString());
+  addr.writeUInt32LE(Number(a01 >> 32n), 0);
+  addr.writeUInt32LE(Number(a01 & 0xffffffffn), 4);
+  addr.writeUInt32LE(Number(a23 >> 32n), 8);
+  addr.writeUInt32LE(Number(a23 & 0xffffffffn), 12);
+  return addr;
 }

@@ -21,6 +21,8 @@
 //    restarted and nothing is lost.
 import type { KernelRule } from '../backend.js';
 import { AGENT_CANDIDATE } from '../backend.js';
+import { dnsProbes } from './script-dns.js';
+import { HEADER_ARGS, HEADER_FMT } from './script-header.js';
 
 export const STRLEN = 200;
 /** bytes of argv per A line (buf length must stay under STRLEN) */
@@ -56,19 +58,6 @@ export function literalSafe(s: string): boolean {
   return /^[\x20-\x7e]*$/.test(s) && !/["\\]/.test(s);
 }
 
-/** Common fields every main record starts with; see HEADER_FIELDS in ./records.ts. */
-const HEADER_FMT = '%llu %llu %d %llu %llu %llu %llu %rx';
-const HEADER_ARGS = [
-  'nsecs',
-  '(pid << 32) | tid',
-  '$t->real_parent->tgid',
-  '((uint64)uid << 32) | gid',
-  'cgroup',
-  '@tr[pid]',
-  '((uint64)$t->nsproxy->net_ns->ns.inum << 32) | $t->nsproxy->mnt_ns->ns.inum',
-  'buf($t->comm, 16)',
-].join(', ');
-
 export function generateScript(o: ScriptOptions): string {
   const watched = o.traceAll ? `pid != ${o.selfPid}` : '@tr[pid]';
   const out: string[] = [];
@@ -79,8 +68,9 @@ export function generateScript(o: ScriptOptions): string {
   out.push(openProbes(o, watched));
   out.push(chdirProbe(o, watched));
   out.push(connectProbes(watched));
+  out.push(dnsProbes(o.syscalls, watched));
   // END: clear maps so bpftrace does not print them on exit
-  out.push('END { clear(@tr); clear(@rc); clear(@rx); clear(@rg); clear(@op); clear(@op2); clear(@of); clear(@od); clear(@cp); clear(@cu); clear(@cl); }');
+  out.push('END { clear(@tr); clear(@rc); clear(@rx); clear(@rg); clear(@op); clear(@op2); clear(@of); clear(@od); clear(@cp); clear(@cu); clear(@cl); clear(@dq); clear(@dl); }');
   return out.join('\n') + '\n';
 }
 
@@ -99,6 +89,8 @@ function begin(o: ScriptOptions): string {
     '@cp[(uint64)0] = (uint64)0; delete(@cp[(uint64)0]);',
     '@cl[(uint64)0] = (uint64)0; delete(@cl[(uint64)0]);',
     '@cu[(uint64)0] = (uint64)0; delete(@cu[(uint64)0]);',
+    '@dq[(uint64)0] = (uint64)0; delete(@dq[(uint64)0]);',
+    '@dl[(uint64)0] = (uint64)0; delete(@dl[(uint64)0]);',
   ];
   for (const r of o.rules) {
     const v = trackValue(r.agentId, r.candidate);
@@ -160,7 +152,7 @@ function exitProbe(o: ScriptOptions): string {
   const watched = o.traceAll ? `pid != ${o.selfPid}` : '@tr[pid]';
   return `tracepoint:sched:sched_process_exit {
   if (tid != pid) { delete(@tr[tid]); }
-  delete(@op[tid]); delete(@op2[tid]); delete(@of[tid]); delete(@od[tid]); delete(@cp[tid]); delete(@cu[tid]); delete(@cl[tid]);
+  delete(@op[tid]); delete(@op2[tid]); delete(@of[tid]); delete(@od[tid]); delete(@cp[tid]); delete(@cu[tid]); delete(@cl[tid]); delete(@dq[tid]); delete(@dl[tid]);
   if (${groupDead} && (${watched})) {
     $t = curtask;
     printf("X ${HEADER_FMT} %d\\n", ${HEADER_ARGS}, $t->exit_code);
