@@ -14,28 +14,13 @@
 #include "events.h"
 #include "hooks.h"
 #include "libbpf_log.h"
+#include "loader_internal.h"
 #include "sensor.skel.h"
 
-#define ERR_LEN      8192
 #define LOG_IN_ERROR 3072  /* libbpf log tail appended to an error */
 #define VMLINUX_BTF  "/sys/kernel/btf/vmlinux"
 
-struct sensor_loader {
-	struct sensor_bpf *skel;
-	struct ring_buffer *rb;
-	struct bpf_link **links;
-	size_t n_links;
-	char **unavailable;
-	size_t n_unavailable;
-	uint64_t *percpu;          /* scratch for one per-CPU counter */
-	int ncpus;
-	loader_record_fn on_record;
-	void *ctx;
-	char err[ERR_LEN];
-};
-
-/* Formats the message, returns -err so callers can `return fail(...)`. */
-static int fail(struct sensor_loader *l, int err, const char *fmt, ...)
+int loader_fail(struct sensor_loader *l, int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -90,10 +75,10 @@ static int disable_missing_hooks(struct sensor_loader *l)
 	int err = 0;
 
 	if (!probe && (errno == EACCES || errno == EPERM))
-		return fail(l, EPERM, "loading BPF needs root or CAP_BPF+CAP_PERFMON "
+		return loader_fail(l, EPERM, "loading BPF needs root or CAP_BPF+CAP_PERFMON "
 				      "(tracefs at /sys/kernel/tracing is not accessible: %s)", strerror(errno));
 	if (!probe)
-		return fail(l, errno,
+		return loader_fail(l, errno,
 			    "tracefs is not mounted at /sys/kernel/tracing and mounting it failed (%s); "
 			    "tracepoints cannot be attached without it",
 			    strerror(errno));
@@ -106,7 +91,7 @@ static int disable_missing_hooks(struct sensor_loader *l)
 			break;
 	}
 	hook_probe_free(probe);
-	return err ? fail(l, -err, "out of memory") : 0;
+	return err ? loader_fail(l, -err, "out of memory") : 0;
 }
 
 static int configure(struct sensor_loader *l, const struct loader_config *cfg)
@@ -116,11 +101,11 @@ static int configure(struct sensor_loader *l, const struct loader_config *cfg)
 	int err;
 
 	if (ring < (uint32_t)page || (ring & (ring - 1)) != 0)
-		return fail(l, EINVAL, "ringBytes must be a power of two and at least the page size (%ld), got %u",
+		return loader_fail(l, EINVAL, "ringBytes must be a power of two and at least the page size (%ld), got %u",
 			    page, ring);
 	err = bpf_map__set_max_entries(l->skel->maps.events, ring);
 	if (err)
-		return fail(l, -err, "setting the ring buffer size to %u failed: %s", ring, strerror(-err));
+		return loader_fail(l, -err, "setting the ring buffer size to %u failed: %s", ring, strerror(-err));
 	l->skel->rodata->cfg_trace_all = cfg->trace_all ? 1 : 0;
 	l->skel->rodata->cfg_self_tgid = cfg->self_tgid;
 	l->skel->rodata->cfg_wakeup_bytes = cfg->wakeup_bytes;
@@ -135,12 +120,12 @@ static int load(struct sensor_loader *l)
 	if (!err)
 		return 0;
 	if (err == -EPERM)
-		fail(l, EPERM, "loading BPF needs root or CAP_BPF+CAP_PERFMON (%s)", strerror(-err));
+		loader_fail(l, EPERM, "loading BPF needs root or CAP_BPF+CAP_PERFMON (%s)", strerror(-err));
 	else if (libbpf_log_failed_prog(prog, sizeof(prog)))
-		fail(l, -err, "BPF program '%s' failed to load: %s (the verifier rejected it or the kernel "
+		loader_fail(l, -err, "BPF program '%s' failed to load: %s (the verifier rejected it or the kernel "
 			      "lacks something it needs)", prog, strerror(-err));
 	else
-		fail(l, -err, "loading the BPF object failed: %s", strerror(-err));
+		loader_fail(l, -err, "loading the BPF object failed: %s", strerror(-err));
 	append_libbpf_log(l);
 	return err;
 }
@@ -156,7 +141,7 @@ static int attach(struct sensor_loader *l)
 		n++;
 	l->links = calloc(n ? n : 1, sizeof(*l->links));
 	if (!l->links)
-		return fail(l, ENOMEM, "out of memory");
+		return loader_fail(l, ENOMEM, "out of memory");
 	bpf_object__for_each_program(prog, l->skel->obj) {
 		struct bpf_link *link;
 		int err;
@@ -168,7 +153,7 @@ static int attach(struct sensor_loader *l)
 		if (err == -EOPNOTSUPP)
 			continue; /* no auto-attach for this SEC: a tail-call target or similar */
 		if (err) {
-			fail(l, -err, "attaching BPF program '%s' (%s) failed: %s", bpf_program__name(prog),
+			loader_fail(l, -err, "attaching BPF program '%s' (%s) failed: %s", bpf_program__name(prog),
 			     bpf_program__section_name(prog), strerror(-err));
 			append_libbpf_log(l);
 			return err;
@@ -189,12 +174,12 @@ static int open_ring(struct sensor_loader *l)
 {
 	l->rb = ring_buffer__new(bpf_map__fd(l->skel->maps.events), on_ring_record, l, NULL);
 	if (!l->rb)
-		return fail(l, errno, "creating the ring buffer reader failed: %s", strerror(errno));
+		return loader_fail(l, errno, "creating the ring buffer reader failed: %s", strerror(errno));
 	l->ncpus = libbpf_num_possible_cpus();
 	if (l->ncpus <= 0)
-		return fail(l, -l->ncpus, "cannot count possible CPUs");
+		return loader_fail(l, -l->ncpus, "cannot count possible CPUs");
 	l->percpu = calloc((size_t)l->ncpus, sizeof(*l->percpu));
-	return l->percpu ? 0 : fail(l, ENOMEM, "out of memory");
+	return l->percpu ? 0 : loader_fail(l, ENOMEM, "out of memory");
 }
 
 static int start_locked(struct sensor_loader *l, const struct loader_config *cfg)
@@ -202,12 +187,12 @@ static int start_locked(struct sensor_loader *l, const struct loader_config *cfg
 	int err;
 
 	if (access(VMLINUX_BTF, R_OK) != 0)
-		return fail(l, ENOENT, "kernel has no BTF at " VMLINUX_BTF
+		return loader_fail(l, ENOENT, "kernel has no BTF at " VMLINUX_BTF
 				       " (needs CONFIG_DEBUG_INFO_BTF=y); use the bpftrace backend");
 	l->skel = sensor_bpf__open();
 	if (!l->skel) {
 		err = errno ? errno : EINVAL;
-		fail(l, err, "opening the embedded BPF object failed: %s", strerror(err));
+		loader_fail(l, err, "opening the embedded BPF object failed: %s", strerror(err));
 		append_libbpf_log(l);
 		return -err;
 	}
@@ -223,7 +208,7 @@ int loader_start(struct sensor_loader *l, const struct loader_config *cfg,
 	int err;
 
 	if (l->skel)
-		return fail(l, EALREADY, "the loader is already started");
+		return loader_fail(l, EALREADY, "the loader is already started");
 	l->err[0] = '\0';
 	l->on_record = on_record;
 	l->ctx = ctx;
@@ -257,136 +242,6 @@ void loader_detach(struct sensor_loader *l)
 	for (i = 0; i < l->n_links; i++)
 		bpf_link__destroy(l->links[i]);
 	l->n_links = 0;
-}
-
-static struct bpf_map *rule_map(struct sensor_loader *l, enum rule_kind kind)
-{
-	switch (kind) {
-	case RULE_COMM: return l->skel->maps.rules_comm;
-	case RULE_EXE: return l->skel->maps.rules_exe;
-	case RULE_CGROUP: return l->skel->maps.rules_cgroup;
-	}
-	return NULL;
-}
-
-/* Builds the map's zero-padded key; string keys need room for a NUL. */
-static int rule_key(struct sensor_loader *l, enum rule_kind kind, const void *key, size_t key_len,
-		    char *out, size_t *out_len)
-{
-	struct bpf_map *map = rule_map(l, kind);
-	size_t size;
-
-	if (!map)
-		return fail(l, EINVAL, "unknown rule kind %d", (int)kind);
-	size = bpf_map__key_size(map);
-	if (kind == RULE_CGROUP ? key_len != size : key_len >= size)
-		return fail(l, EINVAL, "%s rule key is %zu bytes, the kernel map takes %s%zu",
-			    kind == RULE_COMM ? "comm" : kind == RULE_EXE ? "exe" : "cgroup", key_len,
-			    kind == RULE_CGROUP ? "" : "at most ", kind == RULE_CGROUP ? size : size - 1);
-	memset(out, 0, size);
-	memcpy(out, key, key_len);
-	*out_len = size;
-	return 0;
-}
-
-int loader_set_rule(struct sensor_loader *l, enum rule_kind kind, const void *key,
-		    size_t key_len, uint32_t agent_id, uint32_t flags)
-{
-	char k[EXE_RULE_LEN > COMM_LEN ? EXE_RULE_LEN : COMM_LEN];
-	struct rule_value v = { .agent_id = agent_id, .flags = flags };
-	size_t k_len = 0;
-	int err;
-
-	if (!l->skel)
-		return fail(l, ENOTCONN, "the sensor is not started");
-	if (bpf_map__key_size(rule_map(l, kind)) > sizeof(k))
-		return fail(l, EINVAL, "rule map key larger than expected");
-	if ((err = rule_key(l, kind, key, key_len, k, &k_len)))
-		return err;
-	err = bpf_map__update_elem(rule_map(l, kind), k, k_len, &v, sizeof(v), BPF_ANY);
-	if (err)
-		return fail(l, -err, err == -E2BIG ? "the rule map is full" : "adding the rule failed: %s",
-			    strerror(-err));
-	return 0;
-}
-
-int loader_delete_rule(struct sensor_loader *l, enum rule_kind kind, const void *key,
-		       size_t key_len)
-{
-	char k[EXE_RULE_LEN > COMM_LEN ? EXE_RULE_LEN : COMM_LEN];
-	size_t k_len = 0;
-	int err;
-
-	if (!l->skel)
-		return fail(l, ENOTCONN, "the sensor is not started");
-	if (bpf_map__key_size(rule_map(l, kind)) > sizeof(k))
-		return fail(l, EINVAL, "rule map key larger than expected");
-	if ((err = rule_key(l, kind, key, key_len, k, &k_len)))
-		return err;
-	err = bpf_map__delete_elem(rule_map(l, kind), k, k_len, 0);
-	if (err && err != -ENOENT)
-		return fail(l, -err, "deleting the rule failed: %s", strerror(-err));
-	return 0;
-}
-
-int loader_track(struct sensor_loader *l, uint32_t tgid, uint32_t agent_id, uint32_t flags)
-{
-	struct tracked_proc v = { .agent_id = agent_id, .flags = flags };
-	int err;
-
-	if (!l->skel)
-		return fail(l, ENOTCONN, "the sensor is not started");
-	err = bpf_map__update_elem(l->skel->maps.tracked, &tgid, sizeof(tgid), &v, sizeof(v), BPF_ANY);
-	if (err)
-		return fail(l, -err, err == -E2BIG ? "the tracked-process map is full"
-						   : "tracking pid %u failed: %s", tgid, strerror(-err));
-	return 0;
-}
-
-int loader_untrack(struct sensor_loader *l, uint32_t tgid)
-{
-	int err;
-
-	if (!l->skel)
-		return fail(l, ENOTCONN, "the sensor is not started");
-	err = bpf_map__delete_elem(l->skel->maps.tracked, &tgid, sizeof(tgid), 0);
-	if (err && err != -ENOENT)
-		return fail(l, -err, "untracking pid %u failed: %s", tgid, strerror(-err));
-	return 0;
-}
-
-int loader_tracked_agent(struct sensor_loader *l, uint32_t tgid, uint32_t *agent_id)
-{
-	struct tracked_proc v;
-	int err;
-
-	if (!l->skel)
-		return fail(l, ENOTCONN, "the sensor is not started");
-	err = bpf_map__lookup_elem(l->skel->maps.tracked, &tgid, sizeof(tgid), &v, sizeof(v), 0);
-	if (err)
-		return err == -ENOENT ? err : fail(l, -err, "looking up pid %u failed: %s", tgid, strerror(-err));
-	*agent_id = v.agent_id;
-	return 0;
-}
-
-int loader_read_counters(struct sensor_loader *l, uint64_t *out, size_t n)
-{
-	size_t value_size = (size_t)l->ncpus * sizeof(*l->percpu);
-	uint32_t key;
-	int cpu, err;
-
-	if (!l->skel || !l->percpu)
-		return fail(l, ENOTCONN, "the sensor is not started");
-	for (key = 0; key < n && key < COUNTER_MAX; key++) {
-		err = bpf_map__lookup_elem(l->skel->maps.counters, &key, sizeof(key), l->percpu,
-					   value_size, 0);
-		if (err)
-			return fail(l, -err, "reading counter %u failed: %s", key, strerror(-err));
-		out[key] = 0;
-		for (cpu = 0; cpu < l->ncpus; cpu++)
-			out[key] += l->percpu[cpu];
-	}
-	return 0;
 }
 
 size_t loader_unavailable_count(const struct sensor_loader *l)
