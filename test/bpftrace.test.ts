@@ -310,6 +310,15 @@ describe.skipIf(skip !== null)('BpftraceBackend on the live kernel', () => {
   }, 60_000);
 });
 
+describe.skipIf(skip !== null)('BpftraceBackend start failures', () => {
+  it('rejects with a message a user can act on', async () => {
+    const missing = new BpftraceBackend({ traceAll: false, selfPid: process.pid }, { bpftrace: '/nonexistent/bpftrace' });
+    await expect(missing.start(() => {})).rejects.toThrow(/not found: install bpftrace/);
+    const failing = new BpftraceBackend({ traceAll: false, selfPid: process.pid }, { bpftrace: '/bin/false' });
+    await expect(failing.start(() => {})).rejects.toThrow(/bpftrace exited \(code 1\) before attaching/);
+  });
+});
+
 describe.skipIf(skip !== null)('BpftraceBackend in --all mode', () => {
   it('reports processes that are not agents, with agent id 0, and never itself', async () => {
     const events: KernelEvent[] = [];

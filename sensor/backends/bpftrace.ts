@@ -139,7 +139,10 @@ export class BpftraceBackend implements Backend {
       });
       void proc.then((r) => {
         clearTimeout(timer);
-        reject(new Error(`bpftrace exited (${r.signal ?? `code ${r.exitCode}`}) before attaching${this.stderrHint()}`));
+        const code = (r as { code?: string }).code;
+        if (code === 'ENOENT') reject(new Error(`${this.tuning.bpftrace ?? 'bpftrace'} not found: install bpftrace (Debian: apt-get install bpftrace)`));
+        else if (code === 'EACCES') reject(new Error(`${this.tuning.bpftrace ?? 'bpftrace'} is not executable`));
+        else reject(new Error(`bpftrace exited (${r.signal ?? `code ${r.exitCode}`}) before attaching${this.stderrHint()}`));
       });
     });
     try {
