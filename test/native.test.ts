@@ -2,7 +2,7 @@
 // see its opens arrive as raw ring records, and account for every record a
 // tiny ring could not hold. Record offsets come straight from bpf/events.h
 // so this test does not depend on the TypeScript decoder.
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -287,3 +287,55 @@ describe.skipIf(reason !== null)('native addon (real kernel)', () => {
     expect(r.stderr).toContain('onBatch-bug');
   });
 });
+
+// The loader alone (no Node), against native/test/mini.bpf.c: the paths the
+// real programs do not take on this kernel.
+const TOOLS = ['clang', 'bpftool', 'cc'];
+const missingTool = TOOLS.find((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+const cliReason = process.getuid?.() !== 0 ? 'not root: loading BPF needs root'
+  : missingTool ? `${missingTool} not installed` : null;
+if (cliReason) console.warn(`native.test: skipping loader CLI checks: ${cliReason}`);
+
+describe.skipIf(cliReason !== null)('loader without Node (mini BPF object)', () => {
+  let dir: string;
+  const arch = process.arch === 'arm64' ? 'arm64' : 'x86';
+
+  /** Builds mini.bpf.c (with extra clang flags) into a skeleton and the loader CLI; returns its path. */
+  function buildCli(name: string, bpfFlags: string[]): string {
+    const out = join(dir, name);
+    execFileSync('mkdir', ['-p', out]);
+    const vmlinux = join(ROOT, 'bpf/.output/vmlinux.h');
+    if (existsSync(vmlinux)) execFileSync('cp', [vmlinux, out]);
+    else writeFileSync(join(out, 'vmlinux.h'), execFileSync('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'c'], { maxBuffer: 64 << 20 }));
+    execFileSync('clang', ['-g', '-O2', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`, ...bpfFlags, `-I${out}`, `-I${join(ROOT, 'bpf')}`,
+      '-c', join(ROOT, 'native/test/mini.bpf.c'), '-o', join(out, 'mini.o')]);
+    writeFileSync(join(out, 'sensor.skel.h'), execFileSync('bpftool', ['gen', 'skeleton', join(out, 'mini.o'), 'name', 'sensor_bpf']));
+    const src = (f: string) => join(ROOT, 'native/src', f);
+    execFileSync('cc', ['-O1', `-I${out}`, `-I${join(ROOT, 'native/src')}`, `-I${join(ROOT, 'bpf')}`, '-o', join(out, 'cli'),
+      join(ROOT, 'native/test/loader_cli.c'), src('loader.c'), src('loader_maps.c'), src('hooks.c'), src('libbpf_log.c'),
+      '-lbpf', '-lelf', '-lz', '-lpthread']);
+    return join(out, 'cli');
+  }
+
+  beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'as-loader-')); });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('leaves out programs whose hook this kernel lacks, and serves the maps', () => {
+    const r = spawnSync(buildCli('ok', []), { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.filter((l) => l.startsWith('unavailable ')).sort()).toEqual(
+      ['unavailable tp_btf_no_such', 'unavailable tp_no_such_event']);
+    expect(lines).toEqual(expect.arrayContaining(['track 0', 'tracked_agent 0 7', 'untracked_agent -2', 'rule 0',
+      'rule_too_long -22', 'counters 0', 'poll 0']));
+  });
+
+  it('names the program the verifier rejected and quotes the verifier', () => {
+    const r = spawnSync(buildCli('bad', ['-DVERIFIER_REJECTS']), { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/^error EACCES BPF program 'tp_rejected' failed to load/);
+    expect(r.stdout).toContain('-- END PROG LOAD LOG --');
+  });
+});
+
