@@ -149,16 +149,15 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
       Batch::Destroy(batch);
       return;
     }
-    size_t len = batch->len;
-    uint32_t records = batch->records;
+    std::unique_ptr<Batch, void (*)(Batch *)> owned(batch, Batch::Destroy);
     // A copy, not an external Buffer adopting the batch: measured cheaper
     // (139 vs 215 ns of process CPU per event, 1M opens; README), because
     // the batch is freed at once and its warm pages are reused by the
     // next one, where adopted memory waits for a GC and every new batch
     // starts on fresh, faulting pages.
-    Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::Copy(env, batch->data, len);
-    Batch::Destroy(batch);
-    delivered_ += records;
+    Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::Copy(env, batch->data, batch->len);
+    delivered_ += batch->records;
+    owned.reset();
     batches_++;
     try {
       onBatch.Call({buf});
