@@ -6,9 +6,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import { grpcTarget, parseAddress, type CollectorAddress } from '../../sensor/transport/address.js';
+import { decodeEventBatch } from '../../sensor/transport/batch-decoder.js';
 import { toProtoEvent } from '../../sensor/transport/convert.js';
 import {
-  collectorServiceDefinition, type PbAck, type PbEventBatch, type PbQueryRequest, type PbQueryResponse,
+  collectorServiceDefinition, type PbAck, type PbQueryRequest, type PbQueryResponse,
   type PbStatusResponse,
 } from '../../sensor/transport/proto.js';
 import { serverCredentials, type TlsFiles } from '../../sensor/transport/tls.js';
@@ -17,7 +18,7 @@ import { grpcErrorFor, isRetryableStoreError, logFailedHandshakes, statusLogger 
 import { SensorRegistry } from './sensor-registry.js';
 import type { BatchStore, QueryEvents } from './store-port.js';
 import { lockDownSocket, prepareSocketPath } from './unix-socket.js';
-import { BatchRejectedError, validateBatch } from './validate-batch.js';
+import { BatchRejectedError, validateBatch, type IncomingBatch } from './validate-batch.js';
 
 export const DEFAULT_MAX_RECEIVE_BYTES = 16 * 1024 * 1024;
 const DEFAULT_QUERY_LIMIT = 1000;
@@ -80,8 +81,8 @@ export class CollectorServer {
       interceptors: [statusLogger(log)],
     });
     const collector = new CollectorServer(server, opts, address, log);
-    server.addService(withDecodeLogging(collectorServiceDefinition(), log), {
-      Stream: (call: grpc.ServerDuplexStream<PbEventBatch, PbAck>) => collector.onStream(call),
+    server.addService(withDecodeLogging(withFastBatchDecoder(collectorServiceDefinition()), log), {
+      Stream: (call: grpc.ServerDuplexStream<IncomingBatch, PbAck>) => collector.onStream(call),
       Status: (_call: grpc.ServerUnaryCall<unknown, PbStatusResponse>, cb: grpc.sendUnaryData<PbStatusResponse>) =>
         collector.onStatus(cb),
       Query: (call: grpc.ServerUnaryCall<PbQueryRequest, PbQueryResponse>, cb: grpc.sendUnaryData<PbQueryResponse>) =>
@@ -120,7 +121,7 @@ export class CollectorServer {
     this.log.info('collector stopped');
   }
 
-  private onStream(call: grpc.ServerDuplexStream<PbEventBatch, PbAck>): void {
+  private onStream(call: grpc.ServerDuplexStream<IncomingBatch, PbAck>): void {
     const streamLog = this.log.child({ stream: ++this.counters.streamsOpened, peer: call.getPeer() });
     this.counters.streamsActive++;
     streamLog.debug('stream opened');
@@ -131,7 +132,7 @@ export class CollectorServer {
       this.counters.streamsActive--;
       streamLog.debug({ why }, 'stream closed');
     };
-    call.on('data', (batch: PbEventBatch) => {
+    call.on('data', (batch: IncomingBatch) => {
       if (finished) return;
       const ack = this.commit(batch, streamLog);
       if (ack === 'failed') {
@@ -160,7 +161,7 @@ export class CollectorServer {
   }
 
   /** Validates and commits one batch; returns the ack to send, or 'failed' when the store threw. */
-  private commit(batch: PbEventBatch, streamLog: Logger): PbAck | 'failed' {
+  private commit(batch: IncomingBatch, streamLog: Logger): PbAck | 'failed' {
     const ids = { sensor_id: batch.sensor_id ?? '', boot_id: batch.boot_id ?? '', seq: batch.seq ?? '0' };
     let valid;
     try {
@@ -168,7 +169,7 @@ export class CollectorServer {
     } catch (err) {
       if (!(err instanceof BatchRejectedError)) throw err;
       this.counters.batchesRejected++;
-      streamLog.warn({ ...ids, events: batch.events?.length ?? 0, reason: err.message }, 'batch rejected');
+      streamLog.warn({ ...ids, events: 'sensorEvents' in batch ? batch.eventCount : batch.events?.length ?? 0, reason: err.message }, 'batch rejected');
       return { ...ids, status: 'ACK_STATUS_REJECTED', message: err.message };
     }
     let result;
@@ -243,6 +244,11 @@ export class CollectorServer {
       cb(grpcErrorFor(err));
     }
   }
+}
+
+/** Stream batches through the hand-written decoder (wire bytes straight to SensorEvents). */
+function withFastBatchDecoder(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  return { ...service, Stream: { ...service.Stream!, requestDeserialize: (bytes: Buffer) => decodeEventBatch(bytes) } };
 }
 
 /** Logs requests that are not valid protobuf; grpc-js then fails the call with INTERNAL. */

@@ -1,5 +1,6 @@
 // A batch is checked whole before anything is written: a batch that fails
 // is refused as a unit (never half-committed) and named in the log.
+import type { DecodedBatch } from '../../sensor/transport/batch-decoder.js';
 import { fromProtoEvent, InvalidEventError } from '../../sensor/transport/convert.js';
 import type { PbEventBatch } from '../../sensor/transport/proto.js';
 import type { SensorEvent } from '../../sensor/events/types.js';
@@ -15,7 +16,10 @@ export interface ValidBatch extends CommitBatch {
   droppedBefore: bigint;
 }
 
-export function validateBatch(batch: PbEventBatch): ValidBatch {
+/** A batch as protobufjs decodes it, or as the server's fast decoder (events already converted). */
+export type IncomingBatch = PbEventBatch | DecodedBatch;
+
+export function validateBatch(batch: IncomingBatch): ValidBatch {
   const sensorId = batch.sensor_id ?? '';
   const bootId = batch.boot_id ?? '';
   if (!sensorId) throw new BatchRejectedError('batch has no sensor_id');
@@ -25,6 +29,11 @@ export function validateBatch(batch: PbEventBatch): ValidBatch {
   }
   const seq = BigInt(batch.seq ?? '0');
   if (seq === 0n) throw new BatchRejectedError('batch seq is 0 (sequence numbers start at 1)');
+  const droppedBefore = BigInt(batch.dropped_before ?? '0');
+  if ('sensorEvents' in batch) {
+    if (batch.invalid) throw new BatchRejectedError(`event ${batch.invalid.index}: ${batch.invalid.message}`);
+    return { sensorId, bootId, seq, events: batch.sensorEvents, droppedBefore };
+  }
   const events: SensorEvent[] = [];
   const raw = batch.events ?? [];
   for (let i = 0; i < raw.length; i++) {
@@ -35,5 +44,5 @@ export function validateBatch(batch: PbEventBatch): ValidBatch {
       throw err;
     }
   }
-  return { sensorId, bootId, seq, events, droppedBefore: BigInt(batch.dropped_before ?? '0') };
+  return { sensorId, bootId, seq, events, droppedBefore };
 }
