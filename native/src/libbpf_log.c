@@ -16,6 +16,7 @@
 static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t install_once = PTHREAD_ONCE_INIT;
 static bool capturing;
+static pthread_t capture_owner;
 static bool echo_stderr;
 static char tail[LOG_KEEP + 1];
 static size_t tail_len;
@@ -64,10 +65,9 @@ static int print_fn(enum libbpf_print_level level, const char *fmt, va_list args
 			n = sizeof(line) - 1;
 		}
 	}
-	/* Only the thread holding capture_lock (inside begin/end) reaches a
-	 * libbpf call that prints during load; calls from elsewhere (map
-	 * updates) print rarely and are simply not captured. */
-	if (capturing && level <= LIBBPF_INFO)
+	/* Only the thread inside begin/end writes the tail; libbpf messages
+	 * from other threads (another sensor's ring reader) are not captured. */
+	if (__atomic_load_n(&capturing, __ATOMIC_ACQUIRE) && pthread_equal(pthread_self(), capture_owner) && level <= LIBBPF_INFO)
 		keep(text, (size_t)n);
 	if (echo_stderr)
 		fputs(text, stderr);
@@ -90,12 +90,13 @@ void libbpf_log_begin(void)
 	pthread_mutex_lock(&capture_lock);
 	tail_len = 0;
 	tail[0] = '\0';
-	capturing = true;
+	capture_owner = pthread_self();
+	__atomic_store_n(&capturing, true, __ATOMIC_RELEASE);
 }
 
 void libbpf_log_end(void)
 {
-	capturing = false;
+	__atomic_store_n(&capturing, false, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&capture_lock);
 }
 
