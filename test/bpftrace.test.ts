@@ -230,6 +230,20 @@ describe.skipIf(skip !== null)('BpftraceBackend on the live kernel', () => {
     // bpftrace reads 199 bytes of a path; the rest is cut and the event says so
     expect(opens.find((o) => typeof o.path === 'string' && o.path.startsWith('/LLL'))).toMatchObject({
       path: '/' + 'L'.repeat(198), truncated: true, result: -36 }); // one 299-byte name: ENAMETOOLONG
+    const changes = mine.filter((e) => e.type === 'unlink' || e.type === 'rename' || e.type === 'link')
+      .map((e) => ({ ...e, comm: undefined, ts: undefined, tsNs: undefined, tid: undefined, uid: undefined, gid: undefined,
+        cgroupId: undefined, netns: undefined, mntns: undefined, ppid: undefined, agent: undefined }));
+    const at = (n: string) => join(dir, n);
+    // one thread, but it may move between CPUs, whose buffers bpftrace reads in turn: order is not kept
+    expect(changes).toHaveLength(6);
+    expect(changes).toEqual(expect.arrayContaining([
+      expect.objectContaining({ type: 'rename', path: at('new\nline'), newpath: at('renamed'), flags: 0, result: 0, pid, agentId }),
+      expect.objectContaining({ type: 'link', path: at('renamed'), newpath: at('hard'), symbolic: false, result: 0 }),
+      expect.objectContaining({ type: 'link', path: 'target text', newpath: at('sym'), symbolic: true, result: 0 }),
+      expect.objectContaining({ type: 'unlink', path: at('hard'), rmdir: false, result: 0 }),
+      expect.objectContaining({ type: 'unlink', path: at('sym'), rmdir: false, result: 0 }),
+      expect.objectContaining({ type: 'unlink', path: at('dir'), rmdir: true, result: 0 }),
+    ]));
     const connects = mine.filter((e) => e.type === 'connect') as ConnectEvent[];
     expect(connects).toEqual(expect.arrayContaining([
       expect.objectContaining({ family: 'inet', proto: 'tcp', addr: '127.0.0.1', port, result: 0, agentId }),
@@ -306,7 +320,7 @@ describe.skipIf(skip !== null)('BpftraceBackend on the live kernel', () => {
     expect(c.delivered).toBeGreaterThan(0);
     expect(c.other.parseErrors).toBe(0);
     expect(c.other.mapUpdateFailed).toBe(0);
-    expect(backend.unavailable()).toEqual(expect.arrayContaining([expect.stringMatching(/^rename/)]));
+    expect(backend.unavailable()).toEqual(expect.arrayContaining([expect.stringMatching(/^datagram/)]));
   }, 60_000);
 });
 

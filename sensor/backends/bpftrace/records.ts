@@ -6,23 +6,23 @@
 // bpftrace interleaves CPUs; we pair them by pid/tid and emit a record once
 // complete. A record still incomplete after STALE_MS (a part was lost) is
 // emitted as truncated; parts without their record are dropped and counted.
-import type { ByteString, ConnectEvent, DnsEvent, EventBase, ExecEvent, ExitEvent, ForkEvent, OpenEvent } from '../../events/types.js';
-import { byteString } from '../../events/bytes.js';
+import type {
+  ByteString, EventBase, ExecEvent, ExitEvent, ForkEvent, LinkEvent, OpenEvent, RenameEvent, UnlinkEvent,
+} from '../../events/types.js';
 import { TimestampFormatter } from '../../kernel/clock.js';
 import { bytesAt, exitStatus, openAccess, splitArgv } from '../../kernel/decode.js';
-import { familyName, inetAddrText, protoName, unixPathBytes, AF_UNIX } from '../../kernel/net.js';
+import { AF_UNIX } from '../../kernel/net.js';
 import { joinNormalise } from '../../kernel/paths.js';
-import { parseDnsQuery } from '../../dns/parse.js';
 import { AGENT_CANDIDATE, type KernelEvent } from '../backend.js';
 import { CwdResolver } from './cwd.js';
 import { splitFields, unhexRx } from './lines.js';
-import { DNS_CHUNK } from './script-dns.js';
+import { connectEvent, dnsEvent } from './records-net.js';
+import { FILE_CHANGE_KINDS } from './script-files.js';
 import { ARGV_CHUNK, ARGV_MAX, OPEN_SYSCALLS, STRLEN } from './script.js';
 
 const HEADER = 8;
 const STALE_MS = 2000;
 const AT_FDCWD = -100;
-const SOCK_STREAM = 1;
 
 type Base = EventBase & { agentId: number; pending: boolean };
 
@@ -90,8 +90,11 @@ export class RecordDecoder {
     switch (tag) {
       case 'E': return this.main(`x${this.pidOf(line)}`, line, 2, (f) => 1 + Math.ceil(Math.min(Number(f[HEADER + 2].toString()), ARGV_MAX) / ARGV_CHUNK), (f, parts, complete) => this.exec(f, parts, complete), out);
       case 'O': return this.main(`o${this.tidOf(line)}`, line, 4, () => 1, (f, parts, complete) => this.open(f, parts, complete), out);
-      case 'C': return this.main(`c${this.tidOf(line)}`, line, 5, (f) => (Number(BigInt(f[HEADER + 3].toString()) >> 48n) === AF_UNIX ? 1 : 0), (f, parts) => this.connect(f, parts), out);
-      case 'N': return this.main(`n${this.tidOf(line)}:${this.field(line, HEADER + 1).toString()}`, line, 6, () => 1, (f, parts, complete) => this.dns(f, parts, complete), out);
+      case 'C': return this.main(`c${this.tidOf(line)}`, line, 5, (f) => (Number(BigInt(f[HEADER + 3].toString()) >> 48n) === AF_UNIX ? 1 : 0),
+        (f, parts) => connectEvent(this.base(f, 'connect'), f, parts), out);
+      case 'N': return this.main(`n${this.tidOf(line)}:${this.field(line, HEADER + 1).toString()}`, line, 6, () => 1,
+        (f, parts, complete) => dnsEvent(this.base(f, 'dns'), f, parts, complete, this.stats), out);
+      case 'M': return this.main(`m${this.tidOf(line)}`, line, 3, (f) => (twoPaths(f) ? 2 : 1), (f, parts, complete) => this.fileChange(f, parts, complete), out);
       case 'K': return this.single(line, 1, (f) => this.fork(f), out);
       case 'X': return this.single(line, 1, (f) => this.exit(f), out);
       case 'F': return this.part(line, 'x', 'F', out);
@@ -99,6 +102,7 @@ export class RecordDecoder {
       case 'P': return this.part(line, 'o', 'P', out);
       case 'U': return this.part(line, 'c', 'U', out);
       case 'Q': return this.part(line, 'n', 'Q', out);
+      case 'm': return this.part(line, 'm', 'm', out);
       case 'W': return this.chdir(line);
       default: this.stats.parseErrors++;
     }
@@ -153,8 +157,9 @@ export class RecordDecoder {
 
   private part(line: Buffer, prefix: string, tag: string, out: KernelEvent[]): void {
     const isArgv = tag === 'A';
-    const indexed = isArgv || tag === 'Q'; // A: piece number; Q: sendmmsg message number
-    const s = splitFields(line, indexed ? 3 : 2);
+    // A: piece number; Q: sendmmsg message number; m: path number and the "path went on" byte
+    const indexed = isArgv || tag === 'Q' || tag === 'm';
+    const s = splitFields(line, tag === 'm' ? 4 : indexed ? 3 : 2);
     if (!s) throw new Error('short line');
     const id = Number(s.fields[1].toString());
     const key = tag === 'Q' ? `${prefix}${id}:${Number(s.fields[2].toString())}` : `${prefix}${id}`;
@@ -163,9 +168,10 @@ export class RecordDecoder {
       p = { main: null, need: 0, parts: new Map(), since: this.now() };
       this.pending.set(key, p);
     }
-    const name = isArgv ? `A${Number(s.fields[2].toString())}` : tag;
+    const name = isArgv || tag === 'm' ? `${tag}${Number(s.fields[2].toString())}` : tag;
     if (p.parts.has(name)) this.stats.orphanParts++; // a leftover from a record that was lost
-    p.parts.set(name, Buffer.from(s.rest));
+    // m: the first byte says whether the path went on past what str() read
+    p.parts.set(name, tag === 'm' ? Buffer.concat([Buffer.from([Number(s.fields[3].toString()) ? 1 : 0]), s.rest]) : Buffer.from(s.rest));
     this.tryComplete(key, p, out);
   }
 
@@ -291,61 +297,61 @@ export class RecordDecoder {
     if (!full.equals(raw)) ev.rawPath = bytesAt(raw, 0, raw.length);
   }
 
-  private dns(f: Buffer[], parts: Map<string, Buffer>, complete: boolean): KernelEvent | null {
-    const ev = this.base(f, 'dns') as Base & DnsEvent;
-    const famPortKind = BigInt(f[HEADER + 3].toString());
-    const family = Number(famPortKind >> 48n);
-    const portNet = Number((famPortKind >> 32n) & 0xffffn);
-    const sockType = Number((famPortKind >> 16n) & 0xffffn);
-    const hex = parts.get('Q');
-    const payload = hex ? unhexRx(hex, 0, hex.length) : null;
-    if (!complete || !payload) return null; // no question, nothing to report
-    const q = parseDnsQuery(payload, sockType === SOCK_STREAM ? 'tcp' : 'udp');
-    if (!q) {
-      this.stats.dnsUnparsed++;
+  private fileChange(f: Buffer[], parts: Map<string, Buffer>, complete: boolean): KernelEvent | null {
+    const kindFlags = BigInt(f[HEADER + 2].toString());
+    const kind = FILE_CHANGE_KINDS[Number((kindFlags >> 32n) & 0xffn)];
+    const flags = Number(kindFlags & 0xffffffffn);
+    const dfds = BigInt(f[HEADER + 3].toString());
+    const result = Number(f[HEADER + 1].toString());
+    const mono = BigInt(f[1].toString());
+    const pid = Number(BigInt(f[2].toString()) >> 32n);
+    let cut = !complete;
+    const path = (i: number, dfd: number, resolve: boolean): ByteString => {
+      const part = parts.get(`m${i}`);
+      if (!part) return '';
+      const raw = part.subarray(1);
+      if (part[0] && raw.length >= STRLEN - 1) cut = true;
+      if (!resolve) return bytesAt(raw, 0, raw.length);
+      const ev: { path: ByteString } = { path: '' };
+      this.setPath(ev, pid, dfd, raw, mono);
+      return ev.path;
+    };
+    const dfd0 = Number(BigInt.asIntN(32, dfds >> 32n));
+    const dfd1 = Number(BigInt.asIntN(32, dfds & 0xffffffffn));
+    let ev: KernelEvent;
+    if (kind === 'unlink' || kind === 'rmdir') {
+      const u = this.base(f, 'unlink') as Base & UnlinkEvent;
+      u.path = path(0, dfd0, true);
+      u.rmdir = kind === 'rmdir';
+      u.result = result;
+      ev = u;
+    } else if (kind === 'rename') {
+      const r = this.base(f, 'rename') as Base & RenameEvent;
+      r.path = path(0, dfd0, true);
+      r.newpath = path(1, dfd1, true);
+      r.flags = flags;
+      r.result = result;
+      ev = r;
+    } else if (kind === 'link' || kind === 'symlink') {
+      const l = this.base(f, 'link') as Base & LinkEvent;
+      l.symbolic = kind === 'symlink';
+      // a symlink's target is text stored verbatim, not a path resolved now
+      l.path = path(0, dfd0, !l.symbolic);
+      l.newpath = path(1, dfd1, true);
+      l.result = result;
+      ev = l;
+    } else {
+      this.stats.parseErrors++;
       return null;
     }
-    ev.qname = q.qname;
-    ev.qtype = q.qtype;
-    ev.addr = inetAddrText(family, addrBytes(f[HEADER + 4], f[HEADER + 5]), 0);
-    ev.port = ((portNet & 0xff) << 8) | (portNet >> 8);
-    if (Number(f[HEADER + 6].toString()) > DNS_CHUNK) ev.truncated = true;
+    if (cut) ev.truncated = true;
     return ev;
   }
 
-  private connect(f: Buffer[], parts: Map<string, Buffer>): KernelEvent {
-    const ev = this.base(f, 'connect') as Base & ConnectEvent;
-    ev.result = Number(f[HEADER + 1].toString());
-    const fdUl = BigInt(f[HEADER + 2].toString());
-    const famPortKind = BigInt(f[HEADER + 3].toString());
-    const family = Number(famPortKind >> 48n);
-    const portNet = Number((famPortKind >> 32n) & 0xffffn);
-    const sockType = Number((famPortKind >> 16n) & 0xffffn);
-    const protocol = Number(famPortKind & 0xffffn);
-    ev.family = familyName(family);
-    ev.proto = protoName(family, protocol, sockType);
-    ev.port = ((portNet & 0xff) << 8) | (portNet >> 8);
-    if (family === AF_UNIX) {
-      const hex = parts.get('U');
-      const bytes = hex ? unhexRx(hex, 0, hex.length) : null;
-      const len = Number(fdUl & 0xffffffffn);
-      ev.addr = bytes ? byteString(unixPathBytes(bytes, 0, Math.min(len, bytes.length))) : '';
-      if (!bytes) ev.truncated = true;
-    } else {
-      ev.addr = inetAddrText(family, addrBytes(f[HEADER + 4], f[HEADER + 5]), 0);
-    }
-    return ev;
-  }
 }
 
-/** The address words as the CPU read them (packed in pairs), little-endian back to memory order. */
-function addrBytes(a01Field: Buffer, a23Field: Buffer): Buffer {
-  const addr = Buffer.alloc(16);
-  const a01 = BigInt(a01Field.toString());
-  const a23 = BigInt(a23Field.toString());
-  addr.writeUInt32LE(Number(a01 >> 32n), 0);
-  addr.writeUInt32LE(Number(a01 & 0xffffffffn), 4);
-  addr.writeUInt32LE(Number(a23 >> 32n), 8);
-  addr.writeUInt32LE(Number(a23 & 0xffffffffn), 12);
-  return addr;
+/** rename and link records carry two paths; unlink one */
+function twoPaths(f: Buffer[]): boolean {
+  const kind = FILE_CHANGE_KINDS[Number((BigInt(f[HEADER + 2].toString()) >> 32n) & 0xffn)];
+  return kind === 'rename' || kind === 'link' || kind === 'symlink';
 }

@@ -3,6 +3,9 @@
 // uid<<32|gid, cgroup, agent (@tr value), netns<<32|mntns, comm as %rx.
 // Pairs are packed because a printf with ~20 arguments overflows the stack
 // or makes LLVM call memset, which BPF cannot do. `$t` must be curtask.
+/** bytes per str() (bpftrace 0.17 caps BPFTRACE_STRLEN at 200: strings live on the 512-byte BPF stack) */
+export const STRLEN = 200;
+
 export const HEADER_FMT = '%llu %llu %d %llu %llu %llu %llu %rx';
 export const HEADER_ARGS = [
   'nsecs',

@@ -22,9 +22,10 @@
 import type { KernelRule } from '../backend.js';
 import { AGENT_CANDIDATE } from '../backend.js';
 import { dnsProbes } from './script-dns.js';
-import { HEADER_ARGS, HEADER_FMT } from './script-header.js';
+import { fileChangeProbes, FILE_CHANGE_MAPS } from './script-files.js';
+import { HEADER_ARGS, HEADER_FMT, STRLEN } from './script-header.js';
 
-export const STRLEN = 200;
+export { STRLEN } from './script-header.js';
 /** bytes of argv per A line (buf length must stay under STRLEN) */
 export const ARGV_CHUNK = 192;
 /** argv bytes read per exec, as bpf/events.h ARGV_MAX_LEN, rounded up to whole pieces */
@@ -48,6 +49,13 @@ export interface ScriptOptions {
   syscalls: Set<string>;
 }
 
+/**
+ * Per-thread maps that carry syscall arguments from enter to exit (keyed by
+ * tid, u64 values). Each program that reads one deletes it; a thread that
+ * dies mid-syscall has its entries deleted at exit.
+ */
+const PAIRING_MAPS = ['op', 'op2', 'of', 'od', 'cp', 'cu', 'cl', 'dq', 'dl', ...FILE_CHANGE_MAPS];
+
 /** The @tr / rule map value: the agent id, or AGENT_CANDIDATE while user space decides. */
 export function trackValue(agentId: number, candidate: boolean): number {
   return candidate ? AGENT_CANDIDATE : agentId >>> 0;
@@ -70,7 +78,9 @@ export function generateScript(o: ScriptOptions): string {
   out.push(connectProbes(watched));
   out.push(dnsProbes(o.syscalls, watched));
   // END: clear maps so bpftrace does not print them on exit
-  out.push('END { clear(@tr); clear(@rc); clear(@rx); clear(@rg); clear(@op); clear(@op2); clear(@of); clear(@od); clear(@cp); clear(@cu); clear(@cl); clear(@dq); clear(@dl); }');
+  out.push(fileChangeProbes(o.syscalls, watched));
+  // END: clear maps so bpftrace does not print them on exit
+  out.push(`END { ${['tr', 'rc', 'rx', 'rg', ...PAIRING_MAPS].map((m) => `clear(@${m});`).join(' ')} }`);
   return out.join('\n') + '\n';
 }
 
@@ -82,15 +92,7 @@ function begin(o: ScriptOptions): string {
     '@rc["-"] = 0; delete(@rc["-"]);',
     '@rx["-"] = 0; delete(@rx["-"]);',
     '@rg[(uint64)0] = 0; delete(@rg[(uint64)0]);',
-    '@op[(uint64)0] = (uint64)0; delete(@op[(uint64)0]);',
-    '@op2[(uint64)0] = (uint64)0; delete(@op2[(uint64)0]);',
-    '@of[(uint64)0] = (uint64)0; delete(@of[(uint64)0]);',
-    '@od[(uint64)0] = (uint64)0; delete(@od[(uint64)0]);',
-    '@cp[(uint64)0] = (uint64)0; delete(@cp[(uint64)0]);',
-    '@cl[(uint64)0] = (uint64)0; delete(@cl[(uint64)0]);',
-    '@cu[(uint64)0] = (uint64)0; delete(@cu[(uint64)0]);',
-    '@dq[(uint64)0] = (uint64)0; delete(@dq[(uint64)0]);',
-    '@dl[(uint64)0] = (uint64)0; delete(@dl[(uint64)0]);',
+    ...PAIRING_MAPS.map((m) => `@${m}[(uint64)0] = (uint64)0; delete(@${m}[(uint64)0]);`),
   ];
   for (const r of o.rules) {
     const v = trackValue(r.agentId, r.candidate);
@@ -152,7 +154,7 @@ function exitProbe(o: ScriptOptions): string {
   const watched = o.traceAll ? `pid != ${o.selfPid}` : '@tr[pid]';
   return `tracepoint:sched:sched_process_exit {
   if (tid != pid) { delete(@tr[tid]); }
-  delete(@op[tid]); delete(@op2[tid]); delete(@of[tid]); delete(@od[tid]); delete(@cp[tid]); delete(@cu[tid]); delete(@cl[tid]); delete(@dq[tid]); delete(@dl[tid]);
+  ${PAIRING_MAPS.map((m) => `delete(@${m}[tid]);`).join(' ')}
   if (${groupDead} && (${watched})) {
     $t = curtask;
     printf("X ${HEADER_FMT} %d\\n", ${HEADER_ARGS}, $t->exit_code);
