@@ -22,8 +22,10 @@ build_native() {
   # Rebuild the addon when any of its inputs is newer than it.
   local addon=build/Release/agent_sensor.node
   if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp bpf/.output/sensor.skel.h -newer "$addon" -print -quit)" ]; then
-    mkdir -p build
-    node_modules/.bin/node-gyp rebuild "${GYP_FLAGS[@]}" >build/node-gyp.log 2>&1 || { cat build/node-gyp.log >&2; return 1; }
+    # node-gyp rebuild deletes build/ first, so its log lives elsewhere.
+    local log; log=$(mktemp /tmp/agent-sensor-node-gyp.XXXXXX)
+    node_modules/.bin/node-gyp rebuild "${GYP_FLAGS[@]}" >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; return 1; }
+    rm -f "$log"
   fi
 }
 
