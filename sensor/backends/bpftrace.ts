@@ -32,7 +32,7 @@ const NOTIFY_GRACE_MS = 3000;
 /** What this backend does not see that the libbpf one does (for `unavailable()` and the README). */
 export const BPFTRACE_UNAVAILABLE = [
   'dns over writev, sendmmsg messages after the second, and DNS payloads over 192 bytes',
-  'datagram destinations (sendto/sendmsg on unconnected sockets)',
+  'unix datagram destinations, and datagram destinations of sendmmsg messages after the first',
   'in-kernel directory resolution: relative paths are resolved from /proc/<pid>/cwd or fd at read time (racy)',
   `paths and exec filenames longer than ${STRLEN - 1} bytes (cut, marked truncated)`,
   'lost events by type (bpftrace reports only a total, and only once the CPU that lost them delivers again)',

@@ -7,7 +7,7 @@
 // complete. A record still incomplete after STALE_MS (a part was lost) is
 // emitted as truncated; parts without their record are dropped and counted.
 import type {
-  ByteString, EventBase, ExecEvent, ExitEvent, ForkEvent, LinkEvent, OpenEvent, RenameEvent, UnlinkEvent,
+  ByteString, ConnectEvent, EventBase, ExecEvent, ExitEvent, ForkEvent, LinkEvent, OpenEvent, RenameEvent, UnlinkEvent,
 } from '../../events/types.js';
 import { TimestampFormatter } from '../../kernel/clock.js';
 import { bytesAt, exitStatus, openAccess, splitArgv } from '../../kernel/decode.js';
@@ -95,6 +95,7 @@ export class RecordDecoder {
       case 'N': return this.main(`n${this.tidOf(line)}:${this.field(line, HEADER + 1).toString()}`, line, 6, () => 1,
         (f, parts, complete) => dnsEvent(this.base(f, 'dns'), f, parts, complete, this.stats), out);
       case 'M': return this.main(`m${this.tidOf(line)}`, line, 3, (f) => (twoPaths(f) ? 2 : 1), (f, parts, complete) => this.fileChange(f, parts, complete), out);
+      case 'G': return this.single(line, 5, (f) => { const ev = connectEvent(this.base(f, 'connect'), f, new Map()); (ev as ConnectEvent).datagram = true; return ev; }, out);
       case 'K': return this.single(line, 1, (f) => this.fork(f), out);
       case 'X': return this.single(line, 1, (f) => this.exit(f), out);
       case 'F': return this.part(line, 'x', 'F', out);

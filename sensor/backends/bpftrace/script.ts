@@ -21,6 +21,7 @@
 //    restarted and nothing is lost.
 import type { KernelRule } from '../backend.js';
 import { AGENT_CANDIDATE } from '../backend.js';
+import { datagramProbes, DATAGRAM_MAPS } from './script-datagram.js';
 import { dnsProbes } from './script-dns.js';
 import { fileChangeProbes, FILE_CHANGE_MAPS } from './script-files.js';
 import { HEADER_ARGS, HEADER_FMT, STRLEN } from './script-header.js';
@@ -54,7 +55,7 @@ export interface ScriptOptions {
  * tid, u64 values). Each program that reads one deletes it; a thread that
  * dies mid-syscall has its entries deleted at exit.
  */
-const PAIRING_MAPS = ['op', 'op2', 'of', 'od', 'cp', 'cu', 'cl', 'dq', 'dl', ...FILE_CHANGE_MAPS];
+const PAIRING_MAPS = ['op', 'op2', 'of', 'od', 'cp', 'cu', 'cl', 'dq', 'dl', ...FILE_CHANGE_MAPS, ...DATAGRAM_MAPS];
 
 /** The @tr / rule map value: the agent id, or AGENT_CANDIDATE while user space decides. */
 export function trackValue(agentId: number, candidate: boolean): number {
@@ -77,10 +78,11 @@ export function generateScript(o: ScriptOptions): string {
   out.push(chdirProbe(o, watched));
   out.push(connectProbes(watched));
   out.push(dnsProbes(o.syscalls, watched));
+  out.push(datagramProbes(o.syscalls, watched));
   // END: clear maps so bpftrace does not print them on exit
   out.push(fileChangeProbes(o.syscalls, watched));
   // END: clear maps so bpftrace does not print them on exit
-  out.push(`END { ${['tr', 'rc', 'rx', 'rg', ...PAIRING_MAPS].map((m) => `clear(@${m});`).join(' ')} }`);
+  out.push(`END { ${['tr', 'rc', 'rx', 'rg', 'dg', ...PAIRING_MAPS].map((m) => `clear(@${m});`).join(' ')} }`);
   return out.join('\n') + '\n';
 }
 
@@ -93,6 +95,7 @@ function begin(o: ScriptOptions): string {
     '@rx["-"] = 0; delete(@rx["-"]);',
     '@rg[(uint64)0] = 0; delete(@rg[(uint64)0]);',
     ...PAIRING_MAPS.map((m) => `@${m}[(uint64)0] = (uint64)0; delete(@${m}[(uint64)0]);`),
+    '@dg[(uint64)0, (uint64)0, (uint64)0, (uint64)0, (uint64)0] = 0; delete(@dg[(uint64)0, (uint64)0, (uint64)0, (uint64)0, (uint64)0]);',
   ];
   for (const r of o.rules) {
     const v = trackValue(r.agentId, r.candidate);
