@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Sensor } from '../dist/sensor/sensor.js';
 import { LibbpfBackend } from '../dist/sensor/backends/libbpf.js';
+import { BpftraceBackend } from '../dist/sensor/backends/bpftrace.js';
 import { floorScript, tracepointsOf } from './floor.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -52,14 +53,18 @@ async function timeLoop(binary, workload) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** A monitoring mode: attach() starts it, detach() stops it and returns what it saw. */
-function libbpfMode(binaryIsAgent) {
+/**
+ * A monitoring mode: attach() starts it, detach() stops it and returns what it
+ * saw. The agent is the workload binary by comm; every event goes through the
+ * whole Sensor (decode, agent naming) to a JS callback.
+ */
+function sensorMode(makeBackend, binaryIsAgent) {
   let sensor = null;
   let events = 0;
   return {
     async attach() {
       events = 0;
-      const backend = new LibbpfBackend({ traceAll: false, selfPid: process.pid, ringBytes: 64 << 20 });
+      const backend = makeBackend();
       sensor = new Sensor({ backend, agents: [{ name: 'bench', exe: [], comm: ['as-bench-agent'], cgroup: [], argv: [], interpreters: [] }], scanProc: false, enrich: false, log: () => {} });
       sensor.onEvents((evs) => (events += evs.length));
       await sensor.start();
@@ -72,6 +77,10 @@ function libbpfMode(binaryIsAgent) {
     binary: binaryIsAgent ? AGENT : OTHER,
   };
 }
+
+const libbpf = () => new LibbpfBackend({ traceAll: false, selfPid: process.pid, ringBytes: 64 << 20 });
+const bpftrace = () => new BpftraceBackend({ traceAll: false, selfPid: process.pid });
+const libbpfMode = (binaryIsAgent) => sensorMode(libbpf, binaryIsAgent);
 
 /** bpftrace on a set of tracepoints: the floor (filter rejects all) or a printing peer. */
 function bpftraceMode(script, binary) {
@@ -151,6 +160,7 @@ async function main() {
     floor: () => bpftraceMode(floorScript(tracepoints), OTHER),
     'libbpf, not an agent': () => libbpfMode(false),
     'libbpf, agent → JS': () => libbpfMode(true),
+    'bpftrace backend, agent → JS': () => sensorMode(bpftrace, true),
     'bpftrace printing, agent': () => bpftraceMode(printing, AGENT),
   };
   console.log(`agent-sensor benchmark: ${PAIRS} pairs per cell, ratio = time monitored / time unmonitored (median)`);
@@ -161,7 +171,7 @@ async function main() {
     for (const [name, make] of Object.entries(modes)) {
       const r = await overhead(make(), workload);
       row[name] = `${r.ratio.toFixed(2)}×`;
-      if (name === 'libbpf, agent → JS') row['events (lost)'] = `${r.events} (${r.lost})`;
+      if (name.endsWith('→ JS')) row[`${name.split(',')[0]} events/lost`] = `${r.events}/${r.lost}`;
     }
     table.push(row);
     console.log(row);
