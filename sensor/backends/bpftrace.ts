@@ -211,9 +211,11 @@ export class BpftraceBackend implements Backend {
     if (this.staleTimer) clearInterval(this.staleTimer);
     this.staleTimer = null;
     await this.flushing.catch(() => undefined);
-    // SIGINT lets bpftrace run END (which clears maps instead of printing them) and detach.
+    // SIGINT lets bpftrace run END (which clears maps instead of printing
+    // them) and detach. Detaching ~90 tracepoint programs takes seconds
+    // (about 4.6 s on a 2-core host), hence the generous limit.
     proc.kill('SIGINT');
-    const limit = this.tuning.stopTimeoutMs ?? 5000;
+    const limit = this.tuning.stopTimeoutMs ?? 15_000;
     const done = await Promise.race([proc.then(() => true), sleep(limit).then(() => false)]);
     if (!done) {
       proc.kill('SIGKILL');
