@@ -322,6 +322,7 @@ describe.skipIf(skip !== null)('BpftraceBackend on the live kernel', () => {
     expect(c.delivered).toBeGreaterThan(0);
     expect(c.other.parseErrors).toBe(0);
     expect(c.other.mapUpdateFailed).toBe(0);
+    expect(c.other.bpftraceDied).toBe(0);
     expect(backend.unavailable()).toEqual(expect.arrayContaining([expect.stringMatching(/^unix datagram/)]));
   }, 60_000);
 });

@@ -57,7 +57,8 @@ export class BpftraceBackend implements Backend {
   private stderrTail = '';
   /** bpftool's message for the last failed map update (diagnostics) */
   lastMapError: string | null = null;
-  private readonly count = { delivered: 0, lost: 0, mapUpdateFailed: 0, malformedLines: 0, unmatchableRules: 0 };
+  private readonly count = { delivered: 0, lost: 0, mapUpdateFailed: 0, malformedLines: 0, unmatchableRules: 0, bpftraceDied: 0 };
+  private stopping = false;
 
   constructor(private readonly options: BackendOptions, private readonly tuning: BpftraceTuning = {}) {
     this.maps = new BpftraceMaps(tuning.bpftool ?? 'bpftool', (pid) => {
@@ -136,6 +137,8 @@ export class BpftraceBackend implements Backend {
       });
       void proc.then((r) => {
         clearTimeout(timer);
+        // after start, an exit we did not ask for means no more events: say so in the counters
+        if (!this.stopping) this.count.bpftraceDied = 1;
         const code = (r as { code?: string }).code;
         if (code === 'ENOENT') reject(new Error(`${this.tuning.bpftrace ?? 'bpftrace'} not found: install bpftrace (Debian: apt-get install bpftrace)`));
         else if (code === 'EACCES') reject(new Error(`${this.tuning.bpftrace ?? 'bpftrace'} is not executable`));
@@ -197,6 +200,8 @@ export class BpftraceBackend implements Backend {
         dnsUnparsed: s?.dnsUnparsed ?? 0,
         mapUpdateFailed: this.count.mapUpdateFailed,
         unmatchableRules: this.count.unmatchableRules,
+        /** 1 when bpftrace exited on its own: no events flow until restart */
+        bpftraceDied: this.count.bpftraceDied,
       },
     };
   }
@@ -208,6 +213,7 @@ export class BpftraceBackend implements Backend {
   async stop(): Promise<void> {
     const proc = this.proc;
     if (!proc) return;
+    this.stopping = true;
     if (this.staleTimer) clearInterval(this.staleTimer);
     this.staleTimer = null;
     await this.flushing.catch(() => undefined);
@@ -222,6 +228,7 @@ export class BpftraceBackend implements Backend {
       await Promise.race([proc, sleep(limit)]);
     }
     this.proc = null;
+    this.stopping = false;
     // records still waiting for a part go out marked truncated rather than vanish
     if (this.decoder && this.onEvents) {
       const out: KernelEvent[] = [];
