@@ -88,6 +88,8 @@ export class Sensor {
       this.trackRunningAgents();
       this.trackRunningAgents();
     }
+    // Started means watching: the rules and tracks above must be in force.
+    await this.options.backend.settled?.();
   }
 
   /** Subscribe to batches of events; returns the unsubscribe function. */

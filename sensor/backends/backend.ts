@@ -56,6 +56,11 @@ export interface Backend {
   /** put a running process under watch (start-up /proc scan, argv decision) */
   track(pid: number, agentId: number, candidate?: boolean): void;
   untrack(pid: number): void;
+  /**
+   * Resolves once every setRule/track/untrack so far is in force in the
+   * kernel (bpftrace applies them asynchronously; libbpf at once).
+   */
+  settled?(): Promise<void>;
   counters(): BackendCounters;
   /** kernel hooks this host lacks and that were left out */
   unavailable(): string[];
