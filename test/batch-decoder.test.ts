@@ -82,6 +82,20 @@ describe('hand-written EventBatch decoder', () => {
     expect(message(() => validateBatch(decodeEventBatch(bytes)))).toMatch(/event 0: event has no known payload/);
   });
 
+  it('encodes long fields (multi-byte lengths) the same as protobufjs, and decodes them back', () => {
+    const codec = protoCodecs().event;
+    const full = (b: Buffer) => codec.type.toObject(codec.type.decode(b), { longs: String, enums: String, oneofs: true, defaults: true });
+    const long = (n: number) => `/${'é'.repeat(n)}`;
+    const events = [
+      { ...base('open', 20), path: long(100), flags: 0, mode: 0, access: 'read', result: 3, syscall: 'openat' },
+      { ...base('open', 21), path: long(10_000), rawPath: { b64: Buffer.alloc(300, 0xff).toString('base64') }, flags: 1, mode: 2, access: 'readwrite', result: -2, syscall: 'creat' },
+      { ...base('exec', 22), filename: long(70), argv: Array.from({ length: 300 }, (_, i) => `arg${i}`), startNs: '1', cwd: long(5000) },
+      { ...base('connect', 23), family: 'inet', proto: 'tcp', addr: '10.0.0.1', port: 65535, result: -2147483648, host: 'h'.repeat(20_000) },
+    ] as SensorEvent[];
+    for (const e of events) expect(full(encodeEvent(e))).toEqual(full(encodeEventGeneric(e)));
+    expect(decodeEventBatch(encodeBatch(header, events.map(encodeEvent))).sensorEvents).toEqual(events);
+  });
+
   it('throws on bytes that are not protobuf', () => {
     expect(() => decodeEventBatch(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff]))).toThrow();
     const good = encodeBatch(header, EVENTS.map(encodeEvent));

@@ -9,45 +9,153 @@
 // fields are written whenever set, the payload message always (its presence
 // is the event type). A UTF-8 string field and a bytes field share one wire
 // format, so plain-string ByteStrings are written without a Buffer copy.
-import protobuf from 'protobufjs';
 import { EVENT_TYPE_NUMBER, type ByteString, type SensorEvent } from '../events/types.js';
 import { protoRoot, PROTO_PACKAGE } from './proto.js';
 
-type Writer = protobuf.Writer;
+// Written into one reused scratch buffer, then copied out once per event:
+// protobufjs's Writer builds a list of operations and allocates per field.
+let buf = Buffer.allocUnsafe(64 * 1024);
+let pos = 0;
 const VARINT = 0;
 const LEN = 2;
 
-function key(w: Writer, field: number, wire: number): Writer {
-  return w.uint32(((field << 3) | wire) >>> 0);
+function room(n: number): void {
+  if (pos + n <= buf.length) return;
+  const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, pos + n));
+  buf.copy(bigger, 0, 0, pos);
+  buf = bigger;
 }
 
-/** 64-bit unsigned from a decimal string, without Long.fromString. */
-function u64bits(decimal: string): number | { low: number; high: number } {
-  if (decimal.length <= 15) return Number(decimal);
-  const b = BigInt(decimal);
-  return { low: Number(b & 0xffffffffn), high: Number((b >> 32n) & 0xffffffffn) };
+function varint32(v: number): void {
+  v >>>= 0;
+  while (v >= 0x80) {
+    buf[pos++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  buf[pos++] = v;
 }
 
-const u32 = (w: Writer, f: number, v: number) => void (v && key(w, f, VARINT).uint32(v));
-const s32 = (w: Writer, f: number, v: number) => void (v && key(w, f, VARINT).sint32(v));
-const u64 = (w: Writer, f: number, v: string) => void (v && v !== '0' && key(w, f, VARINT).uint64(u64bits(v) as number));
-const bool = (w: Writer, f: number, v: boolean) => void (v && key(w, f, VARINT).bool(true));
-const str = (w: Writer, f: number, v: string) => void (v && key(w, f, LEN).string(v));
-const enumv = (w: Writer, f: number, v: number) => u32(w, f, v);
+function key(field: number, wire: number): void {
+  room(16);
+  varint32((field << 3) | wire);
+}
+
+/** Reserves one length byte; endLen() widens it when the content turned out longer. */
+function beginLen(): number {
+  room(1);
+  return pos++;
+}
+function endLen(lenPos: number): void {
+  const n = pos - lenPos - 1;
+  if (n < 0x80) {
+    buf[lenPos] = n;
+    return;
+  }
+  const size = n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
+  room(size - 1);
+  buf.copyWithin(lenPos + size, lenPos + 1, pos);
+  pos += size - 1;
+  const save = pos;
+  pos = lenPos;
+  varint32(n);
+  pos = save;
+}
+
+function writeString(v: string): void {
+  room(v.length * 3);
+  pos += buf.write(v, pos, 'utf8');
+}
+
+/** 64-bit unsigned from a decimal string (the wire varint; Numbers below 2^53, BigInt above). */
+function u64varint(decimal: string): void {
+  room(10);
+  if (decimal.length <= 15) {
+    let v = Number(decimal);
+    while (v >= 0x80) {
+      buf[pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    buf[pos++] = v;
+    return;
+  }
+  let b = BigInt.asUintN(64, BigInt(decimal));
+  let lo = Number(b & 0xffffffffn);
+  let hi = Number(b >> 32n);
+  while (hi > 0 || lo >= 0x80) {
+    buf[pos++] = (lo & 0x7f) | 0x80;
+    lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+    hi >>>= 7;
+  }
+  buf[pos++] = lo;
+  b = 0n;
+}
+
+const u32 = (f: number, v: number) => {
+  if (v) {
+    key(f, VARINT);
+    varint32(v);
+  }
+};
+/** sint32: zigzag */
+const s32 = (f: number, v: number) => {
+  if (v) {
+    key(f, VARINT);
+    varint32((v << 1) ^ (v >> 31));
+  }
+};
+const u64 = (f: number, v: string) => {
+  if (v && v !== '0') {
+    key(f, VARINT);
+    u64varint(v);
+  }
+};
+const bool = (f: number, v: boolean) => {
+  if (v) {
+    key(f, VARINT);
+    buf[pos++] = 1;
+  }
+};
+const str = (f: number, v: string) => {
+  if (v) optStr(f, v);
+};
+const enumv = (f: number, v: number) => u32(f, v);
 
 /** A ByteString as a length-delimited field, written even when empty (repeated and optional need that). */
-function byteField(w: Writer, f: number, v: ByteString): void {
-  key(w, f, LEN);
-  if (typeof v === 'string') w.string(v);
-  else w.bytes(Buffer.from(v.b64, 'base64'));
+function byteField(f: number, v: ByteString): void {
+  key(f, LEN);
+  const at = beginLen();
+  if (typeof v === 'string') writeString(v);
+  else {
+    const raw = Buffer.from(v.b64, 'base64');
+    room(raw.length);
+    raw.copy(buf, pos);
+    pos += raw.length;
+  }
+  endLen(at);
 }
-const bytes = (w: Writer, f: number, v: ByteString) => {
-  if (typeof v !== 'string' || v.length > 0) byteField(w, f, v);
+const bytes = (f: number, v: ByteString) => {
+  if (typeof v !== 'string' || v.length > 0) byteField(f, v);
 };
-const optBytes = (w: Writer, f: number, v: ByteString | undefined) => void (v !== undefined && byteField(w, f, v));
-const optBool = (w: Writer, f: number, v: boolean | undefined) => void (v !== undefined && key(w, f, VARINT).bool(v));
-const optStr = (w: Writer, f: number, v: string | undefined) => void (v !== undefined && key(w, f, LEN).string(v));
-const optU32 = (w: Writer, f: number, v: number | null | undefined) => void (v !== undefined && v !== null && key(w, f, VARINT).uint32(v));
+const optBytes = (f: number, v: ByteString | undefined) => void (v !== undefined && byteField(f, v));
+const optBool = (f: number, v: boolean | undefined) => {
+  if (v !== undefined) {
+    key(f, VARINT);
+    buf[pos++] = v ? 1 : 0;
+  }
+};
+function optStr(f: number, v: string | undefined): void {
+  if (v === undefined) return;
+  key(f, LEN);
+  const at = beginLen();
+  writeString(v);
+  endLen(at);
+}
+const optU32 = (f: number, v: number | null | undefined) => {
+  if (v !== undefined && v !== null) {
+    key(f, VARINT);
+    varint32(v);
+  }
+};
 
 interface Numbers {
   access: Record<string, number>;
@@ -74,59 +182,59 @@ function enumNumbers(): Numbers {
   return numbers;
 }
 
-function payload(w: Writer, e: SensorEvent, n: Numbers): void {
+function payload(e: SensorEvent, n: Numbers): void {
   switch (e.type) {
     case 'exec':
-      bytes(w, 1, e.filename);
-      for (const a of e.argv) byteField(w, 2, a);
-      u64(w, 3, e.startNs);
-      optBytes(w, 4, e.exe);
-      optBytes(w, 5, e.cwd);
+      bytes(1, e.filename);
+      for (const a of e.argv) byteField(2, a);
+      u64(3, e.startNs);
+      optBytes(4, e.exe);
+      optBytes(5, e.cwd);
       return;
     case 'fork':
-      u64(w, 1, e.startNs);
+      u64(1, e.startNs);
       return;
     case 'exit':
-      optU32(w, 1, e.code);
-      optU32(w, 2, e.signal);
+      optU32(1, e.code);
+      optU32(2, e.signal);
       return;
     case 'open':
-      bytes(w, 1, e.path);
-      optBytes(w, 2, e.rawPath);
-      u32(w, 3, e.flags);
-      u32(w, 4, e.mode);
-      enumv(w, 5, n.access[e.access]!);
-      s32(w, 6, e.result);
-      enumv(w, 7, n.syscall[e.syscall]!);
-      optStr(w, 8, e.sha256);
+      bytes(1, e.path);
+      optBytes(2, e.rawPath);
+      u32(3, e.flags);
+      u32(4, e.mode);
+      enumv(5, n.access[e.access]!);
+      s32(6, e.result);
+      enumv(7, n.syscall[e.syscall]!);
+      optStr(8, e.sha256);
       return;
     case 'connect':
-      enumv(w, 1, n.family[e.family]!);
-      enumv(w, 2, n.proto[e.proto]!);
-      bytes(w, 3, e.addr);
-      u32(w, 4, e.port);
-      s32(w, 5, e.result);
-      optBool(w, 6, e.datagram);
-      optStr(w, 7, e.host);
+      enumv(1, n.family[e.family]!);
+      enumv(2, n.proto[e.proto]!);
+      bytes(3, e.addr);
+      u32(4, e.port);
+      s32(5, e.result);
+      optBool(6, e.datagram);
+      optStr(7, e.host);
       return;
     case 'unlink':
-      bytes(w, 1, e.path);
-      bool(w, 2, e.rmdir);
-      s32(w, 3, e.result);
+      bytes(1, e.path);
+      bool(2, e.rmdir);
+      s32(3, e.result);
       return;
     case 'rename':
     case 'link':
-      bytes(w, 1, e.path);
-      bytes(w, 2, e.newpath);
-      if (e.type === 'rename') u32(w, 3, e.flags);
-      else bool(w, 3, e.symbolic);
-      s32(w, 4, e.result);
+      bytes(1, e.path);
+      bytes(2, e.newpath);
+      if (e.type === 'rename') u32(3, e.flags);
+      else bool(3, e.symbolic);
+      s32(4, e.result);
       return;
     case 'dns':
-      str(w, 1, e.qname);
-      str(w, 2, e.qtype);
-      str(w, 3, e.addr);
-      u32(w, 4, e.port);
+      str(1, e.qname);
+      str(2, e.qtype);
+      str(3, e.addr);
+      u32(4, e.port);
       return;
   }
 }
@@ -135,22 +243,24 @@ export function encodeEventFast(e: SensorEvent): Buffer {
   const n = enumNumbers();
   const field = EVENT_TYPE_NUMBER[e.type]; // = the payload's field number (test checks)
   if (field === undefined) throw new Error(`unknown event type ${JSON.stringify(e.type)}`);
-  const w = protobuf.Writer.create();
-  key(w, field, LEN).fork();
-  payload(w, e, n);
-  w.ldelim();
-  u64(w, 20, e.tsNs);
-  u32(w, 21, e.pid);
-  u32(w, 22, e.tid);
-  u32(w, 23, e.ppid);
-  u32(w, 24, e.uid);
-  u32(w, 25, e.gid);
-  bytes(w, 26, e.comm);
-  if (e.agent !== null) optStr(w, 27, e.agent);
-  u64(w, 28, e.cgroupId);
-  u32(w, 29, e.netns);
-  u32(w, 30, e.mntns);
-  optBool(w, 31, e.truncated);
-  const out = w.finish();
-  return Buffer.isBuffer(out) ? out : Buffer.from(out);
+  pos = 0;
+  key(field, LEN);
+  const at = beginLen();
+  payload(e, n);
+  endLen(at);
+  u64(20, e.tsNs);
+  u32(21, e.pid);
+  u32(22, e.tid);
+  u32(23, e.ppid);
+  u32(24, e.uid);
+  u32(25, e.gid);
+  bytes(26, e.comm);
+  if (e.agent !== null) optStr(27, e.agent);
+  u64(28, e.cgroupId);
+  u32(29, e.netns);
+  u32(30, e.mntns);
+  optBool(31, e.truncated);
+  const out = Buffer.allocUnsafe(pos);
+  buf.copy(out, 0, 0, pos);
+  return out;
 }
