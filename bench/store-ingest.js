@@ -34,6 +34,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const t0 = process.hrtime.bigint();
   let seq = 0n;
   for (const events of batches) store.commitBatch({ sensorId: 's1', bootId: 'b1', seq: ++seq, events });
+  await store.hashIdle();
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
   const st = store.status();
