@@ -10,7 +10,7 @@ import { execa, type ResultPromise } from 'execa';
 import type { Backend, BackendCounters, BackendOptions, KernelEvent, KernelRule } from './backend.js';
 import { LineSplitter, parseMessage } from './bpftrace/lines.js';
 import { BpftraceMaps, KEY_WIDTH, stringKey, u64Key, type MapUpdate } from './bpftrace/maps.js';
-import { monotonicToEpochOffset } from './bpftrace/clock.js';
+import { monotonicToEpochOffset } from '../kernel/clock.js';
 import { CwdResolver } from './bpftrace/cwd.js';
 import { RecordDecoder } from './bpftrace/records.js';
 import { COMM_LEN, STRLEN, generateScript, literalSafe, trackValue } from './bpftrace/script.js';

@@ -13,6 +13,7 @@
 // as zero below 20 ms so an unsuspended host gets no rounding error).
 // The offset is fixed for the sensor's run: a clock step (settimeofday) after
 // start shifts wall times until restart, as with any monotonic-based stamp.
+// bpftrace stamps are CLOCK_MONOTONIC: monotonicToEpochOffset() serves them.
 import { readFileSync } from 'node:fs';
 
 export interface BootClock {
@@ -22,11 +23,29 @@ export interface BootClock {
   readonly source: 'timer_list' | 'node-clocks';
 }
 
+/** REALTIME and BOOTTIME as offsets from MONOTONIC, in ns. */
+interface ClockOffsets {
+  realMinusMono: bigint;
+  bootMinusMono: bigint;
+  source: BootClock['source'];
+}
+
+/** For CLOCK_BOOTTIME stamps (bpf_ktime_get_boot_ns, the libbpf records). */
 export function measureBootClock(): BootClock {
+  const o = measureOffsets();
+  return { bootToEpochNs: o.realMinusMono - o.bootMinusMono, source: o.source };
+}
+
+/** For CLOCK_MONOTONIC stamps (bpf_ktime_get_ns: bpftrace's `nsecs`): add to get epoch ns. */
+export function monotonicToEpochOffset(): bigint {
+  return measureOffsets().realMinusMono;
+}
+
+function measureOffsets(): ClockOffsets {
   return fromTimerList() ?? fromNodeClocks();
 }
 
-function fromTimerList(): BootClock | null {
+function fromTimerList(): ClockOffsets | null {
   let text: string;
   try {
     // Only the first CPU's clock bases are needed; the file is large on big hosts.
@@ -43,15 +62,16 @@ function fromTimerList(): BootClock | null {
   const realOff = offsets.get(1);
   const bootOff = offsets.get(2);
   if (realOff === undefined || bootOff === undefined || realOff === 0n) return null;
-  return { bootToEpochNs: realOff - bootOff, source: 'timer_list' };
+  return { realMinusMono: realOff, bootMinusMono: bootOff, source: 'timer_list' };
 }
 
 /** The fallback estimate alone (tests compare it with timer_list). */
 export function nodeClockEstimate(): bigint {
-  return fromNodeClocks().bootToEpochNs;
+  const o = fromNodeClocks();
+  return o.realMinusMono - o.bootMinusMono;
 }
 
-function fromNodeClocks(): BootClock {
+function fromNodeClocks(): ClockOffsets {
   // Take the tightest of a few back-to-back samples of (monotonic, realtime).
   let best: { gap: bigint; realMinusMono: bigint } | null = null;
   for (let i = 0; i < 5; i++) {
@@ -70,7 +90,7 @@ function fromNodeClocks(): BootClock {
   } catch {
     // no /proc/uptime: assume the host never suspended
   }
-  return { bootToEpochNs: best!.realMinusMono - bootMinusMono, source: 'node-clocks' };
+  return { realMinusMono: best!.realMinusMono, bootMinusMono, source: 'node-clocks' };
 }
 
 const NS_PER_S = 1_000_000_000;
