@@ -7,11 +7,9 @@ import { CollectorServer, DEFAULT_MAX_RECEIVE_BYTES } from '../../../collector/s
 import { processLogger } from '../../../collector/server/logger.js';
 import { queryEvents } from '../../../collector/query/event-query.js';
 import { EventStore } from '../../../collector/store/event-store.js';
+import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
 import { DEFAULT_COLLECTOR_ADDRESS } from '../../transport/address.js';
 import { tlsFilesFromOptions } from '../../transport/tls.js';
-
-/** The store's folder by default; `sensor query` reads the same one. */
-export const DEFAULT_STATE_DIR = '/var/lib/agent-sensor';
 
 export interface CollectorCommandOptions {
   listen: string;

@@ -20,7 +20,8 @@ import { DEFAULT_COLLECTOR_ADDRESS, parseAddress } from '../../transport/address
 import { CLIENT_DEFAULTS, CollectorClient, type TransportCounters } from '../../transport/collector-client.js';
 import { defaultSensorId, newBootId } from '../../transport/identity.js';
 import { tlsFilesFromOptions } from '../../transport/tls.js';
-import { DEFAULT_STATE_DIR, startCollector, untilSignal } from './collector.js';
+import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
+import { startCollector, untilSignal } from './collector.js';
 import { agentsFromOptions, countersText } from './watch.js';
 import { defaultAgents } from '../../agents/known-agents.js';
 import type { AgentSpec } from '../../agents/config.js';
