@@ -80,7 +80,7 @@ function emptyColumns(e: SensorEvent): EventColumns {
   if (typeNumber === undefined) throw new Error(`unknown event type ${JSON.stringify(e.type)}`);
   return {
     type: typeNumber, tsNs: BigInt(e.tsNs), pid: e.pid, tid: e.tid, ppid: e.ppid, uid: e.uid, gid: e.gid,
-    comm: toBytes(e.comm), agent: e.agent, cgroup: u64ToI64(e.cgroupId), netns: e.netns, mntns: e.mntns,
+    comm: cachedBytes(e.comm), agent: e.agent, cgroup: u64ToI64(e.cgroupId), netns: e.netns, mntns: e.mntns,
     bits: e.truncated ? BIT_TRUNCATED : 0,
     path: null, newpath: null, flags: null, mode: null, access: null, syscall: null, result: null,
     family: null, proto: null, addr: null, port: null, host: null, code: null, signal: null,
@@ -88,7 +88,22 @@ function emptyColumns(e: SensorEvent): EventColumns {
   };
 }
 
-const opt = (v: ByteString | undefined): Buffer | null => (v === undefined ? null : toBytes(v));
+// Bytes of recent strings: an agent repeats its comm and paths thousands of
+// times a second. The Buffers are shared, so nothing downstream may write to them.
+const BYTES_CACHE_MAX = 4096;
+let bytesCache = new Map<string, Buffer>();
+function cachedBytes(v: ByteString): Buffer {
+  if (typeof v !== 'string') return toBytes(v);
+  let b = bytesCache.get(v);
+  if (b === undefined) {
+    if (bytesCache.size >= BYTES_CACHE_MAX) bytesCache = new Map();
+    b = Buffer.from(v, 'utf8');
+    bytesCache.set(v, b);
+  }
+  return b;
+}
+
+const opt = (v: ByteString | undefined): Buffer | null => (v === undefined ? null : cachedBytes(v));
 
 /** argv as NUL-terminated elements: [] and [""] stay distinct. */
 export function encodeArgv(argv: ByteString[]): Buffer {
@@ -124,7 +139,7 @@ export function toColumns(e: SensorEvent): EventColumns {
       c.signal = e.signal;
       break;
     case 'open':
-      c.path = toBytes(e.path);
+      c.path = cachedBytes(e.path);
       c.newpath = opt(e.rawPath);
       c.flags = e.flags;
       c.mode = e.mode;

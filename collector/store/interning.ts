@@ -9,6 +9,7 @@ const CACHE_MAX = 100_000;
 
 export class StringWriter {
   private ids = new Map<string, number>();
+  private idsByBuffer = new WeakMap<Buffer, number>();
   private used = new Set<number>();
   private agentIds = new Map<string, number>();
   private readonly select: Database.Statement<[Buffer], { id: number }>;
@@ -25,12 +26,17 @@ export class StringWriter {
 
   /** track=false: the caller stamps the row itself (file rows, written after their batch). */
   id(bytes: Buffer, track = true): number {
-    const key = bytes.toString('latin1'); // one char per byte: exact and cheap
-    let id = this.ids.get(key);
+    // The same Buffer object again (event-rows shares them for repeated strings): no key to build.
+    let id = this.idsByBuffer.get(bytes);
     if (id === undefined) {
-      id = this.select.get(bytes)?.id ?? Number(this.insert.run(bytes).lastInsertRowid);
-      if (this.ids.size >= CACHE_MAX) this.ids.clear();
-      this.ids.set(key, id);
+      const key = bytes.toString('latin1'); // one char per byte: exact and cheap
+      id = this.ids.get(key);
+      if (id === undefined) {
+        id = this.select.get(bytes)?.id ?? Number(this.insert.run(bytes).lastInsertRowid);
+        if (this.ids.size >= CACHE_MAX) this.forgetIds();
+        this.ids.set(key, id);
+      }
+      this.idsByBuffer.set(bytes, id);
     }
     if (track) this.used.add(id);
     return id;
@@ -61,8 +67,13 @@ export class StringWriter {
     return id;
   }
 
-  forget(): void {
+  private forgetIds(): void {
     this.ids.clear();
+    this.idsByBuffer = new WeakMap();
+  }
+
+  forget(): void {
+    this.forgetIds();
     this.agentIds.clear();
     this.used.clear();
   }
