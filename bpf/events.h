@@ -22,7 +22,7 @@
 #define ARGV_MAX_LEN    2048   /* raw NUL-separated argv area of an exec      */
 #define ARGV_MAX_ARGS   32     /* argv elements counted into exec.argc        */
 #define UNIX_PATH_LEN   108
-#define DNS_PAYLOAD_MAX 512    /* bytes of a send to port 53 we keep          */
+#define DNS_PAYLOAD_MAX 512    /* bytes of a DNS query or response we keep     */
 #define EXE_RULE_LEN    256    /* key length of an exe-path agent rule        */
 
 /* Event types; the proto's oneof field numbers match these (test checks). */
@@ -150,7 +150,10 @@ struct rename_event {
 	__u8  data[];
 };
 
-/* dns: a send to port 53. data = payload[payload_len] */
+/* dns: a send to port 53, or (DNSF_RESPONSE) a datagram received from port
+ * 53 by a tracked process; addr/port is the server either way.
+ * data = payload[payload_len] */
+#define DNSF_RESPONSE (1 << 0)
 struct dns_event {
 	struct event_header hdr;
 	__s32 fd;
@@ -158,7 +161,7 @@ struct dns_event {
 	__u16 port;
 	__u8  addr[16];
 	__u32 payload_len;
-	__u32 _pad;
+	__u32 flags;        /* DNSF_* */
 	__u8  data[];
 };
 
@@ -190,6 +193,7 @@ _Static_assert(sizeof(struct event_header) == 72, "event_header layout");
 _Static_assert(sizeof(struct exec_event) == 96, "exec_event layout");
 _Static_assert(sizeof(struct open_event) == 96, "open_event layout");
 _Static_assert(sizeof(struct connect_event) % 8 == 0, "connect_event align");
+_Static_assert(sizeof(struct dns_event) == 104, "dns_event layout");
 #endif
 #endif
 

@@ -2,38 +2,15 @@
 /*
  * Network destinations: connect(), the first send of each (socket,
  * destination) pair on datagram sockets, and DNS queries (sends to port
- * 53) of tracked processes. Arguments are stashed at sys_enter and read at
- * sys_exit, when the result is known.
+ * 53) of tracked processes; their responses are in dns_recv.bpf.c.
+ * Arguments are stashed at sys_enter and read at sys_exit, when the
+ * result is known.
  */
 #include "sock.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define MMSG_MAX 4 /* messages of one sendmmsg looked at (glibc sends 2: A, AAAA) */
-
-/* User msghdr/iovec/mmsghdr layouts (fixed 64-bit ABI). */
-struct user_msghdr64 {
-	__u64 name;
-	__s32 namelen;
-	__u32 _pad;
-	__u64 iov;
-	__u64 iovlen;
-	__u64 control;
-	__u64 controllen;
-	__u32 flags;
-	__u32 _pad2;
-};
-
-struct user_iovec64 {
-	__u64 base;
-	__u64 len;
-};
-
-struct user_mmsghdr64 {
-	struct user_msghdr64 hdr;
-	__u32 len;
-	__u32 _pad;
-};
 
 static __always_inline int stash_sock(struct trace_event_raw_sys_enter *ctx, int fd, __u64 addr, __u64 addrlen,
 				      __u64 buf, __u64 len)
@@ -107,7 +84,7 @@ static __always_inline void on_send(int fd, __u64 uaddr, __u32 addrlen, __u64 bu
 		return;
 	}
 	if (want_dns && is_dns(d, &si))
-		emit_dns(d, fd, (void *)buf, len, agent_id);
+		emit_dns(d, fd, (void *)buf, len, 0, agent_id);
 }
 
 /* The tracked-or-trace_all gate of a send's exit; *tracked: DNS wanted. */
@@ -231,6 +208,6 @@ int tp_sys_enter_write(struct trace_event_raw_sys_enter *ctx)
 	d = dest_buf();
 	if (!d || !read_peer(d, si.sk) || !is_dns(d, &si))
 		return 0;
-	emit_dns(d, fd, (void *)ctx->args[1], ctx->args[2], agent_id);
+	emit_dns(d, fd, (void *)ctx->args[1], ctx->args[2], 0, agent_id);
 	return 0;
 }

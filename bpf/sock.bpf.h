@@ -71,6 +71,30 @@ struct user_sockaddr_in6 {
 	__u8 addr[16];
 };
 
+/* User msghdr/iovec/mmsghdr layouts (fixed 64-bit ABI). */
+struct user_msghdr64 {
+	__u64 name;
+	__s32 namelen;
+	__u32 _pad;
+	__u64 iov;
+	__u64 iovlen;
+	__u64 control;
+	__u64 controllen;
+	__u32 flags;
+	__u32 _pad2;
+};
+
+struct user_iovec64 {
+	__u64 base;
+	__u64 len;
+};
+
+struct user_mmsghdr64 {
+	struct user_msghdr64 hdr;
+	__u32 len;
+	__u32 _pad;
+};
+
 /* Fills d from a user sockaddr; false when it cannot be read. */
 static __always_inline bool read_sockaddr(struct dgram_key *d, const void *uaddr, __u32 addrlen)
 {
@@ -162,8 +186,10 @@ static __always_inline bool is_dns(struct dgram_key *d, struct sock_info *si)
 	return si->type == SOCK_DGRAM && d->port == DNS_PORT && (d->family == AF_INET || d->family == AF_INET6);
 }
 
-/* A DNS query as sent: up to DNS_PAYLOAD_MAX bytes of the user buffer. */
-static __always_inline void emit_dns(struct dgram_key *d, int fd, const void *payload, __u64 len, __u32 agent_id)
+/* A DNS message as sent or received (flags: DNSF_*): up to DNS_PAYLOAD_MAX
+ * bytes of the user buffer. */
+static __always_inline void emit_dns(struct dgram_key *d, int fd, const void *payload, __u64 len, __u32 flags,
+				     __u32 agent_id)
 {
 	struct scratch *s = scratch_buf();
 	struct dns_event *e;
@@ -177,7 +203,7 @@ static __always_inline void emit_dns(struct dgram_key *d, int fd, const void *pa
 	e->family = d->family;
 	e->port = d->port;
 	__builtin_memcpy(e->addr, d->addr, sizeof(e->addr));
-	e->_pad = 0;
+	e->flags = flags;
 	if (len > DNS_PAYLOAD_MAX)
 		e->hdr.flags |= EVF_TRUNCATED;
 	barrier_var(n);

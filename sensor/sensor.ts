@@ -1,12 +1,14 @@
 // The Sensor: a Backend plus everything above it. It pushes the agent rules
 // into the kernel, tracks agents that were running before it started (/proc
 // scan), decides interpreter candidates from argv (agents/candidates.ts),
-// names agents, enriches exec events from /proc, and hands out batches of
-// SensorEvents through onEvents() or async iteration.
+// names agents, enriches exec events from /proc, attributes connects to the
+// host names the agent resolved (dns/attribution.ts), and hands out batches
+// of SensorEvents through onEvents() or async iteration.
 import { CandidateGate, type CandidateCounters } from './agents/candidates.js';
 import type { AgentSpec } from './agents/config.js';
 import { AgentRegistry } from './agents/registry.js';
 import type { Backend, BackendCounters, KernelEvent } from './backends/backend.js';
+import { HostAttribution } from './dns/attribution.js';
 import { CgroupIds, ProcessCache, exeAndCwd, runningAgents, scanProcesses, type ProcessRecord } from './enrich/procfs.js';
 import type { SensorEvent } from './events/types.js';
 
@@ -39,6 +41,8 @@ export interface SensorCounters extends BackendCounters {
     iteratorDropped: number;
     /** exceptions thrown by onEvents listeners (caught) */
     listenerErrors: number;
+    /** connect events given a host from a DNS answer the agent received */
+    hostsAttributed: number;
   };
 }
 
@@ -49,6 +53,7 @@ export class Sensor {
   private readonly gate: CandidateGate;
   private readonly listeners = new Set<Listener>();
   private readonly cache = new ProcessCache();
+  private readonly hosts = new HostAttribution();
   private readonly log: (msg: string) => void;
   private readonly selfPid: number;
   private readonly trackedAtStart = new Set<number>();
@@ -147,6 +152,7 @@ export class Sensor {
         ruleErrors: this.ruleErrors,
         iteratorDropped: this.iteratorDropped,
         listenerErrors: this.listenerErrors,
+        hostsAttributed: this.hosts.attributed,
       },
     };
   }
@@ -165,6 +171,7 @@ export class Sensor {
     const out: KernelEvent[] = [];
     this.gate.flush(out); // candidates still undecided: released as non-agent (--all) or counted expired
     this.resolveNames(out);
+    for (const ev of out) this.hosts.observe(ev);
     this.deliver(out);
     for (const s of this.stopWaiters) s();
   }
@@ -184,6 +191,8 @@ export class Sensor {
       } else if (ev.type === 'fork') {
         const parent = this.cache.get(ev.ppid);
         this.cache.set(ev.pid, { exe: parent?.exe, argv: parent?.argv, startNs: ev.startNs });
+      } else {
+        this.hosts.observe(ev); // names must be resolved: answers are scoped by agent
       }
     }
     this.deliver(out);

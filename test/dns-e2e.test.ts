@@ -1,15 +1,20 @@
 // DNS names on the live kernel, the way real programs resolve them: glibc's
-// resolver (getent) in a private mount namespace whose /etc/resolv.conf points
-// at a small DNS responder this test runs on 127.0.0.1:53. And a hostile
-// payload sent to port 53: a counted parse error, never a crash.
+// resolver (getent, getaddrinfo) in a private mount namespace whose
+// /etc/resolv.conf points at a small DNS responder this test runs on
+// 127.0.0.1:53. The responses the agent receives attribute its later
+// connects to the name it asked for. And a hostile payload sent to port 53:
+// a counted parse error, never a crash.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createSocket, type Socket } from 'node:dgram';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DnsEvent } from '../sensor/events/types.js';
-import { agent, buildFixture, eventsOf, kernelSkipReason, run, startSensor, waitForEvents, type RecordingSensor } from './helpers/kernel.js';
+import type { ConnectEvent, DnsEvent } from '../sensor/events/types.js';
+import {
+  agent, buildFixture, eventsOf, kernelSkipReason, loopbackServer, run, startSensor, waitForEvents, type RecordingSensor,
+} from './helpers/kernel.js';
 
 const skip = kernelSkipReason();
 if (skip) console.warn(`dns-e2e: skipping: ${skip}`);
@@ -51,6 +56,7 @@ describe.skipIf(skip !== null)('DNS on the live kernel', () => {
   let getent: string;
   let agentBin: string;
   let responder: Awaited<ReturnType<typeof dnsResponder>>;
+  let resolveConnect: string;
 
   beforeAll(async () => {
     dir = realpathSync(mkdtempSync(join(tmpdir(), 'as-dns-')));
@@ -61,7 +67,8 @@ describe.skipIf(skip !== null)('DNS on the live kernel', () => {
     execFileSync('chmod', ['+x', getent]);
     agentBin = buildFixture('agent.c', 'as-dns-agent');
     responder = await dnsResponder();
-    rec = await startSensor([agent('resolver', { comm: ['as-dns-getent', 'as-dns-agent'] })]);
+    resolveConnect = buildFixture('resolve-connect.c', 'as-dns-connect');
+    rec = await startSensor([agent('resolver', { comm: ['as-dns-getent', 'as-dns-agent', 'as-dns-connect'] })]);
   });
 
   afterAll(async () => {
@@ -93,4 +100,44 @@ describe.skipIf(skip !== null)('DNS on the live kernel', () => {
     expect(rec.backend.counters().other.dnsUnparsed).toBe(before + 1);
     expect(eventsOf(rec.events, ran.pid, 'dns')).toEqual([expect.objectContaining({ qname: 'after-garbage.example.test', qtype: 'A' })]);
   });
+
+  it('a connect to an address the agent resolved carries the name it asked for; others none', async () => {
+    // the responder answers 127.0.0.9: a listener there (all of 127/8 is loopback)
+    const answered = await listenOn('127.0.0.9');
+    const unanswered = await loopbackServer();
+    try {
+      const name = 'connect-me.example.test';
+      const script = `mount --bind ${dir}/resolv.conf /etc/resolv.conf && ` +
+        `exec ${resolveConnect} ${name} ${answered.port} 127.0.0.1:${unanswered.port}`;
+      const ran = await run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { timeoutMs: 15_000 });
+      expect(ran.code).toBe(0);
+      const connects = (): ConnectEvent[] => eventsOf(rec.events, ran.pid, 'connect').filter((e) => e.proto === 'tcp');
+      await waitForEvents(rec.events, () => connects().length >= 2);
+
+      const responses = eventsOf(rec.events, ran.pid, 'dns').filter((e) => e.response);
+      expect(responses).toContainEqual(expect.objectContaining({
+        qname: name, qtype: 'A', addr: '127.0.0.1', port: 53, rcode: 'NOERROR', answers: ['127.0.0.9'], ttl: 60,
+      }));
+      const toAnswered = connects().find((e) => e.addr === '127.0.0.9' && e.port === answered.port);
+      expect(toAnswered).toMatchObject({ agent: 'resolver', result: 0, host: name });
+      const toOther = connects().find((e) => e.addr === '127.0.0.1' && e.port === unanswered.port);
+      expect(toOther).toBeDefined();
+      expect(toOther!.host).toBeUndefined();
+      expect(rec.sensor.counters().sensor.hostsAttributed).toBeGreaterThanOrEqual(1);
+    } finally {
+      await close(answered.server);
+      await unanswered.close();
+    }
+  });
 });
+
+/** A TCP listener on addr (ephemeral port) that accepts and closes. */
+async function listenOn(addr: string): Promise<{ server: Server; port: number }> {
+  const server = createServer((s) => s.destroy());
+  await new Promise<void>((r) => server.listen(0, addr, r));
+  return { server, port: (server.address() as { port: number }).port };
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((r) => server.close(() => r()));
+}

@@ -1,14 +1,13 @@
 // What the sensor can honestly say about host names behind connects.
 //
-// The kernel side sees DNS *questions* leaving a process (a send to port 53),
-// never the answers: those arrive through recvmsg into buffers we do not
-// read. So we cannot know which name an address came from. What we keep:
-//  - the last N names each process looked up, with timestamps, so the
-//    collector can show "connected to 93.184.216.34; shortly before, it
-//    looked up example.com" and let a reader judge;
-//  - an (pid, address) -> name map filled only by `learnAnswer`, for a later
-//    issue that parses responses. Until then `hostFor` returns undefined
-//    rather than a guess.
+// The kernel side sees DNS questions leaving a tracked process and the
+// responses coming back. What we keep:
+//  - the last N names each process looked up, with timestamps, so a reader
+//    can see "shortly before, it looked up example.com";
+//  - a (scope, address) -> name map filled only by `learnAnswer` from a
+//    parsed response, each entry valid until a given time. `hostFor`
+//    answers from it or returns undefined: never a guess. The scope is the
+//    caller's choice (./attribution.ts uses the agent).
 // Both are bounded LRUs: a process that looks up a million names costs us
 // `perPid` entries, and a million processes cost `maxPids`.
 
@@ -66,7 +65,7 @@ class Lru<K, V> {
 
 export class HostCache {
   private readonly lookups: Lru<number, Lookup[]>;
-  private readonly answers: Lru<string, string>;
+  private readonly answers: Lru<string, { name: string; untilNs: bigint | undefined }>;
   private readonly perPid: number;
 
   constructor(opts: HostCacheOptions = {}) {
@@ -99,14 +98,25 @@ export class HostCache {
     });
   }
 
-  /** An answer (name -> address) for `pid`, from a response parser. */
-  learnAnswer(pid: number, qname: string, addr: string): void {
-    this.answers.set(answerKey(pid, addr), qname);
+  /**
+   * An answer (name -> address) seen by `scope`, from a parsed response;
+   * with `untilNs` (epoch ns) it holds until then. A newer answer for the
+   * same address replaces it: the latest resolution is what a connect uses.
+   */
+  learnAnswer(scope: number | string, qname: string, addr: string, untilNs?: bigint): void {
+    this.answers.set(answerKey(scope, addr), { name: qname, untilNs });
   }
 
-  /** The name `pid` resolved `addr` from, if an answer was learned; never a guess. */
-  hostFor(pid: number, addr: string): string | undefined {
-    return this.answers.get(answerKey(pid, addr));
+  /** The name `scope` resolved `addr` from, if an answer holds at `atNs`; never a guess. */
+  hostFor(scope: number | string, addr: string, atNs?: bigint): string | undefined {
+    const key = answerKey(scope, addr);
+    const a = this.answers.get(key);
+    if (!a) return undefined;
+    if (a.untilNs !== undefined && atNs !== undefined && atNs > a.untilNs) {
+      this.answers.delete(key);
+      return undefined;
+    }
+    return a.name;
   }
 
   /** The process exited: its lookups go (answers age out through the LRU). */
@@ -119,6 +129,6 @@ export class HostCache {
   }
 }
 
-function answerKey(pid: number, addr: string): string {
-  return `${pid}|${addr.toLowerCase()}`;
+function answerKey(scope: number | string, addr: string): string {
+  return `${scope}|${addr.toLowerCase()}`;
 }

@@ -4,6 +4,8 @@
 //
 // Only the first question is read: real resolvers send QDCOUNT = 1, and the
 // sensor wants "which name was looked up", not a full message decoder.
+// Responses (below) are read as far as their answer section.
+import { ipv4Text, ipv6Text } from '../kernel/net.js';
 
 export interface DnsQuestion {
   /** transaction id */
@@ -144,6 +146,163 @@ export function escapeLabel(label: Uint8Array): string {
     } else {
       out += '\\' + b.toString(10).padStart(3, '0');
     }
+  }
+  return out;
+}
+
+// ---- Responses -------------------------------------------------------------
+// The kernel also hands us what a tracked process received from port 53.
+// Answers are what let a later connect be attributed to a name; they are as
+// hostile as queries (anyone can answer), so the same rules hold: never
+// throw, bound every walk. A payload cut by the kernel (DNS_PAYLOAD_MAX)
+// yields the answers that fit.
+
+export interface DnsAnswer {
+  /** owner name of the record */
+  name: string;
+  /** A, AAAA, CNAME, ... or TYPEnnn */
+  type: string;
+  /** seconds; RFC 2181 8: a value with the top bit set counts as 0 */
+  ttl: number;
+  /** A/AAAA (class IN): the address as connect events write it */
+  addr?: string;
+  /** CNAME: the canonical name */
+  cname?: string;
+}
+
+export interface DnsResponse {
+  id: number;
+  /** the first question's name and type, as asked */
+  qname: string;
+  qtype: string;
+  /** NOERROR, NXDOMAIN, ... or RCODEn */
+  rcode: string;
+  answers: DnsAnswer[];
+  /** the message ended inside the answer section (cut, or lying counts) */
+  truncated: boolean;
+}
+
+const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+const TYPE_A = 1;
+const TYPE_CNAME = 5;
+const TYPE_AAAA = 28;
+const CLASS_IN = 1;
+/** more questions than this is not a resolver's message */
+const MAX_QUESTIONS = 8;
+/** answers kept; each costs at least 11 bytes, so 512 bytes hold fewer anyway */
+const MAX_ANSWERS = 64;
+/** CNAME hops followed from the question to the addresses */
+const MAX_CNAME_HOPS = 16;
+
+export function rcodeName(rcode: number): string {
+  return RCODE_NAMES[rcode] ?? `RCODE${rcode}`;
+}
+
+/** The answers of a DNS response (UDP framing), or null when it is not one we can read. Never throws. */
+export function parseDnsResponse(payload: Uint8Array): DnsResponse | null {
+  try {
+    return parseResponseOrThrow(payload);
+  } catch {
+    return null;
+  }
+}
+
+function parseResponseOrThrow(msg: Uint8Array): DnsResponse | null {
+  if (msg.length < HEADER_LEN) return null;
+  const flags = (msg[2] << 8) | msg[3];
+  if (!(flags & 0x8000)) return null; // QR clear: a query
+  const qdcount = (msg[4] << 8) | msg[5];
+  const ancount = (msg[6] << 8) | msg[7];
+  if (qdcount < 1 || qdcount > MAX_QUESTIONS) return null;
+  let pos = HEADER_LEN;
+  let qname = '';
+  let qtype = '';
+  for (let i = 0; i < qdcount; i++) {
+    const q = readDnsName(msg, pos);
+    if (q.end + 4 > msg.length) return null;
+    if (i === 0) {
+      qname = q.name;
+      qtype = qtypeName((msg[q.end] << 8) | msg[q.end + 1]);
+    }
+    pos = q.end + 4;
+  }
+  const answers: DnsAnswer[] = [];
+  let truncated = false;
+  for (let i = 0; i < ancount && answers.length < MAX_ANSWERS; i++) {
+    const rr = readRecord(msg, pos);
+    if (!rr) {
+      truncated = true;
+      break;
+    }
+    if (rr.answer) answers.push(rr.answer);
+    pos = rr.end;
+  }
+  return { id: (msg[0] << 8) | msg[1], qname, qtype, rcode: rcodeName(flags & 0xf), answers, truncated };
+}
+
+/** One resource record at pos; null when the message ends inside it or its name is bad. */
+function readRecord(msg: Uint8Array, pos: number): { answer: DnsAnswer | null; end: number } | null {
+  let owner: { name: string; end: number };
+  try {
+    owner = readDnsName(msg, pos);
+  } catch {
+    return null;
+  }
+  const p = owner.end;
+  if (p + 10 > msg.length) return null;
+  const type = (msg[p] << 8) | msg[p + 1];
+  const cls = (msg[p + 2] << 8) | msg[p + 3];
+  const rawTtl = ((msg[p + 4] << 24) | (msg[p + 5] << 16) | (msg[p + 6] << 8) | msg[p + 7]) >>> 0;
+  const rdlen = (msg[p + 8] << 8) | msg[p + 9];
+  const rdata = p + 10;
+  const end = rdata + rdlen;
+  if (end > msg.length) return null;
+  const answer: DnsAnswer = { name: owner.name, type: qtypeName(type), ttl: rawTtl > 0x7fffffff ? 0 : rawTtl };
+  if (cls === CLASS_IN && type === TYPE_A && rdlen === 4) answer.addr = ipv4Text(msg, rdata);
+  else if (cls === CLASS_IN && type === TYPE_AAAA && rdlen === 16) answer.addr = ipv6Text(msg, rdata);
+  else if (type === TYPE_CNAME) {
+    try {
+      const target = readDnsName(msg, rdata);
+      if (target.end > end) return null; // the name runs past its own record
+      answer.cname = target.name;
+    } catch {
+      // a bad CNAME target spoils that record only
+    }
+  }
+  return { answer, end };
+}
+
+/** An address the question's name resolved to, with the TTL that bounds the claim. */
+export interface ResolvedAddress {
+  addr: string;
+  ttl: number;
+}
+
+/**
+ * The addresses a response gives for the name that was asked: A/AAAA records
+ * owned by qname or by a name reached from it through CNAMEs in the answer
+ * section. Records about other names (a server may add any) are ignored.
+ * Each TTL is the smallest along its chain.
+ */
+export function addressesForQuestion(resp: DnsResponse): ResolvedAddress[] {
+  const chain = new Map<string, number>([[resp.qname.toLowerCase(), Infinity]]); // name -> TTL so far
+  for (let hop = 0; hop < MAX_CNAME_HOPS; hop++) {
+    let grew = false;
+    for (const a of resp.answers) {
+      const via = chain.get(a.name.toLowerCase());
+      if (via === undefined || a.cname === undefined) continue;
+      const target = a.cname.toLowerCase();
+      if (chain.has(target)) continue;
+      chain.set(target, Math.min(via, a.ttl));
+      grew = true;
+    }
+    if (!grew) break;
+  }
+  const out: ResolvedAddress[] = [];
+  for (const a of resp.answers) {
+    const via = chain.get(a.name.toLowerCase());
+    if (via === undefined || a.addr === undefined) continue;
+    out.push({ addr: a.addr, ttl: Math.min(via, a.ttl) });
   }
   return out;
 }

@@ -116,10 +116,20 @@ export interface LinkEvent extends EventBase {
 
 export interface DnsEvent extends EventBase {
   type: 'dns';
+  /** the question's name and type (of the query, or the one a response answers) */
   qname: string;
   qtype: string;
+  /** the DNS server (destination of a query, source of a response) */
   addr: string;
   port: number;
+  /** a response received by the agent, not a query it sent */
+  response?: boolean;
+  /** response only: NOERROR, NXDOMAIN, ... */
+  rcode?: string;
+  /** response only: addresses qname resolved to, CNAME chains followed; [] for none */
+  answers?: string[];
+  /** response only, with answers: the smallest TTL (seconds) behind them */
+  ttl?: number;
 }
 
 export type SensorEvent =

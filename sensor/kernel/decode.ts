@@ -9,7 +9,7 @@ import { byteString } from '../events/bytes.js';
 import type { ByteString, EventBase } from '../events/types.js';
 import { TimestampFormatter, type BootClock } from './clock.js';
 import {
-  CONNECT_EVENT as C, CONNF_DATAGRAM, DNS_EVENT as D, EV, EVENT_HEADER as H, EVF_PENDING, EVF_TRUNCATED,
+  CONNECT_EVENT as C, CONNF_DATAGRAM, DNS_EVENT as D, DNSF_RESPONSE, EV, EVENT_HEADER as H, EVF_PENDING, EVF_TRUNCATED,
   EXEC_EVENT as X, EXIT_EVENT as E, FORK_EVENT as F, LNKF_SYMBOLIC, OPEN_EVENT as O, RENAME_EVENT as R,
   UNLF_RMDIR, UNLINK_EVENT as U,
 } from './layout.js';
@@ -17,14 +17,25 @@ import { familyName, inetAddrText, protoName, unixPathBytes } from './net.js';
 import { isCleanAbsolute, joinNormalise } from './paths.js';
 import { openSyscallName } from './syscalls.js';
 
-/** sensor/dns/parse.ts's parseDnsQuery, injected so the decoder works without it */
-export type DnsParser = (payload: Uint8Array) => { qname: string; qtype: string } | null;
+/** What a DNS payload says; rcode/answers/ttl only for a response. */
+export interface ParsedDns {
+  qname: string;
+  qtype: string;
+  rcode?: string;
+  /** addresses the asked name resolved to (CNAMEs followed) */
+  answers?: string[];
+  /** smallest TTL behind those addresses, seconds */
+  ttl?: number;
+}
+
+/** sensor/kernel/dns-parser.ts, injected so the decoder works without it */
+export type DnsParser = (payload: Uint8Array, response: boolean) => ParsedDns | null;
 
 export interface DecodeStats {
   /** records whose size or lengths did not fit the batch; the rest of that batch is skipped */
   malformed: number;
   unknownType: number;
-  /** dns records whose payload is not a DNS query, or no parser available */
+  /** dns records whose payload is not a DNS query (or response), or no parser available */
   dnsUnparsed: number;
 }
 
@@ -307,7 +318,9 @@ export class KernelDecoder {
     const x = D.fields;
     const len = b.readUInt32LE(o + x.payload_len.offset);
     need(D.size + len <= size);
-    const q = this.parseDns ? this.parseDns(b.subarray(o + x.data.offset, o + x.data.offset + len)) : null;
+    const response = (b.readUInt32LE(o + x.flags.offset) & DNSF_RESPONSE) !== 0;
+    const payload = b.subarray(o + x.data.offset, o + x.data.offset + len);
+    const q = this.parseDns ? this.parseDns(payload, response) : null;
     if (!q) {
       this.stats.dnsUnparsed++;
       return null;
@@ -318,6 +331,12 @@ export class KernelDecoder {
     ev.qtype = q.qtype;
     ev.addr = inetAddrText(family, b, o + x.addr.offset);
     ev.port = b.readUInt16LE(o + x.port.offset);
+    if (response) {
+      ev.response = true;
+      ev.rcode = q.rcode ?? '';
+      ev.answers = q.answers ?? [];
+      if (q.ttl !== undefined) ev.ttl = q.ttl;
+    }
     return ev;
   }
 

@@ -26,6 +26,7 @@ export const EVF_PATH_LATE = 1 << 2;
 export const CONNF_DATAGRAM = 1 << 0;
 export const UNLF_RMDIR = 1 << 0;
 export const LNKF_SYMBOLIC = 1 << 0;
+export const DNSF_RESPONSE = 1 << 0;
 export const RULEF_CANDIDATE = 1 << 0;
 
 export const COMM_LEN = 16;
@@ -170,7 +171,7 @@ export const DNS_EVENT = {
     port: f(78, 2),
     addr: f(80, 16),
     payload_len: f(96, 4),
-    _pad: f(100, 4),
+    flags: f(100, 4),
     data: f(104, 0),
   },
 } as const satisfies StructLayout;
