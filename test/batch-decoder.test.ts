@@ -32,6 +32,8 @@ const EVENTS = [
   { ...base('rename', 11), path: '/a', newpath: NON_UTF8, flags: 1, result: 0 },
   { ...base('link', 12), path: 'target', newpath: '/l', symbolic: true, result: -17 },
   { ...base('dns', 13), qname: 'api.anthropic.com', qtype: 'AAAA', addr: '127.0.0.53', port: 53, comm: NON_UTF8 },
+  { ...base('dns', 15), qname: 'a.test', qtype: 'A', addr: '127.0.0.53', port: 53, response: true, rcode: 'NOERROR', answers: ['127.0.0.9'], ttl: 0 },
+  { ...base('dns', 16), qname: 'nx.test', qtype: 'AAAA', addr: '::1', port: 53, response: true, rcode: 'NXDOMAIN', answers: [] },
   { ...base('fork', 14), tsNs: '0', ts: isoFromNs('0'), startNs: '0', pid: 0, cgroupId: '0', netns: 0 },
 ] as SensorEvent[];
 

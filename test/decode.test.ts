@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { KernelEvent } from '../sensor/backends/backend.js';
 import { toBytes } from '../sensor/events/bytes.js';
 import { KernelDecoder, exitStatus, openAccess } from '../sensor/kernel/decode.js';
+import { parseDnsPayload } from '../sensor/kernel/dns-parser.js';
 import { joinNormalise } from '../sensor/kernel/paths.js';
 import { ipv6Text } from '../sensor/kernel/net.js';
 import { TimestampFormatter, measureBootClock, nodeClockEstimate } from '../sensor/kernel/clock.js';
@@ -152,6 +153,40 @@ describe('decode', () => {
     const d = decoder();
     expect(d.decode(dnsRecord({}, Buffer.alloc(3)))).toEqual([]);
     expect(d.stats.dnsUnparsed).toBe(1);
+  });
+
+  it('dns response (DNSF_RESPONSE): answers for the asked name, CNAMEs followed; a query never reads as one', () => {
+    // www.example.test CNAME edge.test (ttl 300); edge.test A 10.0.0.7 (ttl 60); other.test A 10.6.6.6
+    const q = dnsQuery('www.example.test');
+    const head = Buffer.from(q.subarray(0, 12));
+    head.writeUInt16BE(0x8180, 2);
+    head.writeUInt16BE(3, 6);
+    const name = (n: string): Buffer => Buffer.concat([...n.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0])]);
+    const rr = (owner: Buffer, type: number, ttl: number, rdata: Buffer): Buffer => {
+      const fixed = Buffer.alloc(10);
+      fixed.writeUInt16BE(type, 0); fixed.writeUInt16BE(1, 2); fixed.writeUInt32BE(ttl, 4); fixed.writeUInt16BE(rdata.length, 8);
+      return Buffer.concat([owner, fixed, rdata]);
+    };
+    const payload = Buffer.concat([head, q.subarray(12),
+      rr(Buffer.from([0xc0, 12]), 5, 300, name('edge.test')), rr(name('edge.test'), 1, 60, Buffer.from([10, 0, 0, 7])),
+      rr(name('other.test'), 1, 60, Buffer.from([10, 6, 6, 6]))]);
+    const d = new KernelDecoder(clock, parseDnsPayload);
+    const [ev] = d.decode(dnsRecord({ pid: 7 }, payload, [127, 0, 0, 53], 53, 2, 1));
+    expect(ev).toMatchObject({
+      type: 'dns', pid: 7, qname: 'www.example.test', qtype: 'A', addr: '127.0.0.53', port: 53,
+      response: true, rcode: 'NOERROR', answers: ['10.0.0.7'], ttl: 60,
+    });
+    expect(eventLine(ev)).toContain('www.example.test @127.0.0.53:53 -> NOERROR 10.0.0.7');
+    // the same bytes without the flag are not a query (QR set): counted, dropped
+    expect(d.decode(dnsRecord({}, payload))).toEqual([]);
+    expect(d.stats.dnsUnparsed).toBe(1);
+    // and a query flagged as a response is not an answer
+    expect(d.decode(dnsRecord({}, dnsQuery('example.com'), [127, 0, 0, 53], 53, 2, 1))).toEqual([]);
+    expect(d.stats.dnsUnparsed).toBe(2);
+    // a query event has none of the response fields
+    const [query] = d.decode(dnsRecord({}, dnsQuery('example.com')));
+    expect(query).not.toHaveProperty('response');
+    expect(query).not.toHaveProperty('answers');
   });
 
   it('unknown record types are skipped and counted', () => {

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { parseDnsQuery, parseDnsQueryOrThrow, readDnsName, DnsParseError, type DnsParseErrorReason } from '../sensor/dns/parse.js';
+import {
+  addressesForQuestion, parseDnsQuery, parseDnsQueryOrThrow, parseDnsResponse, rcodeName, rcodeNumber, readDnsName,
+  DnsParseError, type DnsParseErrorReason, type DnsResponse,
+} from '../sensor/dns/parse.js';
 import { HostCache } from '../sensor/dns/hosts.js';
 
 /** A query as a stub resolver writes it: header, one question. */
@@ -186,5 +189,161 @@ describe('HostCache', () => {
     expect(c.hostFor(10, '93.184.216.34')).toBeUndefined();
     c.forget(9);
     expect(c.recentQueries(9)).toEqual([]);
+  });
+});
+
+/** Resource record bytes: owner (raw wire bytes), type, class IN, ttl, rdata. */
+function rr(owner: number[], type: number, ttl: number, rdata: number[], cls = 1): number[] {
+  return [...owner, type >> 8, type & 0xff, cls >> 8, cls & 0xff,
+    (ttl >>> 24) & 0xff, (ttl >>> 16) & 0xff, (ttl >>> 8) & 0xff, ttl & 0xff, rdata.length >> 8, rdata.length & 0xff, ...rdata];
+}
+
+/** A wire name from dotted text (no compression). */
+function wireName(name: string): number[] {
+  return [...name.split('.').flatMap((l) => [l.length, ...Buffer.from(l, 'latin1')]), 0];
+}
+
+/** A response to query(labels, qtype) with the given answer records; rcode in the low flag bits. */
+function response(labels: string[], qtype: number, answers: number[][], rcode = 0, id = 0x1234): Uint8Array {
+  const q = Array.from(query(labels, qtype, id));
+  q[2] = 0x81; q[3] = 0x80 | rcode; // QR, RD, RA
+  q[6] = answers.length >> 8; q[7] = answers.length & 0xff;
+  return Uint8Array.from([...q, ...answers.flat()]);
+}
+
+const PTR_QNAME = [0xc0, 12]; // compression pointer to the question's name
+
+describe('parseDnsResponse: exact cases', () => {
+  it('reads question, rcode and A/AAAA answers (compressed owner names)', () => {
+    const v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    const r = parseDnsResponse(response(['api', 'example', 'com'], 1, [rr(PTR_QNAME, 1, 60, [93, 184, 216, 34]), rr(PTR_QNAME, 28, 30, v6)]));
+    expect(r).toEqual({
+      id: 0x1234, qname: 'api.example.com', qtype: 'A', rcode: 'NOERROR', truncated: false,
+      answers: [
+        { name: 'api.example.com', type: 'A', ttl: 60, addr: '93.184.216.34' },
+        { name: 'api.example.com', type: 'AAAA', ttl: 30, addr: '2001:db8::1' },
+      ],
+    });
+  });
+
+  it('follows a CNAME chain to the name asked for, and ignores records about other names', () => {
+    // www.example.com CNAME edge.cdn.test; edge.cdn.test CNAME e1.cdn.test; e1.cdn.test A 10.0.0.1; other.test A 10.6.6.6
+    const msg = response(['www', 'example', 'com'], 1, [
+      rr(PTR_QNAME, 5, 300, wireName('edge.cdn.test')),
+      rr(wireName('edge.cdn.test'), 5, 120, wireName('e1.cdn.test')),
+      rr(wireName('e1.cdn.test'), 1, 600, [10, 0, 0, 1]),
+      rr(wireName('other.test'), 1, 600, [10, 6, 6, 6]),
+    ]);
+    const r = parseDnsResponse(msg)!;
+    expect(r.answers.map((a) => a.cname ?? a.addr)).toEqual(['edge.cdn.test', 'e1.cdn.test', '10.0.0.1', '10.6.6.6']);
+    expect(addressesForQuestion(r)).toEqual([{ addr: '10.0.0.1', ttl: 120 }]); // smallest TTL on the chain
+  });
+
+  it('a CNAME loop or a chain that never reaches an address gives no addresses', () => {
+    const loop = response(['a', 'test'], 1, [rr(PTR_QNAME, 5, 60, wireName('b.test')), rr(wireName('b.test'), 5, 60, wireName('a.test'))]);
+    expect(addressesForQuestion(parseDnsResponse(loop)!)).toEqual([]);
+  });
+
+  it('names matched case-insensitively (0x20 randomisation)', () => {
+    const r = parseDnsResponse(response(['WwW', 'Example', 'COM'], 1, [rr(wireName('www.example.com'), 1, 5, [1, 2, 3, 4])]))!;
+    expect(addressesForQuestion(r)).toEqual([{ addr: '1.2.3.4', ttl: 5 }]);
+  });
+
+  it('NXDOMAIN with no answers; rcode names round-trip', () => {
+    const r = parseDnsResponse(response(['nx', 'test'], 28, [], 3))!;
+    expect(r).toMatchObject({ qname: 'nx.test', qtype: 'AAAA', rcode: 'NXDOMAIN', answers: [] });
+    for (let n = 0; n < 16; n++) expect(rcodeNumber(rcodeName(n))).toBe(n);
+    expect(rcodeNumber('')).toBeNull();
+    expect(rcodeNumber('RCODE07')).toBeNull();
+  });
+
+  it('a TTL with the top bit set counts as 0; a non-IN class or odd rdata length gives no address', () => {
+    const r = parseDnsResponse(response(['a'], 1, [
+      rr(PTR_QNAME, 1, 0x80000000, [1, 1, 1, 1]), rr(PTR_QNAME, 1, 9, [2, 2, 2, 2], 3), rr(PTR_QNAME, 1, 9, [3, 3, 3]),
+    ]))!;
+    expect(r.answers.map((a) => [a.ttl, a.addr])).toEqual([[0, '1.1.1.1'], [9, undefined], [9, undefined]]);
+  });
+
+  it('a cut message keeps the answers that fit and says so', () => {
+    const full = response(['a', 'test'], 1, [rr(PTR_QNAME, 1, 60, [1, 0, 0, 1]), rr(PTR_QNAME, 1, 60, [1, 0, 0, 2])]);
+    const r = parseDnsResponse(full.subarray(0, full.length - 3))!;
+    expect(r.truncated).toBe(true);
+    expect(r.answers.map((a) => a.addr)).toEqual(['1.0.0.1']);
+  });
+
+  it('rejects queries, short headers and bad questions', () => {
+    expect(parseDnsResponse(query(['a']))).toBeNull(); // QR clear
+    expect(parseDnsResponse(Uint8Array.from([0, 1, 0x81, 0x80, 0, 1]))).toBeNull();
+    const noQuestion = response(['a'], 1, []);
+    noQuestion[5] = 0;
+    expect(parseDnsResponse(noQuestion)).toBeNull();
+  });
+
+  it('a pointer loop in an answer name ends the walk (no hang, answers so far kept)', () => {
+    const msg = response(['a'], 1, [rr(PTR_QNAME, 1, 1, [9, 9, 9, 9])]);
+    const loopAt = msg.length;
+    const bad = Uint8Array.from([...msg, 0xc0, loopAt & 0xff]); // points at itself
+    bad[7] = 2;
+    const r = parseDnsResponse(bad)!;
+    expect(r.truncated).toBe(true);
+    expect(r.answers.map((a) => a.addr)).toEqual(['9.9.9.9']);
+  });
+});
+
+function validResponse(r: DnsResponse | null): boolean {
+  if (r === null) return true;
+  return Number.isInteger(r.id) && r.id >= 0 && r.id <= 0xffff && typeof r.qname === 'string' && r.qname.length > 0
+    && /^([A-Z]+|TYPE\d+)$/.test(r.qtype) && /^([A-Z]+|RCODE\d+)$/.test(r.rcode) && r.answers.length <= 64
+    && r.answers.every((a) => Number.isInteger(a.ttl) && a.ttl >= 0 && a.ttl <= 0x7fffffff && /^[\x21-\x7e]+$/.test(a.name)
+      && (a.addr === undefined || /^[0-9a-f.:]+$/.test(a.addr)));
+}
+
+describe('parseDnsResponse: fuzz (fixed seed, bounded)', () => {
+  it('never throws on 10k random packets', () => {
+    const next = rng(7);
+    let parsed = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const len = next() % 520;
+      const buf = new Uint8Array(len);
+      for (let j = 0; j < len; j++) buf[j] = next() & 0xff;
+      if (len > 7 && (next() & 1)) { buf[2] |= 0x80; buf[4] = 0; buf[5] = 1; buf[6] = 0; buf[7] = next() % 8; }
+      const r = parseDnsResponse(buf);
+      expect(validResponse(r)).toBe(true);
+      if (r) {
+        parsed++;
+        addressesForQuestion(r);
+      }
+    }
+    expect(parsed).toBeGreaterThan(0);
+  });
+
+  it('never throws on 10k mutations of real responses; CNAME following stays bounded', () => {
+    const next = rng(1234);
+    const seeds = [
+      response(['www', 'example', 'com'], 1, [rr(PTR_QNAME, 5, 300, wireName('edge.cdn.test')), rr(wireName('edge.cdn.test'), 1, 60, [1, 2, 3, 4])]),
+      response(['a'], 28, [rr(PTR_QNAME, 28, 60, Array.from({ length: 16 }, (_, i) => i))]),
+      response(['nx', 'test'], 1, [], 3),
+    ];
+    let parsed = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const buf = Uint8Array.from(seeds[next() % seeds.length]);
+      const edits = 1 + (next() % 4);
+      for (let e = 0; e < edits; e++) {
+        const at = next() % buf.length;
+        switch (next() % 3) {
+          case 0: buf[at] = next() & 0xff; break;
+          case 1: buf[at] = [0, 5, 63, 64, 0xc0, 0xff, 12][next() % 7]; break;
+          default: buf[at] ^= 1 << (next() % 8);
+        }
+      }
+      const cut = next() % 4 === 0 ? buf.subarray(0, next() % buf.length) : buf;
+      const r = parseDnsResponse(cut);
+      expect(validResponse(r)).toBe(true);
+      if (r) {
+        parsed++;
+        for (const a of addressesForQuestion(r)) expect(a.ttl).toBeLessThanOrEqual(0x7fffffff);
+      }
+    }
+    expect(parsed).toBeGreaterThan(1000);
   });
 });

@@ -48,6 +48,7 @@ function oneOfEach(): SensorEvent[] {
     { ...base('rename', 9), path: '/a', newpath: NON_UTF8, flags: 1, result: 0 },
     { ...base('link', 10), path: 'target', newpath: '/l', symbolic: true, result: -17 },
     { ...base('dns', 11), qname: 'api.anthropic.com', qtype: 'AAAA', addr: '127.0.0.53', port: 53 },
+    { ...base('dns', 12), qname: 'api.anthropic.com', qtype: 'A', addr: '127.0.0.53', port: 53, response: true, rcode: 'NOERROR', answers: ['160.79.104.10', '160.79.104.11'], ttl: 300 },
   ] as SensorEvent[];
 }
 

@@ -25,7 +25,7 @@ function detail(e: QueriedEvent): string {
     case 'link':
       return `${displayString(e.newpath)} ${e.symbolic ? '->' : '=>'} ${displayString(e.path)} -> ${e.result}`;
     case 'dns':
-      return `${e.qtype} ${e.qname} via ${e.addr}:${e.port}`;
+      return `${e.qtype} ${e.qname} via ${e.addr}:${e.port}${e.response ? ` -> ${e.rcode} ${(e.answers ?? []).join(' ')}`.trimEnd() : ''}`;
   }
 }
 

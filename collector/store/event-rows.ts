@@ -4,6 +4,7 @@
 import { byteString, toBytes } from '../../sensor/events/bytes.js';
 import type { ByteString, EventType, SensorEvent } from '../../sensor/events/types.js';
 import { EVENT_TYPE_NUMBER } from '../../sensor/events/types.js';
+import { rcodeName, rcodeNumber } from '../../sensor/dns/parse.js';
 
 /** One event as stored, strings resolved to bytes and the agent to its name. */
 export interface EventColumns {
@@ -50,6 +51,8 @@ export const BIT_TRUNCATED = 1;
 export const BIT_DATAGRAM = 2;
 export const BIT_RMDIR = 4;
 export const BIT_SYMBOLIC = 8;
+/** a dns response: host = answers (comma-separated), result = rcode number, flags = ttl */
+export const BIT_DNS_RESPONSE = 16;
 
 const ACCESS = ['read', 'write', 'readwrite'] as const;
 const SYSCALL = ['open', 'creat', 'openat', 'openat2'] as const;
@@ -178,6 +181,12 @@ export function toColumns(e: SensorEvent): EventColumns {
       c.qtype = Buffer.from(e.qtype, 'utf8');
       c.addr = Buffer.from(e.addr, 'utf8');
       c.port = e.port;
+      if (e.response) {
+        c.bits |= BIT_DNS_RESPONSE;
+        c.host = e.answers && e.answers.length > 0 ? Buffer.from(e.answers.join(','), 'utf8') : null;
+        c.result = rcodeNumber(e.rcode ?? '');
+        c.flags = e.ttl ?? null;
+      }
       break;
   }
   return c;
@@ -246,8 +255,15 @@ export function fromColumns(c: EventColumns): SensorEvent {
       return {
         ...base, type, qname: text(c.qname, 'qname'), qtype: text(c.qtype, 'qtype'),
         addr: text(c.addr, 'addr'), port: must(c.port, 'port'),
+        ...(c.bits & BIT_DNS_RESPONSE ? dnsResponse(c) : {}),
       };
   }
+}
+
+function dnsResponse(c: EventColumns): { response: true; rcode: string; answers: string[]; ttl?: number } {
+  const answers = c.host && c.host.length > 0 ? c.host.toString('utf8').split(',') : [];
+  const rcode = c.result === null ? '' : rcodeName(c.result);
+  return { response: true, rcode, answers, ...(c.flags !== null ? { ttl: c.flags } : {}) };
 }
 
 /** Open events whose content the collector hashes: succeeded, and the file was read. */

@@ -68,7 +68,9 @@ CREATE TABLE IF NOT EXISTS chain_anchor (
 -- start_ns; exit: code, signal; open: path, newpath (= rawPath), flags, mode,
 -- access, result, syscall, file_id; connect: family, proto, addr, port,
 -- result, host; unlink/rename/link: path, newpath, flags, result; dns: qname,
--- qtype, addr, port. bits: 1 truncated, 2 datagram, 4 rmdir, 8 symbolic.
+-- qtype, addr, port, and for a response (bit 16) host = answers (comma-
+-- separated), result = rcode, flags = ttl. bits: 1 truncated, 2 datagram,
+-- 4 rmdir, 8 symbolic, 16 dns response.
 CREATE TABLE IF NOT EXISTS events (
   id          INTEGER PRIMARY KEY,
   batch_id    INTEGER NOT NULL,

@@ -198,6 +198,14 @@ export function rcodeName(rcode: number): string {
   return RCODE_NAMES[rcode] ?? `RCODE${rcode}`;
 }
 
+/** Inverse of rcodeName; null for text it never produces. */
+export function rcodeNumber(name: string): number | null {
+  const i = RCODE_NAMES.indexOf(name);
+  if (i >= 0) return i;
+  const m = /^RCODE(\d{1,2})$/.exec(name);
+  return m && Number(m[1]) < 16 && rcodeName(Number(m[1])) === name ? Number(m[1]) : null;
+}
+
 /** The answers of a DNS response (UDP framing), or null when it is not one we can read. Never throws. */
 export function parseDnsResponse(payload: Uint8Array): DnsResponse | null {
   try {

@@ -26,7 +26,7 @@ function details(ev: SensorEvent): string {
       return `${ev.access === 'read' ? 'R' : ev.access === 'write' ? 'W' : 'RW'} ${d(ev.path)} = ${resultText(ev.result)}`;
     case 'connect': {
       const where = ev.family === 'unix' ? d(ev.addr) : ev.family === 'inet6' ? `[${d(ev.addr)}]:${ev.port}` : `${d(ev.addr)}:${ev.port}`;
-      return `${ev.proto} ${where}${ev.datagram ? ' (send)' : ''} = ${resultText(ev.result)}`;
+      return `${ev.proto} ${where}${ev.host ? ` (${ev.host})` : ''}${ev.datagram ? ' (send)' : ''} = ${resultText(ev.result)}`;
     }
     case 'unlink':
       return `${ev.rmdir ? 'rmdir ' : ''}${d(ev.path)} = ${resultText(ev.result)}`;
@@ -35,6 +35,7 @@ function details(ev: SensorEvent): string {
     case 'link':
       return `${d(ev.newpath)} ${ev.symbolic ? '-> (symlink)' : '=> (hard link)'} ${d(ev.path)} = ${resultText(ev.result)}`;
     case 'dns':
+      if (ev.response) return `${ev.qtype} ${displayString(ev.qname)} @${ev.addr}:${ev.port} -> ${ev.rcode} ${(ev.answers ?? []).join(' ')}`.trimEnd();
       return `${ev.qtype} ${displayString(ev.qname)} @${ev.addr}:${ev.port}`;
   }
 }

@@ -428,17 +428,31 @@ function decodePayload(w: Wire, type: EventType, base: Omit<EventBase, 'type'>):
         : { type, ...base, path, newpath, symbolic: third !== 0, result };
     }
     case 'dns': {
-      let qname = '', qtype = '', addr = '';
+      let qname = '', qtype = '', addr = '', rcode = '';
       let port = 0;
+      let response = false;
+      let ttl: number | undefined;
+      const answers: string[] = [];
       while (w.pos < end) {
         const tag = w.u32();
         if (tag === ((1 << 3) | 2)) qname = w.string();
         else if (tag === ((2 << 3) | 2)) qtype = w.string();
         else if (tag === ((3 << 3) | 2)) addr = w.string();
         else if (tag === (4 << 3)) port = w.u32();
+        else if (tag === (5 << 3)) response = w.bool();
+        else if (tag === ((6 << 3) | 2)) rcode = w.string();
+        else if (tag === ((7 << 3) | 2)) answers.push(w.string());
+        else if (tag === (8 << 3)) ttl = w.u32();
         else w.skip(tag & 7);
       }
-      return { type, ...base, qname, qtype, addr, port };
+      const e: SensorEvent = { type, ...base, qname, qtype, addr, port };
+      if (response) {
+        e.response = true;
+        e.rcode = rcode;
+        e.answers = answers;
+        if (ttl !== undefined) e.ttl = ttl;
+      }
+      return e;
     }
   }
 }

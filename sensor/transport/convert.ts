@@ -7,7 +7,7 @@ import type {
   ByteString, ConnectEvent, EventBase, EventType, OpenEvent, OpenSyscall, SensorEvent,
 } from '../events/types.js';
 import { EVENT_TYPE_NUMBER } from '../events/types.js';
-import type { PbEvent } from './proto.js';
+import type { PbDns, PbEvent } from './proto.js';
 
 const EVENT_TYPES = Object.keys(EVENT_TYPE_NUMBER) as EventType[];
 
@@ -94,11 +94,22 @@ export function toProtoEvent(event: SensorEvent): PbEvent {
       out.link = { path: bytes(event.path), newpath: bytes(event.newpath), symbolic: event.symbolic, result: event.result };
       break;
     case 'dns':
-      out.dns = { qname: event.qname, qtype: event.qtype, addr: event.addr, port: event.port };
+      out.dns = {
+        qname: event.qname, qtype: event.qtype, addr: event.addr, port: event.port,
+        response: event.response, rcode: event.rcode, answers: event.answers ?? [], ttl: event.ttl,
+      };
       break;
     default:
       throw new InvalidEventError(`unknown event type ${JSON.stringify((event as { type: unknown }).type)}`);
   }
+  return out;
+}
+
+/** The response-only fields of a dns event, as DnsEvent spells them. */
+type DnsResponseFields = { response: true; rcode: string; answers: string[]; ttl?: number };
+function dnsResponseFields(p: PbDns): DnsResponseFields {
+  const out: DnsResponseFields = { response: true, rcode: p.rcode ?? '', answers: p.answers ?? [] };
+  if (p.ttl !== undefined && p.ttl !== null) out.ttl = p.ttl;
   return out;
 }
 
@@ -170,7 +181,9 @@ export function fromProtoEvent(pb: PbEvent): SensorEvent {
     }
     case 'dns': {
       const p = pb.dns!;
-      return { type, ...base, qname: p.qname ?? '', qtype: p.qtype ?? '', addr: p.addr ?? '', port: p.port ?? 0 };
+      const e: SensorEvent = { type, ...base, qname: p.qname ?? '', qtype: p.qtype ?? '', addr: p.addr ?? '', port: p.port ?? 0 };
+      if (p.response) Object.assign(e, dnsResponseFields(p));
+      return e;
     }
   }
 }

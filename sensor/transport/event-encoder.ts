@@ -235,6 +235,10 @@ function payload(e: SensorEvent, n: Numbers): void {
       str(2, e.qtype);
       str(3, e.addr);
       u32(4, e.port);
+      optBool(5, e.response);
+      optStr(6, e.rcode);
+      if (e.answers) for (const a of e.answers) optStr(7, a);
+      optU32(8, e.ttl);
       return;
   }
 }

@@ -74,7 +74,10 @@ export interface PbConnect {
 export interface PbUnlink { path?: Buffer; rmdir?: boolean; result?: number }
 export interface PbRename { path?: Buffer; newpath?: Buffer; flags?: number; result?: number }
 export interface PbLink { path?: Buffer; newpath?: Buffer; symbolic?: boolean; result?: number }
-export interface PbDns { qname?: string; qtype?: string; addr?: string; port?: number }
+export interface PbDns {
+  qname?: string; qtype?: string; addr?: string; port?: number;
+  response?: boolean; rcode?: string; answers?: string[]; ttl?: number;
+}
 
 export interface PbEvent {
   payload?: string;

@@ -140,7 +140,8 @@ export function renameRecord(
   return b;
 }
 
-export function dnsRecord(h: Omit<HeaderFields, 'type'>, payload: Buffer, addr = [127, 0, 0, 53], port = 53, family = 2): Buffer {
+/** flags: DNSF_* (1 = a response received) */
+export function dnsRecord(h: Omit<HeaderFields, 'type'>, payload: Buffer, addr = [127, 0, 0, 53], port = 53, family = 2, flags = 0): Buffer {
   const b = Buffer.alloc(round8(104 + payload.length));
   header(b, { ...h, type: 9 });
   b.writeInt32LE(5, 72);
@@ -148,6 +149,7 @@ export function dnsRecord(h: Omit<HeaderFields, 'type'>, payload: Buffer, addr =
   b.writeUInt16LE(port, 78);
   Buffer.from(addr).copy(b, 80);
   b.writeUInt32LE(payload.length, 96);
+  b.writeUInt32LE(flags, 100);
   payload.copy(b, 104);
   return b;
 }
