@@ -57,6 +57,7 @@ describe.skipIf(skip !== null)('DNS on the live kernel', () => {
   let agentBin: string;
   let responder: Awaited<ReturnType<typeof dnsResponder>>;
   let resolveConnect: string;
+  let dnsRecv: string;
 
   beforeAll(async () => {
     dir = realpathSync(mkdtempSync(join(tmpdir(), 'as-dns-')));
@@ -68,7 +69,8 @@ describe.skipIf(skip !== null)('DNS on the live kernel', () => {
     agentBin = buildFixture('agent.c', 'as-dns-agent');
     responder = await dnsResponder();
     resolveConnect = buildFixture('resolve-connect.c', 'as-dns-connect');
-    rec = await startSensor([agent('resolver', { comm: ['as-dns-getent', 'as-dns-agent', 'as-dns-connect'] })]);
+    dnsRecv = buildFixture('dns-recv.c', 'as-dns-recv');
+    rec = await startSensor([agent('resolver', { comm: ['as-dns-getent', 'as-dns-agent', 'as-dns-connect', 'as-dns-recv'] })]);
   });
 
   afterAll(async () => {
@@ -128,6 +130,17 @@ describe.skipIf(skip !== null)('DNS on the live kernel', () => {
       await close(answered.server);
       await unanswered.close();
     }
+  });
+
+  it.each(['recvfrom', 'recvmsg', 'recvmmsg', 'read'])('a response received with %s is captured', async (how) => {
+    const name = `via-${how}.example.test`;
+    const ran = await run(dnsRecv, [how, name]);
+    expect(ran.code).toBe(0);
+    const responses = (): DnsEvent[] => eventsOf(rec.events, ran.pid, 'dns').filter((e) => e.response);
+    await waitForEvents(rec.events, () => responses().length > 0);
+    expect(responses()).toEqual([expect.objectContaining({
+      agent: 'resolver', qname: name, qtype: 'A', addr: '127.0.0.1', port: 53, rcode: 'NOERROR', answers: ['127.0.0.9'], ttl: 60,
+    })]);
   });
 });
 
