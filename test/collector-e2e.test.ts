@@ -114,5 +114,5 @@ describe.skipIf(skip !== null)('collector killed mid-stream, then queried and ve
     expect(run.err()).toMatch(/dropped 0, rejected 0, unacked 0/);
     collector.child.kill('SIGINT');
     await collector.exited;
-  });
+  }, 180_000);
 });
