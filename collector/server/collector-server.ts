@@ -3,10 +3,14 @@
 // A bad batch is refused with a REJECTED ack on its own stream; nothing one
 // stream does disturbs another (each call's handler keeps its own state and
 // store commits are synchronous, so batches never interleave half-written).
+// With a store on a worker thread (store-worker.ts) the batch's bytes go
+// there undecoded and the ack waits for the worker's commit; acks still go
+// out in batch order, and a stream with many batches waiting is paused.
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import { grpcTarget, parseAddress, type CollectorAddress } from '../../sensor/transport/address.js';
 import { decodeEventBatch } from '../../sensor/transport/batch-decoder.js';
+import { commitIncoming, type CommitOutcome } from './batch-commit.js';
 import { toProtoEvent } from '../../sensor/transport/convert.js';
 import {
   collectorServiceDefinition, type PbAck, type PbQueryRequest, type PbQueryResponse,
@@ -14,20 +18,30 @@ import {
 } from '../../sensor/transport/proto.js';
 import { serverCredentials, type TlsFiles } from '../../sensor/transport/tls.js';
 import type { EventType } from '../../sensor/events/types.js';
-import { grpcErrorFor, isRetryableStoreError, logFailedHandshakes, statusLogger } from './grpc-errors.js';
+import { grpcErrorFor, logFailedHandshakes, statusLogger } from './grpc-errors.js';
 import { SensorRegistry } from './sensor-registry.js';
-import type { BatchStore, QueryEvents } from './store-port.js';
+import type { EncodedBatchStore, QueryEvents, StorePort } from './store-port.js';
 import { lockDownSocket, prepareSocketPath } from './unix-socket.js';
-import { BatchRejectedError, validateBatch, type IncomingBatch } from './validate-batch.js';
+import type { IncomingBatch } from './validate-batch.js';
 
 export const DEFAULT_MAX_RECEIVE_BYTES = 16 * 1024 * 1024;
 const DEFAULT_QUERY_LIMIT = 1000;
 const MAX_QUERY_LIMIT = 100_000;
+// Batches of one stream waiting for the store worker before the stream is
+// paused (HTTP/2 flow control then holds the sensor back).
+const MAX_PENDING_PER_STREAM = 8;
+
+/** A batch left undecoded for a store that takes wire bytes. */
+interface EncodedBatch {
+  encoded: Buffer;
+}
+
+const takesBytes = (store: StorePort): store is EncodedBatchStore => 'commitEncoded' in store;
 
 export interface CollectorServerOptions {
   /** unix:///path, /path or host:port (TCP needs `tls`) */
   listen: string;
-  store: BatchStore;
+  store: StorePort;
   /** answers the Query RPC; without it Query returns UNIMPLEMENTED */
   query?: QueryEvents;
   tls?: TlsFiles;
@@ -82,10 +96,11 @@ export class CollectorServer {
     });
     widenReceiveWindow(server);
     const collector = new CollectorServer(server, opts, address, log);
-    server.addService(withDecodeLogging(withFastBatchDecoder(collectorServiceDefinition()), log), {
-      Stream: (call: grpc.ServerDuplexStream<IncomingBatch, PbAck>) => collector.onStream(call),
+    const service = takesBytes(opts.store) ? withUndecodedBatches(collectorServiceDefinition()) : withFastBatchDecoder(collectorServiceDefinition());
+    server.addService(withDecodeLogging(service, log), {
+      Stream: (call: grpc.ServerDuplexStream<IncomingBatch | EncodedBatch, PbAck>) => collector.onStream(call),
       Status: (_call: grpc.ServerUnaryCall<unknown, PbStatusResponse>, cb: grpc.sendUnaryData<PbStatusResponse>) =>
-        collector.onStatus(cb),
+        void collector.onStatus(cb),
       Query: (call: grpc.ServerUnaryCall<PbQueryRequest, PbQueryResponse>, cb: grpc.sendUnaryData<PbQueryResponse>) =>
         void collector.onQuery(call.request, cb),
     });
@@ -123,8 +138,9 @@ export class CollectorServer {
     this.log.info('collector stopped');
   }
 
-  private onStream(call: grpc.ServerDuplexStream<IncomingBatch, PbAck>): void {
-    const streamLog = this.log.child({ stream: ++this.counters.streamsOpened, peer: call.getPeer() });
+  private onStream(call: grpc.ServerDuplexStream<IncomingBatch | EncodedBatch, PbAck>): void {
+    const streamId = ++this.counters.streamsOpened;
+    const streamLog = this.log.child({ stream: streamId, peer: call.getPeer() });
     this.counters.streamsActive++;
     streamLog.debug('stream opened');
     let finished = false;
@@ -134,9 +150,9 @@ export class CollectorServer {
       this.counters.streamsActive--;
       streamLog.debug({ why }, 'stream closed');
     };
-    call.on('data', (batch: IncomingBatch) => {
+    const answer = (outcome: CommitOutcome) => {
       if (finished) return;
-      const ack = this.commit(batch, streamLog);
+      const ack = this.noteOutcome(outcome, streamLog);
       if (ack === 'failed') {
         // The store could not write: end this stream with UNAVAILABLE so the
         // sensor keeps the batch and resends it after reconnecting.
@@ -144,11 +160,38 @@ export class CollectorServer {
         call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'collector could not commit the batch; retry' });
         return;
       }
+      if (ack === 'malformed') {
+        finish('malformed batch');
+        call.emit('error', { code: grpc.status.INTERNAL, details: 'Error deserializing request: not an EventBatch' });
+        return;
+      }
       call.write(ack);
+    };
+    // Acks in batch order: each waits for the batches before it.
+    let tail: Promise<void> = Promise.resolve();
+    let pending = 0;
+    const store = this.opts.store;
+    call.on('data', (batch: IncomingBatch | EncodedBatch) => {
+      if (finished) return;
+      if (!takesBytes(store)) {
+        answer(commitIncoming(store, batch as IncomingBatch));
+        return;
+      }
+      const committed = store.commitEncoded((batch as EncodedBatch).encoded, streamId).catch(
+        (err): CommitOutcome => ({ kind: 'failed', ids: { sensor_id: '', boot_id: '', seq: '0' }, message: String(err?.message ?? err) }),
+      );
+      if (++pending >= MAX_PENDING_PER_STREAM) call.pause();
+      tail = tail.then(async () => {
+        const outcome = await committed;
+        if (pending-- === MAX_PENDING_PER_STREAM) call.resume();
+        answer(outcome);
+      });
     });
     call.on('end', () => {
-      finish('client ended');
-      call.end();
+      void tail.then(() => {
+        finish('client ended');
+        call.end();
+      });
     });
     call.on('cancelled', () => {
       // Also how grpc-js ends a call it refused itself (a message over the
@@ -162,52 +205,45 @@ export class CollectorServer {
     });
   }
 
-  /** Validates and commits one batch; returns the ack to send, or 'failed' when the store threw. */
-  private commit(batch: IncomingBatch, streamLog: Logger): PbAck | 'failed' {
-    const ids = { sensor_id: batch.sensor_id ?? '', boot_id: batch.boot_id ?? '', seq: batch.seq ?? '0' };
-    let valid;
-    try {
-      valid = validateBatch(batch);
-    } catch (err) {
-      if (!(err instanceof BatchRejectedError)) throw err;
-      this.counters.batchesRejected++;
-      streamLog.warn({ ...ids, events: 'sensorEvents' in batch ? batch.eventCount : batch.events?.length ?? 0, reason: err.message }, 'batch rejected');
-      return { ...ids, status: 'ACK_STATUS_REJECTED', message: err.message };
-    }
-    let result;
-    try {
-      result = this.opts.store.commitBatch(valid);
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      if (!isRetryableStoreError(err)) {
+  /** Counts and logs one batch's outcome; returns the ack to send, or why the stream must end. */
+  private noteOutcome(o: CommitOutcome, streamLog: Logger): PbAck | 'failed' | 'malformed' {
+    switch (o.kind) {
+      case 'malformed':
+        streamLog.warn({ err: o.message }, 'malformed request refused');
+        return 'malformed';
+      case 'rejected':
+        this.counters.batchesRejected++;
+        streamLog.warn({ ...o.ids, events: o.events, reason: o.reason }, 'batch rejected');
+        return { ...o.ids, status: 'ACK_STATUS_REJECTED', message: o.reason };
+      case 'refused':
         // The same bytes would fail again on every resend: refuse the batch
         // rather than stall this sensor forever behind it.
         this.counters.batchesRejected++;
-        streamLog.error({ ...ids, err: message }, 'store refused the batch; rejected');
-        return { ...ids, status: 'ACK_STATUS_REJECTED', message: `store refused the batch: ${message}` };
-      }
-      this.counters.commitErrors++;
-      streamLog.error({ ...ids, err: message }, 'commit failed; the sensor will resend');
-      return 'failed';
+        streamLog.error({ ...o.ids, err: o.message }, 'store refused the batch; rejected');
+        return { ...o.ids, status: 'ACK_STATUS_REJECTED', message: `store refused the batch: ${o.message}` };
+      case 'failed':
+        this.counters.commitErrors++;
+        streamLog.error({ ...o.ids, err: o.message }, 'commit failed; the sensor will resend');
+        return 'failed';
     }
-    this.registry.noteBatch(valid.sensorId, valid.bootId, valid.seq, valid.droppedBefore, batch.counters);
-    this.counters.droppedReported += Number(valid.droppedBefore);
-    if (valid.droppedBefore > 0n) {
-      streamLog.warn({ ...ids, dropped: String(valid.droppedBefore) }, 'sensor reports events it could not buffer');
+    this.registry.noteBatch(o.sensorId, o.bootId, o.seq, o.droppedBefore, o.counters);
+    this.counters.droppedReported += Number(o.droppedBefore);
+    if (o.droppedBefore > 0n) {
+      streamLog.warn({ ...o.ids, dropped: String(o.droppedBefore) }, 'sensor reports events it could not buffer');
     }
-    if (result.duplicate) {
+    if (o.kind === 'duplicate') {
       this.counters.batchesDuplicate++;
-      streamLog.debug(ids, 'duplicate batch acked again, nothing written');
-      return { ...ids, status: 'ACK_STATUS_DUPLICATE' };
+      streamLog.debug(o.ids, 'duplicate batch acked again, nothing written');
+      return { ...o.ids, status: 'ACK_STATUS_DUPLICATE' };
     }
     this.counters.batchesCommitted++;
-    this.counters.eventsCommitted += valid.events.length;
-    return { ...ids, status: 'ACK_STATUS_COMMITTED' };
+    this.counters.eventsCommitted += o.events;
+    return { ...o.ids, status: 'ACK_STATUS_COMMITTED' };
   }
 
-  private onStatus(cb: grpc.sendUnaryData<PbStatusResponse>): void {
+  private async onStatus(cb: grpc.sendUnaryData<PbStatusResponse>): Promise<void> {
     try {
-      const store = this.opts.store.status();
+      const store = await this.opts.store.status();
       const counters: Record<string, string> = {};
       for (const [k, v] of Object.entries(this.counters)) counters[k] = String(v);
       cb(null, {
@@ -279,6 +315,11 @@ function widenSessionWindows(server: grpc.Server): void {
 /** Stream batches through the hand-written decoder (wire bytes straight to SensorEvents). */
 function withFastBatchDecoder(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
   return { ...service, Stream: { ...service.Stream!, requestDeserialize: (bytes: Buffer) => decodeEventBatch(bytes) } };
+}
+
+/** Stream batches left as bytes, for a store that decodes them where it commits. */
+function withUndecodedBatches(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  return { ...service, Stream: { ...service.Stream!, requestDeserialize: (bytes: Buffer): EncodedBatch => ({ encoded: bytes }) } };
 }
 
 /** Logs requests that are not valid protobuf; grpc-js then fails the call with INTERNAL. */

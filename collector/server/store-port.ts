@@ -1,7 +1,12 @@
-// What the server needs from the event store (collector/store/event-store.ts
-// implements it). Kept as an interface so the server does not care how the
-// store is opened, and unit tests of the server can pass a small fake.
+// What the server needs from the event store. Two shapes: a store on the
+// server's own thread (collector/store/event-store.ts), committed
+// synchronously; or one that takes the batch's wire bytes and commits them
+// elsewhere (store-worker.ts: on a worker thread, so decoding and SQLite run
+// on the other core while this thread serves gRPC). Kept as interfaces so the
+// server does not care how the store is opened, and unit tests of the server
+// can pass a small fake.
 import type { SensorEvent } from '../../sensor/events/types.js';
+import type { CommitOutcome } from './batch-commit.js';
 
 export interface CommitBatch {
   sensorId: string;
@@ -14,8 +19,28 @@ export interface BatchStore {
   /** Commits one batch in one transaction; `duplicate` when (sensorId, bootId, seq) was already committed. */
   commitBatch(batch: CommitBatch): { duplicate: boolean; eventIds: bigint[] };
   lastSeq(sensorId: string, bootId: string): bigint | null;
-  status(): { events: number; batches: number; dbBytes: number };
+  status(): StoreSummary;
 }
+
+export interface StoreSummary {
+  events: number;
+  batches: number;
+  dbBytes: number;
+}
+
+export interface EncodedBatchStore {
+  /**
+   * Decodes, validates and commits one batch from its wire bytes; resolves
+   * once it is committed (or refused). Batches are committed in call order;
+   * after a `failed` outcome on a stream, later batches of that stream fail
+   * too without being written, so a stream never commits out of order.
+   */
+  commitEncoded(bytes: Buffer, stream: number): Promise<CommitOutcome>;
+  lastSeq(sensorId: string, bootId: string): bigint | null;
+  status(): Promise<StoreSummary>;
+}
+
+export type StorePort = BatchStore | EncodedBatchStore;
 
 /** One stored event as the Query RPC returns it. */
 export interface StoredEventRow {

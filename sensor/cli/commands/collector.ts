@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { CollectorServer, DEFAULT_MAX_RECEIVE_BYTES } from '../../../collector/server/collector-server.js';
 import { processLogger } from '../../../collector/server/logger.js';
 import { queryEvents } from '../../../collector/query/event-query.js';
-import { EventStore } from '../../../collector/store/event-store.js';
+import { openWriterStore } from '../../../collector/server/store-worker.js';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
 import { DEFAULT_COLLECTOR_ADDRESS } from '../../transport/address.js';
 import { tlsFilesFromOptions } from '../../transport/tls.js';
@@ -20,9 +20,13 @@ export interface CollectorCommandOptions {
   maxMessageBytes: number;
 }
 
-/** Opens the store and starts the server; the caller owns both until stop(). */
+/**
+ * Opens the store (on a worker thread that owns the database, so decoding and
+ * commits run beside the gRPC server; see store-worker.ts) and starts the server; the caller owns
+ * both until stop().
+ */
 export async function startCollector(opts: CollectorCommandOptions, logger: Logger): Promise<{ server: CollectorServer; stop: () => Promise<void> }> {
-  const store = EventStore.open({ stateDir: opts.stateDir });
+  const store = await openWriterStore({ stateDir: opts.stateDir });
   let server: CollectorServer;
   try {
     server = await CollectorServer.start({

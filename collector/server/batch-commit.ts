@@ -1,0 +1,66 @@
+// One batch from the wire to an outcome: validate it whole, commit it in one
+// store transaction, and classify what happened, so the server can ack,
+// refuse or fail the stream. Shared by the server when it owns the store on
+// its own thread and by the store worker (store-worker.ts), which does the
+// same from the raw batch bytes.
+import { decodeEventBatch } from '../../sensor/transport/batch-decoder.js';
+import type { PbTransportCounters } from '../../sensor/transport/proto.js';
+import { isRetryableStoreError } from './grpc-errors.js';
+import type { BatchStore } from './store-port.js';
+import { BatchRejectedError, validateBatch, type IncomingBatch } from './validate-batch.js';
+
+/** The ids an ack echoes back, as they came on the wire. */
+export interface AckIds {
+  sensor_id: string;
+  boot_id: string;
+  seq: string;
+}
+
+export type CommitOutcome =
+  /** the batch itself is invalid: REJECTED ack */
+  | { kind: 'rejected'; ids: AckIds; reason: string; events: number }
+  /** the store refused it for good (the same bytes would fail again): REJECTED ack */
+  | { kind: 'refused'; ids: AckIds; message: string }
+  /** the store could not write now (disk full, busy): fail the stream, the sensor resends */
+  | { kind: 'failed'; ids: AckIds; message: string }
+  /** the bytes are not an EventBatch at all */
+  | { kind: 'malformed'; message: string }
+  | {
+    kind: 'committed' | 'duplicate'; ids: AckIds; sensorId: string; bootId: string; seq: bigint;
+    droppedBefore: bigint; counters?: PbTransportCounters; events: number;
+  };
+
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+export function commitIncoming(store: Pick<BatchStore, 'commitBatch'>, batch: IncomingBatch): CommitOutcome {
+  const ids = { sensor_id: batch.sensor_id ?? '', boot_id: batch.boot_id ?? '', seq: batch.seq ?? '0' };
+  let valid;
+  try {
+    valid = validateBatch(batch);
+  } catch (err) {
+    if (!(err instanceof BatchRejectedError)) throw err;
+    const events = 'sensorEvents' in batch ? batch.eventCount : batch.events?.length ?? 0;
+    return { kind: 'rejected', ids, reason: err.message, events };
+  }
+  let duplicate: boolean;
+  try {
+    duplicate = store.commitBatch(valid).duplicate;
+  } catch (err) {
+    return { kind: isRetryableStoreError(err) ? 'failed' : 'refused', ids, message: messageOf(err) };
+  }
+  return {
+    kind: duplicate ? 'duplicate' : 'committed', ids, sensorId: valid.sensorId, bootId: valid.bootId, seq: valid.seq,
+    droppedBefore: valid.droppedBefore, counters: batch.counters ?? undefined, events: valid.events.length,
+  };
+}
+
+/** The same from the batch's wire bytes (decoded here, so the decoding runs where the store does). */
+export function commitEncodedBatch(store: Pick<BatchStore, 'commitBatch'>, bytes: Buffer): CommitOutcome {
+  let batch;
+  try {
+    batch = decodeEventBatch(bytes);
+  } catch (err) {
+    return { kind: 'malformed', message: messageOf(err) };
+  }
+  return commitIncoming(store, batch);
+}

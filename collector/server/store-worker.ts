@@ -1,0 +1,203 @@
+// The event store on a worker thread that owns the database. The collector's
+// main thread serves gRPC and hands each batch's wire bytes over; the worker
+// decodes, validates and commits them (EventStore, with its hashing and
+// retention) and reports the outcome, and only then does the main thread ack.
+// On one thread gRPC, decoding and SQLite took turns on one core; split, the
+// next batch arrives while the worker commits this one.
+//
+// Messages are handled in order, so batches commit in the order the server
+// passed them. A batch that fails to commit (disk full) fails the later
+// batches of its stream too, unwritten: the sensor resends them all in order.
+// The main thread keeps a read-only connection for lastSeq and queries
+// (WAL: readers see every committed batch, never block the writer).
+import { once } from 'node:events';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { decodeEventBatch } from '../../sensor/transport/batch-decoder.js';
+import { EventStore, type EventStoreOptions, type StoreStatus } from '../store/event-store.js';
+import { commitEncodedBatch, type CommitOutcome } from './batch-commit.js';
+import type { EncodedBatchStore } from './store-port.js';
+
+type ToWorker =
+  | { op: 'commit'; id: number; stream: number; bytes: Uint8Array }
+  | { op: 'status'; id: number }
+  | { op: 'close'; id: number };
+
+type FromWorker =
+  | { op: 'ready' }
+  | { op: 'error'; message: string }
+  | { op: 'reply'; id: number; value: CommitOutcome | StoreStatus | null }
+  | { op: 'failure'; id: number; message: string };
+
+const MARK = 'agent-sensor-store-worker';
+
+/** A worker runs JavaScript only: from TypeScript source (vite-node, tests) the store stays on this thread. */
+export const STORE_WORKER_AVAILABLE = import.meta.url.endsWith('.js');
+
+/**
+ * The collector's writer store: on a worker thread when this module is
+ * compiled, else (TypeScript source) an EventStore on this thread.
+ */
+export async function openWriterStore(opts: EventStoreOptions): Promise<WorkerStore | EventStore> {
+  return STORE_WORKER_AVAILABLE ? WorkerStore.open(opts) : EventStore.open(opts);
+}
+
+interface Waiter {
+  resolve: (v: never) => void;
+  reject: (err: Error) => void;
+}
+
+export class WorkerStore implements EncodedBatchStore {
+  private nextId = 1;
+  private readonly waiting = new Map<number, Waiter>();
+  private dead?: Error;
+  private closing?: Promise<void>;
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly exited: Promise<unknown>,
+    private readonly reader: EventStore,
+  ) {
+    worker.on('message', (m: FromWorker) => this.onMessage(m));
+    worker.on('error', (err) => this.fail(err));
+    void exited.then(() => this.fail(new Error('the store worker exited')));
+  }
+
+  /** Opens the store on a new worker thread; resolves once it is open. */
+  static async open(opts: EventStoreOptions): Promise<WorkerStore> {
+    if (opts.readonly) throw new Error('a worker store is the writer; open a read-only EventStore directly');
+    const worker = new Worker(new URL(import.meta.url), { workerData: { [MARK]: opts } });
+    const exited = once(worker, 'exit');
+    try {
+      const [msg] = (await Promise.race([
+        once(worker, 'message'),
+        once(worker, 'error').then(([err]) => [{ op: 'error', message: String((err as Error)?.message ?? err) }]),
+        exited.then(([code]) => [{ op: 'error', message: `store worker exited with code ${code} before opening` }]),
+      ])) as [FromWorker];
+      if (msg.op === 'error') throw new Error(msg.message);
+      return new WorkerStore(worker, exited, EventStore.open({ stateDir: opts.stateDir, readonly: true }));
+    } catch (err) {
+      await worker.terminate();
+      throw err;
+    }
+  }
+
+  /** A read-only connection to the database (queries). */
+  get database(): EventStore['database'] {
+    return this.reader.database;
+  }
+
+  commitEncoded(bytes: Buffer, stream: number): Promise<CommitOutcome> {
+    // A copy in a buffer of its own, moved rather than cloned (a Buffer is
+    // often a view into a larger one, which a clone would copy whole).
+    const own = new Uint8Array(bytes.length);
+    own.set(bytes);
+    return this.call<CommitOutcome>({ op: 'commit', id: 0, stream, bytes: own }, [own.buffer]);
+  }
+
+  lastSeq(sensorId: string, bootId: string): bigint | null {
+    return this.reader.lastSeq(sensorId, bootId);
+  }
+
+  status(): Promise<StoreStatus> {
+    return this.call<StoreStatus>({ op: 'status', id: 0 });
+  }
+
+  /** Closes the store (after every commit already passed) and ends the worker. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (!this.dead) {
+        try {
+          await this.call({ op: 'close', id: 0 });
+        } catch {
+          // the worker died: nothing left to close there
+        }
+      }
+      await this.exited;
+      await this.reader.close();
+    })();
+    return this.closing;
+  }
+
+  private call<T>(msg: ToWorker, transfer: ArrayBuffer[] = []): Promise<T> {
+    if (this.dead) return Promise.reject(this.dead);
+    if (this.closing && msg.op !== 'close') return Promise.reject(new Error('the store is closed'));
+    msg.id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(msg.id, { resolve: resolve as (v: never) => void, reject });
+      this.worker.postMessage(msg, transfer);
+    });
+  }
+
+  private onMessage(m: FromWorker): void {
+    if (m.op !== 'reply' && m.op !== 'failure') return;
+    const w = this.waiting.get(m.id);
+    if (!w) return;
+    this.waiting.delete(m.id);
+    if (m.op === 'reply') w.resolve(m.value as never);
+    else w.reject(new Error(m.message));
+  }
+
+  private fail(err: Error): void {
+    // "store is closed" marks it retryable for the server: the sensor resends later.
+    this.dead ??= new Error(`the store is closed: ${err.message}`);
+    for (const w of this.waiting.values()) w.reject(this.dead);
+    this.waiting.clear();
+  }
+}
+
+const POISONED_MAX = 4096;
+
+function runInWorker(opts: EventStoreOptions): void {
+  const port = parentPort!;
+  let store: EventStore;
+  try {
+    store = EventStore.open(opts);
+  } catch (err) {
+    port.postMessage({ op: 'error', message: err instanceof Error ? err.message : String(err) } satisfies FromWorker);
+    port.close();
+    return;
+  }
+  const poisoned = new Set<number>(); // streams with a failed commit
+  const commit = (stream: number, bytes: Buffer): CommitOutcome => {
+    if (poisoned.has(stream)) return failedAfterEarlier(bytes);
+    const outcome = commitEncodedBatch(store, bytes);
+    if (outcome.kind === 'failed') {
+      if (poisoned.size >= POISONED_MAX) poisoned.delete(poisoned.values().next().value!);
+      poisoned.add(stream);
+    }
+    return outcome;
+  };
+  port.on('message', (m: ToWorker) => {
+    try {
+      if (m.op === 'commit') {
+        const value = commit(m.stream, Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
+        port.postMessage({ op: 'reply', id: m.id, value } satisfies FromWorker);
+      } else if (m.op === 'status') {
+        port.postMessage({ op: 'reply', id: m.id, value: store.status() } satisfies FromWorker);
+      } else if (m.op === 'close') {
+        void store.close().then(() => {
+          port.postMessage({ op: 'reply', id: m.id, value: null } satisfies FromWorker);
+          process.exit(0); // in a worker: ends this thread only, even if a stray handle is left
+        });
+      }
+    } catch (err) {
+      port.postMessage({ op: 'failure', id: m.id, message: err instanceof Error ? err.message : String(err) } satisfies FromWorker);
+    }
+  });
+  port.postMessage({ op: 'ready' } satisfies FromWorker);
+}
+
+function failedAfterEarlier(bytes: Buffer): CommitOutcome {
+  let ids = { sensor_id: '', boot_id: '', seq: '0' };
+  try {
+    const b = decodeEventBatch(bytes);
+    ids = { sensor_id: b.sensor_id ?? '', boot_id: b.boot_id ?? '', seq: b.seq ?? '0' };
+  } catch {
+    // only for the log line
+  }
+  return { kind: 'failed', ids, message: 'an earlier batch of this stream could not be committed; resend in order' };
+}
+
+if (!isMainThread && workerData && typeof workerData === 'object' && MARK in workerData) {
+  runInWorker((workerData as Record<string, EventStoreOptions>)[MARK]!);
+}
