@@ -4,7 +4,7 @@
 // (bounded in flight) to a collector child process on a private socket.
 //   node bench/collector-ingest.js [events]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -20,6 +20,22 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const cpu = (pid) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
+};
+
+/** CPU seconds per thread of a process, summed by thread name (main and store worker show apart). */
+const threads = (pid) => {
+  const out = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = `${f.slice(f.indexOf("(") + 1, f.lastIndexOf(")"))}${tid === String(pid) ? " (main)" : ` ${tid}`}`;
+      const v = f.split(') ')[1].split(' ');
+      out[name] = (out[name] ?? 0) + (Number(v[11]) + Number(v[12])) / 100;
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
 };
 
 const prof = process.env.PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.PROF_DIR] : [];
@@ -38,6 +54,7 @@ const client = new CollectorClient({ address: SOCKET, sensorId: 'ci', bootId: 'b
 client.start();
 const base = BigInt(Date.now()) * 1_000_000n;
 const c0 = { me: cpu(process.pid), collector: cpu(child.pid) };
+const th0 = threads(child.pid);
 const t0 = performance.now();
 let pushed = 0;
 const inFlight = Number(process.env.IN_FLIGHT ?? 40_000);
@@ -58,6 +75,10 @@ const secs = (performance.now() - t0) / 1000;
 const c1 = { me: cpu(process.pid) - c0.me, collector: cpu(child.pid) - c0.collector };
 console.log(`collector ingest: ${Math.round(N / secs)} events/s acked (${N} in ${secs.toFixed(2)} s); ` +
   `client ${((1e6 * c1.me) / N).toFixed(1)} us/event (incl. event building), collector ${((1e6 * c1.collector) / N).toFixed(1)} us/event`);
+const th1 = threads(child.pid);
+const perThread = Object.entries(th1).map(([k, v]) => [k, v - (th0[k] ?? 0)]).filter(([, v]) => v > 0.005)
+  .sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${((1e6 * v) / N).toFixed(1)}`);
+console.log(`  collector threads, us/event: ${perThread.join(', ')}`);
 await client.close(1000);
 child.kill('SIGINT');
 await exited;

@@ -4,7 +4,7 @@
 import type Database from 'better-sqlite3';
 import type { EventType, SensorEvent } from '../../sensor/events/types.js';
 import { EVENT_TYPE_NUMBER } from '../../sensor/events/types.js';
-import { fromColumns } from '../store/event-rows.js';
+import { fromColumns, WANTS_HASH_SQL } from '../store/event-rows.js';
 import { StringReader } from '../store/interning.js';
 import { decodeEventRow, type RawEventRow } from '../store/stored-rows.js';
 
@@ -75,7 +75,9 @@ export function queryEvents(db: Database.Database, f: EventFilters): QueriedRow[
   }
   const newestFirst = f.sinceNs === undefined;
   const sql = `SELECT e.*, b.sensor_id AS q_sensor, f.sha256 AS q_sha256, f.state AS q_state
-                 FROM events e JOIN batches b ON b.id = e.batch_id LEFT JOIN files f ON f.id = e.file_id
+                 FROM events e JOIN batches b ON b.id = e.batch_id
+                 LEFT JOIN file_links l ON l.batch_id = e.batch_id AND l.path_sid = e.path_sid AND ${WANTS_HASH_SQL}
+                 LEFT JOIN files f ON f.id = coalesce(e.file_id, l.file_id)
                 ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
                 ORDER BY e.ts_ns ${newestFirst ? 'DESC' : 'ASC'}, e.id ${newestFirst ? 'DESC' : 'ASC'} LIMIT ?`;
   args.push(Math.max(0, Math.floor(f.limit)));

@@ -267,6 +267,10 @@ function dnsResponse(c: EventColumns): { response: true; rcode: string; answers:
 }
 
 /** Open events whose content the collector hashes: succeeded, and the file was read. */
+/** wantsHash over a stored events row aliased `e` (the query joins file_links on it). */
+export const WANTS_HASH_SQL =
+  `e.type = ${EVENT_TYPE_NUMBER.open} AND e.result >= 0 AND e.access IN (${code(ACCESS, 'read')}, ${code(ACCESS, 'readwrite')})`;
+
 export function wantsHash(e: SensorEvent): e is Extract<SensorEvent, { type: 'open' }> {
   return e.type === 'open' && e.result >= 0 && (e.access === 'read' || e.access === 'readwrite');
 }

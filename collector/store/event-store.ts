@@ -9,7 +9,7 @@ import { EVENT_TYPE_NUMBER, type SensorEvent } from '../../sensor/events/types.j
 import { HashQueue, type HashingOptions } from '../hashing/hash-queue.js';
 import { canonicalBatchBytes, chainLink, GENESIS_LINK, type StoredEvent } from './canonical.js';
 import { toColumns, wantsHash, type EventColumns } from './event-rows.js';
-import { FileRows, type CoalescedHashJob } from './file-rows.js';
+import { FileRows } from './file-rows.js';
 import { StringWriter } from './interning.js';
 import { Retention, usedBytes, type PruneResult, type RetentionPolicy } from './retention.js';
 import { applyWriterPragmas, createSchema, DB_FILE_NAME, type Synchronous } from './schema.js';
@@ -132,20 +132,20 @@ export class EventStore {
   }
 
   // One job per distinct path of a batch: an agent reading the same file
-  // thousands of times a second costs one stat and one link statement per
-  // batch, not one per event (and does not flood the bounded queue).
+  // thousands of times a second costs one stat and one file_links row per
+  // batch, not one per event (and does not flood the bounded queue). The job
+  // names the batch's first such open; the link covers the others.
   private enqueueHashes(events: SensorEvent[], cols: EventColumns[], ids: bigint[]): void {
-    let byPath: Map<string, CoalescedHashJob> | undefined;
+    let seen: Set<string> | undefined;
     for (let i = 0; i < events.length; i++) {
       if (!wantsHash(events[i]!)) continue;
       const path = cols[i]!.path!;
       const key = path.toString('latin1');
-      byPath ??= new Map();
-      const job = byPath.get(key);
-      if (job) (job.moreEventIds ??= []).push(ids[i]!);
-      else byPath.set(key, { eventId: ids[i]!, path });
+      seen ??= new Set();
+      if (seen.has(key)) continue;
+      seen.add(key);
+      this.hashQueue!.enqueue({ eventId: ids[i]!, path });
     }
-    if (byPath) for (const job of byPath.values()) this.hashQueue!.enqueue(job);
   }
 
   lastSeq(sensorId: string, bootId: string): bigint | null {

@@ -1,16 +1,12 @@
 // The store's side of hashing: the `files` table as a cache keyed by file
-// version, and the link from an open event to the file row it read.
+// version, and the link from the opens of a batch to the file row they read
+// (file_links: one row per batch and path, see schema.ts).
 // Written after the batch committed, so file rows are not part of the hash
 // chain (they are derived: the content can be hashed again).
 import type Database from 'better-sqlite3';
 import type { FileHashResult, FileIdentity } from '../hashing/file-hasher.js';
 import type { HashJob, HashSink } from '../hashing/hash-queue.js';
 import type { StringWriter } from './interning.js';
-
-/** A hash job standing for several events of one batch that opened the same path. */
-export interface CoalescedHashJob extends HashJob {
-  moreEventIds?: bigint[];
-}
 
 // dev and ino are u64 in the kernel; SQLite integers are i64.
 const i64 = (v: bigint): bigint => BigInt.asIntN(64, v);
@@ -20,7 +16,6 @@ export class FileRows implements HashSink {
   private readonly findStateless: Database.Statement;
   private readonly insert: Database.Statement;
   private readonly link: Database.Statement;
-  private readonly linkMore: Database.Statement;
   private readonly batchOf: Database.Statement;
   private readonly stampFile: Database.Statement;
   private readonly stampString: Database.Statement;
@@ -39,18 +34,15 @@ export class FileRows implements HashSink {
       `INSERT INTO files (path_sid, dev, ino, size, mtime_ns, ctime_ns, sha256, state, hashed_at, last_batch)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
     );
-    this.link = db.prepare('UPDATE events SET file_id = ? WHERE id = ?');
-    this.linkMore = db.prepare('UPDATE events SET file_id = ? WHERE id IN (SELECT value FROM json_each(?))');
-    this.batchOf = db.prepare('SELECT batch_id FROM events WHERE id = ?').safeIntegers(true);
+    this.link = db.prepare('INSERT OR REPLACE INTO file_links (batch_id, path_sid, file_id) VALUES (?, ?, ?)');
+    this.batchOf = db.prepare('SELECT batch_id, path_sid FROM events WHERE id = ?').safeIntegers(true);
     // Retention sweeps a file row (and its path string) once the newest event linked to it is pruned.
     this.stampFile = db.prepare('UPDATE files SET last_batch = max(last_batch, ?) WHERE id = ? RETURNING path_sid');
     this.stampString = db.prepare('UPDATE strings SET last_batch = max(last_batch, ?) WHERE id = ?');
     this.linkTx = db.transaction((job: HashJob, fileId: bigint) => {
-      const batch = this.batchOf.get(job.eventId) as { batch_id: bigint } | undefined;
+      const batch = this.batchOf.get(job.eventId) as { batch_id: bigint; path_sid: bigint } | undefined;
       if (!batch) return; // pruned while it waited
-      this.link.run(fileId, job.eventId);
-      const more = (job as CoalescedHashJob).moreEventIds;
-      if (more) this.linkMore.run(fileId, `[${more.join(',')}]`); // same batch as job.eventId
+      this.link.run(batch.batch_id, batch.path_sid, fileId); // for every open of this path in the batch
       const row = this.stampFile.get(batch.batch_id, fileId) as { path_sid: number } | undefined;
       if (row) this.stampString.run(batch.batch_id, row.path_sid);
     });

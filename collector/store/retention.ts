@@ -40,6 +40,7 @@ export class Retention {
   private readonly oldest: Database.Statement;
   private readonly deleteEvents: Database.Statement;
   private readonly deleteBatches: Database.Statement;
+  private readonly deleteFileLinks: Database.Statement;
   private readonly anchor: Database.Statement;
   private readonly chunkTx: (batches: Candidate[]) => Omit<PruneResult, 'swept'>;
   private readonly sweepTx: () => number;
@@ -55,6 +56,7 @@ export class Retention {
     ).safeIntegers(true);
     this.deleteEvents = db.prepare('DELETE FROM events WHERE id <= ?');
     this.deleteBatches = db.prepare('DELETE FROM batches WHERE id <= ?');
+    this.deleteFileLinks = db.prepare('DELETE FROM file_links WHERE batch_id <= ?');
     this.anchor = db.prepare(
       `INSERT INTO chain_anchor (id, batch_id, link, pruned_batches, pruned_events, updated_at)
        VALUES (1, ?, ?, ?, ?, ?)
@@ -73,6 +75,7 @@ export class Retention {
       }
       const events = maxEventId >= 0n ? this.deleteEvents.run(maxEventId).changes : 0;
       this.deleteBatches.run(last.id);
+      this.deleteFileLinks.run(last.id);
       this.anchor.run(last.id, last.hash, batches.length, events, Date.now());
       return { batches: batches.length, events };
     });

@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS chain_anchor (
 -- Typed columns, no JSON. *_sid columns point into strings. Which columns a
 -- type uses: exec: path (= filename), argv, start_ns, exe, cwd; fork:
 -- start_ns; exit: code, signal; open: path, newpath (= rawPath), flags, mode,
--- access, result, syscall, file_id; connect: family, proto, addr, port,
+-- access, result, syscall, file_id (older stores; now file_links); connect: family, proto, addr, port,
 -- result, host; unlink/rename/link: path, newpath, flags, result; dns: qname,
 -- qtype, addr, port, and for a response (bit 16) host = answers (comma-
 -- separated), result = rcode, flags = ttl. bits: 1 truncated, 2 datagram,
@@ -150,6 +150,17 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE INDEX IF NOT EXISTS files_last_batch ON files (last_batch);
 CREATE INDEX IF NOT EXISTS files_identity ON files (dev, ino, size, mtime_ns, ctime_ns);
 CREATE INDEX IF NOT EXISTS files_path_state ON files (path_sid, state);
+
+-- What the opens of a batch read: every open of path_sid in batch_id that
+-- wants a hash (event-rows.ts wantsHash) read file_id. One row per (batch,
+-- path) rather than an UPDATE of each event row: an agent reading one file
+-- thousands of times a second costs one row per batch.
+CREATE TABLE IF NOT EXISTS file_links (
+  batch_id INTEGER NOT NULL,
+  path_sid INTEGER NOT NULL,
+  file_id  INTEGER NOT NULL,
+  PRIMARY KEY (batch_id, path_sid)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS alerts (
   id       INTEGER PRIMARY KEY,
