@@ -9,11 +9,14 @@
 // passed them. A batch that fails to commit (disk full) fails the later
 // batches of its stream too, unwritten: the sensor resends them all in order.
 // The main thread keeps a read-only connection for lastSeq and queries
-// (WAL: readers see every committed batch, never block the writer).
+// (WAL: readers see every committed batch, never block the writer), and
+// runs the WAL checkpoints, which would otherwise cost the writer's commits
+// (collector/store/wal-checkpointer.ts).
 import { once } from 'node:events';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { decodeEventBatch } from '../../sensor/transport/batch-decoder.js';
 import { EventStore, type EventStoreOptions, type StoreStatus } from '../store/event-store.js';
+import { WalCheckpointer } from '../store/wal-checkpointer.js';
 import { commitEncodedBatch, type CommitOutcome } from './batch-commit.js';
 import type { EncodedBatchStore } from './store-port.js';
 
@@ -56,6 +59,7 @@ export class WorkerStore implements EncodedBatchStore {
     private readonly worker: Worker,
     private readonly exited: Promise<unknown>,
     private readonly reader: EventStore,
+    private readonly checkpointer: WalCheckpointer,
   ) {
     worker.on('message', (m: FromWorker) => this.onMessage(m));
     worker.on('error', (err) => this.fail(err));
@@ -65,7 +69,7 @@ export class WorkerStore implements EncodedBatchStore {
   /** Opens the store on a new worker thread; resolves once it is open. */
   static async open(opts: EventStoreOptions): Promise<WorkerStore> {
     if (opts.readonly) throw new Error('a worker store is the writer; open a read-only EventStore directly');
-    const worker = new Worker(new URL(import.meta.url), { workerData: { [MARK]: opts } });
+    const worker = new Worker(new URL(import.meta.url), { workerData: { [MARK]: { ...opts, checkpointElsewhere: true } } });
     const exited = once(worker, 'exit');
     try {
       const [msg] = (await Promise.race([
@@ -74,7 +78,13 @@ export class WorkerStore implements EncodedBatchStore {
         exited.then(([code]) => [{ op: 'error', message: `store worker exited with code ${code} before opening` }]),
       ])) as [FromWorker];
       if (msg.op === 'error') throw new Error(msg.message);
-      return new WorkerStore(worker, exited, EventStore.open({ stateDir: opts.stateDir, readonly: true }));
+      const reader = EventStore.open({ stateDir: opts.stateDir, readonly: true });
+      try {
+        return new WorkerStore(worker, exited, reader, new WalCheckpointer(reader.path));
+      } catch (err) {
+        await reader.close();
+        throw err;
+      }
     } catch (err) {
       await worker.terminate();
       throw err;
@@ -114,6 +124,7 @@ export class WorkerStore implements EncodedBatchStore {
       }
       await this.exited;
       await this.reader.close();
+      this.checkpointer.close(); // the last connection: checkpoints fully, removes the WAL
     })();
     return this.closing;
   }

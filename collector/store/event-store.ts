@@ -21,6 +21,8 @@ export interface EventStoreOptions {
   hashing?: HashingOptions & { enabled?: boolean };
   /** NORMAL (default): survives a collector crash; FULL: also an OS crash, at an fsync per batch */
   synchronous?: Synchronous;
+  /** another connection checkpoints the WAL (wal-checkpointer.ts); commits here never do */
+  checkpointElsewhere?: boolean;
 }
 
 export interface CommitInput {
@@ -99,6 +101,7 @@ export class EventStore {
     chmodSync(path, 0o600);
     const db = new Database(path);
     applyWriterPragmas(db, opts.synchronous ?? 'NORMAL');
+    if (opts.checkpointElsewhere) db.pragma('wal_autocheckpoint = 0');
     createSchema(db);
     const store = new EventStore(path, db, true);
     store.initWriter(opts);
