@@ -8,7 +8,10 @@
 // deployment with a separate collector, so its RSS is its own;
 // E2E_EMBEDDED=1 runs it inside this process instead, as `sensor run` does;
 // E2E_EMBEDDED=worker on a worker thread of this process
-// (collector/server/collector-worker.ts).
+// (collector/server/collector-worker.ts). The collector itself keeps its
+// store on a worker thread (collector/server/store-worker.ts); the cpu line
+// shows its busiest threads apart, the store worker being the one that caps
+// throughput.
 // Latency is kernel ts -> the commit's transaction start (batches.received_at,
 // epoch ms), read back from the store after the phase.
 //
@@ -17,7 +20,7 @@
 // writes a CPU profile of the collector process (never profile this process:
 // the profiler's signals make the BPF verifier return EAGAIN).
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -125,6 +128,28 @@ function cpuSecs(pid) {
   return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
 }
 
+/** CPU seconds per thread of a process (the collector's main thread and its store worker apart). */
+function threadSecs(pid) {
+  const out = new Map();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = s.split(') ')[1].split(' ');
+      out.set(tid, { name: tid === String(pid) ? 'main' : s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')), secs: (Number(f[11]) + Number(f[12])) / 100 });
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+/** The busiest threads between two threadSecs() samples, as 'name tid: x us/event'. */
+function busiestThreads(before, after, events) {
+  return [...after].map(([tid, t]) => ({ tid, name: t.name, secs: t.secs - (before.get(tid)?.secs ?? 0) }))
+    .filter((t) => t.secs > 0.01).sort((a, b) => b.secs - a.secs).slice(0, 3)
+    .map((t) => `${t.name}${t.name === 'main' ? '' : ` ${t.tid}`} ${((1e6 * t.secs) / events).toFixed(1)}`).join(', ');
+}
+
 const pct = (xs, p) => xs[Math.min(xs.length - 1, Math.floor((xs.length - 1) * p))];
 
 async function main() {
@@ -168,6 +193,7 @@ async function main() {
   {
     const before = delivered;
     const cpu0 = { sensor: cpuSecs(process.pid), collector: cpuSecs(collector.pid) };
+    const threads0 = EMBEDDED ? undefined : threadSecs(collector.pid);
     const t0 = performance.now();
     const timeline = [];
     const sampler = process.env.E2E_TIMELINE ? setInterval(() => {
@@ -183,6 +209,7 @@ async function main() {
     if (timeline.length) console.log(timeline.join('\n'));
     const opens = Number(out.split(' ')[0]);
     const cpu = { sensor: cpuSecs(process.pid) - cpu0.sensor, collector: cpuSecs(collector.pid) - cpu0.collector };
+    const threads1 = EMBEDDED ? undefined : threadSecs(collector.pid);
     const c = sensor.counters();
     const t = client.counters();
     const events = delivered - before;
@@ -195,7 +222,8 @@ async function main() {
       `delivered-opens ${events - opens} (exec/exit of the agent)    target 0 lost => ${loss === 0 && events >= opens ? 'OK' : 'LOSS'}`);
     if (!EMBEDDED) {
       say(`  cpu: sensor process ${cpu.sensor.toFixed(2)} s (${((1e6 * cpu.sensor) / events).toFixed(1)} us/event), ` +
-        `collector ${cpu.collector.toFixed(2)} s (${((1e6 * cpu.collector) / events).toFixed(1)} us/event)`);
+        `collector ${cpu.collector.toFixed(2)} s (${((1e6 * cpu.collector) / events).toFixed(1)} us/event; ` +
+        `busiest threads, us/event: ${busiestThreads(threads0, threads1, events)})`);
     }
   }
   const afterBulk = await storeOf();
