@@ -6,9 +6,8 @@
 //
 // The collector runs as its own process (`sensor collector`), as it does in a
 // deployment with a separate collector, so its RSS is its own;
-// E2E_EMBEDDED=1 runs it inside this process instead, as `sensor run` does;
-// E2E_EMBEDDED=worker on a worker thread of this process
-// (collector/server/collector-worker.ts). The collector itself keeps its
+// E2E_EMBEDDED=1 runs it inside this process instead, as `sensor run` does.
+// The collector itself keeps its
 // store on a worker thread (collector/server/store-worker.ts); the cpu line
 // shows its busiest threads apart, the store worker being the one that caps
 // throughput.
@@ -33,9 +32,8 @@ import { newBootId } from '../dist/sensor/transport/identity.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const QUICK = process.env.BENCH_QUICK === '1';
-// '1': collector on this thread (as `sensor run` today); 'worker': on a worker thread of this process.
-const EMBEDDED = process.env.E2E_EMBEDDED === '1' || process.env.E2E_EMBEDDED === 'worker';
-const IN_WORKER = process.env.E2E_EMBEDDED === 'worker';
+// '1': the collector in this process, as `sensor run` embeds it.
+const EMBEDDED = process.env.E2E_EMBEDDED === '1';
 const WORK = mkdtempSync(join(tmpdir(), 'agent-sensor-e2e-'));
 const STATE = join(WORK, 'state');
 const SOCKET = `unix://${join(WORK, 'collector.sock')}`;
@@ -59,11 +57,6 @@ function prepare() {
 }
 
 async function startCollector() {
-  if (IN_WORKER) {
-    const { startCollectorWorker } = await import('../dist/collector/server/collector-worker.js');
-    const c = await startCollectorWorker({ listen: SOCKET, stateDir: STATE });
-    return { pid: process.pid, stop: c.stop };
-  }
   if (EMBEDDED) {
     const { startCollector: start } = await import('../dist/sensor/cli/commands/collector.js');
     const c = await start({ listen: SOCKET, stateDir: STATE, maxMessageBytes: 16 << 20 }, log);
@@ -187,7 +180,7 @@ async function main() {
     lines.push(s);
     console.log(s);
   };
-  say(`e2e bench (${QUICK ? 'quick' : 'full'}; collector ${IN_WORKER ? 'on a worker thread of the sensor process' : EMBEDDED ? 'embedded in the sensor process' : 'in its own process'}; ${new Date().toISOString()})`);
+  say(`e2e bench (${QUICK ? 'quick' : 'full'}; collector ${EMBEDDED ? 'embedded in the sensor process' : 'in its own process'}; ${new Date().toISOString()})`);
 
   // 1. Throughput: paced opens at PLAN.rate, until every event is committed and acked.
   {
