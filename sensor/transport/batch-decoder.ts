@@ -83,12 +83,14 @@ class Wire {
   }
 
   bool(): boolean {
-    return this.u64Parts() !== 0;
+    this.varint64();
+    return (this.lo | this.hi) !== 0;
   }
 
+  private lo = 0;
   private hi = 0;
-  /** Low 32 bits returned, high 32 bits left in this.hi; the sum (for a zero test). */
-  private u64Parts(): number {
+  /** Reads a varint of up to 64 bits into this.lo / this.hi (unsigned 32-bit halves). */
+  private varint64(): void {
     const b = this.buf;
     let lo = 0;
     let hi = 0;
@@ -104,29 +106,14 @@ class Wire {
       if (x < 0x80) break;
     }
     if (i === 10) throw new Error('invalid varint encoding');
+    this.lo = lo >>> 0;
     this.hi = hi >>> 0;
-    return (lo >>> 0) + this.hi;
   }
 
   /** uint64 as a decimal string (exact). */
   u64(): string {
-    const b = this.buf;
-    let lo = 0;
-    let hi = 0;
-    let i = 0;
-    for (; i < 10; i++) {
-      if (this.pos >= this.end) throw new RangeError('index out of range: truncated varint');
-      const x = b[this.pos++]!;
-      if (i < 4) lo |= (x & 0x7f) << (i * 7);
-      else if (i === 4) {
-        lo |= (x & 0x0f) << 28;
-        hi |= (x & 0x7f) >> 4;
-      } else hi |= (x & 0x7f) << (i * 7 - 32);
-      if (x < 0x80) break;
-    }
-    if (i === 10) throw new Error('invalid varint encoding');
-    lo >>>= 0;
-    hi >>>= 0;
+    this.varint64();
+    const { lo, hi } = this;
     if (hi < 0x200000) return String(hi * 4294967296 + lo); // below 2^53: exact as a Number
     return ((BigInt(hi) << 32n) | BigInt(lo)).toString();
   }
@@ -159,7 +146,7 @@ class Wire {
   skip(wire: number): void {
     switch (wire) {
       case 0:
-        this.u64Parts();
+        this.varint64();
         return;
       case 1:
         this.pos += 8;
