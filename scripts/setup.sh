@@ -35,7 +35,12 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   log "npm ci"
   npm ci --no-audit --no-fund --ignore-scripts >/dev/null
   # Native dependencies build from source here (no prebuilt downloads offline).
-  (cd node_modules/better-sqlite3 && ../.bin/node-gyp rebuild --release --nodedir=/usr >/dev/null)
+  log_file=$(mktemp /tmp/agent-sensor-sqlite-build.XXXXXX)
+  if ! (cd node_modules/better-sqlite3 && ../.bin/node-gyp rebuild --release --nodedir=/usr) >"$log_file" 2>&1; then
+    cat "$log_file" >&2
+    exit 1
+  fi
+  rm -f "$log_file"
   touch "$stamp"
 fi
 
