@@ -30,7 +30,7 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 
 # npm dependencies: reinstall only when the lock file changed since the last install.
-stamp=node_modules/.package-lock.json
+stamp=node_modules/.agent-sensor-installed  # written last: a failed install is retried
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   log "npm ci"
   npm ci --no-audit --no-fund --ignore-scripts >/dev/null
