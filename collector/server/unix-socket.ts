@@ -3,7 +3,8 @@
 // connects; anyone else gets EACCES from connect(2) and never reaches us.
 // The folder is made with its mode before the socket exists, so there is no
 // moment in which the socket is reachable with looser permissions.
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { makeDirs } from '../make-dirs.js';
 import { createConnection } from 'node:net';
 import { dirname } from 'node:path';
 import { DEFAULT_SOCKET_DIR } from '../../sensor/transport/address.js';
@@ -15,7 +16,7 @@ export const SOCKET_MODE = 0o600;
 export async function prepareSocketPath(path: string): Promise<void> {
   const dir = dirname(path);
   if (!existsSync(dir)) {
-    mkdirSync(dir, { recursive: true, mode: SOCKET_DIR_MODE });
+    makeDirs(dir, SOCKET_DIR_MODE);
     chmodSync(dir, SOCKET_DIR_MODE); // mkdir's mode is filtered by the umask
   } else if (dir === DEFAULT_SOCKET_DIR) {
     chmodSync(dir, SOCKET_DIR_MODE); // our own folder: repair it; a user's folder we leave alone

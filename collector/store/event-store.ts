@@ -3,7 +3,8 @@
 // read off the ingest path; prunes old data in small chunks on a timer.
 // See schema.ts for the layout and the durability choice.
 import Database from 'better-sqlite3';
-import { chmodSync, closeSync, constants as C, mkdirSync, openSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, constants as C, openSync, statSync } from 'node:fs';
+import { makeDirs } from '../make-dirs.js';
 import { join } from 'node:path';
 import { EVENT_TYPE_NUMBER, type SensorEvent } from '../../sensor/events/types.js';
 import { HashQueue, type HashingOptions } from '../hashing/hash-queue.js';
@@ -60,7 +61,7 @@ const idRange = (first: bigint | null, count: bigint): bigint[] =>
   first === null ? [] : Array.from({ length: Number(count) }, (_, i) => first + BigInt(i));
 
 function prepareStateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirs(dir, 0o700);
   const st = statSync(dir);
   // Tighten our own dir; never touch a shared one such as /tmp (sticky) or someone else's.
   const ours = typeof process.getuid === 'function' && st.uid === process.getuid();
