@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { EVENT_TYPE_NUMBER, type SensorEvent } from '../../sensor/events/types.js';
 import { HashQueue, type HashingOptions } from '../hashing/hash-queue.js';
 import { canonicalBatchBytes, chainLink, GENESIS_LINK, type StoredEvent } from './canonical.js';
-import { toColumns, wantsHash, type EventColumns } from './event-rows.js';
+import { toColumns, wantsHash, WANTS_HASH_SQL, type EventColumns } from './event-rows.js';
 import { FileRows } from './file-rows.js';
 import { StringWriter } from './interning.js';
 import { Retention, usedBytes, type PruneResult, type RetentionPolicy } from './retention.js';
@@ -59,6 +59,11 @@ export interface StoreStatus {
 
 const idRange = (first: bigint | null, count: bigint): bigint[] =>
   first === null ? [] : Array.from({ length: Number(count) }, (_, i) => first + BigInt(i));
+
+/** how far before the newest linked batch a restart looks for unhashed reads */
+const REQUEUE_MARGIN_BATCHES = 256;
+/** at most this many hash jobs queued again at start (the queue is bounded anyway) */
+const REQUEUE_MAX_JOBS = 100_000;
 
 function prepareStateDir(dir: string): void {
   makeDirs(dir, 0o700);
@@ -152,6 +157,26 @@ export class EventStore {
     }
   }
 
+  /**
+   * The hash queue lives in memory: jobs of batches committed just before the
+   * collector died were never done. Queue them again from the store: read
+   * opens of recent batches (after the newest linked batch, less a margin for
+   * jobs that finished out of order) whose (batch, path) has no file link.
+   */
+  private requeueUnhashed(): void {
+    const rows = this.db.prepare(
+      `SELECT min(e.id) AS id, s.bytes AS path FROM events e
+         JOIN strings s ON s.id = e.path_sid
+         LEFT JOIN file_links l ON l.batch_id = e.batch_id AND l.path_sid = e.path_sid
+        WHERE e.batch_id >= (SELECT coalesce(max(batch_id), 0) FROM file_links) - ${REQUEUE_MARGIN_BATCHES}
+          AND ${WANTS_HASH_SQL} AND e.file_id IS NULL AND l.batch_id IS NULL
+        GROUP BY e.batch_id, e.path_sid
+        ORDER BY e.batch_id
+        LIMIT ${REQUEUE_MAX_JOBS}`,
+    ).safeIntegers(true).all() as { id: bigint; path: Buffer }[];
+    for (const r of rows) this.hashQueue!.enqueue({ eventId: r.id, path: r.path });
+  }
+
   lastSeq(sensorId: string, bootId: string): bigint | null {
     const row = this.db.prepare('SELECT max(seq) AS seq FROM batches WHERE sensor_id = ? AND boot_id = ?')
       .safeIntegers(true).get(sensorId, bootId) as { seq: bigint | null };
@@ -212,7 +237,10 @@ export class EventStore {
     this.strings = new StringWriter(this.db);
     this.stmts = this.prepareWriter();
     this.commitTx = this.db.transaction((input: CommitInput, cols: EventColumns[]) => this.writeBatch(input, cols));
-    if (opts.hashing?.enabled !== false) this.hashQueue = new HashQueue(new FileRows(this.db, this.strings), opts.hashing);
+    if (opts.hashing?.enabled !== false) {
+      this.hashQueue = new HashQueue(new FileRows(this.db, this.strings), opts.hashing);
+      this.requeueUnhashed();
+    }
     const policy = opts.retention ?? {};
     this.retention = new Retention(this.db, policy, () => this.strings?.forget());
     if (this.retention.enabled) {
