@@ -21,16 +21,26 @@ static struct bpf_map *rule_map(struct sensor_loader *l, enum rule_kind kind)
 	return NULL;
 }
 
-/* Builds the map's zero-padded key; string keys need room for a NUL. */
+#define RULE_KEY_MAX (EXE_RULE_LEN > COMM_LEN ? EXE_RULE_LEN : COMM_LEN)
+
+/*
+ * Checks the sensor is started and builds the map's zero-padded key into
+ * out (RULE_KEY_MAX bytes); string keys need room for a NUL.
+ */
 static int rule_key(struct sensor_loader *l, enum rule_kind kind, const void *key, size_t key_len,
 		    char *out, size_t *out_len)
 {
-	struct bpf_map *map = rule_map(l, kind);
+	struct bpf_map *map;
 	size_t size;
 
+	if (!l->skel)
+		return loader_fail(l, ENOTCONN, "the sensor is not started");
+	map = rule_map(l, kind);
 	if (!map)
 		return loader_fail(l, EINVAL, "unknown rule kind %d", (int)kind);
 	size = bpf_map__key_size(map);
+	if (size > RULE_KEY_MAX)
+		return loader_fail(l, EINVAL, "rule map key larger than expected");
 	if (kind == RULE_CGROUP ? key_len != size : key_len >= size)
 		return loader_fail(l, EINVAL, "%s rule key is %zu bytes, the kernel map takes %s%zu",
 			    kind == RULE_COMM ? "comm" : kind == RULE_EXE ? "exe" : "cgroup", key_len,
@@ -44,15 +54,11 @@ static int rule_key(struct sensor_loader *l, enum rule_kind kind, const void *ke
 int loader_set_rule(struct sensor_loader *l, enum rule_kind kind, const void *key,
 		    size_t key_len, uint32_t agent_id, uint32_t flags)
 {
-	char k[EXE_RULE_LEN > COMM_LEN ? EXE_RULE_LEN : COMM_LEN];
+	char k[RULE_KEY_MAX];
 	struct rule_value v = { .agent_id = agent_id, .flags = flags };
 	size_t k_len = 0;
 	int err;
 
-	if (!l->skel)
-		return loader_fail(l, ENOTCONN, "the sensor is not started");
-	if (bpf_map__key_size(rule_map(l, kind)) > sizeof(k))
-		return loader_fail(l, EINVAL, "rule map key larger than expected");
 	if ((err = rule_key(l, kind, key, key_len, k, &k_len)))
 		return err;
 	err = bpf_map__update_elem(rule_map(l, kind), k, k_len, &v, sizeof(v), BPF_ANY);
@@ -65,14 +71,10 @@ int loader_set_rule(struct sensor_loader *l, enum rule_kind kind, const void *ke
 int loader_delete_rule(struct sensor_loader *l, enum rule_kind kind, const void *key,
 		       size_t key_len)
 {
-	char k[EXE_RULE_LEN > COMM_LEN ? EXE_RULE_LEN : COMM_LEN];
+	char k[RULE_KEY_MAX];
 	size_t k_len = 0;
 	int err;
 
-	if (!l->skel)
-		return loader_fail(l, ENOTCONN, "the sensor is not started");
-	if (bpf_map__key_size(rule_map(l, kind)) > sizeof(k))
-		return loader_fail(l, EINVAL, "rule map key larger than expected");
 	if ((err = rule_key(l, kind, key, key_len, k, &k_len)))
 		return err;
 	err = bpf_map__delete_elem(rule_map(l, kind), k, k_len, 0);
