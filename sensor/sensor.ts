@@ -10,7 +10,7 @@ import { AgentRegistry } from './agents/registry.js';
 import type { Backend, BackendCounters, KernelEvent } from './backends/backend.js';
 import { HostAttribution } from './dns/attribution.js';
 import { CgroupIds, ProcessCache, exeAndCwd, runningAgents, scanProcesses, type ProcessRecord } from './enrich/procfs.js';
-import type { SensorEvent } from './events/types.js';
+import type { SensorEvent } from '../proto/events/types.js';
 
 export interface SensorOptions {
   backend: Backend;

@@ -1,12 +1,13 @@
 // The collector's hand-written EventBatch decoder against the reference
 // path it replaces: protobufjs decode + toObject, then fromProtoEvent.
 import { describe, expect, it } from 'vitest';
-import { validateBatch, BatchRejectedError } from '../collector/server/validate-batch.js';
-import type { SensorEvent } from '../sensor/events/types.js';
-import { decodeEventBatch, isoFromNsFast } from '../sensor/transport/batch-decoder.js';
-import { encodeBatch, encodeEvent, encodeEventGeneric } from '../sensor/transport/batch-encoder.js';
-import { isoFromNs } from '../sensor/transport/convert.js';
-import { protoCodecs, type PbEventBatch } from '../sensor/transport/proto.js';
+import { BatchRejectedError } from '../collector/server/batch-types.js';
+import { validateBatch } from '../collector/server/validate-batch.js';
+import type { SensorEvent } from '../proto/events/types.js';
+import { decodeEventBatch, isoFromNsFast } from '../proto/codec/batch-decoder.js';
+import { encodeBatch, encodeEvent, encodeEventGeneric } from '../proto/codec/batch-encoder.js';
+import { isoFromNs } from '../proto/codec/convert.js';
+import { protoCodecs, type PbEventBatch } from '../proto/codec/proto.js';
 
 const NON_UTF8 = { b64: Buffer.from([0x2f, 0x74, 0x6d, 0x70, 0x2f, 0xff, 0xfe, 0x01, 0x80]).toString('base64') };
 

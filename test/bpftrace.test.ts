@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConnectEvent, DnsEvent, ExecEvent, ForkEvent, OpenEvent } from '../sensor/events/types.js';
+import type { ConnectEvent, DnsEvent, ExecEvent, ForkEvent, OpenEvent } from '../proto/events/types.js';
 import { AGENT_CANDIDATE, type KernelEvent } from '../sensor/backends/backend.js';
 import { BpftraceBackend } from '../sensor/backends/bpftrace.js';
 import { parseMessage, splitFields, unescapeJsonBytes } from '../sensor/backends/bpftrace/lines.js';

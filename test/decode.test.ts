@@ -2,11 +2,11 @@
 import { posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { KernelEvent } from '../sensor/backends/backend.js';
-import { toBytes } from '../sensor/events/bytes.js';
+import { toBytes } from '../proto/events/bytes.js';
 import { KernelDecoder, exitStatus, openAccess } from '../sensor/kernel/decode.js';
 import { parseDnsPayload } from '../sensor/kernel/dns-parser.js';
 import { joinNormalise } from '../sensor/kernel/paths.js';
-import { ipv6Text } from '../sensor/kernel/net.js';
+import { ipv6Text } from '../proto/net/ip-text.js';
 import { TimestampFormatter, measureBootClock, nodeClockEstimate } from '../sensor/kernel/clock.js';
 import { eventJson } from '../sensor/output/json.js';
 import { eventLine, resultText } from '../sensor/output/human.js';

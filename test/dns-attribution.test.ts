@@ -9,10 +9,10 @@ import { EventStore } from '../collector/store/event-store.js';
 import { verifyChain } from '../collector/store/verify.js';
 import type { KernelEvent } from '../sensor/backends/backend.js';
 import { HostAttribution } from '../sensor/dns/attribution.js';
-import type { ConnectEvent, DnsEvent, SensorEvent } from '../sensor/events/types.js';
-import { encodeEvent } from '../sensor/transport/batch-encoder.js';
-import { fromProtoEvent } from '../sensor/transport/convert.js';
-import { protoCodecs } from '../sensor/transport/proto.js';
+import type { ConnectEvent, DnsEvent, SensorEvent } from '../proto/events/types.js';
+import { encodeEvent } from '../proto/codec/batch-encoder.js';
+import { fromProtoEvent } from '../proto/codec/convert.js';
+import { protoCodecs } from '../proto/codec/proto.js';
 
 const T0 = 1_795_000_000_000_000_000n;
 const S = 1_000_000_000n;

@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConnectEvent, DnsEvent } from '../sensor/events/types.js';
+import type { ConnectEvent, DnsEvent } from '../proto/events/types.js';
 import {
   agent, buildFixture, eventsOf, kernelSkipReason, loopbackServer, run, startSensor, waitForEvents, type RecordingSensor,
 } from './helpers/kernel.js';

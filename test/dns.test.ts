@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   addressesForQuestion, parseDnsQuery, parseDnsQueryOrThrow, parseDnsResponse, rcodeName, rcodeNumber, readDnsName,
   DnsParseError, type DnsParseErrorReason, type DnsResponse,
-} from '../sensor/dns/parse.js';
+} from '../proto/net/dns-message.js';
 import { HostCache } from '../sensor/dns/hosts.js';
 
 /** A query as a stub resolver writes it: header, one question. */

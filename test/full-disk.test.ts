@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CollectorServer } from '../collector/server/collector-server.js';
 import { EventStore } from '../collector/store/event-store.js';
 import { verifyChain } from '../collector/store/verify.js';
-import type { SensorEvent } from '../sensor/events/types.js';
+import type { SensorEvent } from '../proto/events/types.js';
 import { CollectorClient } from '../sensor/transport/collector-client.js';
 
 const skip = process.getuid?.() !== 0 ? 'needs root to mount a tmpfs' : null;

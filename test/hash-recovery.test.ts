@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { queryEvents } from '../collector/query/event-query.js';
 import { EventStore } from '../collector/store/event-store.js';
-import type { SensorEvent } from '../sensor/events/types.js';
+import type { SensorEvent } from '../proto/events/types.js';
 
 describe('hashes owed at restart', () => {
   const dir = mkdtempSync(join(tmpdir(), 'as-rehash-'));

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { EventStore } from '../collector/store/event-store.js';
 import { queryEvents } from '../collector/query/event-query.js';
 import { hashFile, isSkippedPath } from '../collector/hashing/file-hasher.js';
-import type { OpenEvent } from '../sensor/events/types.js';
+import type { OpenEvent } from '../proto/events/types.js';
 
 const dirs: string[] = [];
 const stores: EventStore[] = [];

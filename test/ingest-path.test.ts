@@ -11,7 +11,7 @@ import { toColumns } from '../collector/store/event-rows.js';
 import { EventStore } from '../collector/store/event-store.js';
 import { verifyChain } from '../collector/store/verify.js';
 import { queryEvents } from '../collector/query/event-query.js';
-import type { SensorEvent } from '../sensor/events/types.js';
+import type { SensorEvent } from '../proto/events/types.js';
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackend } from '../sensor/backends/choose.js';
-import { toBytes } from '../sensor/events/bytes.js';
-import type { SensorEvent } from '../sensor/events/types.js';
+import { toBytes } from '../proto/events/bytes.js';
+import type { SensorEvent } from '../proto/events/types.js';
 import {
   ROOT, agent, buildFixture, eventsOf, kernelCounters, kernelSkipReason, loopbackServer, run, startSensor, startWaiting,
   waitForEvents, type RecordingSensor,

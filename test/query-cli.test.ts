@@ -11,8 +11,8 @@ import { EventStore } from '../collector/store/event-store.js';
 import { parseTimeSpec } from '../collector/query/time-spec.js';
 import { register as registerQuery } from '../sensor/cli/commands/query.js';
 import { register as registerVerify } from '../sensor/cli/commands/verify.js';
-import { displayString } from '../sensor/events/bytes.js';
-import type { SensorEvent } from '../sensor/events/types.js';
+import { displayString } from '../proto/events/bytes.js';
+import type { SensorEvent } from '../proto/events/types.js';
 
 let root: string;
 let stateDir: string;

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { queryEvents } from '../collector/query/event-query.js';
 import { EventStore } from '../collector/store/event-store.js';
-import { displayString } from '../sensor/events/bytes.js';
+import { displayString } from '../proto/events/bytes.js';
 import { collectorStatus } from '../sensor/transport/collector-rpc.js';
 
 const ROOT = resolve(__dirname, '..');

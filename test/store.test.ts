@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { EventStore } from '../collector/store/event-store.js';
 import { verifyChain } from '../collector/store/verify.js';
 import { queryEvents } from '../collector/query/event-query.js';
-import type { SensorEvent } from '../sensor/events/types.js';
+import type { SensorEvent } from '../proto/events/types.js';
 
 const dirs: string[] = [];
 const stores: EventStore[] = [];

@@ -1,9 +1,9 @@
 // Filtered reads of stored events, answered as SensorEvent-shaped objects
-// (the field names of sensor/events/types.ts) plus, on opens, the sha256 of
+// (the field names of proto/events/types.ts) plus, on opens, the sha256 of
 // the content read. Used by `sensor query` and the collector's Query RPC.
 import type Database from 'better-sqlite3';
-import type { EventType, SensorEvent } from '../../sensor/events/types.js';
-import { EVENT_TYPE_NUMBER } from '../../sensor/events/types.js';
+import type { EventType, SensorEvent } from '../../proto/events/types.js';
+import { EVENT_TYPE_NUMBER } from '../../proto/events/types.js';
 import { fromColumns, WANTS_HASH_SQL } from '../store/event-rows.js';
 import { StringReader } from '../store/interning.js';
 import { decodeEventRow, type RawEventRow } from '../store/stored-rows.js';

@@ -1,6 +1,6 @@
 // A one-line-per-event rendering of query results for terminals. Bytes that
 // are not printable are escaped (displayString), never written raw.
-import { displayString } from '../../sensor/events/bytes.js';
+import { displayString } from '../../proto/events/bytes.js';
 import type { QueriedEvent, QueriedRow } from './event-query.js';
 
 function detail(e: QueriedEvent): string {

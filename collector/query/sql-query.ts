@@ -3,7 +3,7 @@
 // connection too, and a statement SQLite says would write is refused before
 // it runs, with a message that says so.
 import type Database from 'better-sqlite3';
-import { byteString } from '../../sensor/events/bytes.js';
+import { byteString } from '../../proto/events/bytes.js';
 
 export class WriteRefusedError extends Error {
   readonly exitCode = 2;

@@ -3,32 +3,11 @@
 // refuse or fail the stream. Shared by the server when it owns the store on
 // its own thread and by the store worker (store-worker.ts), which does the
 // same from the raw batch bytes.
-import { decodeEventBatch } from '../../sensor/transport/batch-decoder.js';
-import type { PbTransportCounters } from '../../sensor/transport/proto.js';
+import { decodeEventBatch } from '../../proto/codec/batch-decoder.js';
 import { isRetryableStoreError } from './grpc-errors.js';
 import type { BatchStore } from './store-port.js';
-import { BatchRejectedError, validateBatch, type IncomingBatch } from './validate-batch.js';
-
-/** The ids an ack echoes back, as they came on the wire. */
-export interface AckIds {
-  sensor_id: string;
-  boot_id: string;
-  seq: string;
-}
-
-export type CommitOutcome =
-  /** the batch itself is invalid: REJECTED ack */
-  | { kind: 'rejected'; ids: AckIds; reason: string; events: number }
-  /** the store refused it for good (the same bytes would fail again): REJECTED ack */
-  | { kind: 'refused'; ids: AckIds; message: string }
-  /** the store could not write now (disk full, busy): fail the stream, the sensor resends */
-  | { kind: 'failed'; ids: AckIds; message: string }
-  /** the bytes are not an EventBatch at all */
-  | { kind: 'malformed'; message: string }
-  | {
-    kind: 'committed' | 'duplicate'; ids: AckIds; sensorId: string; bootId: string; seq: bigint;
-    droppedBefore: bigint; counters?: PbTransportCounters; events: number;
-  };
+import { BatchRejectedError, type CommitOutcome } from './batch-types.js';
+import { validateBatch, type IncomingBatch } from './validate-batch.js';
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 

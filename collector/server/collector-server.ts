@@ -8,16 +8,17 @@
 // out in batch order, and a stream with many batches waiting is paused.
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
-import { grpcTarget, parseAddress, type CollectorAddress } from '../../sensor/transport/address.js';
-import { decodeEventBatch } from '../../sensor/transport/batch-decoder.js';
-import { commitIncoming, type CommitOutcome } from './batch-commit.js';
-import { toProtoEvent } from '../../sensor/transport/convert.js';
+import { grpcTarget, parseAddress, type CollectorAddress } from '../../proto/transport/address.js';
+import { decodeEventBatch } from '../../proto/codec/batch-decoder.js';
+import { commitIncoming } from './batch-commit.js';
+import type { CommitOutcome } from './batch-types.js';
+import { toProtoEvent } from '../../proto/codec/convert.js';
 import {
   collectorServiceDefinition, type PbAck, type PbQueryRequest, type PbQueryResponse,
   type PbStatusResponse,
-} from '../../sensor/transport/proto.js';
-import { serverCredentials, type TlsFiles } from '../../sensor/transport/tls.js';
-import type { EventType } from '../../sensor/events/types.js';
+} from '../../proto/codec/proto.js';
+import { serverCredentials, type TlsFiles } from '../../proto/transport/tls.js';
+import type { EventType } from '../../proto/events/types.js';
 import { grpcErrorFor, logFailedHandshakes, statusLogger } from './grpc-errors.js';
 import { SensorRegistry } from './sensor-registry.js';
 import type { EncodedBatchStore, QueryEvents, StorePort } from './store-port.js';

@@ -4,8 +4,8 @@
 import * as grpc from '@grpc/grpc-js';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { InvalidEventError } from '../../sensor/transport/convert.js';
-import { BatchRejectedError } from './validate-batch.js';
+import { InvalidEventError } from '../../proto/codec/convert.js';
+import { BatchRejectedError } from './batch-types.js';
 
 export function grpcErrorFor(err: unknown): Partial<grpc.StatusObject> {
   const message = err instanceof Error ? err.message : String(err);

@@ -1,7 +1,7 @@
 // What this collector run has seen of each sensor boot: for Status only.
 // The store is the truth for sequence numbers; this adds what only arrives
 // over the wire (the sensor's transport counters, drops it reported).
-import type { PbSensorStatus, PbTransportCounters } from '../../sensor/transport/proto.js';
+import type { PbSensorStatus, PbTransportCounters } from '../../proto/codec/proto.js';
 
 interface SensorBootState {
   sensorId: string;

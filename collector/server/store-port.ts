@@ -5,15 +5,8 @@
 // on the other core while this thread serves gRPC). Kept as interfaces so the
 // server does not care how the store is opened, and unit tests of the server
 // can pass a small fake.
-import type { SensorEvent } from '../../sensor/events/types.js';
-import type { CommitOutcome } from './batch-commit.js';
-
-export interface CommitBatch {
-  sensorId: string;
-  bootId: string;
-  seq: bigint;
-  events: SensorEvent[];
-}
+import type { SensorEvent } from '../../proto/events/types.js';
+import type { CommitBatch, CommitOutcome } from './batch-types.js';
 
 export interface BatchStore {
   /** Commits one batch in one transaction; `duplicate` when (sensorId, bootId, seq) was already committed. */

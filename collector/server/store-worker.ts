@@ -14,10 +14,11 @@
 // (collector/store/wal-checkpointer.ts).
 import { once } from 'node:events';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { decodeEventBatch } from '../../sensor/transport/batch-decoder.js';
+import { decodeEventBatch } from '../../proto/codec/batch-decoder.js';
 import { EventStore, type EventStoreOptions, type StoreStatus } from '../store/event-store.js';
 import { WalCheckpointer } from '../store/wal-checkpointer.js';
-import { commitEncodedBatch, type CommitOutcome } from './batch-commit.js';
+import { commitEncodedBatch } from './batch-commit.js';
+import type { CommitOutcome } from './batch-types.js';
 import type { EncodedBatchStore } from './store-port.js';
 
 type ToWorker =

@@ -7,7 +7,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from 'node:fs
 import { makeDirs } from '../make-dirs.js';
 import { createConnection } from 'node:net';
 import { dirname } from 'node:path';
-import { DEFAULT_SOCKET_DIR } from '../../sensor/transport/address.js';
+import { DEFAULT_SOCKET_DIR } from '../../proto/transport/address.js';
 
 export const SOCKET_DIR_MODE = 0o700;
 export const SOCKET_MODE = 0o600;

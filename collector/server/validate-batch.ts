@@ -1,14 +1,10 @@
 // A batch is checked whole before anything is written: a batch that fails
 // is refused as a unit (never half-committed) and named in the log.
-import type { DecodedBatch } from '../../sensor/transport/batch-decoder.js';
-import { fromProtoEvent, InvalidEventError } from '../../sensor/transport/convert.js';
-import type { PbEventBatch } from '../../sensor/transport/proto.js';
-import type { SensorEvent } from '../../sensor/events/types.js';
-import type { CommitBatch } from './store-port.js';
-
-export class BatchRejectedError extends Error {
-  override name = 'BatchRejectedError';
-}
+import type { DecodedBatch } from '../../proto/codec/batch-decoder.js';
+import { fromProtoEvent, InvalidEventError } from '../../proto/codec/convert.js';
+import type { PbEventBatch } from '../../proto/codec/proto.js';
+import type { SensorEvent } from '../../proto/events/types.js';
+import { BatchRejectedError, type CommitBatch } from './batch-types.js';
 
 const MAX_ID_LENGTH = 256;
 

@@ -1,10 +1,10 @@
 // SensorEvent <-> the typed columns of the `events` table, with strings as
 // raw bytes (the store interns them into ids). Both directions live here so
 // that a field added to the event contract is added to storage in one place.
-import { byteString, toBytes } from '../../sensor/events/bytes.js';
-import type { ByteString, EventType, SensorEvent } from '../../sensor/events/types.js';
-import { EVENT_TYPE_NUMBER } from '../../sensor/events/types.js';
-import { rcodeName, rcodeNumber } from '../../sensor/dns/parse.js';
+import { byteString, toBytes } from '../../proto/events/bytes.js';
+import type { ByteString, EventType, SensorEvent } from '../../proto/events/types.js';
+import { EVENT_TYPE_NUMBER } from '../../proto/events/types.js';
+import { rcodeName, rcodeNumber } from '../../proto/net/dns-message.js';
 
 /** One event as stored, strings resolved to bytes and the agent to its name. */
 export interface EventColumns {

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { chmodSync, closeSync, constants as C, openSync, statSync } from 'node:fs';
 import { makeDirs } from '../make-dirs.js';
 import { join } from 'node:path';
-import { EVENT_TYPE_NUMBER, type SensorEvent } from '../../sensor/events/types.js';
+import { EVENT_TYPE_NUMBER, type SensorEvent } from '../../proto/events/types.js';
 import { HashQueue, type HashingOptions } from '../hashing/hash-queue.js';
 import { canonicalBatchBytes, chainLink, GENESIS_LINK, type StoredEvent } from './canonical.js';
 import { toColumns, wantsHash, WANTS_HASH_SQL, type EventColumns } from './event-rows.js';

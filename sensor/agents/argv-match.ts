@@ -9,8 +9,8 @@
 //     matches somewhere in the command line joined with single spaces
 //     (e.g. "re:-m\\s+my_agent\\b").
 // Arguments that are not valid UTF-8 are matched on their latin1 reading.
-import type { ByteString } from '../events/types.js';
-import { toBytes } from '../events/bytes.js';
+import type { ByteString } from '../../proto/events/types.js';
+import { toBytes } from '../../proto/events/bytes.js';
 
 export type ArgvMatcher = (argv: ByteString[]) => boolean;
 

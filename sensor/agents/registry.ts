@@ -4,7 +4,7 @@
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { AGENT_CANDIDATE, AGENT_NONE, type KernelRule } from '../backends/backend.js';
-import type { ByteString } from '../events/types.js';
+import type { ByteString } from '../../proto/events/types.js';
 import { compileArgvPattern, type ArgvMatcher } from './argv-match.js';
 import type { AgentSpec } from './config.js';
 

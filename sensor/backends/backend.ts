@@ -3,7 +3,7 @@
 // fallback for hosts where the addon cannot load). Both filter in the kernel
 // on the same rules and yield the same events; the Sensor (../sensor.ts) owns
 // everything above that: agent names, argv decisions, /proc enrichment.
-import type { SensorEvent } from '../events/types.js';
+import type { SensorEvent } from '../../proto/events/types.js';
 
 export type BackendName = 'libbpf' | 'bpftrace';
 

@@ -1,7 +1,7 @@
 // The libbpf backend: the native addon loads the BPF programs, reads the ring
 // buffer on its own thread and hands batches of raw records to JS, which the
 // decoder (../kernel/decode.ts) turns into events.
-import type { SensorEvent } from '../events/types.js';
+import type { SensorEvent } from '../../proto/events/types.js';
 import { loadAddon, type KernelSensorHandle } from '../kernel/addon.js';
 import { measureBootClock } from '../kernel/clock.js';
 import { KernelDecoder, type DnsParser } from '../kernel/decode.js';

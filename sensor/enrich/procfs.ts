@@ -3,8 +3,8 @@
 // resolved executable. Every read is best-effort: a process can exit between
 // any two reads, and then we simply know less.
 import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { byteString } from '../events/bytes.js';
-import type { ByteString } from '../events/types.js';
+import { byteString } from '../../proto/events/bytes.js';
+import type { ByteString } from '../../proto/events/types.js';
 import { splitArgv } from '../kernel/decode.js';
 
 export interface ProcInfo {

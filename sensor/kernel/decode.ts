@@ -5,8 +5,8 @@
 // allocates only the strings and objects the events consist of.
 // Little-endian hosts only (x86-64, arm64), as the BPF records are host order.
 import type { KernelEvent } from '../backends/backend.js';
-import { byteString } from '../events/bytes.js';
-import type { ByteString, EventBase } from '../events/types.js';
+import { byteString } from '../../proto/events/bytes.js';
+import type { ByteString, EventBase } from '../../proto/events/types.js';
 import { TimestampFormatter, type BootClock } from './clock.js';
 import {
   CONNECT_EVENT as C, CONNF_DATAGRAM, DNS_EVENT as D, DNSF_RESPONSE, EV, EVENT_HEADER as H, EVF_PENDING, EVF_TRUNCATED,

@@ -1,8 +1,8 @@
-// DNS payloads of dns records go to the shared parser in sensor/dns/parse.ts.
+// DNS payloads of dns records go to the shared parser in proto/net/dns-message.ts.
 // A dns_event does not say whether a send was UDP or TCP (TCP messages carry
 // a two-byte length prefix), so a payload that does not read as a UDP query
 // is tried once more as TCP. Responses are only captured on UDP sockets.
-import { addressesForQuestion, parseDnsQuery, parseDnsResponse } from '../dns/parse.js';
+import { addressesForQuestion, parseDnsQuery, parseDnsResponse } from '../../proto/net/dns-message.js';
 import type { DnsParser } from './decode.js';
 
 export const parseDnsPayload: DnsParser = (payload, response) => {

@@ -1,6 +1,6 @@
 // Syscall numbers the kernel records carry (open_event.syscall_nr), per
 // architecture. arm64 has no open/creat: everything goes through openat.
-import type { OpenSyscall } from '../events/types.js';
+import type { OpenSyscall } from '../../proto/events/types.js';
 
 const OPEN_SYSCALLS: Record<string, Record<number, OpenSyscall>> = {
   x64: { 2: 'open', 85: 'creat', 257: 'openat', 437: 'openat2' },

@@ -2,8 +2,8 @@
 // the kernel goes through displayString(): a file name can hold a newline or
 // an escape sequence, and must not be able to forge lines or recolour a tty.
 import { constants } from 'node:os';
-import { displayString } from '../events/bytes.js';
-import type { ByteString, SensorEvent } from '../events/types.js';
+import { displayString } from '../../proto/events/bytes.js';
+import type { ByteString, SensorEvent } from '../../proto/events/types.js';
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 

@@ -1,6 +1,6 @@
-// One JSON object per line, with the field names of events/types.ts. The
+// One JSON object per line, with the field names of proto/events/types.ts. The
 // fields the Sensor keeps for itself (agentId, pending) are left out.
-import type { SensorEvent } from '../events/types.js';
+import type { SensorEvent } from '../../proto/events/types.js';
 
 export function eventJson(ev: SensorEvent): string {
   // eslint-disable-next-line @typescript-eslint/no-unused-vars

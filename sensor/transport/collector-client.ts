@@ -10,12 +10,12 @@
 // counters(), so a loss is always visible.
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
-import type { SensorEvent } from '../events/types.js';
-import { grpcTarget, parseAddress } from './address.js';
+import type { SensorEvent } from '../../proto/events/types.js';
+import { grpcTarget, parseAddress } from '../../proto/transport/address.js';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-import { encodeBatch, encodeEvent, eventsOfBatch, framedSize } from './batch-encoder.js';
-import { protoCodecs, STREAM_PATH, type PbAck } from './proto.js';
-import { channelCredentials, type TlsFiles } from './tls.js';
+import { encodeBatch, encodeEvent, eventsOfBatch, framedSize } from '../../proto/codec/batch-encoder.js';
+import { protoCodecs, STREAM_PATH, type PbAck } from '../../proto/codec/proto.js';
+import { channelCredentials, type TlsFiles } from '../../proto/transport/tls.js';
 
 export interface CollectorClientOptions {
   /** collector address: unix:///path or host:port (with tls) */

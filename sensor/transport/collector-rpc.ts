@@ -2,13 +2,13 @@
 // `sensor query --collector`). Each opens a channel, makes one call with a
 // deadline and closes it.
 import * as grpc from '@grpc/grpc-js';
-import type { SensorEvent } from '../events/types.js';
-import { grpcTarget, parseAddress } from './address.js';
-import { fromProtoEvent } from './convert.js';
+import type { SensorEvent } from '../../proto/events/types.js';
+import { grpcTarget, parseAddress } from '../../proto/transport/address.js';
+import { fromProtoEvent } from '../../proto/codec/convert.js';
 import {
   protoCodecs, QUERY_PATH, STATUS_PATH, type Codec, type PbQueryRequest, type PbStatusResponse,
-} from './proto.js';
-import { channelCredentials, type TlsFiles } from './tls.js';
+} from '../../proto/codec/proto.js';
+import { channelCredentials, type TlsFiles } from '../../proto/transport/tls.js';
 
 export interface RpcTarget {
   address: string;

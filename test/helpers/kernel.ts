@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { AgentSpec } from '../../sensor/agents/config.js';
 import { LibbpfBackend, type LibbpfTuning } from '../../sensor/backends/libbpf.js';
-import type { SensorEvent } from '../../sensor/events/types.js';
+import type { SensorEvent } from '../../proto/events/types.js';
 import { Sensor, type SensorOptions } from '../../sensor/sensor.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');

@@ -1,10 +1,10 @@
 // Connect and DNS records of the bpftrace script (C + U, N + Q lines; see
 // ./script.ts and ./script-dns.ts), built on the common header fields that
 // ./records.ts has decoded.
-import type { ConnectEvent, DnsEvent, EventBase } from '../../events/types.js';
-import { byteString } from '../../events/bytes.js';
+import type { ConnectEvent, DnsEvent, EventBase } from '../../../proto/events/types.js';
+import { byteString } from '../../../proto/events/bytes.js';
 import { familyName, inetAddrText, protoName, unixPathBytes, AF_UNIX } from '../../kernel/net.js';
-import { parseDnsQuery } from '../../dns/parse.js';
+import { parseDnsQuery } from '../../../proto/net/dns-message.js';
 import type { KernelEvent } from '../backend.js';
 import { unhexRx } from './lines.js';
 import { DNS_CHUNK } from './script-dns.js';

@@ -8,7 +8,7 @@
 // emitted as truncated; parts without their record are dropped and counted.
 import type {
   ByteString, ConnectEvent, EventBase, ExecEvent, ExitEvent, ForkEvent, LinkEvent, OpenEvent, RenameEvent, UnlinkEvent,
-} from '../../events/types.js';
+} from '../../../proto/events/types.js';
 import { TimestampFormatter } from '../../kernel/clock.js';
 import { bytesAt, exitStatus, openAccess, splitArgv } from '../../kernel/decode.js';
 import { AF_UNIX } from '../../kernel/net.js';

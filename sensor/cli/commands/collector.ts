@@ -8,8 +8,8 @@ import { processLogger } from '../../../collector/server/logger.js';
 import { queryEvents } from '../../../collector/query/event-query.js';
 import { openWriterStore } from '../../../collector/server/store-worker.js';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
-import { DEFAULT_COLLECTOR_ADDRESS } from '../../transport/address.js';
-import { tlsFilesFromOptions } from '../../transport/tls.js';
+import { DEFAULT_COLLECTOR_ADDRESS } from '../../../proto/transport/address.js';
+import { tlsFilesFromOptions } from '../../../proto/transport/tls.js';
 
 export interface CollectorCommandOptions {
   listen: string;

@@ -8,7 +8,7 @@ import { queryEvents, type EventFilters } from '../../../collector/query/event-q
 import { renderEventTable } from '../../../collector/query/event-table.js';
 import { runReadOnlySql } from '../../../collector/query/sql-query.js';
 import { parseTimeSpec } from '../../../collector/query/time-spec.js';
-import { EVENT_TYPE_NUMBER, type EventType } from '../../events/types.js';
+import { EVENT_TYPE_NUMBER, type EventType } from '../../../proto/events/types.js';
 
 interface QueryOptions {
   stateDir: string;

@@ -16,10 +16,10 @@ import { DEFAULT_MAX_RECEIVE_BYTES } from '../../../collector/server/collector-s
 import { processLogger } from '../../../collector/server/logger.js';
 import { createBackend, type BackendChoice } from '../../backends/choose.js';
 import { Sensor } from '../../sensor.js';
-import { DEFAULT_COLLECTOR_ADDRESS, parseAddress } from '../../transport/address.js';
+import { DEFAULT_COLLECTOR_ADDRESS, parseAddress } from '../../../proto/transport/address.js';
 import { CLIENT_DEFAULTS, CollectorClient, type TransportCounters } from '../../transport/collector-client.js';
 import { defaultSensorId, newBootId } from '../../transport/identity.js';
-import { tlsFilesFromOptions } from '../../transport/tls.js';
+import { tlsFilesFromOptions } from '../../../proto/transport/tls.js';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
 import { startCollector, untilSignal } from './collector.js';
 import { agentsFromOptions, countersText } from './watch.js';

@@ -1,10 +1,10 @@
 // `sensor status`: asks a collector (the Status RPC) how much it holds and
 // what it has heard from each sensor.
 import type { Command } from 'commander';
-import { DEFAULT_COLLECTOR_ADDRESS } from '../../transport/address.js';
+import { DEFAULT_COLLECTOR_ADDRESS } from '../../../proto/transport/address.js';
 import { collectorStatus } from '../../transport/collector-rpc.js';
-import type { PbStatusResponse } from '../../transport/proto.js';
-import { tlsFilesFromOptions } from '../../transport/tls.js';
+import type { PbStatusResponse } from '../../../proto/codec/proto.js';
+import { tlsFilesFromOptions } from '../../../proto/transport/tls.js';
 
 interface StatusOptions {
   collector: string;

@@ -4,7 +4,7 @@
 import { Command, Option } from 'commander';
 import { ConfigError, adHocAgents, loadAgentConfig, type AgentSpec } from '../../agents/config.js';
 import { createBackend, type BackendChoice } from '../../backends/choose.js';
-import type { SensorEvent } from '../../events/types.js';
+import type { SensorEvent } from '../../../proto/events/types.js';
 import { eventLine } from '../../output/human.js';
 import { eventJson } from '../../output/json.js';
 import { Sensor, type SensorCounters } from '../../sensor.js';

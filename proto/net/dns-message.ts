@@ -5,7 +5,7 @@
 // Only the first question is read: real resolvers send QDCOUNT = 1, and the
 // sensor wants "which name was looked up", not a full message decoder.
 // Responses (below) are read as far as their answer section.
-import { ipv4Text, ipv6Text } from '../kernel/net.js';
+import { ipv4Text, ipv6Text } from './ip-text.js';
 
 export interface DnsQuestion {
   /** transaction id */
