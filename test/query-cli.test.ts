@@ -73,7 +73,7 @@ describe('sensor query', () => {
     expect(byAgent.map((e) => e.type)).toEqual(['open', 'connect']);
     const opens = lines((await sensor('query', '--state-dir', stateDir, '--json', '--type', 'open,dns', '--pid', '10')).out);
     expect(opens.map((e) => e.type)).toEqual(['open', 'dns']);
-    const ssh = lines((await sensor('query', '--state-dir', stateDir, '--json', '--path', '*/.ssh/*')).out);
+    const ssh = lines((await sensor('query', '--state-dir', stateDir, '--json', '--path', '**/.ssh/*')).out);
     expect(ssh).toHaveLength(1);
     const raw = lines((await sensor('query', '--state-dir', stateDir, '--json', '--path', '/t/*')).out);
     expect(raw[0].path).toEqual({ b64: Buffer.from([0x2f, 0x74, 0x2f, 0xff]).toString('base64') });

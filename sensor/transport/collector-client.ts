@@ -15,7 +15,7 @@ import { grpcTarget, parseAddress } from '../../proto/transport/address.js';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { encodeBatch, encodeEvent, eventsOfBatch, framedSize } from '../../proto/codec/batch-encoder.js';
 import { protoCodecs, STREAM_PATH, type PbAck } from '../../proto/codec/proto.js';
-import { channelCredentials, type TlsFiles } from '../../proto/transport/tls.js';
+import { clientChannel, type TlsFiles } from '../../proto/transport/tls.js';
 
 export interface CollectorClientOptions {
   /** collector address: unix:///path or host:port (with tls) */
@@ -261,8 +261,9 @@ export class CollectorClient {
     // A fresh channel per attempt: the channel's own reconnect backoff would
     // otherwise stack on ours and grow to minutes.
     const address = parseAddress(this.opts.address);
-    const credentials = this.opts.tls ? channelCredentials(this.opts.tls) : grpc.credentials.createInsecure();
-    const client = new grpc.Client(grpcTarget(address), credentials, {
+    const tls = this.opts.tls ? clientChannel(address, this.opts.tls) : undefined;
+    const client = new grpc.Client(grpcTarget(address), tls?.credentials ?? grpc.credentials.createInsecure(), {
+      ...tls?.options,
       'grpc.max_send_message_length': -1,
       'grpc.initial_reconnect_backoff_ms': this.opts.backoff.initialMs,
       'grpc.max_reconnect_backoff_ms': this.opts.backoff.maxMs,

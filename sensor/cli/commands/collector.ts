@@ -10,6 +10,10 @@ import { openWriterStore } from '../../../collector/server/store-worker.js';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
 import { DEFAULT_COLLECTOR_ADDRESS } from '../../../proto/transport/address.js';
 import { tlsFilesFromOptions } from '../../../proto/transport/tls.js';
+import { positiveInt } from '../arguments.js';
+import { untilSignal } from '../signals.js';
+
+export { untilSignal };
 
 export interface CollectorCommandOptions {
   listen: string;
@@ -50,25 +54,6 @@ export async function startCollector(opts: CollectorCommandOptions, logger: Logg
   };
 }
 
-/** Resolves on the first SIGINT/SIGTERM. */
-export function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (sig: NodeJS.Signals) => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(sig);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
-}
-
-const positiveInt = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`not a positive integer: ${v}`);
-  return n;
-};
-
 export function register(program: Command): void {
   program
     .command('collector')
@@ -82,7 +67,7 @@ export function register(program: Command): void {
     .action(async (opts: CollectorCommandOptions) => {
       const logger = processLogger();
       const { stop } = await startCollector(opts, logger);
-      const signal = await untilSignal();
+      const signal = await untilSignal(() => process.stderr.write('sensor: batches not yet committed are not acked; their sensors send them again\n'));
       logger.child({ module: 'cli.collector' }).info({ signal }, 'stopping');
       await stop();
     });

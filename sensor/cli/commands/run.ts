@@ -10,6 +10,7 @@
 // (sending to it silently would put the events in a different state dir).
 // The sensor still talks to its embedded collector through the socket: one
 // code path, with the same acks and resend, whether local or remote.
+import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_RECEIVE_BYTES } from '../../../collector/server/collector-server.js';
@@ -19,10 +20,14 @@ import { Sensor } from '../../sensor.js';
 import { DEFAULT_COLLECTOR_ADDRESS, parseAddress } from '../../../proto/transport/address.js';
 import { CLIENT_DEFAULTS, CollectorClient, type TransportCounters } from '../../transport/collector-client.js';
 import { defaultSensorId, newBootId } from '../../transport/identity.js';
-import { tlsFilesFromOptions } from '../../../proto/transport/tls.js';
+import { clientTlsFor, tlsFilesFromOptions } from '../../../proto/transport/tls.js';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
-import { startCollector, untilSignal } from './collector.js';
-import { agentsFromOptions, countersText } from './watch.js';
+import { startCollector } from './collector.js';
+import { agentsFromOptions, countersText, unavailableText, watchedText } from './watch.js';
+import { collect, nonNegativeInt, positiveInt } from '../arguments.js';
+import { CliError } from '../exit-codes.js';
+import { untilSignal } from '../signals.js';
+import { probeCollector } from '../../transport/collector-probe.js';
 import { defaultAgents } from '../../agents/known-agents.js';
 import type { AgentSpec } from '../../agents/config.js';
 
@@ -43,12 +48,6 @@ interface RunOptions {
   statsEverySec: number;
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
-const positiveInt = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`not a non-negative integer: ${v}`);
-  return n;
-};
 
 export function transportText(c: TransportCounters): string {
   return `transport: sent ${c.sent}, acked ${c.acked}, resent ${c.resent}, dropped ${c.dropped}, ` +
@@ -68,21 +67,25 @@ async function run(opts: RunOptions): Promise<void> {
   const logger = processLogger();
   const log = logger.child({ module: 'sensor.run' });
   const agents = selectorsGiven(opts) ? agentsFromOptions(opts) : fallbackAgents(log);
-  const tls = tlsFilesFromOptions(opts);
+  // A TCP collector without TLS would refuse every handshake while we retry forever: refuse now.
+  const tls = opts.collector ? usage(() => clientTlsFor(parseAddress(opts.collector!), tlsFilesFromOptions(opts))) : undefined;
 
   let embedded: Awaited<ReturnType<typeof startCollector>> | undefined;
   if (!opts.collector) {
-    if (parseAddress(opts.listen).kind !== 'unix') throw new Error('the embedded collector listens on a unix socket only; for TCP run `sensor collector`');
+    const listen = usage(() => parseAddress(opts.listen));
+    if (listen.kind !== 'unix') throw new CliError('the embedded collector listens on a unix socket only; for TCP run `sensor collector`');
     try {
       embedded = await startCollector({ listen: opts.listen, stateDir: opts.stateDir, maxMessageBytes: DEFAULT_MAX_RECEIVE_BYTES }, logger);
     } catch (err) {
-      throw new Error(`${(err as Error).message}\n(to send to that collector instead: sensor run --collector ${opts.listen})`);
+      // The hint fits one case only: a collector already answers on that socket.
+      const taken = existsSync(listen.path) && await probeCollector(opts.listen, { tls: false }).then(() => true, () => false);
+      throw new Error(`${(err as Error).message}${taken ? `\n(to send to that collector instead: sensor run --collector ${opts.listen})` : ''}`);
     }
   }
   const address = opts.collector ?? opts.listen;
   const bootId = newBootId();
   const client = new CollectorClient({
-    address, tls: opts.collector ? tls : undefined, sensorId: opts.sensorId, bootId, bufferBytes: opts.bufferBytes, logger,
+    address, tls, sensorId: opts.sensorId, bootId, bufferBytes: opts.bufferBytes, logger,
   });
   client.start();
 
@@ -98,20 +101,32 @@ async function run(opts: RunOptions): Promise<void> {
     throw err;
   }
   const missing = sensor.backend.unavailable();
-  if (missing.length > 0) log.warn({ missing }, 'hooks this kernel lacks, left out');
+  if (missing.length > 0) log.warn({ missing }, unavailableText(sensor.backend.name));
   log.info({
     sensorId: opts.sensorId, bootId, collector: address, embeddedCollector: Boolean(embedded),
     stateDir: embedded ? opts.stateDir : undefined, agents: agents.map((a) => a.name), all: Boolean(opts.all),
-  }, 'sensor running');
+  }, `sensor running: ${watchedText(sensor, Boolean(opts.all))}`);
 
   const stats = opts.statsEverySec > 0 ? setInterval(() => logStats(log, sensor, client), opts.statsEverySec * 1000) : undefined;
-  const signal = await untilSignal();
+  const signal = await untilSignal(() => {
+    // what is known now: a forced stop does not wait for acks, so the unacked events are lost
+    process.stderr.write(`${countersText(sensor.counters())}\n${transportText(client.counters())}\n`);
+  });
   log.info({ signal }, 'stopping');
   clearInterval(stats);
   await sensor.stop();
   const transport = await client.close(5000);
   await embedded?.stop();
   process.stderr.write(`sensor: stopped\n${countersText(sensor.counters())}\n${transportText(transport)}\n`);
+}
+
+/** Runs a check of the command line; its error is a usage error (exit 2). */
+function usage<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
 }
 
 function logStats(log: Logger, sensor: Sensor, client: CollectorClient): void {
@@ -137,6 +152,6 @@ export function register(program: Command): void {
     .option('--tls-key <file>', 'this sensor\'s client key (TCP --collector)')
     .option('--buffer-bytes <n>', 'unacked events held while the collector is away; beyond it new events are dropped and counted',
       positiveInt, CLIENT_DEFAULTS.bufferBytes)
-    .option('--stats-every <sec>', 'log counters every N seconds (0: never)', positiveInt, 60)
+    .option('--stats-every <sec>', 'log counters every N seconds (0: never)', nonNegativeInt, 60)
     .action((opts: RunOptions & { statsEvery: number }) => run({ ...opts, statsEverySec: opts.statsEvery }));
 }

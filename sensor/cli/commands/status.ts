@@ -1,10 +1,13 @@
 // `sensor status`: asks a collector (the Status RPC) how much it holds and
 // what it has heard from each sensor.
 import type { Command } from 'commander';
-import { DEFAULT_COLLECTOR_ADDRESS } from '../../../proto/transport/address.js';
+import { DEFAULT_COLLECTOR_ADDRESS, parseAddress } from '../../../proto/transport/address.js';
 import { collectorStatus } from '../../transport/collector-rpc.js';
+import { probeCollector } from '../../transport/collector-probe.js';
 import type { PbStatusResponse } from '../../../proto/codec/proto.js';
-import { tlsFilesFromOptions } from '../../../proto/transport/tls.js';
+import { clientTlsFor, tlsFilesFromOptions } from '../../../proto/transport/tls.js';
+import { CliError, EXIT_FAILURE } from '../exit-codes.js';
+import { writeOut } from '../../output/stdout.js';
 
 interface StatusOptions {
   collector: string;
@@ -13,6 +16,9 @@ interface StatusOptions {
   tlsCert?: string;
   tlsKey?: string;
 }
+
+/** a collector answers Status from counters it holds: seconds mean it is not one, or is stuck */
+const STATUS_TIMEOUT_MS = 3000;
 
 function mib(bytes: string | undefined): string {
   return `${(Number(bytes ?? 0) / (1024 * 1024)).toFixed(1)} MiB`;
@@ -47,7 +53,16 @@ export function register(program: Command): void {
     .option('--tls-cert <file>', 'client certificate (TCP)')
     .option('--tls-key <file>', 'client key (TCP)')
     .action(async (opts: StatusOptions) => {
-      const status = await collectorStatus({ address: opts.collector, tls: tlsFilesFromOptions(opts) });
-      process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : `${renderStatus(status)}\n`);
+      const tls = clientTlsFor(parseAddress(opts.collector), tlsFilesFromOptions(opts));
+      let status: PbStatusResponse;
+      try {
+        // A quick look first: a missing socket or a peer that is not gRPC is
+        // said in one line at once, not after the call's deadline.
+        await probeCollector(opts.collector, { tls: tls !== undefined });
+        status = await collectorStatus({ address: opts.collector, tls, timeoutMs: STATUS_TIMEOUT_MS });
+      } catch (err) {
+        throw new CliError((err as Error).message, EXIT_FAILURE);
+      }
+      writeOut(opts.json ? JSON.stringify(status, null, 2) : renderStatus(status));
     });
 }

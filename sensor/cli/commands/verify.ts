@@ -1,9 +1,14 @@
 // `sensor verify`: walks the store's hash chain; prints OK with counts, or
 // the first batch that was altered, deleted or reordered and exits 1.
+// Exit statuses: 0 intact, 1 TAMPERED, 2 the store cannot be opened (or a
+// usage error): a script can tell "altered" from "not there".
 import type { Command } from 'commander';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
 import { describeBad, verifyChain } from '../../../collector/store/verify.js';
-import { openStoreReadOnly } from './query.js';
+import { openStoreReadOnly } from '../open-store.js';
+
+/** verify's own exit status for a broken chain; 0 and 2 are shared (../exit-codes.ts) */
+export const EXIT_TAMPERED = 1;
 
 async function runVerify(opts: { stateDir: string }): Promise<void> {
   const store = openStoreReadOnly(opts.stateDir);
@@ -15,7 +20,7 @@ async function runVerify(opts: { stateDir: string }): Promise<void> {
     } else {
       process.stdout.write(`TAMPERED: ${describeBad(r.firstBad!)}\n` +
         `(${r.batches} batches before it verified from ${from})\n`);
-      process.exitCode = 1;
+      process.exitCode = EXIT_TAMPERED;
     }
   } finally {
     await store.close();
@@ -25,7 +30,7 @@ async function runVerify(opts: { stateDir: string }): Promise<void> {
 export function register(program: Command): void {
   program
     .command('verify')
-    .description('Check the store\'s tamper-evident hash chain; exit 1 naming the first bad batch')
+    .description('Check the store\'s tamper-evident hash chain. Exit 0: intact; 1: TAMPERED, naming the first bad batch; 2: the store (events.db) cannot be opened')
     .option('--state-dir <dir>', 'the collector\'s state directory', DEFAULT_STATE_DIR)
     .action(runVerify);
 }
