@@ -123,6 +123,6 @@ describe('sensor verify', () => {
   });
 
   it('says which directory has no store', async () => {
-    await expect(sensor('verify', '--state-dir', join(root, 'nothing'))).rejects.toThrow(/cannot open the event store in .*nothing/);
+    await expect(sensor('verify', '--state-dir', join(root, 'nothing'))).rejects.toThrow(/cannot open the event store .*nothing\/events\.db: .*does not exist/);
   });
 });

@@ -68,6 +68,13 @@ interface SealedBatch {
 type AckStream = grpc.ClientDuplexStream<Buffer, PbAck>;
 
 const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * A batch carries the counters as they were when it was sealed, so after the
+ * last batch of a burst the collector would show it "buffered" until the next
+ * one. This long after an ack with nothing left in flight, an empty batch
+ * brings the collector the current counters (once: its own ack changes none).
+ */
+const COUNTERS_REPORT_MS = 500;
 
 export const CLIENT_DEFAULTS = {
   maxBatchEvents: 2000,
@@ -86,6 +93,9 @@ export class CollectorClient {
   private open: Buffer[] = [];
   private openBytes = 0;
   private flushTimer: NodeJS.Timeout | undefined;
+  private reportTimer: NodeJS.Timeout | undefined;
+  /** the counters the newest batch carried, as sent */
+  private lastReported = '';
   private reconnectTimer: NodeJS.Timeout | undefined;
   private client: grpc.Client | undefined;
   private call: AckStream | undefined;
@@ -176,7 +186,8 @@ export class CollectorClient {
     this.stopped = true;
     clearTimeout(this.flushTimer);
     clearTimeout(this.reconnectTimer);
-    this.flushTimer = this.reconnectTimer = undefined;
+    clearTimeout(this.reportTimer);
+    this.flushTimer = this.reconnectTimer = this.reportTimer = undefined;
     this.call?.end();
     this.call = undefined;
     this.client?.close();
@@ -208,12 +219,14 @@ export class CollectorClient {
   /** Numbers and encodes events as the next batch and holds it until acked. */
   private sealed(events: readonly Buffer[], droppedBefore: bigint, sentOnce: boolean): SealedBatch {
     const seq = ++this.lastSeq;
+    const counters = wireCounters(this.counters());
+    this.lastReported = JSON.stringify(counters);
     const bytes = encodeBatch({
       sensorId: this.opts.sensorId,
       bootId: this.opts.bootId,
       seq,
       droppedBefore,
-      counters: wireCounters(this.counters()),
+      counters,
     }, events);
     const batch: SealedBatch = { seq, bytes, events: events.length, droppedBefore, sentOnce };
     this.pending.push(batch);
@@ -354,6 +367,21 @@ export class CollectorClient {
     if (this.pending.length === 0) {
       for (const wake of this.drainWaiters.splice(0)) wake();
     }
+    if (!this.reportTimer && !this.stopped) {
+      this.reportTimer = setTimeout(() => {
+        this.reportTimer = undefined;
+        this.reportCounters();
+      }, COUNTERS_REPORT_MS).unref();
+    }
+  }
+
+  /** Sends the current counters in an empty batch when the last one sent carried others (see COUNTERS_REPORT_MS). */
+  private reportCounters(): void {
+    if (this.stopped || !this.call || this.pending.length > 0 || this.open.length > 0) return;
+    if (JSON.stringify(wireCounters(this.counters())) === this.lastReported) return;
+    const batch = this.sealed([], this.droppedSinceBatch, false);
+    this.droppedSinceBatch = 0n;
+    this.write(batch);
   }
 }
 

@@ -91,6 +91,7 @@ async function runQuery(opts: QueryOptions, command: Command): Promise<void> {
       await writeLines(renderEventTable(rows).split('\n'));
     }
     cutNotice(store.database, filters, rows.length);
+    if (rows.length === 0 && !opts.json) note('no stored event matches');
     if (opts.agent !== undefined && rows.length === 0) unknownAgentNotice(store.database, opts.agent);
   } finally {
     await store.close();
