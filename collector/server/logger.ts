@@ -8,7 +8,7 @@ import { prettyDestination } from './pretty-log.js';
 
 export function processLogger(name = 'agent-sensor'): Logger {
   const options = { name, level: process.env.LOG_LEVEL ?? 'info' };
-  const format = process.env.LOG_FORMAT ?? (isatty(2) ? 'pretty' : 'json');
+  const format = process.env.LOG_FORMAT || (isatty(2) ? 'pretty' : 'json');
   if (format === 'pretty') return pino(options, prettyDestination(2, isatty(2) && !process.env.NO_COLOR));
   return pino(options, destination({ fd: 2, sync: true }));
 }

@@ -53,7 +53,12 @@ export function register(program: Command): void {
     .option('--tls-cert <file>', 'client certificate (TCP)')
     .option('--tls-key <file>', 'client key (TCP)')
     .action(async (opts: StatusOptions) => {
-      const tls = clientTlsFor(parseAddress(opts.collector), tlsFilesFromOptions(opts));
+      let tls;
+      try {
+        tls = clientTlsFor(parseAddress(opts.collector), tlsFilesFromOptions(opts));
+      } catch (err) {
+        throw new CliError((err as Error).message); // the command line asks for what cannot work
+      }
       let status: PbStatusResponse;
       try {
         // A quick look first: a missing socket or a peer that is not gRPC is
