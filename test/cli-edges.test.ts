@@ -83,6 +83,12 @@ beforeAll(async () => {
   events.push(ev(151, 'coder', { path: FF_PATH }));
   events.push(ev(152, 'coder', { path: Y_PATH }));
   events.push({ ...ev(153, 'helper', {}), type: 'exec', filename: '/usr/bin/git', argv: ['git', 'push', '--force'], startNs: '1' } as SensorEvent);
+  // one of each stored code (family, proto, access, syscall), for the events_v check
+  events.push(ev(154, 'helper', { access: 'write', syscall: 'openat2', path: '/home/u/out.txt' }));
+  events.push(ev(155, 'helper', { access: 'readwrite', syscall: 'creat', path: '/home/u/db' }));
+  const { path: _p, flags: _f, mode: _m, access: _a, syscall: _s, ...base } = ev(156, 'helper', {}) as unknown as Record<string, unknown>;
+  events.push({ ...base, type: 'connect', family: 'inet6', proto: 'udp', addr: '2001:db8::1', port: 53, result: 0 } as unknown as SensorEvent);
+  events.push({ ...base, tsNs: String(BigInt(base.tsNs as string) + 1n), type: 'connect', family: 'unix', proto: 'unix', addr: '/run/x.sock', port: 0, result: -111 } as unknown as SensorEvent);
   store.commitBatch({ sensorId: 'host-a', bootId: 'b1', seq: 1n, events });
   // enough rows to fill a pipe many times over, for the closed-pipe cases
   for (let b = 0; b < 4; b++) {
@@ -258,6 +264,22 @@ describe.skipIf(!built)('sensor query says what it shows', () => {
     expect(refused.err).toBe('sensor: --sql runs the statement as written; --agent, --limit do not apply to it (put them in its WHERE clause)\n');
     expect(sql('DROP VIEW events_v').err).toMatch(/read-only/);
   });
+
+  it('events_v decodes the stored codes as the event contract does (--json)', () => {
+    const view = cli(['query', '--state-dir', stateDir, '--sql',
+      "SELECT type, tid, uid, path, newpath, access, syscall, result, family, proto, addr, port FROM events_v WHERE agent = 'helper' ORDER BY ts_ns"])
+      .out.trim().split('\n').map((l) => JSON.parse(l));
+    const events = cli(['query', '--state-dir', stateDir, '--json', '--agent', 'helper']).out.trim().split('\n').map((l) => JSON.parse(l));
+    expect(view).toHaveLength(5);
+    expect(events).toHaveLength(5);
+    view.forEach((v, i) => {
+      const e = events[i];
+      const fields = Object.keys(v).filter((k) => k in e && k !== 'path');
+      expect(fields.length).toBeGreaterThan(2);
+      for (const k of fields) expect([i, k, v[k]]).toEqual([i, k, e[k]]);
+      expect(v.path).toBe(e.type === 'exec' ? e.filename : e.path ?? null);
+    });
+  });
 });
 
 describe.skipIf(!built)('sensor status on something that is not a collector', () => {
@@ -399,6 +421,18 @@ describe.skipIf(kernelSkip !== null)('sensor run on the real kernel: current sta
       return sent > 0 && line.includes(`acked=${sent}`) && line.includes('buffered=0');
     }, 'status counters with everything acked', 10_000);
     expect(line).toMatch(/^sent=(\d+) acked=\1 resent=0 dropped=0 buffered=0 rejected=0$/);
+
+    // sensor watch | head -1: the reader goes, the sensor stops quietly
+    const watch = start([], {}, 'bash', ['-c', `"${process.execPath}" "${BIN}" watch --agent-comm ${name} --json | head -1`]);
+    await until(() => watch.err().includes('Ctrl-C to stop'), 'sensor watch to start', 60_000);
+    for (let i = 0; i < 50 && watch.child.exitCode === null; i++) {
+      spawnSync(agent, [marker], { timeout: 10_000 });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(await watch.exited).toBe(0);
+    expect(JSON.parse(watch.out()).comm).toBe(name);
+    expect(watch.err()).not.toMatch(/EPIPE|Unhandled|    at /);
+    expect(watch.err()).toMatch(/sensor: stopped\ndelivered \d+/);
 
     run.child.kill('SIGINT');
     await until(() => run.err().includes('stopping…'), '"stopping…"', 5_000);
