@@ -48,7 +48,6 @@ interface RunOptions {
   statsEverySec: number;
 }
 
-
 export function transportText(c: TransportCounters): string {
   return `transport: sent ${c.sent}, acked ${c.acked}, resent ${c.resent}, dropped ${c.dropped}, ` +
     `rejected ${c.rejected}, unacked ${c.buffered}, reconnects ${c.reconnects}, last seq ${c.lastSeq}`;

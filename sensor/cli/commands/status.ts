@@ -5,7 +5,7 @@ import { DEFAULT_COLLECTOR_ADDRESS, parseAddress } from '../../../proto/transpor
 import { collectorStatus } from '../../transport/collector-rpc.js';
 import { probeCollector } from '../../transport/collector-probe.js';
 import type { PbStatusResponse } from '../../../proto/codec/proto.js';
-import { clientTlsFor, tlsFilesFromOptions } from '../../../proto/transport/tls.js';
+import { clientTlsFor, tlsFilesFromOptions, type TlsFiles } from '../../../proto/transport/tls.js';
 import { CliError, EXIT_FAILURE } from '../exit-codes.js';
 import { writeOut } from '../../output/stdout.js';
 
@@ -53,7 +53,7 @@ export function register(program: Command): void {
     .option('--tls-cert <file>', 'client certificate (TCP)')
     .option('--tls-key <file>', 'client key (TCP)')
     .action(async (opts: StatusOptions) => {
-      let tls;
+      let tls: TlsFiles | undefined;
       try {
         tls = clientTlsFor(parseAddress(opts.collector), tlsFilesFromOptions(opts));
       } catch (err) {
