@@ -371,6 +371,12 @@ describe.skipIf(!built)('sensor run: startup errors and the collector hint', () 
     expect(r.status).not.toBe(0);
     expect(r.err).toContain(`a collector already listens on ${sock}`);
     expect(r.err).toContain(`(to send to that collector instead: sensor run --collector unix://${sock})`);
+    // a store error is not about that collector, even with it there
+    const file = join(dir, 'another-file');
+    writeFileSync(file, '');
+    const bad = cli(['run', '--listen', `unix://${sock}`, '--state-dir', join(file, 'state'), '--agent-comm', 'x']);
+    expect(bad.err).toMatch(/ENOTDIR/);
+    expect(bad.err).not.toContain('--collector');
     other.child.kill('SIGINT');
     expect(await other.exited).toBe(0);
   });

@@ -24,6 +24,9 @@ export interface CollectorCommandOptions {
   maxMessageBytes: number;
 }
 
+/** The store opened but the server could not listen (its address is taken, or not ours to use). */
+export class ListenError extends Error {}
+
 /**
  * Opens the store (on a worker thread that owns the database, so decoding and
  * commits run beside the gRPC server; see store-worker.ts) and starts the server; the caller owns
@@ -43,7 +46,7 @@ export async function startCollector(opts: CollectorCommandOptions, logger: Logg
     });
   } catch (err) {
     await store.close();
-    throw err;
+    throw new ListenError((err as Error).message);
   }
   return {
     server,

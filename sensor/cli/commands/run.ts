@@ -22,7 +22,7 @@ import { CLIENT_DEFAULTS, CollectorClient, type TransportCounters } from '../../
 import { defaultSensorId, newBootId } from '../../transport/identity.js';
 import { clientTlsFor, tlsFilesFromOptions } from '../../../proto/transport/tls.js';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
-import { startCollector } from './collector.js';
+import { ListenError, startCollector } from './collector.js';
 import { agentsFromOptions, countersText, unavailableText, watchedText } from './watch.js';
 import { collect, nonNegativeInt, positiveInt } from '../arguments.js';
 import { CliError } from '../exit-codes.js';
@@ -76,8 +76,9 @@ async function run(opts: RunOptions): Promise<void> {
     try {
       embedded = await startCollector({ listen: opts.listen, stateDir: opts.stateDir, maxMessageBytes: DEFAULT_MAX_RECEIVE_BYTES }, logger);
     } catch (err) {
-      // The hint fits one case only: a collector already answers on that socket.
-      const taken = existsSync(listen.path) && await probeCollector(opts.listen, { tls: false }).then(() => true, () => false);
+      // The hint fits one case only: listening failed and a collector already answers on that socket.
+      const taken = err instanceof ListenError && existsSync(listen.path) &&
+        await probeCollector(opts.listen, { tls: false }).then(() => true, () => false);
       throw new Error(`${(err as Error).message}${taken ? `\n(to send to that collector instead: sensor run --collector ${opts.listen})` : ''}`);
     }
   }
