@@ -12,7 +12,7 @@ export interface EventFilters {
   agent?: string;
   pid?: number;
   types?: EventType[];
-  /** glob (* ? [..]) over the stored path bytes; exec events match on their filename */
+  /** glob (* ? [..]) over every path an event carries: path, newpath (rename/link target, an open's raw path), exe */
   pathGlob?: string;
   /** exact address text (connect/dns) or unix socket path */
   addr?: string;
@@ -23,7 +23,7 @@ export interface EventFilters {
   limit: number;
 }
 
-export type QueriedEvent = SensorEvent & { sha256?: string; hashState?: string };
+export type QueriedEvent = SensorEvent & { sha256?: string; hashState?: string; hashedAt?: string; hashSource?: string };
 
 export interface QueriedRow {
   id: bigint;
@@ -54,8 +54,10 @@ export function queryEvents(db: Database.Database, f: EventFilters): QueriedRow[
     // CAST keeps the stored bytes as they are (no UTF-8 check), so a pattern also
     // matches non-UTF-8 paths ('?' takes one invalid byte). GLOB on the bare BLOB
     // does not match '*' reliably, hence the cast.
-    where.push('e.path_sid IN (SELECT id FROM strings WHERE CAST(bytes AS TEXT) GLOB ?)');
-    args.push(f.pathGlob);
+    // Every path the event carries: a rename onto, or a link named, the pattern matches too.
+    const matching = 'SELECT id FROM strings WHERE CAST(bytes AS TEXT) GLOB ?';
+    where.push(`(e.path_sid IN (${matching}) OR e.newpath_sid IN (${matching}) OR e.exe_sid IN (${matching}))`);
+    args.push(f.pathGlob, f.pathGlob, f.pathGlob);
   }
   if (f.addr !== undefined) {
     where.push('e.addr_sid = (SELECT id FROM strings WHERE bytes = ?)');
@@ -74,10 +76,11 @@ export function queryEvents(db: Database.Database, f: EventFilters): QueriedRow[
     args.push(f.sensorId);
   }
   const newestFirst = f.sinceNs === undefined;
-  const sql = `SELECT e.*, b.sensor_id AS q_sensor, f.sha256 AS q_sha256, f.state AS q_state
+  const sql = `SELECT e.*, b.sensor_id AS q_sensor, f.sha256 AS q_sha256, f.state AS q_state, f.hashed_at AS q_hashed_at,
+                      f.hash_source AS q_hash_source
                  FROM events e JOIN batches b ON b.id = e.batch_id
                  LEFT JOIN file_links l ON l.batch_id = e.batch_id AND l.path_sid = e.path_sid AND ${WANTS_HASH_SQL}
-                 LEFT JOIN files f ON f.id = coalesce(e.file_id, l.file_id)
+                 LEFT JOIN files f ON f.id = l.file_id
                 ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
                 ORDER BY e.ts_ns ${newestFirst ? 'DESC' : 'ASC'}, e.id ${newestFirst ? 'DESC' : 'ASC'} LIMIT ?`;
   args.push(Math.max(0, Math.floor(f.limit)));
@@ -91,6 +94,10 @@ export function queryEvents(db: Database.Database, f: EventFilters): QueriedRow[
     if (event.type === 'open' && state !== null) {
       if (Buffer.isBuffer(r.q_sha256)) event.sha256 = r.q_sha256.toString('hex');
       if (state !== 'hashed') event.hashState = state;
+      // When the content was read (always after the agent's read) and how it was reached.
+      if (typeof r.q_hashed_at === 'bigint') event.hashedAt = new Date(Number(r.q_hashed_at)).toISOString();
+      const source = r.q_hash_source as unknown as string | null;
+      if (source) event.hashSource = source;
     }
     return { id: stored.id, sensorId: r.q_sensor as unknown as string, event };
   });

@@ -21,7 +21,7 @@ import { CLIENT_DEFAULTS, CollectorClient, type TransportCounters } from '../../
 import { defaultSensorId, newBootId } from '../../transport/identity.js';
 import { tlsFilesFromOptions } from '../../../proto/transport/tls.js';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
-import { startCollector, untilSignal } from './collector.js';
+import { addStoreOptions, startCollector, untilSignal } from './collector.js';
 import { agentsFromOptions, countersText } from './watch.js';
 import { defaultAgents } from '../../agents/known-agents.js';
 import type { AgentSpec } from '../../agents/config.js';
@@ -41,6 +41,8 @@ interface RunOptions {
   tlsKey?: string;
   bufferBytes: number;
   statsEverySec: number;
+  retainDays?: number;
+  retainBytes?: number;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -74,8 +76,12 @@ async function run(opts: RunOptions): Promise<void> {
   if (!opts.collector) {
     if (parseAddress(opts.listen).kind !== 'unix') throw new Error('the embedded collector listens on a unix socket only; for TCP run `sensor collector`');
     try {
-      embedded = await startCollector({ listen: opts.listen, stateDir: opts.stateDir, maxMessageBytes: DEFAULT_MAX_RECEIVE_BYTES }, logger);
+      embedded = await startCollector({
+        listen: opts.listen, stateDir: opts.stateDir, maxMessageBytes: DEFAULT_MAX_RECEIVE_BYTES,
+        retainDays: opts.retainDays, retainBytes: opts.retainBytes,
+      }, logger);
     } catch (err) {
+      if (!/already listens/.test((err as Error).message)) throw err;
       throw new Error(`${(err as Error).message}\n(to send to that collector instead: sensor run --collector ${opts.listen})`);
     }
   }
@@ -137,6 +143,7 @@ export function register(program: Command): void {
     .option('--tls-key <file>', 'this sensor\'s client key (TCP --collector)')
     .option('--buffer-bytes <n>', 'unacked events held while the collector is away; beyond it new events are dropped and counted',
       positiveInt, CLIENT_DEFAULTS.bufferBytes)
-    .option('--stats-every <sec>', 'log counters every N seconds (0: never)', positiveInt, 60)
+    .option('--stats-every <sec>', 'log counters every N seconds (0: never)', positiveInt, 60);
+  addStoreOptions(program.commands[program.commands.length - 1]!)
     .action((opts: RunOptions & { statsEvery: number }) => run({ ...opts, statsEverySec: opts.statsEvery }));
 }
