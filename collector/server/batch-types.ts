@@ -51,4 +51,5 @@ export type CommitOutcome =
   | {
     kind: 'committed' | 'duplicate'; ids: AckIds; sensorId: string; bootId: string; seq: bigint;
     droppedBefore: bigint; counters?: PbTransportCounters; events: number;
+    undelivered: { bootId: string; events: bigint; batches: bigint }[];
   };

@@ -294,7 +294,14 @@ export class CollectorServer {
         streamLog.warn({ ...o.ids, events: o.events, reason: o.reason }, 'batch for another sensor refused');
         return { ...o.ids, status: 'ACK_STATUS_REJECTED', message: o.reason };
     }
-    this.registry.noteBatch(o.sensorId, o.bootId, o.seq, o.droppedBefore, o.counters);
+    // Counted once: a resend of a batch that carried the report is a duplicate.
+    const undelivered = o.kind === 'committed' ? o.undelivered.reduce((n, u) => n + u.events, 0n) : 0n;
+    this.registry.noteBatch(o.sensorId, o.bootId, o.seq, o.droppedBefore, o.counters, undelivered);
+    if (undelivered > 0n) {
+      this.counters.undeliveredReported += Number(undelivered);
+      streamLog.warn({ ...o.ids, undelivered: o.undelivered.map((u) => ({ bootId: u.bootId, events: String(u.events), batches: String(u.batches) })) },
+        'the sensor reports events an earlier run could not deliver before it stopped');
+    }
     this.counters.droppedReported += Number(o.droppedBefore);
     if (o.droppedBefore > 0n) {
       streamLog.warn({ ...o.ids, dropped: String(o.droppedBefore) }, 'sensor reports events it could not buffer');

@@ -7,7 +7,7 @@ import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
 import { queryEvents, type EventFilters } from '../../../collector/query/event-query.js';
 import { renderEventTable } from '../../../collector/query/event-table.js';
 import { runReadOnlySql } from '../../../collector/query/sql-query.js';
-import { parseTimeSpec } from '../../../collector/query/time-spec.js';
+import { parseTimeSpec, TIME_FORMS } from '../../../collector/query/time-spec.js';
 import { EVENT_TYPE_NUMBER, type EventType } from '../../../proto/events/types.js';
 
 interface QueryOptions {
@@ -28,6 +28,16 @@ function positiveInt(v: string): number {
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
   return n;
+}
+
+/** Checks a --since/--until value when the flags are read, so a bad one is a usage error. */
+function timeSpec(v: string): string {
+  try {
+    parseTimeSpec(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  return v;
 }
 
 function eventTypes(v: string): EventType[] {
@@ -82,10 +92,10 @@ export function register(program: Command): void {
     .option('--agent <name>', 'only this agent')
     .option('--pid <pid>', 'only this process id', positiveInt)
     .option('--type <types>', 'only these event types, comma separated (exec,open,connect,...)', eventTypes)
-    .option('--path <glob>', 'path glob (* ? [...]) over the stored bytes; matches exec filenames too')
+    .option('--path <glob>', 'path glob (* ? [...]) over every path an event carries (path, rename/link target, exe)')
     .option('--addr <addr>', 'remote address (IP text or unix socket path)')
-    .option('--since <time>', 'from this time: 10m, 2h, 7d, ISO-8601 or epoch ns')
-    .option('--until <time>', 'before this time (same forms)')
+    .option('--since <time>', `from this time: ${TIME_FORMS}`, timeSpec)
+    .option('--until <time>', 'before this time (same forms)', timeSpec)
     .option('--limit <n>', 'at most n events: the newest, or the oldest after --since', positiveInt, 100)
     .option('--json', 'one JSON object per line, field names as the event contract')
     .option('--sql <statement>', 'run one read-only SQL statement; rows printed as JSON lines')
