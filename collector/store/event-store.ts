@@ -78,8 +78,8 @@ const REQUEUE_MARGIN_BATCHES = 256;
 /** at most this many hash jobs queued again at start (the queue is bounded anyway) */
 const REQUEUE_MAX_JOBS = 100_000;
 export const DEFAULT_WAL_LIMIT_BYTES = 64 * 1024 * 1024;
-/** commits between two looks at the WAL's size */
-const WAL_CHECK_EVERY = 16;
+/** commits between two looks at the WAL's size (a stat costs ~2 us; one commit can add megabytes) */
+const WAL_CHECK_EVERY = 1;
 
 function prepareStateDir(dir: string): void {
   makeDirs(dir, 0o700);
