@@ -1,22 +1,26 @@
 // Queries on a thread of their own with their own read-only connection, so
-// a large Query (100k rows decoded and converted) never holds the
-// collector's main thread, where acks are sent, or the store worker, where
-// batches commit. One query at a time, in arrival order.
+// a large Query (100k rows read, decoded, converted and protobuf-encoded)
+// never holds the collector's main thread, where acks are sent, or the store
+// worker, where batches commit: the answer comes back as the encoded
+// QueryResponse bytes, which the server sends as they are. One query at a
+// time, in arrival order.
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { once } from 'node:events';
 import { EventStore } from '../store/event-store.js';
-import { queryEvents, type EventFilters, type QueriedRow } from './event-query.js';
+import { toProtoEvent } from '../../proto/codec/convert.js';
+import { protoCodecs } from '../../proto/codec/proto.js';
+import { queryEvents, type EventFilters } from './event-query.js';
 
 const MARK = 'agent-sensor-query-worker';
 
 /** A worker runs JavaScript only: from TypeScript source (tests) queries run on the calling thread. */
 export const QUERY_WORKER_AVAILABLE = import.meta.url.endsWith('.js');
 
-type Reply = { id: number; rows?: QueriedRow[]; error?: string };
+type Reply = { id: number; encoded?: Uint8Array; error?: string };
 
 export class QueryWorker {
   private nextId = 1;
-  private readonly waiting = new Map<number, { resolve: (r: QueriedRow[]) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<number, { resolve: (r: Buffer) => void; reject: (e: Error) => void }>();
   private dead?: Error;
 
   private constructor(private readonly worker: Worker) {
@@ -25,7 +29,7 @@ export class QueryWorker {
       if (!w) return;
       this.waiting.delete(m.id);
       if (m.error !== undefined) w.reject(new Error(m.error));
-      else w.resolve(m.rows!);
+      else w.resolve(Buffer.from(m.encoded!.buffer, m.encoded!.byteOffset, m.encoded!.byteLength));
     });
     const die = (err: Error) => {
       this.dead ??= err;
@@ -48,7 +52,8 @@ export class QueryWorker {
     return new QueryWorker(worker);
   }
 
-  query(filters: EventFilters): Promise<QueriedRow[]> {
+  /** The encoded QueryResponse for these filters. */
+  queryEncoded(filters: EventFilters): Promise<Buffer> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -73,7 +78,13 @@ function runInWorker(stateDir: string): void {
   }
   port.on('message', (m: { id: number; filters: EventFilters }) => {
     try {
-      port.postMessage({ id: m.id, rows: queryEvents(store.database, m.filters) } satisfies Reply);
+      const rows = queryEvents(store.database, m.filters);
+      const bytes = protoCodecs().queryResponse.encode({
+        events: rows.map((r) => ({ id: String(r.id), sensor_id: r.sensorId, event: toProtoEvent(r.event) })),
+      });
+      const encoded = new Uint8Array(bytes.length);
+      encoded.set(bytes);
+      port.postMessage({ id: m.id, encoded } satisfies Reply, [encoded.buffer]);
     } catch (err) {
       port.postMessage({ id: m.id, error: err instanceof Error ? err.message : String(err) } satisfies Reply);
     }

@@ -25,7 +25,7 @@ import { serverCredentials, type TlsFiles } from '../../proto/transport/tls.js';
 import type { EventType } from '../../proto/events/types.js';
 import { grpcErrorFor, logFailedHandshakes, statusLogger } from './grpc-errors.js';
 import { SensorRegistry } from './sensor-registry.js';
-import type { EncodedBatchStore, QueryEvents, StorePort } from './store-port.js';
+import type { EncodedBatchStore, QueryEvents, QueryEventsEncoded, StorePort } from './store-port.js';
 import { lockDownSocket, prepareSocketPath } from './unix-socket.js';
 import type { IncomingBatch } from './validate-batch.js';
 
@@ -53,6 +53,8 @@ export interface CollectorServerOptions {
   store: StorePort;
   /** answers the Query RPC; without it Query returns UNIMPLEMENTED */
   query?: QueryEvents;
+  /** answers it off this thread, as encoded bytes (preferred over `query`) */
+  queryEncoded?: QueryEventsEncoded;
   tls?: TlsFiles;
   /** largest accepted batch on the wire, bytes */
   maxReceiveBytes?: number;
@@ -125,7 +127,7 @@ export class CollectorServer {
     widenReceiveWindow(server);
     const collector = new CollectorServer(server, opts, address, log);
     const service = takesBytes(opts.store) ? withUndecodedBatches(collectorServiceDefinition()) : withFastBatchDecoder(collectorServiceDefinition());
-    server.addService(withDecodeLogging(service, log), {
+    server.addService(withDecodeLogging(withPreEncodedQueryAnswers(service), log), {
       Stream: (call: grpc.ServerDuplexStream<IncomingBatch | EncodedBatch, PbAck>) => collector.onStream(call),
       Status: (call: grpc.ServerUnaryCall<unknown, PbStatusResponse>, cb: grpc.sendUnaryData<PbStatusResponse>) =>
         void collector.onStatus(collector.peerOf(call), cb),
@@ -352,13 +354,14 @@ export class CollectorServer {
       cb({ code: grpc.status.PERMISSION_DENIED, details: `${peer.name} may query its own events only` });
       return;
     }
-    if (!this.opts.query) {
+    const { query, queryEncoded } = this.opts;
+    if (!query && !queryEncoded) {
       cb({ code: grpc.status.UNIMPLEMENTED, details: 'this collector was started without a query engine' });
       return;
     }
     try {
       const limit = Math.min(req.limit || DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT);
-      const rows = await this.opts.query({
+      const filters = {
         types: req.types?.length ? (req.types as EventType[]) : undefined,
         agent: req.agent,
         pid: req.pid,
@@ -368,7 +371,12 @@ export class CollectorServer {
         pathGlob: req.path_glob,
         addr: req.addr,
         limit,
-      });
+      };
+      if (queryEncoded) {
+        cb(null, (await queryEncoded(filters)) as unknown as PbQueryResponse); // sent as is (withPreEncodedQueryAnswers)
+        return;
+      }
+      const rows = await query!(filters);
       cb(null, { events: rows.map((r) => ({ id: String(r.id), sensor_id: r.sensorId, event: toProtoEvent(r.event) })) });
     } catch (err) {
       cb(grpcErrorFor(err));
@@ -402,6 +410,12 @@ function widenSessionWindows(server: grpc.Server): void {
       }
     });
   }
+}
+
+/** Query answers already encoded (by the query worker) go out as they are. */
+function withPreEncodedQueryAnswers(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const q = service.Query!;
+  return { ...service, Query: { ...q, responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : q.responseSerialize(v)) } };
 }
 
 /** Stream batches through the hand-written decoder (wire bytes straight to SensorEvents). */

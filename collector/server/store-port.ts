@@ -59,3 +59,6 @@ export interface QueryFilters {
 
 /** Optional: answers the Query RPC (collector/query provides one). */
 export type QueryEvents = (filters: QueryFilters) => StoredEventRow[] | Promise<StoredEventRow[]>;
+
+/** The same, answered as encoded QueryResponse bytes (a query worker: nothing left to do on the server's thread). */
+export type QueryEventsEncoded = (filters: QueryFilters) => Promise<Buffer>;

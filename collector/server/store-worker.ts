@@ -87,7 +87,8 @@ export class WorkerStore implements EncodedBatchStore {
       workerData: { [MARK]: { ...storeOpts, checkpointElsewhere: true } },
       ...(workerHeapMb ? { resourceLimits: { maxOldGenerationSizeMb: workerHeapMb } } : {}),
     });
-    const exited = once(worker, 'exit');
+    // Not once(): that rejects when the worker emits 'error' first (a crash), and the exit would go unseen.
+    const exited = new Promise<unknown[]>((resolve) => worker.once('exit', (code) => resolve([code])));
     try {
       const [msg] = (await Promise.race([
         once(worker, 'message'),

@@ -72,7 +72,8 @@ export async function startCollector(opts: CollectorCommandOptions, logger: Logg
     server = await CollectorServer.start({
       listen: opts.listen,
       store,
-      query: (filters) => (queries ? queries.query(filters) : queryEvents(store.database, filters)),
+      query: queries ? undefined : (filters) => queryEvents(store.database, filters),
+      queryEncoded: queries ? (filters) => queries!.queryEncoded(filters) : undefined,
       tls: tlsFilesFromOptions(opts),
       tlsAdmins: opts.tlsAdmin,
       maxReceiveBytes: opts.maxMessageBytes,
