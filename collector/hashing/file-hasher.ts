@@ -134,6 +134,37 @@ const joinUnder = (root: string, parts: Buffer[]): Buffer =>
  */
 async function resolveInRoot(t: HashTarget): Promise<{ full: Buffer; st: BigIntStats } | FileHashResult> {
   if (t.path[0] !== SLASH) return { state: 'error', error: 'not an absolute path' };
+  const quick = await resolvePlain(t);
+  if (quick !== null) return quick;
+  return resolveStepByStep(t);
+}
+
+/**
+ * The common case in one round trip: a path without '.', '..' or symlinks.
+ * Every prefix is lstat'ed at once; null (walk step by step) if any is a
+ * symlink or missing, or the path has dot components.
+ */
+async function resolvePlain(t: HashTarget): Promise<{ full: Buffer; st: BigIntStats } | FileHashResult | null> {
+  const parts = components(t.path);
+  if (parts.length === 0 || parts.some((c) => isDot(c) || isDotDot(c))) return null;
+  const prefixes = parts.map((_, i) => joinUnder(t.root, parts.slice(0, i + 1)));
+  let stats: BigIntStats[];
+  try {
+    stats = await Promise.all([stat(t.root || '/', { bigint: true }), ...prefixes.map((p) => lstat(p, { bigint: true }))]);
+  } catch {
+    return null;
+  }
+  for (let i = 0; i < stats.length - 1; i++) {
+    const st = stats[i]!;
+    if (st.isSymbolicLink() || !st.isDirectory()) return null;
+    if (!modeAllows(st, t.creds, SEARCH)) return { state: 'denied' };
+  }
+  const last = stats[stats.length - 1]!;
+  if (last.isSymbolicLink()) return null;
+  return { full: prefixes[prefixes.length - 1]!, st: last };
+}
+
+async function resolveStepByStep(t: HashTarget): Promise<{ full: Buffer; st: BigIntStats } | FileHashResult> {
   const done: Buffer[] = [];
   let todo = components(t.path);
   let links = 0;
