@@ -191,3 +191,32 @@ describe('batches a sensor could not deliver are reported by its next run (item 
     }
   }, 60_000);
 });
+
+describe.skipIf(noDist !== null)('`sensor collector` refuses a state dir another collector holds (item 6)', () => {
+  it('exits non-zero naming the holder\'s pid; the holder goes on', async () => {
+    const { spawn } = await import('node:child_process');
+    const dir = tempDir();
+    const bin = join(ROOT, 'bin/sensor.js');
+    const start = (sock: string) => {
+      const child = spawn(process.execPath, [bin, 'collector', '--listen', `unix://${join(dir, sock)}`, '--state-dir', join(dir, 'state')],
+        { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr!.on('data', (d) => (err += d));
+      return { child, err: () => err, exited: new Promise<number | null>((r) => child.once('exit', (code) => r(code))) };
+    };
+    const first = start('a.sock');
+    try {
+      await until(() => first.err().includes('collector listening') || first.child.exitCode !== null, 'the first collector');
+      const second = start('b.sock');
+      const code = await Promise.race([second.exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 20_000))]);
+      if (code === 'timeout') second.child.kill('SIGKILL');
+      expect(code).not.toBe('timeout');
+      expect(code).not.toBe(0);
+      expect(second.err()).toContain(`in use by process ${first.child.pid}`);
+      expect(first.child.exitCode).toBeNull();
+    } finally {
+      first.child.kill('SIGINT');
+      await first.exited;
+    }
+  }, 60_000);
+});
