@@ -68,9 +68,10 @@ export class Retention {
          pruned_batches = pruned_batches + excluded.pruned_batches,
          pruned_events = pruned_events + excluded.pruned_events, updated_at = excluded.updated_at`,
     );
+    // Rows follow their batches closely in id order, so the scan from the oldest id stops soon.
     this.lastPrunableRow = db.prepare(
       `SELECT id, link FROM chained_rows
-        WHERE id < coalesce((SELECT min(id) FROM chained_rows WHERE batch_id > ?), (SELECT max(id) + 1 FROM chained_rows))
+        WHERE id < coalesce((SELECT id FROM chained_rows WHERE batch_id > ? ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM chained_rows))
         ORDER BY id DESC LIMIT 1`,
     ).safeIntegers(true);
     this.deleteRows = db.prepare('DELETE FROM chained_rows WHERE id <= ?');
