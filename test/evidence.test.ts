@@ -331,3 +331,16 @@ describe('queries that find what happened (items 12, 13)', () => {
     expect(parseTimeSpec('10m', 1_000_000)).toBe(1_000_000n * 1_000_000n - 600n * 1_000_000_000n);
   });
 });
+
+describe('the mode-bit check never grants more than the kernel would (item 4)', () => {
+  it('owner bits for the owner, group bits for the group, other bits only where group bits agree', async () => {
+    const { modeAllows } = await import('../collector/hashing/file-hasher.js');
+    const st = (mode: number, uid = 1, gid = 1) => ({ mode: BigInt(0o100000 | mode), uid: BigInt(uid), gid: BigInt(gid) }) as unknown as import('node:fs').BigIntStats;
+    const who = { uid: 1000, gid: 1000 };
+    expect(modeAllows(st(0o044, 1000), who, 4)).toBe(false); // the owner is refused by its own bits
+    expect(modeAllows(st(0o404, 1, 1000), who, 4)).toBe(false); // the group is refused by its bits
+    expect(modeAllows(st(0o604), who, 4)).toBe(false); // maybe in that group through a supplementary group
+    expect(modeAllows(st(0o644), who, 4)).toBe(true);
+    expect(modeAllows(st(0o000), null, 4)).toBe(true); // root
+  });
+});
