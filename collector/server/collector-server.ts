@@ -12,7 +12,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import { grpcTarget, parseAddress, type CollectorAddress } from '../../proto/transport/address.js';
-import { decodeEventBatch } from '../../proto/codec/batch-decoder.js';
+import {
+  type EncodedBatch, widenReceiveWindow, widenSessionWindows, withDecodeLogging, withFastBatchDecoder,
+  withPreEncodedQueryAnswers, withUndecodedBatches,
+} from './service-wiring.js';
 import { commitIncoming } from './batch-commit.js';
 import type { BatchSender, CommitOutcome } from './batch-types.js';
 import { identifyPeer, type AuthSource, type PeerIdentity } from './peer-identity.js';
@@ -40,10 +43,6 @@ export const DEFAULT_MAX_STREAMS = 1024;
 /** HTTP/2 connections at once; more are closed as they arrive */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 
-/** A batch left undecoded for a store that takes wire bytes. */
-interface EncodedBatch {
-  encoded: Buffer;
-}
 
 const takesBytes = (store: StorePort): store is EncodedBatchStore => 'commitEncoded' in store;
 
@@ -382,67 +381,4 @@ export class CollectorServer {
       cb(grpcErrorFor(err));
     }
   }
-}
-
-// HTTP/2 flow control: with the default 64 KiB receive windows a sensor can
-// send only a third of a 2000-event batch, then waits for a WINDOW_UPDATE the
-// collector sends only between commits, so transfer and commit alternate
-// instead of overlapping (measured ~1.5x slower). 2 MiB lets about ten batches
-// wait while one commits; much more (16 MiB measured) makes the collector
-// commit a long run of batches before its acks go out. grpc-js has no server
-// option for it, so its settings are widened here; if its internals change,
-// this does nothing and only speed is lost.
-const RECEIVE_WINDOW_BYTES = 2 * 1024 * 1024;
-
-function widenReceiveWindow(server: grpc.Server): void {
-  const common = (server as unknown as { commonServerOptions?: { settings?: Record<string, unknown> } }).commonServerOptions;
-  if (common) common.settings = { ...common.settings, initialWindowSize: RECEIVE_WINDOW_BYTES };
-}
-
-function widenSessionWindows(server: grpc.Server): void {
-  const servers = (server as unknown as { http2Servers?: Map<NodeJS.EventEmitter, unknown> }).http2Servers;
-  for (const h2 of servers?.keys() ?? []) {
-    h2.on('session', (session: { setLocalWindowSize?: (n: number) => void }) => {
-      try {
-        session.setLocalWindowSize?.(RECEIVE_WINDOW_BYTES);
-      } catch {
-        // an older Node: the stream windows above still apply
-      }
-    });
-  }
-}
-
-/** Query answers already encoded (by the query worker) go out as they are. */
-function withPreEncodedQueryAnswers(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
-  const q = service.Query!;
-  return { ...service, Query: { ...q, responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : q.responseSerialize(v)) } };
-}
-
-/** Stream batches through the hand-written decoder (wire bytes straight to SensorEvents). */
-function withFastBatchDecoder(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
-  return { ...service, Stream: { ...service.Stream!, requestDeserialize: (bytes: Buffer) => decodeEventBatch(bytes) } };
-}
-
-/** Stream batches left as bytes, for a store that decodes them where it commits. */
-function withUndecodedBatches(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
-  return { ...service, Stream: { ...service.Stream!, requestDeserialize: (bytes: Buffer): EncodedBatch => ({ encoded: bytes }) } };
-}
-
-/** Logs requests that are not valid protobuf; grpc-js then fails the call with INTERNAL. */
-function withDecodeLogging(service: grpc.ServiceDefinition, log: Logger): grpc.ServiceDefinition {
-  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
-  for (const [name, method] of Object.entries(service)) {
-    out[name] = {
-      ...method,
-      requestDeserialize: (bytes: Buffer) => {
-        try {
-          return method.requestDeserialize(bytes);
-        } catch (err) {
-          log.warn({ method: method.path, bytes: bytes.length, err: err instanceof Error ? err.message : String(err) }, 'malformed request refused');
-          throw err;
-        }
-      },
-    };
-  }
-  return out as grpc.ServiceDefinition;
 }

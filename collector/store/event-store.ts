@@ -16,6 +16,7 @@ import { StringWriter } from './interning.js';
 import { Retention, usedBytes, type PruneResult, type RetentionPolicy } from './retention.js';
 import { applyWriterPragmas, createSchema, DB_FILE_NAME, type Synchronous } from './schema.js';
 import { StateDirLock } from './state-lock.js';
+import { WalBound } from './wal-checkpointer.js';
 
 export interface EventStoreOptions {
   stateDir: string;
@@ -77,9 +78,7 @@ const idRange = (first: bigint | null, count: bigint): bigint[] =>
 const REQUEUE_MARGIN_BATCHES = 256;
 /** at most this many hash jobs queued again at start (the queue is bounded anyway) */
 const REQUEUE_MAX_JOBS = 100_000;
-export const DEFAULT_WAL_LIMIT_BYTES = 64 * 1024 * 1024;
-/** commits between two looks at the WAL's size (a stat costs ~2 us; one commit can add megabytes) */
-const WAL_CHECK_EVERY = 1;
+
 
 function prepareStateDir(dir: string): void {
   makeDirs(dir, 0o700);
@@ -101,8 +100,7 @@ export class EventStore {
   private counts = { events: 0, batches: 0, prunedBatches: 0, prunedEvents: 0, integrityAlarms: 0, walTruncations: 0 };
   private chain?: ChainedRowWriter;
   private lock?: StateDirLock;
-  private walLimitBytes = DEFAULT_WAL_LIMIT_BYTES;
-  private commitsSinceWalCheck = 0;
+  private walBound?: WalBound;
   private policy: RetentionPolicy = {};
   private stmts?: ReturnType<EventStore['prepareWriter']>;
   private commitTx?: (input: CommitInput, cols: EventColumns[], digest: Buffer) => { batchId: bigint; ids: bigint[]; link: Buffer };
@@ -178,31 +176,8 @@ export class EventStore {
     this.counts.batches++;
     this.counts.events += cols.length;
     if (this.hashQueue) this.enqueueHashes(input, cols, done.ids);
-    this.boundWal();
+    if (this.walBound?.afterCommit()) this.counts.walTruncations++;
     return { duplicate: false, eventIds: done.ids };
-  }
-
-  // With commits back to back, PASSIVE checkpoints (wal-checkpointer.ts) copy
-  // pages but the WAL is never reset to its start, so it grows without bound.
-  // Past the limit the writer itself checkpoints with TRUNCATE between two
-  // commits: it waits (busy_timeout) for readers to leave the WAL, copies it
-  // back and truncates it. Ingest pauses for that one checkpoint.
-  private boundWal(): void {
-    if (++this.commitsSinceWalCheck < WAL_CHECK_EVERY) return;
-    this.commitsSinceWalCheck = 0;
-    let size = 0;
-    try {
-      size = statSync(`${this.path}-wal`).size;
-    } catch {
-      return;
-    }
-    if (size <= this.walLimitBytes) return;
-    try {
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
-      this.counts.walTruncations++;
-    } catch {
-      // busy or a full disk: the next look tries again
-    }
   }
 
   // One job per distinct path of a batch: an agent reading the same file
@@ -313,7 +288,7 @@ export class EventStore {
     this.head = last?.hash ?? anchor?.link ?? GENESIS_LINK;
     this.strings = new StringWriter(this.db);
     this.chain = new ChainedRowWriter(this.db);
-    this.walLimitBytes = opts.walLimitBytes ?? DEFAULT_WAL_LIMIT_BYTES;
+    this.walBound = new WalBound(this.db, this.path, opts.walLimitBytes);
     this.stmts = this.prepareWriter();
     this.commitTx = this.db.transaction((input: CommitInput, cols: EventColumns[], digest: Buffer) => this.writeBatch(input, cols, digest));
     if (opts.hashing?.enabled !== false) {
