@@ -14,7 +14,7 @@ import { toColumns, wantsHash, WANTS_HASH_SQL, type EventColumns } from './event
 import { FileRows } from './file-rows.js';
 import { StringWriter } from './interning.js';
 import { Retention, usedBytes, type PruneResult, type RetentionPolicy } from './retention.js';
-import { applyWriterPragmas, createSchema, DB_FILE_NAME, type Synchronous } from './schema.js';
+import { applyWriterPragmas, checkSchemaVersion, createSchema, DB_FILE_NAME, type Synchronous } from './schema.js';
 import { StateDirLock } from './state-lock.js';
 import { WalBound } from './wal-checkpointer.js';
 
@@ -117,6 +117,12 @@ export class EventStore {
     if (opts.readonly) {
       const db = new Database(path, { readonly: true, fileMustExist: true });
       db.pragma('query_only = ON');
+      try {
+        checkSchemaVersion(db);
+      } catch (err) {
+        db.close();
+        throw err;
+      }
       const store = new EventStore(path, db, false);
       store.loadCounts();
       return store;

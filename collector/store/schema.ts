@@ -222,6 +222,16 @@ export function applyWriterPragmas(db: Database.Database, synchronous: Synchrono
   db.pragma('busy_timeout = 5000');
 }
 
+/** For a reader: the store must be of this version (an older one lacks columns queries and verify read). */
+export function checkSchemaVersion(db: Database.Database): void {
+  const hasMeta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get() !== undefined;
+  const row = hasMeta ? db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string } | undefined : undefined;
+  if (row && Number(row.value) !== SCHEMA_VERSION) {
+    throw new Error(`store schema version ${row.value} is not the supported version ${SCHEMA_VERSION}` +
+      (Number(row.value) < SCHEMA_VERSION ? ' (made by an older agent-sensor: move the state directory aside to start a new store)' : ''));
+  }
+}
+
 export function createSchema(db: Database.Database): void {
   // Read the version before creating anything, so an older store is left as it was.
   const hasMeta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get() !== undefined;
