@@ -344,3 +344,29 @@ describe('the mode-bit check never grants more than the kernel would (item 4)', 
     expect(modeAllows(st(0o000), null, 4)).toBe(true); // root
   });
 });
+
+describe('supplementary groups of a living reader count (item 4)', () => {
+  it.skipIf(!isRoot)('a file readable through the process\'s supplementary group is hashed; after it exits, not', async () => {
+    const { locate } = await import('../collector/hashing/hash-location.js');
+    const { hashFile } = await import('../collector/hashing/file-hasher.js');
+    const d = tempDir(0o755);
+    const f = join(d, 'team.txt');
+    writeFileSync(f, 'team only');
+    execFileSync('chown', ['0:4242', f]);
+    chmodSync(f, 0o640);
+    // A reader with uid/gid nobody and supplementary group 4242, alive while we hash.
+    const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--groups=4242', 'sleep', '30'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const where = locate(Buffer.from(f), { pid: child.pid!, uid: NOBODY, gid: NOBODY, mntns: OWN_MNTNS, remote: false });
+      expect(where.kind).toBe('local');
+      if (where.kind !== 'local') return;
+      expect(where.target.creds?.groups).toEqual([4242]);
+      expect((await hashFile(where.target)).sha256?.toString('hex')).toBe(sha256('team only'));
+      // Groups unknown (the process is gone): the group bits refuse, the other bits may not stand in.
+      expect((await hashFile({ ...where.target, root: '', creds: { uid: NOBODY, gid: NOBODY } })).state).toBe('denied');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});

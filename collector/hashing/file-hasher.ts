@@ -13,9 +13,11 @@
 // every directory on the way must be searchable and the file readable by the
 // event's uid and gid under the mode bits; else 'denied'. This is stricter
 // than the kernel, never looser, except in one case it cannot see: a POSIX
-// ACL entry that denies what the mode bits allow. Supplementary groups are
-// not known (a file's "other" bits count only where its group bits agree),
-// ACL grants and capabilities are not counted: fewer rights, not more.
+// ACL entry that denies what the mode bits allow. Supplementary groups come
+// from the living process (when its uid/gid still are the event's); after it
+// exited they are unknown and a file's "other" bits count only where its
+// group bits agree. ACL grants and capabilities are not counted: fewer
+// rights, not more.
 //
 // What: the resolved file is opened with O_NOFOLLOW|O_NONBLOCK (a FIFO swapped
 // in cannot hang us) and its fstat must be the regular file of the same
@@ -50,8 +52,12 @@ export interface HashTarget {
   path: Buffer;
   /** '' (the collector's root) or /proc/<pid>/root */
   root: string;
-  /** null: root (uid 0) needs no check */
-  creds: { uid: number; gid: number } | null;
+  /**
+   * null: root (uid 0) needs no check. `groups`: the reader's supplementary
+   * groups when known (read from the living process); unknown, a file's
+   * "other" bits count only where its group bits agree.
+   */
+  creds: { uid: number; gid: number; groups?: number[] } | null;
 }
 
 export interface FileIdentity {
@@ -107,7 +113,9 @@ export function modeAllows(st: BigIntStats, creds: HashTarget['creds'], want: nu
   if (!creds || creds.uid === 0) return true;
   const mode = Number(st.mode);
   if (Number(st.uid) === creds.uid) return ((mode >> 6) & want) === want;
-  if (Number(st.gid) === creds.gid) return ((mode >> 3) & want) === want;
+  const gid = Number(st.gid);
+  if (gid === creds.gid || creds.groups?.includes(gid)) return ((mode >> 3) & want) === want;
+  if (creds.groups) return (mode & want) === want;
   // The uid may be in the file's group through a supplementary group we do
   // not know, and then the group bits apply, not these: grant only if both do.
   return (mode & want) === want && ((mode >> 3) & want) === want;

@@ -4,7 +4,7 @@
 // event's mount namespace is the collector's own, else nowhere we may look.
 // A batch from another host (TCP) is never hashed here: the collector's file
 // of the same name is not the one the agent read.
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import type { HashSource, HashTarget } from './file-hasher.js';
 
 export interface JobOrigin {
@@ -32,10 +32,25 @@ export type Location =
   | { kind: 'remote' }
   | { kind: 'other_namespace' };
 
+/** The living process's supplementary groups, if its real uid and gid are still the event's. */
+function groupsOf(pid: number, uid: number, gid: number): number[] | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const ids = (name: string) => (new RegExp(`^${name}:\\s*([\\d \\t]*)$`, 'm').exec(status)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
+    const [ruid] = ids('Uid');
+    const [rgid] = ids('Gid');
+    if (ruid !== uid || rgid !== gid) return undefined;
+    return ids('Groups');
+  } catch {
+    return undefined;
+  }
+}
+
 export function locate(path: Buffer, o: JobOrigin): Location {
   if (o.remote) return { kind: 'remote' };
-  const creds = o.uid === 0 ? null : { uid: o.uid, gid: o.gid };
+  let creds: { uid: number; gid: number; groups?: number[] } | null = o.uid === 0 ? null : { uid: o.uid, gid: o.gid };
   if (o.pid > 0 && o.mntns !== 0 && mountNamespaceOf(o.pid) === o.mntns) {
+    if (creds) creds = { ...creds, groups: groupsOf(o.pid, o.uid, o.gid) };
     return { kind: 'local', target: { path, root: `/proc/${o.pid}/root`, creds }, source: 'local-proc-root' };
   }
   if (OWN_MNTNS !== null && o.mntns === OWN_MNTNS) return { kind: 'local', target: { path, root: '', creds }, source: 'local-path' };
