@@ -115,7 +115,8 @@ describe('sensor verify', () => {
   it('prints OK, then names the batch after an edit and exits 1', async () => {
     const ok = await sensor('verify', '--state-dir', stateDir);
     expect(ok.exitCode).toBe(0);
-    expect(ok.out).toMatch(/^OK: 1 batches, 5 events verified from genesis; head [0-9a-f]{64}\n$/);
+    expect(ok.out).toMatch(/^OK: 1 batches, 5 events verified from genesis; head [0-9a-f]{64}\n/);
+    expect(ok.out).toMatch(/\nexport: head=1:[0-9a-f]{64} batches=1 anchor=0:0{64} chained-rows=0 rows-head=0:\n$/);
     execFileSync('sqlite3', [join(stateDir, 'events.db'), `UPDATE events SET port = 80 WHERE type = 5`]);
     const bad = await sensor('verify', '--state-dir', stateDir);
     expect(bad.exitCode).toBe(1);

@@ -13,7 +13,7 @@ export interface EventFilters {
   agent?: string;
   pid?: number;
   types?: EventType[];
-  /** glob (proto/events/glob.ts: * within a directory, ** across) over the stored path; exec events match on their filename */
+  /** glob (proto/events/glob.ts: * within a directory, ** across) over every path an event carries: path, newpath (rename/link target), exe */
   pathGlob?: string;
   /** exact address text (connect/dns) or unix socket path */
   addr?: string;
@@ -24,7 +24,7 @@ export interface EventFilters {
   limit: number;
 }
 
-export type QueriedEvent = SensorEvent & { sha256?: string; hashState?: string };
+export type QueriedEvent = SensorEvent & { sha256?: string; hashState?: string; hashedAt?: string; hashSource?: string };
 
 export interface QueriedRow {
   id: bigint;
@@ -55,9 +55,11 @@ function eventWhere(db: Database.Database, f: EventFilters): { sql: string; args
   if (f.pathGlob !== undefined) {
     // The glob dialect of argv rules (proto/events/glob.ts), not SQLite's GLOB,
     // whose '*' crosses '/'. Matched on the stored bytes, so non-UTF-8 paths too.
+    // Every path the event carries: a rename onto, or a link named, the pattern matches too.
     registerPathGlob(db);
-    where.push(`e.path_sid IN (SELECT id FROM strings WHERE ${PATH_GLOB_SQL}(?, bytes))`);
-    args.push(f.pathGlob);
+    const matching = `SELECT id FROM strings WHERE ${PATH_GLOB_SQL}(?, bytes)`;
+    where.push(`(e.path_sid IN (${matching}) OR e.newpath_sid IN (${matching}) OR e.exe_sid IN (${matching}))`);
+    args.push(f.pathGlob, f.pathGlob, f.pathGlob);
   }
   if (f.addr !== undefined) {
     where.push('e.addr_sid = (SELECT id FROM strings WHERE bytes = ?)');
@@ -89,10 +91,11 @@ export function countEvents(db: Database.Database, f: Omit<EventFilters, 'limit'
 export function queryEvents(db: Database.Database, f: EventFilters): QueriedRow[] {
   const { sql: whereSql, args } = eventWhere(db, f);
   const newestFirst = f.sinceNs === undefined;
-  const sql = `SELECT e.*, b.sensor_id AS q_sensor, f.sha256 AS q_sha256, f.state AS q_state
+  const sql = `SELECT e.*, b.sensor_id AS q_sensor, f.sha256 AS q_sha256, f.state AS q_state, f.hashed_at AS q_hashed_at,
+                      f.hash_source AS q_hash_source
                  FROM events e JOIN batches b ON b.id = e.batch_id
                  LEFT JOIN file_links l ON l.batch_id = e.batch_id AND l.path_sid = e.path_sid AND ${WANTS_HASH_SQL}
-                 LEFT JOIN files f ON f.id = coalesce(e.file_id, l.file_id)
+                 LEFT JOIN files f ON f.id = l.file_id
                 ${whereSql}
                 ORDER BY e.ts_ns ${newestFirst ? 'DESC' : 'ASC'}, e.id ${newestFirst ? 'DESC' : 'ASC'} LIMIT ?`;
   args.push(Math.max(0, Math.floor(f.limit)));
@@ -106,6 +109,10 @@ export function queryEvents(db: Database.Database, f: EventFilters): QueriedRow[
     if (event.type === 'open' && state !== null) {
       if (Buffer.isBuffer(r.q_sha256)) event.sha256 = r.q_sha256.toString('hex');
       if (state !== 'hashed') event.hashState = state;
+      // When the content was read (always after the agent's read) and how it was reached.
+      if (typeof r.q_hashed_at === 'bigint') event.hashedAt = new Date(Number(r.q_hashed_at)).toISOString();
+      const source = r.q_hash_source as unknown as string | null;
+      if (source) event.hashSource = source;
     }
     return { id: stored.id, sensorId: r.q_sensor as unknown as string, event };
   });

@@ -16,4 +16,4 @@ export function positiveInt(v: string): number {
 }
 
 /** for repeatable options: --agent-comm a --agent-comm b */
-export const collect = (value: string, previous: string[]): string[] => [...previous, value];
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];

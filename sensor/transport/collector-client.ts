@@ -16,6 +16,7 @@ import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { encodeBatch, encodeEvent, eventsOfBatch, framedSize } from '../../proto/codec/batch-encoder.js';
 import { protoCodecs, STREAM_PATH, type PbAck } from '../../proto/codec/proto.js';
 import { clientChannel, type TlsFiles } from '../../proto/transport/tls.js';
+import { readUndelivered, writeUndelivered, type UndeliveredRecord } from './undelivered-file.js';
 
 export interface CollectorClientOptions {
   /** collector address: unix:///path or host:port (with tls) */
@@ -34,6 +35,8 @@ export interface CollectorClientOptions {
   /** bound on unacked batches held */
   bufferBatches?: number;
   backoff?: BackoffOptions;
+  /** where unacked batches at close are counted, and reported from on the next start (undelivered-file.ts) */
+  undeliveredFile?: string;
   logger?: Logger;
 }
 
@@ -63,6 +66,8 @@ interface SealedBatch {
   events: number;
   droppedBefore: bigint;
   sentOnce: boolean;
+  /** carries the earlier runs' undelivered report: acked, the file goes */
+  reportsUndelivered?: boolean;
 }
 
 type AckStream = grpc.ClientDuplexStream<Buffer, PbAck>;
@@ -85,7 +90,12 @@ export const CLIENT_DEFAULTS = {
 };
 
 export class CollectorClient {
-  private readonly opts: Required<Omit<CollectorClientOptions, 'tls' | 'logger'>> & { tls?: TlsFiles };
+  private readonly opts: Required<Omit<CollectorClientOptions, 'tls' | 'logger' | 'undeliveredFile'>> & {
+    tls?: TlsFiles; undeliveredFile?: string;
+  };
+  /** earlier runs' losses not yet acked by the collector */
+  private undeliveredEarlier: UndeliveredRecord[] = [];
+  private undeliveredSent = false;
   private readonly log: Logger;
   private readonly backoff: Backoff;
   private readonly pending: SealedBatch[] = [];
@@ -116,6 +126,14 @@ export class CollectorClient {
   }
 
   start(): void {
+    if (this.opts.undeliveredFile) {
+      this.undeliveredEarlier = readUndelivered(this.opts.undeliveredFile);
+      if (this.undeliveredEarlier.length > 0) {
+        this.log.warn({ undelivered: this.undeliveredEarlier }, 'an earlier run stopped with batches never delivered; reporting them to the collector');
+        // Reported even if this run has no event to send: an empty batch carries it.
+        this.write(this.sealed([], 0n, false));
+      }
+    }
     this.connect();
   }
 
@@ -194,6 +212,15 @@ export class CollectorClient {
     this.client = undefined;
     const counters = this.counters();
     if (counters.buffered > 0) this.log.warn({ unacked: counters.buffered }, 'closing with events the collector never acked');
+    if (this.opts.undeliveredFile) {
+      const lost = this.pending.length > 0
+        ? [{ bootId: this.opts.bootId, events: counters.buffered, batches: this.pending.length }] : [];
+      try {
+        writeUndelivered(this.opts.undeliveredFile, [...this.undeliveredEarlier, ...lost]);
+      } catch (err) {
+        this.log.error({ err: String(err), file: this.opts.undeliveredFile }, 'cannot record the undelivered batches');
+      }
+    }
     return counters;
   }
 
@@ -221,14 +248,19 @@ export class CollectorClient {
     const seq = ++this.lastSeq;
     const counters = wireCounters(this.counters());
     this.lastReported = JSON.stringify(counters);
+    const report = !this.undeliveredSent && this.undeliveredEarlier.length > 0;
+    if (report) this.undeliveredSent = true;
     const bytes = encodeBatch({
       sensorId: this.opts.sensorId,
       bootId: this.opts.bootId,
       seq,
       droppedBefore,
       counters,
+      undelivered: report
+        ? this.undeliveredEarlier.map((u) => ({ boot_id: u.bootId, events: String(u.events), batches: String(u.batches) }))
+        : undefined,
     }, events);
-    const batch: SealedBatch = { seq, bytes, events: events.length, droppedBefore, sentOnce };
+    const batch: SealedBatch = { seq, bytes, events: events.length, droppedBefore, sentOnce, reportsUndelivered: report };
     this.pending.push(batch);
     this.pendingBytes += bytes.length;
     return batch;
@@ -357,6 +389,15 @@ export class CollectorClient {
     }
     const [batch] = this.pending.splice(index, 1);
     this.pendingBytes -= batch!.bytes.length;
+    if (batch!.reportsUndelivered) {
+      // The collector has the report (or refused the batch for good): it is not sent again.
+      this.undeliveredEarlier = [];
+      try {
+        if (this.opts.undeliveredFile) writeUndelivered(this.opts.undeliveredFile, []);
+      } catch (err) {
+        this.log.warn({ err: String(err) }, 'cannot remove the undelivered record');
+      }
+    }
     if (ack.status === 'ACK_STATUS_REJECTED') {
       this.c.rejected += batch!.events;
       this.log.error({ seq: ack.seq, events: batch!.events, reason: ack.message }, 'collector rejected a batch; its events are lost');

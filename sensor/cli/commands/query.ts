@@ -8,7 +8,7 @@ import { countEvents, queryEvents, type EventFilters } from '../../../collector/
 import { renderEventTable } from '../../../collector/query/event-table.js';
 import { runReadOnlySql } from '../../../collector/query/sql-query.js';
 import { SQL_VIEW_NAMES } from '../../../collector/query/sql-views.js';
-import { parseTimeSpec } from '../../../collector/query/time-spec.js';
+import { parseTimeSpec, TIME_FORMS } from '../../../collector/query/time-spec.js';
 import { EVENT_TYPE_NUMBER, type EventType } from '../../../proto/events/types.js';
 import { nonNegativeInt } from '../arguments.js';
 import { CliError } from '../exit-codes.js';
@@ -33,6 +33,16 @@ interface QueryOptions {
 
 /** the filter options --sql does not combine with (it runs the statement as written) */
 const FILTER_OPTIONS = ['agent', 'pid', 'type', 'path', 'addr', 'since', 'until', 'limit', 'json'] as const;
+
+/** Checks a --since/--until value when the flags are read, so a bad one is a usage error. */
+function timeSpec(v: string): string {
+  try {
+    parseTimeSpec(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  return v;
+}
 
 function eventTypes(v: string): EventType[] {
   const types = v.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
@@ -106,10 +116,10 @@ export function register(program: Command): void {
     .option('--agent <name>', 'only this agent')
     .option('--pid <pid>', 'only this process id', nonNegativeInt)
     .option('--type <types>', 'only these event types, comma separated (exec,open,connect,...)', eventTypes)
-    .option('--path <glob>', 'path glob: * within one directory, ** across directories, ? one character; matches exec filenames too')
+    .option('--path <glob>', 'path glob: * within one directory, ** across directories, ? one character; over every path an event carries (path, rename/link target, exe)')
     .option('--addr <addr>', 'remote address (IP text or unix socket path)')
-    .option('--since <time>', 'from this time: 10m, 2h, 7d, ISO-8601 or epoch ns')
-    .option('--until <time>', 'before this time (same forms)')
+    .option('--since <time>', `from this time: ${TIME_FORMS}`, timeSpec)
+    .option('--until <time>', 'before this time (same forms)', timeSpec)
     .option('--limit <n>', 'at most n events: the newest, or the oldest after --since', nonNegativeInt, 100)
     .option('--json', 'one JSON object per line, field names as the event contract')
     .option('--sql <statement>', `run one read-only SQL statement, rows printed as JSON lines; views ${SQL_VIEW_NAMES.join(', ')} ` +

@@ -10,8 +10,10 @@
 // (sending to it silently would put the events in a different state dir).
 // The sensor still talks to its embedded collector through the socket: one
 // code path, with the same acks and resend, whether local or remote.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { X509Certificate } from 'node:crypto';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_RECEIVE_BYTES } from '../../../collector/server/collector-server.js';
 import { processLogger } from '../../../collector/server/logger.js';
@@ -22,7 +24,7 @@ import { CLIENT_DEFAULTS, CollectorClient, type TransportCounters } from '../../
 import { defaultSensorId, newBootId } from '../../transport/identity.js';
 import { clientTlsFor, tlsFilesFromOptions } from '../../../proto/transport/tls.js';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
-import { ListenError, startCollector } from './collector.js';
+import { addStoreOptions, ListenError, startCollector } from './collector.js';
 import { agentsFromOptions, countersText, unavailableText, watchedText } from './watch.js';
 import { collect, nonNegativeInt, positiveInt } from '../arguments.js';
 import { CliError } from '../exit-codes.js';
@@ -46,6 +48,29 @@ interface RunOptions {
   tlsKey?: string;
   bufferBytes: number;
   statsEverySec: number;
+  retainDays?: number;
+  retainBytes?: number;
+  /** --sensor-id was given (not the machine default) */
+  sensorIdGiven?: boolean;
+}
+
+/** Where the sensor counts batches it could not deliver before it stopped (undelivered-file.ts). */
+const UNDELIVERED_FILE = 'sensor-undelivered.json';
+
+/**
+ * Over mutual TLS the collector accepts batches only under the name in this
+ * sensor's certificate (CN, else first DNS name): use it as the sensor id,
+ * and refuse a --sensor-id that differs rather than have every batch refused.
+ */
+function sensorIdFor(opts: RunOptions, tlsCert: string | undefined): string {
+  if (!tlsCert) return opts.sensorId;
+  const cert = new X509Certificate(readFileSync(tlsCert));
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1] ?? /DNS:([^,]+)/.exec(cert.subjectAltName ?? '')?.[1]?.trim();
+  if (!cn) throw new Error(`the certificate ${tlsCert} names no sensor (no CN or DNS name); the collector would refuse its batches`);
+  if (opts.sensorIdGiven && opts.sensorId !== cn) {
+    throw new Error(`--sensor-id ${opts.sensorId} differs from the name in ${tlsCert} (${cn}); the collector accepts batches only under the certificate's name`);
+  }
+  return cn;
 }
 
 export function transportText(c: TransportCounters): string {
@@ -74,7 +99,10 @@ async function run(opts: RunOptions): Promise<void> {
     const listen = usage(() => parseAddress(opts.listen));
     if (listen.kind !== 'unix') throw new CliError('the embedded collector listens on a unix socket only; for TCP run `sensor collector`');
     try {
-      embedded = await startCollector({ listen: opts.listen, stateDir: opts.stateDir, maxMessageBytes: DEFAULT_MAX_RECEIVE_BYTES }, logger);
+      embedded = await startCollector({
+        listen: opts.listen, stateDir: opts.stateDir, maxMessageBytes: DEFAULT_MAX_RECEIVE_BYTES,
+        retainDays: opts.retainDays, retainBytes: opts.retainBytes,
+      }, logger);
     } catch (err) {
       // The hint fits one case only: listening failed and a collector already answers on that socket.
       const taken = err instanceof ListenError && existsSync(listen.path) &&
@@ -84,8 +112,11 @@ async function run(opts: RunOptions): Promise<void> {
   }
   const address = opts.collector ?? opts.listen;
   const bootId = newBootId();
+  const clientTls = opts.collector ? tls : undefined;
+  opts.sensorId = sensorIdFor(opts, clientTls?.cert);
   const client = new CollectorClient({
-    address, tls, sensorId: opts.sensorId, bootId, bufferBytes: opts.bufferBytes, logger,
+    address, tls: clientTls, sensorId: opts.sensorId, bootId, bufferBytes: opts.bufferBytes, logger,
+    undeliveredFile: join(opts.stateDir, UNDELIVERED_FILE),
   });
   client.start();
 
@@ -140,7 +171,7 @@ export function register(program: Command): void {
     .description('Run the sensor as a service and store its events in a collector (embedded unless --collector is given)')
     .option('--collector <addr>', 'send to this collector (unix:///path or host:port with --tls-*) instead of an embedded one')
     .option('--listen <addr>', 'socket of the embedded collector', DEFAULT_COLLECTOR_ADDRESS)
-    .option('--state-dir <dir>', 'the embedded collector\'s database folder', DEFAULT_STATE_DIR)
+    .option('--state-dir <dir>', 'the embedded collector\'s database folder; also where the sensor counts batches it could not deliver', DEFAULT_STATE_DIR)
     .option('--agent-exe <path>', 'an agent by the path it is exec\'d as (repeatable)', collect, [])
     .option('--agent-comm <name>', 'an agent by its comm, at most 15 bytes (repeatable)', collect, [])
     .option('--config <file>', 'agents from a YAML file (see sensor/agents/README.md)')
@@ -152,6 +183,8 @@ export function register(program: Command): void {
     .option('--tls-key <file>', 'this sensor\'s client key (TCP --collector)')
     .option('--buffer-bytes <n>', 'unacked events held while the collector is away; beyond it new events are dropped and counted',
       positiveInt, CLIENT_DEFAULTS.bufferBytes)
-    .option('--stats-every <sec>', 'log counters every N seconds (0: never)', nonNegativeInt, 60)
-    .action((opts: RunOptions & { statsEvery: number }) => run({ ...opts, statsEverySec: opts.statsEvery }));
+    .option('--stats-every <sec>', 'log counters every N seconds (0: never)', nonNegativeInt, 60);
+  addStoreOptions(program.commands[program.commands.length - 1]!)
+    .action((opts: RunOptions & { statsEvery: number }, cmd: Command) =>
+      run({ ...opts, statsEverySec: opts.statsEvery, sensorIdGiven: cmd.getOptionValueSource('sensorId') === 'cli' }));
 }

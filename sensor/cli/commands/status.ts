@@ -24,12 +24,35 @@ function mib(bytes: string | undefined): string {
   return `${(Number(bytes ?? 0) / (1024 * 1024)).toFixed(1)} MiB`;
 }
 
+interface StoreDetails {
+  prunedBatches?: number;
+  prunedEvents?: number;
+  integrityAlarms?: number;
+  retention?: { maxAgeDays?: number | null; maxBytes?: number | null };
+}
+
+function storeDetails(json: string | undefined): StoreDetails | null {
+  if (!json) return null;
+  try {
+    return JSON.parse(json) as StoreDetails;
+  } catch {
+    return null;
+  }
+}
+
 export function renderStatus(s: PbStatusResponse): string {
   const lines = [
     `events:  ${s.events ?? 0}`,
     `batches: ${s.batches ?? 0}`,
     `store:   ${mib(s.db_bytes)}`,
   ];
+  const store = storeDetails(s.store_json);
+  if (store) {
+    const r = store.retention ?? {};
+    lines.push(`pruned:  ${store.prunedBatches ?? 0} batches, ${store.prunedEvents ?? 0} events ` +
+      `(retention: ${r.maxAgeDays ? `${r.maxAgeDays} days` : 'no age bound'}, ${r.maxBytes ? mib(String(r.maxBytes)) : 'no size bound'})`);
+    if (store.integrityAlarms) lines.push(`INTEGRITY ALARMS: ${store.integrityAlarms} batch(es) reused a stored sensor/boot/seq with other events (see the collector log)`);
+  }
   const counters = Object.entries(s.counters ?? {}).sort(([a], [b]) => a.localeCompare(b));
   if (counters.length) lines.push(`collector: ${counters.map(([k, v]) => `${k}=${v}`).join(' ')}`);
   const sensors = s.sensors ?? [];
@@ -37,7 +60,7 @@ export function renderStatus(s: PbStatusResponse): string {
   for (const x of sensors) {
     const c = x.counters ?? {};
     const seen = x.last_seen_ns ? new Date(Number(BigInt(x.last_seen_ns) / 1_000_000n)).toISOString() : '-';
-    lines.push(`  ${x.sensor_id} boot ${x.boot_id}: last seq ${x.last_seq ?? 0}, last seen ${seen}, dropped reported ${x.dropped_reported ?? 0}`);
+    lines.push(`  ${x.sensor_id} boot ${x.boot_id}: last seq ${x.last_seq ?? 0}, last seen ${seen}, dropped reported ${x.dropped_reported ?? 0}, undelivered by earlier runs ${x.undelivered_reported ?? 0}`);
     lines.push(`    transport: sent=${c.sent ?? 0} acked=${c.acked ?? 0} resent=${c.resent ?? 0} dropped=${c.dropped ?? 0} buffered=${c.buffered ?? 0} rejected=${c.rejected ?? 0}`);
   }
   return lines.join('\n');
