@@ -1,0 +1,183 @@
+// Fingerprints of secrets: keyed, so the store never holds anything that can
+// be checked against a guess without the store's key.
+//
+// Exact: HMAC-SHA-256(key, form) of the secret and of its base64, base64url
+// and hex forms, truncated to 128 bits. A secret read again (renamed copy,
+// pasted elsewhere, or decoded back from an encoding) has the same raw hash;
+// a file holding the encoded form as a value matches the encoded hash.
+//
+// Shingles: for blocks too large or too laid-out to match whole (PEM bodies,
+// a key inside a file that was base64-encoded whole), winnowed k-grams
+// (Schleimer et al., SIGMOD 2003). Text is cut into runs of the base64/hex
+// alphabet with line breaks and indentation removed; every k-gram of a run
+// gets a fast unkeyed hash used only to choose (the minimum of each window of
+// w), and the chosen k-grams get the keyed hash. Any run shared by two texts
+// of at least k+w-1 characters yields a shared shingle.
+//
+// Base64 alignment: base64 maps 3 bytes to 4 characters, so the encoding of a
+// file shows a secret inside it in one of three ways, by its offset mod 3.
+// For each shift s in 0..2 we shingle base64(secret[s..]) cut to whole
+// 3-byte groups: that string appears verbatim in the base64 of any file that
+// holds the secret at an offset ≡ -s (mod 3). Hex has no alignment issue.
+import { createHmac } from 'node:crypto';
+
+export const SHINGLE_K = 16;
+export const SHINGLE_W = 16;
+/** the shortest shared run that is sure to share a shingle */
+export const SHINGLE_GUARANTEE = SHINGLE_K + SHINGLE_W - 1;
+/** shingles kept per set, by hash-value sampling (consistent across texts) */
+export const MAX_SHINGLES_PER_SET = 128;
+
+export type ExactForm = 'raw' | 'base64' | 'base64url' | 'hex';
+export type ShingleForm = 'raw' | 'base64+0' | 'base64+1' | 'base64+2' | 'hex';
+
+export interface SecretFingerprint {
+  /** HMAC of the secret itself (hex, 128 bits): its identity */
+  id: string;
+  exact: { form: ExactForm; hash: string }[];
+  /** sampled winnowed shingles (hex, 64 bits) per form; only for secrets of at least SHINGLE_GUARANTEE characters */
+  shingles: { form: ShingleForm; hashes: string[] }[];
+}
+
+/** What a scan of new content offers for matching: never stored, never the secret. */
+export interface ContentProbe {
+  exact: Set<string>;
+  shingles: Set<string>;
+}
+
+export function keyedHash(key: Uint8Array, data: string | Uint8Array, bytes = 16): string {
+  return createHmac('sha256', key).update(typeof data === 'string' ? Buffer.from(data, 'latin1') : data).digest('hex').slice(0, bytes * 2);
+}
+
+const RUN = new Uint8Array(256);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-') RUN[c.charCodeAt(0)] = 1;
+
+/**
+ * Runs of the base64/hex alphabet with line breaks removed (also a literal
+ * "\n" as in JSON strings, and indentation after a break), at least
+ * `minLength` long. Spaces inside a line end a run: prose is not a run.
+ */
+export function alphabetRuns(text: string, minLength = SHINGLE_GUARANTEE): string[] {
+  const runs: string[] = [];
+  let cur: string[] = [];
+  let curLen = 0;
+  const flush = () => {
+    if (curLen >= minLength) runs.push(cur.join(''));
+    cur = [];
+    curLen = 0;
+  };
+  let i = 0;
+  let pieceStart = -1;
+  const n = text.length;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c < 256 && RUN[c]) {
+      if (pieceStart < 0) pieceStart = i;
+      i++;
+      continue;
+    }
+    if (pieceStart >= 0) { cur.push(text.slice(pieceStart, i)); curLen += i - pieceStart; pieceStart = -1; }
+    // a line break continues the run; so does indentation right after it
+    let j = i;
+    if (c === 0x0d || c === 0x0a) {
+      while (j < n && (text.charCodeAt(j) === 0x0d || text.charCodeAt(j) === 0x0a)) j++;
+    } else if (c === 0x5c && text.charCodeAt(i + 1) === 0x6e) { // backslash-n
+      j = i + 2;
+    }
+    if (j > i && curLen > 0) {
+      while (j < n && (text.charCodeAt(j) === 0x20 || text.charCodeAt(j) === 0x09)) j++;
+      i = j;
+      continue;
+    }
+    flush();
+    i = j > i ? j : i + 1;
+  }
+  if (pieceStart >= 0) { cur.push(text.slice(pieceStart)); curLen += n - pieceStart; }
+  flush();
+  return runs;
+}
+
+/** 32-bit hash of text[i..i+k): FNV-1a with a murmur finaliser (selection only, never stored). */
+function gramHash(s: string, i: number): number {
+  let h = 0x811c9dc5;
+  for (let j = i; j < i + SHINGLE_K; j++) h = Math.imul(h ^ s.charCodeAt(j), 0x01000193);
+  h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Start offsets of the k-grams winnowing selects in `run` (rightmost minimum per window). */
+export function winnow(run: string): number[] {
+  const grams = run.length - SHINGLE_K + 1;
+  if (grams <= 0) return [];
+  const hashes = new Uint32Array(grams);
+  for (let i = 0; i < grams; i++) hashes[i] = gramHash(run, i);
+  const selected: number[] = [];
+  const deque = new Int32Array(grams);
+  let head = 0;
+  let tail = 0;
+  let last = -1;
+  for (let i = 0; i < grams; i++) {
+    while (tail > head && hashes[deque[tail - 1]] >= hashes[i]) tail--;
+    deque[tail++] = i;
+    if (deque[head] <= i - SHINGLE_W) head++;
+    if (i >= SHINGLE_W - 1 || i === grams - 1) {
+      const pick = deque[head];
+      if (pick !== last) { selected.push(pick); last = pick; }
+    }
+  }
+  return selected;
+}
+
+/** Keyed shingles of every run in `text`. */
+export function shinglesOf(key: Uint8Array, text: string, into = new Set<string>()): Set<string> {
+  for (const run of alphabetRuns(text)) {
+    for (const at of winnow(run)) into.add(keyedHash(key, run.slice(at, at + SHINGLE_K), 8));
+  }
+  return into;
+}
+
+/** Keeps the hashes whose low bits are zero, with as few bits as bring the set under the cap. */
+function sample(hashes: Set<string>): string[] {
+  let all = [...hashes];
+  for (let bits = 1; all.length > MAX_SHINGLES_PER_SET; bits++) {
+    const mask = (1 << bits) - 1;
+    all = [...hashes].filter((h) => (parseInt(h.slice(-4), 16) & mask) === 0);
+  }
+  return all.sort();
+}
+
+function base64Shifted(bytes: Buffer, shift: number): string {
+  const body = bytes.subarray(shift);
+  return body.subarray(0, body.length - (body.length % 3)).toString('base64');
+}
+
+/**
+ * The fingerprint of one secret. `secret` and `block` are latin1 strings of
+ * the bytes read (as the scanners see them); `block` is the larger region to
+ * shingle when there is one (a PEM body as laid out), else the secret.
+ */
+export function fingerprintSecret(key: Uint8Array, secret: string, block?: string): SecretFingerprint {
+  const bytes = Buffer.from(secret, 'latin1');
+  const exact: SecretFingerprint['exact'] = [
+    { form: 'raw', hash: keyedHash(key, bytes) },
+    { form: 'base64', hash: keyedHash(key, bytes.toString('base64')) },
+    { form: 'base64url', hash: keyedHash(key, bytes.toString('base64url')) },
+    { form: 'hex', hash: keyedHash(key, bytes.toString('hex')) },
+  ];
+  const material = Buffer.from(block ?? secret, 'latin1');
+  const shingles: SecretFingerprint['shingles'] = [];
+  if (material.length >= SHINGLE_GUARANTEE) {
+    const forms: [ShingleForm, string][] = [
+      ['raw', material.toString('latin1')],
+      ['base64+0', base64Shifted(material, 0)],
+      ['base64+1', base64Shifted(material, 1)],
+      ['base64+2', base64Shifted(material, 2)],
+      ['hex', material.toString('hex')],
+    ];
+    for (const [form, text] of forms) {
+      const set = shinglesOf(key, text);
+      if (set.size > 0) shingles.push({ form, hashes: sample(set) });
+    }
+  }
+  return { id: exact[0].hash, exact, shingles };
+}

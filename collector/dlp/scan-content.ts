@@ -1,0 +1,158 @@
+// scanContent(): the DLP pass over what an agent read, beside the SHA-256
+// pass. It looks at the first `maxBytes` of the content (bounded cost per
+// file), never throws (a scanner that fails is reported in `errors` and the
+// others still run), and returns per class a count, byte offsets and keyed
+// fingerprints: never the secret itself. It also returns a probe (keyed
+// hashes of the secrets and shingles of the content) to match against the
+// fingerprints of secrets seen before (FingerprintIndex), and forgets it.
+//
+// Encoded content: runs of base64 or hex long enough to hide a secret are
+// decoded (up to the same byte budget) and scanned once more, so the base64
+// of a file holding a key is a `private-key` finding with `encoding: base64`
+// and the key's own fingerprint.
+import { scanAwsKeys } from './aws-keys.js';
+import { fingerprintSecret, keyedHash, shinglesOf, type ContentProbe, type SecretFingerprint } from './fingerprint.js';
+import { scanGenericSecrets } from './generic-secret.js';
+import { scanJwts } from './jwt.js';
+import { scanCardNumbers, scanSsns } from './pii.js';
+import { scanPrivateKeys } from './private-keys.js';
+import { DLP_CLASSES, type DlpClass, type RawHit, type Scanner } from './types.js';
+import { scanVendorTokens } from './vendor-tokens.js';
+
+export const DEFAULT_MAX_SCAN_BYTES = 1024 * 1024;
+export const MAX_OFFSETS_PER_CLASS = 64;
+export const MAX_FINGERPRINTS_PER_CLASS = 32;
+const MIN_ENCODED_RUN = 64;
+const MAX_ENCODED_RUNS = 256;
+
+/** Class-specific scanners first: a generic assignment over a known token is that token. */
+const SCANNERS: [string, Scanner][] = [
+  ['private-keys', scanPrivateKeys],
+  ['aws-keys', scanAwsKeys],
+  ['vendor-tokens', scanVendorTokens],
+  ['jwts', scanJwts],
+  ['ssns', scanSsns],
+  ['cards', scanCardNumbers],
+  ['generic', scanGenericSecrets],
+];
+
+export interface DlpFinding {
+  class: DlpClass;
+  /** occurrences in the scanned bytes */
+  count: number;
+  /** byte offsets of the first MAX_OFFSETS_PER_CLASS occurrences (of the encoded run when decoded) */
+  offsets: number[];
+  /** one per distinct secret, at most MAX_FINGERPRINTS_PER_CLASS */
+  fingerprints: SecretFingerprint[];
+  /** set when (some of) the occurrences were inside base64/hex-encoded runs */
+  encodings?: ('base64' | 'hex')[];
+}
+
+export interface DlpScan {
+  findings: DlpFinding[];
+  /** in-memory only: match it with FingerprintIndex.match(), then drop it */
+  probe: ContentProbe;
+  scannedBytes: number;
+  /** the content was longer than maxBytes */
+  truncated: boolean;
+  /** scanners that failed on this content (their findings are missing) */
+  errors: string[];
+}
+
+export interface ScanOptions {
+  maxBytes?: number;
+  /** also decode and scan base64/hex runs (default true) */
+  decode?: boolean;
+}
+
+function runScanners(text: string, errors: string[]): RawHit[] {
+  const hits: RawHit[] = [];
+  for (const [name, scan] of SCANNERS) {
+    try {
+      for (const h of scan(text)) {
+        // a hit inside a hit already taken is the same secret seen by a broader scanner
+        if (hits.some((o) => h.start < o.end && o.start < h.end)) continue;
+        hits.push(h);
+      }
+    } catch (err) {
+      errors.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return hits;
+}
+
+const ENCODED_RUN = /[A-Za-z0-9+/]{16,}(?:={0,2})(?:\r?\n[A-Za-z0-9+/]{4,}={0,2})*/g;
+
+/** base64 and hex runs worth decoding, outside spans already explained by a hit. */
+function encodedRuns(text: string, taken: RawHit[]): { start: number; data: Buffer; encoding: 'base64' | 'hex' }[] {
+  const out: { start: number; data: Buffer; encoding: 'base64' | 'hex' }[] = [];
+  ENCODED_RUN.lastIndex = 0;
+  for (let m = ENCODED_RUN.exec(text); m && out.length < MAX_ENCODED_RUNS; m = ENCODED_RUN.exec(text)) {
+    const run = m[0].replace(/\s+/g, '');
+    if (run.length < MIN_ENCODED_RUN) continue;
+    const start = m.index;
+    const end = start + m[0].length;
+    if (taken.some((h) => start < h.end && h.start < end)) continue;
+    if (/^[0-9a-fA-F]+$/.test(run)) {
+      if (run.length % 2 === 0) out.push({ start, data: Buffer.from(run, 'hex'), encoding: 'hex' });
+    } else {
+      out.push({ start, data: Buffer.from(run.slice(0, run.length - (run.length % 4)), 'base64'), encoding: 'base64' });
+    }
+  }
+  return out;
+}
+
+/**
+ * Scans `bytes` for secrets and personal data; `key` is the store's
+ * fingerprint key (at least 16 bytes). Never throws on any content.
+ */
+export function scanContent(bytes: Uint8Array, key: Uint8Array, opts: ScanOptions = {}): DlpScan {
+  if (key.length < 16) throw new RangeError('the fingerprint key must be at least 16 bytes');
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_SCAN_BYTES;
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, maxBytes));
+  const text = view.toString('latin1');
+  const errors: string[] = [];
+  const hits = runScanners(text, errors);
+  if (opts.decode !== false) {
+    let budget = maxBytes;
+    try {
+      for (const run of encodedRuns(text, hits)) {
+        if (budget <= 0) break;
+        budget -= run.data.length;
+        for (const h of runScanners(run.data.subarray(0, Math.max(0, budget + run.data.length)).toString('latin1'), errors)) {
+          hits.push({ ...h, start: run.start, end: run.start, encoding: run.encoding });
+        }
+      }
+    } catch (err) {
+      errors.push(`decode: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const probe: ContentProbe = { exact: new Set(), shingles: new Set() };
+  const findings = new Map<DlpClass, DlpFinding & { seen: Set<string> }>();
+  for (const h of hits) {
+    const id = keyedHash(key, h.secret);
+    probe.exact.add(id);
+    let f = findings.get(h.class);
+    if (!f) {
+      f = { class: h.class, count: 0, offsets: [], fingerprints: [], seen: new Set() };
+      findings.set(h.class, f);
+    }
+    f.count++;
+    if (f.offsets.length < MAX_OFFSETS_PER_CLASS) f.offsets.push(h.start);
+    if (h.encoding && !(f.encodings ??= []).includes(h.encoding)) f.encodings.push(h.encoding);
+    if (!f.seen.has(id) && f.fingerprints.length < MAX_FINGERPRINTS_PER_CLASS) {
+      f.seen.add(id);
+      f.fingerprints.push(fingerprintSecret(key, h.secret, h.block));
+    }
+  }
+  // Generic values may be an encoded secret seen before (its base64 form as a value).
+  try {
+    shinglesOf(key, text, probe.shingles);
+  } catch (err) {
+    errors.push(`shingles: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const ordered = [...findings.values()]
+    .sort((a, b) => DLP_CLASSES.indexOf(a.class) - DLP_CLASSES.indexOf(b.class))
+    .map(({ seen: _seen, ...f }) => ({ ...f, offsets: f.offsets.sort((a, b) => a - b) }));
+  return { findings: ordered, probe, scannedBytes: view.length, truncated: bytes.byteLength > maxBytes, errors };
+}
