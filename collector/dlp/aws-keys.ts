@@ -7,7 +7,7 @@ import { entropy, isPlaceholder } from './text-checks.js';
 import type { RawHit } from './types.js';
 
 const KEY_ID = /(?:AKIA|ASIA)[A-Z2-7]{16}/g;
-const ALNUM_ISH = charTable('A-Za-z0-9+/=');
+const ALNUM = charTable('A-Za-z0-9');
 const PAIR_WINDOW = 1024;
 
 interface Span { start: number; end: number }
@@ -19,7 +19,8 @@ function secretCandidates(text: string): Span[] {
   while (i < text.length) {
     if (!inTable(text, i, B64STD)) { i++; continue; }
     const end = runEnd(text, i, B64STD);
-    if (end - i === 40 && !inTable(text, end, ALNUM_ISH) && !inTable(text, i - 1, ALNUM_ISH)) {
+    // the run is maximal; a '=' after it would make it the middle of a longer base64 text
+    if (end - i === 40 && text[end] !== '=') {
       const s = text.slice(i, end);
       // Secrets are random: mixed case, high entropy; a 40-hex git object id is not one.
       if (/[a-z]/.test(s) && /[A-Z]/.test(s) && !/^[0-9a-fA-F]+$/.test(s) && entropy(s) >= 4.0 && !isPlaceholder(s)) out.push({ start: i, end });
@@ -34,7 +35,7 @@ export function scanAwsKeys(text: string): RawHit[] {
   KEY_ID.lastIndex = 0;
   for (let m = KEY_ID.exec(text); m; m = KEY_ID.exec(text)) {
     const end = m.index + m[0].length;
-    if (inTable(text, m.index - 1, ALNUM_ISH) || inTable(text, end, ALNUM_ISH) || isPlaceholder(m[0])) continue;
+    if (inTable(text, m.index - 1, ALNUM) || inTable(text, end, ALNUM) || isPlaceholder(m[0])) continue;
     ids.push({ start: m.index, end });
   }
   if (ids.length === 0) return [];

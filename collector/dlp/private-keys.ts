@@ -12,7 +12,7 @@ const MAX_BLOCK = 64 * 1024;
 const OPENSSH_MAGIC = Buffer.from('openssh-key-v1\0');
 
 function bodyOf(block: string): { headers: boolean; b64: string } {
-  const lines = block.split(/\r?\n/);
+  const lines = block.split(/\r?\n|\\n/); // real line breaks, or "\n" escapes in a JSON string
   let headers = false;
   const body: string[] = [];
   for (const raw of lines) {

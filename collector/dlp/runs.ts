@@ -6,11 +6,19 @@
 
 export type CharTable = Uint8Array;
 
+/** A byte table from a character-class body: ranges `a-z`, `\\` escapes the next character. */
 export function charTable(chars: string): CharTable {
   const t = new Uint8Array(256);
-  for (const range of chars.match(/.-.|./gs) ?? []) {
-    if (range.length === 3) for (let c = range.charCodeAt(0); c <= range.charCodeAt(2); c++) t[c] = 1;
-    else t[range.charCodeAt(0)] = 1;
+  for (let i = 0; i < chars.length; i++) {
+    let c = chars.charCodeAt(i);
+    if (chars[i] === '\\' && i + 1 < chars.length) c = chars.charCodeAt(++i);
+    if (chars[i + 1] === '-' && i + 2 < chars.length) {
+      const hi = chars.charCodeAt(i + 2);
+      for (let x = c; x <= hi; x++) t[x] = 1;
+      i += 2;
+    } else {
+      t[c] = 1;
+    }
   }
   return t;
 }
