@@ -105,14 +105,21 @@ function gramHash(s: string, i: number): number {
   return h >>> 0;
 }
 
-/** Start offsets of the k-grams winnowing selects in `run` (rightmost minimum per window). */
+/**
+ * Start offsets of the k-grams winnowing selects in `run`: per window of w
+ * grams, the minimum hash; on a tie the previous pick is kept while it is in
+ * the window ("robust winnowing"), so repetitive text (a run of one
+ * character) selects one gram per window rather than every gram. Shared runs
+ * still share a shingle: both texts select a gram of the window's minimal
+ * hash, i.e. the same gram.
+ */
 export function winnow(run: string): number[] {
   const grams = run.length - SHINGLE_K + 1;
   if (grams <= 0) return [];
   const hashes = new Uint32Array(grams);
   for (let i = 0; i < grams; i++) hashes[i] = gramHash(run, i);
   const selected: number[] = [];
-  const deque = new Int32Array(grams);
+  const deque = new Int32Array(grams); // positions, hashes strictly increasing; the front is the rightmost minimum
   let head = 0;
   let tail = 0;
   let last = -1;
@@ -120,18 +127,26 @@ export function winnow(run: string): number[] {
     while (tail > head && hashes[deque[tail - 1]] >= hashes[i]) tail--;
     deque[tail++] = i;
     if (deque[head] <= i - SHINGLE_W) head++;
-    if (i >= SHINGLE_W - 1 || i === grams - 1) {
-      const pick = deque[head];
-      if (pick !== last) { selected.push(pick); last = pick; }
-    }
+    if (i < SHINGLE_W - 1 && i !== grams - 1) continue;
+    const windowStart = Math.max(0, i - SHINGLE_W + 1);
+    const min = hashes[deque[head]];
+    if (last >= windowStart && hashes[last] === min) continue;
+    last = deque[head];
+    selected.push(last);
   }
   return selected;
 }
 
 /** Keyed shingles of every run in `text`. */
 export function shinglesOf(key: Uint8Array, text: string, into = new Set<string>()): Set<string> {
+  const seen = new Set<string>(); // a gram repeated in the text is hashed once
   for (const run of alphabetRuns(text)) {
-    for (const at of winnow(run)) into.add(keyedHash(key, run.slice(at, at + SHINGLE_K), 8));
+    for (const at of winnow(run)) {
+      const gram = run.slice(at, at + SHINGLE_K);
+      if (seen.has(gram)) continue;
+      seen.add(gram);
+      into.add(keyedHash(key, gram, 8));
+    }
   }
   return into;
 }

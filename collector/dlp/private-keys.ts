@@ -35,6 +35,16 @@ function validBody(label: string, pgp: boolean, b64: string): boolean {
 
 export function scanPrivateKeys(text: string): RawHit[] {
   const hits: RawHit[] = [];
+  // The next END of each kind, found once and reused while the search is before it:
+  // many BEGINs without an END must not rescan the rest of the text each time.
+  const nextEnd = new Map<string, number>();
+  const findEnd = (marker: string, from: number): number => {
+    const known = nextEnd.get(marker);
+    if (known !== undefined && (known === -1 || known >= from)) return known;
+    const at = text.indexOf(marker, from);
+    nextEnd.set(marker, at);
+    return at;
+  };
   BEGIN.lastIndex = 0;
   for (let m = BEGIN.exec(text); m; m = BEGIN.exec(text)) {
     const label = m[1];
@@ -42,7 +52,7 @@ export function scanPrivateKeys(text: string): RawHit[] {
     if (pgp && label !== 'PGP ') continue;
     const endMarker = pgp ? '-----END PGP PRIVATE KEY BLOCK-----' : `-----END ${label}PRIVATE KEY-----`;
     const bodyStart = m.index + m[0].length;
-    const end = text.indexOf(endMarker, bodyStart);
+    const end = findEnd(endMarker, bodyStart);
     if (end < 0 || end - bodyStart > MAX_BLOCK) continue;
     const { b64 } = bodyOf(text.slice(bodyStart, end));
     if (!validBody(label, pgp, b64)) continue;
