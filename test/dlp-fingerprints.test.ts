@@ -3,13 +3,13 @@
 // at each of the three alignments, wrapped or not; hex), and a different
 // secret of the same kind is not.
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FingerprintIndex, fingerprintSecret, scanContent, type DlpScan } from '../collector/dlp/index.js';
-import { alphabetRuns, winnow, SHINGLE_GUARANTEE } from '../collector/dlp/fingerprint.js';
+import { alphabetRuns, keyedHash, winnow, SHINGLE_GUARANTEE } from '../collector/dlp/fingerprint.js';
 import { githubChecksum } from '../collector/dlp/vendor-tokens.js';
 
 const KEY = randomBytes(32);
@@ -133,9 +133,23 @@ describe('winnowing', () => {
     expect(winnow('a'.repeat(1000)).length).toBeLessThan(1000 / 8);
   });
 
-  it('runs join line breaks and indentation but not spaces within a line', () => {
-    expect(alphabetRuns(`${'A'.repeat(20)}\n   ${'B'.repeat(20)}`)).toEqual([`${'A'.repeat(20)}${'B'.repeat(20)}`]);
-    expect(alphabetRuns(`${'A'.repeat(20)} ${'B'.repeat(20)}`)).toEqual([]);
-    expect(alphabetRuns(`${'A'.repeat(20)}\\n${'B'.repeat(20)}`)).toEqual([`${'A'.repeat(20)}${'B'.repeat(20)}`]);
+  it('runs join whole lines across breaks and indentation, not spaces, other text or assignments', () => {
+    const A = 'A'.repeat(20);
+    const B = 'B'.repeat(20);
+    expect(alphabetRuns(`${A}\n   ${B}`)).toEqual([`${A}${B}`]);
+    expect(alphabetRuns(`  ${A}\r\n  ${B};`)).toEqual([`${A}${B}`]);
+    expect(alphabetRuns(`"-----BEGIN X-----\\n${A}\\n${B}\\n-----END X-----"`)).toEqual([`${A}${B}-----END`]); // JSON "\\n" escapes
+    expect(alphabetRuns(`${A} ${B}`)).toEqual([]);
+    expect(alphabetRuns(`x: ${A}\n${B}`)).toEqual([]); // the first line has other text on it
+    expect(alphabetRuns(`KEY=${A}${B}\nNEXT=${A}`)).toEqual([`${A}${B}`]);
+    expect(alphabetRuns(`${A}${B}==\n`)).toEqual([`${A}${B}==`]); // base64 padding stays
+  });
+
+  it('keyedHash is HMAC-SHA-256 (truncated), for any key and message length', () => {
+    for (const key of [randomBytes(16), randomBytes(32), randomBytes(64), randomBytes(100)]) {
+      for (const msg of ['', 'abcdefghijklmnop', 'abcdefghijklmnoq', 'x'.repeat(129), Buffer.from([0, 255, 7])]) {
+        expect(keyedHash(key, msg, 32)).toBe(createHmac('sha256', key).update(typeof msg === 'string' ? Buffer.from(msg, 'latin1') : msg).digest('hex'));
+      }
+    }
   });
 });

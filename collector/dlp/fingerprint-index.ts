@@ -37,6 +37,11 @@ export class FingerprintIndex {
     return this.entries.length;
   }
 
+  /** false while no secret has shingles: a scan may then skip them (ScanOptions.shingles) */
+  get hasShingles(): boolean {
+    return this.shingles.size > 0;
+  }
+
   add(ref: string, fp: SecretFingerprint): void {
     const entry = this.entries.length;
     this.entries.push({ ref, sets: fp.shingles.map((s) => ({ form: s.form, size: s.hashes.length })) });

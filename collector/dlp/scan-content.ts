@@ -63,15 +63,24 @@ export interface ScanOptions {
   maxBytes?: number;
   /** also decode and scan base64/hex runs (default true) */
   decode?: boolean;
+  /**
+   * compute the probe's shingles (default true): they cost a keyed hash per
+   * ~8 characters of base64/hex runs, and only matter when the index holds
+   * shingles (FingerprintIndex.hasShingles)
+   */
+  shingles?: boolean;
 }
 
 function runScanners(text: string, errors: string[]): RawHit[] {
   const hits: RawHit[] = [];
+  // bytes already explained by a hit: a hit over them is the same secret seen by a broader scanner
+  const taken = new Uint8Array(text.length);
+  const free = (h: RawHit) => { for (let i = h.start; i < h.end; i++) if (taken[i]) return false; return true; };
   for (const [name, scan] of SCANNERS) {
     try {
       for (const h of scan(text)) {
-        // a hit inside a hit already taken is the same secret seen by a broader scanner
-        if (hits.some((o) => h.start < o.end && o.start < h.end)) continue;
+        if (!free(h)) continue;
+        taken.fill(1, h.start, h.end);
         hits.push(h);
       }
     } catch (err) {
@@ -145,11 +154,12 @@ export function scanContent(bytes: Uint8Array, key: Uint8Array, opts: ScanOption
       f.fingerprints.push(fingerprintSecret(key, h.secret, h.block));
     }
   }
-  // Generic values may be an encoded secret seen before (its base64 form as a value).
-  try {
-    shinglesOf(key, text, probe.shingles);
-  } catch (err) {
-    errors.push(`shingles: ${err instanceof Error ? err.message : String(err)}`);
+  if (opts.shingles !== false) {
+    try {
+      shinglesOf(key, text, probe.shingles);
+    } catch (err) {
+      errors.push(`shingles: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
   const ordered = [...findings.values()]
     .sort((a, b) => DLP_CLASSES.indexOf(a.class) - DLP_CLASSES.indexOf(b.class))
