@@ -24,76 +24,125 @@ export interface SensitiveMatch {
   alertOnRead: boolean;
 }
 
-interface CompiledSet {
-  /** globs that start with `~/`, compiled on what follows the home */
-  inHome: CompiledGlob[];
-  absolute: CompiledGlob[];
+// Every glob is filed under the first path segment its literal head fixes
+// ("/etc/shadow" under "etc", "~/.ssh/id_*" under ".ssh" in the home table),
+// or under "anywhere" when its head does not fix one ("**/.env"). A path then
+// runs only the globs of its own first segment (and of the segment after each
+// home it is under) plus the anywhere ones: a handful, not the whole catalogue.
+interface Filed {
+  classIndex: number;
+  exclude: boolean;
+  glob: CompiledGlob;
 }
 
-interface CompiledClass {
-  def: SensitiveClass;
-  include: CompiledSet;
-  exclude: CompiledSet;
+interface GlobTable {
+  bySegment: Map<string, Filed[]>;
+  anywhere: Filed[];
 }
 
-function compileSet(globs: string[]): CompiledSet {
-  const set: CompiledSet = { inHome: [], absolute: [] };
-  for (const g of globs) {
-    if (g.startsWith('~/')) set.inHome.push(compileGlob(g.slice(2)));
-    else set.absolute.push(compileGlob(g));
-  }
-  return set;
+const newTable = (): GlobTable => ({ bySegment: new Map(), anywhere: [] });
+
+/** The first segment `head` fixes, for a glob matched from the start of that segment. */
+function firstSegment(head: string, whole: boolean): string | undefined {
+  const slash = head.indexOf('/');
+  if (slash >= 0) return head.slice(0, slash);
+  return whole ? head : undefined;
 }
+
+function file(table: GlobTable, entry: Filed, headFromSegment: string, whole: boolean) {
+  const seg = firstSegment(headFromSegment, whole);
+  if (seg === undefined || seg.length === 0) { table.anywhere.push(entry); return; }
+  const list = table.bySegment.get(seg) ?? [];
+  list.push(entry);
+  table.bySegment.set(seg, list);
+}
+
+const segmentAt = (path: string, from: number): string => {
+  const slash = path.indexOf('/', from);
+  return slash < 0 ? path.slice(from) : path.slice(from, slash);
+};
 
 const PROC_PID = /^\/proc\/(\d+)\//;
 
-/** The offsets where a home's contents start in `path` (after "<home>/"), longest home first. */
+/** The offsets where a home's contents start in `path` (after "<home>/"): the opener's, /root, /home/<user>. */
 function homeStarts(path: string, home: string | undefined): number[] {
   const out: number[] = [];
   if (home && home.length > 1) {
     const h = home.endsWith('/') ? home : `${home}/`;
     if (path.startsWith(h)) out.push(h.length);
   }
-  if (path.startsWith('/root/')) out.push(6);
+  if (path.startsWith('/root/') && !out.includes(6)) out.push(6);
   if (path.startsWith('/home/')) {
     const slash = path.indexOf('/', 6);
-    if (slash > 6) out.push(slash + 1);
+    if (slash > 6 && !out.includes(slash + 1)) out.push(slash + 1);
   }
   return out;
 }
 
-function setMatches(set: CompiledSet, path: string, starts: number[]): boolean {
-  for (const g of set.absolute) if (g.matches(path)) return true;
-  for (const from of starts) for (const g of set.inHome) if (g.matches(path, from)) return true;
-  return false;
-}
-
 export class PathClassifier {
-  private readonly classes: CompiledClass[];
+  private readonly classes: SensitiveClass[];
+  private readonly absolute = newTable();
+  private readonly inHome = newTable();
 
   constructor(classes: SensitiveClass[] = builtInClasses()) {
-    this.classes = classes.map((def) => ({ def, include: compileSet(def.paths), exclude: compileSet(def.exclude) }));
+    this.classes = classes;
+    classes.forEach((def, classIndex) => {
+      for (const [globs, exclude] of [[def.paths, false], [def.exclude, true]] as const) {
+        for (const g of globs) {
+          if (g.startsWith('~/')) {
+            const glob = compileGlob(g.slice(2));
+            file(this.inHome, { classIndex, exclude, glob }, glob.head, glob.head.length === g.length - 2);
+          } else {
+            const glob = compileGlob(g);
+            // an absolute head starts with '/': its segment is what follows
+            file(this.absolute, { classIndex, exclude, glob }, glob.head.slice(1), glob.head.length === g.length);
+          }
+        }
+      }
+    });
   }
 
   get classNames(): string[] {
-    return this.classes.map((c) => c.def.name);
+    return this.classes.map((c) => c.name);
   }
 
   classOf(name: string): SensitiveClass | undefined {
-    return this.classes.find((c) => c.def.name === name)?.def;
+    return this.classes.find((c) => c.name === name);
   }
 
   /** Classes the path belongs to (usually zero or one). Never throws. */
   classify(rawPath: string | Uint8Array, ctx: PathContext = {}): SensitiveMatch[] {
     const path = normalise(rawPath, ctx.cwd);
     if (path === undefined) return [];
-    const starts = homeStarts(path, ctx.home);
+    const included = new Set<number>();
+    const excluded = new Set<number>();
+    // includes first; an exclude glob runs only for a class already included
+    const pass = (exclude: boolean) => {
+      const tryAll = (entries: Filed[] | undefined, from: number) => {
+        for (const e of entries ?? []) {
+          if (e.exclude !== exclude) continue;
+          if (exclude ? !included.has(e.classIndex) || excluded.has(e.classIndex) : included.has(e.classIndex)) continue;
+          if (e.glob.matches(path, from)) (exclude ? excluded : included).add(e.classIndex);
+        }
+      };
+      tryAll(this.absolute.bySegment.get(segmentAt(path, 1)), 0);
+      tryAll(this.absolute.anywhere, 0);
+      for (const from of homes) {
+        tryAll(this.inHome.bySegment.get(segmentAt(path, from)), from);
+        tryAll(this.inHome.anywhere, from);
+      }
+    };
+    const homes = homeStarts(path, ctx.home);
+    pass(false);
+    if (included.size === 0) return [];
+    pass(true);
     const pidMatch = PROC_PID.exec(path);
     const out: SensitiveMatch[] = [];
-    for (const c of this.classes) {
-      if (!setMatches(c.include, path, starts) || setMatches(c.exclude, path, starts)) continue;
-      if (c.def.excludeOwnProcess && pidMatch && ctx.pid !== undefined && Number(pidMatch[1]) === ctx.pid) continue;
-      out.push({ class: c.def.name, attack: c.def.attack, alertOnRead: c.def.alertOnRead });
+    for (const i of [...included].sort((x, y) => x - y)) {
+      if (excluded.has(i)) continue;
+      const def = this.classes[i];
+      if (def.excludeOwnProcess && pidMatch && ctx.pid !== undefined && Number(pidMatch[1]) === ctx.pid) continue;
+      out.push({ class: def.name, attack: def.attack, alertOnRead: def.alertOnRead });
     }
     return out;
   }

@@ -95,15 +95,20 @@ function classMatches(t: { ranges: number[]; negated: boolean }, c: number): boo
   return hit !== t.negated;
 }
 
+// State sets of the NFA, reused by every run (matching is synchronous).
+let scratch = new Uint8Array(256);
+
 /** Runs one tokenized glob over `s` from `from`: true when the whole rest matches. */
 function run(tokens: Token[], s: string, from: number): boolean {
   const n = tokens.length;
-  let live = new Uint8Array(n + 1);
-  let next = new Uint8Array(n + 1);
+  if (scratch.length < 4 * (n + 1)) scratch = new Uint8Array(8 * (n + 1));
+  scratch.fill(0, 0, 4 * (n + 1));
+  let live = scratch.subarray(0, n + 1);
+  let next = scratch.subarray(n + 1, 2 * (n + 1));
   // A `**/` token at i is live in two sub-states: "before anything" (i) and
   // "inside, waiting for a '/' to finish" which we keep in `inside`.
-  let inside = new Uint8Array(n + 1);
-  let nextInside = new Uint8Array(n + 1);
+  let inside = scratch.subarray(2 * (n + 1), 3 * (n + 1));
+  let nextInside = scratch.subarray(3 * (n + 1), 4 * (n + 1));
   const close = (set: Uint8Array) => {
     for (let i = 0; i < n; i++) {
       if (!set[i]) continue;
@@ -154,8 +159,16 @@ function run(tokens: Token[], s: string, from: number): boolean {
 
 export interface CompiledGlob {
   source: string;
+  /** the literal text every match starts with (the common head of its alternatives) */
+  head: string;
   /** true when the glob matches all of `s` from `from` on */
   matches(s: string, from?: number): boolean;
+}
+
+function commonPrefix(a: string, b: string): string {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return a.slice(0, i);
 }
 
 /** Compiles a glob; throws GlobError on a malformed one. */
@@ -172,13 +185,21 @@ export function compileGlob(glob: string): CompiledGlob {
       if (t.kind !== 'literal') break;
       tail = String.fromCharCode(t.char) + tail;
     }
-    return { tokens, head, tail, literal: head.length === tokens.length };
+    // The longest literal stretch anywhere: a path without it cannot match.
+    let needle = '';
+    let cur = '';
+    for (const t of tokens) {
+      if (t.kind === 'literal') { cur += String.fromCharCode(t.char); if (cur.length > needle.length) needle = cur; } else cur = '';
+    }
+    return { tokens, head, tail, needle, literal: head.length === tokens.length };
   });
   return {
     source: glob,
+    head: alternatives.map((a) => a.head).reduce(commonPrefix),
     matches: (s: string, from = 0) => alternatives.some((a) => {
       if (a.literal) return s.length - from === a.head.length && s.startsWith(a.head, from);
       if (!s.startsWith(a.head, from) || !s.endsWith(a.tail) || s.length - from < a.head.length + a.tail.length) return false;
+      if (a.needle.length > a.head.length && a.needle.length > a.tail.length && s.indexOf(a.needle, from) < 0) return false;
       return run(a.tokens, s, from);
     }),
   };
