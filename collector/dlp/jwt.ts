@@ -6,6 +6,8 @@ import { decodeBase64Url } from './text-checks.js';
 import type { RawHit } from './types.js';
 
 const START = /eyJ/g;
+// Signatures of tokens printed in public documentation (jwt.io's HS256 example), quoted in countless tests.
+const PUBLIC_EXAMPLE_SIGNATURES = new Set(['SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c']);
 const MAX_PART = 8192;
 
 function jsonObject(part: string): Record<string, unknown> | undefined {
@@ -32,6 +34,7 @@ export function scanJwts(text: string): RawHit[] {
     const sigEnd = runEnd(text, payloadEnd + 1, B64URL);
     if (sigEnd - payloadEnd - 1 < 16 || sigEnd - payloadEnd > MAX_PART) continue;
     START.lastIndex = sigEnd;
+    if (PUBLIC_EXAMPLE_SIGNATURES.has(text.slice(payloadEnd + 1, sigEnd))) continue;
     const header = jsonObject(text.slice(start, headerEnd));
     if (!header || typeof header.alg !== 'string' || header.alg.toLowerCase() === 'none') continue;
     if (!jsonObject(text.slice(headerEnd + 1, payloadEnd))) continue;

@@ -21,8 +21,9 @@ export function githubChecksum(random: string): string {
   return s.padStart(6, '0');
 }
 
+// Hex bodies (16 symbols) cannot reach the entropy of base62 ones: their floor is capped.
 const randomLooking = (body: string, minEntropy: number) =>
-  charKinds(body) >= 2 && entropy(body) >= minEntropy && !isPlaceholder(body);
+  charKinds(body) >= 2 && entropy(body) >= (/^[0-9a-f]+$/i.test(body) ? Math.min(minEntropy, 3.0) : minEntropy) && !isPlaceholder(body);
 
 function hit(cls: DlpClass, text: string, start: number, end: number): RawHit {
   return { class: cls, start, end, secret: text.slice(start, end) };

@@ -162,7 +162,8 @@ function normalise(raw: string | Uint8Array, cwd: string | undefined): string | 
     if (!cwd || !cwd.startsWith('/')) return undefined;
     path = `${cwd}/${path}`;
   }
-  path = posix.normalize(path);
+  // only paths with ".", ".." or "//" segments need normalising (most do not)
+  if (/\/\.{0,2}(?:\/|$)/.test(path)) path = posix.normalize(path);
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
 

@@ -95,66 +95,67 @@ function classMatches(t: { ranges: number[]; negated: boolean }, c: number): boo
   return hit !== t.negated;
 }
 
-// State sets of the NFA, reused by every run (matching is synchronous).
+// State sets of the NFA, reused by every run (matching is synchronous): four
+// rows of n+1 flags in one array, addressed by offset so a run allocates nothing.
 let scratch = new Uint8Array(256);
+
+/** Sets the epsilon moves of row `base`: a live `*` or `**` may match nothing. */
+function close(tokens: Token[], set: Uint8Array, base: number): void {
+  for (let i = 0; i < tokens.length; i++) {
+    if (set[base + i] && (tokens[i].kind === 'star' || tokens[i].kind === 'globstar')) set[base + i + 1] = 1;
+  }
+}
 
 /** Runs one tokenized glob over `s` from `from`: true when the whole rest matches. */
 function run(tokens: Token[], s: string, from: number): boolean {
   const n = tokens.length;
-  if (scratch.length < 4 * (n + 1)) scratch = new Uint8Array(8 * (n + 1));
-  scratch.fill(0, 0, 4 * (n + 1));
-  let live = scratch.subarray(0, n + 1);
-  let next = scratch.subarray(n + 1, 2 * (n + 1));
-  // A `**/` token at i is live in two sub-states: "before anything" (i) and
-  // "inside, waiting for a '/' to finish" which we keep in `inside`.
-  let inside = scratch.subarray(2 * (n + 1), 3 * (n + 1));
-  let nextInside = scratch.subarray(3 * (n + 1), 4 * (n + 1));
-  const close = (set: Uint8Array) => {
-    for (let i = 0; i < n; i++) {
-      if (!set[i]) continue;
-      const t = tokens[i];
-      if (t.kind === 'star' || t.kind === 'globstar') set[i + 1] = 1;
-    }
-  };
-  live[0] = 1;
-  close(live);
+  const row = n + 1;
+  if (scratch.length < 4 * row) scratch = new Uint8Array(8 * row);
+  const set = scratch;
+  set.fill(0, 0, 4 * row);
+  // rows: live, next, and for `**/` tokens "inside, waiting for a '/' to finish" (and its next)
+  let live = 0;
+  let next = row;
+  let inside = 2 * row;
+  let nextInside = 3 * row;
+  set[live] = 1;
+  close(tokens, set, live);
   for (let p = from; p < s.length; p++) {
     const c = s.charCodeAt(p);
-    next.fill(0);
-    nextInside.fill(0);
+    set.fill(0, next, next + row);
+    set.fill(0, nextInside, nextInside + row);
     let any = false;
     for (let i = 0; i < n; i++) {
-      const t = tokens[i];
-      if (inside[i]) {
+      if (set[inside + i]) {
         // inside a `**/`: any char keeps us inside; a '/' may also finish it
-        nextInside[i] = 1;
+        set[nextInside + i] = 1;
         any = true;
-        if (c === SLASH) { next[i + 1] = 1; }
+        if (c === SLASH) set[next + i + 1] = 1;
       }
-      if (!live[i]) continue;
+      if (!set[live + i]) continue;
+      const t = tokens[i];
       switch (t.kind) {
-        case 'literal': if (c === t.char) { next[i + 1] = 1; any = true; } break;
-        case 'one': if (c !== SLASH) { next[i + 1] = 1; any = true; } break;
-        case 'class': if (classMatches(t, c)) { next[i + 1] = 1; any = true; } break;
-        case 'star': if (c !== SLASH) { next[i] = 1; any = true; } break;
+        case 'literal': if (c === t.char) { set[next + i + 1] = 1; any = true; } break;
+        case 'one': if (c !== SLASH) { set[next + i + 1] = 1; any = true; } break;
+        case 'class': if (classMatches(t, c)) { set[next + i + 1] = 1; any = true; } break;
+        case 'star': if (c !== SLASH) { set[next + i] = 1; any = true; } break;
         case 'globstar':
+          any = true;
           if (t.dirs) {
-            nextInside[i] = 1;
-            any = true;
-            if (c === SLASH) next[i + 1] = 1;
+            set[nextInside + i] = 1;
+            if (c === SLASH) set[next + i + 1] = 1;
           } else {
-            next[i] = 1;
-            any = true;
+            set[next + i] = 1;
           }
           break;
       }
     }
     if (!any) return false;
-    close(next);
-    [live, next] = [next, live];
-    [inside, nextInside] = [nextInside, inside];
+    close(tokens, set, next);
+    const l = live; live = next; next = l;
+    const q = inside; inside = nextInside; nextInside = q;
   }
-  return live[n] === 1;
+  return set[live + n] === 1;
 }
 
 export interface CompiledGlob {
