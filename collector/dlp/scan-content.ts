@@ -71,10 +71,9 @@ export interface ScanOptions {
   shingles?: boolean;
 }
 
-function runScanners(text: string, errors: string[]): RawHit[] {
+function runScanners(text: string, errors: string[], taken = new Uint8Array(text.length)): RawHit[] {
   const hits: RawHit[] = [];
-  // bytes already explained by a hit: a hit over them is the same secret seen by a broader scanner
-  const taken = new Uint8Array(text.length);
+  // `taken`: bytes already explained by a hit: a hit over them is the same secret seen by a broader scanner
   const free = (h: RawHit) => { for (let i = h.start; i < h.end; i++) if (taken[i]) return false; return true; };
   for (const [name, scan] of SCANNERS) {
     try {
@@ -93,7 +92,7 @@ function runScanners(text: string, errors: string[]): RawHit[] {
 const ENCODED_RUN = /[A-Za-z0-9+/]{16,}(?:={0,2})(?:\r?\n[A-Za-z0-9+/]{4,}={0,2})*/g;
 
 /** base64 and hex runs worth decoding, outside spans already explained by a hit. */
-function encodedRuns(text: string, taken: RawHit[]): { start: number; data: Buffer; encoding: 'base64' | 'hex' }[] {
+function encodedRuns(text: string, taken: Uint8Array): { start: number; data: Buffer; encoding: 'base64' | 'hex' }[] {
   const out: { start: number; data: Buffer; encoding: 'base64' | 'hex' }[] = [];
   ENCODED_RUN.lastIndex = 0;
   for (let m = ENCODED_RUN.exec(text); m && out.length < MAX_ENCODED_RUNS; m = ENCODED_RUN.exec(text)) {
@@ -101,7 +100,7 @@ function encodedRuns(text: string, taken: RawHit[]): { start: number; data: Buff
     if (run.length < MIN_ENCODED_RUN) continue;
     const start = m.index;
     const end = start + m[0].length;
-    if (taken.some((h) => start < h.end && h.start < end)) continue;
+    if (taken.subarray(start, end).includes(1)) continue; // runs are disjoint: linear overall
     if (/^[0-9a-fA-F]+$/.test(run)) {
       if (run.length % 2 === 0) out.push({ start, data: Buffer.from(run, 'hex'), encoding: 'hex' });
     } else {
@@ -121,11 +120,12 @@ export function scanContent(bytes: Uint8Array, key: Uint8Array, opts: ScanOption
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, maxBytes));
   const text = view.toString('latin1');
   const errors: string[] = [];
-  const hits = runScanners(text, errors);
+  const taken = new Uint8Array(text.length);
+  const hits = runScanners(text, errors, taken);
   if (opts.decode !== false) {
     let budget = maxBytes;
     try {
-      for (const run of encodedRuns(text, hits)) {
+      for (const run of encodedRuns(text, taken)) {
         if (budget <= 0) break;
         budget -= run.data.length;
         for (const h of runScanners(run.data.subarray(0, Math.max(0, budget + run.data.length)).toString('latin1'), errors)) {
