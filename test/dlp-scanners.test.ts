@@ -1,6 +1,7 @@
 // Content DLP: precision and recall per class on the corpus (floors), the
 // validators, byte offsets, the byte bound, hostile inputs (no catastrophic
 // backtracking, no throw) and that no output carries a secret.
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { DLP_CLASSES, scanContent } from '../collector/dlp/index.js';
 import { scanAwsKeys } from '../collector/dlp/aws-keys.js';
@@ -90,6 +91,15 @@ describe('DLP validators', () => {
     }
   });
 
+  it('private keys: structure checked, a stray BEGIN before a real key does not hide it', () => {
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const hits = scanPrivateKeys(`Keys look like "-----BEGIN PRIVATE KEY-----" ... and here is one:\n${pem}`);
+    expect(hits.map((h) => h.class)).toEqual(['private-key']);
+    expect(hits[0].start).toBeGreaterThan(40);
+    const notDer = pem.replace(/\n[A-Za-z0-9+/]{4}/, '\nAAAA').replace('MIG', 'AAA'); // first byte no longer a SEQUENCE
+    expect(scanPrivateKeys(notDer)).toEqual([]);
+  });
+
   it('JWT: header must decode to JSON with alg, payload to JSON, with a signature', () => {
     const part = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const sig = 'x'.repeat(43);
@@ -141,6 +151,7 @@ describe('scanContent', () => {
   const hostile: Record<string, string> = {
     'PEM BEGIN without END': fill('-----BEGIN RSA PRIVATE KEY-----\nMIIE'),
     'PEM label of many words': fill('-----BEGIN A B C D E F G H I J '),
+    'many BEGINs before each END': fill(`${'-----BEGIN PRIVATE KEY-----\n'.repeat(2000)}-----END PRIVATE KEY-----\n`),
     'sk- chains': fill('sk-'),
     'sk-ant- chains': fill('sk-ant-api03-'),
     'ghp_ prefixes': fill('ghp_a'),

@@ -45,23 +45,30 @@ export function scanPrivateKeys(text: string): RawHit[] {
     nextEnd.set(marker, at);
     return at;
   };
+  // All BEGINs first: a block is only read up to the next BEGIN, so the blocks
+  // read are disjoint and the scan stays linear however many BEGINs precede an END.
+  const begins: RegExpExecArray[] = [];
   BEGIN.lastIndex = 0;
-  for (let m = BEGIN.exec(text); m; m = BEGIN.exec(text)) {
+  for (let m = BEGIN.exec(text); m; m = BEGIN.exec(text)) begins.push(m);
+  let after = 0;
+  begins.forEach((m, i) => {
+    if (m.index < after) return; // inside a key already taken
     const label = m[1];
     const pgp = m[2] !== undefined;
-    if (pgp && label !== 'PGP ') continue;
+    if (pgp && label !== 'PGP ') return;
     const endMarker = pgp ? '-----END PGP PRIVATE KEY BLOCK-----' : `-----END ${label}PRIVATE KEY-----`;
     const bodyStart = m.index + m[0].length;
     const end = findEnd(endMarker, bodyStart);
-    if (end < 0 || end - bodyStart > MAX_BLOCK) continue;
+    const nextBegin = i + 1 < begins.length ? begins[i + 1].index : Infinity;
+    if (end < 0 || end - bodyStart > MAX_BLOCK || nextBegin < end) return;
     const { b64 } = bodyOf(text.slice(bodyStart, end));
-    if (!validBody(label, pgp, b64)) continue;
+    if (!validBody(label, pgp, b64)) return;
     const stop = end + endMarker.length;
     // The canonical secret is the body without line breaks, so a re-wrapped
     // copy has the same fingerprint; the raw body is kept for the shingles
     // of its encodings (base64 of a file carries the body as it was laid out).
     hits.push({ class: 'private-key', start: m.index, end: stop, secret: b64, block: text.slice(bodyStart, end) });
-    BEGIN.lastIndex = stop;
-  }
+    after = stop;
+  });
   return hits;
 }
