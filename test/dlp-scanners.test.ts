@@ -162,6 +162,7 @@ describe('scanContent', () => {
     'AKIA ids between 40-char runs': fill(`AKIAABCDEFGHIJKLMNOP ${'aB1'.repeat(13)}a `),
     'assignment operators': fill('token='),
     'names without values': fill('password: '),
+    'endless Bearer schemes': `Authorization: ${fill('Bearer ')}`,
     'long identifier runs': fill('a'.repeat(1000) + '='),
     'digits with separators': fill('4 1-'),
     'long digit runs': fill('4'),

@@ -33,7 +33,7 @@ function readName(text: string, op: number): { name: string; start: number } | u
   return { name: text.slice(i + 1, end), start: i + 1 };
 }
 
-function readValue(text: string, from: number): { value: string; start: number; end: number } | undefined {
+function readValue(text: string, from: number, hops = 0): { value: string; start: number; end: number } | undefined {
   let i = from;
   if (text[i] === '=' || text[i] === '>') i++; // ":=", "=>", "=="
   let spaces = 0;
@@ -54,7 +54,7 @@ function readValue(text: string, from: number): { value: string; start: number; 
   while (j < text.length && j - start <= MAX_VALUE && !inTable(text, j, VALUE_END)) j++;
   // "Bearer <token>" / "Basic <token>" / "token <token>": the credential is the next word.
   const word = text.slice(start, j);
-  if (/^(?:Bearer|Basic|token|Token)$/.test(word) && text[j] === ' ') return readValue(text, j + 1);
+  if (hops === 0 && /^(?:Bearer|Basic|token|Token)$/.test(word) && text[j] === ' ') return readValue(text, j + 1, 1);
   return { value: word, start, end: j };
 }
 
