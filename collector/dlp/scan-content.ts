@@ -16,6 +16,7 @@ import { scanGenericSecrets } from './generic-secret.js';
 import { scanJwts } from './jwt.js';
 import { scanCardNumbers, scanSsns } from './pii.js';
 import { scanPrivateKeys } from './private-keys.js';
+import { B64STD, inTable, runEnd } from './runs.js';
 import { DLP_CLASSES, type DlpClass, type RawHit, type Scanner } from './types.js';
 import { scanVendorTokens } from './vendor-tokens.js';
 
@@ -89,17 +90,43 @@ function runScanners(text: string, errors: string[], taken = new Uint8Array(text
   return hits;
 }
 
-const ENCODED_RUN = /[A-Za-z0-9+/]{16,}(?:={0,2})(?:\r?\n[A-Za-z0-9+/]{4,}={0,2})*/g;
+/** Index after up to two '=' of padding at i. */
+function afterPadding(text: string, i: number): number {
+  let e = i;
+  while (e < text.length && e - i < 2 && text.charCodeAt(e) === 0x3d) e++;
+  return e;
+}
 
-/** base64 and hex runs worth decoding, outside spans already explained by a hit. */
+/**
+ * base64 and hex runs worth decoding (a line of 16+ alphabet characters, and
+ * the lines of 4+ that follow it, as `base64` wraps them), outside spans
+ * already explained by a hit. One pass over the text: no regex retries a
+ * run at each of its characters.
+ */
 function encodedRuns(text: string, taken: Uint8Array): { start: number; data: Buffer; encoding: 'base64' | 'hex' }[] {
   const out: { start: number; data: Buffer; encoding: 'base64' | 'hex' }[] = [];
-  ENCODED_RUN.lastIndex = 0;
-  for (let m = ENCODED_RUN.exec(text); m && out.length < MAX_ENCODED_RUNS; m = ENCODED_RUN.exec(text)) {
-    const run = m[0].replace(/\s+/g, '');
+  const n = text.length;
+  let i = 0;
+  while (i < n && out.length < MAX_ENCODED_RUNS) {
+    if (!inTable(text, i, B64STD)) { i++; continue; }
+    const start = i;
+    const firstEnd = runEnd(text, i, B64STD);
+    if (firstEnd - start < 16) { i = firstEnd; continue; }
+    let end = afterPadding(text, firstEnd);
+    const parts = [text.slice(start, end)];
+    for (;;) {
+      let k = end;
+      if (text.charCodeAt(k) === 0x0d) k++;
+      if (text.charCodeAt(k) !== 0x0a) break;
+      const lineEnd = runEnd(text, k + 1, B64STD);
+      if (lineEnd - k - 1 < 4) break;
+      const padded = afterPadding(text, lineEnd);
+      parts.push(text.slice(k + 1, padded));
+      end = padded;
+    }
+    i = end;
+    const run = parts.join('');
     if (run.length < MIN_ENCODED_RUN) continue;
-    const start = m.index;
-    const end = start + m[0].length;
     if (taken.subarray(start, end).includes(1)) continue; // runs are disjoint: linear overall
     if (/^[0-9a-fA-F]+$/.test(run)) {
       if (run.length % 2 === 0) out.push({ start, data: Buffer.from(run, 'hex'), encoding: 'hex' });
