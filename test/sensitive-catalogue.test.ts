@@ -5,7 +5,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { builtInClasses, classifyPath, isConsumer, parseSensitiveSection, PathClassifier, SensitiveConfigError } from '../collector/sensitive/index.js';
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { builtInClasses, classifyPath, isConsumer, parsePasswd, parseSensitiveSection, PathClassifier, SensitiveConfigError, UserHomes } from '../collector/sensitive/index.js';
 import { compileGlob, GlobError } from '../collector/sensitive/glob.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -224,5 +226,28 @@ describe('sensitive: consumers', () => {
     expect(isConsumer(cls('agent-claude'), { exe: '/usr/bin/node', argv: ['node', '/usr/lib/node_modules/@openai/codex/bin/codex.js'] })).toBe(false);
     expect(isConsumer(cls('dotenv'), { exe: '/usr/bin/node', argv: ['node', 'server.js'] })).toBe(false);
     expect(isConsumer(cls('system-credentials'), { exe: '/usr/bin/cat' })).toBe(false);
+  });
+});
+
+describe('sensitive: user homes', () => {
+  it('reads homes from passwd text, skipping malformed lines, and follows changes to the file', () => {
+    expect([...parsePasswd('root:x:0:0:root:/root:/bin/bash\n# comment\nbad line\nsvc:x:998:998::/var/lib/svc:/usr/sbin/nologin\nnohome:x:5:5::relative:/bin/sh\n')])
+      .toEqual([[0, '/root'], [998, '/var/lib/svc']]);
+    const dir = mkdtempSync(join(tmpdir(), 'as-passwd-'));
+    try {
+      const file = join(dir, 'passwd');
+      writeFileSync(file, 'a:x:1000:1000::/home/a:/bin/sh\n');
+      const homes = new UserHomes(file);
+      expect(homes.homeOf(1000)).toBe('/home/a');
+      expect(homes.homeOf(1001)).toBeUndefined();
+      writeFileSync(file, 'a:x:1000:1000::/srv/a:/bin/sh\n');
+      utimesSync(file, new Date(), new Date(Date.now() + 5000));
+      expect(homes.homeOf(1000)).toBe('/srv/a');
+      expect(classifyPath('/srv/a/.aws/credentials', { home: homes.homeOf(1000) }).map((m) => m.class)).toEqual(['aws-credentials']);
+      rmSync(file);
+      expect(homes.homeOf(1000)).toBe('/srv/a'); // unreadable: the last table stays
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

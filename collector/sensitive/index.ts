@@ -5,8 +5,8 @@
 //   - config: sensor/agents/config.ts accepts a `sensitive:` key and calls
 //     parseSensitiveSection(doc.toJS().sensitive, file, { locate }) for the
 //     classes; `new PathClassifier(classes)` once per config;
-//   - per open event of an agent: classifier.classify(event.path, { home,
-//     pid, cwd }) (~2-3 µs) -> store the class names with the event, under the
+//   - per open event of an agent: classifier.classify(event.path, { home:
+//     userHomes.homeOf(event.uid), pid, cwd }) (~2-3 µs) -> store the class names with the event, under the
 //     chain; `sensor query --sensitive [CLASS]` filters on them;
 //   - detectors: SensitiveMatch.alertOnRead for single-read rules,
 //     isConsumer(classifier.classOf(name), { exe, argv }) to excuse a
@@ -14,3 +14,4 @@
 export { builtInClasses, parseSensitiveSection, sensitiveSectionSchema, SensitiveConfigError, type SensitiveClass, type SensitiveSection, type ParseOptions } from './catalogue.js';
 export { classifyPath, PathClassifier, type PathContext, type SensitiveMatch } from './classify-path.js';
 export { isConsumer, type ProcessIdentity } from './consumers.js';
+export { parsePasswd, UserHomes } from './user-homes.js';
