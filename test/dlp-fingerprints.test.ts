@@ -3,13 +3,13 @@
 // at each of the three alignments, wrapped or not; hex), and a different
 // secret of the same kind is not.
 import { execFileSync } from 'node:child_process';
-import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FingerprintIndex, fingerprintSecret, scanContent, type DlpScan } from '../collector/dlp/index.js';
-import { alphabetRuns, keyedHash, winnow, SHINGLE_GUARANTEE } from '../collector/dlp/fingerprint.js';
+import { alphabetRuns, keyedHash, shingleHash, winnow, SHINGLE_GUARANTEE } from '../collector/dlp/fingerprint.js';
 import { githubChecksum } from '../collector/dlp/vendor-tokens.js';
 
 const KEY = randomBytes(32);
@@ -143,6 +143,14 @@ describe('winnowing', () => {
     expect(alphabetRuns(`x: ${A}\n${B}`)).toEqual([]); // the first line has other text on it
     expect(alphabetRuns(`KEY=${A}${B}\nNEXT=${A}`)).toEqual([`${A}${B}`]);
     expect(alphabetRuns(`${A}${B}==\n`)).toEqual([`${A}${B}==`]); // base64 padding stays
+  });
+
+  it('shingle hashes are SHA-256 of a key derived by HMAC, then the gram', () => {
+    const key = randomBytes(32);
+    const shingleKey = createHmac('sha256', key).update('agent-sensor/dlp/shingles/v1').digest();
+    const gram = 'QUJDREVGR0hJSktM';
+    expect(shingleHash(key, gram)).toBe(createHash('sha256').update(Buffer.concat([shingleKey, Buffer.from(gram, 'latin1')])).digest('hex').slice(0, 16));
+    expect(shingleHash(randomBytes(32), gram)).not.toBe(shingleHash(key, gram));
   });
 
   it('keyedHash is HMAC-SHA-256 (truncated), for any key and message length', () => {

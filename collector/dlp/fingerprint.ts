@@ -11,8 +11,12 @@
 // (Schleimer et al., SIGMOD 2003). Text is cut into runs of the base64/hex
 // alphabet with line breaks and indentation removed; every k-gram of a run
 // gets a fast unkeyed hash used only to choose (the minimum of each window of
-// w), and the chosen k-grams get the keyed hash. Any run shared by two texts
-// of at least k+w-1 characters yields a shared shingle.
+// w), and the chosen k-grams get a keyed hash: SHA-256(shingle key || gram),
+// 64 bits, where the shingle key is HMAC-SHA-256(store key, a fixed label).
+// For inputs of one fixed length (16 bytes) a secret prefix is a sound keyed
+// hash (length extension only reaches longer inputs) at a third of HMAC's
+// cost; there are many grams. Any run shared by two texts of at least k+w-1
+// characters yields a shared shingle.
 //
 // Base64 alignment: base64 maps 3 bytes to 4 characters, so the encoding of a
 // file shows a secret inside it in one of three ways, by its offset mod 3.
@@ -153,12 +157,29 @@ export function alphabetRuns(text: string, minLength = SHINGLE_GUARANTEE): strin
   return runs;
 }
 
-/** 32-bit hash of text[i..i+k): FNV-1a with a murmur finaliser (selection only, never stored). */
-function gramHash(s: string, i: number): number {
-  let h = 0x811c9dc5;
-  for (let j = i; j < i + SHINGLE_K; j++) h = Math.imul(h ^ s.charCodeAt(j), 0x01000193);
+// Selection hashes: a polynomial rolling hash over the k-gram (mod 2^32, one
+// multiply per character) through a murmur finaliser, so every position costs
+// O(1) whatever k is. Never stored: only chooses which grams get keyed.
+const BASE = 0x01000193;
+const BASE_K = (() => { let p = 1; for (let i = 0; i < SHINGLE_K - 1; i++) p = Math.imul(p, BASE); return p; })(); // BASE^(k-1)
+
+function fmix(h: number): number {
   h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
   return h >>> 0;
+}
+
+function gramHashes(run: string): Uint32Array {
+  const grams = run.length - SHINGLE_K + 1;
+  const hashes = new Uint32Array(Math.max(0, grams));
+  if (grams <= 0) return hashes;
+  let h = 0;
+  for (let j = 0; j < SHINGLE_K; j++) h = (Math.imul(h, BASE) + run.charCodeAt(j)) | 0;
+  hashes[0] = fmix(h);
+  for (let i = 1; i < grams; i++) {
+    h = (Math.imul(h - Math.imul(run.charCodeAt(i - 1), BASE_K), BASE) + run.charCodeAt(i + SHINGLE_K - 1)) | 0;
+    hashes[i] = fmix(h);
+  }
+  return hashes;
 }
 
 /**
@@ -169,11 +190,9 @@ function gramHash(s: string, i: number): number {
  * still share a shingle: both texts select a gram of the window's minimal
  * hash, i.e. the same gram.
  */
-export function winnow(run: string): number[] {
-  const grams = run.length - SHINGLE_K + 1;
-  if (grams <= 0) return [];
-  const hashes = new Uint32Array(grams);
-  for (let i = 0; i < grams; i++) hashes[i] = gramHash(run, i);
+export function winnow(run: string, hashes = gramHashes(run)): number[] {
+  const grams = hashes.length;
+  if (grams === 0) return [];
   const selected: number[] = [];
   const deque = new Int32Array(grams); // positions, hashes strictly increasing; the front is the rightmost minimum
   let head = 0;
@@ -193,15 +212,43 @@ export function winnow(run: string): number[] {
   return selected;
 }
 
+const SHINGLE_KEY_LABEL = 'agent-sensor/dlp/shingles/v1';
+const shingleKeys = new WeakMap<Uint8Array, Buffer>();
+
+/** A buffer holding the shingle key (32 bytes) then room for one gram. */
+function shingleBuffer(key: Uint8Array): Buffer {
+  let b = shingleKeys.get(key);
+  if (!b) {
+    b = Buffer.alloc(32 + SHINGLE_K);
+    Buffer.from(keyedHash(key, SHINGLE_KEY_LABEL, 32), 'hex').copy(b);
+    shingleKeys.set(key, b);
+  }
+  return b;
+}
+
+/** The keyed 64-bit hash of one k-gram (latin1, SHINGLE_K characters). */
+export function shingleHash(key: Uint8Array, gram: string): string {
+  const b = shingleBuffer(key);
+  b.write(gram, 32, SHINGLE_K, 'latin1');
+  return oneShot ? oneShot('sha256', b, 'hex').slice(0, 16) : crypto.createHash('sha256').update(b).digest('hex').slice(0, 16);
+}
+
 /** Keyed shingles of every run in `text`. */
 export function shinglesOf(key: Uint8Array, text: string, into = new Set<string>()): Set<string> {
-  const seen = new Set<string>(); // a gram repeated in the text is hashed once
+  // a gram repeated in the text is keyed once: grams seen, by selection hash
+  const seen = new Map<number, string | string[]>();
+  const firstTime = (h: number, gram: string): boolean => {
+    const prev = seen.get(h);
+    if (prev === undefined) { seen.set(h, gram); return true; }
+    if (prev === gram || (Array.isArray(prev) && prev.includes(gram))) return false;
+    seen.set(h, Array.isArray(prev) ? [...prev, gram] : [prev, gram]);
+    return true;
+  };
   for (const run of alphabetRuns(text)) {
-    for (const at of winnow(run)) {
+    const hashes = gramHashes(run);
+    for (const at of winnow(run, hashes)) {
       const gram = run.slice(at, at + SHINGLE_K);
-      if (seen.has(gram)) continue;
-      seen.add(gram);
-      into.add(keyedHash(key, gram, 8));
+      if (firstTime(hashes[at], gram)) into.add(shingleHash(key, gram));
     }
   }
   return into;
