@@ -41,7 +41,6 @@ describe('DLP corpus', () => {
     it(`${c}: precision and recall at or above the floor`, () => {
       const s = stats[c];
       console.log(`dlp ${c}: precision ${s.precision.toFixed(2)} recall ${s.recall.toFixed(2)} (${s.positives} positives, ${s.negatives} negatives)`);
-      expect(s.misses, `${c} missed`).toEqual(s.recall >= FLOOR.recall ? s.misses : []);
       expect(s.recall, `${c} recall; missed: ${s.misses.join('; ')}`).toBeGreaterThanOrEqual(FLOOR.recall);
       expect(s.precision, `${c} precision; false alarms: ${s.falseAlarms.join('; ')}`).toBeGreaterThanOrEqual(FLOOR.precision);
     });
