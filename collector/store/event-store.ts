@@ -33,6 +33,13 @@ export interface CommitInput {
   events: SensorEvent[];
 }
 
+/** A batch as committed: its events and the ids they were stored under. */
+export interface CommittedBatch {
+  sensorId: string;
+  events: SensorEvent[];
+  ids: bigint[];
+}
+
 export interface CommitResult {
   duplicate: boolean;
   eventIds: bigint[];
@@ -86,6 +93,7 @@ export class EventStore {
   private stmts?: ReturnType<EventStore['prepareWriter']>;
   private commitTx?: (input: CommitInput, cols: EventColumns[]) => { batchId: bigint; ids: bigint[]; link: Buffer };
   private closed = false;
+  private committedListener?: (batch: CommittedBatch) => void;
 
   private constructor(path: string, db: Database.Database, writable: boolean) {
     this.path = path;
@@ -137,7 +145,13 @@ export class EventStore {
     this.counts.batches++;
     this.counts.events += cols.length;
     if (this.hashQueue) this.enqueueHashes(input.events, cols, done.ids);
+    this.committedListener?.({ sensorId: input.sensorId, events: input.events, ids: done.ids });
     return { duplicate: false, eventIds: done.ids };
+  }
+
+  /** Called after each new batch is committed (the detection engine's feed; it must only queue). */
+  onCommitted(listener: (batch: CommittedBatch) => void): void {
+    this.committedListener = listener;
   }
 
   // One job per distinct path of a batch: an agent reading the same file

@@ -28,6 +28,8 @@ export interface EventBase {
   cgroupId: string;
   netns: number;
   mntns: number;
+  /** root pid of the agent instance this process belongs to (inherited by descendants) */
+  agentPid?: number;
   /** a path, argv or payload was cut to fit the kernel record */
   truncated?: boolean;
 }

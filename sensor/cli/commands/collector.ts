@@ -10,6 +10,9 @@ import { openWriterStore } from '../../../collector/server/store-worker.js';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
 import { DEFAULT_COLLECTOR_ADDRESS } from '../../../proto/transport/address.js';
 import { tlsFilesFromOptions } from '../../../proto/transport/tls.js';
+import type { DetectionOptions } from '../../../collector/detect/settings.js';
+import { loadAgentConfig } from '../../agents/config.js';
+import { addDetectFlags, detectionOptions, type DetectFlags } from './detect-options.js';
 
 export interface CollectorCommandOptions {
   listen: string;
@@ -18,6 +21,8 @@ export interface CollectorCommandOptions {
   tlsCert?: string;
   tlsKey?: string;
   maxMessageBytes: number;
+  /** detectors after commit; undefined: none */
+  detection?: DetectionOptions;
 }
 
 /**
@@ -26,7 +31,7 @@ export interface CollectorCommandOptions {
  * both until stop().
  */
 export async function startCollector(opts: CollectorCommandOptions, logger: Logger): Promise<{ server: CollectorServer; stop: () => Promise<void> }> {
-  const store = await openWriterStore({ stateDir: opts.stateDir });
+  const store = await openWriterStore({ stateDir: opts.stateDir, detection: opts.detection });
   let server: CollectorServer;
   try {
     server = await CollectorServer.start({
@@ -70,7 +75,7 @@ const positiveInt = (v: string) => {
 };
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('collector')
     .description('Run the collector alone: receive event batches from sensors and store them in SQLite')
     .option('--listen <addr>', 'unix:///path/to.sock, or host:port for TCP with mutual TLS', DEFAULT_COLLECTOR_ADDRESS)
@@ -79,9 +84,12 @@ export function register(program: Command): void {
     .option('--tls-cert <file>', 'this collector\'s certificate (TCP)')
     .option('--tls-key <file>', 'this collector\'s private key (TCP)')
     .option('--max-message-bytes <n>', 'largest batch accepted on the wire', positiveInt, DEFAULT_MAX_RECEIVE_BYTES)
-    .action(async (opts: CollectorCommandOptions) => {
+    .option('--config <file>', 'agents.yaml: each agent\'s grants and detect settings');
+  addDetectFlags(cmd)
+    .action(async (opts: CollectorCommandOptions & DetectFlags & { config?: string }) => {
       const logger = processLogger();
-      const { stop } = await startCollector(opts, logger);
+      const detection = detectionOptions(opts, opts.config ? loadAgentConfig(opts.config) : []);
+      const { stop } = await startCollector({ ...opts, detection }, logger);
       const signal = await untilSignal();
       logger.child({ module: 'cli.collector' }).info({ signal }, 'stopping');
       await stop();

@@ -22,11 +22,12 @@ import { defaultSensorId, newBootId } from '../../transport/identity.js';
 import { tlsFilesFromOptions } from '../../../proto/transport/tls.js';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
 import { startCollector, untilSignal } from './collector.js';
+import { addDetectFlags, detectionOptions, type DetectFlags } from './detect-options.js';
 import { agentsFromOptions, countersText } from './watch.js';
 import { defaultAgents } from '../../agents/known-agents.js';
 import type { AgentSpec } from '../../agents/config.js';
 
-interface RunOptions {
+interface RunOptions extends DetectFlags {
   collector?: string;
   listen: string;
   stateDir: string;
@@ -74,7 +75,9 @@ async function run(opts: RunOptions): Promise<void> {
   if (!opts.collector) {
     if (parseAddress(opts.listen).kind !== 'unix') throw new Error('the embedded collector listens on a unix socket only; for TCP run `sensor collector`');
     try {
-      embedded = await startCollector({ listen: opts.listen, stateDir: opts.stateDir, maxMessageBytes: DEFAULT_MAX_RECEIVE_BYTES }, logger);
+      embedded = await startCollector({
+        listen: opts.listen, stateDir: opts.stateDir, maxMessageBytes: DEFAULT_MAX_RECEIVE_BYTES, detection: detectionOptions(opts, agents),
+      }, logger);
     } catch (err) {
       throw new Error(`${(err as Error).message}\n(to send to that collector instead: sensor run --collector ${opts.listen})`);
     }
@@ -120,7 +123,7 @@ function logStats(log: Logger, sensor: Sensor, client: CollectorClient): void {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('run')
     .description('Run the sensor as a service and store its events in a collector (embedded unless --collector is given)')
     .option('--collector <addr>', 'send to this collector (unix:///path or host:port with --tls-*) instead of an embedded one')
@@ -137,6 +140,7 @@ export function register(program: Command): void {
     .option('--tls-key <file>', 'this sensor\'s client key (TCP --collector)')
     .option('--buffer-bytes <n>', 'unacked events held while the collector is away; beyond it new events are dropped and counted',
       positiveInt, CLIENT_DEFAULTS.bufferBytes)
-    .option('--stats-every <sec>', 'log counters every N seconds (0: never)', positiveInt, 60)
+    .option('--stats-every <sec>', 'log counters every N seconds (0: never)', positiveInt, 60);
+  addDetectFlags(cmd)
     .action((opts: RunOptions & { statsEvery: number }) => run({ ...opts, statsEverySec: opts.statsEvery }));
 }

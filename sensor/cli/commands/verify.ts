@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
 import { describeBad, verifyChain } from '../../../collector/store/verify.js';
+import { verifyAlertChain } from '../../../collector/store/verify-alerts.js';
 import { openStoreReadOnly } from './query.js';
 
 async function runVerify(opts: { stateDir: string }): Promise<void> {
@@ -17,8 +18,21 @@ async function runVerify(opts: { stateDir: string }): Promise<void> {
         `(${r.batches} batches before it verified from ${from})\n`);
       process.exitCode = 1;
     }
+    reportAlertChain(store.database);
   } finally {
     await store.close();
+  }
+}
+
+/** The alert chain and baselines (collector/store/verify-alerts.ts), after the batch chain. */
+function reportAlertChain(db: Parameters<typeof verifyAlertChain>[0]): void {
+  const a = verifyAlertChain(db);
+  if (a.ok) {
+    if (a.rows === 0) return; // no detection ever wrote: nothing to report
+    process.stdout.write(`OK: ${a.alerts} alerts, ${a.baselines} baselines (${a.rows} alert chain rows) verified\n`);
+  } else {
+    process.stdout.write(`TAMPERED: ${a.problem}\n(${a.rows} alert chain rows before it verified)\n`);
+    process.exitCode = 1;
   }
 }
 
