@@ -21,3 +21,6 @@ export function spanText(ms: number): string {
 }
 
 export const count = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+/** "1 connect", "1,204 connects". */
+export const counted = (n: number, noun: string): string => `${count(n)} ${noun}${Math.round(n) === 1 ? '' : 's'}`;

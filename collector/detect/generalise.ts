@@ -80,8 +80,8 @@ export function areaOf(path: string, ctx: PathContext, homeDepth = 2, otherDepth
   if (root === '{cwd}') return '{cwd}';
   const dirs = segs.slice(0, -1); // the file's directory
   const depth = root === '~' ? homeDepth : otherDepth;
-  // A file directly in a shallow directory: the file name stands for its area (~/.netrc, /etc/passwd).
-  const cut = dirs.length >= depth ? dirs.slice(0, depth) : segs.slice(0, depth);
+  // A file right under the root stands for its own area (~/.netrc, ~/.bash_history).
+  const cut = dirs.length > 0 ? dirs.slice(0, depth) : segs.slice(0, 1);
   return `${root}/${cut.map(collapseSegment).join('/')}`;
 }
 

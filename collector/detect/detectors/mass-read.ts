@@ -2,7 +2,7 @@
 // factor x the most distinct files the agent read in a learned minute, and
 // never fewer than a floor.
 import { z } from 'zod';
-import { count, parseDuration, spanText } from '../duration.js';
+import { count, counted, parseDuration, spanText } from '../duration.js';
 import { defineDetector } from '../detector.js';
 
 const EVIDENCE_KEPT = 20;
@@ -51,9 +51,9 @@ export default defineDetector({
     state.fired = true;
     return [{
       subject: 'mass_read',
-      summary: `${count(state.seen.size)} distinct files read within ${params.window} by ${agent.name}: at most ${count(learnedMax)} a minute in ${count(b.minutes())} learned minutes over ${spanText(b.spanMs())}`,
+      summary: `${count(state.seen.size)} distinct files read within ${params.window} by ${agent.name}: at most ${count(learnedMax)} a minute in ${counted(b.minutes(), 'learned minute')} over ${spanText(b.spanMs())}`,
       evidence: [...state.recent],
-      baseline: `max ${count(learnedMax)} distinct files/min over ${count(b.minutes())} minutes; limit ${count(limit)}`,
+      baseline: `max ${count(learnedMax)} distinct files/min over ${counted(b.minutes(), 'minute')}; limit ${count(limit)}`,
     }];
   },
 });

@@ -2,7 +2,7 @@
 // learning, e.g. ~/.aws for an agent that stayed in its project. The
 // project itself ({cwd}) is one area, so a new project is never a first visit.
 import { z } from 'zod';
-import { count, spanText } from '../duration.js';
+import { counted, spanText } from '../duration.js';
 import { defineDetector } from '../detector.js';
 
 const ENOENT = -2;
@@ -35,9 +35,9 @@ export default defineDetector({
       if (b.has('areas', f.area) || b.overflowed('areas')) continue;
       out.push({
         subject: f.area,
-        summary: `${ev.event.type} ${f.path}: first visit to ${f.area} by ${agent.name}, which touched ${count(b.size('areas'))} areas in ${count(b.seen.opens)} opens over ${spanText(b.spanMs())}`,
+        summary: `${ev.event.type} ${f.path}: first visit to ${f.area} by ${agent.name}, which touched ${counted(b.size('areas'), 'area')} in ${counted(b.seen.opens, 'open')} over ${spanText(b.spanMs())}`,
         evidence: [ev.id],
-        baseline: `${count(b.size('areas'))} areas in ${count(b.seen.opens)} opens over ${spanText(b.spanMs())}`,
+        baseline: `${counted(b.size('areas'), 'area')} in ${counted(b.seen.opens, 'open')} over ${spanText(b.spanMs())}`,
       });
     }
     return out;

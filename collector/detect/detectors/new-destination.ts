@@ -1,7 +1,7 @@
 // A connect to a destination (host name and port, else address and port;
 // unix sockets by generalised path) the agent never used while learning.
 import { z } from 'zod';
-import { count, spanText } from '../duration.js';
+import { counted, spanText } from '../duration.js';
 import { defineDetector } from '../detector.js';
 
 export default defineDetector({
@@ -24,10 +24,10 @@ export default defineDetector({
     if (!d || (d.family === 'unix' && !params.unixSockets)) return;
     const b = agent.baseline;
     if (b.has('destinations', d.key) || b.overflowed('destinations')) return;
-    const fact = `${count(b.seen.connects)} connects to ${count(b.size('destinations'))} destinations over ${spanText(b.spanMs())}`;
+    const fact = `${counted(b.seen.connects, 'connect')} to ${counted(b.size('destinations'), 'destination')} over ${spanText(b.spanMs())}`;
     return [{
       subject: d.key,
-      summary: `connect ${d.text}: a ${d.scope} destination ${agent.name} never used in ${count(b.seen.connects)} connects over ${spanText(b.spanMs())}`,
+      summary: `connect ${d.text}: a ${d.scope} destination ${agent.name} never used in ${counted(b.seen.connects, 'connect')} over ${spanText(b.spanMs())}`,
       evidence: [ev.id],
       baseline: fact,
     }];

@@ -1,6 +1,6 @@
 // An exec of an executable (generalised path) the agent never ran while learning.
 import { z } from 'zod';
-import { count, spanText } from '../duration.js';
+import { counted, spanText } from '../duration.js';
 import { defineDetector } from '../detector.js';
 
 export default defineDetector({
@@ -22,9 +22,9 @@ export default defineDetector({
     if (b.has('executables', x.key) || b.overflowed('executables')) return;
     return [{
       subject: x.key,
-      summary: `exec ${x.path}: an executable ${agent.name} never ran in ${count(b.seen.execs)} execs over ${spanText(b.spanMs())}`,
+      summary: `exec ${x.path}: an executable ${agent.name} never ran in ${counted(b.seen.execs, 'exec')} over ${spanText(b.spanMs())}`,
       evidence: [ev.id],
-      baseline: `${count(b.size('executables'))} executables in ${count(b.seen.execs)} execs over ${spanText(b.spanMs())}`,
+      baseline: `${counted(b.size('executables'), 'executable')} in ${counted(b.seen.execs, 'exec')} over ${spanText(b.spanMs())}`,
     }];
   },
 });

@@ -3,7 +3,7 @@
 // (a baseline learned from quiet minutes must not turn a busy one into an
 // alert). Distinct files are left to mass_read, which looks at a sliding window.
 import { z } from 'zod';
-import { count, spanText } from '../duration.js';
+import { count, counted, spanText } from '../duration.js';
 import { defineDetector } from '../detector.js';
 import type { RateName } from '../minute-rates.js';
 
@@ -48,9 +48,9 @@ export default defineDetector({
       state.fired.add(r);
       out.push({
         subject: r,
-        summary: `${count(minute[r])} ${NOUN[r]} in a minute by ${agent.name}: its learned 99th percentile is ${count(q99)} a minute over ${count(b.minutes())} active minutes in ${spanText(b.spanMs())}`,
+        summary: `${count(minute[r])} ${NOUN[r]} in a minute by ${agent.name}: its learned 99th percentile is ${count(q99)} a minute over ${counted(b.minutes(), 'active minute')} in ${spanText(b.spanMs())}`,
         evidence: [ev.id],
-        baseline: `p99 ${count(q99)} ${NOUN[r]}/min over ${count(b.minutes())} minutes; limit ${count(limit)} (x${params.factor}, floor ${count(params.floor[r as keyof typeof params.floor])})`,
+        baseline: `p99 ${count(q99)} ${NOUN[r]}/min over ${counted(b.minutes(), 'minute')}; limit ${count(limit)} (x${params.factor}, floor ${count(params.floor[r as keyof typeof params.floor])})`,
       });
     }
     return out;

@@ -3,7 +3,7 @@
 // learning span covered at least a week: a shorter one says nothing about
 // which hours are normal.
 import { z } from 'zod';
-import { count, spanText } from '../duration.js';
+import { counted, spanText } from '../duration.js';
 import { defineDetector } from '../detector.js';
 
 const DAY_MS = 86_400_000;
@@ -32,7 +32,7 @@ export default defineDetector({
     if (near > 0) return;
     return [{
       subject: `hour ${hour}`,
-      summary: `${ev.event.type} at ${String(hour).padStart(2, '0')}:00-${String(hour).padStart(2, '0')}:59: ${agent.name} was never active within an hour of it in ${count(b.minutes())} active minutes over ${spanText(b.spanMs())}`,
+      summary: `${ev.event.type} at ${String(hour).padStart(2, '0')}:00-${String(hour).padStart(2, '0')}:59: ${agent.name} was never active within an hour of it in ${counted(b.minutes(), 'active minute')} over ${spanText(b.spanMs())}`,
       evidence: [ev.id],
       baseline: `no active minute at hours ${(hour + 23) % 24}-${(hour + 1) % 24} over ${spanText(b.spanMs())}`,
     }];
