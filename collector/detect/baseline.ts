@@ -11,7 +11,12 @@ export const FEATURE_SETS = ['destinations', 'executables', 'areas'] as const;
 export type FeatureSet = (typeof FEATURE_SETS)[number];
 
 const MAX_KEYS = 4096;
-const BUCKETS = 32;
+// Quarter-octave buckets: bucket i holds values in [2^(i/4), 2^((i+1)/4)), so a
+// quantile is known within 19%, for values up to 2^24 a minute.
+const SUB = 4;
+const BUCKETS = 24 * SUB;
+const bucketOf = (v: number): number => (v < 1 ? 0 : Math.min(BUCKETS - 1, Math.floor(SUB * Math.log2(v) + 1e-9)));
+const upperOf = (i: number): number => Math.ceil(2 ** ((i + 1) / SUB)) - 1;
 
 export interface BaselineView {
   readonly agent: string;
@@ -32,7 +37,7 @@ export interface BaselineView {
 }
 
 interface Histogram {
-  /** counts per bucket: bucket i holds values in [2^i, 2^(i+1)) */
+  /** counts per bucket (bucketOf) */
   b: number[];
   n: number;
   max: number;
@@ -98,7 +103,7 @@ export class Baseline implements BaselineView {
     let acc = 0;
     for (let i = 0; i < BUCKETS; i++) {
       acc += h.b[i]!;
-      if (acc >= want) return Math.min(2 ** (i + 1) - 1, h.max);
+      if (acc >= want) return Math.min(upperOf(i), h.max);
     }
     return h.max;
   }
@@ -130,8 +135,7 @@ export class Baseline implements BaselineView {
       const h = this.rates[r];
       h.n++;
       if (v > h.max) h.max = v;
-      if (v > 0) h.b[Math.min(BUCKETS - 1, Math.floor(Math.log2(v)))]!++;
-      else h.b[0]!++; // a zero minute counts in the lowest bucket: it still sets the quantiles' weight
+      h.b[bucketOf(v)]!++; // a zero minute counts in the lowest bucket: it still weighs in the quantiles
     }
     this.hours[hour]!++;
     this.dirty = true;
@@ -154,7 +158,7 @@ export class Baseline implements BaselineView {
       this.sets[s] = new Map(Object.entries(j.sets?.[s] ?? {}));
       this.overflow[s] = Boolean(j.overflow?.[s]);
     }
-    for (const r of RATE_NAMES) if (j.rates?.[r]) this.rates[r] = j.rates[r];
+    for (const r of RATE_NAMES) if (j.rates?.[r]?.b?.length === BUCKETS) this.rates[r] = j.rates[r];
     if (Array.isArray(j.hours) && j.hours.length === 24) this.hours = j.hours;
   }
 }
