@@ -45,7 +45,11 @@ export const detectSchema = z.object({
   ...detectorSections,
 }).strict();
 
-export type DetectInput = z.input<typeof detectSchema>;
+/** An agent's `detect:` section (or the defaults): learning, dedupWindow, and one section per detector id. */
+export type DetectInput = {
+  learning?: { duration?: string | number; minEvents?: number };
+  dedupWindow?: string | number;
+} & Record<string, unknown>;
 
 /** Defaults fit a real deployment: a week of use and enough events to have seen the agent's routine. */
 export const DEFAULT_LEARNING = { duration: '7d', minEvents: 10_000 } as const;
