@@ -66,6 +66,19 @@ export class AgentRegistry {
     }
   }
 
+  /** The agent named `name`, added with no selectors of its own when new (rules added at run time). */
+  addAgent(name: string): Agent {
+    const known = this.agents.find((a) => a.spec.name === name);
+    if (known) return known;
+    const agent: Agent = {
+      id: this.agents.length + 1,
+      spec: { name, exe: [], comm: [], cgroup: [], argv: [], interpreters: [] },
+      argvMatchers: [],
+    };
+    this.agents.push(agent);
+    return agent;
+  }
+
   get size(): number {
     return this.agents.length;
   }
