@@ -271,6 +271,7 @@ export class CollectorServer {
         types: req.types?.length ? (req.types as EventType[]) : undefined,
         agent: req.agent,
         pid: req.pid,
+        agentPid: req.agent_pid,
         sinceNs: req.since_ns === undefined ? undefined : BigInt(req.since_ns),
         untilNs: req.until_ns === undefined ? undefined : BigInt(req.until_ns),
         sensorId: req.sensor_id,
