@@ -57,7 +57,7 @@ export const launchArgs = (stateDir: string, agent: string): string[] => ['launc
 export type QueriedEvent = Record<string, unknown> & { type: string; pid: number; ppid: number; agent: string | null; agentPid?: number };
 
 export function queryJson(stateDir: string, ...args: string[]): QueriedEvent[] {
-  return execFileSync(process.execPath, [BIN, 'query', '--state-dir', stateDir, '--json', '--limit', '100000', ...args], { encoding: 'utf8' })
+  return execFileSync(process.execPath, [BIN, 'query', '--state-dir', stateDir, '--json', '--limit', '100000', ...args], { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 })
     .split('\n').filter(Boolean).map((l) => JSON.parse(l) as QueriedEvent);
 }
 
