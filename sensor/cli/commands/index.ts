@@ -4,6 +4,7 @@ import { register as agents } from './agents.js';
 import { register as alerts } from './alerts.js';
 import { register as baseline } from './baseline.js';
 import { register as collector } from './collector.js';
+import { register as launch } from './launch.js';
 import { register as run } from './run.js';
 import { register as query } from './query.js';
 import { register as status } from './status.js';
@@ -17,6 +18,7 @@ export const COMMANDS: RegisterCommand[] = [
   alerts,
   baseline,
   collector,
+  launch,
   run,
   query,
   status,
