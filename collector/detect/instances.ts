@@ -34,7 +34,7 @@ export class InstanceTracker {
   /** The instance the event belongs to; `create` makes one for a root not seen before. */
   resolve(sensorId: string, ev: SensorEvent, create: (agent: string, agentPid: number) => LiveInstance): LiveInstance | null {
     if (ev.agent === null) return null;
-    const agentPid = ev.agentPid ?? this.fallbackRoot(sensorId, ev);
+    const agentPid = ev.agentPid || this.fallbackRoot(sensorId, ev); // 0 or absent: an older sensor
     const key = `${sensorId}\0${agentPid}`;
     let li = this.live.get(key);
     // The root exec'ing again after its instance ended: the pid was reused for a new instance.
@@ -46,7 +46,7 @@ export class InstanceTracker {
       if (this.live.size > MAX_LIVE) this.evictOldest();
     }
     li.touchedAt = Date.now();
-    if (ev.type === 'exit' && ev.agentPid === undefined) this.rootOf.delete(`${sensorId}\0${ev.pid}`);
+    if (ev.type === 'exit' && !ev.agentPid) this.rootOf.delete(`${sensorId}\0${ev.pid}`);
     return li;
   }
 
