@@ -4,8 +4,10 @@
 //
 // Implicitly granted when `read` is declared: what every dynamically linked
 // program reads before its first line runs (the loader cache, shared
-// libraries, locale data) and the harmless devices; when `write` is declared:
-// /dev/null and the terminal. When `connect` is declared: DNS queries (port
+// libraries, locale and time zone data), what name resolution and TLS read
+// (hosts, resolv.conf, nsswitch, passwd/group, CA certificates), the
+// process's own /proc entries, and the harmless devices; when `write` is
+// declared: /dev/null and the terminal. When `connect` is declared: DNS queries (port
 // 53, the resolver is how host grants are matched at all).
 import { connectGranted, parseConnectGrant, type ConnectGrant } from './connect-grant.js';
 import { expandGlob, globToRegExp } from './glob.js';
@@ -19,7 +21,10 @@ export interface GrantsInput {
 
 export const IMPLICIT_READ = [
   '/etc/ld.so.cache', '/etc/ld.so.preload', '/lib/**', '/lib64/**', '/usr/lib/**', '/usr/lib64/**',
-  '/usr/lib/locale/**', '/usr/share/locale/**', '/dev/null', '/dev/zero', '/dev/urandom', '/dev/random', '/dev/tty',
+  '/usr/share/locale/**', '/etc/locale.alias', '/etc/localtime', '/usr/share/zoneinfo/**',
+  '/etc/nsswitch.conf', '/etc/resolv.conf', '/etc/hosts', '/etc/host.conf', '/etc/gai.conf', '/etc/passwd', '/etc/group',
+  '/etc/ssl/certs/**', '/usr/share/ca-certificates/**', '/etc/ssl/openssl.cnf',
+  '/dev/null', '/dev/zero', '/dev/urandom', '/dev/random', '/dev/tty',
 ];
 export const IMPLICIT_WRITE = ['/dev/null', '/dev/tty', '/dev/pts/*'];
 
@@ -48,10 +53,11 @@ export class GrantSet {
     return Object.values(this.input).some((v) => v !== undefined);
   }
 
-  /** null: the kind is not declared; else whether the path is inside the grant. */
-  allowsPath(kind: 'read' | 'write' | 'exec', path: string, home: string | null, cwd: string | null): boolean | null {
+  /** null: the kind is not declared; else whether the path is inside the grant. pid: whose /proc entries are its own. */
+  allowsPath(kind: 'read' | 'write' | 'exec', path: string, home: string | null, cwd: string | null, pid?: number): boolean | null {
     const globs = this.input[kind];
     if (!globs) return null;
+    if (kind === 'read' && pid !== undefined && (path.startsWith(`/proc/${pid}/`) || path.startsWith('/proc/self/') || path.startsWith('/proc/thread-self/'))) return true;
     const key = `${home ?? ''}\0${cwd ?? ''}`;
     let compiled = this.cache.get(key);
     if (!compiled) {

@@ -29,7 +29,7 @@ export default defineDetector({
       if (!f) continue;
       const r = (ev.event as { result?: number }).result;
       if (r === ENOENT || r === ENOTDIR) continue;
-      const ok = g.allowsPath(f.op, f.path, home, cwd);
+      const ok = g.allowsPath(f.op, f.path, home, cwd, ev.event.pid);
       if (ok !== false) continue;
       out.push({
         subject: `${f.op} ${f.path}`,
