@@ -258,10 +258,15 @@ export class DetectionEngine {
       if (first) {
         inst.startNs ??= tsNs;
         inst.cwd = ev.cwd !== undefined ? bs(ev.cwd) : inst.cwd;
+      }
+      inst.cwd ??= ev.cwd !== undefined ? bs(ev.cwd) : null;
+      // The root exec'ing again (a wrapper such as setpriv, runuser or env
+      // becoming the agent): its user and command line are the agent's now.
+      if (inst.uid !== ev.uid) {
         inst.uid = ev.uid;
         inst.home = this.homes.of(ev.uid);
-        inst.argv = ev.argv.map(bs);
       }
+      inst.argv = ev.argv.map(bs);
       inst.exe = bs(ev.exe ?? ev.filename);
       return first;
     }
