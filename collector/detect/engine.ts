@@ -35,6 +35,8 @@ export interface EngineCounters {
   repeats: number;
   skippedEvents: number;
   queued: number;
+  /** events or detector calls that threw (logged, then skipped) */
+  errors: number;
 }
 
 interface AgentRuntime extends AgentView {
@@ -81,7 +83,7 @@ export class DetectionEngine {
   private lastSkipLog = 0;
   private lastRepeatFlush = 0;
   private idleWaiters: (() => void)[] = [];
-  readonly counters: EngineCounters = { batches: 0, events: 0, judged: 0, alerts: 0, repeats: 0, skippedEvents: 0, queued: 0 };
+  readonly counters: EngineCounters = { batches: 0, events: 0, judged: 0, alerts: 0, repeats: 0, skippedEvents: 0, queued: 0, errors: 0 };
 
   constructor(private readonly db: Database.Database, private readonly opts: DetectionOptions, private readonly log: Logger) {
     createDetectSchema(db);
@@ -164,7 +166,13 @@ export class DetectionEngine {
       while (done < max && this.queueHead.batch < this.queue.length) {
         const b = this.queue[this.queueHead.batch]!;
         const end = Math.min(b.events.length, this.queueHead.event + (max - done));
-        for (let i = this.queueHead.event; i < end; i++) this.judge(b.sensorId, b.events[i]!, b.ids[i]!, alerts);
+        for (let i = this.queueHead.event; i < end; i++) {
+          try {
+            this.judge(b.sensorId, b.events[i]!, b.ids[i]!, alerts);
+          } catch (err) {
+            this.noteError('an event could not be judged', err); // one bad event must not stop the queue
+          }
+        }
         done += end - this.queueHead.event;
         this.queueHead.event = end;
         if (end === b.events.length) {
@@ -182,6 +190,13 @@ export class DetectionEngine {
       this.saveInstances(false);
     });
     this.counters.queued = this.queuedEvents;
+  }
+
+  private noteError(what: string, err: unknown): void {
+    this.counters.errors++;
+    if (this.counters.errors <= 10 || this.counters.errors % 10_000 === 0) {
+      this.log.error({ err: err instanceof Error ? err.message : String(err), errors: this.counters.errors }, what);
+    }
   }
 
   private write(fn: () => void): void {
@@ -224,7 +239,13 @@ export class DetectionEngine {
         state = det.newState(li.inst, s.params);
         li.states.set(det.meta.id, state);
       }
-      const out = det.onEvent(judged, { agent, state, params: s.params, minute: li.rates.counts as MinuteCounts });
+      let out;
+      try {
+        out = det.onEvent(judged, { agent, state, params: s.params, minute: li.rates.counts as MinuteCounts });
+      } catch (err) {
+        this.noteError(`detector ${det.meta.id} failed`, err);
+        continue;
+      }
       if (out) for (const draft of out) alerts.push({ draft, rule: draft.rule ?? det.meta.id, severity: draft.severity ?? s.severity, ev: judged });
     }
   }
