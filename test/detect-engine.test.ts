@@ -319,6 +319,18 @@ describe('detection engine on the real store', () => {
     const n = benignB('fakeagent').connect('10.0.0.77', 4444);
     await commit(n.done());
     expect(rulesOf(n.root)).toEqual(['new_destination']);
+    // an instance running across a restart stays one instance, and its alert stays deduplicated
+    clockNs = BigInt(Date.now()) * 1_000_000n;
+    const across = benignB('fakeagent').connect('10.0.0.88', 4444);
+    await commit(across.events.splice(0));
+    await store.close();
+    open();
+    await commit(across.connect('10.0.0.88', 4444).done());
+    await store.close();
+    open();
+    expect(alertsOf(across.root).map((a) => [a.rule, a.count])).toEqual([['new_destination', 2]]);
+    const rows = store.database.prepare('SELECT count(*) AS n FROM agent_instances WHERE agent_pid = ?').get(across.root) as { n: number };
+    expect(rows.n).toBe(1);
   });
 
   it('lists alerts, agents and baselines through the CLI', async () => {

@@ -13,7 +13,7 @@ import type { SensorEvent } from '../../proto/events/types.js';
 import { AlertChainWriter } from '../store/alert-chain.js';
 import type { CommittedBatch } from '../store/event-store.js';
 import {
-  baselineDigest, createDetectSchema, InstanceWriter, markRequestApplied, pendingRequests, readBaselines, writeBaseline,
+  baselineDigest, createDetectSchema, InstanceWriter, markRequestApplied, pendingRequests, readBaselines, readInstances, writeBaseline,
   type BaselineRequest,
 } from '../store/detect-rows.js';
 import { Baseline, type BaselineJson } from './baseline.js';
@@ -98,6 +98,8 @@ export class DetectionEngine {
       a.endedBy = rec.endedBy;
       a.baseline.dirty = false;
     }
+    this.adoptOpenInstances();
+    this.reloadDedup();
     this.applyRequests();
     this.timers.push(setInterval(() => this.tick(), opts.requestPollMs ?? 250));
     this.timers.push(setInterval(() => this.saveLearning(false), opts.saveEveryMs ?? 30_000));
@@ -422,6 +424,34 @@ export class DetectionEngine {
       rates: new MinuteRates(), states: new Map(), events: 0, lastNs: null, exitCode: null, saved: false, urgent: false,
       execSeen: false, touchedAt: Date.now(),
     };
+  }
+
+  /** Instances not ended when the collector last stopped continue (one row, not two, in `sensor agents`). */
+  private adoptOpenInstances(): void {
+    for (const r of readInstances(this.db, undefined, true)) {
+      this.tracker.adopt({
+        inst: { id: r.id, sensorId: r.sensorId, agent: r.agent, agentPid: r.agentPid, startNs: r.startNs, endNs: null, uid: r.uid, home: r.home, cwd: r.cwd, exe: r.exe, argv: r.argv },
+        rates: new MinuteRates(), states: new Map(), events: r.events, lastNs: r.lastNs, exitCode: null, saved: true, urgent: false,
+        execSeen: r.startNs !== null, touchedAt: Date.now(),
+      });
+    }
+  }
+
+  /** Alerts of the last dedup window stay deduplicated across a restart. */
+  private reloadDedup(): void {
+    const live = new Map<number, Instance>();
+    for (const li of this.tracker.all()) live.set(li.inst.id, li.inst);
+    if (live.size === 0) return;
+    const rows = this.db.prepare(
+      `SELECT id, ts_ns, rule, subject, agent, agent_pid, sensor_id FROM alert_chain WHERE kind = 'alert' AND id > (SELECT coalesce(max(id), 0) - 10000 FROM alert_chain)`,
+    ).safeIntegers(true).all() as { id: bigint; ts_ns: bigint; rule: string; subject: string; agent: string; agent_pid: bigint; sensor_id: string }[];
+    const bySensorPid = new Map<string, Instance>();
+    for (const i of live.values()) bySensorPid.set(`${i.sensorId}\0${i.agentPid}`, i);
+    for (const r of rows) {
+      const inst = bySensorPid.get(`${r.sensor_id}\0${r.agent_pid}`);
+      if (!inst || inst.agent !== r.agent) continue;
+      this.pending.set(`${inst.id}\0${r.rule}\0${r.subject}`, { alertId: Number(r.id), firstNs: r.ts_ns, lastNs: r.ts_ns, repeats: 0, inst });
+    }
   }
 
   private saveInstances(all: boolean): void {

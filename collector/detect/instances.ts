@@ -50,6 +50,11 @@ export class InstanceTracker {
     return li;
   }
 
+  /** An instance still running when the collector stopped: events that follow continue it. */
+  adopt(li: LiveInstance): void {
+    this.live.set(`${li.inst.sensorId}\0${li.inst.agentPid}`, li);
+  }
+
   all(): IterableIterator<LiveInstance> {
     return this.live.values();
   }

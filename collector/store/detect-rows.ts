@@ -142,10 +142,11 @@ export interface InstanceRecord {
   lastNs: bigint | null;
 }
 
-export function readInstances(db: Database.Database, agent?: string): InstanceRecord[] {
+export function readInstances(db: Database.Database, agent?: string, openOnly = false): InstanceRecord[] {
   if (!tableExists(db, 'agent_instances')) return [];
+  const open = openOnly ? ' WHERE end_ns IS NULL AND id > (SELECT coalesce(max(id), 0) - 20000 FROM agent_instances)' : '';
   const rows = (agent === undefined
-    ? db.prepare('SELECT * FROM agent_instances ORDER BY id').safeIntegers(true).all()
+    ? db.prepare(`SELECT * FROM agent_instances${open} ORDER BY id`).safeIntegers(true).all()
     : db.prepare('SELECT * FROM agent_instances WHERE agent = ? ORDER BY id').safeIntegers(true).all(agent)) as Record<string, unknown>[];
   const n = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
   return rows.map((r) => ({
