@@ -201,13 +201,15 @@ async function boundedBaseline() {
     agentPid: 1000, cgroupId: '1', netns: 1, mntns: 1, ...extra,
   });
   let seq = 0n;
+  // Names without digits, so that generalisation keeps them apart (digits collapse to #).
+  const word = (k) => [...k.toString(26)].map((c) => String.fromCharCode(97 + parseInt(c, 26))).join('');
   const N = QUICK ? 20_000 : 60_000;
   for (let i = 0; i < N; i += 1000) {
     const events = [];
     for (let k = i; k < i + 1000; k++) {
-      events.push(base('open', 1000, { path: `/srv/area${k}/sub${k}/f${k}`, flags: 0, mode: 0, access: 'read', result: 3, syscall: 'openat' }));
+      events.push(base('open', 1000, { path: `/srv/${word(k)}/sub/f${k}`, flags: 0, mode: 0, access: 'read', result: 3, syscall: 'openat' }));
       if (k % 3 === 0) events.push(base('connect', 1000, { family: 'inet', proto: 'tcp', addr: `203.0.${(k >> 8) & 255}.${k & 255}`, port: 443, result: 0 }));
-      if (k % 5 === 0) events.push(base('exec', 1001 + (k % 50), { filename: `/opt/tool${k}/bin/run`, argv: ['run'], startNs: '1', exe: `/opt/tool${k}/bin/run` }));
+      if (k % 5 === 0) events.push(base('exec', 1001 + (k % 50), { filename: `/opt/${word(k)}/bin/run`, argv: ['run'], startNs: '1', exe: `/opt/${word(k)}/bin/run` }));
     }
     store.commitBatch({ sensorId: 'synthetic', bootId: 'b', seq: ++seq, events });
   }
