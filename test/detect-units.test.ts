@@ -13,6 +13,7 @@ import { expandGlob, globToRegExp } from '../collector/detect/glob.js';
 import { GrantSet } from '../collector/detect/grants.js';
 import { resolveSettings } from '../collector/detect/settings.js';
 import { parseAgentConfig } from '../sensor/agents/config.js';
+import { detectionOptions } from '../sensor/cli/commands/detect-options.js';
 
 describe('generalisation', () => {
   it('collapses volatile path parts and keeps stable ones', () => {
@@ -142,6 +143,18 @@ describe('baseline and settings', () => {
       expect(d.meta.attack.length).toBeGreaterThan(0);
       expect(d.meta.falsePositives.length).toBeGreaterThan(10);
     }
+  });
+});
+
+describe('detection options from the CLI', () => {
+  it('--no-detect gives none; flags are the defaults, each agent keeps its own sections', () => {
+    const spec = { name: 'a', exe: [], comm: ['a'], cgroup: [], argv: [], interpreters: [], grants: { read: ['{cwd}/**'] }, detect: { dedupWindow: '1m' } };
+    expect(detectionOptions({ detect: false }, [spec])).toBeUndefined();
+    expect(detectionOptions({ detect: true, learnDuration: '1h', learnMinEvents: 50, passwdFile: '/p' }, [spec])).toEqual({
+      defaults: { learning: { duration: '1h', minEvents: 50 } },
+      agents: [{ name: 'a', grants: { read: ['{cwd}/**'] }, detect: { dedupWindow: '1m' } }],
+      passwdFile: '/p',
+    });
   });
 });
 

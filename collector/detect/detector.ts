@@ -38,7 +38,15 @@ export interface EventFeatures {
   file?: FileFeature;
   /** a second path written (rename's and link's new name) */
   file2?: FileFeature;
-  exec?: { path: string; key: string; /** the instance root's first exec: the agent itself starting */ first: boolean };
+  exec?: {
+    /** the program (exe, else the exec'd file) */
+    path: string;
+    /** the file as exec'd (a link such as /bin/true, where path is /usr/bin/true) */
+    filename: string;
+    key: string;
+    /** the instance root's first exec: the agent itself starting */
+    first: boolean;
+  };
   dest?: Destination & { addr: string; port: number; host?: string; family: string };
 }
 

@@ -63,6 +63,7 @@ const SLICE_EVENTS = 4096;
 const REPEAT_FLUSH_MS = 1000;
 const INSTANCE_IDLE_MS = 30 * 60_000;
 const FEATURE_CACHE_MAX = 50_000;
+const STATS_EVERY_MS = 60_000;
 
 const bs = (v: unknown): string => (v === undefined || v === null ? '' : typeof v === 'string' ? v : displayString(v as { b64: string }));
 
@@ -82,6 +83,8 @@ export class DetectionEngine {
   private readonly timers: NodeJS.Timeout[] = [];
   private lastSkipLog = 0;
   private lastRepeatFlush = 0;
+  private lastStats = Date.now();
+  private statsAt = 0;
   private idleWaiters: (() => void)[] = [];
   readonly counters: EngineCounters = { batches: 0, events: 0, judged: 0, alerts: 0, repeats: 0, skippedEvents: 0, queued: 0, errors: 0 };
 
@@ -336,7 +339,7 @@ export class DetectionEngine {
       }
       case 'exec': {
         const path = bs(ev.exe ?? ev.filename);
-        return { exec: { path, key: generalisePath(path, ctx, 8), first: firstExec } };
+        return { exec: { path, filename: bs(ev.filename), key: generalisePath(path, ctx, 8), first: firstExec } };
       }
       case 'connect': {
         if (ev.family !== 'inet' && ev.family !== 'inet6' && ev.family !== 'unix') return {};
@@ -515,6 +518,11 @@ export class DetectionEngine {
 
   private tick(): void {
     if (this.closed) return;
+    if (Date.now() - this.lastStats >= STATS_EVERY_MS && this.counters.events !== this.statsAt) {
+      this.lastStats = Date.now();
+      this.statsAt = this.counters.events;
+      this.log.info({ ...this.counters, agents: this.agentStates() }, 'detection stats');
+    }
     this.applyRequests();
     if (Date.now() - this.lastRepeatFlush >= REPEAT_FLUSH_MS) {
       this.lastRepeatFlush = Date.now();

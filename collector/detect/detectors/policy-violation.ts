@@ -40,7 +40,8 @@ export default defineDetector({
     }
     const x = ev.features.exec;
     // The instance's own first program is what the agent is, not something it ran.
-    if (x && !x.first && g.allowsPath('exec', x.path, home, cwd) === false) {
+    // Either name of the program will do: the grant may name the link (/bin/true) or its target (/usr/bin/true).
+    if (x && !x.first && g.allowsPath('exec', x.path, home, cwd) === false && g.allowsPath('exec', x.filename, home, cwd) === false) {
       out.push({ subject: `exec ${x.path}`, summary: `exec ${x.path}: outside ${agent.name}'s exec grants (${g.describe('exec')})`, evidence: [ev.id], baseline: null });
     }
     const d = ev.features.dest;
