@@ -85,6 +85,7 @@ export interface PbEvent {
   unlink?: PbUnlink; rename?: PbRename; link?: PbLink; dns?: PbDns;
   ts_ns?: U64; pid?: number; tid?: number; ppid?: number; uid?: number; gid?: number;
   comm?: Buffer; agent?: string; cgroup_id?: U64; netns?: number; mntns?: number; truncated?: boolean;
+  agent_pid?: number; untracked?: boolean; compat?: boolean; arg_changed?: boolean;
 }
 
 export interface PbTransportCounters {
@@ -111,7 +112,7 @@ export interface PbStatusResponse {
 }
 export interface PbQueryRequest {
   types?: string[]; agent?: string; pid?: number; since_ns?: U64; until_ns?: U64; sensor_id?: string; limit?: number;
-  path_glob?: string; addr?: string;
+  path_glob?: string; addr?: string; agent_pid?: number;
 }
 export interface PbStoredEvent { id?: U64; sensor_id?: string; event?: PbEvent }
 export interface PbQueryResponse { events?: PbStoredEvent[] }

@@ -36,6 +36,8 @@ export class AgentRegistry {
   private readonly interpreterExes = new Set<string>();
   /** agents with at least one selector in force (a rule in a map, or an argv pattern) */
   private readonly ruled = new Set<Agent>();
+  /** ids of agents added by agentNamed(), not in the config */
+  private readonly launchedOnly = new Set<number>();
 
   constructor(specs: AgentSpec[], statCgroup: (path: string) => bigint = cgroupIdOf) {
     this.agents = specs.map((spec, i) => ({ id: i + 1, spec, argvMatchers: spec.argv.map(compileArgvPattern) }));
@@ -75,6 +77,19 @@ export class AgentRegistry {
     return this.agents.filter((a) => !this.ruled.has(a)).map((a) => a.spec.name);
   }
 
+  /** The agent named `name`, added with no selectors of its own when new (rules added at run time). */
+  addAgent(name: string): Agent {
+    const known = this.agents.find((a) => a.spec.name === name);
+    if (known) return known;
+    const agent: Agent = {
+      id: this.agents.length + 1,
+      spec: { name, exe: [], comm: [], cgroup: [], argv: [], interpreters: [] },
+      argvMatchers: [],
+    };
+    this.agents.push(agent);
+    return agent;
+  }
+
   get size(): number {
     return this.agents.length;
   }
@@ -82,6 +97,21 @@ export class AgentRegistry {
   nameOf(agentId: number): string | null {
     if (agentId === AGENT_NONE || agentId === AGENT_CANDIDATE) return null;
     return this.agents[agentId - 1]?.spec.name ?? null;
+  }
+
+  /**
+   * The agent named `name`, added without selectors if the config lacks it
+   * (`sensor launch --agent NAME`: an agent without grants, matched by the
+   * cgroup rule launch adds). Ids stay stable: agents are only appended.
+   */
+  agentNamed(name: string): { agent: Agent; configured: boolean } {
+    const found = this.agents.find((a) => a.spec.name === name);
+    if (found) return { agent: found, configured: !this.launchedOnly.has(found.id) };
+    const spec: AgentSpec = { name, exe: [], comm: [], cgroup: [], argv: [], interpreters: [] };
+    const agent: Agent = { id: this.agents.length + 1, spec, argvMatchers: [] };
+    this.agents.push(agent);
+    this.launchedOnly.add(agent.id);
+    return { agent, configured: false };
   }
 
   /** Rules for the kernel. A definite rule wins over an interpreter candidate rule on the same key. */

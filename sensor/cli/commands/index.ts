@@ -1,6 +1,10 @@
 // One line per subcommand; each module exports `register(program)`.
 import type { Command } from 'commander';
+import { register as agents } from './agents.js';
+import { register as alerts } from './alerts.js';
+import { register as baseline } from './baseline.js';
 import { register as collector } from './collector.js';
+import { register as launch } from './launch.js';
 import { register as run } from './run.js';
 import { register as query } from './query.js';
 import { register as status } from './status.js';
@@ -10,7 +14,11 @@ import { register as watch } from './watch.js';
 export type RegisterCommand = (program: Command) => void;
 
 export const COMMANDS: RegisterCommand[] = [
+  agents,
+  alerts,
+  baseline,
   collector,
+  launch,
   run,
   query,
   status,

@@ -30,10 +30,13 @@ import { collect, nonNegativeInt, positiveInt } from '../arguments.js';
 import { CliError } from '../exit-codes.js';
 import { untilSignal } from '../signals.js';
 import { probeCollector } from '../../transport/collector-probe.js';
+import { addDetectFlags, detectionOptions, type DetectFlags } from './detect-options.js';
 import { defaultAgents } from '../../agents/known-agents.js';
 import type { AgentSpec } from '../../agents/config.js';
+import { LaunchRegistry } from '../../launch/launch-registry.js';
+import { removeRunAddress, writeRunAddress } from '../../launch/run-address.js';
 
-interface RunOptions {
+interface RunOptions extends DetectFlags {
   collector?: string;
   listen: string;
   stateDir: string;
@@ -94,6 +97,8 @@ async function run(opts: RunOptions): Promise<void> {
   // A TCP collector without TLS would refuse every handshake while we retry forever: refuse now.
   const tls = opts.collector ? usage(() => clientTlsFor(parseAddress(opts.collector!), tlsFilesFromOptions(opts))) : undefined;
 
+  // `sensor launch` reaches this sensor through the embedded collector's socket.
+  const launches = new LaunchRegistry(logger.child({ module: 'sensor.launch' }));
   let embedded: Awaited<ReturnType<typeof startCollector>> | undefined;
   if (!opts.collector) {
     const listen = usage(() => parseAddress(opts.listen));
@@ -101,8 +106,8 @@ async function run(opts: RunOptions): Promise<void> {
     try {
       embedded = await startCollector({
         listen: opts.listen, stateDir: opts.stateDir, maxMessageBytes: DEFAULT_MAX_RECEIVE_BYTES,
-        retainDays: opts.retainDays, retainBytes: opts.retainBytes,
-      }, logger);
+        retainDays: opts.retainDays, retainBytes: opts.retainBytes, detection: detectionOptions(opts, agents),
+      }, logger, launches);
     } catch (err) {
       // The hint fits one case only: listening failed and a collector already answers on that socket.
       const taken = err instanceof ListenError && existsSync(listen.path) &&
@@ -131,6 +136,8 @@ async function run(opts: RunOptions): Promise<void> {
     await embedded?.stop();
     throw err;
   }
+  launches.attach(sensor);
+  if (embedded) writeRunAddress(opts.stateDir, opts.listen);
   const missing = sensor.backend.unavailable();
   if (missing.length > 0) log.warn({ missing }, unavailableText(sensor.backend.name));
   log.info({
@@ -145,6 +152,8 @@ async function run(opts: RunOptions): Promise<void> {
   });
   log.info({ signal }, 'stopping');
   clearInterval(stats);
+  if (embedded) removeRunAddress(opts.stateDir, opts.listen);
+  launches.close();
   await sensor.stop();
   const transport = await client.close(5000);
   await embedded?.stop();
@@ -166,7 +175,7 @@ function logStats(log: Logger, sensor: Sensor, client: CollectorClient): void {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('run')
     .description('Run the sensor as a service and store its events in a collector (embedded unless --collector is given)')
     .option('--collector <addr>', 'send to this collector (unix:///path or host:port with --tls-*) instead of an embedded one')
@@ -184,7 +193,7 @@ export function register(program: Command): void {
     .option('--buffer-bytes <n>', 'unacked events held while the collector is away; beyond it new events are dropped and counted',
       positiveInt, CLIENT_DEFAULTS.bufferBytes)
     .option('--stats-every <sec>', 'log counters every N seconds (0: never)', nonNegativeInt, 60);
-  addStoreOptions(program.commands[program.commands.length - 1]!)
+  addStoreOptions(addDetectFlags(cmd))
     .action((opts: RunOptions & { statsEvery: number }, cmd: Command) =>
       run({ ...opts, statsEverySec: opts.statsEvery, sensorIdGiven: cmd.getOptionValueSource('sensorId') === 'cli' }));
 }
