@@ -51,8 +51,12 @@ describe.skipIf(skipReason !== null)('sensor launch (real kernel, real gRPC, rea
     dir = mkdtempSync(join(tmpdir(), 'launch-e2e-'));
     stateDir = join(dir, 'state');
     writeFileSync(join(dir, 'input.txt'), 'read me\n');
+    // An argv agent makes node an interpreter candidate in the kernel (a comm
+    // rule, checked before cgroup rules): launched node must still be ours.
+    const config = join(dir, 'agents.yaml');
+    writeFileSync(config, 'agents:\n  - name: argv-agent\n    argv: ["**/no-such-agent-script.js"]\n    interpreters: ["node"]\n');
     // The socket is away from the state dir, as the acceptance check has it.
-    run = await startSensorRun(stateDir, join(dir, 'sock', 'c.sock'), ['--agent-comm', 'no-such-agent']);
+    run = await startSensorRun(stateDir, join(dir, 'sock', 'c.sock'), ['--config', config]);
   });
 
   afterEach((ctx) => {
@@ -84,6 +88,18 @@ describe.skipIf(skipReason !== null)('sensor launch (real kernel, real gRPC, rea
       const byInstance = queryJson(stateDir, '--agent-pid', String(pid));
       expect(byInstance.length).toBe(events.length);
     }
+  });
+
+  it('makes an interpreter that argv rules watch as a candidate the launched agent', async () => {
+    const pidFile = join(dir, 'node-pid');
+    const script = `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); require('fs').readFileSync(${JSON.stringify(join(dir, 'input.txt'))})`;
+    const r = spawnSync(process.execPath, [BIN, ...launchArgs(stateDir, AGENT), process.execPath, '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    const events = await stored(pid);
+    expect(events[0]).toMatchObject({ type: 'exec', agent: AGENT, filename: process.execPath });
+    expect(events.some((e) => e.type === 'open' && e.path === join(dir, 'input.txt'))).toBe(true);
+    for (const e of events) expect(e.agent).toBe(AGENT);
   });
 
   it('passes a killing signal through and forwards signals sent to launch', async () => {
