@@ -318,7 +318,7 @@ describe.skipIf(skip !== null)('loss accounting with a tiny ring', () => {
     const bin = buildFixture('agent.c', 'as-test-burst');
     const N = 20_000;
     const rec = await startSensor([agent('burst', { comm: ['as-test-burst'] })], {
-      ringBytes: 4096, enrich: false, tuning: { pollMs: 50 },
+      ringBytes: 4096, tuning: { pollMs: 50 },
     });
     try {
       const ran = await run(bin, [`burst:/etc/hostname:${N}`]);

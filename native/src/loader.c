@@ -106,6 +106,12 @@ static int configure(struct sensor_loader *l, const struct loader_config *cfg)
 	err = bpf_map__set_max_entries(l->skel->maps.events, ring);
 	if (err)
 		return loader_fail(l, -err, "setting the ring buffer size to %u failed: %s", ring, strerror(-err));
+	if (cfg->tracked_max) {
+		err = bpf_map__set_max_entries(l->skel->maps.tracked, cfg->tracked_max);
+		if (err)
+			return loader_fail(l, -err, "setting the tracked-process capacity to %u failed: %s",
+					   cfg->tracked_max, strerror(-err));
+	}
 	l->skel->rodata->cfg_trace_all = cfg->trace_all ? 1 : 0;
 	l->skel->rodata->cfg_self_tgid = cfg->self_tgid;
 	l->skel->rodata->cfg_wakeup_bytes = cfg->wakeup_bytes;

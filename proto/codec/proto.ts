@@ -85,6 +85,7 @@ export interface PbEvent {
   unlink?: PbUnlink; rename?: PbRename; link?: PbLink; dns?: PbDns;
   ts_ns?: U64; pid?: number; tid?: number; ppid?: number; uid?: number; gid?: number;
   comm?: Buffer; agent?: string; cgroup_id?: U64; netns?: number; mntns?: number; truncated?: boolean;
+  agent_pid?: number; untracked?: boolean; compat?: boolean; arg_changed?: boolean;
 }
 
 export interface PbTransportCounters {

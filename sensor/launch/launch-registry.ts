@@ -18,7 +18,7 @@ import { cgroup2Mount, cgroupPopulated, checkLaunchCgroup, removeCgroup } from '
 /** What the registry needs of the Sensor (sensor.ts). */
 export interface CgroupWatcher {
   watchCgroup(name: string, cgroupId: bigint): Promise<{ agentId: number; configured: boolean }>;
-  unwatchCgroup(cgroupId: bigint): void;
+  removeCgroupAgent(cgroupId: bigint): void;
 }
 
 interface LiveLaunch {
@@ -104,7 +104,11 @@ export class LaunchRegistry implements LaunchControl {
     }
     launch.watcher?.close();
     this.live.delete(path);
-    this.sensor?.unwatchCgroup(launch.id);
+    try {
+      this.sensor?.removeCgroupAgent(launch.id);
+    } catch (err) {
+      this.log.warn({ cgroup: path, err: (err as Error).message }, 'launch cgroup rule not removed');
+    }
     this.log.info({ agent: launch.agent, cgroup: path }, 'launch cgroup empty and removed');
     return true;
   }
