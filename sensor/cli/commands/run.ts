@@ -94,6 +94,7 @@ async function run(opts: RunOptions): Promise<void> {
   const backend = createBackend(opts.backend, { traceAll: opts.all ?? false, selfPid: process.pid }, sensorLog);
   const sensor = new Sensor({ backend, agents, traceAll: opts.all ?? false, log: sensorLog });
   sensor.onEvents((events) => client.push(events));
+  if (embedded) launches.adoptLeftovers(sensor.registry);
   try {
     await sensor.start();
   } catch (err) {
