@@ -8,7 +8,7 @@
 // cgroup.events is watched (inotify) and, in case a change is missed, polled.
 import * as grpc from '@grpc/grpc-js';
 import { existsSync, readdirSync, watch, type FSWatcher } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import { LaunchControlError, type LaunchControl, type LaunchRegistration } from '../../collector/server/launch-control.js';
 import { AGENT_NAME_PATTERN, AGENT_NAME_RULE } from '../agents/config.js';
@@ -33,6 +33,12 @@ interface LiveLaunch {
 const POLL_MS = 2000;
 /** <agent>-<launcher pid>-<8 hex>, as makeLaunchCgroup names a leaf */
 const LEAF_NAME = /^([A-Za-z0-9][A-Za-z0-9._-]{0,62})-(\d+)-[0-9a-f]{8}$/;
+
+/** Whether the `sensor launch` that made this leaf still runs (its pid is in the leaf's name). */
+function launcherAlive(path: string): boolean {
+  const m = LEAF_NAME.exec(basename(path));
+  return m === null || existsSync(`/proc/${m[2]}`);
+}
 
 /** What adoption needs of the AgentRegistry, before the sensor starts. */
 export interface LaunchAdopter {
@@ -74,15 +80,15 @@ export class LaunchRegistry implements LaunchControl {
       const m = LEAF_NAME.exec(name);
       if (!m) continue;
       const path = join(launchParent(this.mount), name);
-      const launcherAlive = existsSync(`/proc/${m[2]}`);
+      const alive = launcherAlive(path);
       try {
         if (!cgroupPopulated(path)) {
-          if (!launcherAlive && removeCgroup(path)) this.log.info({ cgroup: path }, 'empty launch cgroup of an earlier run removed');
+          if (!alive && removeCgroup(path)) this.log.info({ cgroup: path }, 'empty launch cgroup of an earlier run removed');
           continue;
         }
         const id = cgroupIdOf(path);
         if (!registry.addCgroup(id, registry.addAgent(m[1]!))) continue;
-        this.watchFrom(path, { agent: m[1]!, id, seenPopulated: true, ended: !launcherAlive });
+        this.watchFrom(path, { agent: m[1]!, id, seenPopulated: true, ended: !alive });
         adopted++;
         this.log.info({ agent: m[1], cgroup: path }, 'launch cgroup of an earlier run adopted');
       } catch (err) {
@@ -147,7 +153,8 @@ export class LaunchRegistry implements LaunchControl {
         launch.seenPopulated = true;
         return false;
       }
-      if (!launch.ended && !launch.seenPopulated) return false; // the launched command has not joined yet
+      // Never populated: the command has not joined yet, unless its launcher died first.
+      if (!launch.ended && !launch.seenPopulated && launcherAlive(path)) return false;
       if (!removeCgroup(path)) return false;
     } catch (err) {
       this.log.warn({ cgroup: path, err: (err as Error).message }, 'launch cgroup check failed');
