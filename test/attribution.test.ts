@@ -7,7 +7,7 @@
 // pending entry, start times, UDP destinations, exits of many threads).
 import { execFileSync, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -74,7 +74,7 @@ describe.skipIf(skip !== null)('exact attribution on the live kernel', () => {
       agent('perl-agent', { argv: [`re:${MARKER}`], interpreters: ['perl'] }),
       agent('exe-agent', { exe: [myagent] }),
       agent('sh-agent', { exe: [agentsh] }),
-    ]);
+    ], { watchCompat: true });
   });
 
   afterAll(async () => {
@@ -269,6 +269,27 @@ describe.skipIf(skip !== null)('exact attribution on the live kernel', () => {
     await waitForEvents(rec.events, (evs) => exitOf(r.pid)(evs.slice(mark)), 10_000, 'exit');
     const sends = eventsOf(seen(), r.pid, 'connect').filter((e) => e.port === port && e.datagram);
     expect(sends.map((e) => e.result)).toEqual([-90, 0]); // EMSGSIZE, then the datagram that went out
+  });
+
+  it('a cgroup rule added at run time makes what execs in that cgroup an agent instance (for sensor launch)', async (ctx) => {
+    const mount = readFileSync('/proc/self/mountinfo', 'latin1').split('\n')
+      .map((l) => l.split(' - ')).find(([, post]) => post?.startsWith('cgroup2 '))?.[0].split(' ')[4];
+    if (!mount) {
+      console.warn('attribution: no cgroup2 mount, run-time cgroup rule check skipped');
+      ctx.skip();
+    }
+    const cg = join(mount!, `as-attr-launch-${process.pid}`);
+    mkdirSync(cg);
+    try {
+      rec.sensor.addCgroupAgent(statSync(cg, { bigint: true }).ino, 'launched');
+      const pid = Number(sh(`echo $$ > ${cg}/cgroup.procs && echo $$ && exec /bin/cat /etc/hostname >/dev/null`).trim().split('\n')[0]);
+      await waitForEvents(rec.events, (evs) => exitOf(pid)(evs.slice(mark)), 10_000, 'exit');
+      expect(eventsOf(seen(), pid, 'exec').map((e) => [e.agent, e.agentPid])).toEqual([['launched', pid]]);
+      expect(eventsOf(seen(), pid, 'open').some((e) => e.path === '/etc/hostname' && e.agent === 'launched')).toBe(true);
+      rec.sensor.removeCgroupAgent(statSync(cg, { bigint: true }).ino);
+    } finally {
+      execFileSync('rmdir', [cg]);
+    }
   });
 
   it('13: threads exiting together give one exit per process, with its code', async () => {
