@@ -7,7 +7,7 @@
 // never from a later look at /proc.
 import { CandidateGate, type CandidateCounters } from './agents/candidates.js';
 import type { AgentSpec } from './agents/config.js';
-import { AgentRegistry } from './agents/registry.js';
+import { AgentRegistry, type Agent } from './agents/registry.js';
 import type { Backend, BackendCounters, KernelEvent } from './backends/backend.js';
 import { HostAttribution } from './dns/attribution.js';
 import { CgroupIds, ProcessCache, runningAgents, scanProcesses, startTicksOf, type ProcessRecord } from './enrich/procfs.js';
@@ -107,23 +107,6 @@ export class Sensor {
     await this.options.backend.settled?.();
   }
 
-  /**
-   * Watches processes that exec inside a cgroup as agent `name` (`sensor
-   * launch`); resolves once the rule is in force in the kernel.
-   */
-  async watchCgroup(name: string, cgroupId: bigint): Promise<{ agentId: number; configured: boolean }> {
-    if (!this.started) throw new Error('the sensor is not running');
-    const { agent, configured } = this.registry.agentNamed(name);
-    this.options.backend.setRule({ kind: 'cgroup', key: cgroupId, agentId: agent.id, candidate: false });
-    await this.options.backend.settled?.();
-    return { agentId: agent.id, configured };
-  }
-
-  /** Drops the rule of a cgroup that is gone (its processes were tracked by inheritance anyway). */
-  unwatchCgroup(cgroupId: bigint): void {
-    if (this.started) this.options.backend.deleteRule?.({ kind: 'cgroup', key: cgroupId });
-  }
-
   /** Subscribe to batches of events; returns the unsubscribe function. */
   onEvents(listener: Listener): () => void {
     this.listeners.add(listener);
@@ -201,14 +184,29 @@ export class Sensor {
    * the registry when the name is new). For `sensor launch`-style wrappers
    * that put an agent in a cgroup of its own before exec'ing it.
    */
-  addCgroupAgent(cgroupId: bigint, agentName: string): void {
+  addCgroupAgent(cgroupId: bigint, agentName: string): Agent {
     const agent = this.registry.addAgent(agentName);
+    // The registry knows it too: an interpreter candidate exec'd in the cgroup is this agent (candidates.ts).
+    if (!this.registry.addCgroup(cgroupId, agent)) throw new Error(`cgroup ${cgroupId} already belongs to another agent`);
     this.options.backend.setRule({ kind: 'cgroup', key: cgroupId, agentId: agent.id, candidate: false });
+    return agent;
+  }
+
+  /**
+   * addCgroupAgent for `sensor launch`: resolves once the rule is in force in
+   * the kernel; `configured`: the name is an agent of the config.
+   */
+  async watchCgroup(agentName: string, cgroupId: bigint): Promise<{ agentId: number; configured: boolean }> {
+    if (!this.started) throw new Error('the sensor is not running');
+    const agent = this.addCgroupAgent(cgroupId, agentName);
+    await this.options.backend.settled?.();
+    return { agentId: agent.id, configured: this.registry.isConfigured(agent) };
   }
 
   /** Undoes addCgroupAgent (processes already tracked stay tracked). */
   removeCgroupAgent(cgroupId: bigint): void {
-    this.options.backend.deleteRule?.({ kind: 'cgroup', key: cgroupId });
+    this.registry.removeCgroup(cgroupId);
+    if (this.started) this.options.backend.deleteRule?.({ kind: 'cgroup', key: cgroupId });
   }
 
   /** What exec/fork events told us about a pid (recent processes only). */

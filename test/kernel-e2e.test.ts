@@ -374,12 +374,15 @@ describe.skipIf(cliSkip !== null)('sensor watch --json', () => {
     expect(mine.map((e) => e.type)).toEqual(['exec', 'open', 'exit']);
     expect(mine[1]).toMatchObject({ path: '/etc/hostname', agent: 'as-test-cli', access: 'read' });
     expect(mine[2]).toMatchObject({ code: 3 });
+    // the root of the agent instance, on every event, from the kernel record
+    expect(mine.map((e) => e.agentPid)).toEqual([ran.pid, ran.pid, ran.pid]);
     for (const e of events) {
       expect(e).not.toHaveProperty('agentId');
       expect(e).not.toHaveProperty('pending');
     }
     expect(err).toMatch(/backend: libbpf/);
     expect(err).toMatch(/delivered \d+, lost \d+/);
+    expect(err).toMatch(/^loss: /m);
   });
 
   it('refuses to start with no agents and no --all', async () => {

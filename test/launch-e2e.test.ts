@@ -22,6 +22,7 @@ describe.skipIf(skipReason !== null)('sensor launch (real kernel, real gRPC, rea
   let dir: string;
   let stateDir: string;
   let run: Proc;
+  let runArgs: Parameters<typeof startSensorRun>;
   const AGENT = `launch-e2e-${process.pid}`;
 
   /** `sensor launch` as a user types it, stdout/stderr of the command captured. */
@@ -51,8 +52,13 @@ describe.skipIf(skipReason !== null)('sensor launch (real kernel, real gRPC, rea
     dir = mkdtempSync(join(tmpdir(), 'launch-e2e-'));
     stateDir = join(dir, 'state');
     writeFileSync(join(dir, 'input.txt'), 'read me\n');
+    // An argv agent makes node an interpreter candidate in the kernel (a comm
+    // rule, checked before cgroup rules): launched node must still be ours.
+    const config = join(dir, 'agents.yaml');
+    writeFileSync(config, 'agents:\n  - name: argv-agent\n    argv: ["**/no-such-agent-script.js"]\n    interpreters: ["node"]\n');
     // The socket is away from the state dir, as the acceptance check has it.
-    run = await startSensorRun(stateDir, join(dir, 'sock', 'c.sock'), ['--agent-comm', 'no-such-agent']);
+    runArgs = [stateDir, join(dir, 'sock', 'c.sock'), ['--config', config]];
+    run = await startSensorRun(...runArgs);
   });
 
   afterEach((ctx) => {
@@ -84,6 +90,18 @@ describe.skipIf(skipReason !== null)('sensor launch (real kernel, real gRPC, rea
       const byInstance = queryJson(stateDir, '--agent-pid', String(pid));
       expect(byInstance.length).toBe(events.length);
     }
+  });
+
+  it('makes an interpreter that argv rules watch as a candidate the launched agent', async () => {
+    const pidFile = join(dir, 'node-pid');
+    const script = `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); require('fs').readFileSync(${JSON.stringify(join(dir, 'input.txt'))})`;
+    const r = spawnSync(process.execPath, [BIN, ...launchArgs(stateDir, AGENT), process.execPath, '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    const events = await stored(pid);
+    expect(events[0]).toMatchObject({ type: 'exec', agent: AGENT, filename: process.execPath });
+    expect(events.some((e) => e.type === 'open' && e.path === join(dir, 'input.txt'))).toBe(true);
+    for (const e of events) expect(e.agent).toBe(AGENT);
   });
 
   it('passes a killing signal through and forwards signals sent to launch', async () => {
@@ -125,5 +143,25 @@ describe.skipIf(skipReason !== null)('sensor launch (real kernel, real gRPC, rea
     expect(dead.status).toBe(1);
     expect(dead.stderr).toMatch(/no sensor answers at unix:\/\//);
     expect(spawnSync('ls', [join(cgroup2Mount(), 'agent-sensor')], { encoding: 'utf8' }).stdout).toBe(before);
+  });
+
+  it('survives a sensor restart while a launched command runs: still the agent after it, cgroup removed once empty', async () => {
+    const pidFile = join(dir, 'pid-restart');
+    const go = join(dir, 'go');
+    const l = sensorProc([...launchArgs(stateDir, AGENT), '/bin/sh', '-c',
+      `cat /proc/self/cgroup > ${dir}/cg4; echo $$ > ${pidFile}; while [ ! -e ${go} ]; do sleep 0.1; done; cat ${dir}/input.txt > /dev/null`]);
+    await until(() => existsSync(pidFile), 'the launched command to start', 30_000);
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    await stopSensorRun(run);
+    run = await startSensorRun(...runArgs);
+    expect(run.err()).toMatch(/launch cgroup of an earlier run adopted/);
+    writeFileSync(go, '');
+    expect(await l.exited).toEqual({ code: 0, signal: null });
+    const cg = cgroupDir(join(dir, 'cg4'));
+    await until(() => !existsSync(cg), `${cg} removed`, 10_000);
+    // The read after the restart: found by the restarted sensor's /proc scan in the adopted cgroup.
+    await until(() => queryJson(stateDir).some((e) => e.type === 'open' && e.path === join(dir, 'input.txt') && e.ppid === pid), 'the read after the restart', 15_000);
+    const read = queryJson(stateDir).filter((e) => e.type === 'open' && e.path === join(dir, 'input.txt') && e.ppid === pid);
+    expect(read[0]).toMatchObject({ agent: AGENT, ...(checkAgentPid ? { agentPid: pid } : {}) });
   });
 });

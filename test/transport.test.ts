@@ -19,6 +19,7 @@ import { encodeBatch, encodeEvent, encodeEventGeneric } from '../proto/codec/bat
 import { Backoff } from '../sensor/transport/backoff.js';
 import { CollectorClient } from '../sensor/transport/collector-client.js';
 import { collectorStatus, queryCollector } from '../sensor/transport/collector-rpc.js';
+import { renderStatus } from '../sensor/cli/commands/status.js';
 import { queryEvents } from '../collector/query/event-query.js';
 import { fromProtoEvent, isoFromNs, toProtoEvent } from '../proto/codec/convert.js';
 import { messageType, protoCodecs, STREAM_PATH, type PbAck, type PbEventBatch } from '../proto/codec/proto.js';
@@ -306,6 +307,20 @@ describe('collector server over a unix socket, real SQLite store', () => {
     const mine = status.sensors!.find((s) => s.sensor_id === 'c1')!;
     expect(mine.last_seq).toBe('10');
     expect(Number(status.events)).toBe(storedEvents());
+  });
+
+  it('the sensor\'s own loss by cause reaches Status and `sensor status`', async () => {
+    const loss = { 'untracked-processes:claude-code': 3, 'ring:open': 7 };
+    const client = new CollectorClient({
+      address: `unix://${socket}`, sensorId: 'loss1', bootId: 'boot-loss1', logger: quiet, sensorLoss: () => loss,
+    });
+    client.start();
+    client.push(markedEvents(1, 2));
+    await client.close(10_000);
+    const status = await collectorStatus({ address: `unix://${socket}` });
+    const mine = status.sensors!.find((x) => x.sensor_id === 'loss1')!;
+    expect(mine.counters?.sensor_loss).toEqual({ 'untracked-processes:claude-code': '3', 'ring:open': '7' });
+    expect(renderStatus(status)).toContain('sensor loss: ring:open=7 untracked-processes:claude-code=3');
   });
 
   it('a client whose batches exceed the collector\'s limit splits them until they fit', async () => {

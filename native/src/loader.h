@@ -33,6 +33,8 @@ struct loader_config {
 	uint32_t self_tgid;     /* never traced                              */
 	uint64_t wakeup_bytes;  /* kernel wakes the reader only past this; 0 = every record */
 	uint32_t tracked_max;   /* capacity of the tracked-process map; 0 = default */
+	bool     watch_compat;  /* flag tracked processes making 32-bit syscalls: one
+				 * more program on every syscall of the machine */
 };
 
 /* Called by the reader thread for each ring record, exactly as in the ring.

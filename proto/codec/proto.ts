@@ -90,6 +90,7 @@ export interface PbEvent {
 
 export interface PbTransportCounters {
   sent?: U64; acked?: U64; resent?: U64; dropped?: U64; buffered?: U64; rejected?: U64;
+  sensor_loss?: Record<string, U64>;
 }
 
 export interface PbUndelivered { boot_id?: string; events?: U64; batches?: U64 }

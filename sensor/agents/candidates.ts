@@ -102,7 +102,7 @@ export class CandidateGate {
       const root = ev.agentPid || ev.pid;
       if (ev.type === 'exec' && ev.pid === root) {
         // a root's exec starts a new candidacy (pid reuse, re-exec after untrack): decided afresh
-        this.decideRoot(root, this.registry.matchArgv(ev.argv)?.id ?? REJECTED, BigInt(ev.startNs), out);
+        this.decideRoot(root, this.registry.matchCandidate(ev.argv, ev.cgroupId)?.id ?? REJECTED, BigInt(ev.startNs), out);
         this.settle(ev, root, out);
       } else if (this.ownRoots.has(ev.pid) || this.decisions.has(root)) {
         this.settle(ev, root, out);

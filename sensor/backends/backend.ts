@@ -53,6 +53,11 @@ export interface BackendOptions {
   traceAll: boolean;
   /** capacity of the kernel's tracked-process map (libbpf; default 65536) */
   trackedMax?: number;
+  /**
+   * flag tracked processes that make 32-bit (compat) syscalls (libbpf,
+   * x86-64): one more BPF program on every syscall of the machine
+   */
+  watchCompat?: boolean;
   /** the sensor's own pid, never traced */
   selfPid: number;
   /** ring buffer size in bytes (libbpf; power of two) */

@@ -38,6 +38,7 @@ export class LibbpfBackend implements Backend {
       traceAll: this.options.traceAll,
       selfPid: this.options.selfPid,
       trackedMax: this.options.trackedMax,
+      watchCompat: this.options.watchCompat,
       pollMs: this.tuning.pollMs,
       batchBytes: this.tuning.batchBytes,
       wakeupBytes: this.tuning.wakeupBytes,

@@ -13,6 +13,7 @@ export interface AddonOptions {
   pollMs?: number;
   batchBytes?: number;
   trackedMax?: number;
+  watchCompat?: boolean;
 }
 
 export interface TrackedEntry {

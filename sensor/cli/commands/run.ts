@@ -10,6 +10,10 @@
 // (sending to it silently would put the events in a different state dir).
 // The sensor still talks to its embedded collector through the socket: one
 // code path, with the same acks and resend, whether local or remote.
+//
+// `sensor launch` reaches this sensor through the same socket (LaunchControl,
+// sensor/launch/); run writes the socket's address into the state dir so
+// launch finds it from --state-dir wherever --listen put it.
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { X509Certificate } from 'node:crypto';
@@ -18,6 +22,7 @@ import type { Logger } from 'pino';
 import { DEFAULT_MAX_RECEIVE_BYTES } from '../../../collector/server/collector-server.js';
 import { processLogger } from '../../../collector/server/logger.js';
 import { createBackend, type BackendChoice } from '../../backends/choose.js';
+import { lossCauses } from '../../loss.js';
 import { Sensor } from '../../sensor.js';
 import { DEFAULT_COLLECTOR_ADDRESS, parseAddress } from '../../../proto/transport/address.js';
 import { CLIENT_DEFAULTS, CollectorClient, type TransportCounters } from '../../transport/collector-client.js';
@@ -122,6 +127,7 @@ async function run(opts: RunOptions): Promise<void> {
   const client = new CollectorClient({
     address, tls: clientTls, sensorId: opts.sensorId, bootId, bufferBytes: opts.bufferBytes, logger,
     undeliveredFile: join(opts.stateDir, UNDELIVERED_FILE),
+    sensorLoss: () => lossCauses(sensor.counters()),
   });
   client.start();
 
@@ -129,6 +135,7 @@ async function run(opts: RunOptions): Promise<void> {
   const backend = createBackend(opts.backend, { traceAll: opts.all ?? false, selfPid: process.pid }, sensorLog);
   const sensor = new Sensor({ backend, agents, traceAll: opts.all ?? false, log: sensorLog });
   sensor.onEvents((events) => client.push(events));
+  if (embedded) launches.adoptLeftovers(sensor.registry);
   try {
     await sensor.start();
   } catch (err) {
