@@ -29,14 +29,14 @@ export class HttpConnection {
   }
 
   /** Bytes the client (the agent) sent. */
-  clientBytes(bytes: Uint8Array, missing = 0): HttpExchange[] {
-    for (const req of this.requests.push(bytes, { missing })) this.queue(req);
+  clientBytes(bytes: Uint8Array, missing = 0, tag?: number): HttpExchange[] {
+    for (const req of this.requests.push(bytes, { missing, tag })) this.queue(req);
     return this.done.splice(0);
   }
 
   /** Bytes the server answered. */
-  serverBytes(bytes: Uint8Array, missing = 0): HttpExchange[] {
-    for (const res of this.responses.push(bytes, { missing })) this.answer(res);
+  serverBytes(bytes: Uint8Array, missing = 0, tag?: number): HttpExchange[] {
+    for (const res of this.responses.push(bytes, { missing, tag })) this.answer(res);
     return this.done.splice(0);
   }
 

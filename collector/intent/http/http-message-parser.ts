@@ -41,6 +41,8 @@ export interface HttpMessage {
   bodyDroppedBytes: number;
   /** the body is not whole: cut in capture, over the limit, or the stream ended early */
   incomplete: boolean;
+  /** the caller's tag of the push that completed the head (e.g. its capture time) */
+  tag?: number;
 }
 
 export interface HttpParserStats {
@@ -84,13 +86,15 @@ export class HttpMessageParser {
   private bodyParts: Buffer[] = [];
   private bodyKept = 0;
   private readonly out: HttpMessage[] = [];
+  private pushTag?: number;
 
   constructor(readonly role: HttpRole, private readonly options: ParserOptions = {}) {
     this.limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
   }
 
   /** Feed captured bytes; `missing` bytes that followed them were not captured. */
-  push(bytes: Uint8Array, opts: { missing?: number } = {}): HttpMessage[] {
+  push(bytes: Uint8Array, opts: { missing?: number; tag?: number } = {}): HttpMessage[] {
+    this.pushTag = opts.tag;
     if (bytes.length > 0) {
       // After a cut, a capture that starts with a start line starts a message:
       // the kernel records writes whole from their first byte.
@@ -199,6 +203,7 @@ export class HttpMessageParser {
       msg.headers[name] = name in msg.headers ? `${msg.headers[name]}, ${value}` : value;
     }
     this.buf = this.buf.subarray(end + sep);
+    if (this.pushTag !== undefined) msg.tag = this.pushTag;
     this.current = msg;
     this.bodyParts = [];
     this.bodyKept = 0;
