@@ -62,6 +62,7 @@ export class HttpConnection {
 
   private answer(res: HttpMessage): void {
     if ((res.status ?? 0) < 200) return;
+    if (this.pending.length === 0) for (const req of this.requests.interrupt()) this.queue(req);
     const request = this.pending.shift();
     // An answer without its request (capture started mid-connection) has
     // nothing to pair with; the request side is what tells the API apart.

@@ -111,6 +111,20 @@ export class HttpMessageParser {
     return this.out.splice(0);
   }
 
+  /**
+   * The other side answered while this message is still being read: its rest
+   * was lost (a dropped record shows only at the next chunk). Hand it out as
+   * incomplete and look for the next start line.
+   */
+  interrupt(): HttpMessage[] {
+    if (this.current) {
+      this.finish(true);
+      this.buf = Buffer.alloc(0);
+      this.enterResync();
+    }
+    return this.out.splice(0);
+  }
+
   /** The stream ended (close or capture stopped): finish what can be finished. */
   end(opts: { cleanClose?: boolean } = {}): HttpMessage[] {
     if (this.current) {
