@@ -49,7 +49,9 @@ interface CallState { call: IntentCall; matchedExec?: number }
 
 export class IntentJoiner {
   private readonly opts: JoinOptions;
-  private readonly recent: ActionEvent[] = [];
+  /** recent agent events, oldest first, from index `head` on (a queue without O(n) shifts) */
+  private recent: ActionEvent[] = [];
+  private head = 0;
   private readonly calls = new Map<string, CallState>();
   private readonly trees = new Map<number, Tree>();
   /** event ids already linked, so a late call does not claim them twice */
@@ -74,6 +76,7 @@ export class IntentJoiner {
     // Late call: look back for its exec (closest in time first) or opens.
     const candidates = this.recent
       .map((ev, i) => ({ ev, i }))
+      .filter(({ i }) => i >= this.head)
       .filter(({ ev }) => Math.abs(ev.tsMs - call.tsMs) <= this.opts.windowMs && this.sameAgent(call, ev) && !this.linked.has(ev.id))
       .sort((a, b) => Math.abs(a.ev.tsMs - call.tsMs) - Math.abs(b.ev.tsMs - call.tsMs));
     if (call.shell) {
@@ -120,7 +123,8 @@ export class IntentJoiner {
   flush(nowMs: number): IntentLink[] {
     const out: IntentLink[] = [];
     const horizon = nowMs - this.opts.windowMs;
-    for (const ev of this.recent) {
+    for (let i = this.head; i < this.recent.length; i++) {
+      const ev = this.recent[i];
       if (ev.tsMs > horizon) break;
       if (ev.type === 'exec' && !this.linked.has(ev.id) && !this.reportedUnexplained.has(ev.id)) {
         this.reportedUnexplained.add(ev.id);
@@ -129,9 +133,8 @@ export class IntentJoiner {
     }
     // Keep events one more window: a call may still claim opens of them.
     const keepFrom = nowMs - 2 * this.opts.windowMs;
-    let drop = 0;
-    while (drop < this.recent.length && this.recent[drop].tsMs < keepFrom) drop++;
-    for (const ev of this.recent.splice(0, drop)) { this.linked.delete(ev.id); this.reportedUnexplained.delete(ev.id); }
+    while (this.head < this.recent.length && this.recent[this.head].tsMs < keepFrom) this.forgetOldest();
+    this.compact();
     for (const [key, st] of this.calls) if (st.call.tsMs < keepFrom) this.calls.delete(key);
     for (const [pid, t] of this.trees) if (t.untilMs < nowMs) this.trees.delete(pid);
     return out;
@@ -139,10 +142,24 @@ export class IntentJoiner {
 
   private remember(ev: ActionEvent): void {
     this.recent.push(ev);
-    if (this.recent.length > this.opts.maxRecentEvents) {
-      const old = this.recent.shift()!;
-      this.linked.delete(old.id);
+    if (this.recent.length - this.head > this.opts.maxRecentEvents) {
+      this.forgetOldest();
       this.stats.eventsDropped++;
+    }
+    this.compact();
+  }
+
+  private forgetOldest(): void {
+    const old = this.recent[this.head++];
+    this.linked.delete(old.id);
+    this.reportedUnexplained.delete(old.id);
+  }
+
+  /** Drop the consumed front once it is large, so memory stays bounded. */
+  private compact(): void {
+    if (this.head > 4096 && this.head * 2 > this.recent.length) {
+      this.recent = this.recent.slice(this.head);
+      this.head = 0;
     }
   }
 
