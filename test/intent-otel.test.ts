@@ -85,4 +85,18 @@ describe('OpenTelemetry GenAI export', () => {
     expect(BigInt(chat.startTimeUnixNano)).toBe(BigInt(t0) * 1_000_000n);
     expect(BigInt(tool.endTimeUnixNano)).toBe(BigInt(t0 + 1020) * 1_000_000n);
   });
+
+  it('an endpoint that is down costs a failed export, never a throw or a hang', async () => {
+    const dead = createServer();
+    await new Promise<void>((ok) => dead.listen(0, '127.0.0.1', ok));
+    const port = (dead.address() as AddressInfo).port;
+    await new Promise<void>((ok) => dead.close(() => ok()));
+    const exporter = new GenAiSpanExporter({ url: `http://127.0.0.1:${port}/v1/traces`, timeoutMillis: 2000 });
+    const turn = emptyTurn('codex', 'openai');
+    expect(() => exporter.export({ turn, startMs: 1, endMs: 2, tools: [] })).not.toThrow();
+    // A hang would hit the test's timeout: the exporter's own timeout ends it.
+    const flushed = await exporter.forceFlush().then(() => 'ok', (e: Error) => e.message);
+    await exporter.shutdown();
+    expect(typeof flushed).toBe('string');
+  }, 30_000);
 });
