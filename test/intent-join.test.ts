@@ -50,6 +50,9 @@ describe('shell command normalisation', () => {
     expect(argvMatchesIntent(['base64'], intent, HOME)).toBe('command');
     expect(argvMatchesIntent(['cat', '/home/u/.ssh/id_rsa.pub'], intent, HOME)).toBeUndefined();
     expect(argvMatchesIntent(['cat', '/home/other/.ssh/id_rsa'], intent, HOME)).toBeUndefined();
+    // Gemini CLI's and Qwen Code's wrapper (seen on the live sensor with Qwen Code 0.1.4).
+    expect(argvMatchesIntent(['bash', '-c', '{ cat ~/.ssh/id_rsa | base64; }; __code=$?; pgrep -g 0 >/tmp/shell_pgrep_e5b77337189e.tmp 2>&1; exit $__code;'], intent)).toBe('shell');
+    expect(argvMatchesIntent(['bash', '-c', '{ cat ~/.ssh/id_rsa; }; __code=$?; pgrep -g 0 >/tmp/x.tmp 2>&1; exit $__code;'], intent)).toBeUndefined();
     const glob = shellIntentOf(shellCall('rm -f /tmp/x*'))!;
     expect(argvMatchesIntent(['rm', '-f', '/tmp/x1', '/tmp/x2'], glob)).toBe('command');
   });

@@ -55,9 +55,18 @@ export function shellScriptOfArgv(argv: string[]): string | undefined {
   return undefined;
 }
 
+/**
+ * Gemini CLI and Qwen Code run a command as
+ * `bash -c "{ CMD; }; __code=$?; pgrep -g 0 >TMP 2>&1; exit $__code;"`
+ * to learn the background processes it left; the command is CMD.
+ */
+const PGREP_WRAPPER = /^\{ ([\s\S]*?);? \}; __code=\$\?; pgrep -g 0 >\S+ 2>&1; exit \$__code;?$/;
+
 /** `bash -lc "cat x"` as a script string -> `cat x` (repeatedly). */
 export function unwrapScript(script: string): string {
   for (let i = 0; i < 4; i++) {
+    const wrapped = PGREP_WRAPPER.exec(script.trim());
+    if (wrapped) { script = wrapped[1]; continue; }
     const cmds = simpleCommands(script);
     if (cmds.length !== 1 || cmds[0].some((w) => w.wild)) return script.trim();
     const inner = shellScriptOfArgv(cmds[0].map((w) => w.text));

@@ -5,6 +5,10 @@
 // tokens: {input, output, ...}, model}]}. Newer releases append the same
 // message records as JSONL; both feed `message()`. Tool calls are recorded
 // after they ran, with their results ([{functionResponse: {response}}]).
+// Qwen Code 0.1.x writes the same document under ~/.qwen/tmp with model
+// messages typed 'qwen', and in headless (-p) runs records no toolCalls:
+// only the tokens of each answer (seen with 0.1.4); the calls then come from
+// the captured HTTP.
 import { asArray, asCount, asString, boundedText, emptyTurn, isRecord, toolCall, tryJson, type ModelTurn } from '../turn.js';
 import { BoundedSet } from './bounded-set.js';
 import { providerOfModel } from './provider-of-model.js';
@@ -27,7 +31,8 @@ export class GeminiCliTranscript {
   message(m: unknown): ModelTurn[] {
     if (!isRecord(m)) return [];
     if (asString(m.sessionId)) this.sessionId = m.sessionId as string;
-    if (m.type !== 'gemini' || asArray(m.toolCalls).length === 0 && !isRecord(m.tokens)) return [];
+    // The model's messages: 'gemini' in Gemini CLI, 'qwen' in Qwen Code's fork (0.1.x).
+    if ((m.type !== 'gemini' && m.type !== 'qwen') || (asArray(m.toolCalls).length === 0 && !isRecord(m.tokens))) return [];
     const model = asString(m.model);
     const t = emptyTurn(this.source, providerOfModel(model, 'gcp.gemini'));
     if (t.provider === 'gcp.gemini') t.api = 'gemini.generate_content';
