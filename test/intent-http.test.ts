@@ -259,5 +259,8 @@ describe('model API turns', () => {
   it('other traffic is not a turn', () => {
     const [ex] = exchange(Buffer.from('GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n\r\n'), fixedResponse(Buffer.from('{}')));
     expect(turnOfExchange(ex)).toBeUndefined();
+    // A chat app's /api/messages is not Anthropic's Messages API.
+    const [chat] = exchange(request('/api/messages', Buffer.from('{"channel":"general","text":"hi"}'), 'chat.example.test'), fixedResponse(Buffer.from('{"ok":true}')));
+    expect(turnOfExchange(chat)).toBeUndefined();
   });
 });

@@ -5,7 +5,7 @@
 import type { HttpExchange } from '../http/http-connection.js';
 import { decodeBody } from '../http/body-decoding.js';
 import { parseSse, type SseEvent } from '../http/sse.js';
-import { emptyTurn, tryJson, type ModelApi, type ModelTurn } from '../turn.js';
+import { emptyTurn, isRecord, tryJson, type ModelApi, type ModelTurn } from '../turn.js';
 import { anthropicRequest, anthropicResponse, anthropicStream } from './anthropic-messages.js';
 import { geminiPath, geminiRequest, geminiResponse, geminiStream } from './gemini-generate-content.js';
 import { openAiChatRequest, openAiChatResponse, openAiChatStream } from './openai-chat.js';
@@ -71,6 +71,9 @@ export function turnOfExchange(exchange: HttpExchange): ModelTurn | undefined {
     turn.stream = g?.stream ?? false;
   }
   const reqBody = jsonBody(request.body, request.headers['content-encoding']);
+  // Paths like /messages are common outside model APIs: a whole body that
+  // does not have the API's shape is other traffic.
+  if (reqBody !== undefined && !request.incomplete && !looksLike(api, reqBody)) return undefined;
   if (request.incomplete || reqBody === undefined) turn.incomplete = true;
   if (reqBody !== undefined) {
     const stream = turn.stream;
@@ -93,6 +96,16 @@ export function turnOfExchange(exchange: HttpExchange): ModelTurn | undefined {
     turn.finishReasons.push(`http_${response.status}`);
   }
   return turn;
+}
+
+function looksLike(api: ModelApi, body: unknown): boolean {
+  if (!isRecord(body)) return false;
+  switch (api) {
+    case 'openai.chat': return Array.isArray(body.messages);
+    case 'openai.responses': return 'input' in body || typeof body.model === 'string';
+    case 'anthropic.messages': return Array.isArray(body.messages) && typeof body.model === 'string';
+    case 'gemini.generate_content': return Array.isArray(body.contents) || (isRecord(body.request) && Array.isArray(body.request.contents));
+  }
 }
 
 function jsonBody(body: Buffer, encoding: string | undefined): unknown {
