@@ -97,6 +97,23 @@ export class Sensor {
     await this.options.backend.settled?.();
   }
 
+  /**
+   * Watches processes that exec inside a cgroup as agent `name` (`sensor
+   * launch`); resolves once the rule is in force in the kernel.
+   */
+  async watchCgroup(name: string, cgroupId: bigint): Promise<{ agentId: number; configured: boolean }> {
+    if (!this.started) throw new Error('the sensor is not running');
+    const { agent, configured } = this.registry.agentNamed(name);
+    this.options.backend.setRule({ kind: 'cgroup', key: cgroupId, agentId: agent.id, candidate: false });
+    await this.options.backend.settled?.();
+    return { agentId: agent.id, configured };
+  }
+
+  /** Drops the rule of a cgroup that is gone (its processes were tracked by inheritance anyway). */
+  unwatchCgroup(cgroupId: bigint): void {
+    if (this.started) this.options.backend.deleteRule?.('cgroup', cgroupId);
+  }
+
   /** Subscribe to batches of events; returns the unsubscribe function. */
   onEvents(listener: Listener): () => void {
     this.listeners.add(listener);

@@ -11,6 +11,8 @@ import { decodeEventRow, type RawEventRow } from '../store/stored-rows.js';
 export interface EventFilters {
   agent?: string;
   pid?: number;
+  /** only events of the agent instance rooted at this pid */
+  agentPid?: number;
   types?: EventType[];
   /** glob (* ? [..]) over the stored path bytes; exec events match on their filename */
   pathGlob?: string;
@@ -41,6 +43,11 @@ export function queryEvents(db: Database.Database, f: EventFilters): QueriedRow[
   if (f.pid !== undefined) {
     where.push('e.pid = ?');
     args.push(f.pid);
+  }
+  if (f.agentPid !== undefined) {
+    if (!hasAgentPidColumn(db)) return []; // a read-only store from before the column: no instance is known
+    where.push('e.agent_pid = ?');
+    args.push(f.agentPid);
   }
   if (f.types && f.types.length > 0) {
     const numbers = f.types.map((t) => {
@@ -94,4 +101,8 @@ export function queryEvents(db: Database.Database, f: EventFilters): QueriedRow[
     }
     return { id: stored.id, sensorId: r.q_sensor as unknown as string, event };
   });
+}
+
+function hasAgentPidColumn(db: Database.Database): boolean {
+  return db.prepare(`SELECT 1 FROM pragma_table_info('events') WHERE name = 'agent_pid'`).get() !== undefined;
 }

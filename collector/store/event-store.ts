@@ -284,8 +284,8 @@ export class EventStore {
       insertEvent: db.prepare(
         `INSERT INTO events (batch_id, type, ts_ns, pid, tid, ppid, uid, gid, comm_sid, agent_id, cgroup, netns, mntns,
            bits, path_sid, newpath_sid, flags, mode, access, syscall, result, family, proto, addr_sid, port, host_sid,
-           code, signal, qname_sid, qtype_sid, start_ns, exe_sid, cwd_sid, argv)
-         VALUES (${Array(34).fill('?').join(', ')})`,
+           code, signal, qname_sid, qtype_sid, start_ns, exe_sid, cwd_sid, argv, agent_pid)
+         VALUES (${Array(35).fill('?').join(', ')})`,
       ),
       forked: db.prepare(
         `INSERT INTO processes (sensor_sid, pid, start_ns, ppid, agent_id, last_batch) VALUES (?, ?, ?, ?, ?, ?)
@@ -321,7 +321,7 @@ export class EventStore {
         c.mntns, c.bits, strings.optionalId(c.path), strings.optionalId(c.newpath), c.flags, c.mode, c.access,
         c.syscall, c.result, c.family, c.proto, strings.optionalId(c.addr), c.port, strings.optionalId(c.host),
         c.code, c.signal, strings.optionalId(c.qname), strings.optionalId(c.qtype), c.startNs,
-        strings.optionalId(c.exe), strings.optionalId(c.cwd), c.argv,
+        strings.optionalId(c.exe), strings.optionalId(c.cwd), c.argv, c.agentPid,
       ).lastInsertRowid);
       if (stored.length > 0 && id !== stored[stored.length - 1]!.id + 1n) {
         throw new Error('event ids of a batch are not contiguous'); // the id range is what the chain covers

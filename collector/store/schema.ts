@@ -107,7 +107,8 @@ CREATE TABLE IF NOT EXISTS events (
   exe_sid     INTEGER,
   cwd_sid     INTEGER,
   argv        BLOB,
-  file_id     INTEGER
+  file_id     INTEGER,
+  agent_pid   INTEGER            -- root pid of the agent instance (see addLaterColumns)
 );
 CREATE INDEX IF NOT EXISTS events_agent_ts ON events (agent_id, ts_ns);
 CREATE INDEX IF NOT EXISTS events_pid_ts   ON events (pid, ts_ns);
@@ -190,12 +191,22 @@ export function applyWriterPragmas(db: Database.Database, synchronous: Synchrono
 
 export function createSchema(db: Database.Database): void {
   db.exec(SCHEMA_SQL);
+  addLaterColumns(db);
   const row = db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string } | undefined;
   if (!row) {
     db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION));
   } else if (Number(row.value) !== SCHEMA_VERSION) {
     throw new Error(`store schema version ${row.value} is not the supported version ${SCHEMA_VERSION}`);
   }
+}
+
+// Columns that came after a store's first version are added in place
+// (ALTER TABLE ADD COLUMN rewrites nothing); older rows read them as NULL,
+// and the canonical bytes of batches without them are unchanged.
+function addLaterColumns(db: Database.Database): void {
+  const columns = new Set((db.prepare(`SELECT name FROM pragma_table_info('events')`).all() as { name: string }[]).map((c) => c.name));
+  if (!columns.has('agent_pid')) db.exec('ALTER TABLE events ADD COLUMN agent_pid INTEGER');
+  db.exec('CREATE INDEX IF NOT EXISTS events_agent_pid ON events (agent_pid) WHERE agent_pid IS NOT NULL');
 }
 
 /** Where the collector keeps its database unless told otherwise. */

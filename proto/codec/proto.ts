@@ -109,7 +109,7 @@ export interface PbStatusResponse {
 }
 export interface PbQueryRequest {
   types?: string[]; agent?: string; pid?: number; since_ns?: U64; until_ns?: U64; sensor_id?: string; limit?: number;
-  path_glob?: string; addr?: string;
+  path_glob?: string; addr?: string; agent_pid?: number;
 }
 export interface PbStoredEvent { id?: U64; sensor_id?: string; event?: PbEvent }
 export interface PbQueryResponse { events?: PbStoredEvent[] }

@@ -25,6 +25,8 @@ export interface EventBase {
   comm: ByteString;
   /** agent name, or null when the process is not an agent (--all mode) */
   agent: string | null;
+  /** root process of the agent instance (the pid a rule matched or `sensor launch` started); absent when not an agent */
+  agentPid?: number;
   cgroupId: string;
   netns: number;
   mntns: number;

@@ -32,8 +32,11 @@ const absolutePath = z.string().startsWith('/', 'must be an absolute path')
 const comm = z.string().min(1)
   .refine((s) => Buffer.byteLength(s) <= 15, 'must be at most 15 bytes (the kernel truncates comm to 15)');
 
+export const AGENT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+export const AGENT_NAME_RULE = 'must be 1-63 letters, digits, ".", "_" or "-"';
+
 const agentSchema = z.object({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-"'),
+  name: z.string().regex(AGENT_NAME_PATTERN, AGENT_NAME_RULE),
   exe: z.array(absolutePath).default([]),
   comm: z.array(comm).default([]),
   cgroup: z.array(absolutePath).default([]),

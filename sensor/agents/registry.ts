@@ -34,6 +34,8 @@ export class AgentRegistry {
   private readonly byCgroup = new Map<bigint, Agent>();
   private readonly interpreterComms = new Set<string>();
   private readonly interpreterExes = new Set<string>();
+  /** ids of agents added by agentNamed(), not in the config */
+  private readonly launchedOnly = new Set<number>();
 
   constructor(specs: AgentSpec[], statCgroup: (path: string) => bigint = cgroupIdOf) {
     this.agents = specs.map((spec, i) => ({ id: i + 1, spec, argvMatchers: spec.argv.map(compileArgvPattern) }));
@@ -73,6 +75,21 @@ export class AgentRegistry {
   nameOf(agentId: number): string | null {
     if (agentId === AGENT_NONE || agentId === AGENT_CANDIDATE) return null;
     return this.agents[agentId - 1]?.spec.name ?? null;
+  }
+
+  /**
+   * The agent named `name`, added without selectors if the config lacks it
+   * (`sensor launch --agent NAME`: an agent without grants, matched by the
+   * cgroup rule launch adds). Ids stay stable: agents are only appended.
+   */
+  agentNamed(name: string): { agent: Agent; configured: boolean } {
+    const found = this.agents.find((a) => a.spec.name === name);
+    if (found) return { agent: found, configured: !this.launchedOnly.has(found.id) };
+    const spec: AgentSpec = { name, exe: [], comm: [], cgroup: [], argv: [], interpreters: [] };
+    const agent: Agent = { id: this.agents.length + 1, spec, argvMatchers: [] };
+    this.agents.push(agent);
+    this.launchedOnly.add(agent.id);
+    return { agent, configured: false };
   }
 
   /** Rules for the kernel. A definite rule wins over an interpreter candidate rule on the same key. */

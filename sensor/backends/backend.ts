@@ -53,6 +53,8 @@ export interface Backend {
   /** load and attach; rejects with an Error whose message a user can act on */
   start(onEvents: (events: KernelEvent[]) => void): Promise<void>;
   setRule(rule: KernelRule): void;
+  /** remove a rule set before (a launched agent's cgroup once it is gone); optional */
+  deleteRule?(kind: KernelRule['kind'], key: KernelRule['key']): void;
   /** put a running process under watch (start-up /proc scan, argv decision) */
   track(pid: number, agentId: number, candidate?: boolean): void;
   untrack(pid: number): void;

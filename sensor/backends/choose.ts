@@ -58,6 +58,7 @@ class ChosenBackend implements Backend {
   }
 
   setRule(rule: KernelRule): void { this.started().setRule(rule); }
+  deleteRule(kind: KernelRule['kind'], key: KernelRule['key']): void { this.started().deleteRule?.(kind, key); }
   track(pid: number, agentId: number, candidate?: boolean): void { this.started().track(pid, agentId, candidate); }
   untrack(pid: number): void { this.started().untrack(pid); }
   counters(): BackendCounters {

@@ -58,6 +58,14 @@ export class LibbpfBackend implements Backend {
     this.running().setRule(rule.kind, rule.key, rule.agentId, rule.candidate);
   }
 
+  deleteRule(kind: KernelRule['kind'], key: KernelRule['key']): void {
+    try {
+      this.running().deleteRule(kind, key);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ENOENT') throw err; // already gone
+    }
+  }
+
   track(pid: number, agentId: number, candidate = false): void {
     this.running().track(pid, agentId, candidate);
   }

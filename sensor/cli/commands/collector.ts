@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { CollectorServer, DEFAULT_MAX_RECEIVE_BYTES } from '../../../collector/server/collector-server.js';
+import type { LaunchControl } from '../../../collector/server/launch-control.js';
 import { processLogger } from '../../../collector/server/logger.js';
 import { queryEvents } from '../../../collector/query/event-query.js';
 import { openWriterStore } from '../../../collector/server/store-worker.js';
@@ -25,7 +26,9 @@ export interface CollectorCommandOptions {
  * commits run beside the gRPC server; see store-worker.ts) and starts the server; the caller owns
  * both until stop().
  */
-export async function startCollector(opts: CollectorCommandOptions, logger: Logger): Promise<{ server: CollectorServer; stop: () => Promise<void> }> {
+export async function startCollector(
+  opts: CollectorCommandOptions, logger: Logger, launchControl?: LaunchControl,
+): Promise<{ server: CollectorServer; stop: () => Promise<void> }> {
   const store = await openWriterStore({ stateDir: opts.stateDir });
   let server: CollectorServer;
   try {
@@ -36,6 +39,7 @@ export async function startCollector(opts: CollectorCommandOptions, logger: Logg
       tls: tlsFilesFromOptions(opts),
       maxReceiveBytes: opts.maxMessageBytes,
       logger,
+      launchControl,
     });
   } catch (err) {
     await store.close();

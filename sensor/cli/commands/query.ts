@@ -14,6 +14,7 @@ interface QueryOptions {
   stateDir: string;
   agent?: string;
   pid?: number;
+  agentPid?: number;
   type?: EventType[];
   path?: string;
   addr?: string;
@@ -58,7 +59,7 @@ async function runQuery(opts: QueryOptions): Promise<void> {
       return;
     }
     const filters: EventFilters = {
-      agent: opts.agent, pid: opts.pid, types: opts.type, pathGlob: opts.path, addr: opts.addr,
+      agent: opts.agent, pid: opts.pid, agentPid: opts.agentPid, types: opts.type, pathGlob: opts.path, addr: opts.addr,
       sinceNs: opts.since !== undefined ? parseTimeSpec(opts.since) : undefined,
       untilNs: opts.until !== undefined ? parseTimeSpec(opts.until) : undefined,
       limit: opts.limit,
@@ -81,6 +82,7 @@ export function register(program: Command): void {
     .option('--state-dir <dir>', 'the collector\'s state directory', DEFAULT_STATE_DIR)
     .option('--agent <name>', 'only this agent')
     .option('--pid <pid>', 'only this process id', positiveInt)
+    .option('--agent-pid <pid>', 'only the agent instance rooted at this pid (its own events and its descendants\')', positiveInt)
     .option('--type <types>', 'only these event types, comma separated (exec,open,connect,...)', eventTypes)
     .option('--path <glob>', 'path glob (* ? [...]) over the stored bytes; matches exec filenames too')
     .option('--addr <addr>', 'remote address (IP text or unix socket path)')

@@ -25,6 +25,8 @@ import { startCollector, untilSignal } from './collector.js';
 import { agentsFromOptions, countersText } from './watch.js';
 import { defaultAgents } from '../../agents/known-agents.js';
 import type { AgentSpec } from '../../agents/config.js';
+import { LaunchRegistry } from '../../launch/launch-registry.js';
+import { removeRunAddress, writeRunAddress } from '../../launch/run-address.js';
 
 interface RunOptions {
   collector?: string;
@@ -70,11 +72,13 @@ async function run(opts: RunOptions): Promise<void> {
   const agents = selectorsGiven(opts) ? agentsFromOptions(opts) : fallbackAgents(log);
   const tls = tlsFilesFromOptions(opts);
 
+  // `sensor launch` reaches this sensor through the embedded collector's socket.
+  const launches = new LaunchRegistry(logger.child({ module: 'sensor.launch' }));
   let embedded: Awaited<ReturnType<typeof startCollector>> | undefined;
   if (!opts.collector) {
     if (parseAddress(opts.listen).kind !== 'unix') throw new Error('the embedded collector listens on a unix socket only; for TCP run `sensor collector`');
     try {
-      embedded = await startCollector({ listen: opts.listen, stateDir: opts.stateDir, maxMessageBytes: DEFAULT_MAX_RECEIVE_BYTES }, logger);
+      embedded = await startCollector({ listen: opts.listen, stateDir: opts.stateDir, maxMessageBytes: DEFAULT_MAX_RECEIVE_BYTES }, logger, launches);
     } catch (err) {
       throw new Error(`${(err as Error).message}\n(to send to that collector instead: sensor run --collector ${opts.listen})`);
     }
@@ -97,6 +101,8 @@ async function run(opts: RunOptions): Promise<void> {
     await embedded?.stop();
     throw err;
   }
+  launches.attach(sensor);
+  if (embedded) writeRunAddress(opts.stateDir, opts.listen);
   const missing = sensor.backend.unavailable();
   if (missing.length > 0) log.warn({ missing }, 'hooks this kernel lacks, left out');
   log.info({
@@ -108,6 +114,8 @@ async function run(opts: RunOptions): Promise<void> {
   const signal = await untilSignal();
   log.info({ signal }, 'stopping');
   clearInterval(stats);
+  if (embedded) removeRunAddress(opts.stateDir, opts.listen);
+  launches.close();
   await sensor.stop();
   const transport = await client.close(5000);
   await embedded?.stop();

@@ -1,0 +1,121 @@
+// The sensor's half of `sensor launch` (served through the collector's
+// LaunchControl service, collector/server/launch-control.ts): a launched
+// cgroup becomes an agent rule, and the cgroup is removed once it empties,
+// whether the launched command's descendants outlive it or not.
+//
+// Removal: a cgroup that has been populated and is empty again, or that launch
+// reported as ended and is empty, is removed and its kernel rule dropped.
+// cgroup.events is watched (inotify) and, in case a change is missed, polled.
+import * as grpc from '@grpc/grpc-js';
+import { watch, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { LaunchControlError, type LaunchControl, type LaunchRegistration } from '../../collector/server/launch-control.js';
+import { AGENT_NAME_PATTERN, AGENT_NAME_RULE } from '../agents/config.js';
+import { cgroupIdOf } from '../agents/registry.js';
+import { cgroup2Mount, cgroupPopulated, checkLaunchCgroup, removeCgroup } from './cgroup-v2.js';
+
+/** What the registry needs of the Sensor (sensor.ts). */
+export interface CgroupWatcher {
+  watchCgroup(name: string, cgroupId: bigint): Promise<{ agentId: number; configured: boolean }>;
+  unwatchCgroup(cgroupId: bigint): void;
+}
+
+interface LiveLaunch {
+  agent: string;
+  id: bigint;
+  seenPopulated: boolean;
+  ended: boolean;
+  watcher?: FSWatcher;
+}
+
+const POLL_MS = 2000;
+
+export class LaunchRegistry implements LaunchControl {
+  private sensor?: CgroupWatcher;
+  private readonly live = new Map<string, LiveLaunch>();
+  private poll?: NodeJS.Timeout;
+  private mount?: string;
+
+  constructor(private readonly log: Logger) {}
+
+  /** Calls are refused (UNAVAILABLE) until the sensor is started and attached. */
+  attach(sensor: CgroupWatcher): void {
+    this.sensor = sensor;
+  }
+
+  async register(agent: string, cgroupPath: string): Promise<LaunchRegistration> {
+    if (!this.sensor) throw new LaunchControlError(grpc.status.UNAVAILABLE, 'the sensor is still starting; try again');
+    if (!AGENT_NAME_PATTERN.test(agent)) throw new LaunchControlError(grpc.status.INVALID_ARGUMENT, `agent name ${JSON.stringify(agent)}: ${AGENT_NAME_RULE}`);
+    const path = this.launchCgroup(cgroupPath);
+    if (this.live.has(path)) throw new LaunchControlError(grpc.status.ALREADY_EXISTS, `${path} is already registered`);
+    if (cgroupPopulated(path)) throw new LaunchControlError(grpc.status.FAILED_PRECONDITION, `${path} already has processes; launch registers an empty cgroup`);
+    const id = cgroupIdOf(path);
+    const { configured } = await this.sensor.watchCgroup(agent, id);
+    const launch: LiveLaunch = { agent, id, seenPopulated: false, ended: false };
+    try {
+      launch.watcher = watch(join(path, 'cgroup.events'), () => this.check(path));
+      launch.watcher.on('error', () => launch.watcher?.close()); // the poll still covers it
+    } catch {
+      // no inotify here: the poll alone
+    }
+    this.live.set(path, launch);
+    this.poll ??= setInterval(() => {
+      for (const p of this.live.keys()) this.check(p);
+    }, POLL_MS).unref();
+    return { cgroupId: String(id), configured };
+  }
+
+  async end(cgroupPath: string): Promise<boolean> {
+    const path = this.launchCgroup(cgroupPath);
+    const launch = this.live.get(path);
+    if (!launch) return !cgroupPopulated(path) && removeCgroup(path); // registered by an earlier run of the sensor
+    launch.ended = true;
+    return this.check(path);
+  }
+
+  /** Stops watching; cgroups still populated stay (a later `end` or run cleans them). */
+  close(): void {
+    clearInterval(this.poll);
+    this.poll = undefined;
+    for (const l of this.live.values()) l.watcher?.close();
+    this.live.clear();
+  }
+
+  /** Launches being watched (tests, status). */
+  get size(): number {
+    return this.live.size;
+  }
+
+  /** true when the cgroup is gone (removed now or before). */
+  private check(path: string): boolean {
+    const launch = this.live.get(path);
+    if (!launch) return true;
+    try {
+      if (cgroupPopulated(path)) {
+        launch.seenPopulated = true;
+        return false;
+      }
+      if (!launch.ended && !launch.seenPopulated) return false; // the launched command has not joined yet
+      if (!removeCgroup(path)) return false;
+    } catch (err) {
+      this.log.warn({ cgroup: path, err: (err as Error).message }, 'launch cgroup check failed');
+      return false;
+    }
+    launch.watcher?.close();
+    this.live.delete(path);
+    this.sensor?.unwatchCgroup(launch.id);
+    this.log.info({ agent: launch.agent, cgroup: path }, 'launch cgroup empty and removed');
+    return true;
+  }
+
+  private launchCgroup(cgroupPath: string): string {
+    this.mount ??= cgroup2Mount();
+    const path = checkLaunchCgroup(this.mount, cgroupPath);
+    if (!path) {
+      throw new LaunchControlError(grpc.status.INVALID_ARGUMENT,
+        `${JSON.stringify(cgroupPath)} is not a launch cgroup (a directory under ${join(this.mount, 'agent-sensor')})`);
+    }
+    return path;
+  }
+}
