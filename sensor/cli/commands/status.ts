@@ -5,6 +5,7 @@ import { DEFAULT_COLLECTOR_ADDRESS } from '../../../proto/transport/address.js';
 import { collectorStatus } from '../../transport/collector-rpc.js';
 import type { PbStatusResponse } from '../../../proto/codec/proto.js';
 import { tlsFilesFromOptions } from '../../../proto/transport/tls.js';
+import { containmentInForce, renderInForce } from '../../response/containment.js';
 
 interface StatusOptions {
   collector: string;
@@ -12,6 +13,7 @@ interface StatusOptions {
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
+  stateDir?: string;
 }
 
 function mib(bytes: string | undefined): string {
@@ -46,8 +48,11 @@ export function register(program: Command): void {
     .option('--tls-ca <file>', 'CA of the collector\'s certificate (TCP)')
     .option('--tls-cert <file>', 'client certificate (TCP)')
     .option('--tls-key <file>', 'client key (TCP)')
+    .option('--state-dir <dir>', 'store to name who isolated what and why (containment is read from this host)')
     .action(async (opts: StatusOptions) => {
       const status = await collectorStatus({ address: opts.collector, tls: tlsFilesFromOptions(opts) });
-      process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : `${renderStatus(status)}\n`);
+      const contained = containmentInForce(opts.stateDir); // this host's kernel and cgroups, not the collector's
+      process.stdout.write(opts.json ? `${JSON.stringify({ ...status, containment: contained }, null, 2)}\n`
+        : `${renderStatus(status)}\n${renderInForce(contained)}\n`);
     });
 }
