@@ -104,6 +104,7 @@ export class Sensor {
   async watchCgroup(name: string, cgroupId: bigint): Promise<{ agentId: number; configured: boolean }> {
     if (!this.started) throw new Error('the sensor is not running');
     const { agent, configured } = this.registry.agentNamed(name);
+    if (!this.registry.addCgroup(cgroupId, agent)) throw new Error(`cgroup ${cgroupId} already belongs to another agent`);
     this.options.backend.setRule({ kind: 'cgroup', key: cgroupId, agentId: agent.id, candidate: false });
     await this.options.backend.settled?.();
     return { agentId: agent.id, configured };
@@ -111,6 +112,7 @@ export class Sensor {
 
   /** Drops the rule of a cgroup that is gone (its processes were tracked by inheritance anyway). */
   unwatchCgroup(cgroupId: bigint): void {
+    this.registry.removeCgroup(cgroupId);
     if (this.started) this.options.backend.deleteRule?.('cgroup', cgroupId);
   }
 

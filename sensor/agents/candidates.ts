@@ -66,7 +66,7 @@ export class CandidateGate {
       const decided = this.decisions.get(ev.pid);
       if (ev.type === 'exec') {
         // always decided afresh: a pending exec starts a new candidacy (pid reuse, re-exec after untrack)
-        this.decide(ev.pid, this.registry.matchArgv(ev.argv)?.id ?? REJECTED, out);
+        this.decide(ev.pid, this.registry.matchCandidate(ev.argv, ev.cgroupId)?.id ?? REJECTED, out);
         this.emit(ev, this.decisions.get(ev.pid)!, out);
       } else if (decided !== undefined) {
         this.emit(ev, decided, out);

@@ -116,6 +116,27 @@ export class AgentRegistry {
     return null;
   }
 
+  /**
+   * The agent of an interpreter candidate at its exec. The kernel checks comm
+   * (where candidate rules sit) before cgroup, so a candidate inside an
+   * agent's cgroup (a configured one, or one `sensor launch` made) is that
+   * agent: a definite rule wins over an argv candidate.
+   */
+  matchCandidate(argv: ByteString[], cgroupId: string): Agent | null {
+    return this.byCgroup.get(BigInt(cgroupId)) ?? this.matchArgv(argv);
+  }
+
+  /** A cgroup added while running (`sensor launch`); false if it already belongs to an agent. */
+  addCgroup(cgroupId: bigint, agent: Agent): boolean {
+    if (this.byCgroup.has(cgroupId)) return this.byCgroup.get(cgroupId) === agent;
+    this.byCgroup.set(cgroupId, agent);
+    return true;
+  }
+
+  removeCgroup(cgroupId: bigint): void {
+    this.byCgroup.delete(cgroupId);
+  }
+
   /** A running process's agent by the same rules the kernel applies at exec, argv included. */
   matchProcess(p: ProcessFacts): Agent | null {
     const direct = (p.exe !== null ? this.byExe.get(p.exe) : undefined)
