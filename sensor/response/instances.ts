@@ -71,8 +71,33 @@ export function agentOfPid(db: Database.Database | null, mount: string, pid: num
   return null;
 }
 
+/**
+ * The instance a pid names. A `sensor launch` process is not part of its
+ * instance (the command runs in a cgroup launch made, named
+ * <agent>-<launcher pid>-<hex>), but people reach for its pid (pgrep finds it
+ * first): while the launch runs, its pid names the launched instance.
+ */
+export function instanceRootFor(mount: string, pid: number): InstanceRef | null {
+  const parent = launchParent(mount);
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return null;
+  }
+  const mine = names.find((n) => new RegExp(`^(.+)-${pid}-[0-9a-f]+$`).test(n));
+  if (!mine) return null;
+  const agent = /^(.+)-\d+-[0-9a-f]+$/.exec(mine)![1]!;
+  return launchedInstances(mount, agent).find((i) => {
+    const members = cgroupMembers(join(parent, mine));
+    return members.includes(i.rootPid);
+  }) ?? null;
+}
+
 export function resolveInstances(opts: { agent?: string; agentPid?: number; mount: string; db: Database.Database | null }): InstanceRef[] {
   if (opts.agentPid !== undefined) {
+    const launched = instanceRootFor(opts.mount, opts.agentPid);
+    if (launched) return [launched];
     return [{ rootPid: opts.agentPid, agent: opts.agent ?? agentOfPid(opts.db, opts.mount, opts.agentPid) }];
   }
   if (opts.agent === undefined) throw new Error('name the instance: --agent NAME or --agent-pid N');

@@ -8,6 +8,7 @@ import { checkBundle } from '../../response/bundle-check.js';
 import { collectEvidence } from '../../response/evidence-bundle.js';
 import { openStoreIfAny } from '../../response/instances.js';
 import { pidArg, UsageError } from './isolate.js';
+import { launchedRoot } from './timeline.js';
 
 interface CollectOptions {
   stateDir: string;
@@ -37,7 +38,7 @@ async function runCollect(opts: CollectOptions): Promise<void> {
   const db = openStoreIfAny(opts.stateDir);
   let r;
   try {
-    r = collectEvidence({ agentPid: opts.agentPid, db, stateDir: db ? opts.stateDir : null });
+    r = collectEvidence({ agentPid: launchedRoot(opts.agentPid), db, stateDir: db ? opts.stateDir : null });
   } finally {
     db?.close();
   }

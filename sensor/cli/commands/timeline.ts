@@ -6,6 +6,8 @@ import type { Command } from 'commander';
 import { storedAgentRoots } from '../../../collector/query/instance-events.js';
 import { parseTimeSpec } from '../../../collector/query/time-spec.js';
 import { buildTimeline, renderTimeline } from '../../../collector/query/timeline.js';
+import { cgroup2Mount } from '../../launch/cgroup-v2.js';
+import { instanceRootFor } from '../../response/instances.js';
 import { addInstanceOptions, checkInstanceChoice, NoInstanceError, type InstanceOptions } from './isolate.js';
 import { openStoreReadOnly } from './query.js';
 
@@ -16,12 +18,21 @@ interface TimelineOptions extends InstanceOptions {
 
 const json = (v: unknown): string => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
 
+/** A running `sensor launch`'s pid names its instance (see instanceRootFor). */
+export function launchedRoot(pid: number): number {
+  try {
+    return instanceRootFor(cgroup2Mount(), pid)?.rootPid ?? pid;
+  } catch {
+    return pid; // no cgroup v2: no launches either
+  }
+}
+
 async function runTimeline(opts: TimelineOptions): Promise<void> {
   checkInstanceChoice(opts);
   const store = openStoreReadOnly(opts.stateDir);
   try {
     const db = store.database;
-    const roots = opts.agentPid !== undefined ? [opts.agentPid] : storedAgentRoots(db, opts.agent!);
+    const roots = opts.agentPid !== undefined ? [launchedRoot(opts.agentPid)] : storedAgentRoots(db, opts.agent!);
     if (!roots.length) throw new NoInstanceError(`no instance of agent ${opts.agent} in the store in ${opts.stateDir}`);
     const sinceNs = opts.since !== undefined ? parseTimeSpec(opts.since) : undefined;
     const untilNs = opts.until !== undefined ? parseTimeSpec(opts.until) : undefined;
