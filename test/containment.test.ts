@@ -1,0 +1,203 @@
+// `sensor isolate` / `sensor release` on the real kernel and real cgroups, no
+// sensor running (containment does not need one): a scripted agent and the
+// child it forks after isolation get EPERM on loopback TCP (IPv4, IPv6) and
+// UDP sends while a process outside the instance still connects; release
+// restores them; shadow mode refuses nothing but counts; a frozen agent
+// makes no progress until released and goes back to its cgroup.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cgroup2MountFrom } from '../sensor/launch/cgroup-v2.js';
+import { inForce } from '../sensor/response/containment.js';
+import { listContained, releaseInstance } from '../sensor/response/egress-control.js';
+import { cgroupV2Of } from '../sensor/response/proc-table.js';
+import { BIN, ROOT, until } from './helpers/sensor-cli.js';
+
+const EGRESS_CTL = join(ROOT, 'bpf/egress/.output/egress-ctl');
+const skipReason = process.getuid?.() !== 0 ? 'needs root to load BPF programs and move cgroups'
+  : !existsSync(EGRESS_CTL) ? 'bpf/egress/.output/egress-ctl not built: run `bash scripts/build.sh`'
+  : !existsSync(join(ROOT, 'dist/sensor/cli/main.js')) ? 'dist/ not built: run `bash scripts/build.sh`'
+  : cgroup2MountFrom(readFileSync('/proc/self/mountinfo', 'utf8')) === null ? 'no cgroup v2 hierarchy mounted' : null;
+if (skipReason) console.warn(`containment: skipping: ${skipReason}`);
+
+// Each round: the agent tries TCP to 127.0.0.1 and ::1 and a UDP send, then
+// forks a child that does the same; both append one line of results.
+const AGENT = `
+import os, socket, sys, time
+port, out, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def attempt():
+    r = []
+    for fam, addr in ((socket.AF_INET, '127.0.0.1'), (socket.AF_INET6, '::1')):
+        s = socket.socket(fam); s.settimeout(1)
+        try: s.connect((addr, port)); r.append('ok')
+        except OSError as e: r.append('E%d' % e.errno)
+        s.close()
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try: u.sendto(b'x', ('127.0.0.1', port)); r.append('ok')
+    except OSError as e: r.append('E%d' % e.errno)
+    u.close()
+    return ' '.join(r)
+end = time.time() + 90
+n = 0
+while time.time() < end and not os.path.exists(stop):
+    n += 1
+    r = attempt()
+    pid = os.fork()
+    if pid == 0:
+        c = attempt()
+        with open(out, 'a') as f: f.write('child %d %s\\n' % (n, c))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    with open(out, 'a') as f: f.write('parent %d %s\\n' % (n, r))
+    time.sleep(0.1)
+`;
+
+// Appends a line every 20 ms: progress is the file growing.
+const TICKER = `
+import os, sys, time
+end = time.time() + 90
+while time.time() < end and not os.path.exists(sys.argv[2]):
+    with open(sys.argv[1], 'a') as f: f.write('%f\\n' % time.time())
+    time.sleep(0.02)
+`;
+
+describe.skipIf(skipReason !== null)('containment (real kernel, real cgroups)', () => {
+  let dir: string;
+  let stateDir: string;
+  let server: Server;
+  let port: number;
+  const children: ChildProcess[] = [];
+
+  const sensor = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+  const python = (code: string, args: string[]): ChildProcess => {
+    const file = join(dir, `p${children.length}.py`);
+    writeFileSync(file, code);
+    const c = spawn('python3', [file, ...args], { stdio: 'ignore' });
+    children.push(c);
+    return c;
+  };
+  const lines = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
+  /** the first parent and child lines written after `after` lines */
+  const nextRound = async (file: string, after: number): Promise<{ parent: string; child: string }> => {
+    let found: { parent: string; child: string } | undefined;
+    await until(() => {
+      const fresh = lines(file).slice(after);
+      // A round writes the child's line first, then the parent's.
+      const c = fresh.find((l) => l.startsWith('child '));
+      const round = c?.split(' ')[1];
+      const p = fresh.find((l) => l.startsWith(`parent ${round} `));
+      if (p && c) found = { parent: p.split(' ').slice(2).join(' '), child: c.split(' ').slice(2).join(' ') };
+      return found !== undefined;
+    }, 'a full round of the agent', 20_000);
+    return found!;
+  };
+  const outsiderConnects = (): Promise<boolean> => new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'containment-'));
+    stateDir = join(dir, 'state');
+    server = createServer((s) => s.destroy());
+    await new Promise<void>((r) => server.listen({ host: '::', port: 0, ipv6Only: false }, r));
+    port = (server.address() as { port: number }).port;
+  });
+
+  afterAll(async () => {
+    writeFileSync(join(dir, 'stop'), '');
+    for (const c of children) {
+      if (c.pid) releaseInstance(c.pid);
+      c.kill('SIGKILL');
+    }
+    server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses the agent\'s and its later children\'s TCP v4/v6 connects and UDP sends; an outsider still connects; release restores', async () => {
+    const out = join(dir, 'agent.out');
+    const agent = python(AGENT, [String(port), out, join(dir, 'stop')]);
+    const before = await nextRound(out, 0);
+    expect(before).toEqual({ parent: 'ok ok ok', child: 'ok ok ok' });
+
+    const iso = sensor('isolate', '--state-dir', stateDir, '--agent-pid', String(agent.pid), '--reason', 'containment test');
+    expect(iso.status, iso.stderr).toBe(0);
+    expect(iso.stdout).toContain(`isolated instance ${agent.pid}`);
+    const during = await nextRound(out, lines(out).length);
+    expect(during).toEqual({ parent: 'E1 E1 E1', child: 'E1 E1 E1' });
+    expect(await outsiderConnects()).toBe(true);
+
+    // In force with who and why, counted in the kernel.
+    const f = inForce(stateDir).find((x) => x.rootPid === agent.pid);
+    expect(f).toBeDefined();
+    expect(f!.mode).toBe('deny');
+    expect(f!.reason).toBe('containment test');
+    expect(f!.denied).toBeGreaterThan(0);
+
+    const rel = sensor('release', '--state-dir', stateDir, '--agent-pid', String(agent.pid), '--json');
+    expect(rel.status, rel.stderr).toBe(0);
+    expect(JSON.parse(rel.stdout).rootPid).toBe(agent.pid);
+    const after = await nextRound(out, lines(out).length);
+    expect(after).toEqual({ parent: 'ok ok ok', child: 'ok ok ok' });
+    expect(inForce(stateDir).some((x) => x.rootPid === agent.pid)).toBe(false);
+    // Children that inherited containment in the kernel left with the release: none stays behind.
+    expect(listContained().filter((c) => c.rootPid === agent.pid)).toEqual([]);
+    agent.kill('SIGKILL');
+  });
+
+  it('shadow mode refuses nothing and counts what it would have refused', async () => {
+    const out = join(dir, 'shadow.out');
+    const agent = python(AGENT, [String(port), out, join(dir, 'stop')]);
+    await nextRound(out, 0);
+    const iso = sensor('isolate', '--state-dir', stateDir, '--agent-pid', String(agent.pid), '--shadow');
+    expect(iso.status, iso.stderr).toBe(0);
+    const n = lines(out).length;
+    expect(await nextRound(out, n)).toEqual({ parent: 'ok ok ok', child: 'ok ok ok' });
+    const counted = listContained().filter((c) => c.rootPid === agent.pid).reduce((s, c) => s + c.denied, 0);
+    expect(counted).toBeGreaterThanOrEqual(3);
+    expect(sensor('release', '--state-dir', stateDir, '--agent-pid', String(agent.pid)).status).toBe(0);
+    agent.kill('SIGKILL');
+  });
+
+  it('freezes an agent: no progress until release, then back in its own cgroup', async () => {
+    const out = join(dir, 'ticks.out');
+    const agent = python(TICKER, [out, join(dir, 'stop')]);
+    await until(() => lines(out).length > 3, 'the ticker to tick', 10_000);
+    const home = cgroupV2Of(agent.pid!);
+    const iso = sensor('isolate', '--state-dir', stateDir, '--agent-pid', String(agent.pid), '--freeze', '--json');
+    expect(iso.status, iso.stderr).toBe(0);
+    const r = JSON.parse(iso.stdout) as { frozen: boolean; frozenCgroup: string };
+    expect(r.frozen).toBe(true);
+    expect(cgroupV2Of(agent.pid!)).toContain('/agent-sensor-contain/');
+    const size = statSync(out).size;
+    await new Promise((res) => setTimeout(res, 1000));
+    expect(statSync(out).size).toBe(size); // 50 ticks would have been written
+    expect(inForce(stateDir).find((x) => x.rootPid === agent.pid)?.frozenCgroup).toBe(r.frozenCgroup);
+
+    expect(sensor('release', '--state-dir', stateDir, '--agent-pid', String(agent.pid)).status).toBe(0);
+    await until(() => statSync(out).size > size, 'the ticker to tick again', 10_000);
+    expect(cgroupV2Of(agent.pid!)).toBe(home);
+    expect(existsSync(r.frozenCgroup)).toBe(false);
+    agent.kill('SIGKILL');
+  });
+
+  it('rejects a bad instance choice (exit 2) and a pid that is not running (exit 1)', () => {
+    expect(sensor('isolate', '--state-dir', stateDir).status).toBe(2);
+    expect(sensor('isolate', '--state-dir', stateDir, '--agent', 'x', '--agent-pid', '1').status).toBe(2);
+    const gone = sensor('isolate', '--state-dir', stateDir, '--agent-pid', '4194303');
+    expect(gone.status).toBe(1);
+    expect(gone.stderr).toContain('no live process 4194303');
+    expect(sensor('isolate', '--state-dir', stateDir, '--agent', 'no-such-agent').status).toBe(3);
+  });
+
+  it('every action is recorded in the responses chain', () => {
+    const rows = execFileSync(process.execPath, [BIN, 'query', '--state-dir', stateDir, '--sql', 'SELECT action, actor, reason FROM responses ORDER BY id'], { encoding: 'utf8' })
+      .split('\n').filter(Boolean).map((l) => JSON.parse(l) as { action: string; actor: string; reason: string | null });
+    expect(rows.map((r) => r.action)).toEqual(['isolate', 'release', 'isolate', 'release', 'isolate', 'release']);
+    expect(rows[0]!.reason).toBe('containment test');
+    expect(rows[0]!.actor).toMatch(/@/);
+  });
+});
