@@ -201,3 +201,93 @@ describe.skipIf(skipReason !== null)('containment (real kernel, real cgroups)', 
     expect(rows[0]!.actor).toMatch(/@/);
   });
 });
+
+// Egress enforcement: the instance may reach only its grants. One agent run
+// tries a fixed set of destinations; enforcement must refuse exactly those
+// outside the grants, shadow mode none, and both report the same set.
+const PROBE = `
+import socket, sys
+ports = [int(p) for p in sys.argv[1].split(',')]
+out = []
+def tcp(fam, addr, port):
+    s = socket.socket(fam); s.settimeout(1)
+    try: s.connect((addr, port)); return 'ok'
+    except OSError as e: return 'E%d' % e.errno
+    finally: s.close()
+def udp(addr, port):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try: u.sendto(b'x', (addr, port)); return 'ok'
+    except OSError as e: return 'E%d' % e.errno
+    finally: u.close()
+sys.stdin.readline()  # wait until the test has applied the policy
+a, b, c = ports
+print(' '.join([tcp(socket.AF_INET, '127.0.0.1', a), tcp(socket.AF_INET, '127.0.0.1', b), tcp(socket.AF_INET, '127.0.0.1', c),
+                tcp(socket.AF_INET6, '::1', a), udp('127.0.0.1', a), udp('127.0.0.1', b)]), flush=True)
+`;
+
+describe.skipIf(skipReason !== null)('egress enforcement by grants (real kernel)', () => {
+  let dir: string;
+  const servers: Server[] = [];
+  const ports: number[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'grants-'));
+    writeFileSync(join(dir, 'probe.py'), PROBE);
+    for (let i = 0; i < 3; i++) {
+      const s = createServer((c) => c.destroy());
+      await new Promise<void>((r) => s.listen({ host: '::', port: 0, ipv6Only: false }, r));
+      servers.push(s);
+      ports.push((s.address() as { port: number }).port);
+    }
+  });
+  afterAll(() => {
+    for (const s of servers) s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** runs the probe under `sensor isolate --allow ...`; returns its results and the verdicts at release */
+  async function probe(extra: string[]): Promise<{ results: string; verdicts: { verdict: string; proto: string; addr: string; port: number }[] }> {
+    const [a, , c] = ports;
+    const child = spawn('python3', [join(dir, 'probe.py'), ports.join(',')], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    try {
+      const iso = spawnSync(process.execPath, [BIN, 'isolate', '--state-dir', join(dir, 'state'), '--agent-pid', String(child.pid),
+        '--allow', `127.0.0.1:${a}`, '--allow', `127.0.0.0/8:${c}-${c}`, ...extra], { encoding: 'utf8' });
+      expect(iso.status, iso.stderr).toBe(0);
+      child.stdin!.write('go\n');
+      await until(() => out.includes('\n'), 'the probe to report', 20_000);
+      const rel = spawnSync(process.execPath, [BIN, 'release', '--state-dir', join(dir, 'state'), '--agent-pid', String(child.pid)], { encoding: 'utf8' });
+      expect(rel.status, rel.stderr).toBe(0);
+      const rows = execFileSync(process.execPath, [BIN, 'query', '--state-dir', join(dir, 'state'), '--sql',
+        `SELECT details FROM responses WHERE action = 'release' AND root_pid = ${child.pid}`], { encoding: 'utf8' });
+      const details = JSON.parse((JSON.parse(rows.split('\n')[0]!) as { details: string }).details) as { verdicts: { verdict: string; proto: string; addr: string; port: number }[] };
+      return { results: out.trim(), verdicts: details.verdicts };
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }
+
+  const outside = () => [
+    { proto: 'tcp', addr: '127.0.0.1', port: ports[1]! },
+    { proto: 'tcp', addr: '::1', port: ports[0]! },
+    { proto: 'udp', addr: '127.0.0.1', port: ports[1]! },
+  ].sort((x, y) => `${x.proto}${x.addr}`.localeCompare(`${y.proto}${y.addr}`));
+  const set = (v: { verdict: string; proto: string; addr: string; port: number }[]) =>
+    v.map(({ proto, addr, port }) => ({ proto, addr, port })).sort((x, y) => `${x.proto}${x.addr}`.localeCompare(`${y.proto}${y.addr}`));
+
+  it('enforcement refuses exactly the destinations outside the grants', async () => {
+    const r = await probe([]);
+    // tcp a (granted), tcp b (not), tcp c (granted by prefix and range), tcp6 ::1 a (not: the grant is IPv4), udp a (granted), udp b (not)
+    expect(r.results).toBe('ok E1 ok E1 ok E1');
+    expect(r.verdicts.every((v) => v.verdict === 'denied')).toBe(true);
+    expect(set(r.verdicts)).toEqual(outside());
+  });
+
+  it('shadow mode refuses none and reports the same set as would_deny', async () => {
+    const r = await probe(['--shadow']);
+    expect(r.results).toBe('ok ok ok ok ok ok');
+    expect(r.verdicts.every((v) => v.verdict === 'would_deny')).toBe(true);
+    expect(set(r.verdicts)).toEqual(outside());
+  });
+});

@@ -42,6 +42,24 @@ struct {
 	__type(value, __u8);
 } loopback_ports SEC(".maps");
 
+/* Destinations granted per policy (an agent's `connect` grants). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 16384);
+	__type(key, struct grant_key);
+	__type(value, struct grant_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} grants SEC(".maps");
+
+/* What each instance was refused or would have been: the report of shadow
+ * mode and the evidence of enforcement. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct verdict_key);
+	__type(value, struct verdict_value);
+} verdicts SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, EGRESS_CNT_MAX);
@@ -66,23 +84,69 @@ static __always_inline struct egress_entry *current_entry(void)
 }
 
 /* port is in network order in the 32-bit user_port field */
-static __always_inline int loopback_port_open(__u32 user_port)
+static __always_inline int loopback_port_open(__u16 port)
 {
-	__u16 port = bpf_ntohs((__u16)user_port);
 	return bpf_map_lookup_elem(&loopback_ports, &port) != NULL;
 }
 
-static __always_inline int decide(struct egress_entry *e, int loopback, __u32 user_port, __u32 counter)
+/* A destination as the maps key it: 16 address bytes (IPv4 v4-mapped), host-order port. */
+struct dest {
+	__u8 addr[16];
+	__u16 port;
+	__u8 proto;
+	__u8 loopback;
+};
+
+static __always_inline int granted(struct egress_entry *e, struct dest *d)
 {
-	if (loopback && loopback_port_open(user_port)) {
+	struct grant_key k = { .prefixlen = 32 + 128, .policy = e->policy };
+	__builtin_memcpy(k.addr, d->addr, 16);
+	struct grant_value *g = bpf_map_lookup_elem(&grants, &k);
+	if (!g)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < GRANT_PORT_RANGES; i++) {
+		if (g->lo[i] == 0 && g->hi[i] == 0)
+			break;
+		if (d->port >= g->lo[i] && d->port <= g->hi[i])
+			return 1;
+	}
+	return 0;
+}
+
+static __always_inline void note_verdict(struct egress_entry *e, struct dest *d, __u8 verdict)
+{
+	struct verdict_key k = { .root_pid = e->root_pid, .port = d->port, .proto = d->proto, .verdict = verdict };
+	__builtin_memcpy(k.addr, d->addr, 16);
+	struct verdict_value *v = bpf_map_lookup_elem(&verdicts, &k);
+	if (v) {
+		__sync_fetch_and_add(&v->count, 1);
+		v->last_ns = bpf_ktime_get_boot_ns();
+		return;
+	}
+	struct verdict_value nv = { .count = 1, .last_ns = bpf_ktime_get_boot_ns() };
+	if (bpf_map_update_elem(&verdicts, &k, &nv, BPF_NOEXIST) == -7 /* E2BIG: full */)
+		count(EGRESS_CNT_VERDICTS_FULL);
+}
+
+static __always_inline int decide(struct egress_entry *e, struct dest *d, __u32 counter)
+{
+	if (d->loopback && loopback_port_open(d->port)) {
 		__sync_fetch_and_add(&e->allowed_loopback, 1);
 		return ALLOW;
 	}
+	__u32 mode = e->mode;
+	if ((mode == EGRESS_MODE_GRANTS || mode == EGRESS_MODE_GRANTS_SHADOW) && granted(e, d)) {
+		count(EGRESS_CNT_GRANTED);
+		return ALLOW;
+	}
 	__sync_fetch_and_add(&e->denied, 1);
-	if (e->mode == EGRESS_MODE_SHADOW) {
+	if (mode == EGRESS_MODE_SHADOW || mode == EGRESS_MODE_GRANTS_SHADOW) {
+		note_verdict(e, d, EGRESS_VERDICT_WOULD_DENY);
 		count(EGRESS_CNT_SHADOW);
 		return ALLOW;
 	}
+	note_verdict(e, d, EGRESS_VERDICT_DENIED);
 	count(counter);
 	return REFUSE;
 }
@@ -93,25 +157,49 @@ static __always_inline int v4_loopback(__u32 ip_be)
 }
 
 /* ::1 and ::ffff:127.0.0.0/104 */
-static __always_inline int v6_loopback(struct bpf_sock_addr *ctx)
+static __always_inline int v6_loopback(__u32 *w)
 {
-	__u32 w0 = ctx->user_ip6[0], w1 = ctx->user_ip6[1], w2 = ctx->user_ip6[2], w3 = ctx->user_ip6[3];
-	if (w0 || w1)
+	if (w[0] || w[1])
 		return 0;
-	if (w2 == 0 && w3 == bpf_htonl(1))
+	if (w[2] == 0 && w[3] == bpf_htonl(1))
 		return 1;
-	return w2 == bpf_htonl(0x0000ffff) && v4_loopback(w3);
+	return w[2] == bpf_htonl(0x0000ffff) && v4_loopback(w[3]);
 }
 
+static __always_inline void dest4(struct dest *d, __u32 ip_be, __u32 port_be, __u32 proto)
+{
+	__builtin_memset(d, 0, sizeof(*d));
+	d->addr[10] = 0xff;
+	d->addr[11] = 0xff;
+	__builtin_memcpy(&d->addr[12], &ip_be, 4);
+	d->port = bpf_ntohs((__u16)port_be);
+	d->proto = proto;
+	d->loopback = v4_loopback(ip_be);
+}
+
+static __always_inline void dest6(struct dest *d, struct bpf_sock_addr *ctx, __u32 port_be, __u32 proto)
+{
+	__builtin_memset(d, 0, sizeof(*d));
+	__u32 w[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3] };
+	__builtin_memcpy(d->addr, w, 16);
+	d->port = bpf_ntohs((__u16)port_be);
+	d->proto = proto;
+	d->loopback = v6_loopback(w);
+}
+
+/* Fields are read into locals first: the verifier refuses a ctx pointer the
+ * compiler moved, and barrier_var keeps it from moving. */
 SEC("cgroup/connect4")
 int egress_connect4(struct bpf_sock_addr *ctx)
 {
 	struct egress_entry *e = current_entry();
 	if (!e)
 		return ALLOW;
-	__u32 port = ctx->user_port; /* read first: the verifier refuses a ctx pointer the compiler moved */
+	__u32 ip = ctx->user_ip4, port = ctx->user_port, proto = ctx->protocol;
 	barrier_var(port);
-	return decide(e, v4_loopback(ctx->user_ip4), port, EGRESS_CNT_CONNECT4);
+	struct dest d;
+	dest4(&d, ip, port, proto);
+	return decide(e, &d, EGRESS_CNT_CONNECT4);
 }
 
 SEC("cgroup/connect6")
@@ -120,9 +208,11 @@ int egress_connect6(struct bpf_sock_addr *ctx)
 	struct egress_entry *e = current_entry();
 	if (!e)
 		return ALLOW;
-	__u32 port = ctx->user_port; /* read first: the verifier refuses a ctx pointer the compiler moved */
+	__u32 port = ctx->user_port, proto = ctx->protocol;
 	barrier_var(port);
-	return decide(e, v6_loopback(ctx), port, EGRESS_CNT_CONNECT6);
+	struct dest d;
+	dest6(&d, ctx, port, proto);
+	return decide(e, &d, EGRESS_CNT_CONNECT6);
 }
 
 SEC("cgroup/sendmsg4")
@@ -131,9 +221,11 @@ int egress_sendmsg4(struct bpf_sock_addr *ctx)
 	struct egress_entry *e = current_entry();
 	if (!e)
 		return ALLOW;
-	__u32 port = ctx->user_port; /* read first: the verifier refuses a ctx pointer the compiler moved */
+	__u32 ip = ctx->user_ip4, port = ctx->user_port, proto = ctx->protocol;
 	barrier_var(port);
-	return decide(e, v4_loopback(ctx->user_ip4), port, EGRESS_CNT_SENDMSG4);
+	struct dest d;
+	dest4(&d, ip, port, proto);
+	return decide(e, &d, EGRESS_CNT_SENDMSG4);
 }
 
 SEC("cgroup/sendmsg6")
@@ -142,9 +234,11 @@ int egress_sendmsg6(struct bpf_sock_addr *ctx)
 	struct egress_entry *e = current_entry();
 	if (!e)
 		return ALLOW;
-	__u32 port = ctx->user_port; /* read first: the verifier refuses a ctx pointer the compiler moved */
+	__u32 port = ctx->user_port, proto = ctx->protocol;
 	barrier_var(port);
-	return decide(e, v6_loopback(ctx), port, EGRESS_CNT_SENDMSG6);
+	struct dest d;
+	dest6(&d, ctx, port, proto);
+	return decide(e, &d, EGRESS_CNT_SENDMSG6);
 }
 
 /* Raw and ICMP (ping) sockets do not pass through the sock_addr hooks above:
@@ -157,7 +251,7 @@ int egress_sock_create(struct bpf_sock *sk)
 		return ALLOW;
 	if (sk->type == SOCK_RAW || sk->protocol == IPPROTO_ICMP || sk->protocol == IPPROTO_ICMPV6) {
 		__sync_fetch_and_add(&e->denied, 1);
-		if (e->mode == EGRESS_MODE_SHADOW) {
+		if (e->mode == EGRESS_MODE_SHADOW || e->mode == EGRESS_MODE_GRANTS_SHADOW) {
 			count(EGRESS_CNT_SHADOW);
 			return ALLOW;
 		}
@@ -179,7 +273,7 @@ int BPF_PROG(egress_fork, struct task_struct *parent, struct task_struct *child)
 	struct egress_entry *e = bpf_map_lookup_elem(&contained, &ptgid);
 	if (!e)
 		return 0;
-	struct egress_entry c = { .root_pid = e->root_pid, .mode = e->mode, .since_ns = bpf_ktime_get_boot_ns() };
+	struct egress_entry c = { .root_pid = e->root_pid, .mode = e->mode, .policy = e->policy, .since_ns = bpf_ktime_get_boot_ns() };
 	if (bpf_map_update_elem(&contained, &ctgid, &c, BPF_ANY))
 		count(EGRESS_CNT_MAP_FULL);
 	else

@@ -6,7 +6,12 @@
  * not the process that runs the sensor. Output is one JSON object per line.
  *
  *   egress-ctl ensure CGROUP2_DIR        load + attach to the cgroup v2 root + pin (idempotent)
- *   egress-ctl add ROOT MODE PID...      contain PIDs as part of instance ROOT (MODE 1 deny, 2 shadow)
+ *   egress-ctl add ROOT MODE POLICY PID...  contain PIDs as part of instance ROOT
+ *                                        (MODE 1 deny, 2 shadow, 3 grants, 4 grants shadow; POLICY: grants id)
+ *   egress-ctl grant-set POLICY ADDR32HEX BITS LO-HI[,LO-HI...]   allow a prefix (v4-mapped for IPv4)
+ *   egress-ctl grant-clear POLICY        drop a policy's grants
+ *   egress-ctl verdicts [ROOT]           destinations refused or would-be refused, with counts
+ *   egress-ctl verdicts-clear ROOT
  *   egress-ctl release ROOT              drop every process of instance ROOT (inherited ones too)
  *   egress-ctl list                      contained processes
  *   egress-ctl counters                  refusals by hook, summed over CPUs
@@ -37,7 +42,7 @@ static const char *LINKS[] = {
 	"link_connect4", "link_connect6", "link_sendmsg4", "link_sendmsg6",
 	"link_sock_create", "link_fork", "link_exit",
 };
-static const char *MAPS[] = { "contained", "loopback_ports", "counters" };
+static const char *MAPS[] = { "contained", "loopback_ports", "counters", "grants", "verdicts" };
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static int fail(const char *what, int err)
@@ -99,14 +104,49 @@ static int pin_link(struct bpf_link *link, const char *name)
 	return bpf_link__pin(link, path);
 }
 
+/* The pinned maps have the layout this tool was built with (not an older object's). */
+static int layout_matches(void)
+{
+	static const struct { const char *name; __u32 key, value; } want[] = {
+		{ "contained", sizeof(__u32), sizeof(struct egress_entry) },
+		{ "loopback_ports", sizeof(__u16), sizeof(__u8) },
+		{ "counters", sizeof(__u32), sizeof(__u64) },
+		{ "grants", sizeof(struct grant_key), sizeof(struct grant_value) },
+		{ "verdicts", sizeof(struct verdict_key), sizeof(struct verdict_value) },
+	};
+	for (size_t i = 0; i < N(want); i++) {
+		int fd = pinned_fd(want[i].name);
+		struct bpf_map_info info = { 0 };
+		__u32 len = sizeof(info);
+		int ok = fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+			 info.key_size == want[i].key && info.value_size == want[i].value;
+		if (fd >= 0)
+			close(fd);
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
 static int cmd_ensure(const char *cgroup_dir)
 {
 	int lock = lock_exclusive();
-	if (all_pinned()) {
-		printf("{\"loaded\":true,\"fresh\":false}\n");
-		return 0;
+	int old = pinned_fd("contained");
+	if (old >= 0) {
+		if (all_pinned() && layout_matches()) {
+			printf("{\"loaded\":true,\"fresh\":false}\n");
+			return 0;
+		}
+		/* An object of another layout (an upgrade) or a half-done attempt:
+		 * replace it, but never while it holds contained processes. */
+		__u32 k;
+		if (bpf_map_get_next_key(old, NULL, &k) == 0) {
+			fprintf(stderr, "egress-ctl: a containment object of another version is in force (process %u is contained); release every instance, then retry\n", k);
+			return 1;
+		}
+		close(old);
 	}
-	unpin_all(); /* a half-done earlier attempt */
+	unpin_all();
 	int cg = open(cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cg < 0)
 		return fail(cgroup_dir, errno);
@@ -173,14 +213,14 @@ static int parse_u32(const char *s, __u32 *out)
 
 static int cmd_add(int argc, char **argv)
 {
-	__u32 root, mode;
-	if (argc < 3 || parse_u32(argv[0], &root) || parse_u32(argv[1], &mode) ||
-	    (mode != EGRESS_MODE_DENY && mode != EGRESS_MODE_SHADOW))
+	__u32 root, mode, policy;
+	if (argc < 4 || parse_u32(argv[0], &root) || parse_u32(argv[1], &mode) || parse_u32(argv[2], &policy) ||
+	    mode < EGRESS_MODE_DENY || mode > EGRESS_MODE_GRANTS_SHADOW)
 		return 2;
 	int fd = pinned_fd("contained");
 	if (fd < 0)
 		return 3;
-	for (int i = 2; i < argc; i++) {
+	for (int i = 3; i < argc; i++) {
 		__u32 pid;
 		if (parse_u32(argv[i], &pid))
 			return 2;
@@ -190,6 +230,7 @@ static int cmd_add(int argc, char **argv)
 			e.since_ns = boot_ns();
 		e.root_pid = root;
 		e.mode = mode;
+		e.policy = policy;
 		if (bpf_map_update_elem(fd, &pid, &e, BPF_ANY))
 			return fail("contain a process", errno);
 		printf("{\"added\":%u}\n", pid);
@@ -199,8 +240,8 @@ static int cmd_add(int argc, char **argv)
 
 static void print_entry(__u32 pid, const struct egress_entry *e)
 {
-	printf("{\"pid\":%u,\"rootPid\":%u,\"mode\":%u,\"sinceBootNs\":\"%llu\",\"denied\":%llu,\"allowedLoopback\":%llu}\n",
-	       pid, e->root_pid, e->mode, (unsigned long long)e->since_ns, (unsigned long long)e->denied,
+	printf("{\"pid\":%u,\"rootPid\":%u,\"mode\":%u,\"policy\":%u,\"sinceBootNs\":\"%llu\",\"denied\":%llu,\"allowedLoopback\":%llu}\n",
+	       pid, e->root_pid, e->mode, e->policy, (unsigned long long)e->since_ns, (unsigned long long)e->denied,
 	       (unsigned long long)e->allowed_loopback);
 }
 
@@ -238,6 +279,7 @@ static int cmd_counters(void)
 {
 	static const char *names[EGRESS_CNT_MAX] = {
 		"connect4", "connect6", "sendmsg4", "sendmsg6", "sockCreate", "shadow", "forkInherited", "mapFull",
+		"granted", "verdictsFull",
 	};
 	int fd = pinned_fd("counters");
 	if (fd < 0)
@@ -285,6 +327,108 @@ static int cmd_port(const char *op, const char *arg)
 	return 0;
 }
 
+static int parse_hex16(const char *s, __u8 out[16])
+{
+	if (strlen(s) != 32)
+		return -1;
+	for (int i = 0; i < 16; i++) {
+		unsigned v;
+		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+			return -1;
+		out[i] = (__u8)v;
+	}
+	return 0;
+}
+
+static int cmd_grant_set(int argc, char **argv)
+{
+	struct grant_key k = { 0 };
+	struct grant_value v = { 0 };
+	__u32 bits;
+	if (argc != 4 || parse_u32(argv[0], &k.policy) || parse_hex16(argv[1], k.addr) || parse_u32(argv[2], &bits) || bits > 128)
+		return 2;
+	k.prefixlen = 32 + bits;
+	char *ranges = strdup(argv[3]), *save = NULL;
+	int n = 0;
+	for (char *r = strtok_r(ranges, ",", &save); r; r = strtok_r(NULL, ",", &save)) {
+		unsigned lo, hi;
+		if (n >= GRANT_PORT_RANGES || sscanf(r, "%u-%u", &lo, &hi) != 2 || lo > hi || hi > 65535 || hi == 0) {
+			free(ranges);
+			return 2;
+		}
+		v.lo[n] = lo;
+		v.hi[n] = hi;
+		n++;
+	}
+	free(ranges);
+	int fd = pinned_fd("grants");
+	if (fd < 0)
+		return 3;
+	if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
+		return fail("set a grant", errno);
+	return 0;
+}
+
+static int cmd_grant_clear(const char *arg)
+{
+	__u32 policy;
+	if (!arg || parse_u32(arg, &policy))
+		return 2;
+	int fd = pinned_fd("grants");
+	if (fd < 0)
+		return 3;
+	static struct grant_key keys[16384];
+	size_t n = 0;
+	struct grant_key key, next;
+	int have = 0;
+	while (n < N(keys) && bpf_map_get_next_key(fd, have ? &key : NULL, &next) == 0) {
+		keys[n++] = next;
+		key = next;
+		have = 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (keys[i].policy == policy)
+			bpf_map_delete_elem(fd, &keys[i]);
+	return 0;
+}
+
+static int cmd_verdicts(const char *arg, int clear)
+{
+	__u32 root = 0;
+	if (arg && parse_u32(arg, &root))
+		return 2;
+	int fd = pinned_fd("verdicts");
+	if (fd < 0)
+		return 3;
+	static struct verdict_key keys[16384];
+	size_t n = 0;
+	struct verdict_key key, next;
+	int have = 0;
+	while (n < N(keys) && bpf_map_get_next_key(fd, have ? &key : NULL, &next) == 0) {
+		keys[n++] = next;
+		key = next;
+		have = 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (arg && keys[i].root_pid != root)
+			continue;
+		if (clear) {
+			bpf_map_delete_elem(fd, &keys[i]);
+			continue;
+		}
+		struct verdict_value v;
+		if (bpf_map_lookup_elem(fd, &keys[i], &v))
+			continue;
+		char hex[33];
+		for (int b = 0; b < 16; b++)
+			sprintf(hex + 2 * b, "%02x", keys[i].addr[b]);
+		printf("{\"rootPid\":%u,\"addr\":\"%s\",\"port\":%u,\"proto\":%u,\"verdict\":%u,\"count\":%llu,\"lastBootNs\":\"%llu\"}\n",
+		       keys[i].root_pid, hex, keys[i].port, keys[i].proto, keys[i].verdict,
+		       (unsigned long long)v.count, (unsigned long long)v.last_ns);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -301,6 +445,14 @@ int main(int argc, char **argv)
 			return 2;
 		return walk(1, root);
 	}
+	if (!strcmp(cmd, "grant-set"))
+		return cmd_grant_set(argc - 2, argv + 2);
+	if (!strcmp(cmd, "grant-clear"))
+		return cmd_grant_clear(argc > 2 ? argv[2] : NULL);
+	if (!strcmp(cmd, "verdicts"))
+		return cmd_verdicts(argc > 2 ? argv[2] : NULL, 0);
+	if (!strcmp(cmd, "verdicts-clear") && argc == 3)
+		return cmd_verdicts(argv[2], 1);
 	if (!strcmp(cmd, "list"))
 		return walk(0, 0);
 	if (!strcmp(cmd, "counters"))

@@ -11,8 +11,10 @@ import { join } from 'node:path';
 import { listResponses, recordResponse, type ResponseRow } from '../../collector/store/response-log.js';
 import { cgroup2Mount, launchParent } from '../launch/cgroup-v2.js';
 import {
-  containPids, ensureEgressLoaded, listContained, releaseInstance, type EgressMode,
+  clearGrants, clearVerdicts, containPids, egressVerdicts, ensureEgressLoaded, listContained, releaseInstance, setGrants,
+  type EgressMode, type EgressVerdict,
 } from './egress-control.js';
+import { kernelGrants, type GrantSpec } from './egress-grants.js';
 import {
   CONTAIN_PARENT_NAME, containCgroupOf, freezeCgroup, isFrozen, moveInto, prepareContainCgroup,
   releaseContainCgroup, thawCgroup, type FreezeRecord,
@@ -31,6 +33,8 @@ export interface IsolateOptions {
   actor?: string;
   /** pids known to belong to the instance (e.g. from the store) */
   knownPids?: number[];
+  /** egress enforcement: only these destinations are allowed (mode grants or grants-shadow) */
+  grants?: GrantSpec[];
 }
 
 export interface IsolateResult {
@@ -56,11 +60,22 @@ export async function isolateInstance(inst: InstanceRef, opts: IsolateOptions): 
   const mount = cgroup2Mount();
   const network = opts.network !== false;
   const mode = opts.mode ?? 'deny';
+  if ((mode === 'grants' || mode === 'grants-shadow') !== (opts.grants !== undefined)) {
+    throw new Error(`mode ${mode} ${opts.grants ? 'takes no grants' : 'needs grants'}`);
+  }
   if (network) ensureEgressLoaded(mount);
+  // The instance's grants are its policy, keyed by its root pid; set before any process points at them.
+  let resolved: Record<string, string[]> | undefined;
+  if (network && opts.grants) {
+    const k = await kernelGrants(opts.grants);
+    resolved = k.resolved;
+    setGrants(inst.rootPid, k.grants);
+  }
+  const policy = opts.grants ? inst.rootPid : 0;
   // The root first: from then on the kernel contains whatever it forks.
-  if (network) containPids(inst.rootPid, mode, [inst.rootPid]);
+  if (network) containPids(inst.rootPid, mode, [inst.rootPid], policy);
   const procs = enumerateInstance(mount, inst.rootPid, opts.knownPids ?? [], (fresh) => {
-    if (network) containPids(inst.rootPid, mode, fresh);
+    if (network) containPids(inst.rootPid, mode, fresh, policy);
   });
   if (!procs) {
     if (network) releaseInstance(inst.rootPid);
@@ -71,7 +86,10 @@ export async function isolateInstance(inst: InstanceRef, opts: IsolateOptions): 
   const record = recordResponse(opts.stateDir, {
     action: network ? 'isolate' : 'freeze', agent: inst.agent, rootPid: inst.rootPid, actor: opts.actor ?? defaultActor(),
     reason: opts.reason ?? null,
-    details: { pids: procs.pids, network, mode: network ? mode : null, launchCgroup: procs.launchCgroup, freeze: frozen },
+    details: {
+      pids: procs.pids, network, mode: network ? mode : null, launchCgroup: procs.launchCgroup, freeze: frozen,
+      ...(opts.grants ? { grants: opts.grants.map((g) => g.text), resolved } : {}),
+    },
   });
   return { rootPid: inst.rootPid, agent: inst.agent, pids: procs.pids, network, frozen, record };
 }
@@ -106,6 +124,10 @@ export interface ReleaseResult {
 export async function releaseInstanceAll(inst: InstanceRef, opts: { stateDir: string; reason?: string | null; actor?: string }): Promise<ReleaseResult> {
   const mount = cgroup2Mount();
   const dropped = releaseInstance(inst.rootPid);
+  // What it was refused (or would have been), for the record, then forgotten with its grants.
+  const verdicts = egressVerdicts(inst.rootPid);
+  clearVerdicts(inst.rootPid);
+  clearGrants(inst.rootPid);
   let thawed = false;
   const db = openStoreIfAny(opts.stateDir);
   const history = db ? listResponses(db, inst.rootPid) : [];
@@ -123,7 +145,7 @@ export async function releaseInstanceAll(inst: InstanceRef, opts: { stateDir: st
   const record = recordResponse(opts.stateDir, {
     action: 'release', agent: inst.agent ?? lastFreeze?.agent ?? history.at(-1)?.agent ?? null, rootPid: inst.rootPid,
     actor: opts.actor ?? defaultActor(), reason: opts.reason ?? null,
-    details: { released: dropped.map((d) => d.pid), denied: dropped.reduce((s, d) => s + d.denied, 0), thawed },
+    details: { released: dropped.map((d) => d.pid), denied: dropped.reduce((s, d) => s + d.denied, 0), thawed, verdicts },
   });
   return { rootPid: inst.rootPid, agent: record.agent, released: dropped.length, denied: dropped.reduce((s, d) => s + d.denied, 0), thawed, record };
 }
@@ -141,6 +163,8 @@ export interface InForce {
   mode: EgressMode | null;
   denied: number;
   frozenCgroup: string | null;
+  /** destinations refused or would-be refused so far */
+  verdicts: EgressVerdict[];
   since: string | null;
   actor: string | null;
   reason: string | null;
@@ -152,7 +176,7 @@ export function inForce(stateDir?: string): InForce[] {
   const get = (rootPid: number): InForce => {
     let f = byRoot.get(rootPid);
     if (!f) {
-      f = { rootPid, agent: null, processes: 0, mode: null, denied: 0, frozenCgroup: null, since: null, actor: null, reason: null };
+      f = { rootPid, agent: null, processes: 0, mode: null, denied: 0, frozenCgroup: null, verdicts: [], since: null, actor: null, reason: null };
       byRoot.set(rootPid, f);
     }
     return f;
@@ -163,6 +187,7 @@ export function inForce(stateDir?: string): InForce[] {
     f.mode = c.mode;
     f.denied += c.denied;
   }
+  for (const v of egressVerdicts()) byRoot.get(v.rootPid)?.verdicts.push(v);
   let mount: string | null = null;
   try { mount = cgroup2Mount(); } catch { /* no v2: no freezer either */ }
   const history = stateDir ? (() => {
@@ -199,10 +224,17 @@ export function renderInForce(list: InForce[] | { error: string }): string {
   if (!list.length) return 'containment in force on this host: none';
   const lines = ['containment in force on this host:'];
   for (const f of list) {
-    const what = [f.mode ? `network ${f.mode === 'deny' ? 'isolated' : 'shadow'} (${f.processes} processes, ${f.denied} refused)` : null,
+    const modeText: Record<EgressMode, string> = {
+      deny: 'isolated', shadow: 'isolated in shadow mode', grants: 'limited to its grants', 'grants-shadow': 'grants in shadow mode',
+    };
+    const refusedWord = f.mode === 'shadow' || f.mode === 'grants-shadow' ? 'would be refused' : 'refused';
+    const what = [f.mode ? `network ${modeText[f.mode]} (${f.processes} processes, ${f.denied} ${refusedWord})` : null,
       f.frozenCgroup ? `frozen (${f.frozenCgroup})` : null].filter(Boolean).join(', ');
     lines.push(`  instance ${f.rootPid}${f.agent ? ` of ${f.agent}` : ''}: ${what}` +
       (f.since ? `; since ${f.since} by ${f.actor}${f.reason ? `: ${f.reason}` : ''}` : ''));
+    for (const v of [...f.verdicts].sort((a, b) => b.count - a.count).slice(0, 10)) {
+      lines.push(`    ${v.verdict} ${v.proto} ${v.addr.includes(':') ? `[${v.addr}]` : v.addr}:${v.port} x${v.count}`);
+    }
   }
   return lines.join('\n');
 }

@@ -6,16 +6,23 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ipv4Text, ipv6Text } from '../../proto/net/ip-text.js';
 
 export const EGRESS_PIN_DIR = '/sys/fs/bpf/agent-sensor/egress';
 
-export type EgressMode = 'deny' | 'shadow';
-const MODE_NUMBER: Record<EgressMode, number> = { deny: 1, shadow: 2 };
+/**
+ * deny: refuse all egress (isolation); shadow: count it as would_deny only;
+ * grants: refuse what is outside the instance's grants; grants-shadow: count that only.
+ */
+export type EgressMode = 'deny' | 'shadow' | 'grants' | 'grants-shadow';
+const MODE_NUMBER: Record<EgressMode, number> = { deny: 1, shadow: 2, grants: 3, 'grants-shadow': 4 };
+const MODE_NAME: Record<number, EgressMode> = { 1: 'deny', 2: 'shadow', 3: 'grants', 4: 'grants-shadow' };
 
 export interface ContainedProcess {
   pid: number;
   rootPid: number;
   mode: EgressMode;
+  policy: number;
   sinceBootNs: string;
   /** egress attempts refused (in shadow mode: that would have been) */
   denied: number;
@@ -25,6 +32,26 @@ export interface ContainedProcess {
 export interface EgressCounters {
   connect4: number; connect6: number; sendmsg4: number; sendmsg6: number;
   sockCreate: number; shadow: number; forkInherited: number; mapFull: number;
+  granted: number; verdictsFull: number;
+}
+
+/** A destination refused (denied) or that would have been (would_deny), with its count. */
+export interface EgressVerdict {
+  rootPid: number;
+  /** IP text (IPv4 plain, not v4-mapped) */
+  addr: string;
+  port: number;
+  proto: 'tcp' | 'udp' | 'raw' | number;
+  verdict: 'denied' | 'would_deny';
+  count: number;
+  lastBootNs: string;
+}
+
+/** One granted prefix: 16 bytes (IPv4 v4-mapped), its length in bits over those 16 bytes, port ranges. */
+export interface KernelGrant {
+  addr16: Buffer;
+  bits: number;
+  ports: [number, number][];
 }
 
 /** dist/sensor/response -> package root; also right from the sources (sensor/response). */
@@ -70,8 +97,47 @@ export function ensureEgressLoaded(cgroup2Root: string): boolean {
   return lines(ctl(['ensure', cgroup2Root]))[0]?.fresh === true;
 }
 
-export function containPids(rootPid: number, mode: EgressMode, pids: number[]): void {
-  for (let i = 0; i < pids.length; i += 512) ctl(['add', String(rootPid), String(MODE_NUMBER[mode]), ...pids.slice(i, i + 512).map(String)]);
+export function containPids(rootPid: number, mode: EgressMode, pids: number[], policy = 0): void {
+  for (let i = 0; i < pids.length; i += 512) {
+    ctl(['add', String(rootPid), String(MODE_NUMBER[mode]), String(policy), ...pids.slice(i, i + 512).map(String)]);
+  }
+}
+
+/** Replaces a policy's grants in the kernel. */
+export function setGrants(policy: number, grants: KernelGrant[]): void {
+  ctl(['grant-clear', String(policy)]);
+  for (const g of grants) {
+    ctl(['grant-set', String(policy), g.addr16.toString('hex'), String(g.bits), g.ports.map(([lo, hi]) => `${lo}-${hi}`).join(',')]);
+  }
+}
+
+export function clearGrants(policy: number): void {
+  try { ctl(['grant-clear', String(policy)]); } catch (err) { if (!(err instanceof EgressNotLoaded)) throw err; }
+}
+
+function ipText(hex: string): string {
+  const b = Buffer.from(hex, 'hex');
+  const mapped = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
+  return mapped ? ipv4Text(b, 12) : ipv6Text(b, 0);
+}
+
+const PROTO: Record<number, 'tcp' | 'udp' | 'raw'> = { 6: 'tcp', 17: 'udp', 0: 'raw' };
+
+export function egressVerdicts(rootPid?: number): EgressVerdict[] {
+  if (!existsSync(join(EGRESS_PIN_DIR, 'verdicts'))) return [];
+  try {
+    return lines(ctl(rootPid === undefined ? ['verdicts'] : ['verdicts', String(rootPid)])).map((r) => ({
+      rootPid: Number(r.rootPid), addr: ipText(String(r.addr)), port: Number(r.port), proto: PROTO[Number(r.proto)] ?? Number(r.proto),
+      verdict: r.verdict === 2 ? 'would_deny' : 'denied', count: Number(r.count), lastBootNs: String(r.lastBootNs),
+    }));
+  } catch (err) {
+    if (err instanceof EgressNotLoaded) return [];
+    throw err;
+  }
+}
+
+export function clearVerdicts(rootPid: number): void {
+  try { ctl(['verdicts-clear', String(rootPid)]); } catch (err) { if (!(err instanceof EgressNotLoaded)) throw err; }
 }
 
 /** Drops every process of the instance, the ones the kernel added at fork too; returns them. */
@@ -88,7 +154,7 @@ export function listContained(): ContainedProcess[] {
   if (!existsSync(join(EGRESS_PIN_DIR, 'contained'))) return [];
   try {
     return lines(ctl(['list'])).map((r) => ({
-      pid: Number(r.pid), rootPid: Number(r.rootPid), mode: r.mode === 2 ? 'shadow' : 'deny',
+      pid: Number(r.pid), rootPid: Number(r.rootPid), mode: MODE_NAME[Number(r.mode)] ?? 'deny', policy: Number(r.policy),
       sinceBootNs: String(r.sinceBootNs), denied: Number(r.denied), allowedLoopback: Number(r.allowedLoopback),
     }));
   } catch (err) {

@@ -8,7 +8,8 @@ import { InvalidArgumentError } from 'commander';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
 import { cgroup2Mount } from '../../launch/cgroup-v2.js';
 import { isolateInstance } from '../../response/containment.js';
-import { setLoopbackPorts } from '../../response/egress-control.js';
+import { setLoopbackPorts, type EgressMode } from '../../response/egress-control.js';
+import { parseGrant } from '../../response/egress-grants.js';
 import { openStoreIfAny, resolveInstances } from '../../response/instances.js';
 import { instancePidsFromStore } from '../../../collector/query/instance-events.js';
 
@@ -24,12 +25,22 @@ interface IsolateOptions extends InstanceOptions {
   reason?: string;
   shadow?: boolean;
   allowLoopbackPort: number[];
+  allow: string[];
 }
 
 export function pidArg(v: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a process id (a positive integer)');
   return n;
+}
+
+function grantArg(v: string, prev: string[]): string[] {
+  try {
+    parseGrant(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  return [...prev, v];
 }
 
 function portArg(v: string, prev: number[]): number[] {
@@ -73,20 +84,22 @@ async function runIsolate(opts: IsolateOptions): Promise<void> {
     db?.close();
   }
   if (!targets.length) throw new NoInstanceError(`no live instance of agent ${opts.agent} found (launch cgroups and the store in ${opts.stateDir})`);
+  const grants = opts.allow.length ? opts.allow.map(parseGrant) : undefined;
+  const mode: EgressMode = grants ? (opts.shadow ? 'grants-shadow' : 'grants') : opts.shadow ? 'shadow' : 'deny';
   let failed = 0;
   for (const t of targets) {
     try {
       const r = await isolateInstance(t, {
-        stateDir: opts.stateDir, freeze: opts.freeze, reason: opts.reason ?? null, mode: opts.shadow ? 'shadow' : 'deny',
+        stateDir: opts.stateDir, freeze: opts.freeze, reason: opts.reason ?? null, mode, grants,
         knownPids: known.get(t.rootPid),
       });
       if (opts.allowLoopbackPort.length) setLoopbackPorts(opts.allowLoopbackPort);
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ rootPid: r.rootPid, agent: r.agent, pids: r.pids, mode: opts.shadow ? 'shadow' : 'deny', frozen: r.frozen?.frozen ?? false, frozenCgroup: r.frozen?.cgroup ?? null, record: r.record.id })}\n`);
+        process.stdout.write(`${JSON.stringify({ rootPid: r.rootPid, agent: r.agent, pids: r.pids, mode, frozen: r.frozen?.frozen ?? false, frozenCgroup: r.frozen?.cgroup ?? null, record: r.record.id })}\n`);
       } else {
         const frozen = r.frozen ? (r.frozen.frozen ? `, frozen (${r.frozen.cgroup})` : `, freeze requested but not confirmed (${r.frozen.cgroup})`) : '';
-        process.stdout.write(`isolated instance ${r.rootPid}${r.agent ? ` of ${r.agent}` : ''}: ${r.pids.length} processes ` +
-          `(${r.pids.join(' ')})${opts.shadow ? ' in shadow mode (counted, not refused)' : ''}${frozen}; record ${r.record.id}\n`);
+        process.stdout.write(`${grants ? 'limited egress of' : 'isolated'} instance ${r.rootPid}${r.agent ? ` of ${r.agent}` : ''}: ${r.pids.length} processes ` +
+          `(${r.pids.join(' ')})${grants ? `, egress limited to ${opts.allow.join(' ')}` : ''}${opts.shadow ? ' in shadow mode (counted as would_deny, not refused)' : ''}${frozen}; record ${r.record.id}\n`);
       }
     } catch (err) {
       failed++;
@@ -103,6 +116,7 @@ export function register(program: Command): void {
     .addHelpText('after', '\nExit: 0 isolated, 1 an instance could not be isolated, 2 bad arguments, 3 no live instance found.'))
     .option('--freeze', 'also freeze every process of the instance (cgroup v2 freezer)')
     .option('--reason <text>', 'why (kept with who and when)')
+    .option('--allow <dest>', 'enforce grants instead of cutting all egress: allow this CIDR, address or host name, with :PORT or :LO-HI (repeatable)', grantArg, [])
     .option('--shadow', 'count what would be refused without refusing (would_deny)')
     .option('--allow-loopback-port <port>', 'loopback port contained processes may still reach (repeatable; host-wide)', portArg, [])
     .action(runIsolate);
