@@ -14,6 +14,8 @@ import { cgroup2MountFrom } from '../sensor/launch/cgroup-v2.js';
 import { inForce } from '../sensor/response/containment.js';
 import { listContained, releaseInstance } from '../sensor/response/egress-control.js';
 import { cgroupV2Of } from '../sensor/response/proc-table.js';
+import { AutoResponder, chooseAction } from '../sensor/response/respond.js';
+import { DEFAULT_RESPONSE_CONFIG, parseResponseConfig } from '../sensor/response/response-config.js';
 import { BIN, ROOT, until } from './helpers/sensor-cli.js';
 
 const EGRESS_CTL = join(ROOT, 'bpf/egress/.output/egress-ctl');
@@ -289,5 +291,62 @@ describe.skipIf(skipReason !== null)('egress enforcement by grants (real kernel)
     expect(r.results).toBe('ok ok ok ok ok ok');
     expect(r.verdicts.every((v) => v.verdict === 'would_deny')).toBe(true);
     expect(set(r.verdicts)).toEqual(outside());
+  });
+});
+
+describe.skipIf(skipReason !== null)('automatic response (real kernel, real cgroups)', () => {
+  let dir: string;
+  let agent: ChildProcess | undefined;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'auto-response-'));
+  });
+  afterAll(() => {
+    writeFileSync(join(dir, 'stop'), '');
+    if (agent?.pid) spawnSync(process.execPath, [BIN, 'release', '--state-dir', join(dir, 'state'), '--agent-pid', String(agent.pid)]);
+    agent?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is off by default and picks the first matching rule by rule, agent and severity', () => {
+    const alert = { rule: 'mass_read', severity: 'high' as const, agent: 'a', agentPid: 1 };
+    expect(chooseAction(DEFAULT_RESPONSE_CONFIG, alert)).toBeNull();
+    const cfg = parseResponseConfig([
+      'auto_response:', '  enabled: true', '  rules:',
+      '    - rule: exfil', '      action: isolate',
+      '    - agent: b', '      action: isolate',
+      '    - min_severity: high', '      action: isolate+freeze',
+      '    - action: freeze',
+    ].join('\n'), 'r.yaml');
+    expect(chooseAction(cfg, alert)).toBe('isolate+freeze');
+    expect(chooseAction(cfg, { ...alert, rule: 'exfil', severity: 'low' })).toBe('isolate');
+    expect(chooseAction(cfg, { ...alert, severity: 'medium' })).toBe('freeze');
+    expect(() => parseResponseConfig('auto_response:\n  rules:\n    - action: explode\n', 'r.yaml')).toThrow(/r\.yaml:3: auto_response\.rules\[0\]\.action/);
+    expect(() => parseResponseConfig('egress:\n  x:\n    mode: enforce\n    allow: ["10.0.0.0/33"]\n', 'r.yaml')).toThrow(/r\.yaml:4: egress\.x\.allow\[0\]: .*bad prefix/);
+  });
+
+  it('freezes and isolates the instance when its alert fires, recorded as auto:<rule>, once', async () => {
+    const out = join(dir, 'ticks.out');
+    writeFileSync(join(dir, 'ticker.py'), TICKER);
+    agent = spawn('python3', [join(dir, 'ticker.py'), out, join(dir, 'stop')], { stdio: 'ignore' });
+    await until(() => existsSync(out) && readFileSync(out, 'utf8').length > 0, 'the ticker to tick', 10_000);
+    const stateDir = join(dir, 'state');
+    const cfg = parseResponseConfig('auto_response:\n  enabled: true\n  rules:\n    - min_severity: high\n      action: isolate+freeze\n', 'r.yaml');
+    const responder = new AutoResponder(cfg, stateDir);
+    const first = await responder.onAlert({ rule: 'mass_read', severity: 'critical', agent: 'ticker', agentPid: agent.pid!, summary: 'read 500 files' });
+    console.log(`automatic response latency: ${first.latencyMs.toFixed(0)} ms (alert handed over -> frozen, isolated and recorded)`);
+    expect(first.result?.frozen?.frozen).toBe(true);
+    expect(first.result?.network).toBe(true);
+    const size = statSync(out).size;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(statSync(out).size).toBe(size);
+    const f = inForce(stateDir).find((x) => x.rootPid === agent!.pid);
+    expect(f).toMatchObject({ mode: 'deny', actor: 'auto:mass_read' });
+    expect(f?.frozenCgroup).toBeTruthy();
+    const again = await responder.onAlert({ rule: 'mass_read', severity: 'critical', agent: 'ticker', agentPid: agent.pid! });
+    expect(again.skipped).toBe('already in force');
+    const rel = spawnSync(process.execPath, [BIN, 'release', '--state-dir', stateDir, '--agent-pid', String(agent.pid)], { encoding: 'utf8' });
+    expect(rel.status, rel.stderr).toBe(0);
+    await until(() => statSync(out).size > size, 'the ticker to tick after release', 10_000);
   });
 });

@@ -18,7 +18,7 @@ export const RESPONSES_SQL = `
 CREATE TABLE IF NOT EXISTS responses (
   id        INTEGER PRIMARY KEY AUTOINCREMENT,
   ts_ns     INTEGER NOT NULL,        -- epoch ns
-  action    TEXT NOT NULL,           -- isolate | release | freeze | unfreeze
+  action    TEXT NOT NULL,           -- isolate | limit (egress grants) | freeze | release
   agent     TEXT,
   root_pid  INTEGER NOT NULL,        -- the instance (agentPid)
   actor     TEXT NOT NULL,           -- user@host (uid) or auto:<rule>
@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS responses (
 CREATE INDEX IF NOT EXISTS responses_root ON responses (root_pid, id);
 `;
 
-export type ResponseAction = 'isolate' | 'release' | 'freeze' | 'unfreeze';
+export type ResponseAction = 'isolate' | 'limit' | 'freeze' | 'release';
 
 export interface ResponseInput {
   action: ResponseAction;

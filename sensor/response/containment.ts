@@ -84,7 +84,7 @@ export async function isolateInstance(inst: InstanceRef, opts: IsolateOptions): 
   let frozen: FreezeRecord | null = null;
   if (opts.freeze) frozen = await freezeInstance(mount, inst.rootPid, procs.launchCgroup, procs.pids, opts.knownPids ?? []);
   const record = recordResponse(opts.stateDir, {
-    action: network ? 'isolate' : 'freeze', agent: inst.agent, rootPid: inst.rootPid, actor: opts.actor ?? defaultActor(),
+    action: !network ? 'freeze' : opts.grants ? 'limit' : 'isolate', agent: inst.agent, rootPid: inst.rootPid, actor: opts.actor ?? defaultActor(),
     reason: opts.reason ?? null,
     details: {
       pids: procs.pids, network, mode: network ? mode : null, launchCgroup: procs.launchCgroup, freeze: frozen,
