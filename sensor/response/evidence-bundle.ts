@@ -70,17 +70,19 @@ function safeName(path: string): string {
 
 interface CopyCandidate { path: string; uid: number; gid: number; why: 'written' | 'executed' }
 
-function copyCandidates(rows: QueriedRow[]): CopyCandidate[] {
+function copyCandidates(rows: QueriedRow[], notCopied: { path: ByteString; why: string; skipped?: string }[]): CopyCandidate[] {
   const out = new Map<string, CopyCandidate>();
   const written = new Set<string>();
+  const wrote = (b: ByteString, uid: number, gid: number) => {
+    const p = utf8Path(b);
+    // A path that is not UTF-8 cannot be passed to the reader exactly: listed, not copied.
+    if (!p) { notCopied.push({ path: b, why: 'written', skipped: 'path is not UTF-8' }); return; }
+    written.add(p);
+    out.set(p, { path: p, uid, gid, why: 'written' });
+  };
   for (const { event: e } of rows) {
-    if (e.type === 'open' && e.access !== 'read' && e.result >= 0) {
-      const p = utf8Path(e.path);
-      if (p) { written.add(p); out.set(p, { path: p, uid: e.uid, gid: e.gid, why: 'written' }); }
-    } else if (e.type === 'rename' && e.result >= 0) {
-      const p = utf8Path(e.newpath);
-      if (p) { written.add(p); out.set(p, { path: p, uid: e.uid, gid: e.gid, why: 'written' }); }
-    }
+    if (e.type === 'open' && e.access !== 'read' && e.result >= 0) wrote(e.path, e.uid, e.gid);
+    else if (e.type === 'rename' && e.result >= 0) wrote(e.newpath, e.uid, e.gid);
   }
   for (const { event: e } of rows) {
     if (e.type !== 'exec') continue;
@@ -159,10 +161,10 @@ export function collectEvidence(input: CollectInput): CollectResult {
   }
 
   // Copies, with the rights of the process that wrote or ran them.
-  const copies: { path: string; why: string; uid: number; gid: number; item?: string; sha256?: string; skipped?: string }[] = [];
+  const copies: { path: ByteString; why: string; uid?: number; gid?: number; item?: string; sha256?: string; skipped?: string }[] = [];
   let copied = 0;
   let n = 0;
-  for (const c of copyCandidates(rows)) {
+  for (const c of copyCandidates(rows, copies)) {
     if (n >= limits.maxFiles || copied >= limits.maxCopiedBytes) {
       copies.push({ ...c, skipped: 'bundle copy limits reached' });
       continue;
