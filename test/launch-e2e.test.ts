@@ -22,6 +22,7 @@ describe.skipIf(skipReason !== null)('sensor launch (real kernel, real gRPC, rea
   let dir: string;
   let stateDir: string;
   let run: Proc;
+  let runArgs: Parameters<typeof startSensorRun>;
   const AGENT = `launch-e2e-${process.pid}`;
 
   /** `sensor launch` as a user types it, stdout/stderr of the command captured. */
@@ -56,7 +57,8 @@ describe.skipIf(skipReason !== null)('sensor launch (real kernel, real gRPC, rea
     const config = join(dir, 'agents.yaml');
     writeFileSync(config, 'agents:\n  - name: argv-agent\n    argv: ["**/no-such-agent-script.js"]\n    interpreters: ["node"]\n');
     // The socket is away from the state dir, as the acceptance check has it.
-    run = await startSensorRun(stateDir, join(dir, 'sock', 'c.sock'), ['--config', config]);
+    runArgs = [stateDir, join(dir, 'sock', 'c.sock'), ['--config', config]];
+    run = await startSensorRun(...runArgs);
   });
 
   afterEach((ctx) => {
@@ -141,5 +143,25 @@ describe.skipIf(skipReason !== null)('sensor launch (real kernel, real gRPC, rea
     expect(dead.status).toBe(1);
     expect(dead.stderr).toMatch(/no sensor answers at unix:\/\//);
     expect(spawnSync('ls', [join(cgroup2Mount(), 'agent-sensor')], { encoding: 'utf8' }).stdout).toBe(before);
+  });
+
+  it('survives a sensor restart while a launched command runs: still the agent after it, cgroup removed once empty', async () => {
+    const pidFile = join(dir, 'pid-restart');
+    const go = join(dir, 'go');
+    const l = sensorProc([...launchArgs(stateDir, AGENT), '/bin/sh', '-c',
+      `cat /proc/self/cgroup > ${dir}/cg4; echo $$ > ${pidFile}; while [ ! -e ${go} ]; do sleep 0.1; done; cat ${dir}/input.txt > /dev/null`]);
+    await until(() => existsSync(pidFile), 'the launched command to start', 30_000);
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    await stopSensorRun(run);
+    run = await startSensorRun(...runArgs);
+    expect(run.err()).toMatch(/launch cgroup of an earlier run adopted/);
+    writeFileSync(go, '');
+    expect(await l.exited).toEqual({ code: 0, signal: null });
+    const cg = cgroupDir(join(dir, 'cg4'));
+    await until(() => !existsSync(cg), `${cg} removed`, 10_000);
+    // The read after the restart: found by the restarted sensor's /proc scan in the adopted cgroup.
+    await until(() => queryJson(stateDir).some((e) => e.type === 'open' && e.path === join(dir, 'input.txt') && e.ppid === pid), 'the read after the restart', 15_000);
+    const read = queryJson(stateDir).filter((e) => e.type === 'open' && e.path === join(dir, 'input.txt') && e.ppid === pid);
+    expect(read[0]).toMatchObject({ agent: AGENT, ...(checkAgentPid ? { agentPid: pid } : {}) });
   });
 });

@@ -90,7 +90,7 @@ function emptyColumns(e: SensorEvent): EventColumns {
     path: null, newpath: null, flags: null, mode: null, access: null, syscall: null, result: null,
     family: null, proto: null, addr: null, port: null, host: null, code: null, signal: null,
     qname: null, qtype: null, startNs: null, exe: null, cwd: null, argv: null,
-    agentPid: e.agentPid ?? null,
+    agentPid: e.agentPid || null, // 0 (not an agent) is stored as no instance
   };
 }
 

@@ -34,11 +34,12 @@ export class AgentRegistry {
   private readonly byCgroup = new Map<bigint, Agent>();
   private readonly interpreterComms = new Set<string>();
   private readonly interpreterExes = new Set<string>();
-  /** ids of agents added by agentNamed(), not in the config */
-  private readonly launchedOnly = new Set<number>();
+  /** agents 1..configuredCount come from the config; later ones from addAgent */
+  private readonly configuredCount: number;
 
   constructor(specs: AgentSpec[], statCgroup: (path: string) => bigint = cgroupIdOf) {
     this.agents = specs.map((spec, i) => ({ id: i + 1, spec, argvMatchers: spec.argv.map(compileArgvPattern) }));
+    this.configuredCount = this.agents.length;
     for (const a of this.agents) {
       for (const exe of a.spec.exe) {
         this.setFirst(this.byExe, exe, a);
@@ -68,6 +69,19 @@ export class AgentRegistry {
     }
   }
 
+  /** The agent named `name`, added with no selectors of its own when new (rules added at run time). */
+  addAgent(name: string): Agent {
+    const known = this.agents.find((a) => a.spec.name === name);
+    if (known) return known;
+    const agent: Agent = {
+      id: this.agents.length + 1,
+      spec: { name, exe: [], comm: [], cgroup: [], argv: [], interpreters: [] },
+      argvMatchers: [],
+    };
+    this.agents.push(agent);
+    return agent;
+  }
+
   get size(): number {
     return this.agents.length;
   }
@@ -77,19 +91,9 @@ export class AgentRegistry {
     return this.agents[agentId - 1]?.spec.name ?? null;
   }
 
-  /**
-   * The agent named `name`, added without selectors if the config lacks it
-   * (`sensor launch --agent NAME`: an agent without grants, matched by the
-   * cgroup rule launch adds). Ids stay stable: agents are only appended.
-   */
-  agentNamed(name: string): { agent: Agent; configured: boolean } {
-    const found = this.agents.find((a) => a.spec.name === name);
-    if (found) return { agent: found, configured: !this.launchedOnly.has(found.id) };
-    const spec: AgentSpec = { name, exe: [], comm: [], cgroup: [], argv: [], interpreters: [] };
-    const agent: Agent = { id: this.agents.length + 1, spec, argvMatchers: [] };
-    this.agents.push(agent);
-    this.launchedOnly.add(agent.id);
-    return { agent, configured: false };
+  /** Whether the agent comes from the config (else addAgent made it at run time: an agent without grants). */
+  isConfigured(agent: Agent): boolean {
+    return agent.id <= this.configuredCount;
   }
 
   /** Rules for the kernel. A definite rule wins over an interpreter candidate rule on the same key. */

@@ -7,18 +7,19 @@
 // reported as ended and is empty, is removed and its kernel rule dropped.
 // cgroup.events is watched (inotify) and, in case a change is missed, polled.
 import * as grpc from '@grpc/grpc-js';
-import { watch, type FSWatcher } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, watch, type FSWatcher } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import { LaunchControlError, type LaunchControl, type LaunchRegistration } from '../../collector/server/launch-control.js';
 import { AGENT_NAME_PATTERN, AGENT_NAME_RULE } from '../agents/config.js';
 import { cgroupIdOf } from '../agents/registry.js';
-import { cgroup2Mount, cgroupPopulated, checkLaunchCgroup, removeCgroup } from './cgroup-v2.js';
+import type { Agent } from '../agents/registry.js';
+import { cgroup2Mount, cgroupPopulated, checkLaunchCgroup, launchParent, removeCgroup } from './cgroup-v2.js';
 
 /** What the registry needs of the Sensor (sensor.ts). */
 export interface CgroupWatcher {
   watchCgroup(name: string, cgroupId: bigint): Promise<{ agentId: number; configured: boolean }>;
-  unwatchCgroup(cgroupId: bigint): void;
+  removeCgroupAgent(cgroupId: bigint): void;
 }
 
 interface LiveLaunch {
@@ -30,6 +31,20 @@ interface LiveLaunch {
 }
 
 const POLL_MS = 2000;
+/** <agent>-<launcher pid>-<8 hex>, as makeLaunchCgroup names a leaf */
+const LEAF_NAME = /^([A-Za-z0-9][A-Za-z0-9._-]{0,62})-(\d+)-[0-9a-f]{8}$/;
+
+/** Whether the `sensor launch` that made this leaf still runs (its pid is in the leaf's name). */
+function launcherAlive(path: string): boolean {
+  const m = LEAF_NAME.exec(basename(path));
+  return m === null || existsSync(`/proc/${m[2]}`);
+}
+
+/** What adoption needs of the AgentRegistry, before the sensor starts. */
+export interface LaunchAdopter {
+  addAgent(name: string): Agent;
+  addCgroup(cgroupId: bigint, agent: Agent): boolean;
+}
 
 export class LaunchRegistry implements LaunchControl {
   private sensor?: CgroupWatcher;
@@ -44,6 +59,45 @@ export class LaunchRegistry implements LaunchControl {
     this.sensor = sensor;
   }
 
+  /**
+   * Launch cgroups an earlier run left (the sensor restarted while a launched
+   * command ran, or launch was killed). Call before the sensor starts: a leaf
+   * with processes is given back to its agent in the registry, so the start's
+   * rules and /proc scan cover it, and it is removed once empty; an empty leaf
+   * whose launcher is gone is removed now. An empty leaf whose launcher lives
+   * is one being registered: left alone. Returns how many were adopted.
+   */
+  adoptLeftovers(registry: LaunchAdopter): number {
+    let names: string[];
+    try {
+      this.mount ??= cgroup2Mount();
+      names = readdirSync(launchParent(this.mount), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    } catch {
+      return 0; // no cgroup v2, or no launch ever ran here
+    }
+    let adopted = 0;
+    for (const name of names) {
+      const m = LEAF_NAME.exec(name);
+      if (!m) continue;
+      const path = join(launchParent(this.mount), name);
+      const alive = launcherAlive(path);
+      try {
+        if (!cgroupPopulated(path)) {
+          if (!alive && removeCgroup(path)) this.log.info({ cgroup: path }, 'empty launch cgroup of an earlier run removed');
+          continue;
+        }
+        const id = cgroupIdOf(path);
+        if (!registry.addCgroup(id, registry.addAgent(m[1]!))) continue;
+        this.watchFrom(path, { agent: m[1]!, id, seenPopulated: true, ended: !alive });
+        adopted++;
+        this.log.info({ agent: m[1], cgroup: path }, 'launch cgroup of an earlier run adopted');
+      } catch (err) {
+        this.log.warn({ cgroup: path, err: (err as Error).message }, 'launch cgroup of an earlier run left as it is');
+      }
+    }
+    return adopted;
+  }
+
   async register(agent: string, cgroupPath: string): Promise<LaunchRegistration> {
     if (!this.sensor) throw new LaunchControlError(grpc.status.UNAVAILABLE, 'the sensor is still starting; try again');
     if (!AGENT_NAME_PATTERN.test(agent)) throw new LaunchControlError(grpc.status.INVALID_ARGUMENT, `agent name ${JSON.stringify(agent)}: ${AGENT_NAME_RULE}`);
@@ -52,7 +106,11 @@ export class LaunchRegistry implements LaunchControl {
     if (cgroupPopulated(path)) throw new LaunchControlError(grpc.status.FAILED_PRECONDITION, `${path} already has processes; launch registers an empty cgroup`);
     const id = cgroupIdOf(path);
     const { configured } = await this.sensor.watchCgroup(agent, id);
-    const launch: LiveLaunch = { agent, id, seenPopulated: false, ended: false };
+    this.watchFrom(path, { agent, id, seenPopulated: false, ended: false });
+    return { cgroupId: String(id), configured };
+  }
+
+  private watchFrom(path: string, launch: LiveLaunch): void {
     try {
       launch.watcher = watch(join(path, 'cgroup.events'), () => this.check(path));
       launch.watcher.on('error', () => launch.watcher?.close()); // the poll still covers it
@@ -63,7 +121,6 @@ export class LaunchRegistry implements LaunchControl {
     this.poll ??= setInterval(() => {
       for (const p of this.live.keys()) this.check(p);
     }, POLL_MS).unref();
-    return { cgroupId: String(id), configured };
   }
 
   async end(cgroupPath: string): Promise<boolean> {
@@ -96,7 +153,8 @@ export class LaunchRegistry implements LaunchControl {
         launch.seenPopulated = true;
         return false;
       }
-      if (!launch.ended && !launch.seenPopulated) return false; // the launched command has not joined yet
+      // Never populated: the command has not joined yet, unless its launcher died first.
+      if (!launch.ended && !launch.seenPopulated && launcherAlive(path)) return false;
       if (!removeCgroup(path)) return false;
     } catch (err) {
       this.log.warn({ cgroup: path, err: (err as Error).message }, 'launch cgroup check failed');
@@ -104,7 +162,11 @@ export class LaunchRegistry implements LaunchControl {
     }
     launch.watcher?.close();
     this.live.delete(path);
-    this.sensor?.unwatchCgroup(launch.id);
+    try {
+      this.sensor?.removeCgroupAgent(launch.id);
+    } catch (err) {
+      this.log.warn({ cgroup: path, err: (err as Error).message }, 'launch cgroup rule not removed');
+    }
     this.log.info({ agent: launch.agent, cgroup: path }, 'launch cgroup empty and removed');
     return true;
   }

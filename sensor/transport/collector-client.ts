@@ -20,6 +20,8 @@ import { channelCredentials, type TlsFiles } from '../../proto/transport/tls.js'
 export interface CollectorClientOptions {
   /** collector address: unix:///path or host:port (with tls) */
   address: string;
+  /** the sensor's own loss by cause (sensor/loss.ts), reported with every batch */
+  sensorLoss?: () => Record<string, number>;
   sensorId: string;
   bootId: string;
   tls?: TlsFiles;
@@ -78,7 +80,7 @@ export const CLIENT_DEFAULTS = {
 };
 
 export class CollectorClient {
-  private readonly opts: Required<Omit<CollectorClientOptions, 'tls' | 'logger'>> & { tls?: TlsFiles };
+  private readonly opts: Required<Omit<CollectorClientOptions, 'tls' | 'logger' | 'sensorLoss'>> & { tls?: TlsFiles; sensorLoss?: () => Record<string, number> };
   private readonly log: Logger;
   private readonly backoff: Backoff;
   private readonly pending: SealedBatch[] = [];
@@ -213,7 +215,7 @@ export class CollectorClient {
       bootId: this.opts.bootId,
       seq,
       droppedBefore,
-      counters: wireCounters(this.counters()),
+      counters: wireCounters(this.counters(), this.opts.sensorLoss?.()),
     }, events);
     const batch: SealedBatch = { seq, bytes, events: events.length, droppedBefore, sentOnce };
     this.pending.push(batch);
@@ -356,9 +358,10 @@ export class CollectorClient {
   }
 }
 
-function wireCounters(c: TransportCounters) {
+function wireCounters(c: TransportCounters, loss?: Record<string, number>) {
   return {
     sent: String(c.sent), acked: String(c.acked), resent: String(c.resent),
     dropped: String(c.dropped), buffered: String(c.buffered), rejected: String(c.rejected),
+    ...(loss && Object.keys(loss).length ? { sensor_loss: Object.fromEntries(Object.entries(loss).map(([k, n]) => [k, String(n)])) } : {}),
   };
 }

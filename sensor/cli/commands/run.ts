@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { DEFAULT_MAX_RECEIVE_BYTES } from '../../../collector/server/collector-server.js';
 import { processLogger } from '../../../collector/server/logger.js';
 import { createBackend, type BackendChoice } from '../../backends/choose.js';
+import { lossCauses } from '../../loss.js';
 import { Sensor } from '../../sensor.js';
 import { DEFAULT_COLLECTOR_ADDRESS, parseAddress } from '../../../proto/transport/address.js';
 import { CLIENT_DEFAULTS, CollectorClient, type TransportCounters } from '../../transport/collector-client.js';
@@ -87,6 +88,7 @@ async function run(opts: RunOptions): Promise<void> {
   const bootId = newBootId();
   const client = new CollectorClient({
     address, tls: opts.collector ? tls : undefined, sensorId: opts.sensorId, bootId, bufferBytes: opts.bufferBytes, logger,
+    sensorLoss: () => lossCauses(sensor.counters()),
   });
   client.start();
 
@@ -94,6 +96,7 @@ async function run(opts: RunOptions): Promise<void> {
   const backend = createBackend(opts.backend, { traceAll: opts.all ?? false, selfPid: process.pid }, sensorLog);
   const sensor = new Sensor({ backend, agents, traceAll: opts.all ?? false, log: sensorLog });
   sensor.onEvents((events) => client.push(events));
+  if (embedded) launches.adoptLeftovers(sensor.registry);
   try {
     await sensor.start();
   } catch (err) {

@@ -35,6 +35,8 @@ export function renderStatus(s: PbStatusResponse): string {
     const seen = x.last_seen_ns ? new Date(Number(BigInt(x.last_seen_ns) / 1_000_000n)).toISOString() : '-';
     lines.push(`  ${x.sensor_id} boot ${x.boot_id}: last seq ${x.last_seq ?? 0}, last seen ${seen}, dropped reported ${x.dropped_reported ?? 0}`);
     lines.push(`    transport: sent=${c.sent ?? 0} acked=${c.acked ?? 0} resent=${c.resent ?? 0} dropped=${c.dropped ?? 0} buffered=${c.buffered ?? 0} rejected=${c.rejected ?? 0}`);
+    const loss = Object.entries(c.sensor_loss ?? {}).sort(([a], [b]) => a.localeCompare(b));
+    lines.push(`    sensor loss: ${loss.length ? loss.map(([k, n]) => `${k}=${n}`).join(' ') : 'none'}`);
   }
   return lines.join('\n');
 }
