@@ -61,13 +61,13 @@ export function storedInstances(db: Database.Database, agent: string): InstanceR
   return [...roots].filter((p) => readProc(p) !== null).map((rootPid) => ({ rootPid, agent }));
 }
 
-export function agentOfPid(db: Database.Database | null, mount: string, pid: number): string | null {
+/** The agent a process was stored under, newest process of that pid first. */
+export function agentOfPid(db: Database.Database | null, pid: number): string | null {
   if (db) {
     const r = db.prepare(`SELECT a.name FROM processes p JOIN agents a ON a.id = p.agent_id WHERE p.pid = ? ORDER BY p.start_ns DESC LIMIT 1`)
       .get(pid) as { name: string } | undefined;
     if (r) return r.name;
   }
-  void mount;
   return null;
 }
 
@@ -98,7 +98,7 @@ export function resolveInstances(opts: { agent?: string; agentPid?: number; moun
   if (opts.agentPid !== undefined) {
     const launched = instanceRootFor(opts.mount, opts.agentPid);
     if (launched) return [launched];
-    return [{ rootPid: opts.agentPid, agent: opts.agent ?? agentOfPid(opts.db, opts.mount, opts.agentPid) }];
+    return [{ rootPid: opts.agentPid, agent: opts.agent ?? agentOfPid(opts.db, opts.agentPid) }];
   }
   if (opts.agent === undefined) throw new Error('name the instance: --agent NAME or --agent-pid N');
   const byRoot = new Map<number, InstanceRef>();

@@ -52,8 +52,12 @@ export function register(program: Command): void {
     .option('--tls-key <file>', 'client key (TCP)')
     .option('--state-dir <dir>', 'store to name who isolated what and why (containment is read from this host)')
     .action(async (opts: StatusOptions) => {
-      const status = await collectorStatus({ address: opts.collector, tls: tlsFilesFromOptions(opts) });
       const contained = containmentInForce(opts.stateDir); // this host's kernel and cgroups, not the collector's
+      // Containment outlives the collector: say what is in force even when it cannot be reached.
+      const status = await collectorStatus({ address: opts.collector, tls: tlsFilesFromOptions(opts) }).catch((err: unknown) => {
+        if (!opts.json) process.stdout.write(`${renderInForce(contained)}\n`);
+        throw err;
+      });
       process.stdout.write(opts.json ? `${JSON.stringify({ ...status, containment: contained }, null, 2)}\n`
         : `${renderStatus(status)}\n${renderInForce(contained)}\n`);
     });
