@@ -103,6 +103,7 @@ export interface StoredAlert {
  * agent_pid column when there is one, else by the events they cite.
  */
 export function instanceAlerts(db: Database.Database, rootPid: number, eventIds: Set<bigint>): StoredAlert[] {
+  if (hasTable(db, 'alert_chain')) return chainedAlerts(db, rootPid);
   if (!hasTable(db, 'alerts')) return [];
   const rows = db.prepare('SELECT * FROM alerts ORDER BY id').safeIntegers(true).all() as Record<string, unknown>[];
   const byPid = hasColumn(db, 'alerts', 'agent_pid');
@@ -148,4 +149,20 @@ export function storedAgentRoots(db: Database.Database, agent: string): number[]
     }
     return true;
   }).sort((a, b) => a - b);
+}
+
+/** Alerts of the alerts engine's chain (alert_chain: kind 'alert', repeats counted in). */
+function chainedAlerts(db: Database.Database, rootPid: number): StoredAlert[] {
+  const rows = db.prepare(
+    `SELECT a.*, a.count + coalesce((SELECT sum(r.count) FROM alert_chain r WHERE r.kind = 'repeat' AND r.alert_id = a.id), 0) AS total
+       FROM alert_chain a WHERE a.kind = 'alert' AND a.agent_pid = ? ORDER BY a.id`).safeIntegers(true).all(rootPid) as Record<string, unknown>[];
+  return rows.map((r) => {
+    const evidence = typeof r.evidence === 'string' ? (JSON.parse(r.evidence) as number[]) : [];
+    const plain = Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'prev_hash' && k !== 'hash' && k !== 'batch_hash')
+      .map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v]));
+    return {
+      id: Number(r.id), tsNs: String(r.ts_ns), rule: String(r.rule), severity: String(r.severity),
+      summary: typeof r.summary === 'string' ? r.summary : null, eventId: evidence[0] ?? null, raw: plain,
+    };
+  });
 }
