@@ -23,6 +23,7 @@ import { defaultSensorId, newBootId } from '../../transport/identity.js';
 import { tlsFilesFromOptions } from '../../../proto/transport/tls.js';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
 import { startCollector, untilSignal } from './collector.js';
+import { startResponseService } from '../../response/response-service.js';
 import { agentsFromOptions, countersText } from './watch.js';
 import { defaultAgents } from '../../agents/known-agents.js';
 import type { AgentSpec } from '../../agents/config.js';
@@ -44,6 +45,7 @@ interface RunOptions {
   tlsKey?: string;
   bufferBytes: number;
   statsEverySec: number;
+  responseConfig?: string;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -113,10 +115,12 @@ async function run(opts: RunOptions): Promise<void> {
     stateDir: embedded ? opts.stateDir : undefined, agents: agents.map((a) => a.name), all: Boolean(opts.all),
   }, 'sensor running');
 
+  const responses = opts.responseConfig ? startResponseService(opts.responseConfig, opts.stateDir, logger.child({ module: 'sensor.response' })) : undefined;
   const stats = opts.statsEverySec > 0 ? setInterval(() => logStats(log, sensor, client), opts.statsEverySec * 1000) : undefined;
   const signal = await untilSignal();
   log.info({ signal }, 'stopping');
   clearInterval(stats);
+  responses?.stop();
   if (embedded) removeRunAddress(opts.stateDir, opts.listen);
   launches.close();
   await sensor.stop();
@@ -148,6 +152,7 @@ export function register(program: Command): void {
     .option('--tls-key <file>', 'this sensor\'s client key (TCP --collector)')
     .option('--buffer-bytes <n>', 'unacked events held while the collector is away; beyond it new events are dropped and counted',
       positiveInt, CLIENT_DEFAULTS.bufferBytes)
+    .option('--response-config <file>', 'automatic response and per-agent egress enforcement (see README: incident response)')
     .option('--stats-every <sec>', 'log counters every N seconds (0: never)', positiveInt, 60)
     .action((opts: RunOptions & { statsEvery: number }) => run({ ...opts, statsEverySec: opts.statsEvery }));
 }
