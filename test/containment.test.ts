@@ -6,8 +6,8 @@
 // makes no progress until released and goes back to its cgroup.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, connect, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cgroup2MountFrom } from '../sensor/launch/cgroup-v2.js';
@@ -348,5 +348,59 @@ describe.skipIf(skipReason !== null)('automatic response (real kernel, real cgro
     const rel = spawnSync(process.execPath, [BIN, 'release', '--state-dir', stateDir, '--agent-pid', String(agent.pid)], { encoding: 'utf8' });
     expect(rel.status, rel.stderr).toBe(0);
     await until(() => statSync(out).size > size, 'the ticker to tick after release', 10_000);
+  });
+});
+
+// Connections made before isolation: the kernel only refuses new ones, so
+// isolate shuts down the ones to other hosts (pidfd_getfd + shutdown) and
+// leaves loopback ones up.
+const HOLDER = `
+import socket, sys, time
+ext_ip, port, out, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ext = socket.create_connection((ext_ip, port), 2)
+lo = socket.create_connection(('127.0.0.1', port), 2)
+def send(s):
+    try: s.send(b'x'); return 'ok'
+    except OSError as e: return 'E%d' % e.errno
+end = time.time() + 60
+import os
+while time.time() < end and not os.path.exists(stop):
+    with open(out, 'a') as f: f.write('ext %s lo %s\\n' % (send(ext), send(lo)))
+    time.sleep(0.1)
+`;
+
+const externalIp = (): string | null => {
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  return null;
+};
+
+describe.skipIf(skipReason !== null || externalIp() === null)('connections made before isolation (real kernel)', () => {
+  it('cuts the agent\'s open connection to another host address and keeps its loopback one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cut-'));
+    const held: Socket[] = [];
+    const server = createServer((s) => { held.push(s); s.on('data', () => undefined); s.on('error', () => undefined); });
+    await new Promise<void>((r) => server.listen({ host: '0.0.0.0', port: 0 }, r));
+    const port = (server.address() as { port: number }).port;
+    writeFileSync(join(dir, 'holder.py'), HOLDER);
+    const out = join(dir, 'out');
+    const agent = spawn('python3', [join(dir, 'holder.py'), externalIp()!, String(port), out, join(dir, 'stop')], { stdio: 'ignore' });
+    const lines = () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean) : []);
+    try {
+      await until(() => lines().includes('ext ok lo ok'), 'both connections up', 10_000);
+      const iso = spawnSync(process.execPath, [BIN, 'isolate', '--state-dir', join(dir, 'state'), '--agent-pid', String(agent.pid), '--json'], { encoding: 'utf8' });
+      expect(iso.status, iso.stderr).toBe(0);
+      const cut = (JSON.parse(iso.stdout) as { cut: { remote: string; error: number }[] }).cut;
+      expect(cut).toEqual([expect.objectContaining({ remote: `${externalIp()}:${port}`, error: 0 })]);
+      const n = lines().length;
+      await until(() => lines().length > n + 1, 'two more sends', 10_000);
+      expect(lines().at(-1)).toBe('ext E32 lo ok'); // EPIPE on the cut one
+    } finally {
+      writeFileSync(join(dir, 'stop'), '');
+      spawnSync(process.execPath, [BIN, 'release', '--state-dir', join(dir, 'state'), '--agent-pid', String(agent.pid)]);
+      agent.kill('SIGKILL');
+      for (const s of held) s.destroy();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -17,6 +17,7 @@
  *   egress-ctl counters                  refusals by hook, summed over CPUs
  *   egress-ctl port-add PORT | port-del PORT | ports
  *   egress-ctl unload                    unpin everything (the kernel detaches the programs)
+ *   egress-ctl cut PID FD...             shut down the process's sockets FD... (connections made before isolation)
  *
  * Exit: 0 done, 1 error (message on stderr), 2 usage, 3 not loaded.
  */
@@ -26,7 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -429,6 +432,36 @@ static int cmd_verdicts(const char *arg, int clear)
 	return 0;
 }
 
+/* Takes a duplicate of each socket from the process (pidfd_getfd, 5.6+, needs
+ * ptrace rights over it) and shuts the socket down: the connection is cut for
+ * the process too, since both descriptors share one socket. */
+static int cmd_cut(int argc, char **argv)
+{
+	__u32 pid;
+	if (argc < 2 || parse_u32(argv[0], &pid))
+		return 2;
+	int pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return fail("pidfd_open", errno);
+	for (int i = 1; i < argc; i++) {
+		__u32 fd;
+		if (parse_u32(argv[i], &fd))
+			return 2;
+		int mine = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+		int err = 0;
+		if (mine < 0) {
+			err = errno;
+		} else {
+			if (shutdown(mine, SHUT_RDWR) && errno != ENOTCONN)
+				err = errno;
+			close(mine);
+		}
+		printf("{\"pid\":%u,\"fd\":%u,\"error\":%d}\n", pid, fd, err);
+	}
+	close(pidfd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -459,6 +492,8 @@ int main(int argc, char **argv)
 		return cmd_counters();
 	if (!strcmp(cmd, "ports") || !strcmp(cmd, "port-add") || !strcmp(cmd, "port-del"))
 		return cmd_port(cmd, argc > 2 ? argv[2] : NULL);
+	if (!strcmp(cmd, "cut"))
+		return cmd_cut(argc - 2, argv + 2);
 	if (!strcmp(cmd, "unload")) {
 		int lock = lock_exclusive();
 		unpin_all();

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { listResponses, recordResponse, type ResponseRow } from '../../collector/store/response-log.js';
 import { cgroup2Mount, launchParent } from '../launch/cgroup-v2.js';
 import {
-  clearGrants, clearVerdicts, containPids, egressVerdicts, ensureEgressLoaded, listContained, releaseInstance, setGrants,
+  clearGrants, clearVerdicts, containPids, cutSockets, egressVerdicts, ensureEgressLoaded, listContained, releaseInstance, setGrants,
   type EgressMode, type EgressVerdict,
 } from './egress-control.js';
 import { kernelGrants, type GrantSpec } from './egress-grants.js';
@@ -20,6 +20,7 @@ import {
   releaseContainCgroup, thawCgroup, type FreezeRecord,
 } from './freezer.js';
 import { enumerateInstance } from './instance-processes.js';
+import { socketFds } from './proc-snapshot.js';
 import { openStoreIfAny, type InstanceRef } from './instances.js';
 
 export interface IsolateOptions {
@@ -35,6 +36,8 @@ export interface IsolateOptions {
   knownPids?: number[];
   /** egress enforcement: only these destinations are allowed (mode grants or grants-shadow) */
   grants?: GrantSpec[];
+  /** leave connections made before isolation up (default: cut those to other hosts) */
+  keepConnections?: boolean;
 }
 
 export interface IsolateResult {
@@ -43,6 +46,8 @@ export interface IsolateResult {
   pids: number[];
   network: boolean;
   frozen: FreezeRecord | null;
+  /** connections made before isolation that were cut */
+  cut: CutConnection[];
   record: ResponseRow;
 }
 
@@ -81,17 +86,45 @@ export async function isolateInstance(inst: InstanceRef, opts: IsolateOptions): 
     if (network) releaseInstance(inst.rootPid);
     throw new Error(`no live process ${inst.rootPid}: nothing to isolate`);
   }
+  // The kernel refuses new connects only: cut what is already connected to other hosts.
+  const cut = network && mode === 'deny' && !opts.keepConnections ? cutConnections(procs.pids) : [];
   let frozen: FreezeRecord | null = null;
   if (opts.freeze) frozen = await freezeInstance(mount, inst.rootPid, procs.launchCgroup, procs.pids, opts.knownPids ?? []);
   const record = recordResponse(opts.stateDir, {
     action: !network ? 'freeze' : opts.grants ? 'limit' : 'isolate', agent: inst.agent, rootPid: inst.rootPid, actor: opts.actor ?? defaultActor(),
     reason: opts.reason ?? null,
     details: {
-      pids: procs.pids, network, mode: network ? mode : null, launchCgroup: procs.launchCgroup, freeze: frozen,
+      pids: procs.pids, network, mode: network ? mode : null, launchCgroup: procs.launchCgroup, freeze: frozen, cut,
       ...(opts.grants ? { grants: opts.grants.map((g) => g.text), resolved } : {}),
     },
   });
-  return { rootPid: inst.rootPid, agent: inst.agent, pids: procs.pids, network, frozen, record };
+  return { rootPid: inst.rootPid, agent: inst.agent, pids: procs.pids, network, frozen, cut, record };
+}
+
+export interface CutConnection {
+  pid: number;
+  fd: number;
+  proto: string;
+  remote: string;
+  /** 0 when cut, else errno (or -1: the process went away) */
+  error: number;
+}
+
+const LOOPBACK_REMOTE = /^(127\.|::1:|::ffff:127\.)/;
+
+/** Connected TCP and UDP sockets of the processes whose peer is another host, shut down. */
+export function cutConnections(pids: number[]): CutConnection[] {
+  const out: CutConnection[] = [];
+  for (const pid of pids) {
+    const targets = socketFds(pid).filter(({ socket: s }) =>
+      s.proto !== 'unix' && !LOOPBACK_REMOTE.test(s.remote) && !/^(0\.0\.0\.0|::):0$/.test(s.remote) &&
+      (s.state === 'ESTABLISHED' || s.state === 'SYN_SENT' || s.state === 'CLOSE_WAIT' || s.state === 'CONNECTED'));
+    const results = cutSockets(pid, targets.map((t) => t.fd));
+    for (const t of targets) {
+      out.push({ pid, fd: t.fd, proto: t.socket.proto, remote: t.socket.remote, error: results.find((r) => r.fd === t.fd)?.error ?? -1 });
+    }
+  }
+  return out;
 }
 
 async function freezeInstance(mount: string, rootPid: number, launchCgroup: string | null, pids: number[], known: number[]): Promise<FreezeRecord> {

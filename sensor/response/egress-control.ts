@@ -179,3 +179,13 @@ export function setLoopbackPorts(ports: number[]): void {
 export function unloadEgress(): void {
   ctl(['unload']);
 }
+
+/** Shuts down the process's sockets by descriptor (pidfd_getfd + shutdown); errno per fd, 0 when cut. */
+export function cutSockets(pid: number, fds: number[]): { fd: number; error: number }[] {
+  if (!fds.length) return [];
+  try {
+    return lines(ctl(['cut', String(pid), ...fds.map(String)])).map((r) => ({ fd: Number(r.fd), error: Number(r.error) }));
+  } catch {
+    return fds.map((fd) => ({ fd, error: -1 })); // the process went away, or no pidfd support
+  }
+}

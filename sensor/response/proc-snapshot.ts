@@ -134,3 +134,18 @@ export function snapshotProcess(pid: number): ProcessSnapshot | null {
     cgroup: cgroupV2Of(pid), fds,
   };
 }
+
+/** The process's sockets by descriptor, with what /proc/PID/net says of each. */
+export function socketFds(pid: number): { fd: number; socket: SocketInfo }[] {
+  const sockets = socketTable(pid);
+  const out: { fd: number; socket: SocketInfo }[] = [];
+  let names: string[] = [];
+  try { names = readdirSync(`/proc/${pid}/fd`); } catch { return out; }
+  for (const n of names) {
+    const target = link(`/proc/${pid}/fd/${n}`);
+    const m = typeof target === 'string' ? /^socket:\[(\d+)\]$/.exec(target) : null;
+    const socket = m ? sockets.get(Number(m[1])) : undefined;
+    if (socket) out.push({ fd: Number(n), socket });
+  }
+  return out;
+}

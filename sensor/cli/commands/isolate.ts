@@ -26,6 +26,7 @@ interface IsolateOptions extends InstanceOptions {
   shadow?: boolean;
   allowLoopbackPort: number[];
   allow: string[];
+  keepConnections?: boolean;
 }
 
 export function pidArg(v: string): number {
@@ -91,15 +92,15 @@ async function runIsolate(opts: IsolateOptions): Promise<void> {
     try {
       const r = await isolateInstance(t, {
         stateDir: opts.stateDir, freeze: opts.freeze, reason: opts.reason ?? null, mode, grants,
-        knownPids: known.get(t.rootPid),
+        knownPids: known.get(t.rootPid), keepConnections: opts.keepConnections,
       });
       if (opts.allowLoopbackPort.length) setLoopbackPorts(opts.allowLoopbackPort);
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ rootPid: r.rootPid, agent: r.agent, pids: r.pids, mode, frozen: r.frozen?.frozen ?? false, frozenCgroup: r.frozen?.cgroup ?? null, record: r.record.id })}\n`);
+        process.stdout.write(`${JSON.stringify({ rootPid: r.rootPid, agent: r.agent, pids: r.pids, mode, frozen: r.frozen?.frozen ?? false, frozenCgroup: r.frozen?.cgroup ?? null, cut: r.cut, record: r.record.id })}\n`);
       } else {
         const frozen = r.frozen ? (r.frozen.frozen ? `, frozen (${r.frozen.cgroup})` : `, freeze requested but not confirmed (${r.frozen.cgroup})`) : '';
         process.stdout.write(`${grants ? 'limited egress of' : 'isolated'} instance ${r.rootPid}${r.agent ? ` of ${r.agent}` : ''}: ${r.pids.length} processes ` +
-          `(${r.pids.join(' ')})${grants ? `, egress limited to ${opts.allow.join(' ')}` : ''}${opts.shadow ? ' in shadow mode (counted as would_deny, not refused)' : ''}${frozen}; record ${r.record.id}\n`);
+          `(${r.pids.join(' ')})${grants ? `, egress limited to ${opts.allow.join(' ')}` : ''}${opts.shadow ? ' in shadow mode (counted as would_deny, not refused)' : ''}${frozen}${r.cut.length ? `; cut ${r.cut.filter((c) => c.error === 0).length} of ${r.cut.length} open connections to other hosts` : ''}; record ${r.record.id}\n`);
       }
     } catch (err) {
       failed++;
@@ -115,6 +116,7 @@ export function register(program: Command): void {
     .description('Cut an agent instance\'s network egress in the kernel (and its later children\'s), optionally freeze it; recorded in the store')
     .addHelpText('after', '\nExit: 0 isolated, 1 an instance could not be isolated, 2 bad arguments, 3 no live instance found.'))
     .option('--freeze', 'also freeze every process of the instance (cgroup v2 freezer)')
+    .option('--keep-connections', 'leave connections to other hosts made before isolation up (default: cut them)')
     .option('--reason <text>', 'why (kept with who and when)')
     .option('--allow <dest>', 'enforce grants instead of cutting all egress: allow this CIDR, address or host name, with :PORT or :LO-HI (repeatable)', grantArg, [])
     .option('--shadow', 'count what would be refused without refusing (would_deny)')
