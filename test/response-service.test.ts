@@ -80,6 +80,8 @@ describe.skipIf(skipReason !== null)('sensor run --response-config (real kernel,
     agentPid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
     await until(() => status().at(-1)?.endsWith('a:ok b:refused') ?? false, 'the grants to be enforced', 20_000);
     expect(run.err()).toContain('egress grants applied');
+    await until(() => run.err().includes(`egress refused: tcp 127.0.0.1:${ports[1]} from instance ${agentPid}`), 'the refusal to be logged', 10_000);
+    expect(run.err()).not.toContain(`egress refused: tcp 127.0.0.1:${ports[0]} `);
   });
 
   it('freezes the instance when a high alert of it is stored', async () => {

@@ -3,7 +3,10 @@
 //   - hands new alerts (the alerts engine's `alert_chain` rows, kind 'alert',
 //     written after this service started) to the AutoResponder, and
 //   - puts every live instance of an agent with an `egress` block under its
-//     grants (shadow or enforce), once per instance.
+//     grants (shadow or enforce), once per instance, and
+//   - logs (warn) each destination first refused or would-be refused per
+//     instance, with its count: the alert of enforcement until the alerts
+//     engine takes these verdicts in.
 // It reads the store through its own read-only connection: no coupling to
 // the engine's internals, only to its table. An instance started between two
 // polls runs unenforced until the next poll (at most POLL_MS): enforcement
@@ -11,7 +14,7 @@
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { cgroup2Mount } from '../launch/cgroup-v2.js';
-import { setLoopbackPorts, ensureEgressLoaded } from './egress-control.js';
+import { egressVerdicts, ensureEgressLoaded, setLoopbackPorts } from './egress-control.js';
 import { launchedInstances, openStoreIfAny, storedInstances, type InstanceRef } from './instances.js';
 import { AutoResponder, applyConfiguredEgress, type AlertForResponse } from './respond.js';
 import { loadResponseConfig, SEVERITIES, type ResponseConfig, type Severity } from './response-config.js';
@@ -33,6 +36,7 @@ export function startResponseService(configFile: string, stateDir: string, log: 
   }
   const responder = new AutoResponder(config, stateDir);
   const limited = new Set<number>();
+  const reported = new Set<string>();
   let db: Database.Database | null = null;
   let lastAlert: number | null = null;
   let busy = false;
@@ -85,6 +89,14 @@ export function startResponseService(configFile: string, stateDir: string, log: 
           if (r) log.info({ agent: inst.agent, agentPid: inst.rootPid, pids: r.pids.length, mode: config.egress[inst.agent!]!.mode }, 'egress grants applied');
         } catch (err) {
           log.error({ err, agentPid: inst.rootPid }, 'cannot apply egress grants');
+        }
+      }
+      if (limited.size) {
+        for (const v of egressVerdicts()) {
+          const key = `${v.rootPid} ${v.verdict} ${v.proto} ${v.addr} ${v.port}`;
+          if (reported.has(key) || !limited.has(v.rootPid)) continue;
+          reported.add(key);
+          log.warn({ egress: v }, `egress ${v.verdict === 'denied' ? 'refused' : 'would be refused (shadow)'}: ${v.proto} ${v.addr}:${v.port} from instance ${v.rootPid}`);
         }
       }
     } catch (err) {
