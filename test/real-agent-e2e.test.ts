@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FINAL_ANSWER, makeProject, QWEN_AGENT_NAME, qwenCodeCli, runQwenSession } from './helpers/real-agent.js';
+import { FINAL_ANSWER, makeProject, QWEN_AGENT_NAME, qwenCodeCli, runQwenSession, sessionEvents } from './helpers/real-agent.js';
 import { startScriptedModelServer, type ScriptedModelServer } from './helpers/scripted-model-server.js';
 import {
   launchArgs, queryJson, skipReason as cliSkip, startSensorRun, stopSensorRun, until, wireCarriesAgentPid,
@@ -57,12 +57,9 @@ describe.skipIf(skip !== null)('a real agent CLI (Qwen Code from npm) under sens
     let events: QueriedEvent[] = [];
     let root = -1;
     await until(() => {
-      const all = queryJson(stateDir, '--agent', QWEN_AGENT_NAME);
-      root = all.find((e) => e.type === 'exec' && e.ppid === session.pid)?.pid ?? -1;
-      const tree = new Set([root]);
-      for (const e of all) if (e.type === 'fork' && tree.has(e.ppid)) tree.add(e.pid);
-      events = all.filter((e) => tree.has(e.pid));
-      return root > 0 && [...tree].every((p) => events.some((e) => e.type === 'exit' && e.pid === p));
+      const found = sessionEvents(queryJson(stateDir, '--agent', QWEN_AGENT_NAME), session.pid, QWEN_AGENT_NAME);
+      ({ root, events } = found);
+      return found.complete;
     }, 'the session in the store', 30_000);
 
     const byType: Record<string, number> = {};

@@ -57,6 +57,10 @@ export interface QwenSessionOptions {
   homeDir: string;
   /** argv run before node and cli.js, e.g. [node, bin/sensor.js, launch, --state-dir, D, --agent, qwen-code, --]; [] runs it directly */
   wrap: string[];
+  /** the file the model has it read (default: <project>/src/app.py) */
+  readPath?: string;
+  /** the shell command the model has it run in the project (default: ls src && wc -l src/app.py) */
+  shellCommand?: string;
   timeoutMs?: number;
 }
 
@@ -77,8 +81,8 @@ export interface QwenSession {
 export const FINAL_ANSWER = 'DONE-SCRIPTED-SESSION';
 
 export async function runQwenSession(o: QwenSessionOptions): Promise<QwenSession> {
-  const readPath = join(o.projectDir, 'src', 'app.py');
-  const shellCommand = 'ls src && wc -l src/app.py';
+  const readPath = o.readPath ?? join(o.projectDir, 'src', 'app.py');
+  const shellCommand = o.shellCommand ?? 'ls src && wc -l src/app.py';
   o.server.script([
     { toolCall: { name: 'read_file', arguments: { file_path: readPath } } },
     { toolCall: { name: 'run_shell_command', arguments: { command: shellCommand, description: 'count lines' } } },
@@ -104,4 +108,19 @@ export async function runQwenSession(o: QwenSessionOptions): Promise<QwenSession
     child.once('close', (c, s) => r({ code: c, signal: s })));
   clearTimeout(killer);
   return { code, signal, stdout, stderr, pid: child.pid!, readPath, shellCommand, modelRequests: o.server.requests.length - before };
+}
+
+/**
+ * The stored events of the instance a wrapped session started: the root is
+ * the process exec'd as `agent` by the launcher (session.pid), the rest its
+ * descendants by fork events. Complete once every process of it has exited.
+ */
+export function sessionEvents<E extends { type: string; pid: number; ppid: number }>(all: E[], launcherPid: number, agent: string): { root: number; events: E[]; complete: boolean } {
+  const rootExec = all.find((e) => e.type === 'exec' && e.ppid === launcherPid && (e as { agent?: unknown }).agent === agent);
+  if (!rootExec) return { root: -1, events: [], complete: false };
+  const tree = new Set([rootExec.pid]);
+  for (const e of all) if (e.type === 'fork' && tree.has(e.ppid)) tree.add(e.pid);
+  const events = all.filter((e) => tree.has(e.pid));
+  const complete = [...tree].every((p) => events.some((e) => e.type === 'exit' && e.pid === p));
+  return { root: rootExec.pid, events, complete };
 }

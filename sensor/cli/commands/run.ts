@@ -10,6 +10,10 @@
 // (sending to it silently would put the events in a different state dir).
 // The sensor still talks to its embedded collector through the socket: one
 // code path, with the same acks and resend, whether local or remote.
+//
+// `sensor launch` reaches this sensor through the same socket (LaunchControl,
+// sensor/launch/); run writes the socket's address into the state dir so
+// launch finds it from --state-dir wherever --listen put it.
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_RECEIVE_BYTES } from '../../../collector/server/collector-server.js';
