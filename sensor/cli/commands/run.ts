@@ -36,6 +36,7 @@ import { CliError } from '../exit-codes.js';
 import { untilSignal } from '../signals.js';
 import { probeCollector } from '../../transport/collector-probe.js';
 import { addDetectFlags, detectionOptions, type DetectFlags } from './detect-options.js';
+import { startResponseService } from '../../response/response-service.js';
 import { defaultAgents } from '../../agents/known-agents.js';
 import type { AgentSpec } from '../../agents/config.js';
 import { LaunchRegistry } from '../../launch/launch-registry.js';
@@ -60,6 +61,7 @@ interface RunOptions extends DetectFlags {
   retainBytes?: number;
   /** --sensor-id was given (not the machine default) */
   sensorIdGiven?: boolean;
+  responseConfig?: string;
 }
 
 /** Where the sensor counts batches it could not deliver before it stopped (undelivered-file.ts). */
@@ -152,6 +154,7 @@ async function run(opts: RunOptions): Promise<void> {
     stateDir: embedded ? opts.stateDir : undefined, agents: agents.map((a) => a.name), all: Boolean(opts.all),
   }, `sensor running: ${watchedText(sensor, Boolean(opts.all))}`);
 
+  const responses = opts.responseConfig ? startResponseService(opts.responseConfig, opts.stateDir, logger.child({ module: 'sensor.response' })) : undefined;
   const stats = opts.statsEverySec > 0 ? setInterval(() => logStats(log, sensor, client), opts.statsEverySec * 1000) : undefined;
   const signal = await untilSignal(() => {
     // what is known now: a forced stop does not wait for acks, so the unacked events are lost
@@ -159,6 +162,7 @@ async function run(opts: RunOptions): Promise<void> {
   });
   log.info({ signal }, 'stopping');
   clearInterval(stats);
+  responses?.stop();
   if (embedded) removeRunAddress(opts.stateDir, opts.listen);
   launches.close();
   await sensor.stop();
@@ -199,6 +203,7 @@ export function register(program: Command): void {
     .option('--tls-key <file>', 'this sensor\'s client key (TCP --collector)')
     .option('--buffer-bytes <n>', 'unacked events held while the collector is away; beyond it new events are dropped and counted',
       positiveInt, CLIENT_DEFAULTS.bufferBytes)
+    .option('--response-config <file>', 'automatic response and per-agent egress enforcement (see README: incident response)')
     .option('--stats-every <sec>', 'log counters every N seconds (0: never)', nonNegativeInt, 60);
   addStoreOptions(addDetectFlags(cmd))
     .action((opts: RunOptions & { statsEvery: number }, cmd: Command) =>

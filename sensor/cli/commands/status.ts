@@ -8,6 +8,7 @@ import type { PbStatusResponse } from '../../../proto/codec/proto.js';
 import { clientTlsFor, tlsFilesFromOptions, type TlsFiles } from '../../../proto/transport/tls.js';
 import { CliError, EXIT_FAILURE } from '../exit-codes.js';
 import { writeOut } from '../../output/stdout.js';
+import { containmentInForce, renderInForce } from '../../response/containment.js';
 
 interface StatusOptions {
   collector: string;
@@ -15,6 +16,7 @@ interface StatusOptions {
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
+  stateDir?: string;
 }
 
 /** a collector answers Status from counters it holds: seconds mean it is not one, or is stuck */
@@ -77,6 +79,7 @@ export function register(program: Command): void {
     .option('--tls-ca <file>', 'CA of the collector\'s certificate (TCP)')
     .option('--tls-cert <file>', 'client certificate (TCP)')
     .option('--tls-key <file>', 'client key (TCP)')
+    .option('--state-dir <dir>', 'store to name who isolated what and why (containment is read from this host)')
     .action(async (opts: StatusOptions) => {
       let tls: TlsFiles | undefined;
       try {
@@ -84,6 +87,7 @@ export function register(program: Command): void {
       } catch (err) {
         throw new CliError((err as Error).message); // the command line asks for what cannot work
       }
+      const contained = containmentInForce(opts.stateDir); // this host's kernel and cgroups, not the collector's
       let status: PbStatusResponse;
       try {
         // A quick look first: a missing socket or a peer that is not gRPC is
@@ -91,8 +95,11 @@ export function register(program: Command): void {
         await probeCollector(opts.collector, { tls: tls !== undefined });
         status = await collectorStatus({ address: opts.collector, tls, timeoutMs: STATUS_TIMEOUT_MS });
       } catch (err) {
+        // Containment outlives the collector: say what is in force even when it cannot be reached.
+        if (!opts.json) writeOut(renderInForce(contained));
         throw new CliError((err as Error).message, EXIT_FAILURE);
       }
-      writeOut(opts.json ? JSON.stringify(status, null, 2) : renderStatus(status));
+      writeOut(opts.json ? JSON.stringify({ ...status, containment: contained }, null, 2)
+        : `${renderStatus(status)}\n${renderInForce(contained)}`);
     });
 }
