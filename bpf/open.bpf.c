@@ -23,25 +23,35 @@ struct user_open_how {
 	__u64 resolve;
 };
 
-/* The caller's path at entry into `argstr`, built in the scratch buffer
- * (free at sys_enter: records are built at exit). Absent when the page
- * was not present: the exit reads it then. */
+/* The caller's path at entry into this thread's `argstr` slot (created
+ * from the scratch buffer, free at sys_enter, on the thread's first call).
+ * Not valid when the page was not present: the exit reads it then. */
 static __always_inline void stash_path_str(__u32 tid, const char *upath)
 {
-	struct scratch *s = scratch_buf();
-	struct argstr *a;
-	bool trunc = false;
+	struct argstr *a = bpf_map_lookup_elem(&argstr, &tid);
+	char next = 0;
 	long n;
 
-	if (!s)
+	if (!a) {
+		struct scratch *s = scratch_buf();
+
+		if (!s)
+			return;
+		((struct argstr *)s->buf)->flags = 0;
+		bpf_map_update_elem(&argstr, &tid, s->buf, BPF_ANY);
+		a = bpf_map_lookup_elem(&argstr, &tid);
+		if (!a)
+			return;
+	}
+	a->flags = 0;
+	n = bpf_probe_read_user_str(a->buf, PATH_MAX_LEN, upath);
+	if (n <= 0)
 		return;
-	a = (struct argstr *)s->buf;
-	n = put_user_str(s, 0, upath, &trunc);
-	if (n < 0)
-		return;
-	a->len = n;
-	a->trunc = trunc;
-	bpf_map_update_elem(&argstr, &tid, a, BPF_ANY);
+	a->len = n - 1;
+	a->flags = ARGSTR_VALID;
+	/* A full buffer is a 4095-byte string or a cut one: look one further. */
+	if (n == PATH_MAX_LEN && !bpf_probe_read_user(&next, 1, upath + PATH_MAX_LEN - 1) && next)
+		a->flags |= ARGSTR_TRUNC;
 }
 
 static __always_inline int stash_open(struct trace_event_raw_sys_enter *ctx, int dirfd, __u64 upath,
@@ -124,16 +134,16 @@ static __always_inline bool path_changed(const char *upath, struct argstr *at_en
 
 /* The caller's path string from entry, or read now (EVF_PATH_LATE). */
 static __always_inline long put_caller_path(struct scratch *s, __u32 off, const char *upath, struct argstr *a,
-					    __u16 *hflags, bool *trunc)
+					    bool valid, __u16 *hflags, bool *trunc)
 {
 	long n;
 
-	if (!a) {
+	if (!a || !valid) {
 		*hflags |= EVF_PATH_LATE;
 		return put_user_str(s, off, upath, trunc);
 	}
 	n = a->len;
-	if (a->trunc)
+	if (a->flags & ARGSTR_TRUNC)
 		*trunc = true;
 	if (path_changed(upath, a))
 		*hflags |= EVF_ARG_CHANGED;
@@ -150,12 +160,14 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 	struct pending p;
 	struct who w;
 	__u32 off, n;
-	bool trunc = false;
+	bool trunc = false, valid = false;
 	long ret = ctx->ret, len;
 
 	if (!pop_pending(tid, ctx->id, &p))
 		return 0;
 	a = bpf_map_lookup_elem(&argstr, &tid);
+	if (a)
+		valid = a->flags & ARGSTR_VALID;
 	if (restarting(ret) || !traced(pid_tgid >> 32, &w))
 		goto out;
 	s = scratch_buf();
@@ -175,7 +187,7 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 		e->mode = 0;
 
 	off = offsetof(struct open_event, data);
-	len = put_caller_path(s, off, (const char *)p.ptr[0], a, &e->hdr.flags, &trunc);
+	len = put_caller_path(s, off, (const char *)p.ptr[0], a, valid, &e->hdr.flags, &trunc);
 	if (len < 0)
 		len = 0;
 	e->path_len = len;
@@ -193,7 +205,7 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 	submit(s, off + n, EV_OPEN);
 out:
 	if (a)
-		bpf_map_delete_elem(&argstr, &tid);
+		a->flags = 0; /* the slot stays for the thread's next call */
 	return 0;
 }
 

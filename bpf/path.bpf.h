@@ -48,6 +48,7 @@ struct walk_ctx {
 	struct mount *mnt;
 	struct dentry *root_dentry;
 	struct vfsmount *root_mnt;
+	struct dentry *mnt_root;   /* vfsmnt->mnt_root, read once per mount */
 	struct pathbuf *pb;
 	bool done;
 	bool trunc;
@@ -57,17 +58,16 @@ struct walk_ctx {
 static long walk_step(__u32 i, struct walk_ctx *c)
 {
 	/* Locals, not c->x, inside BPF_CORE_READ: walk_ctx is not a kernel type. */
-	struct dentry *dentry = c->dentry, *mnt_root, *parent;
+	struct dentry *dentry = c->dentry, *mnt_root = c->mnt_root, *parent;
 	struct vfsmount *vfsmnt = c->vfsmnt;
 	struct mount *mnt = c->mnt;
-	const unsigned char *name;
+	struct qstr d_name = {};
 	__u32 off, len;
 
 	if (dentry == c->root_dentry && vfsmnt == c->root_mnt) {
 		c->done = true;
 		return 1;
 	}
-	mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 	parent = BPF_CORE_READ(dentry, d_parent);
 	if (dentry == mnt_root || dentry == parent) {
 		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
@@ -77,20 +77,22 @@ static long walk_step(__u32 i, struct walk_ctx *c)
 			c->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
 			c->mnt = mnt_parent;
 			c->vfsmnt = &mnt_parent->mnt;
+			c->mnt_root = BPF_CORE_READ(mnt_parent, mnt.mnt_root);
 			return 0;
 		}
 		c->done = true; /* the global root, or a detached tree */
 		return 1;
 	}
-	len = BPF_CORE_READ(dentry, d_name.len) & NAME_MASK;
-	name = BPF_CORE_READ(dentry, d_name.name);
+	/* len and name in one read: each helper call is what a step costs */
+	BPF_CORE_READ_INTO(&d_name, dentry, d_name);
+	len = d_name.len & NAME_MASK;
 	off = c->pb->off;
 	if (off < len + 1 || off > PATH_MAX_LEN - 1) {
 		c->trunc = true;
 		return 1;
 	}
 	off -= len + 1;
-	bpf_probe_read_kernel(&c->pb->buf[(off + 1) & (PATH_MAX_LEN - 1)], len, name);
+	bpf_probe_read_kernel(&c->pb->buf[(off + 1) & (PATH_MAX_LEN - 1)], len, d_name.name);
 	c->pb->buf[off & (PATH_MAX_LEN - 1)] = '/';
 	c->pb->off = off;
 	c->dentry = parent;
@@ -114,6 +116,7 @@ static __always_inline __u32 walk_path(struct vfsmount *vfsmnt, struct dentry *d
 		.mnt = real_mount(vfsmnt),
 		.root_dentry = BPF_CORE_READ(fs, root.dentry),
 		.root_mnt = BPF_CORE_READ(fs, root.mnt),
+		.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root),
 		.pb = pb,
 	};
 	__u32 off;
