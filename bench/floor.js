@@ -9,6 +9,8 @@ export function tracepointsOf(objectPath) {
   const out = execFileSync('readelf', ['-S', '-W', objectPath], { encoding: 'utf8' });
   const names = new Set();
   for (const m of out.matchAll(/\s(tracepoint|tp_btf)\/([\w/]+)/g)) {
+    // raw_syscalls/sys_enter is --watch-compat's, not attached by default: not in the floor
+    if (m[2] === 'raw_syscalls/sys_enter') continue;
     names.add(m[1] === 'tp_btf' ? `sched:${m[2]}` : m[2].replace('/', ':'));
   }
   return [...names];

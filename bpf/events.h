@@ -44,8 +44,8 @@ enum event_type {
 #define EVF_PENDING    (1 << 0) /* process is an agent candidate, not decided */
 #define EVF_TRUNCATED  (1 << 1) /* a path/argv/payload did not fit            */
 #define EVF_PATH_LATE  (1 << 2) /* path could only be read at syscall exit    */
-#define EVF_ARG_CHANGED (1 << 3) /* the user string at exit differs from entry's,
-				  * or from the object the kernel used         */
+#define EVF_ARG_CHANGED (1 << 3) /* the path string in user memory at exit differs
+				  * from the one read at entry (another thread) */
 #define EVF_UNTRACKED  (1 << 4) /* exec/fork of an agent process the kernel could
 				  * not track (map full): nothing else follows  */
 #define EVF_COMPAT     (1 << 5) /* the process made 32-bit (compat) syscalls,

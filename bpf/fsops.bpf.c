@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Namespace changes: unlink/rmdir, rename, link and symlink, every
- * variant. Same shape as open: stash at sys_enter, read paths at sys_exit,
- * relative paths come with the absolute directory they were resolved in.
+ * variant. Same shape as open: the first path is read at sys_enter (the
+ * second at sys_exit), the record is built at sys_exit, relative paths
+ * come with the absolute directory they were resolved in.
  */
 #include "path.bpf.h"
 
@@ -13,8 +14,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 static __always_inline int stash_paths(struct trace_event_raw_sys_enter *ctx, int dirfd, __u64 path, int newdirfd,
 				       __u64 newpath, __u32 flags)
 {
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct pending p;
+	struct who w;
 
+	if (!traced(pid_tgid >> 32, &w))
+		return 0;
 	__builtin_memset(&p, 0, sizeof(p));
 	p.ptr[0] = path;
 	p.ptr[1] = newpath;
@@ -22,16 +27,26 @@ static __always_inline int stash_paths(struct trace_event_raw_sys_enter *ctx, in
 	p.fd[1] = newdirfd;
 	p.flags = flags;
 	p.nr = ctx->id;
-	return stash_if_traced(&p);
+	push_pending((__u32)pid_tgid, &p);
+	stash_path_str((__u32)pid_tgid, (const char *)path);
+	return 0;
 }
 
-/* The pending args of this exit, and a scratch record to build in. */
+/* The pending args of this exit, the path slot from its entry (cleared for
+ * the thread's next call), and a scratch record to build in. */
 static __always_inline struct scratch *begin_exit(struct trace_event_raw_sys_exit *ctx, struct pending *p,
-						  struct who *w)
+						  struct who *w, struct argstr **a, __u32 *aflags)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
-	if (!pop_pending((__u32)pid_tgid, ctx->id, p) || restarting(ctx->ret) || !traced(pid_tgid >> 32, w))
+	*a = NULL;
+	*aflags = 0;
+	if (!pop_pending((__u32)pid_tgid, ctx->id, p))
+		return NULL;
+	*a = argstr_slot((__u32)pid_tgid, aflags);
+	if (*a)
+		(*a)->flags = 0; /* read below, before anything can fill it again */
+	if (restarting(ctx->ret) || !traced(pid_tgid >> 32, w))
 		return NULL;
 	return scratch_buf();
 }
@@ -41,11 +56,13 @@ static __always_inline int emit_unlink(struct trace_event_raw_sys_exit *ctx)
 	struct unlink_event *e;
 	struct scratch *s;
 	struct pending p;
+	struct argstr *a;
 	struct who w;
 	__u32 off, n;
 	bool trunc = false;
+	__u32 aflags;
 
-	s = begin_exit(ctx, &p, &w);
+	s = begin_exit(ctx, &p, &w, &a, &aflags);
 	if (!s)
 		return 0;
 	e = (struct unlink_event *)s->buf;
@@ -54,7 +71,8 @@ static __always_inline int emit_unlink(struct trace_event_raw_sys_exit *ctx)
 	e->flags = p.flags;
 	e->syscall_nr = ctx->id;
 	off = offsetof(struct unlink_event, data);
-	n = put_path_arg(s, off, (const char *)p.ptr[0], p.fd[0], &e->path_len, &e->dir_len, &trunc);
+	n = put_path_arg_at_entry(s, off, (const char *)p.ptr[0], a, aflags, p.fd[0], &e->path_len, &e->dir_len,
+				  &e->hdr.flags, &trunc);
 	if (trunc)
 		e->hdr.flags |= EVF_TRUNCATED;
 	submit(s, off + n, EV_UNLINK);
@@ -71,12 +89,14 @@ static __always_inline int emit_rename(struct trace_event_raw_sys_exit *ctx, __u
 	struct rename_event *e;
 	struct scratch *s;
 	struct pending p;
+	struct argstr *a;
 	struct who w;
 	__u32 off;
 	bool trunc = false;
+	__u32 aflags;
 	long n;
 
-	s = begin_exit(ctx, &p, &w);
+	s = begin_exit(ctx, &p, &w, &a, &aflags);
 	if (!s)
 		return 0;
 	e = (struct rename_event *)s->buf;
@@ -87,13 +107,14 @@ static __always_inline int emit_rename(struct trace_event_raw_sys_exit *ctx, __u
 	e->_pad = 0;
 	off = offsetof(struct rename_event, data);
 	if (type == EV_LINK && (p.flags & LNKF_SYMBOLIC)) {
-		n = put_user_str(s, off, (const char *)p.ptr[0], &trunc);
+		n = put_caller_path(s, off, (const char *)p.ptr[0], a, aflags, &e->hdr.flags, &trunc);
 		if (n < 0)
 			n = 0;
 		e->path_len = n;
 		e->dir_len = 0;
 	} else {
-		n = put_path_arg(s, off, (const char *)p.ptr[0], p.fd[0], &e->path_len, &e->dir_len, &trunc);
+		n = put_path_arg_at_entry(s, off, (const char *)p.ptr[0], a, aflags, p.fd[0], &e->path_len, &e->dir_len,
+					  &e->hdr.flags, &trunc);
 	}
 	off += n;
 	off += put_path_arg(s, off, (const char *)p.ptr[1], p.fd[1], &e->newpath_len, &e->newdir_len, &trunc);

@@ -141,17 +141,22 @@ struct {
  * A path argument as the caller's memory held it at sys_enter, keyed by
  * tid, for the sys_exit that builds the record: another thread may
  * rewrite the buffer while the call blocks (a FIFO open), and the exit
- * compares the two. Built in the per-CPU scratch and copied in, as a 4 KiB
- * value cannot live on the stack. Full: the exit reads the path alone.
+ * compares the two. A thread's slot is created once (a 4 KiB value copied
+ * from the scratch buffer: it cannot live on the stack) and reused by its
+ * later calls, so a call costs only the string read; slots go when a
+ * tracked thread exits, or are evicted (LRU): the exit then reads the
+ * path alone (EVF_PATH_LATE).
  */
+#define ARGSTR_VALID (1 << 0) /* filled by the current call's sys_enter */
+#define ARGSTR_TRUNC (1 << 1)
 struct argstr {
 	__u8  buf[PATH_MAX_LEN];
 	__u32 len;          /* without the NUL */
-	__u32 trunc;
+	__u32 flags;        /* ARGSTR_* */
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u32);
 	__type(value, struct argstr);

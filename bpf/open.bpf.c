@@ -23,27 +23,6 @@ struct user_open_how {
 	__u64 resolve;
 };
 
-/* The caller's path at entry into `argstr`, built in the scratch buffer
- * (free at sys_enter: records are built at exit). Absent when the page
- * was not present: the exit reads it then. */
-static __always_inline void stash_path_str(__u32 tid, const char *upath)
-{
-	struct scratch *s = scratch_buf();
-	struct argstr *a;
-	bool trunc = false;
-	long n;
-
-	if (!s)
-		return;
-	a = (struct argstr *)s->buf;
-	n = put_user_str(s, 0, upath, &trunc);
-	if (n < 0)
-		return;
-	a->len = n;
-	a->trunc = trunc;
-	bpf_map_update_elem(&argstr, &tid, a, BPF_ANY);
-}
-
 static __always_inline int stash_open(struct trace_event_raw_sys_enter *ctx, int dirfd, __u64 upath,
 				      __u32 flags, __u32 mode, __u64 how)
 {
@@ -72,74 +51,6 @@ static __always_inline int stash_open(struct trace_event_raw_sys_enter *ctx, int
 	return 0;
 }
 
-struct cmp_ctx {
-	const __u8 *a;
-	const __u8 *b;
-	__u32 words;
-	__u32 tail;     /* bytes used in the last word, 0 = all 8 */
-	bool differ;
-};
-
-static long cmp_word(__u32 i, struct cmp_ctx *c)
-{
-	__u64 x, y;
-
-	if (i >= c->words)
-		return 1;
-	x = *(const __u64 *)(c->a + ((i * 8) & (PATH_MAX_LEN - 8)));
-	y = *(const __u64 *)(c->b + ((i * 8) & (PATH_MAX_LEN - 8)));
-	if (i == c->words - 1 && c->tail) { /* little-endian: the low bytes come first */
-		x &= (1ULL << (c->tail * 8)) - 1;
-		y &= (1ULL << (c->tail * 8)) - 1;
-	}
-	if (x != y) {
-		c->differ = true;
-		return 1;
-	}
-	return 0;
-}
-
-/*
- * Does the caller's buffer still hold what it held at entry? Reads it again
- * into the per-CPU pathbuf and compares len bytes, a word at a time.
- */
-static __always_inline bool path_changed(const char *upath, struct argstr *at_entry)
-{
-	struct pathbuf *pb = pathbuf_get();
-	struct cmp_ctx c = {};
-	long n;
-
-	if (!pb)
-		return false;
-	n = bpf_probe_read_user_str(pb->buf, PATH_MAX_LEN, upath);
-	if (n <= 0 || (__u32)(n - 1) != at_entry->len)
-		return n > 0;
-	c.a = pb->buf;
-	c.b = at_entry->buf;
-	c.words = (at_entry->len + 7) / 8;
-	c.tail = at_entry->len % 8;
-	bpf_loop(PATH_MAX_LEN / 8, cmp_word, &c, 0);
-	return c.differ;
-}
-
-/* The caller's path string from entry, or read now (EVF_PATH_LATE). */
-static __always_inline long put_caller_path(struct scratch *s, __u32 off, const char *upath, struct argstr *a,
-					    __u16 *hflags, bool *trunc)
-{
-	long n;
-
-	if (!a) {
-		*hflags |= EVF_PATH_LATE;
-		return put_user_str(s, off, upath, trunc);
-	}
-	n = a->len;
-	if (a->trunc)
-		*trunc = true;
-	if (path_changed(upath, a))
-		*hflags |= EVF_ARG_CHANGED;
-	return put_kernel_bytes(s, off, a->buf, n, trunc);
-}
-
 static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -151,16 +62,19 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 	struct who w;
 	__u32 off, n;
 	bool trunc = false;
+	__u32 aflags;
 	long ret = ctx->ret, len;
 
 	if (!pop_pending(tid, ctx->id, &p))
 		return 0;
-	a = bpf_map_lookup_elem(&argstr, &tid);
+	a = argstr_slot(tid, &aflags);
+	if (a)
+		a->flags = 0; /* read below, before anything can fill it again */
 	if (restarting(ret) || !traced(pid_tgid >> 32, &w))
-		goto out;
+		return 0;
 	s = scratch_buf();
 	if (!s)
-		goto out;
+		return 0;
 	e = (struct open_event *)s->buf;
 	fill_header(&e->hdr, EV_OPEN, &w);
 	e->result = ret;
@@ -175,7 +89,7 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 		e->mode = 0;
 
 	off = offsetof(struct open_event, data);
-	len = put_caller_path(s, off, (const char *)p.ptr[0], a, &e->hdr.flags, &trunc);
+	len = put_caller_path(s, off, (const char *)p.ptr[0], a, aflags, &e->hdr.flags, &trunc);
 	if (len < 0)
 		len = 0;
 	e->path_len = len;
@@ -191,9 +105,6 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 	if (trunc)
 		e->hdr.flags |= EVF_TRUNCATED;
 	submit(s, off + n, EV_OPEN);
-out:
-	if (a)
-		bpf_map_delete_elem(&argstr, &tid);
 	return 0;
 }
 

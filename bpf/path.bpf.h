@@ -48,6 +48,7 @@ struct walk_ctx {
 	struct mount *mnt;
 	struct dentry *root_dentry;
 	struct vfsmount *root_mnt;
+	struct dentry *mnt_root;   /* vfsmnt->mnt_root, read once per mount */
 	struct pathbuf *pb;
 	bool done;
 	bool trunc;
@@ -57,17 +58,16 @@ struct walk_ctx {
 static long walk_step(__u32 i, struct walk_ctx *c)
 {
 	/* Locals, not c->x, inside BPF_CORE_READ: walk_ctx is not a kernel type. */
-	struct dentry *dentry = c->dentry, *mnt_root, *parent;
+	struct dentry *dentry = c->dentry, *mnt_root = c->mnt_root, *parent;
 	struct vfsmount *vfsmnt = c->vfsmnt;
 	struct mount *mnt = c->mnt;
-	const unsigned char *name;
+	struct qstr d_name = {};
 	__u32 off, len;
 
 	if (dentry == c->root_dentry && vfsmnt == c->root_mnt) {
 		c->done = true;
 		return 1;
 	}
-	mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 	parent = BPF_CORE_READ(dentry, d_parent);
 	if (dentry == mnt_root || dentry == parent) {
 		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
@@ -77,20 +77,22 @@ static long walk_step(__u32 i, struct walk_ctx *c)
 			c->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
 			c->mnt = mnt_parent;
 			c->vfsmnt = &mnt_parent->mnt;
+			c->mnt_root = BPF_CORE_READ(mnt_parent, mnt.mnt_root);
 			return 0;
 		}
 		c->done = true; /* the global root, or a detached tree */
 		return 1;
 	}
-	len = BPF_CORE_READ(dentry, d_name.len) & NAME_MASK;
-	name = BPF_CORE_READ(dentry, d_name.name);
+	/* len and name in one read: each helper call is what a step costs */
+	BPF_CORE_READ_INTO(&d_name, dentry, d_name);
+	len = d_name.len & NAME_MASK;
 	off = c->pb->off;
 	if (off < len + 1 || off > PATH_MAX_LEN - 1) {
 		c->trunc = true;
 		return 1;
 	}
 	off -= len + 1;
-	bpf_probe_read_kernel(&c->pb->buf[(off + 1) & (PATH_MAX_LEN - 1)], len, name);
+	bpf_probe_read_kernel(&c->pb->buf[(off + 1) & (PATH_MAX_LEN - 1)], len, d_name.name);
 	c->pb->buf[off & (PATH_MAX_LEN - 1)] = '/';
 	c->pb->off = off;
 	c->dentry = parent;
@@ -114,6 +116,7 @@ static __always_inline __u32 walk_path(struct vfsmount *vfsmnt, struct dentry *d
 		.mnt = real_mount(vfsmnt),
 		.root_dentry = BPF_CORE_READ(fs, root.dentry),
 		.root_mnt = BPF_CORE_READ(fs, root.mnt),
+		.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root),
 		.pb = pb,
 	};
 	__u32 off;
@@ -141,17 +144,38 @@ static __always_inline struct pathbuf *pathbuf_get(void)
 	return bpf_map_lookup_elem(&pathbuf, &zero);
 }
 
-/* Puts the absolute path of a kernel struct path at s[off]; returns its length. */
+#define PUT_TRUNC (1 << 16)
+
+/*
+ * Puts the absolute path of a kernel struct path at the per-CPU scratch's
+ * off; returns its length | PUT_TRUNC when cut. A global function, not
+ * inlined: the verifier checks it once per program instead of at every
+ * call site, which halves the sensor's load time. (It looks the per-CPU
+ * buffers up itself: a global function takes scalars.) __weak: every
+ * object that includes this keeps one copy when they are linked.
+ */
+__weak __noinline int put_path_at(__u32 off, __u64 mnt, __u64 dentry)
+{
+	struct scratch *s = scratch_buf();
+	struct pathbuf *pb = pathbuf_get();
+	bool trunc = false;
+	__u32 start, n;
+
+	if (!s || !pb || !mnt || !dentry)
+		return 0;
+	start = walk_path((struct vfsmount *)mnt, (struct dentry *)dentry, pb, &trunc) & (PATH_MAX_LEN - 1);
+	n = put_kernel_bytes(s, off, &pb->buf[start], PATH_MAX_LEN - 1 - start, &trunc);
+	return n | (trunc ? PUT_TRUNC : 0);
+}
+
 static __always_inline __u32 put_path(struct scratch *s, __u32 off, struct vfsmount *mnt, struct dentry *dentry,
 				      bool *trunc)
 {
-	struct pathbuf *pb = pathbuf_get();
-	__u32 start;
+	int r = put_path_at(off, (__u64)mnt, (__u64)dentry);
 
-	if (!pb || !mnt || !dentry)
-		return 0;
-	start = walk_path(mnt, dentry, pb, trunc) & (PATH_MAX_LEN - 1);
-	return put_kernel_bytes(s, off, &pb->buf[start], PATH_MAX_LEN - 1 - start, trunc);
+	if (r & PUT_TRUNC)
+		*trunc = true;
+	return r & (PATH_MAX_LEN - 1);
 }
 
 /* The directory a relative path is resolved against: cwd or dirfd's file. */
@@ -191,6 +215,136 @@ static __always_inline __u32 put_path_arg(struct scratch *s, __u32 off, const ch
 					  __u16 *path_len, __u16 *dir_len, bool *trunc)
 {
 	long n = put_user_str(s, off, upath, trunc);
+	__u32 d = 0;
+
+	if (n < 0)
+		n = 0;
+	*path_len = n;
+	if (n > 0 && byte_at(s, off) != '/')
+		d = put_dir_of(s, off + n, dirfd, trunc);
+	*dir_len = d;
+	return n + d;
+}
+
+/*
+ * Path arguments read at sys_enter, before the kernel uses them (another
+ * thread may rewrite the buffer while the call blocks), kept per thread in
+ * `argstr` for the exit that builds the record.
+ */
+/* The caller's path at entry into this thread's `argstr` slot (created
+ * from the scratch buffer, free at sys_enter, on the thread's first call).
+ * Not valid when the page was not present: the exit reads it then. */
+static __always_inline void stash_path_str(__u32 tid, const char *upath)
+{
+	struct argstr *a = bpf_map_lookup_elem(&argstr, &tid);
+	char next = 0;
+	long n;
+
+	if (!a) {
+		struct scratch *s = scratch_buf();
+
+		if (!s)
+			return;
+		((struct argstr *)s->buf)->flags = 0;
+		bpf_map_update_elem(&argstr, &tid, s->buf, BPF_ANY);
+		a = bpf_map_lookup_elem(&argstr, &tid);
+		if (!a)
+			return;
+	}
+	a->flags = 0;
+	n = bpf_probe_read_user_str(a->buf, PATH_MAX_LEN, upath);
+	if (n <= 0)
+		return;
+	a->len = n - 1;
+	a->flags = ARGSTR_VALID;
+	/* A full buffer is a 4095-byte string or a cut one: look one further. */
+	if (n == PATH_MAX_LEN && !bpf_probe_read_user(&next, 1, upath + PATH_MAX_LEN - 1) && next)
+		a->flags |= ARGSTR_TRUNC;
+}
+
+struct cmp_ctx {
+	const __u8 *a;
+	const __u8 *b;
+	__u32 words;
+	__u32 tail;     /* bytes used in the last word, 0 = all 8 */
+	bool differ;
+};
+
+static long cmp_word(__u32 i, struct cmp_ctx *c)
+{
+	__u64 x, y;
+
+	if (i >= c->words)
+		return 1;
+	x = *(const __u64 *)(c->a + ((i * 8) & (PATH_MAX_LEN - 8)));
+	y = *(const __u64 *)(c->b + ((i * 8) & (PATH_MAX_LEN - 8)));
+	if (i == c->words - 1 && c->tail) { /* little-endian: the low bytes come first */
+		x &= (1ULL << (c->tail * 8)) - 1;
+		y &= (1ULL << (c->tail * 8)) - 1;
+	}
+	if (x != y) {
+		c->differ = true;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Does the caller's buffer still hold what it held at entry? Reads it again
+ * into the per-CPU pathbuf and compares len bytes, a word at a time.
+ */
+static __always_inline bool path_changed(const char *upath, struct argstr *at_entry)
+{
+	struct pathbuf *pb = pathbuf_get();
+	struct cmp_ctx c = {};
+	long n;
+
+	if (!pb)
+		return false;
+	n = bpf_probe_read_user_str(pb->buf, PATH_MAX_LEN, upath);
+	if (n <= 0 || (__u32)(n - 1) != at_entry->len)
+		return n > 0;
+	c.a = pb->buf;
+	c.b = at_entry->buf;
+	c.words = (at_entry->len + 7) / 8;
+	c.tail = at_entry->len % 8;
+	bpf_loop(PATH_MAX_LEN / 8, cmp_word, &c, 0);
+	return c.differ;
+}
+
+/* The caller's path string from entry, or read now (EVF_PATH_LATE). */
+static __always_inline long put_caller_path(struct scratch *s, __u32 off, const char *upath, struct argstr *a,
+					    __u32 aflags, __u16 *hflags, bool *trunc)
+{
+	long n;
+
+	if (!a || !(aflags & ARGSTR_VALID)) {
+		*hflags |= EVF_PATH_LATE;
+		return put_user_str(s, off, upath, trunc);
+	}
+	n = a->len;
+	if (aflags & ARGSTR_TRUNC)
+		*trunc = true;
+	if (path_changed(upath, a))
+		*hflags |= EVF_ARG_CHANGED;
+	return put_kernel_bytes(s, off, a->buf, n, trunc);
+}
+
+/* The slot of this thread, and its ARGSTR_* flags as its sys_enter left them. */
+static __always_inline struct argstr *argstr_slot(__u32 tid, __u32 *aflags)
+{
+	struct argstr *a = bpf_map_lookup_elem(&argstr, &tid);
+
+	*aflags = a ? a->flags : 0;
+	return a;
+}
+
+/* put_path_arg with the caller's string from entry (exit: the fallback). */
+static __always_inline __u32 put_path_arg_at_entry(struct scratch *s, __u32 off, const char *upath, struct argstr *a,
+						   __u32 aflags, int dirfd, __u16 *path_len, __u16 *dir_len,
+						   __u16 *hflags, bool *trunc)
+{
+	long n = put_caller_path(s, off, upath, a, aflags, hflags, trunc);
 	__u32 d = 0;
 
 	if (n < 0)

@@ -119,10 +119,9 @@ int tp_sched_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 	struct tracked_proc *tp, fresh = {};
 	struct rule_value *rule = NULL;
 	struct who w = {};
-	struct pathbuf *pb = pathbuf_get();
 	struct exec_event *e;
 	struct scratch *s;
-	__u32 off, argc = 0, exe_start = 0, exe_len = 0;
+	__u32 off, exe_off, argc = 0;
 	__u16 hflags = 0;
 	bool trunc = false, exe_trunc = false;
 	long n;
@@ -130,7 +129,7 @@ int tp_sched_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 	if (tgid == cfg_self_tgid)
 		return 0;
 	s = scratch_buf();
-	if (!s || !pb)
+	if (!s)
 		return 0;
 	tp = bpf_map_lookup_elem(&tracked, &tgid);
 	if (tp && tp->start_ns && tp->start_ns != start) {
@@ -138,12 +137,29 @@ int tp_sched_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 		count(COUNTER_STALE);
 		tp = NULL;
 	}
-	/* The executed file's path: matched against exe rules and reported. */
+
+	/* The record's pieces first: the executed file's path is also what
+	 * exe rules are matched against. */
+	e = (struct exec_event *)s->buf;
+	off = offsetof(struct exec_event, data);
+	n = bpf_probe_read_kernel_str(&s->buf[off], PATH_MAX_LEN, filename);
+	if (n <= 0)
+		n = 1;
+	if (n == PATH_MAX_LEN)
+		trunc = true;
+	e->filename_len = n - 1;
+	off += n - 1;
+	e->argv_len = put_argv(s, off, &argc, &trunc);
+	e->argc = argc;
+	off += e->argv_len;
+	exe_off = off;
+	e->exe_len = 0;
 	if (exe_file) {
-		exe_start = walk_path(BPF_CORE_READ(exe_file, f_path.mnt), BPF_CORE_READ(exe_file, f_path.dentry), pb,
-				      &exe_trunc) & (PATH_MAX_LEN - 1);
-		exe_len = PATH_MAX_LEN - 1 - exe_start;
+		e->exe_len = put_path(s, off, BPF_CORE_READ(exe_file, f_path.mnt), BPF_CORE_READ(exe_file, f_path.dentry),
+				      &exe_trunc);
+		off += e->exe_len;
 	}
+
 	if (tp) {
 		/* agents re-exec themselves: stay tracked */
 		if (!tp->start_ns)
@@ -152,7 +168,7 @@ int tp_sched_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 		w.agent_pid = tp->agent_pid;
 		w.flags = tp->flags;
 	} else {
-		rule = match_rules(s, filename, &pb->buf[exe_start], exe_trunc ? 0 : exe_len);
+		rule = match_rules(s, filename, &s->buf[exe_off & SCRATCH_PIECE_MASK], exe_trunc ? 0 : e->exe_len);
 		if (rule) {
 			fresh.agent_id = (rule->flags & RULEF_CANDIDATE) ? AGENT_CANDIDATE : rule->agent_id;
 			fresh.flags = rule->flags;
@@ -170,29 +186,11 @@ int tp_sched_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 		}
 	}
 
-	e = (struct exec_event *)s->buf;
 	fill_header(&e->hdr, EV_EXEC, &w);
 	e->hdr.flags |= hflags;
 	e->start_ns = start;
-
-	off = offsetof(struct exec_event, data);
-	n = bpf_probe_read_kernel_str(&s->buf[off], PATH_MAX_LEN, filename);
-	if (n <= 0)
-		n = 1;
-	if (n == PATH_MAX_LEN)
+	if (exe_trunc)
 		trunc = true;
-	e->filename_len = n - 1;
-	off += n - 1;
-	e->argv_len = put_argv(s, off, &argc, &trunc);
-	e->argc = argc;
-	off += e->argv_len;
-	e->exe_len = 0;
-	if (exe_file) {
-		if (exe_trunc)
-			trunc = true;
-		e->exe_len = put_kernel_bytes(s, off, &pb->buf[exe_start], exe_len, &trunc);
-		off += e->exe_len;
-	}
 	e->cwd_len = put_dir_of(s, off, AT_FDCWD, &trunc);
 	off += e->cwd_len;
 	if (trunc)
@@ -287,10 +285,14 @@ int tp_sched_process_exit(struct trace_event_raw_sched_process_exit *ctx)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct exit_event *e;
 	struct scratch *s;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct who w;
 	bool exact;
 
-	if (!traced(tgid, &w) || !group_dead(ctx, &exact))
+	if (!traced(tgid, &w))
+		return 0;
+	bpf_map_delete_elem(&argstr, &tid); /* the thread's path slot, if it had one */
+	if (!group_dead(ctx, &exact))
 		return 0;
 	/* Only the thread that removes a tracked entry reports: one exit per
 	 * process, even where two threads both read signal->live as 0. */

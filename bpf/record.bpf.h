@@ -31,10 +31,11 @@ struct who {
 	__u32 flags;    /* tracked_proc.flags */
 };
 
-/* start_boottime of the current process (its group leader's). */
+/* start_boottime of the current process (its group leader's): through a
+ * BTF pointer, plain loads rather than two probe-read helper calls. */
 static __always_inline __u64 current_start(void)
 {
-	return BPF_CORE_READ(current_task(), group_leader, start_boottime);
+	return bpf_get_current_task_btf()->group_leader->start_boottime;
 }
 
 /*

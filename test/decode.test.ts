@@ -77,8 +77,8 @@ describe('decode', () => {
     // a successful open: path is the kernel's file, the caller's string beside it
     const swapped = one(openRecord({ pid: 7, agentPid: 5, flags: 1 << 3 }, 'innocent.txt', '/tmp', { kpath: '/tmp/fifo' }));
     expect(swapped).toMatchObject({ path: '/tmp/fifo', rawPath: 'innocent.txt', argChanged: true, result: 3 });
-    const same = one(openRecord({ pid: 7 }, '/etc/hostname', '', { kpath: '/etc/hostname' }));
-    expect([(same as { path?: unknown }).path, 'rawPath' in same, 'argChanged' in same]).toEqual(['/etc/hostname', false, false]);
+    const same = one(openRecord({ pid: 7 }, '/etc/hostname', '', { kpath: '/etc/hostname' })) as KernelEvent & { path: string };
+    expect([same.path, 'rawPath' in same, 'argChanged' in same]).toEqual(['/etc/hostname', false, false]);
     expect(one(exitRecord({ pid: 7, flags: 1 << 5 }, 0))).toMatchObject({ compat: true });
   });
 

@@ -135,7 +135,8 @@ describe('dns responses through proto and store', () => {
 
   it('round-trip through the wire bytes', () => {
     for (const e of events()) {
-      expect({ ...fromProtoEvent(protoCodecs().event.decode(encodeEvent(e))), ts: '' }).toEqual({ ...e, ts: '' });
+      // agentPid is always on the wire (0: not an agent)
+      expect({ ...fromProtoEvent(protoCodecs().event.decode(encodeEvent(e))), ts: '' }).toEqual({ ...e, ts: '', agentPid: e.agentPid ?? 0 });
     }
   });
 

@@ -307,6 +307,8 @@ describe.skipIf(skip !== null)('agents running before the sensor starts', () => 
       expect(eventsOf(evs, ran.pid, 'open')[0]).toMatchObject({ path: `${dir}/after-start.txt`, agent: 'early' });
       const child = evs.find((e) => e.type === 'fork')!.pid;
       expect(eventsOf(rec.events, child, 'exec')[0]).toMatchObject({ filename: '/bin/true', agent: 'early' });
+      // the scanned agent is the root of its instance; its child inherits it
+      expect([...evs, ...eventsOf(rec.events, child, 'exec')].map((e) => e.agentPid)).toEqual([ran.pid, ran.pid, ran.pid, ran.pid]);
     } finally {
       await rec.stop();
     }

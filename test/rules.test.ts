@@ -189,6 +189,21 @@ describe('candidate gate', () => {
     }
   });
 
+  it('records without agentPid (bpftrace): the root is followed through pending forks', () => {
+    const { gate } = setup();
+    const out: KernelEvent[] = [];
+    const Q = { flags: 1, agentId: AGENT_CANDIDATE }; // agentPid 0: not in the record
+    gate.process(evs(
+      forkRecord({ ...Q, pid: 101, ppid: 100 }),
+      execRecord({ ...Q, pid: 101, ppid: 100 }, '/bin/cat', ['/bin/cat', '/etc/hostname']),
+      forkRecord({ ...Q, pid: 102, ppid: 101 }),
+      openRecord({ ...Q, pid: 102 }, '/x', ''),
+      execRecord({ ...Q, pid: 100 }, '/usr/bin/node', CLAUDE),
+    ), out);
+    expect(summary(out).filter((e) => e[1] !== 100)).toEqual([
+      ['fork', 101, 1, 100, false], ['exec', 101, 1, 100, false], ['fork', 102, 1, 100, false], ['open', 102, 1, 100, false]]);
+  });
+
   it('under a rejected root, a descendant whose own exec names an agent becomes the root of its own instance', () => {
     const { gate, calls } = setup();
     const out: KernelEvent[] = [];

@@ -27,6 +27,13 @@ int tp_sys_enter_getppid(void *ctx)
 	return 0;
 }
 
+/* the loader turns this one off unless watch_compat is set */
+SEC("tracepoint/raw_syscalls/sys_enter")
+int tp_raw_sys_enter(void *ctx)
+{
+	return 0;
+}
+
 SEC("tracepoint/agent_sensor_test/no_such_event")
 int tp_no_such_event(void *ctx)
 {

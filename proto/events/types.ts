@@ -46,9 +46,10 @@ export interface EventBase {
   /** exit: the process made 32-bit (compat) syscalls, which are not seen */
   compat?: boolean;
   /**
-   * open: the caller's path buffer changed while the call ran (another
-   * thread rewrote it); `path` is the file the kernel opened, `rawPath`
-   * what the buffer held when the call was entered
+   * open, unlink, rename, link: the caller's path buffer changed while the
+   * call ran (another thread rewrote it). For an open, `path` is the file
+   * the kernel opened and `rawPath` what the buffer held when the call was
+   * entered; for the others `path` is what it held at entry.
    */
   argChanged?: boolean;
 }

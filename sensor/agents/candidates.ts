@@ -78,6 +78,8 @@ export class CandidateGate {
   private readonly decisions = new Map<number, number>();
   /** descendants of a rejected root that became agents of their own by their exec's argv */
   private readonly ownRoots = new Map<number, number>();
+  /** child -> root, from pending forks, for records that do not carry agentPid (bpftrace) */
+  private readonly forkRoots = new Map<number, number>();
   /** pids whose kernel entry already carries their root's decision */
   private readonly applied = new Set<number>();
   /** root pid -> events waiting for its decision */
@@ -99,7 +101,7 @@ export class CandidateGate {
         if (ev.type === 'exit') this.forget(ev.pid);
         continue;
       }
-      const root = ev.agentPid || ev.pid;
+      const root = this.rootOf(ev);
       if (ev.type === 'exec' && ev.pid === root) {
         // a root's exec starts a new candidacy (pid reuse, re-exec after untrack): decided afresh
         this.decideRoot(root, this.registry.matchCandidate(ev.argv, ev.cgroupId)?.id ?? REJECTED, BigInt(ev.startNs), out);
@@ -112,6 +114,21 @@ export class CandidateGate {
       if (ev.type === 'exit') this.forget(ev.pid);
     }
     this.expire(out);
+  }
+
+  /**
+   * The root of a pending event's instance: the kernel record's agentPid
+   * (libbpf); for a backend without it (bpftrace), followed through the
+   * pending fork events seen here.
+   */
+  private rootOf(ev: KernelEvent): number {
+    if (ev.agentPid) return ev.agentPid;
+    if (ev.type === 'fork' && !this.forkRoots.has(ev.pid)) {
+      if (this.forkRoots.size >= MAX_APPLIED) this.forkRoots.delete(this.forkRoots.keys().next().value!);
+      this.forkRoots.set(ev.pid, this.forkRoots.get(ev.ppid) ?? ev.ppid);
+    }
+    if (ev.type === 'exec' && !this.forkRoots.has(ev.pid)) return ev.pid;
+    return this.forkRoots.get(ev.pid) ?? ev.pid;
   }
 
   /** Records the decision for a root, tells the kernel, and releases what was held for it. */
@@ -219,6 +236,7 @@ export class CandidateGate {
 
   private forget(pid: number): void {
     this.applied.delete(pid);
+    this.forkRoots.delete(pid);
     this.ownRoots.delete(pid);
     // a root's decision stays (bounded): its descendants' events may still be in flight
   }
