@@ -1,19 +1,16 @@
 // agentPid in the store: a column on events, under the hash chain, in
-// `sensor query --json` and filtered by `--agent-pid`. Stores written before
-// the column must still verify, and an agentPid set or cleared afterwards
+// `sensor query --json` and filtered by `--agent-pid`. A batch without
+// any agentPid keeps the plain v2 bytes, and an agentPid set or cleared afterwards
 // must break the chain. Real SQLite in temp dirs.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Command } from 'commander';
-import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canonicalBatchBytes, CANON_VERSION, CANON_VERSION_AGENT_PID } from '../collector/store/canonical.js';
 import { toColumns } from '../collector/store/event-rows.js';
 import { EventStore } from '../collector/store/event-store.js';
-import { DB_FILE_NAME } from '../collector/store/schema.js';
 import { verifyChain } from '../collector/store/verify.js';
-import { queryEvents } from '../collector/query/event-query.js';
 import { register as registerQuery } from '../sensor/cli/commands/query.js';
 import type { SensorEvent } from '../proto/events/types.js';
 
@@ -104,29 +101,4 @@ describe('agentPid in the store', () => {
     void s.close();
   });
 
-  it('opens a store made before the column: it verifies, gains the column and index, and goes on', async () => {
-    const stateDir = tempState();
-    const s = EventStore.open({ stateDir, hashing: { enabled: false } });
-    s.commitBatch({ sensorId: 's', bootId: 'b', seq: 1n, events: [ev(1, undefined, '/old'), ev(2, undefined, '/older')] });
-    await s.close();
-    // Make it what an older version wrote: no agent_pid column, no index.
-    const raw = new Database(join(stateDir, DB_FILE_NAME));
-    raw.exec('DROP INDEX events_agent_pid; ALTER TABLE events DROP COLUMN agent_pid;');
-    raw.close();
-
-    const old = EventStore.open({ stateDir, readonly: true });
-    expect(verifyChain(old.database)).toMatchObject({ ok: true, batches: 1 });
-    expect(queryEvents(old.database, { agentPid: 1, limit: 10 })).toEqual([]);
-    await old.close();
-
-    const reopened = EventStore.open({ stateDir, hashing: { enabled: false } });
-    const idx = reopened.database.prepare(`SELECT name FROM pragma_index_list('events') WHERE name = 'events_agent_pid'`).all();
-    expect(idx).toHaveLength(1);
-    reopened.commitBatch({ sensorId: 's', bootId: 'b', seq: 2n, events: [ev(9, 9, '/new')] });
-    expect(verifyChain(reopened.database)).toMatchObject({ ok: true, batches: 2, events: 3 });
-    expect(queryEvents(reopened.database, { agentPid: 9, limit: 10 }).map((r) => r.event.pid)).toEqual([9]);
-    const plan = reopened.database.prepare('EXPLAIN QUERY PLAN SELECT * FROM events WHERE agent_pid = 9').all() as { detail: string }[];
-    expect(plan.map((p) => p.detail).join(' ')).toMatch(/events_agent_pid/);
-    await reopened.close();
-  });
 });

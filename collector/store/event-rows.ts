@@ -55,6 +55,10 @@ export const BIT_RMDIR = 4;
 export const BIT_SYMBOLIC = 8;
 /** a dns response: host = answers (comma-separated), result = rcode number, flags = ttl */
 export const BIT_DNS_RESPONSE = 16;
+/** attribution flags the kernel sets (proto/events/types.ts): kept under the chain like every fact */
+export const BIT_UNTRACKED = 32;
+export const BIT_COMPAT = 64;
+export const BIT_ARG_CHANGED = 128;
 
 const ACCESS = ['read', 'write', 'readwrite'] as const;
 const SYSCALL = ['open', 'creat', 'openat', 'openat2'] as const;
@@ -86,7 +90,8 @@ function emptyColumns(e: SensorEvent): EventColumns {
   return {
     type: typeNumber, tsNs: BigInt(e.tsNs), pid: e.pid, tid: e.tid, ppid: e.ppid, uid: e.uid, gid: e.gid,
     comm: cachedBytes(e.comm), agent: e.agent, cgroup: u64ToI64(e.cgroupId), netns: e.netns, mntns: e.mntns,
-    bits: e.truncated ? BIT_TRUNCATED : 0,
+    bits: (e.truncated ? BIT_TRUNCATED : 0) | (e.untracked ? BIT_UNTRACKED : 0) | (e.compat ? BIT_COMPAT : 0) |
+      (e.argChanged ? BIT_ARG_CHANGED : 0),
     path: null, newpath: null, flags: null, mode: null, access: null, syscall: null, result: null,
     family: null, proto: null, addr: null, port: null, host: null, code: null, signal: null,
     qname: null, qtype: null, startNs: null, exe: null, cwd: null, argv: null,
@@ -217,6 +222,9 @@ export function fromColumns(c: EventColumns): SensorEvent {
     comm: byteString(c.comm), agent: c.agent, ...(c.agentPid !== null ? { agentPid: c.agentPid } : {}),
     cgroupId: i64ToU64(c.cgroup), netns: c.netns, mntns: c.mntns,
     ...(c.bits & BIT_TRUNCATED ? { truncated: true } : {}),
+    ...(c.bits & BIT_UNTRACKED ? { untracked: true } : {}),
+    ...(c.bits & BIT_COMPAT ? { compat: true } : {}),
+    ...(c.bits & BIT_ARG_CHANGED ? { argChanged: true } : {}),
   };
   const bs = (b: Buffer | null, what: string): ByteString => byteString(must(b, what));
   switch (type) {

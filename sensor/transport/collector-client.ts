@@ -248,7 +248,7 @@ export class CollectorClient {
   /** Numbers and encodes events as the next batch and holds it until acked. */
   private sealed(events: readonly Buffer[], droppedBefore: bigint, sentOnce: boolean): SealedBatch {
     const seq = ++this.lastSeq;
-    const counters = wireCounters(this.counters());
+    const counters = wireCounters(this.counters(), this.opts.sensorLoss?.());
     this.lastReported = JSON.stringify(counters);
     const report = !this.undeliveredSent && this.undeliveredEarlier.length > 0;
     if (report) this.undeliveredSent = true;
@@ -421,7 +421,7 @@ export class CollectorClient {
   /** Sends the current counters in an empty batch when the last one sent carried others (see COUNTERS_REPORT_MS). */
   private reportCounters(): void {
     if (this.stopped || !this.call || this.pending.length > 0 || this.open.length > 0) return;
-    if (JSON.stringify(wireCounters(this.counters())) === this.lastReported) return;
+    if (JSON.stringify(wireCounters(this.counters(), this.opts.sensorLoss?.())) === this.lastReported) return;
     const batch = this.sealed([], this.droppedSinceBatch, false);
     this.droppedSinceBatch = 0n;
     this.write(batch);
