@@ -63,12 +63,13 @@ let seq = 0n;
 export function testStore(parent?: string, sensorId = 'sensor-a'): TestStore {
   const stateDir = join(parent ?? mkdtempSync(join(tmpdir(), 'fwd-store-')), 'state');
   const store = EventStore.open({ stateDir, hashing: { enabled: false } });
-  return {
+  const t: TestStore = {
     stateDir, store,
     commit(events, sid = sensorId) {
-      store.commitBatch({ sensorId: sid, bootId: 'boot-1', seq: ++seq, events });
+      t.store.commitBatch({ sensorId: sid, bootId: 'boot-1', seq: ++seq, events });
     },
   };
+  return t;
 }
 
 /** n open events with distinct paths, for volume and down/up tests */
