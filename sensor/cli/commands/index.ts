@@ -1,6 +1,7 @@
 // One line per subcommand; each module exports `register(program)`.
 import type { Command } from 'commander';
 import { register as collector } from './collector.js';
+import { register as forward } from './forward.js';
 import { register as run } from './run.js';
 import { register as query } from './query.js';
 import { register as status } from './status.js';
@@ -11,6 +12,7 @@ export type RegisterCommand = (program: Command) => void;
 
 export const COMMANDS: RegisterCommand[] = [
   collector,
+  forward,
   run,
   query,
   status,

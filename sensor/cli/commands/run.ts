@@ -22,6 +22,7 @@ import { defaultSensorId, newBootId } from '../../transport/identity.js';
 import { tlsFilesFromOptions } from '../../../proto/transport/tls.js';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
 import { startCollector, untilSignal } from './collector.js';
+import { startForwarders } from './forward.js';
 import { agentsFromOptions, countersText } from './watch.js';
 import { defaultAgents } from '../../agents/known-agents.js';
 import type { AgentSpec } from '../../agents/config.js';
@@ -41,6 +42,8 @@ interface RunOptions {
   tlsKey?: string;
   bufferBytes: number;
   statsEverySec: number;
+  forward: string[];
+  metrics?: string;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -79,6 +82,8 @@ async function run(opts: RunOptions): Promise<void> {
       throw new Error(`${(err as Error).message}\n(to send to that collector instead: sensor run --collector ${opts.listen})`);
     }
   }
+  if (opts.collector && (opts.forward.length > 0 || opts.metrics)) throw new Error('--forward and --metrics need the embedded collector\'s store: run `sensor forward` beside that collector instead');
+  const forwarding = embedded && (opts.forward.length > 0 || opts.metrics) ? await startForwarders({ stateDir: opts.stateDir, to: opts.forward, metrics: opts.metrics }, logger) : undefined;
   const address = opts.collector ?? opts.listen;
   const bootId = newBootId();
   const client = new CollectorClient({
@@ -110,6 +115,7 @@ async function run(opts: RunOptions): Promise<void> {
   clearInterval(stats);
   await sensor.stop();
   const transport = await client.close(5000);
+  await forwarding?.stop();
   await embedded?.stop();
   process.stderr.write(`sensor: stopped\n${countersText(sensor.counters())}\n${transportText(transport)}\n`);
 }
@@ -137,6 +143,8 @@ export function register(program: Command): void {
     .option('--tls-key <file>', 'this sensor\'s client key (TCP --collector)')
     .option('--buffer-bytes <n>', 'unacked events held while the collector is away; beyond it new events are dropped and counted',
       positiveInt, CLIENT_DEFAULTS.bufferBytes)
+    .option('--forward <url>', 'also ship stored events and alerts to this SIEM (repeatable; see sensor forward --help)', collect, [])
+    .option('--metrics <host:port>', 'serve Prometheus metrics of the store and forwarders on this loopback address')
     .option('--stats-every <sec>', 'log counters every N seconds (0: never)', positiveInt, 60)
     .action((opts: RunOptions & { statsEvery: number }) => run({ ...opts, statsEverySec: opts.statsEvery }));
 }
