@@ -2,7 +2,8 @@
 // its own Node runtime; it unpacks into a working sensor with its unit, and
 // installed with apt-get on this machine it runs from the installed files
 // with only the unit's capabilities, then purges leaving nothing behind.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -21,12 +22,14 @@ const installSkip = skip ?? (process.getuid?.() !== 0 ? 'not root' : !existsSync
 if (!skip && installSkip) console.warn(`package: install test skipped: ${installSkip}`);
 
 const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+// Asynchronous: a minute-long synchronous child would stall vitest's worker RPC.
+const execFileAsync = promisify(execFile);
 
 describe.skipIf(skip !== null)('the Debian package', () => {
   const dir = mkdtempSync(join(tmpdir(), 'as-deb-'));
   let deb = '';
-  beforeAll(() => {
-    deb = execFileSync('bash', [join(ROOT, 'packaging/build-deb.sh'), join(dir, 'out')], { encoding: 'utf8', timeout: 600_000 }).trim();
+  beforeAll(async () => {
+    deb = (await execFileAsync('bash', [join(ROOT, 'packaging/build-deb.sh'), join(dir, 'out')], { encoding: 'utf8', timeout: 600_000 })).stdout.trim();
   }, 600_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -61,9 +64,9 @@ describe.skipIf(skip !== null)('the Debian package', () => {
   }, 120_000);
 
   it.skipIf(installSkip !== null)('installs with apt-get, runs from the installed files with the unit\'s capabilities only, and purges to nothing', async () => {
-    const apt = (...args: string[]) => execFileSync('apt-get', ['-o', 'DPkg::Lock::Timeout=300', '-y', ...args],
+    const apt = (...args: string[]) => execFileAsync('apt-get', ['-o', 'DPkg::Lock::Timeout=300', '-y', ...args],
       { encoding: 'utf8', env: { ...env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000 });
-    apt('install', deb);
+    await apt('install', deb);
     try {
       expect(execFileSync('sensor', ['--help'], { encoding: 'utf8', env })).toContain('forward');
       expect(readFileSync('/etc/agent-sensor/config.yaml', 'utf8')).toContain('state_dir: /var/lib/agent-sensor');
@@ -97,7 +100,7 @@ describe.skipIf(skip !== null)('the Debian package', () => {
         rmSync(work, { recursive: true, force: true });
       }
     } finally {
-      apt('purge', 'agent-sensor');
+      await apt('purge', 'agent-sensor');
     }
     for (const p of ['/usr/lib/agent-sensor', '/usr/bin/sensor', '/etc/agent-sensor', '/var/lib/agent-sensor', '/run/agent-sensor',
       '/etc/systemd/system/multi-user.target.wants/agent-sensor.service', '/etc/systemd/system/agent-sensor.service']) {
