@@ -2,12 +2,13 @@
 // --status as JSON, the Prometheus endpoint on loopback (and refused
 // elsewhere), and a resumed run that sends only what is new.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allTypes, opens, testStore, type TestStore } from './helpers/forward-store.js';
 import { freePort, rsyslog, rsyslogSkipReason, type Rsyslog } from './helpers/forward-servers.js';
+import { kernelSkipReason } from './helpers/kernel.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BIN = join(ROOT, 'bin/sensor.js');
@@ -78,4 +79,33 @@ describe.skipIf(skip !== null)('sensor forward', () => {
       await new Promise((r) => child.once('exit', r));
     }
   }, 60_000);
+
+  it.skipIf(kernelSkipReason() !== null)('sensor run --forward ships what the live sensor stores, with metrics', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'fwd-run-'));
+    const agentBin = join(work, 'fwdrunagent');
+    copyFileSync('/bin/cat', agentBin);
+    const metricsPort = await freePort();
+    const run = spawn(process.execPath, [BIN, 'run', '--state-dir', join(work, 'state'), '--listen', `unix://${work}/c.sock`,
+      '--agent-comm', 'fwdrunagent', '--stats-every', '0', '--forward', `syslog+tcp://127.0.0.1:${server.tcpPort}`,
+      '--metrics', `127.0.0.1:${metricsPort}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    run.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
+    try {
+      for (let i = 0; i < 150 && !log.includes('sensor running'); i++) await new Promise((r) => setTimeout(r, 200));
+      expect(log).toContain('sensor running');
+      const mine = () => server.raw().filter((l) => l.includes(work) && l.includes(' process_activity '));
+      for (let i = 0; i < 100 && mine().length === 0; i++) {
+        spawnSync(agentBin, ['/etc/hostname'], { stdio: 'ignore' });
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(mine().length).toBeGreaterThan(0);
+      expect(mine()[0]).toContain('"app_name":"fwdrunagent"');
+      const text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text());
+      expect(text).toMatch(/agent_sensor_forward_records_sent_total\{dest="syslog\+tcp:\/\/127\.0\.0\.1:\d+"\} [1-9]/);
+    } finally {
+      run.kill('SIGINT');
+      await new Promise((r) => run.once('exit', r));
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
