@@ -39,8 +39,13 @@ export class ClickHouseOutput implements ForwardOutput {
       if (!lines) byTable.set(table, (lines = []));
       lines.push(line);
     }
-    for (const [table, lines] of byTable) {
-      await this.query(`INSERT INTO ${this.target.database}.${table} FORMAT JSONEachRow`, `${lines.join('\n')}\n`);
+    try {
+      for (const [table, lines] of byTable) {
+        await this.query(`INSERT INTO ${this.target.database}.${table} FORMAT JSONEachRow`, `${lines.join('\n')}\n`);
+      }
+    } catch (err) {
+      this.created = false; // a server that came back empty gets its tables again on the retry
+      throw err;
     }
   }
 
