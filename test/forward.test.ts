@@ -6,7 +6,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SqliteAlertSource } from '../collector/forward/alert-source.js';
+import { SqliteAlertSource, storeAlertSource } from '../collector/forward/alert-source.js';
 import { Backoff } from '../collector/forward/backoff.js';
 import { readCursors } from '../collector/forward/cursor-table.js';
 import { parseDestination } from '../collector/forward/destination.js';
@@ -112,6 +112,36 @@ describe('OCSF mapping', () => {
     expect((refused.ocsf as Record<string, any>).dst_endpoint.port).toBe(4444);
     db.close();
   });
+  it('reads the alerts engine\'s alert_chain (issue 11) once it appears: alerts only, not repeats or baselines', async () => {
+    const t = store();
+    t.commit(allTypes());
+    const db = openForwardDatabase(t.stateDir);
+    const out = new MemoryOutput();
+    const f = new Forwarder({ db, output: out, product: PRODUCT, collectorName: 'c', alerts: storeAlertSource(db) });
+    await drain(f);
+    // The columns issue 11's alert_chain has (collector/store/alert-chain.ts on its branch), created after the forwarder started.
+    t.store.database.exec(`CREATE TABLE alert_chain (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, alert_id INTEGER,
+      ts_ns INTEGER NOT NULL, sensor_id TEXT, agent TEXT NOT NULL, agent_pid INTEGER, pid INTEGER, rule TEXT, severity TEXT,
+      subject TEXT, summary TEXT, evidence TEXT, baseline TEXT, count INTEGER NOT NULL)`);
+    const ins = t.store.database.prepare(`INSERT INTO alert_chain (kind, alert_id, ts_ns, sensor_id, agent, agent_pid, pid, rule, severity, subject, summary, evidence, baseline, count)
+      VALUES (?, ?, 1795000000900000000, 'sensor-a', 'claude-code', 4200, 4242, ?, ?, ?, ?, ?, ?, 1)`);
+    ins.run('alert', null, 'new_area', 'medium', '~/.aws', 'read ~/.aws/credentials: an area claude-code never touched', '[3, 4]', 'areas seen: {cwd}, ~/.cache');
+    ins.run('repeat', 1, null, null, null, null, null, null);
+    ins.run('baseline', null, null, null, null, null, null, 'ab12');
+    await new Promise((r) => setTimeout(r, 5100)); // the source looks for the table again every 5 s
+    expect(f.status().lagAlerts).toBe(1);
+    await drain(f);
+    const findings = out.records.filter((r) => r.classUid === 2004).map((r) => r.ocsf as Record<string, any>);
+    expect(findings).toHaveLength(1);
+    expect(findings[0]).toMatchObject({
+      severity_id: 3, device: { uid: 'sensor-a' }, actor: { app_name: 'claude-code', app_uid: 'claude-code#4200', process: { pid: 4242 } },
+      finding_info: { title: 'new_area', desc: 'read ~/.aws/credentials: an area claude-code never touched' },
+      unmapped: { agent_pid: 4200, subject: '~/.aws', baseline: 'areas seen: {cwd}, ~/.cache', evidence_event_ids: ['3', '4'] },
+    });
+    expect(findings[0]!.finding_info.related_events).toHaveLength(2);
+    expect(f.status().lagAlerts).toBe(0);
+    db.close();
+  }, 20_000);
 });
 
 describe('filters', () => {

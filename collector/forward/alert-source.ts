@@ -1,7 +1,9 @@
 // Where the forwarder reads alerts from. An interface, because the alerts
-// engine (issue 11) owns the table: SqliteAlertSource reads an `alerts` table
-// by the columns it finds, and with no such table the forwarder ships events
-// only.
+// engine (issue 11) owns the table: SqliteAlertSource reads its `alert_chain`
+// (rows of kind 'alert'; repeats of a deduplicated alert are not shipped) or
+// else an `alerts` table, by the columns it finds. storeAlertSource() looks
+// for the table again now and then, so alerts the collector starts writing
+// after the forwarder started are shipped too.
 import type Database from 'better-sqlite3';
 import { isoFromNs } from '../store/event-rows.js';
 
@@ -18,16 +20,20 @@ export interface ForwardAlert {
   /** store event ids */
   evidence: bigint[];
   baseline: string | null;
+  /** the sensor whose events completed it, when the table says */
+  sensorId: string | null;
+  /** what the alert is about (a path, a destination), when the table says */
+  subject: string | null;
 }
 
 export interface AlertSource {
   /** alerts with id > afterId, in id order, at most limit */
   readAfter(afterId: bigint, limit: number): ForwardAlert[];
-  /** the newest alert id (for the lag figure), 0 when none */
-  newestId(): bigint;
+  /** how many alerts have id > afterId (the lag figure) */
+  countAfter(afterId: bigint): number;
 }
 
-export const NO_ALERTS: AlertSource = { readAfter: () => [], newestId: () => 0n };
+export const NO_ALERTS: AlertSource = { readAfter: () => [], countAfter: () => 0 };
 
 type Row = Record<string, unknown>;
 
@@ -53,19 +59,22 @@ function evidenceIds(v: unknown, single: unknown): bigint[] {
 /** Reads alerts from the store's `alerts` table, whichever of the known columns it has. */
 export class SqliteAlertSource implements AlertSource {
   private readonly select: Database.Statement;
-  private readonly newest: Database.Statement;
+  private readonly count: Database.Statement;
 
-  private constructor(db: Database.Database, cols: Set<string>) {
+  private constructor(db: Database.Database, readonly table: string, cols: Set<string>) {
     const agentExpr = cols.has('agent_id') ? '(SELECT name FROM agents WHERE id = a.agent_id)' : cols.has('agent') ? 'a.agent' : 'NULL';
-    this.select = db.prepare(`SELECT a.*, ${agentExpr} AS f_agent FROM alerts a WHERE a.id > ? ORDER BY a.id LIMIT ?`).safeIntegers(true);
-    this.newest = db.prepare('SELECT coalesce(max(id), 0) AS id FROM alerts').safeIntegers(true);
+    const kind = cols.has('kind') ? `AND a.kind = 'alert'` : '';
+    this.select = db.prepare(`SELECT a.*, ${agentExpr} AS f_agent FROM ${table} a WHERE a.id > ? ${kind} ORDER BY a.id LIMIT ?`).safeIntegers(true);
+    this.count = db.prepare(`SELECT count(*) AS n FROM ${table} a WHERE a.id > ? ${kind}`);
   }
 
   /** null when the store has no alerts table (alerts not built or not yet created). */
   static open(db: Database.Database): SqliteAlertSource | null {
-    const cols = new Set((db.prepare(`SELECT name FROM pragma_table_info('alerts')`).all() as { name: string }[]).map((r) => r.name));
-    if (!cols.has('id') || !cols.has('rule')) return null;
-    return new SqliteAlertSource(db, cols);
+    for (const table of ['alert_chain', 'alerts']) {
+      const cols = new Set((db.prepare(`SELECT name FROM pragma_table_info(?)`).all(table) as { name: string }[]).map((r) => r.name));
+      if (cols.has('id') && cols.has('rule')) return new SqliteAlertSource(db, table, cols);
+    }
+    return null;
   }
 
   readAfter(afterId: bigint, limit: number): ForwardAlert[] {
@@ -80,12 +89,35 @@ export class SqliteAlertSource implements AlertSource {
       summary: asText(r.summary) ?? asText(r.details) ?? '',
       evidence: evidenceIds(r.evidence, r.event_id),
       baseline: asText(r.baseline),
+      sensorId: asText(r.sensor_id),
+      subject: asText(r.subject),
     }));
   }
 
-  newestId(): bigint {
-    return (this.newest.get() as { id: bigint }).id;
+  countAfter(afterId: bigint): number {
+    return (this.count.get(afterId) as { n: number }).n;
   }
 }
 
 export const alertTime = (a: ForwardAlert): string => isoFromNs(a.tsNs);
+
+const RECHECK_MS = 5000;
+
+/** The store's alerts, from whichever table holds them, found when it appears. */
+export function storeAlertSource(db: Database.Database): AlertSource {
+  let source = SqliteAlertSource.open(db);
+  let checkedAt = Date.now();
+  // An empty legacy `alerts` table (the store's schema has one) gives way to alert_chain when that appears.
+  const settled = () => source !== null && (source.table === 'alert_chain' || source.countAfter(0n) > 0);
+  const current = (): AlertSource | null => {
+    if (!settled() && Date.now() - checkedAt >= RECHECK_MS) {
+      checkedAt = Date.now();
+      source = SqliteAlertSource.open(db);
+    }
+    return source;
+  };
+  return {
+    readAfter: (afterId, limit) => current()?.readAfter(afterId, limit) ?? [],
+    countAfter: (afterId) => current()?.countAfter(afterId) ?? 0,
+  };
+}

@@ -197,8 +197,7 @@ export class Forwarder {
   private refreshLagFigures(): void {
     try {
       this.lagCache = this.reader.lag(this.committed);
-      const newest = this.alerts.newestId();
-      this.lagAlerts = newest > this.committed.alertId ? Number(newest - this.committed.alertId) : 0;
+      this.lagAlerts = this.alerts.countAfter(this.committed.alertId);
     } catch {
       // the store is busy: the last figures stand
     }
@@ -213,7 +212,7 @@ export class Forwarder {
       sensorId ??= o.sensor_id;
       evidenceUids.set(id, eventUid({ eventId: id, sensorId: o.sensor_id, bootId: o.boot_id, seq: o.seq, index: Number(id - o.first_event_id) }));
     }
-    return alertToOcsf(a, { evidenceUids, sensorId: sensorId ?? this.opts.collectorName, storeUid: this.storeUid }, this.opts.product);
+    return alertToOcsf(a, { evidenceUids, sensorId: a.sensorId ?? sensorId ?? this.opts.collectorName, storeUid: this.storeUid }, this.opts.product);
   }
 
   private async run(): Promise<void> {

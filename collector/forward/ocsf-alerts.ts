@@ -28,6 +28,7 @@ export function alertToOcsf(a: ForwardAlert, ctx: AlertContext, product: Product
   const unmapped: OcsfObject = { time_ns: a.tsNs.toString(), alert_id: a.id.toString(), evidence_event_ids: a.evidence.map(String) };
   if (a.agentPid !== null) unmapped.agent_pid = a.agentPid;
   if (a.baseline !== null) unmapped.baseline = a.baseline;
+  if (a.subject !== null) unmapped.subject = a.subject;
   if (severityId === 99) unmapped.severity_text = a.severity;
   const ocsf: OcsfObject = {
     ...baseRecord(OCSF_CLASS.detectionFinding, 2, 1, 'Create', a.tsNs, severityId, uid, ctx.sensorId, product),

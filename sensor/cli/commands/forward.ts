@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { Command } from 'commander';
 import type { Logger } from 'pino';
-import { SqliteAlertSource } from '../../../collector/forward/alert-source.js';
+import { storeAlertSource } from '../../../collector/forward/alert-source.js';
 import { readCursors } from '../../../collector/forward/cursor-table.js';
 import { DESTINATION_FORMS, parseDestination } from '../../../collector/forward/destination.js';
 import { EventReader } from '../../../collector/forward/event-reader.js';
@@ -78,7 +78,7 @@ export async function startForwarders(opts: ForwardOptions, logger: Logger): Pro
     const db = openForwardDatabase(opts.stateDir); // one connection each: a slow destination never holds up another
     dbs.push(db);
     return new Forwarder({
-      db, output, filter, alerts: SqliteAlertSource.open(db) ?? undefined, batchSize: opts.batchSize,
+      db, output, filter, alerts: storeAlertSource(db), batchSize: opts.batchSize,
       product: { version: productVersion() }, collectorName: hostname(), log,
     });
   });
