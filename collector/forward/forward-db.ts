@@ -6,10 +6,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DB_FILE_NAME } from '../store/schema.js';
 
-export function openForwardDatabase(stateDir: string): Database.Database {
+/** readonly: for reporting (status); the forwarder itself writes its cursor table. */
+export function openForwardDatabase(stateDir: string, readonly = false): Database.Database {
   const path = join(stateDir, DB_FILE_NAME);
   if (!existsSync(path)) throw new Error(`no store at ${path}: start the collector (sensor run or sensor collector) with this --state-dir first`);
-  const db = new Database(path, { fileMustExist: true });
+  const db = new Database(path, { fileMustExist: true, readonly });
   db.pragma('busy_timeout = 5000');
   // The collector decides auto_vacuum and WAL; this connection only reads and writes its own tables.
   return db;

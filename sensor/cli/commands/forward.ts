@@ -8,10 +8,9 @@ import type Database from 'better-sqlite3';
 import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { storeAlertSource } from '../../../collector/forward/alert-source.js';
-import { readCursors } from '../../../collector/forward/cursor-table.js';
 import { DESTINATION_FORMS, parseDestination } from '../../../collector/forward/destination.js';
-import { EventReader } from '../../../collector/forward/event-reader.js';
 import { openForwardDatabase } from '../../../collector/forward/forward-db.js';
+import { forwardStatus } from '../../../collector/forward/forward-status.js';
 import { Forwarder, type ForwarderStatus, type ForwardFilter } from '../../../collector/forward/forwarder.js';
 import { registerForwarderMetrics } from '../../../collector/metrics/forward-metrics.js';
 import { createMetricsRegistry } from '../../../collector/metrics/metrics-registry.js';
@@ -104,25 +103,6 @@ export async function startForwarders(opts: ForwardOptions, logger: Logger): Pro
       return final;
     },
   };
-}
-
-/** Each destination's cursor, lag, counts and last error, as one plain object per destination. */
-export function forwardStatus(stateDir: string): Record<string, unknown>[] {
-  const db = openForwardDatabase(stateDir);
-  try {
-    const reader = new EventReader(db);
-    return readCursors(db).map((c) => {
-      const lag = reader.lag(c);
-      return {
-        destination: c.dest, lagEvents: lag.events, lagSeconds: lag.seconds, shippedEvents: c.shippedEvents,
-        shippedAlerts: c.shippedAlerts, missedEvents: c.missedEvents, lastError: c.lastError,
-        lastErrorAt: c.lastErrorNs === null ? null : new Date(Number(c.lastErrorNs / 1_000_000n)).toISOString(),
-        updatedAt: new Date(Number(c.updatedNs / 1_000_000n)).toISOString(),
-      };
-    });
-  } finally {
-    db.close();
-  }
 }
 
 async function forward(opts: ForwardOptions & { status?: boolean; untilCaughtUp?: boolean }): Promise<void> {
