@@ -12,6 +12,8 @@ export function openForwardDatabase(stateDir: string, readonly = false): Databas
   if (!existsSync(path)) throw new Error(`no store at ${path}: start the collector (sensor run or sensor collector) with this --state-dir first`);
   const db = new Database(path, { fileMustExist: true, readonly });
   db.pragma('busy_timeout = 5000');
-  // The collector decides auto_vacuum and WAL; this connection only reads and writes its own tables.
+  // The collector decides auto_vacuum and WAL and runs the checkpoints (wal-checkpointer.ts);
+  // this connection only reads, and writes its own small tables.
+  if (!readonly) db.pragma('wal_autocheckpoint = 0');
   return db;
 }
