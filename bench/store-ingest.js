@@ -3,6 +3,8 @@
 // events shaped like the kernel's, committed through EventStore.commitBatch
 // in batches, or through the collector's decode path when STAGE=server.
 //   node --cpu-prof bench/store-ingest.js [events] [batch]
+// SYNC=NORMAL|FULL (default FULL, the store's default): what an fsync per
+// committed batch costs (issue 9 item 7: acks only what is on disk).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +24,8 @@ export function syntheticOpen(i, tsNs) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const dir = mkdtempSync(join(tmpdir(), 'as-store-ingest-'));
-  const store = EventStore.open({ stateDir: dir, hashing: { enabled: process.env.HASHING === '1' } });
+  const synchronous = process.env.SYNC === 'NORMAL' ? 'NORMAL' : 'FULL';
+  const store = EventStore.open({ stateDir: dir, hashing: { enabled: process.env.HASHING === '1' }, synchronous });
   const base = BigInt(Date.now()) * 1_000_000n;
   const batches = [];
   for (let b = 0; b < N / BATCH; b++) {
@@ -38,7 +41,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
   const st = store.status();
-  console.log(`store ingest: ${Math.round(N / secs)} events/s (${N} in ${secs.toFixed(2)} s, batch ${BATCH}), ${((cpu.user + cpu.system) / N).toFixed(2)} us CPU/event; ${(st.dbBytes / N).toFixed(1)} B/event before checkpoint`);
+  console.log(`store ingest (synchronous=${synchronous}): ${Math.round(N / secs)} events/s (${N} in ${secs.toFixed(2)} s, batch ${BATCH}), ${((cpu.user + cpu.system) / N).toFixed(2)} us CPU/event; ${(st.dbBytes / N).toFixed(1)} B/event before checkpoint`);
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 }

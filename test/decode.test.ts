@@ -211,8 +211,8 @@ describe('output', () => {
     const name = Buffer.concat([Buffer.from('/tmp/a\nb\x1b[31m'), Buffer.from([0xff])]);
     const line = eventLine({ ...one(openRecord({ pid: 7, comm: 'x\ty' }, name, '', { result: -2 })), agent: 'bot' });
     expect(line).not.toMatch(/[\x00-\x1f]/);
-    // invalid UTF-8 is shown through its latin1 reading (displayString), control bytes escaped
-    expect(line).toContain('bot 7 x\\x09y open R /tmp/a\\x0ab\\x1b[31m\u00ff = -ENOENT');
+    // a byte that is not UTF-8 is shown as \xNN (displayString), control bytes escaped
+    expect(line).toContain('bot 7 x\\x09y open R /tmp/a\\x0ab\\x1b[31m\\xff = -ENOENT');
     expect(resultText(-13)).toBe('-EACCES');
   });
 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { queryEvents } from '../collector/query/event-query.js';
 import { EventStore } from '../collector/store/event-store.js';
+import { THIS_PROCESS } from './helpers/origin.js';
 import type { SensorEvent } from '../proto/events/types.js';
 
 describe('hashes owed at restart', () => {
@@ -18,7 +19,7 @@ describe('hashes owed at restart', () => {
     writeFileSync(file, 'owed a hash\n');
     const open = (n: number): SensorEvent => ({
       type: 'open', ts: '2026-11-28T12:00:00.000000000Z', tsNs: String(1_795_867_200_000_000_000n + BigInt(n)),
-      pid: 7, tid: 7, ppid: 1, uid: 0, gid: 0, comm: 'agent', agent: 'a', cgroupId: '1', netns: 1, mntns: 1,
+      ...THIS_PROCESS, ppid: 1, uid: 0, gid: 0, comm: 'agent', agent: 'a', cgroupId: '1', netns: 1,
       path: file, flags: 0, mode: 0, access: 'read', result: 3, syscall: 'openat',
     });
     // As if the collector died right after the commit: no hashing ran.

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { EventStore } from '../collector/store/event-store.js';
 import { queryEvents } from '../collector/query/event-query.js';
 import { hashFile, isSkippedPath } from '../collector/hashing/file-hasher.js';
+import { THIS_PROCESS } from './helpers/origin.js';
 import type { OpenEvent } from '../proto/events/types.js';
 
 const dirs: string[] = [];
@@ -35,8 +36,8 @@ let tick = 0n;
 function openEvent(path: string | { b64: string }, access: OpenEvent['access'] = 'read', result = 3): OpenEvent {
   const tsNs = (1_795_000_000_000_000_000n + tick++).toString();
   return {
-    type: 'open', ts: '', tsNs, pid: 77, tid: 77, ppid: 1, uid: 0, gid: 0, comm: 'agent', agent: 'a',
-    cgroupId: '1', netns: 1, mntns: 1, path, flags: 0, mode: 0, access, result, syscall: 'openat',
+    type: 'open', ts: '', tsNs, ...THIS_PROCESS, ppid: 1, uid: 0, gid: 0, comm: 'agent', agent: 'a',
+    cgroupId: '1', netns: 1, path, flags: 0, mode: 0, access, result, syscall: 'openat',
   };
 }
 

@@ -11,6 +11,7 @@ import { toColumns } from '../collector/store/event-rows.js';
 import { EventStore } from '../collector/store/event-store.js';
 import { verifyChain } from '../collector/store/verify.js';
 import { queryEvents } from '../collector/query/event-query.js';
+import { THIS_PROCESS } from './helpers/origin.js';
 import type { SensorEvent } from '../proto/events/types.js';
 
 const dirs: string[] = [];
@@ -52,7 +53,7 @@ describe('ingest fast paths', () => {
     const s = EventStore.open({ stateDir: join(d, 'state') });
     try {
       const opens: SensorEvent[] = Array.from({ length: 50 }, (_, i) => ({
-        ...base, tsNs: String(1_795_000_000_000_000_000n + BigInt(i)), type: 'open', path: file, flags: 0, mode: 0,
+        ...base, ...THIS_PROCESS, uid: 0, gid: 0, tsNs: String(1_795_000_000_000_000_000n + BigInt(i)), type: 'open', path: file, flags: 0, mode: 0,
         access: 'read', result: 3, syscall: 'openat',
       }));
       const r = s.commitBatch({ sensorId: 's', bootId: 'b', seq: 1n, events: opens });

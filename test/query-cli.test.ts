@@ -73,7 +73,7 @@ describe('sensor query', () => {
     expect(byAgent.map((e) => e.type)).toEqual(['open', 'connect']);
     const opens = lines((await sensor('query', '--state-dir', stateDir, '--json', '--type', 'open,dns', '--pid', '10')).out);
     expect(opens.map((e) => e.type)).toEqual(['open', 'dns']);
-    const ssh = lines((await sensor('query', '--state-dir', stateDir, '--json', '--path', '*/.ssh/*')).out);
+    const ssh = lines((await sensor('query', '--state-dir', stateDir, '--json', '--path', '**/.ssh/*')).out);
     expect(ssh).toHaveLength(1);
     const raw = lines((await sensor('query', '--state-dir', stateDir, '--json', '--path', '/t/*')).out);
     expect(raw[0].path).toEqual({ b64: Buffer.from([0x2f, 0x74, 0x2f, 0xff]).toString('base64') });
@@ -115,7 +115,8 @@ describe('sensor verify', () => {
   it('prints OK, then names the batch after an edit and exits 1', async () => {
     const ok = await sensor('verify', '--state-dir', stateDir);
     expect(ok.exitCode).toBe(0);
-    expect(ok.out).toMatch(/^OK: 1 batches, 5 events verified from genesis; head [0-9a-f]{64}\n$/);
+    expect(ok.out).toMatch(/^OK: 1 batches, 5 events verified from genesis; head [0-9a-f]{64}\n/);
+    expect(ok.out).toMatch(/\nexport: head=1:[0-9a-f]{64} batches=1 anchor=0:0{64} chained-rows=0 rows-head=0:\n$/);
     execFileSync('sqlite3', [join(stateDir, 'events.db'), `UPDATE events SET port = 80 WHERE type = 5`]);
     const bad = await sensor('verify', '--state-dir', stateDir);
     expect(bad.exitCode).toBe(1);
@@ -123,6 +124,6 @@ describe('sensor verify', () => {
   });
 
   it('says which directory has no store', async () => {
-    await expect(sensor('verify', '--state-dir', join(root, 'nothing'))).rejects.toThrow(/cannot open the event store in .*nothing/);
+    await expect(sensor('verify', '--state-dir', join(root, 'nothing'))).rejects.toThrow(/cannot open the event store .*nothing\/events\.db: .*does not exist/);
   });
 });

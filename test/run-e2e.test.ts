@@ -106,7 +106,7 @@ describe.skipIf(!isRoot)('sensor run (real kernel, real gRPC, real SQLite)', () 
     await waitFor(run, 'sensor running');
     const marker = join(dir, 'marker-embedded-1');
     runAgent(marker);
-    await until(() => storedOpens(stateDir, '*marker-embedded-*').includes(marker), 'the open event in the store');
+    await until(() => storedOpens(stateDir, '**/marker-embedded-*').includes(marker), 'the open event in the store');
     const status = await collectorStatus({ address: `unix://${socket}` });
     expect(Number(status.events)).toBeGreaterThan(0);
     expect(status.sensors!.map((s) => s.sensor_id)).toContain('e2e-embedded');
@@ -131,7 +131,7 @@ describe.skipIf(!isRoot)('sensor run (real kernel, real gRPC, real SQLite)', () 
       const before = join(dir, `marker-remote-${round}-a`);
       runAgent(before);
       markers.push(before);
-      await until(() => storedOpens(stateDir, '*marker-remote-*').includes(before), `round ${round} open stored`);
+      await until(() => storedOpens(stateDir, '**/marker-remote-*').includes(before), `round ${round} open stored`);
       collector.child.kill('SIGKILL');
       await collector.exited;
       const during = join(dir, `marker-remote-${round}-b`); // produced while no collector runs
@@ -139,8 +139,8 @@ describe.skipIf(!isRoot)('sensor run (real kernel, real gRPC, real SQLite)', () 
       markers.push(during);
       collector = await startCollector();
     }
-    await until(() => markers.every((m) => storedOpens(stateDir, '*marker-remote-*').includes(m)), 'every marker stored');
-    const stored = storedOpens(stateDir, '*marker-remote-*');
+    await until(() => markers.every((m) => storedOpens(stateDir, '**/marker-remote-*').includes(m)), 'every marker stored');
+    const stored = storedOpens(stateDir, '**/marker-remote-*');
     for (const m of markers) expect(stored.filter((p) => p === m)).toHaveLength(1);
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(0);

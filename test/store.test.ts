@@ -137,7 +137,7 @@ describe('EventStore', () => {
   it('names the batch that lost an event row, and extra rows outside every batch', () => {
     const s = openStore();
     for (let i = 1n; i <= 3n; i++) s.commitBatch({ sensorId: 'h', bootId: 'b', seq: i, events: allTypes() });
-    sqlite(s.path, 'INSERT INTO events SELECT 1000, batch_id, type, ts_ns, pid, tid, ppid, uid, gid, comm_sid, agent_id, cgroup, netns, mntns, bits, path_sid, newpath_sid, flags, mode, access, syscall, result, family, proto, addr_sid, port, host_sid, code, signal, qname_sid, qtype_sid, start_ns, exe_sid, cwd_sid, argv, file_id FROM events WHERE id = 5');
+    sqlite(s.path, 'INSERT INTO events SELECT 1000, batch_id, type, ts_ns, pid, tid, ppid, uid, gid, comm_sid, agent_id, cgroup, netns, mntns, bits, path_sid, newpath_sid, flags, mode, access, syscall, result, family, proto, addr_sid, port, host_sid, code, signal, qname_sid, qtype_sid, start_ns, exe_sid, cwd_sid, argv FROM events WHERE id = 5');
     expect(verifyChain(s.database).firstBad).toMatchObject({ batchId: 1n, seq: 1n, problem: 'extra-events' });
     sqlite(s.path, 'DELETE FROM events WHERE id = 1000; DELETE FROM events WHERE id = 13');
     expect(verifyChain(s.database).firstBad).toMatchObject({ batchId: 2n, seq: 2n, problem: 'altered' });

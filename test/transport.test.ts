@@ -238,6 +238,17 @@ describe('collector server over a unix socket, real SQLite store', () => {
     expect(s.acks[21]).toMatchObject({ seq: '5', status: 'ACK_STATUS_DUPLICATE' });
     expect(storedEvents()).toBe(before);
     expect(store.database.prepare("SELECT count(*) AS n FROM batches WHERE sensor_id = 's1'").get()).toEqual({ n: 21 });
+
+    // Other events under a stored (sensor, boot, seq): an integrity alarm, never an ack of what is stored.
+    s.write(batchBytes(5, markedEvents(7000, 3)));
+    await s.waitAcks(23);
+    expect(s.acks[22]).toMatchObject({ seq: '5', status: 'ACK_STATUS_REJECTED' });
+    expect(s.acks[22]!.message).toMatch(/integrity alarm/);
+    expect(storedEvents()).toBe(before);
+    expect(server.stats().integrityAlarms).toBe(1);
+    expect(store.status().integrityAlarms).toBe(1);
+    const status = await collectorStatus({ address: `unix://${socket}` });
+    expect(status.counters?.integrityAlarms).toBe('1');
     s.close();
   });
 
@@ -403,6 +414,7 @@ describe('non-root peers', () => {
 describe('TCP with mutual TLS', () => {
   let dir: string;
   let server: CollectorServer | undefined;
+  let store: EventStore | undefined;
   const logLines: string[] = [];
 
   const openssl = (...args: string[]) => {
@@ -421,11 +433,18 @@ describe('TCP with mutual TLS', () => {
     openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=agent-sensor test CA');
     issue('server', 'localhost', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
     issue('client', 'sensor-1', 'extendedKeyUsage=clientAuth\n');
+    issue('other', 'sensor-2', 'extendedKeyUsage=clientAuth\n');
+    issue('admin', 'ops-admin', 'extendedKeyUsage=clientAuth\n');
     const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
-    server = await CollectorServer.start({ listen: '127.0.0.1:0', store: new MemoryStore(), tls: files('server'), logger });
+    store = await openRealStore(join(dir, 'state'));
+    const s = store;
+    server = await CollectorServer.start({
+      listen: '127.0.0.1:0', store: s, query: (f) => queryEvents(s.database, f), tls: files('server'), tlsAdmins: ['ops-admin'], logger,
+    });
   });
   afterAll(async () => {
     await server?.close(500);
+    await store?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -435,7 +454,7 @@ describe('TCP with mutual TLS', () => {
 
   it('a sensor with a CA-signed client certificate streams; one without is refused and logged', async () => {
     const address = `localhost:${(server!.address as { port: number }).port}`;
-    const client = new CollectorClient({ address, tls: files('client'), sensorId: 'tls', bootId: 'b', logger: quiet });
+    const client = new CollectorClient({ address, tls: files('client'), sensorId: 'sensor-1', bootId: 'b', logger: quiet });
     client.start();
     client.push(markedEvents(1, 10));
     expect(await client.close(10_000)).toMatchObject({ acked: 10, buffered: 0 });
@@ -448,6 +467,51 @@ describe('TCP with mutual TLS', () => {
     anon.close();
     expect(err?.code).toBe(grpc.status.UNAVAILABLE);
     await until(() => logLines.some((l) => l.includes('TLS handshake refused')), 'the refused handshake in the log', 5000);
+  });
+
+  // Issue 9 item 1, as reproduced: sensor-2 sent sensor-1's next seq with a harmless read, so that
+  // sensor-1's real batch (a read of ~/.ssh/id_rsa) was acked as DUPLICATE and never stored.
+  it('a sensor cannot write under another sensor\'s id, so it cannot suppress that sensor\'s batch', async () => {
+    const address = `localhost:${(server!.address as { port: number }).port}`;
+    const harmless = { ...base('open', 900), path: '/tmp/harmless', flags: 0, mode: 0, access: 'read', result: 3, syscall: 'openat' } as SensorEvent;
+    const secret = { ...base('open', 901), path: '/root/.ssh/id_rsa', flags: 0, mode: 0, access: 'read', result: 3, syscall: 'openat' } as SensorEvent;
+    const forger = new CollectorClient({ address, tls: files('other'), sensorId: 'sensor-1', bootId: 'victim-boot', logger: quiet });
+    forger.start();
+    forger.push([harmless]);
+    expect(await forger.close(10_000)).toMatchObject({ rejected: 1, acked: 0 });
+
+    const victim = new CollectorClient({ address, tls: files('client'), sensorId: 'sensor-1', bootId: 'victim-boot', logger: quiet });
+    victim.start();
+    victim.push([secret]);
+    expect(await victim.close(10_000)).toMatchObject({ acked: 1, rejected: 0 });
+    const stored = queryEvents(store!.database, { sensorId: 'sensor-1', pathGlob: '/root/.ssh/*', limit: 10 });
+    expect(stored.map((r) => r.event.type === 'open' && r.event.path)).toEqual(['/root/.ssh/id_rsa']);
+    expect(queryEvents(store!.database, { pathGlob: '/tmp/harmless', limit: 10 })).toHaveLength(0);
+    expect(server!.stats().batchesForbidden).toBeGreaterThanOrEqual(1);
+  });
+
+  it('Status and Query answer a sensor about itself only; an admin name reads everything', async () => {
+    const address = `localhost:${(server!.address as { port: number }).port}`;
+    const mine = new CollectorClient({ address, tls: files('other'), sensorId: 'sensor-2', bootId: 'b2', logger: quiet });
+    mine.start();
+    mine.push(markedEvents(500, 3));
+    expect(await mine.close(10_000)).toMatchObject({ acked: 3 });
+
+    const asSensor2 = { address, tls: files('other') };
+    const status = await collectorStatus(asSensor2);
+    expect((status.sensors ?? []).map((x) => x.sensor_id)).toEqual(['sensor-2']);
+    expect(status.events).toBeUndefined(); // nothing of the store as a whole
+    const own = await queryCollector(asSensor2, { limit: 1000 });
+    expect(own.length).toBe(3);
+    expect(new Set(own.map((r) => r.sensorId))).toEqual(new Set(['sensor-2']));
+    await expect(queryCollector(asSensor2, { sensor_id: 'sensor-1', limit: 10 })).rejects.toThrow(/its own events only/);
+
+    const admin = { address, tls: files('admin') };
+    const all = await collectorStatus(admin);
+    expect(new Set((all.sensors ?? []).map((x) => x.sensor_id))).toEqual(new Set(['sensor-1', 'sensor-2']));
+    expect(Number(all.events)).toBeGreaterThan(3);
+    const everything = await queryCollector(admin, { limit: 1000 });
+    expect(new Set(everything.map((r) => r.sensorId))).toEqual(new Set(['sensor-1', 'sensor-2']));
   });
 });
 

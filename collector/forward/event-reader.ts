@@ -60,9 +60,9 @@ export class EventReader {
     ).safeIntegers(true);
     const typeFilter = types === undefined ? '' : `AND e.type IN (${types.map((t) => EVENT_TYPE_NUMBER[t]).join(', ') || 'NULL'})`;
     this.events = db.prepare(
-      `SELECT e.*, f.sha256 AS q_sha256, f.state AS q_state FROM events e
+      `SELECT e.*, f.sha256 AS q_sha256, f.state AS q_state, f.hashed_at AS q_hashed_at, f.hash_source AS q_hash_source FROM events e
          LEFT JOIN file_links l ON l.batch_id = e.batch_id AND l.path_sid = e.path_sid AND ${WANTS_HASH_SQL}
-         LEFT JOIN files f ON f.id = coalesce(e.file_id, l.file_id)
+         LEFT JOIN files f ON f.id = l.file_id
         WHERE e.id BETWEEN ? AND ? ${typeFilter} ORDER BY e.id`,
     ).safeIntegers(true);
     this.pending = db.prepare(
@@ -126,6 +126,9 @@ export class EventReader {
         if (event.type === 'open' && state !== null) {
           if (Buffer.isBuffer(r.q_sha256)) event.sha256 = r.q_sha256.toString('hex');
           if (state !== 'hashed') event.hashState = state;
+          if (typeof r.q_hashed_at === 'bigint') event.hashedAt = new Date(Number(r.q_hashed_at)).toISOString();
+          const source = r.q_hash_source as unknown as string | null;
+          if (source) event.hashSource = source;
         }
         out.push({
           origin: { eventId: stored.id, sensorId: b.sensor_id, bootId: b.boot_id, seq: b.seq, index: Number(stored.id - first) },

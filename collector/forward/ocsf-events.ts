@@ -95,6 +95,8 @@ function fileActivity(ctx: Ctx, e: QueriedEvent): { activity: [number, string]; 
       if (e.rawPath !== undefined) ctx.raw.raw_path = text(ctx, e.rawPath, 'raw_path');
       Object.assign(ctx.raw, { access: e.access, mode: e.mode, syscall: e.syscall });
       if (e.hashState) ctx.raw.hash_state = e.hashState;
+      if (e.hashedAt) ctx.raw.hashed_at = e.hashedAt;
+      if (e.hashSource) ctx.raw.hash_source = e.hashSource;
       return { activity: [14, 'Open'], fields: { file, access_mask: e.flags, ...statusOf(e.result) } };
     }
     case 'unlink':

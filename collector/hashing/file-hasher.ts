@@ -1,28 +1,64 @@
-// SHA-256 of a file an agent read, taken without trusting the path.
+// SHA-256 of a file an agent read, taken without trusting the path and
+// never with more rights than the agent had.
 //
-// Only regular files are hashed, and never by blocking on something that is
-// not one: /proc, /sys and /dev are skipped by name, every path is lstat'ed
-// (then stat'ed through a symlink) before it is opened, the open uses
-// O_NONBLOCK so a FIFO swapped in meanwhile cannot hang us, and the fd is
-// fstat'ed again: it must be a regular file with the same (dev, ino) as the
-// stat, else the file was replaced between the two looks.
+// Where: the path is resolved inside the agent's own root, /proc/<pid>/root,
+// while the process lives (and is still in the mount namespace the event
+// names); after it exited, in the collector's own root only if the event's
+// mount namespace is the collector's; otherwise not at all
+// ('other_namespace'). The row records which (HashSource).
 //
-// Symlinks: the agent's open followed them (the event path is the path as
-// given, lexically normalised), so the content the agent read is the target's.
-// We follow too, but pin the identity: stat() the path (following), open it,
-// and require the fd to be that same inode. A non-symlink is opened with
-// O_NOFOLLOW so that it cannot be swapped for a link between lstat and open.
+// With whose rights: the path is resolved here component by component with
+// lstat, symlinks followed by hand and kept inside that root (an absolute
+// link restarts at the agent's root, never ours), and for a non-root event
+// every directory on the way must be searchable and the file readable by the
+// event's uid and gid under the mode bits; else 'denied'. This is stricter
+// than the kernel, never looser, except in one case it cannot see: a POSIX
+// ACL entry that denies what the mode bits allow. Supplementary groups come
+// from the living process (when its uid/gid still are the event's); after it
+// exited they are unknown and a file's "other" bits count only where its
+// group bits agree. ACL grants and capabilities are not counted: fewer
+// rights, not more.
+//
+// What: the resolved file is opened with O_NOFOLLOW|O_NONBLOCK (a FIFO swapped
+// in cannot hang us) and its fstat must be the regular file of the same
+// (dev, ino) that the walk checked; else 'replaced'. The kernel's record does
+// not carry the inode the agent opened, so "the same file the agent read" is
+// only as good as "the file at that path when we looked": hashedAt says
+// when that was, after the read.
 //
 // Reads go through the libuv pool in 1 MiB chunks; each chunk's digest update
 // runs on the main thread (~1-2 ms), so a large file never blocks ingest for
 // long. At most `maxFileBytes` are read: a larger file's record is its size
 // plus the hash of that prefix, state 'partial'.
 import { constants as C } from 'node:fs';
-import { lstat, open, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readlink, stat, type FileHandle } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { createHash } from 'node:crypto';
 
-export type FileState = 'hashed' | 'partial' | 'vanished' | 'replaced' | 'not_regular' | 'error' | 'skipped';
+export type FileState =
+  | 'hashed' | 'partial' | 'vanished' | 'replaced' | 'not_regular' | 'error' | 'skipped'
+  /** the event's uid/gid could not have read it */
+  | 'denied'
+  /** the batch came from another host: its files are not ours to hash */
+  | 'remote'
+  /** the process is gone and its mount namespace is not the collector's */
+  | 'other_namespace';
+
+/** How the file was reached: through the process's root, or the same path in the collector's (same) namespace. */
+export type HashSource = 'local-proc-root' | 'local-path' | 'remote';
+
+/** Who named the path, and where it lives. */
+export interface HashTarget {
+  path: Buffer;
+  /** '' (the collector's root) or /proc/<pid>/root */
+  root: string;
+  /**
+   * null: root (uid 0) needs no check. `groups`: the reader's supplementary
+   * groups when known (read from the living process); unknown, a file's
+   * "other" bits count only where its group bits agree.
+   */
+  creds: { uid: number; gid: number; groups?: number[] } | null;
+}
 
 export interface FileIdentity {
   dev: bigint;
@@ -38,6 +74,9 @@ export interface FileHashResult {
   sha256?: Buffer;
   /** for 'error': why */
   error?: string;
+  /** epoch ms the content was read */
+  hashedAt?: number;
+  source?: HashSource;
 }
 
 export const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
@@ -65,29 +104,138 @@ export interface OpenedFile {
   stats: BigIntStats;
 }
 
-/** Opens a path for hashing, or says why it is not hashable. */
-export async function openRegularFile(path: Buffer): Promise<OpenedFile | FileHashResult> {
-  if (isSkippedPath(path)) return { state: 'skipped' };
-  let before: BigIntStats;
-  let follow = false;
-  try {
-    before = await lstat(path, { bigint: true });
-    if (before.isSymbolicLink()) {
-      follow = true;
-      before = await stat(path, { bigint: true });
-    }
-  } catch (err) {
-    return GONE.has(errnoCode(err)) ? { state: 'vanished' } : { state: 'error', error: errnoCode(err) };
-  }
-  if (!before.isFile()) return { state: 'not_regular', identity: identityOf(before) };
+const MAX_SYMLINKS = 40;
+const SEARCH = 1;
+const READ = 4;
 
-  let handle: FileHandle;
+/** Whether uid/gid may search (1) or read (4) by the mode bits; root may. */
+export function modeAllows(st: BigIntStats, creds: HashTarget['creds'], want: number): boolean {
+  if (!creds || creds.uid === 0) return true;
+  const mode = Number(st.mode);
+  if (Number(st.uid) === creds.uid) return ((mode >> 6) & want) === want;
+  const gid = Number(st.gid);
+  if (gid === creds.gid || creds.groups?.includes(gid)) return ((mode >> 3) & want) === want;
+  if (creds.groups) return (mode & want) === want;
+  // The uid may be in the file's group through a supplementary group we do
+  // not know, and then the group bits apply, not these: grant only if both do.
+  return (mode & want) === want && ((mode >> 3) & want) === want;
+}
+
+const SLASH = 0x2f;
+function components(path: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i <= path.length; i++) {
+    if (i === path.length || path[i] === SLASH) {
+      if (i > start) out.push(path.subarray(start, i));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+const isDot = (c: Buffer) => c.length === 1 && c[0] === 0x2e;
+const isDotDot = (c: Buffer) => c.length === 2 && c[0] === 0x2e && c[1] === 0x2e;
+const joinUnder = (root: string, parts: Buffer[]): Buffer =>
+  Buffer.concat([Buffer.from(root), ...parts.flatMap((p) => [Buffer.from('/'), p])]);
+
+/**
+ * Resolves `path` inside `root` as the kernel would for the agent, by hand:
+ * '..' never climbs above the root, an absolute symlink restarts at the root.
+ * Returns the resolved path (under root) and the lstat of the file there.
+ */
+async function resolveInRoot(t: HashTarget): Promise<{ full: Buffer; st: BigIntStats } | FileHashResult> {
+  if (t.path[0] !== SLASH) return { state: 'error', error: 'not an absolute path' };
+  const quick = await resolvePlain(t);
+  if (quick !== null) return quick;
+  return resolveStepByStep(t);
+}
+
+/**
+ * The common case in one round trip: a path without '.', '..' or symlinks.
+ * Every prefix is lstat'ed at once; null (walk step by step) if any is a
+ * symlink or missing, or the path has dot components.
+ */
+async function resolvePlain(t: HashTarget): Promise<{ full: Buffer; st: BigIntStats } | FileHashResult | null> {
+  const parts = components(t.path);
+  if (parts.length === 0 || parts.some((c) => isDot(c) || isDotDot(c))) return null;
+  const prefixes = parts.map((_, i) => joinUnder(t.root, parts.slice(0, i + 1)));
+  let stats: BigIntStats[];
   try {
-    handle = await open(path, C.O_RDONLY | C.O_NONBLOCK | C.O_NOCTTY | (follow ? 0 : C.O_NOFOLLOW));
+    stats = await Promise.all([stat(t.root || '/', { bigint: true }), ...prefixes.map((p) => lstat(p, { bigint: true }))]);
+  } catch {
+    return null;
+  }
+  for (let i = 0; i < stats.length - 1; i++) {
+    const st = stats[i]!;
+    if (st.isSymbolicLink() || !st.isDirectory()) return null;
+    if (!modeAllows(st, t.creds, SEARCH)) return { state: 'denied' };
+  }
+  const last = stats[stats.length - 1]!;
+  if (last.isSymbolicLink()) return null;
+  return { full: prefixes[prefixes.length - 1]!, st: last };
+}
+
+async function resolveStepByStep(t: HashTarget): Promise<{ full: Buffer; st: BigIntStats } | FileHashResult> {
+  const done: Buffer[] = [];
+  let todo = components(t.path);
+  let links = 0;
+  try {
+    let dir = await stat(t.root || '/', { bigint: true });
+    while (todo.length > 0) {
+      if (!modeAllows(dir, t.creds, SEARCH)) return { state: 'denied' };
+      const c = todo.shift()!;
+      if (isDot(c)) continue;
+      if (isDotDot(c)) {
+        done.pop();
+        dir = await stat(joinUnder(t.root || '/', done), { bigint: true });
+        continue;
+      }
+      const here = joinUnder(t.root, [...done, c]);
+      const st = await lstat(here, { bigint: true });
+      if (st.isSymbolicLink()) {
+        if (++links > MAX_SYMLINKS) return { state: 'error', error: 'ELOOP' };
+        const target = await readlink(here, { encoding: 'buffer' });
+        if (target[0] === SLASH) {
+          done.length = 0;
+          dir = await stat(t.root || '/', { bigint: true });
+        }
+        todo = [...components(target), ...todo];
+        continue;
+      }
+      if (todo.length === 0) return { full: here, st };
+      if (!st.isDirectory()) return { state: 'vanished' }; // ENOTDIR: the path no longer leads anywhere
+      done.push(c);
+      dir = st;
+    }
+    // The path named a directory (or the root itself).
+    const st = await stat(joinUnder(t.root || '/', done), { bigint: true });
+    return { state: 'not_regular', identity: identityOf(st) };
   } catch (err) {
     const code = errnoCode(err);
     if (GONE.has(code)) return { state: 'vanished' };
-    if (code === 'ELOOP') return { state: 'replaced' }; // became a symlink after lstat
+    if (code === 'EACCES') return { state: 'denied' };
+    return { state: 'error', error: code };
+  }
+}
+
+/** Opens a path for hashing, or says why it is not hashable (see the top of this file). */
+export async function openRegularFile(target: HashTarget | Buffer): Promise<OpenedFile | FileHashResult> {
+  const t: HashTarget = Buffer.isBuffer(target) ? { path: target, root: '', creds: null } : target;
+  if (isSkippedPath(t.path)) return { state: 'skipped' };
+  const resolved = await resolveInRoot(t);
+  if (!('full' in resolved)) return resolved;
+  const before = resolved.st;
+  if (!before.isFile()) return { state: 'not_regular', identity: identityOf(before) };
+  if (!modeAllows(before, t.creds, READ)) return { state: 'denied' };
+
+  let handle: FileHandle;
+  try {
+    handle = await open(resolved.full, C.O_RDONLY | C.O_NONBLOCK | C.O_NOCTTY | C.O_NOFOLLOW);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (GONE.has(code)) return { state: 'vanished' };
+    if (code === 'ELOOP') return { state: 'replaced' }; // became a symlink after the walk
+    if (code === 'EACCES') return { state: 'denied' };
     return { state: 'error', error: code };
   }
   try {
@@ -130,7 +278,7 @@ export async function digestOpened(file: OpenedFile, maxFileBytes: number): Prom
     const after = await handle.stat({ bigint: true });
     // Content changed under us: the digest is of no single version of the file.
     if (!sameVersion(after, stats) || done !== want) return { state: 'replaced', identity: identityOf(after) };
-    return { state: stats.size > cap ? 'partial' : 'hashed', identity, sha256: hash.digest() };
+    return { state: stats.size > cap ? 'partial' : 'hashed', identity, sha256: hash.digest(), hashedAt: Date.now() };
   } catch (err) {
     return { state: 'error', identity, error: errnoCode(err) };
   } finally {
@@ -139,7 +287,7 @@ export async function digestOpened(file: OpenedFile, maxFileBytes: number): Prom
 }
 
 /** The whole thing, for callers without a cache. */
-export async function hashFile(path: Buffer, maxFileBytes = DEFAULT_MAX_FILE_BYTES): Promise<FileHashResult> {
-  const opened = await openRegularFile(path);
+export async function hashFile(target: HashTarget | Buffer, maxFileBytes = DEFAULT_MAX_FILE_BYTES): Promise<FileHashResult> {
+  const opened = await openRegularFile(target);
   return isOpened(opened) ? digestOpened(opened, maxFileBytes) : opened;
 }

@@ -4,8 +4,9 @@
 // or slowing ingest down.
 import { DEFAULT_MAX_FILE_BYTES, digestOpened, isOpened, openRegularFile } from './file-hasher.js';
 import type { FileHashResult, FileIdentity } from './file-hasher.js';
+import { locate, type JobOrigin } from './hash-location.js';
 
-export interface HashJob {
+export interface HashJob extends JobOrigin {
   eventId: bigint;
   path: Buffer;
 }
@@ -110,14 +111,20 @@ export class HashQueue {
 
   private async run(job: HashJob): Promise<void> {
     try {
-      const opened = await openRegularFile(job.path);
+      const where = locate(job.path, job);
+      if (where.kind !== 'local') {
+        this.counters.unhashable++;
+        this.sink.record(job, { state: where.kind, source: where.kind === 'remote' ? 'remote' : undefined, hashedAt: Date.now() });
+        return;
+      }
+      const opened = await openRegularFile(where.target);
       if (this.closed && isOpened(opened)) {
         await opened.handle.close();
         return;
       }
       if (!isOpened(opened)) {
         this.counters.unhashable++;
-        this.sink.record(job, opened);
+        this.sink.record(job, { ...opened, source: where.source, hashedAt: Date.now() });
         return;
       }
       const s = opened.stats;
@@ -132,7 +139,7 @@ export class HashQueue {
         }
         return;
       }
-      const result = await digestOpened(opened, this.maxFileBytes);
+      const result = { ...(await digestOpened(opened, this.maxFileBytes)), source: where.source };
       if (result.state === 'hashed') this.counters.hashed++;
       else if (result.state === 'partial') this.counters.partial++;
       else this.counters.unhashable++;

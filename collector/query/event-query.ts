@@ -7,12 +7,13 @@ import { EVENT_TYPE_NUMBER } from '../../proto/events/types.js';
 import { fromColumns, WANTS_HASH_SQL } from '../store/event-rows.js';
 import { StringReader } from '../store/interning.js';
 import { decodeEventRow, type RawEventRow } from '../store/stored-rows.js';
+import { PATH_GLOB_SQL, registerPathGlob } from './path-glob.js';
 
 export interface EventFilters {
   agent?: string;
   pid?: number;
   types?: EventType[];
-  /** glob (* ? [..]) over the stored path bytes; exec events match on their filename */
+  /** glob (proto/events/glob.ts: * within a directory, ** across) over every path an event carries: path, newpath (rename/link target), exe */
   pathGlob?: string;
   /** exact address text (connect/dns) or unix socket path */
   addr?: string;
@@ -23,7 +24,7 @@ export interface EventFilters {
   limit: number;
 }
 
-export type QueriedEvent = SensorEvent & { sha256?: string; hashState?: string };
+export type QueriedEvent = SensorEvent & { sha256?: string; hashState?: string; hashedAt?: string; hashSource?: string };
 
 export interface QueriedRow {
   id: bigint;
@@ -31,7 +32,8 @@ export interface QueriedRow {
   event: QueriedEvent;
 }
 
-export function queryEvents(db: Database.Database, f: EventFilters): QueriedRow[] {
+/** The WHERE clause of a filtered read, shared by queryEvents and countEvents. */
+function eventWhere(db: Database.Database, f: EventFilters): { sql: string; args: unknown[] } {
   const where: string[] = [];
   const args: unknown[] = [];
   if (f.agent !== undefined) {
@@ -51,11 +53,13 @@ export function queryEvents(db: Database.Database, f: EventFilters): QueriedRow[
     where.push(`e.type IN (${numbers.join(', ')})`);
   }
   if (f.pathGlob !== undefined) {
-    // CAST keeps the stored bytes as they are (no UTF-8 check), so a pattern also
-    // matches non-UTF-8 paths ('?' takes one invalid byte). GLOB on the bare BLOB
-    // does not match '*' reliably, hence the cast.
-    where.push('e.path_sid IN (SELECT id FROM strings WHERE CAST(bytes AS TEXT) GLOB ?)');
-    args.push(f.pathGlob);
+    // The glob dialect of argv rules (proto/events/glob.ts), not SQLite's GLOB,
+    // whose '*' crosses '/'. Matched on the stored bytes, so non-UTF-8 paths too.
+    // Every path the event carries: a rename onto, or a link named, the pattern matches too.
+    registerPathGlob(db);
+    const matching = `SELECT id FROM strings WHERE ${PATH_GLOB_SQL}(?, bytes)`;
+    where.push(`(e.path_sid IN (${matching}) OR e.newpath_sid IN (${matching}) OR e.exe_sid IN (${matching}))`);
+    args.push(f.pathGlob, f.pathGlob, f.pathGlob);
   }
   if (f.addr !== undefined) {
     where.push('e.addr_sid = (SELECT id FROM strings WHERE bytes = ?)');
@@ -73,12 +77,26 @@ export function queryEvents(db: Database.Database, f: EventFilters): QueriedRow[
     where.push('b.sensor_id = ?');
     args.push(f.sensorId);
   }
+  return { sql: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
+}
+
+/** How many stored events match the filters, limit aside (for "newest 100 of 4,182"). */
+export function countEvents(db: Database.Database, f: Omit<EventFilters, 'limit'>): number {
+  const { sql, args } = eventWhere(db, { ...f, limit: 0 });
+  const join = f.sensorId !== undefined ? 'JOIN batches b ON b.id = e.batch_id' : '';
+  const row = db.prepare(`SELECT count(*) AS n FROM events e ${join} ${sql}`).get(...args) as { n: number };
+  return row.n;
+}
+
+export function queryEvents(db: Database.Database, f: EventFilters): QueriedRow[] {
+  const { sql: whereSql, args } = eventWhere(db, f);
   const newestFirst = f.sinceNs === undefined;
-  const sql = `SELECT e.*, b.sensor_id AS q_sensor, f.sha256 AS q_sha256, f.state AS q_state
+  const sql = `SELECT e.*, b.sensor_id AS q_sensor, f.sha256 AS q_sha256, f.state AS q_state, f.hashed_at AS q_hashed_at,
+                      f.hash_source AS q_hash_source
                  FROM events e JOIN batches b ON b.id = e.batch_id
                  LEFT JOIN file_links l ON l.batch_id = e.batch_id AND l.path_sid = e.path_sid AND ${WANTS_HASH_SQL}
-                 LEFT JOIN files f ON f.id = coalesce(e.file_id, l.file_id)
-                ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+                 LEFT JOIN files f ON f.id = l.file_id
+                ${whereSql}
                 ORDER BY e.ts_ns ${newestFirst ? 'DESC' : 'ASC'}, e.id ${newestFirst ? 'DESC' : 'ASC'} LIMIT ?`;
   args.push(Math.max(0, Math.floor(f.limit)));
   const rows = db.prepare(sql).safeIntegers(true).all(...args) as RawEventRow[];
@@ -91,6 +109,10 @@ export function queryEvents(db: Database.Database, f: EventFilters): QueriedRow[
     if (event.type === 'open' && state !== null) {
       if (Buffer.isBuffer(r.q_sha256)) event.sha256 = r.q_sha256.toString('hex');
       if (state !== 'hashed') event.hashState = state;
+      // When the content was read (always after the agent's read) and how it was reached.
+      if (typeof r.q_hashed_at === 'bigint') event.hashedAt = new Date(Number(r.q_hashed_at)).toISOString();
+      const source = r.q_hash_source as unknown as string | null;
+      if (source) event.hashSource = source;
     }
     return { id: stored.id, sensorId: r.q_sensor as unknown as string, event };
   });

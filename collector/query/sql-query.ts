@@ -4,6 +4,7 @@
 // it runs, with a message that says so.
 import type Database from 'better-sqlite3';
 import { byteString } from '../../proto/events/bytes.js';
+import { createSqlViews } from './sql-views.js';
 
 export class WriteRefusedError extends Error {
   readonly exitCode = 2;
@@ -22,7 +23,9 @@ export function jsonRow(row: Record<string, unknown>): Record<string, JsonValue>
   return out;
 }
 
+/** Runs one read-only statement; the views of ./sql-views.ts (events_v, files_v) are there to use. */
 export function* runReadOnlySql(db: Database.Database, sql: string): Generator<Record<string, JsonValue>> {
+  createSqlViews(db);
   const stmt = db.prepare(sql);
   if (!stmt.readonly) {
     throw new WriteRefusedError('sensor query --sql runs read-only statements only (SELECT, EXPLAIN, read-only PRAGMA); this statement would write to the store');

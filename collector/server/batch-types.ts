@@ -14,6 +14,18 @@ export interface CommitBatch {
   bootId: string;
   seq: bigint;
   events: SensorEvent[];
+  /** came over TCP from another host (its files are not hashed here) */
+  remote?: boolean;
+}
+
+/**
+ * Who sent a batch, as the transport proved it: `sensorId` from the client
+ * certificate (mTLS), or null for an admin peer (root over the unix socket),
+ * which may write any sensor id.
+ */
+export interface BatchSender {
+  sensorId: string | null;
+  remote: boolean;
 }
 
 /** The ids an ack echoes back, as they came on the wire. */
@@ -30,9 +42,14 @@ export type CommitOutcome =
   | { kind: 'refused'; ids: AckIds; message: string }
   /** the store could not write now (disk full, busy): fail the stream, the sensor resends */
   | { kind: 'failed'; ids: AckIds; message: string }
+  /** a different batch under a stored (sensor, boot, seq): an integrity alarm, REJECTED ack */
+  | { kind: 'conflict'; ids: AckIds; events: number }
+  /** the batch names a sensor other than the one the client is (its certificate): REJECTED ack */
+  | { kind: 'forbidden'; ids: AckIds; reason: string; events: number }
   /** the bytes are not an EventBatch at all */
   | { kind: 'malformed'; message: string }
   | {
     kind: 'committed' | 'duplicate'; ids: AckIds; sensorId: string; bootId: string; seq: bigint;
     droppedBefore: bigint; counters?: PbTransportCounters; events: number;
+    undelivered: { bootId: string; events: bigint; batches: bigint }[];
   };

@@ -6,12 +6,19 @@
 // With a store on a worker thread (store-worker.ts) the batch's bytes go
 // there undecoded and the ack waits for the worker's commit; acks still go
 // out in batch order, and a stream with many batches waiting is paused.
+// Who may write and read what is peer-identity.ts: a TLS client writes and
+// reads its own sensor's data only. Streams and connections are bounded so a
+// fleet reconnecting at once cannot exhaust memory.
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import { grpcTarget, parseAddress, type CollectorAddress } from '../../proto/transport/address.js';
-import { decodeEventBatch } from '../../proto/codec/batch-decoder.js';
+import {
+  type EncodedBatch, widenReceiveWindow, widenSessionWindows, withDecodeLogging, withFastBatchDecoder,
+  withPreEncodedQueryAnswers, withUndecodedBatches,
+} from './service-wiring.js';
 import { commitIncoming } from './batch-commit.js';
-import type { CommitOutcome } from './batch-types.js';
+import type { BatchSender, CommitOutcome } from './batch-types.js';
+import { identifyPeer, type AuthSource, type PeerIdentity } from './peer-identity.js';
 import { toProtoEvent } from '../../proto/codec/convert.js';
 import {
   collectorServiceDefinition, type PbAck, type PbQueryRequest, type PbQueryResponse,
@@ -21,7 +28,7 @@ import { serverCredentials, type TlsFiles } from '../../proto/transport/tls.js';
 import type { EventType } from '../../proto/events/types.js';
 import { grpcErrorFor, logFailedHandshakes, statusLogger } from './grpc-errors.js';
 import { SensorRegistry } from './sensor-registry.js';
-import type { EncodedBatchStore, QueryEvents, StorePort } from './store-port.js';
+import type { EncodedBatchStore, QueryEvents, QueryEventsEncoded, StorePort } from './store-port.js';
 import { lockDownSocket, prepareSocketPath } from './unix-socket.js';
 import type { IncomingBatch } from './validate-batch.js';
 
@@ -31,11 +38,11 @@ const MAX_QUERY_LIMIT = 100_000;
 // Batches of one stream waiting for the store worker before the stream is
 // paused (HTTP/2 flow control then holds the sensor back).
 const MAX_PENDING_PER_STREAM = 8;
+/** open Stream calls at once; more are refused with RESOURCE_EXHAUSTED (the sensor retries with backoff) */
+export const DEFAULT_MAX_STREAMS = 1024;
+/** HTTP/2 connections at once; more are closed as they arrive */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
 
-/** A batch left undecoded for a store that takes wire bytes. */
-interface EncodedBatch {
-  encoded: Buffer;
-}
 
 const takesBytes = (store: StorePort): store is EncodedBatchStore => 'commitEncoded' in store;
 
@@ -45,9 +52,15 @@ export interface CollectorServerOptions {
   store: StorePort;
   /** answers the Query RPC; without it Query returns UNIMPLEMENTED */
   query?: QueryEvents;
+  /** answers it off this thread, as encoded bytes (preferred over `query`) */
+  queryEncoded?: QueryEventsEncoded;
   tls?: TlsFiles;
   /** largest accepted batch on the wire, bytes */
   maxReceiveBytes?: number;
+  /** TLS client names (certificate CN) that may read every sensor's data */
+  tlsAdmins?: string[];
+  maxStreams?: number;
+  maxConnections?: number;
   logger?: Logger;
 }
 
@@ -60,13 +73,23 @@ export interface CollectorCounters {
   batchesRejected: number;
   commitErrors: number;
   droppedReported: number;
+  /** batches under a stored (sensor, boot, seq) with other events: possible forgery */
+  integrityAlarms: number;
+  /** batches naming a sensor other than the client's certificate */
+  batchesForbidden: number;
+  streamsRefused: number;
+  connectionsRefused: number;
+  /** events a sensor said it could not deliver before it last stopped */
+  undeliveredReported: number;
 }
 
 export class CollectorServer {
   private readonly counters: CollectorCounters = {
     streamsOpened: 0, streamsActive: 0, batchesCommitted: 0, eventsCommitted: 0,
     batchesDuplicate: 0, batchesRejected: 0, commitErrors: 0, droppedReported: 0,
+    integrityAlarms: 0, batchesForbidden: 0, streamsRefused: 0, connectionsRefused: 0, undeliveredReported: 0,
   };
+  private readonly admins: ReadonlySet<string>;
   private readonly registry = new SensorRegistry();
   private readonly log: Logger;
   private closed = false;
@@ -81,6 +104,11 @@ export class CollectorServer {
   ) {
     this.address = address;
     this.log = logger;
+    this.admins = new Set(opts.tlsAdmins ?? []);
+  }
+
+  private peerOf(call: AuthSource): PeerIdentity {
+    return identifyPeer(call, Boolean(this.opts.tls), this.admins);
   }
 
   static async start(opts: CollectorServerOptions): Promise<CollectorServer> {
@@ -98,12 +126,12 @@ export class CollectorServer {
     widenReceiveWindow(server);
     const collector = new CollectorServer(server, opts, address, log);
     const service = takesBytes(opts.store) ? withUndecodedBatches(collectorServiceDefinition()) : withFastBatchDecoder(collectorServiceDefinition());
-    server.addService(withDecodeLogging(service, log), {
+    server.addService(withDecodeLogging(withPreEncodedQueryAnswers(service), log), {
       Stream: (call: grpc.ServerDuplexStream<IncomingBatch | EncodedBatch, PbAck>) => collector.onStream(call),
-      Status: (_call: grpc.ServerUnaryCall<unknown, PbStatusResponse>, cb: grpc.sendUnaryData<PbStatusResponse>) =>
-        void collector.onStatus(cb),
+      Status: (call: grpc.ServerUnaryCall<unknown, PbStatusResponse>, cb: grpc.sendUnaryData<PbStatusResponse>) =>
+        void collector.onStatus(collector.peerOf(call), cb),
       Query: (call: grpc.ServerUnaryCall<PbQueryRequest, PbQueryResponse>, cb: grpc.sendUnaryData<PbQueryResponse>) =>
-        void collector.onQuery(call.request, cb),
+        void collector.onQuery(collector.peerOf(call), call.request, cb),
     });
     if (address.kind === 'unix') await prepareSocketPath(address.path);
     const credentials = opts.tls ? serverCredentials(opts.tls) : grpc.ServerCredentials.createInsecure();
@@ -112,6 +140,7 @@ export class CollectorServer {
     );
     if (address.kind === 'tcp') collector.address = { ...address, port };
     widenSessionWindows(server);
+    collector.boundConnections(opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
     if (address.kind === 'unix') lockDownSocket(address.path);
     if (opts.tls) logFailedHandshakes(server, log);
     log.info({ listen: grpcTarget(collector.address), tls: Boolean(opts.tls), maxReceiveBytes: maxReceive }, 'collector listening');
@@ -139,9 +168,39 @@ export class CollectorServer {
     this.log.info('collector stopped');
   }
 
+  /** Closes HTTP/2 sessions past the limit as they arrive (grpc-js has no option for it). */
+  private boundConnections(max: number): void {
+    const servers = (this.server as unknown as { http2Servers?: Map<NodeJS.EventEmitter, unknown> }).http2Servers;
+    let open = 0;
+    for (const h2 of servers?.keys() ?? []) {
+      h2.on('session', (session: NodeJS.EventEmitter & { destroy: () => void }) => {
+        if (open >= max) {
+          this.counters.connectionsRefused++;
+          if (this.counters.connectionsRefused === 1) this.log.warn({ max }, 'too many connections: closing new ones');
+          session.destroy();
+          return;
+        }
+        open++;
+        session.once('close', () => open--);
+      });
+    }
+  }
+
   private onStream(call: grpc.ServerDuplexStream<IncomingBatch | EncodedBatch, PbAck>): void {
+    const peer = this.peerOf(call);
+    if (peer.role === 'anonymous') {
+      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: 'the client certificate names no sensor (no CN or DNS name)' });
+      return;
+    }
+    if (this.counters.streamsActive >= (this.opts.maxStreams ?? DEFAULT_MAX_STREAMS)) {
+      this.counters.streamsRefused++;
+      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: 'the collector has too many open streams; retry later' });
+      return;
+    }
+    // A TLS client writes under its certificate's name only; root on the unix socket writes for any sensor.
+    const sender: BatchSender = { sensorId: peer.remote ? peer.name : null, remote: peer.remote };
     const streamId = ++this.counters.streamsOpened;
-    const streamLog = this.log.child({ stream: streamId, peer: call.getPeer() });
+    const streamLog = this.log.child({ stream: streamId, peer: call.getPeer(), identity: peer.name });
     this.counters.streamsActive++;
     streamLog.debug('stream opened');
     let finished = false;
@@ -175,10 +234,10 @@ export class CollectorServer {
     call.on('data', (batch: IncomingBatch | EncodedBatch) => {
       if (finished) return;
       if (!takesBytes(store)) {
-        answer(commitIncoming(store, batch as IncomingBatch));
+        answer(commitIncoming(store, batch as IncomingBatch, sender));
         return;
       }
-      const committed = store.commitEncoded((batch as EncodedBatch).encoded, streamId).catch(
+      const committed = store.commitEncoded((batch as EncodedBatch).encoded, streamId, sender).catch(
         (err): CommitOutcome => ({ kind: 'failed', ids: { sensor_id: '', boot_id: '', seq: '0' }, message: String(err?.message ?? err) }),
       );
       if (++pending >= MAX_PENDING_PER_STREAM) call.pause();
@@ -226,8 +285,24 @@ export class CollectorServer {
         this.counters.commitErrors++;
         streamLog.error({ ...o.ids, err: o.message }, 'commit failed; the sensor will resend');
         return 'failed';
+      case 'conflict':
+        // Not an ack of what is stored: the stored batch stays, this one is refused and the alarm raised.
+        this.counters.integrityAlarms++;
+        streamLog.error({ ...o.ids, events: o.events }, 'INTEGRITY ALARM: a different batch under a stored (sensor, boot, seq); refused');
+        return { ...o.ids, status: 'ACK_STATUS_REJECTED', message: 'a different batch is stored under this sensor, boot and seq (integrity alarm)' };
+      case 'forbidden':
+        this.counters.batchesForbidden++;
+        streamLog.warn({ ...o.ids, events: o.events, reason: o.reason }, 'batch for another sensor refused');
+        return { ...o.ids, status: 'ACK_STATUS_REJECTED', message: o.reason };
     }
-    this.registry.noteBatch(o.sensorId, o.bootId, o.seq, o.droppedBefore, o.counters);
+    // Counted once: a resend of a batch that carried the report is a duplicate.
+    const undelivered = o.kind === 'committed' ? o.undelivered.reduce((n, u) => n + u.events, 0n) : 0n;
+    this.registry.noteBatch(o.sensorId, o.bootId, o.seq, o.droppedBefore, o.counters, undelivered);
+    if (undelivered > 0n) {
+      this.counters.undeliveredReported += Number(undelivered);
+      streamLog.warn({ ...o.ids, undelivered: o.undelivered.map((u) => ({ bootId: u.bootId, events: String(u.events), batches: String(u.batches) })) },
+        'the sensor reports events an earlier run could not deliver before it stopped');
+    }
     this.counters.droppedReported += Number(o.droppedBefore);
     if (o.droppedBefore > 0n) {
       streamLog.warn({ ...o.ids, dropped: String(o.droppedBefore) }, 'sensor reports events it could not buffer');
@@ -242,8 +317,17 @@ export class CollectorServer {
     return { ...o.ids, status: 'ACK_STATUS_COMMITTED' };
   }
 
-  private async onStatus(cb: grpc.sendUnaryData<PbStatusResponse>): Promise<void> {
+  private async onStatus(peer: PeerIdentity, cb: grpc.sendUnaryData<PbStatusResponse>): Promise<void> {
+    if (peer.role === 'anonymous') {
+      cb({ code: grpc.status.UNAUTHENTICATED, details: 'the client certificate names no sensor' });
+      return;
+    }
     try {
+      if (peer.role === 'sensor') {
+        // A sensor sees its own boots only: nothing of the store or of other sensors.
+        cb(null, { sensors: this.registry.list((s, b) => this.opts.store.lastSeq(s, b)).filter((x) => x.sensor_id === peer.name) });
+        return;
+      }
       const store = await this.opts.store.status();
       const counters: Record<string, string> = {};
       for (const [k, v] of Object.entries(this.counters)) counters[k] = String(v);
@@ -260,84 +344,41 @@ export class CollectorServer {
     }
   }
 
-  private async onQuery(req: PbQueryRequest, cb: grpc.sendUnaryData<PbQueryResponse>): Promise<void> {
-    if (!this.opts.query) {
+  private async onQuery(peer: PeerIdentity, req: PbQueryRequest, cb: grpc.sendUnaryData<PbQueryResponse>): Promise<void> {
+    if (peer.role === 'anonymous') {
+      cb({ code: grpc.status.UNAUTHENTICATED, details: 'the client certificate names no sensor' });
+      return;
+    }
+    if (peer.role === 'sensor' && req.sensor_id !== undefined && req.sensor_id !== peer.name) {
+      cb({ code: grpc.status.PERMISSION_DENIED, details: `${peer.name} may query its own events only` });
+      return;
+    }
+    const { query, queryEncoded } = this.opts;
+    if (!query && !queryEncoded) {
       cb({ code: grpc.status.UNIMPLEMENTED, details: 'this collector was started without a query engine' });
       return;
     }
     try {
       const limit = Math.min(req.limit || DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT);
-      const rows = await this.opts.query({
+      const filters = {
         types: req.types?.length ? (req.types as EventType[]) : undefined,
         agent: req.agent,
         pid: req.pid,
         sinceNs: req.since_ns === undefined ? undefined : BigInt(req.since_ns),
         untilNs: req.until_ns === undefined ? undefined : BigInt(req.until_ns),
-        sensorId: req.sensor_id,
+        sensorId: peer.role === 'sensor' ? peer.name : req.sensor_id,
         pathGlob: req.path_glob,
         addr: req.addr,
         limit,
-      });
+      };
+      if (queryEncoded) {
+        cb(null, (await queryEncoded(filters)) as unknown as PbQueryResponse); // sent as is (withPreEncodedQueryAnswers)
+        return;
+      }
+      const rows = await query!(filters);
       cb(null, { events: rows.map((r) => ({ id: String(r.id), sensor_id: r.sensorId, event: toProtoEvent(r.event) })) });
     } catch (err) {
       cb(grpcErrorFor(err));
     }
   }
-}
-
-// HTTP/2 flow control: with the default 64 KiB receive windows a sensor can
-// send only a third of a 2000-event batch, then waits for a WINDOW_UPDATE the
-// collector sends only between commits, so transfer and commit alternate
-// instead of overlapping (measured ~1.5x slower). 2 MiB lets about ten batches
-// wait while one commits; much more (16 MiB measured) makes the collector
-// commit a long run of batches before its acks go out. grpc-js has no server
-// option for it, so its settings are widened here; if its internals change,
-// this does nothing and only speed is lost.
-const RECEIVE_WINDOW_BYTES = 2 * 1024 * 1024;
-
-function widenReceiveWindow(server: grpc.Server): void {
-  const common = (server as unknown as { commonServerOptions?: { settings?: Record<string, unknown> } }).commonServerOptions;
-  if (common) common.settings = { ...common.settings, initialWindowSize: RECEIVE_WINDOW_BYTES };
-}
-
-function widenSessionWindows(server: grpc.Server): void {
-  const servers = (server as unknown as { http2Servers?: Map<NodeJS.EventEmitter, unknown> }).http2Servers;
-  for (const h2 of servers?.keys() ?? []) {
-    h2.on('session', (session: { setLocalWindowSize?: (n: number) => void }) => {
-      try {
-        session.setLocalWindowSize?.(RECEIVE_WINDOW_BYTES);
-      } catch {
-        // an older Node: the stream windows above still apply
-      }
-    });
-  }
-}
-
-/** Stream batches through the hand-written decoder (wire bytes straight to SensorEvents). */
-function withFastBatchDecoder(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
-  return { ...service, Stream: { ...service.Stream!, requestDeserialize: (bytes: Buffer) => decodeEventBatch(bytes) } };
-}
-
-/** Stream batches left as bytes, for a store that decodes them where it commits. */
-function withUndecodedBatches(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
-  return { ...service, Stream: { ...service.Stream!, requestDeserialize: (bytes: Buffer): EncodedBatch => ({ encoded: bytes }) } };
-}
-
-/** Logs requests that are not valid protobuf; grpc-js then fails the call with INTERNAL. */
-function withDecodeLogging(service: grpc.ServiceDefinition, log: Logger): grpc.ServiceDefinition {
-  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
-  for (const [name, method] of Object.entries(service)) {
-    out[name] = {
-      ...method,
-      requestDeserialize: (bytes: Buffer) => {
-        try {
-          return method.requestDeserialize(bytes);
-        } catch (err) {
-          log.warn({ method: method.path, bytes: bytes.length, err: err instanceof Error ? err.message : String(err) }, 'malformed request refused');
-          throw err;
-        }
-      },
-    };
-  }
-  return out as grpc.ServiceDefinition;
 }

@@ -6,11 +6,12 @@
 // server does not care how the store is opened, and unit tests of the server
 // can pass a small fake.
 import type { SensorEvent } from '../../proto/events/types.js';
-import type { CommitBatch, CommitOutcome } from './batch-types.js';
+import type { BatchSender, CommitBatch, CommitOutcome } from './batch-types.js';
 
 export interface BatchStore {
   /** Commits one batch in one transaction; `duplicate` when (sensorId, bootId, seq) was already committed. */
-  commitBatch(batch: CommitBatch): { duplicate: boolean; eventIds: bigint[] };
+  /** `conflict`: a batch under this (sensorId, bootId, seq) is stored with other events; nothing written */
+  commitBatch(batch: CommitBatch): { duplicate: boolean; conflict?: boolean; eventIds: bigint[] };
   lastSeq(sensorId: string, bootId: string): bigint | null;
   status(): StoreSummary;
 }
@@ -28,7 +29,7 @@ export interface EncodedBatchStore {
    * after a `failed` outcome on a stream, later batches of that stream fail
    * too without being written, so a stream never commits out of order.
    */
-  commitEncoded(bytes: Buffer, stream: number): Promise<CommitOutcome>;
+  commitEncoded(bytes: Buffer, stream: number, sender: BatchSender): Promise<CommitOutcome>;
   lastSeq(sensorId: string, bootId: string): bigint | null;
   status(): Promise<StoreSummary>;
 }
@@ -58,3 +59,6 @@ export interface QueryFilters {
 
 /** Optional: answers the Query RPC (collector/query provides one). */
 export type QueryEvents = (filters: QueryFilters) => StoredEventRow[] | Promise<StoredEventRow[]>;
+
+/** The same, answered as encoded QueryResponse bytes (a query worker: nothing left to do on the server's thread). */
+export type QueryEventsEncoded = (filters: QueryFilters) => Promise<Buffer>;

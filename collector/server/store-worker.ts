@@ -12,17 +12,21 @@
 // (WAL: readers see every committed batch, never block the writer), and
 // runs the WAL checkpoints, which would otherwise cost the writer's commits
 // (collector/store/wal-checkpointer.ts).
+//
+// If the worker dies (an uncaught error, out of memory) nothing would commit
+// again while the server went on accepting streams: the owner is told through
+// onDeath (the CLI logs the cause and exits non-zero, so systemd restarts it).
 import { once } from 'node:events';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { decodeEventBatch } from '../../proto/codec/batch-decoder.js';
 import { EventStore, type EventStoreOptions, type StoreStatus } from '../store/event-store.js';
 import { WalCheckpointer } from '../store/wal-checkpointer.js';
 import { commitEncodedBatch } from './batch-commit.js';
-import type { CommitOutcome } from './batch-types.js';
+import type { BatchSender, CommitOutcome } from './batch-types.js';
 import type { EncodedBatchStore } from './store-port.js';
 
 type ToWorker =
-  | { op: 'commit'; id: number; stream: number; bytes: Uint8Array }
+  | { op: 'commit'; id: number; stream: number; bytes: Uint8Array; sender: BatchSender }
   | { op: 'status'; id: number }
   | { op: 'close'; id: number };
 
@@ -41,8 +45,15 @@ export const STORE_WORKER_AVAILABLE = import.meta.url.endsWith('.js');
  * The collector's writer store: on a worker thread when this module is
  * compiled, else (TypeScript source) an EventStore on this thread.
  */
-export async function openWriterStore(opts: EventStoreOptions): Promise<WorkerStore | EventStore> {
+export async function openWriterStore(opts: WorkerStoreOptions): Promise<WorkerStore | EventStore> {
   return STORE_WORKER_AVAILABLE ? WorkerStore.open(opts) : EventStore.open(opts);
+}
+
+export interface WorkerStoreOptions extends EventStoreOptions {
+  /** the worker died unasked: nothing will be committed any more */
+  onDeath?: (err: Error) => void;
+  /** heap limit of the worker, MiB (tests make it die of it) */
+  workerHeapMb?: number;
 }
 
 interface Waiter {
@@ -61,17 +72,23 @@ export class WorkerStore implements EncodedBatchStore {
     private readonly exited: Promise<unknown>,
     private readonly reader: EventStore,
     private readonly checkpointer: WalCheckpointer,
+    private readonly onDeath?: (err: Error) => void,
   ) {
     worker.on('message', (m: FromWorker) => this.onMessage(m));
     worker.on('error', (err) => this.fail(err));
-    void exited.then(() => this.fail(new Error('the store worker exited')));
+    void exited.then((args) => this.fail(new Error(`the store worker exited (code ${(args as unknown[])[0]})`)));
   }
 
   /** Opens the store on a new worker thread; resolves once it is open. */
-  static async open(opts: EventStoreOptions): Promise<WorkerStore> {
+  static async open(opts: WorkerStoreOptions): Promise<WorkerStore> {
     if (opts.readonly) throw new Error('a worker store is the writer; open a read-only EventStore directly');
-    const worker = new Worker(new URL(import.meta.url), { workerData: { [MARK]: { ...opts, checkpointElsewhere: true } } });
-    const exited = once(worker, 'exit');
+    const { onDeath, workerHeapMb, ...storeOpts } = opts;
+    const worker = new Worker(new URL(import.meta.url), {
+      workerData: { [MARK]: { ...storeOpts, checkpointElsewhere: true } },
+      ...(workerHeapMb ? { resourceLimits: { maxOldGenerationSizeMb: workerHeapMb } } : {}),
+    });
+    // Not once(): that rejects when the worker emits 'error' first (a crash), and the exit would go unseen.
+    const exited = new Promise<unknown[]>((resolve) => worker.once('exit', (code) => resolve([code])));
     try {
       const [msg] = (await Promise.race([
         once(worker, 'message'),
@@ -81,7 +98,7 @@ export class WorkerStore implements EncodedBatchStore {
       if (msg.op === 'error') throw new Error(msg.message);
       const reader = EventStore.open({ stateDir: opts.stateDir, readonly: true });
       try {
-        return new WorkerStore(worker, exited, reader, new WalCheckpointer(reader.path));
+        return new WorkerStore(worker, exited, reader, new WalCheckpointer(reader.path), onDeath);
       } catch (err) {
         await reader.close();
         throw err;
@@ -97,12 +114,12 @@ export class WorkerStore implements EncodedBatchStore {
     return this.reader.database;
   }
 
-  commitEncoded(bytes: Buffer, stream: number): Promise<CommitOutcome> {
+  commitEncoded(bytes: Buffer, stream: number, sender: BatchSender): Promise<CommitOutcome> {
     // A copy in a buffer of its own, moved rather than cloned (a Buffer is
     // often a view into a larger one, which a clone would copy whole).
     const own = new Uint8Array(bytes.length);
     own.set(bytes);
-    return this.call<CommitOutcome>({ op: 'commit', id: 0, stream, bytes: own }, [own.buffer]);
+    return this.call<CommitOutcome>({ op: 'commit', id: 0, stream, bytes: own, sender }, [own.buffer]);
   }
 
   lastSeq(sensorId: string, bootId: string): bigint | null {
@@ -150,10 +167,12 @@ export class WorkerStore implements EncodedBatchStore {
   }
 
   private fail(err: Error): void {
+    const first = this.dead === undefined;
     // "store is closed" marks it retryable for the server: the sensor resends later.
     this.dead ??= new Error(`the store is closed: ${err.message}`);
     for (const w of this.waiting.values()) w.reject(this.dead);
     this.waiting.clear();
+    if (first && !this.closing) this.onDeath?.(err);
   }
 }
 
@@ -170,9 +189,9 @@ function runInWorker(opts: EventStoreOptions): void {
     return;
   }
   const poisoned = new Set<number>(); // streams with a failed commit
-  const commit = (stream: number, bytes: Buffer): CommitOutcome => {
+  const commit = (stream: number, bytes: Buffer, sender: BatchSender): CommitOutcome => {
     if (poisoned.has(stream)) return failedAfterEarlier(bytes);
-    const outcome = commitEncodedBatch(store, bytes);
+    const outcome = commitEncodedBatch(store, bytes, sender);
     if (outcome.kind === 'failed') {
       if (poisoned.size >= POISONED_MAX) poisoned.delete(poisoned.values().next().value!);
       poisoned.add(stream);
@@ -182,7 +201,7 @@ function runInWorker(opts: EventStoreOptions): void {
   port.on('message', (m: ToWorker) => {
     try {
       if (m.op === 'commit') {
-        const value = commit(m.stream, Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
+        const value = commit(m.stream, Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength), m.sender);
         port.postMessage({ op: 'reply', id: m.id, value } satisfies FromWorker);
       } else if (m.op === 'status') {
         port.postMessage({ op: 'reply', id: m.id, value: store.status() } satisfies FromWorker);

@@ -10,6 +10,8 @@ const MAX_ID_LENGTH = 256;
 
 export interface ValidBatch extends CommitBatch {
   droppedBefore: bigint;
+  /** events earlier runs of this sensor reported as never delivered */
+  undelivered: { bootId: string; events: bigint; batches: bigint }[];
 }
 
 /** A batch as protobufjs decodes it, or as the server's fast decoder (events already converted). */
@@ -26,9 +28,12 @@ export function validateBatch(batch: IncomingBatch): ValidBatch {
   const seq = BigInt(batch.seq ?? '0');
   if (seq === 0n) throw new BatchRejectedError('batch seq is 0 (sequence numbers start at 1)');
   const droppedBefore = BigInt(batch.dropped_before ?? '0');
+  const undelivered = (batch.undelivered ?? []).slice(0, 64).map((u) => ({
+    bootId: (u.boot_id ?? '').slice(0, MAX_ID_LENGTH), events: BigInt(u.events ?? '0'), batches: BigInt(u.batches ?? '0'),
+  }));
   if ('sensorEvents' in batch) {
     if (batch.invalid) throw new BatchRejectedError(`event ${batch.invalid.index}: ${batch.invalid.message}`);
-    return { sensorId, bootId, seq, events: batch.sensorEvents, droppedBefore };
+    return { sensorId, bootId, seq, events: batch.sensorEvents, droppedBefore, undelivered };
   }
   const events: SensorEvent[] = [];
   const raw = batch.events ?? [];
@@ -40,5 +45,5 @@ export function validateBatch(batch: IncomingBatch): ValidBatch {
       throw err;
     }
   }
-  return { sensorId, bootId, seq, events, droppedBefore };
+  return { sensorId, bootId, seq, events, droppedBefore, undelivered };
 }

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { EventColumns } from './event-rows.js';
 
-export const CANON_VERSION = 'agent-sensor/batch/v1';
+export const CANON_VERSION = 'agent-sensor/batch/v2';
 export const GENESIS_LINK = Buffer.alloc(32);
 
 export interface BatchRow {
@@ -20,6 +20,9 @@ export interface BatchRow {
   receivedAt: bigint;
   eventCount: bigint;
   firstEventId: bigint | null;
+  /** head of chained_rows when the batch committed (0 and empty: none yet) */
+  rowsHeadId: bigint;
+  rowsHeadLink: Buffer;
 }
 
 export interface StoredEvent {
@@ -150,6 +153,8 @@ export function canonicalBatchBytes(batch: BatchRow, events: StoredEvent[]): Buf
   w.value(batch.receivedAt, 'batch.receivedAt');
   w.value(batch.eventCount, 'batch.eventCount');
   w.value(batch.firstEventId, 'batch.firstEventId');
+  w.value(batch.rowsHeadId, 'batch.rowsHeadId');
+  w.value(batch.rowsHeadLink, 'batch.rowsHeadLink');
   for (const e of events) {
     w.big(e.id);
     w.big(e.batchId);
@@ -169,6 +174,20 @@ export function canonicalEventBytes(c: EventColumns): Buffer {
   const w = new CanonicalWriter();
   w.event(c);
   return w.result();
+}
+
+/** Canonical bytes of a plain list of values (chained rows build theirs with it). */
+export function canonicalValues(values: (number | bigint | Buffer | string | null)[]): Buffer {
+  const w = new CanonicalWriter();
+  values.forEach((v, i) => w.value(v, `value ${i}`));
+  return w.result();
+}
+
+/** What a batch's events are, as received: tells a resend from a different batch under the same seq. */
+export function eventsDigest(events: EventColumns[]): Buffer {
+  const w = new CanonicalWriter();
+  for (const c of events) w.event(c);
+  return createHash('sha256').update(w.result()).digest();
 }
 
 export function chainLink(prev: Buffer, canonical: Buffer): Buffer {

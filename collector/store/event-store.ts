@@ -8,20 +8,25 @@ import { makeDirs } from '../make-dirs.js';
 import { join } from 'node:path';
 import { EVENT_TYPE_NUMBER, type SensorEvent } from '../../proto/events/types.js';
 import { HashQueue, type HashingOptions } from '../hashing/hash-queue.js';
-import { canonicalBatchBytes, chainLink, GENESIS_LINK, type StoredEvent } from './canonical.js';
+import { canonicalBatchBytes, chainLink, eventsDigest, GENESIS_LINK, type StoredEvent } from './canonical.js';
+import { ChainedRowWriter } from './chained-rows.js';
 import { toColumns, wantsHash, WANTS_HASH_SQL, type EventColumns } from './event-rows.js';
 import { FileRows } from './file-rows.js';
 import { StringWriter } from './interning.js';
 import { Retention, usedBytes, type PruneResult, type RetentionPolicy } from './retention.js';
-import { applyWriterPragmas, createSchema, DB_FILE_NAME, type Synchronous } from './schema.js';
+import { applyWriterPragmas, checkSchemaVersion, createSchema, DB_FILE_NAME, type Synchronous } from './schema.js';
+import { StateDirLock } from './state-lock.js';
+import { WalBound } from './wal-checkpointer.js';
 
 export interface EventStoreOptions {
   stateDir: string;
   readonly?: boolean;
   retention?: RetentionPolicy & { intervalMs?: number };
   hashing?: HashingOptions & { enabled?: boolean };
-  /** NORMAL (default): survives a collector crash; FULL: also an OS crash, at an fsync per batch */
+  /** FULL (default): an acked batch survives an OS crash, at an fsync per batch; NORMAL: only a collector crash */
   synchronous?: Synchronous;
+  /** past this many bytes of WAL the writer checkpoints with TRUNCATE (default 64 MiB) */
+  walLimitBytes?: number;
   /** another connection checkpoints the WAL (wal-checkpointer.ts); commits here never do */
   checkpointElsewhere?: boolean;
 }
@@ -31,10 +36,14 @@ export interface CommitInput {
   bootId: string;
   seq: bigint;
   events: SensorEvent[];
+  /** the batch came over TCP from another host: its files are not hashed here */
+  remote?: boolean;
 }
 
 export interface CommitResult {
   duplicate: boolean;
+  /** a batch under this (sensor, boot, seq) is stored with different events: nothing written */
+  conflict?: boolean;
   eventIds: bigint[];
 }
 
@@ -55,6 +64,11 @@ export interface StoreStatus {
   hashFailures: number;
   prunedBatches: number;
   prunedEvents: number;
+  /** batches that reused a stored (sensor, boot, seq) with other events */
+  integrityAlarms: number;
+  /** WAL checkpoints with TRUNCATE the writer ran past walLimitBytes */
+  walTruncations: number;
+  retention: { maxAgeDays: number | null; maxBytes: number | null };
 }
 
 const idRange = (first: bigint | null, count: bigint): bigint[] =>
@@ -64,6 +78,7 @@ const idRange = (first: bigint | null, count: bigint): bigint[] =>
 const REQUEUE_MARGIN_BATCHES = 256;
 /** at most this many hash jobs queued again at start (the queue is bounded anyway) */
 const REQUEUE_MAX_JOBS = 100_000;
+
 
 function prepareStateDir(dir: string): void {
   makeDirs(dir, 0o700);
@@ -82,9 +97,13 @@ export class EventStore {
   private retention?: Retention;
   private retentionTimer?: NodeJS.Timeout;
   private head: Buffer = GENESIS_LINK;
-  private counts = { events: 0, batches: 0, prunedBatches: 0, prunedEvents: 0 };
+  private counts = { events: 0, batches: 0, prunedBatches: 0, prunedEvents: 0, integrityAlarms: 0, walTruncations: 0 };
+  private chain?: ChainedRowWriter;
+  private lock?: StateDirLock;
+  private walBound?: WalBound;
+  private policy: RetentionPolicy = {};
   private stmts?: ReturnType<EventStore['prepareWriter']>;
-  private commitTx?: (input: CommitInput, cols: EventColumns[]) => { batchId: bigint; ids: bigint[]; link: Buffer };
+  private commitTx?: (input: CommitInput, cols: EventColumns[], digest: Buffer) => { batchId: bigint; ids: bigint[]; link: Buffer };
   private closed = false;
 
   private constructor(path: string, db: Database.Database, writable: boolean) {
@@ -98,20 +117,38 @@ export class EventStore {
     if (opts.readonly) {
       const db = new Database(path, { readonly: true, fileMustExist: true });
       db.pragma('query_only = ON');
+      try {
+        checkSchemaVersion(db);
+      } catch (err) {
+        db.close();
+        throw err;
+      }
       const store = new EventStore(path, db, false);
       store.loadCounts();
       return store;
     }
     prepareStateDir(opts.stateDir);
-    closeSync(openSync(path, C.O_CREAT | C.O_RDWR, 0o600));
-    chmodSync(path, 0o600);
-    const db = new Database(path);
-    applyWriterPragmas(db, opts.synchronous ?? 'NORMAL');
-    if (opts.checkpointElsewhere) db.pragma('wal_autocheckpoint = 0');
-    createSchema(db);
-    const store = new EventStore(path, db, true);
-    store.initWriter(opts);
-    return store;
+    const lock = StateDirLock.acquire(opts.stateDir);
+    try {
+      closeSync(openSync(path, C.O_CREAT | C.O_RDWR, 0o600));
+      chmodSync(path, 0o600);
+      const db = new Database(path);
+      try {
+        applyWriterPragmas(db, opts.synchronous ?? 'FULL');
+        if (opts.checkpointElsewhere) db.pragma('wal_autocheckpoint = 0');
+        createSchema(db);
+        const store = new EventStore(path, db, true);
+        store.lock = lock;
+        store.initWriter(opts);
+        return store;
+      } catch (err) {
+        db.close();
+        throw err;
+      }
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
   }
 
   /** The open database, for queries and verify (read it; write only through this class). */
@@ -123,12 +160,20 @@ export class EventStore {
     if (!this.writable || !this.stmts || !this.commitTx) throw new Error('the store is open read-only');
     if (this.closed) throw new Error('the store is closed');
     const existing = this.stmts.findBatch.get(input.sensorId, input.bootId, input.seq) as
-      { first_event_id: bigint | null; event_count: bigint } | undefined;
-    if (existing) return { duplicate: true, eventIds: idRange(existing.first_event_id, existing.event_count) };
+      { first_event_id: bigint | null; event_count: bigint; content_sha256: Buffer | null } | undefined;
     const cols = input.events.map(toColumns); // bad input throws before anything is written
+    const digest = eventsDigest(cols);
+    if (existing) {
+      // A resend carries the same events; anything else under a stored seq is a forgery or a bug, never an ack.
+      if (existing.content_sha256 && !existing.content_sha256.equals(digest)) {
+        this.counts.integrityAlarms++;
+        return { duplicate: false, conflict: true, eventIds: [] };
+      }
+      return { duplicate: true, eventIds: idRange(existing.first_event_id, existing.event_count) };
+    }
     let done: { batchId: bigint; ids: bigint[]; link: Buffer };
     try {
-      done = this.commitTx(input, cols);
+      done = this.commitTx(input, cols, digest);
     } catch (err) {
       this.strings?.forget();
       throw err;
@@ -136,7 +181,8 @@ export class EventStore {
     this.head = done.link;
     this.counts.batches++;
     this.counts.events += cols.length;
-    if (this.hashQueue) this.enqueueHashes(input.events, cols, done.ids);
+    if (this.hashQueue) this.enqueueHashes(input, cols, done.ids);
+    if (this.walBound?.afterCommit()) this.counts.walTruncations++;
     return { duplicate: false, eventIds: done.ids };
   }
 
@@ -144,16 +190,20 @@ export class EventStore {
   // thousands of times a second costs one stat and one file_links row per
   // batch, not one per event (and does not flood the bounded queue). The job
   // names the batch's first such open; the link covers the others.
-  private enqueueHashes(events: SensorEvent[], cols: EventColumns[], ids: bigint[]): void {
+  private enqueueHashes(input: CommitInput, cols: EventColumns[], ids: bigint[]): void {
     let seen: Set<string> | undefined;
+    const events = input.events;
     for (let i = 0; i < events.length; i++) {
       if (!wantsHash(events[i]!)) continue;
-      const path = cols[i]!.path!;
+      const c = cols[i]!;
+      const path = c.path!;
       const key = path.toString('latin1');
       seen ??= new Set();
       if (seen.has(key)) continue;
       seen.add(key);
-      this.hashQueue!.enqueue({ eventId: ids[i]!, path });
+      this.hashQueue!.enqueue({
+        eventId: ids[i]!, path, pid: c.pid, uid: c.uid, gid: c.gid, mntns: c.mntns, remote: input.remote === true,
+      });
     }
   }
 
@@ -165,16 +215,21 @@ export class EventStore {
    */
   private requeueUnhashed(): void {
     const rows = this.db.prepare(
-      `SELECT min(e.id) AS id, s.bytes AS path FROM events e
+      `SELECT min(e.id) AS id, s.bytes AS path, e.pid, e.uid, e.gid, e.mntns, b.remote FROM events e
          JOIN strings s ON s.id = e.path_sid
+         JOIN batches b ON b.id = e.batch_id
          LEFT JOIN file_links l ON l.batch_id = e.batch_id AND l.path_sid = e.path_sid
         WHERE e.batch_id >= (SELECT coalesce(max(batch_id), 0) FROM file_links) - ${REQUEUE_MARGIN_BATCHES}
-          AND ${WANTS_HASH_SQL} AND e.file_id IS NULL AND l.batch_id IS NULL
+          AND ${WANTS_HASH_SQL} AND l.batch_id IS NULL
         GROUP BY e.batch_id, e.path_sid
         ORDER BY e.batch_id
         LIMIT ${REQUEUE_MAX_JOBS}`,
-    ).safeIntegers(true).all() as { id: bigint; path: Buffer }[];
-    for (const r of rows) this.hashQueue!.enqueue({ eventId: r.id, path: r.path });
+    ).all() as { id: number; path: Buffer; pid: number; uid: number; gid: number; mntns: number; remote: number }[];
+    for (const r of rows) {
+      this.hashQueue!.enqueue({
+        eventId: BigInt(r.id), path: r.path, pid: r.pid, uid: r.uid, gid: r.gid, mntns: r.mntns, remote: r.remote !== 0,
+      });
+    }
   }
 
   lastSeq(sensorId: string, bootId: string): bigint | null {
@@ -199,6 +254,8 @@ export class EventStore {
       hashPartial: h?.partial ?? 0, hashCacheHits: h?.cacheHits ?? 0, hashUnhashable: h?.unhashable ?? 0,
       hashFailures: h?.failures ?? 0,
       prunedBatches: this.counts.prunedBatches, prunedEvents: this.counts.prunedEvents,
+      integrityAlarms: this.counts.integrityAlarms, walTruncations: this.counts.walTruncations,
+      retention: { maxAgeDays: this.policy.maxAgeDays ?? null, maxBytes: this.policy.maxBytes ?? null },
     };
   }
 
@@ -221,6 +278,7 @@ export class EventStore {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     await this.hashQueue?.close();
     this.db.close();
+    this.lock?.release();
   }
 
   private loadCounts(): void {
@@ -235,13 +293,16 @@ export class EventStore {
     const anchor = this.db.prepare('SELECT link FROM chain_anchor WHERE id = 1').get() as { link: Buffer } | undefined;
     this.head = last?.hash ?? anchor?.link ?? GENESIS_LINK;
     this.strings = new StringWriter(this.db);
+    this.chain = new ChainedRowWriter(this.db);
+    this.walBound = new WalBound(this.db, this.path, opts.walLimitBytes);
     this.stmts = this.prepareWriter();
-    this.commitTx = this.db.transaction((input: CommitInput, cols: EventColumns[]) => this.writeBatch(input, cols));
+    this.commitTx = this.db.transaction((input: CommitInput, cols: EventColumns[], digest: Buffer) => this.writeBatch(input, cols, digest));
     if (opts.hashing?.enabled !== false) {
-      this.hashQueue = new HashQueue(new FileRows(this.db, this.strings), opts.hashing);
+      this.hashQueue = new HashQueue(new FileRows(this.db, this.strings, this.chain), opts.hashing);
       this.requeueUnhashed();
     }
     const policy = opts.retention ?? {};
+    this.policy = policy;
     this.retention = new Retention(this.db, policy, () => this.strings?.forget());
     if (this.retention.enabled) {
       this.retentionTimer = setInterval(() => this.retentionTick(), policy.intervalMs ?? 10_000);
@@ -271,11 +332,12 @@ export class EventStore {
   private prepareWriter() {
     const db = this.db;
     return {
-      findBatch: db.prepare('SELECT first_event_id, event_count FROM batches WHERE sensor_id = ? AND boot_id = ? AND seq = ?')
+      findBatch: db.prepare('SELECT first_event_id, event_count, content_sha256 FROM batches WHERE sensor_id = ? AND boot_id = ? AND seq = ?')
         .safeIntegers(true),
       insertBatch: db.prepare(
-        `INSERT INTO batches (sensor_id, boot_id, seq, received_at, event_count, hash, prev_hash)
-         VALUES (?, ?, ?, ?, ?, x'', ?)`,
+        `INSERT INTO batches (sensor_id, boot_id, seq, received_at, event_count, hash, prev_hash, rows_head_id,
+           rows_head_link, content_sha256, remote)
+         VALUES (?, ?, ?, ?, ?, x'', ?, ?, ?, ?, ?)`,
       ),
       sealBatch: db.prepare('UPDATE batches SET first_event_id = ?, hash = ? WHERE id = ?'),
       touchStrings: db.prepare('UPDATE strings SET last_batch = ? WHERE id IN (SELECT value FROM json_each(?))'),
@@ -306,12 +368,13 @@ export class EventStore {
     };
   }
 
-  private writeBatch(input: CommitInput, cols: EventColumns[]): { batchId: bigint; ids: bigint[]; link: Buffer } {
+  private writeBatch(input: CommitInput, cols: EventColumns[], digest: Buffer): { batchId: bigint; ids: bigint[]; link: Buffer } {
     const s = this.stmts!;
     const strings = this.strings!;
     const receivedAt = BigInt(Date.now());
-    const batchId = BigInt(s.insertBatch.run(input.sensorId, input.bootId, input.seq, receivedAt, cols.length, this.head)
-      .lastInsertRowid);
+    const rowsHead = this.chain!.head;
+    const batchId = BigInt(s.insertBatch.run(input.sensorId, input.bootId, input.seq, receivedAt, cols.length, this.head,
+      rowsHead.id, rowsHead.link, digest, input.remote ? 1 : 0).lastInsertRowid);
     const sensorSid = strings.id(Buffer.from(input.sensorId, 'utf8'));
     const stored: StoredEvent[] = [];
     for (const c of cols) {
@@ -332,7 +395,7 @@ export class EventStore {
     const firstEventId = stored[0]?.id ?? null;
     const canonical = canonicalBatchBytes({
       id: batchId, sensorId: input.sensorId, bootId: input.bootId, seq: input.seq, receivedAt,
-      eventCount: BigInt(cols.length), firstEventId,
+      eventCount: BigInt(cols.length), firstEventId, rowsHeadId: rowsHead.id, rowsHeadLink: rowsHead.link,
     }, stored);
     const link = chainLink(this.head, canonical);
     s.sealBatch.run(firstEventId, link, batchId);

@@ -1,12 +1,54 @@
 // The store's side of hashing: the `files` table as a cache keyed by file
 // version, and the link from the opens of a batch to the file row they read
 // (file_links: one row per batch and path, see schema.ts).
-// Written after the batch committed, so file rows are not part of the hash
-// chain (they are derived: the content can be hashed again).
+// Written after the batch committed; each link goes under the chain as a
+// chained row of kind 'file_link' (chained-rows.ts) whose content is the
+// link, the file row it names and the hash of the batch it belongs to.
 import type Database from 'better-sqlite3';
 import type { FileHashResult, FileIdentity } from '../hashing/file-hasher.js';
 import type { HashJob, HashSink } from '../hashing/hash-queue.js';
+import { canonicalValues } from './canonical.js';
+import type { ChainedKind, ChainedRowWriter } from './chained-rows.js';
 import type { StringWriter } from './interning.js';
+
+export const FILE_LINK = 'file_link';
+
+const contentStatements = new WeakMap<Database.Database, { content: Database.Statement; count: Database.Statement }>();
+
+function statementsFor(db: Database.Database) {
+  let s = contentStatements.get(db);
+  if (!s) {
+    s = {
+      content: db.prepare(
+        `SELECT b.hash AS batch_hash, p.bytes AS path, f.id, fp.bytes AS file_path, f.dev, f.ino, f.size, f.mtime_ns,
+                f.ctime_ns, f.sha256, f.state, f.hashed_at, f.hash_source
+           FROM file_links l JOIN batches b ON b.id = l.batch_id JOIN strings p ON p.id = l.path_sid
+           JOIN files f ON f.id = l.file_id JOIN strings fp ON fp.id = f.path_sid
+          WHERE l.batch_id = ? AND l.path_sid = ?`,
+      ).safeIntegers(true),
+      count: db.prepare('SELECT count(*) FROM file_links WHERE batch_id > ?').pluck().safeIntegers(true),
+    };
+    contentStatements.set(db, s);
+  }
+  return s;
+}
+
+type Value = bigint | Buffer | string | null;
+
+/** The canonical bytes of one file link as stored (the write and verify both call this). */
+export function fileLinkContent(db: Database.Database, batchId: bigint, pathSid: bigint): Buffer | null {
+  const r = statementsFor(db).content.get(batchId, pathSid) as Record<string, Value> | undefined;
+  if (!r) return null;
+  return canonicalValues([
+    FILE_LINK, batchId, r.batch_hash!, r.path!, r.id!, r.file_path!, r.dev!, r.ino!, r.size!, r.mtime_ns!, r.ctime_ns!,
+    r.sha256!, r.state!, r.hashed_at!, r.hash_source!,
+  ]);
+}
+
+export const FILE_LINK_KIND: ChainedKind = {
+  contentOf: fileLinkContent,
+  countAfter: (db, batchId) => statementsFor(db).count.get(batchId) as bigint,
+};
 
 // dev and ino are u64 in the kernel; SQLite integers are i64.
 const i64 = (v: bigint): bigint => BigInt.asIntN(64, v);
@@ -16,48 +58,62 @@ export class FileRows implements HashSink {
   private readonly findStateless: Database.Statement;
   private readonly insert: Database.Statement;
   private readonly link: Database.Statement;
+  private readonly linked: Database.Statement;
   private readonly batchOf: Database.Statement;
   private readonly stampFile: Database.Statement;
   private readonly stampString: Database.Statement;
   private readonly recordTx: (job: HashJob, result: FileHashResult) => void;
   private readonly linkTx: (job: HashJob, fileId: bigint) => void;
 
-  constructor(db: Database.Database, private readonly strings: StringWriter) {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly strings: StringWriter,
+    private readonly chain: ChainedRowWriter,
+  ) {
     this.findVersion = db.prepare(
       `SELECT id FROM files WHERE dev = ? AND ino = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?
          AND state IN ('hashed', 'partial') LIMIT 1`,
     ).safeIntegers(true);
     this.findStateless = db.prepare(
-      'SELECT id FROM files WHERE path_sid = ? AND state = ? AND sha256 IS NULL LIMIT 1',
+      'SELECT id FROM files WHERE path_sid = ? AND state = ? AND sha256 IS NULL AND hash_source IS ? LIMIT 1',
     ).safeIntegers(true);
     this.insert = db.prepare(
-      `INSERT INTO files (path_sid, dev, ino, size, mtime_ns, ctime_ns, sha256, state, hashed_at, last_batch)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+      `INSERT INTO files (path_sid, dev, ino, size, mtime_ns, ctime_ns, sha256, state, hashed_at, hash_source, last_batch)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
     );
-    this.link = db.prepare('INSERT OR REPLACE INTO file_links (batch_id, path_sid, file_id) VALUES (?, ?, ?)');
+    // A link once written is evidence: never replaced (a second job for the same batch and path is ignored).
+    this.link = db.prepare('INSERT INTO file_links (batch_id, path_sid, file_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
+    this.linked = db.prepare('SELECT 1 FROM file_links WHERE batch_id = ? AND path_sid = ?');
     this.batchOf = db.prepare('SELECT batch_id, path_sid FROM events WHERE id = ?').safeIntegers(true);
     // Retention sweeps a file row (and its path string) once the newest event linked to it is pruned.
     this.stampFile = db.prepare('UPDATE files SET last_batch = max(last_batch, ?) WHERE id = ? RETURNING path_sid');
     this.stampString = db.prepare('UPDATE strings SET last_batch = max(last_batch, ?) WHERE id = ?');
-    this.linkTx = db.transaction((job: HashJob, fileId: bigint) => {
+    const linkTx = db.transaction((job: HashJob, fileId: bigint) => {
       const batch = this.batchOf.get(job.eventId) as { batch_id: bigint; path_sid: bigint } | undefined;
       if (!batch) return; // pruned while it waited
+      if (this.linked.get(batch.batch_id, batch.path_sid)) return;
       this.link.run(batch.batch_id, batch.path_sid, fileId); // for every open of this path in the batch
       const row = this.stampFile.get(batch.batch_id, fileId) as { path_sid: number } | undefined;
       if (row) this.stampString.run(batch.batch_id, row.path_sid);
+      const content = fileLinkContent(this.db, batch.batch_id, batch.path_sid);
+      if (!content) throw new Error('a file link just written cannot be read back');
+      this.chain.append(FILE_LINK, batch.batch_id, batch.path_sid, content);
     });
     const tx = db.transaction((job: HashJob, result: FileHashResult) => {
       if (!this.batchOf.get(job.eventId)) return;
-      this.linkTx(job, this.fileRowFor(job, result));
+      linkTx(job, this.fileRowFor(job, result));
     });
-    this.recordTx = (job, result) => {
+    const rollingBack = <A extends unknown[]>(fn: (...a: A) => void) => (...a: A) => {
       try {
-        tx(job, result);
+        fn(...a);
       } catch (err) {
         this.strings.forget(); // ids created in the rolled back transaction are gone
+        this.chain.reload(); // and so is any chained row it appended
         throw err;
       }
     };
+    this.recordTx = rollingBack(tx);
+    this.linkTx = rollingBack(linkTx);
   }
 
   cached(id: FileIdentity): bigint | null {
@@ -76,14 +132,14 @@ export class FileRows implements HashSink {
   private fileRowFor(job: HashJob, r: FileHashResult): bigint {
     const pathSid = this.strings.id(job.path, false); // stamped with the event's batch by linkTx
     if (!r.sha256) {
-      // No content: one row per (path, state) is enough to answer "what happened".
-      const row = this.findStateless.get(pathSid, r.state) as { id: bigint } | undefined;
+      // No content: one row per (path, state, source) is enough to answer "what happened".
+      const row = this.findStateless.get(pathSid, r.state, r.source ?? null) as { id: bigint } | undefined;
       if (row) return row.id;
     }
     const i = r.identity;
     return BigInt(this.insert.run(
       pathSid, i ? i64(i.dev) : null, i ? i64(i.ino) : null, i?.size ?? null, i?.mtimeNs ?? null, i?.ctimeNs ?? null,
-      r.sha256 ?? null, r.state, Date.now(),
+      r.sha256 ?? null, r.state, r.hashedAt ?? Date.now(), r.source ?? null,
     ).lastInsertRowid);
   }
 }

@@ -1,7 +1,8 @@
 // Retention by age and by size, in small chunks: each chunk is one short
 // transaction over a contiguous prefix of the chain (oldest batches first),
 // so ingestion waits at most one chunk. The last pruned link becomes the
-// chain anchor, from which verify continues.
+// chain anchor, from which verify continues. Chained rows (chained-rows.ts)
+// go as a prefix too: those up to the first one about a batch still kept.
 import type Database from 'better-sqlite3';
 
 export interface RetentionPolicy {
@@ -42,6 +43,9 @@ export class Retention {
   private readonly deleteBatches: Database.Statement;
   private readonly deleteFileLinks: Database.Statement;
   private readonly anchor: Database.Statement;
+  private readonly lastPrunableRow: Database.Statement;
+  private readonly deleteRows: Database.Statement;
+  private readonly anchorRows: Database.Statement;
   private readonly chunkTx: (batches: Candidate[]) => Omit<PruneResult, 'swept'>;
   private readonly sweepTx: () => number;
 
@@ -64,6 +68,14 @@ export class Retention {
          pruned_batches = pruned_batches + excluded.pruned_batches,
          pruned_events = pruned_events + excluded.pruned_events, updated_at = excluded.updated_at`,
     );
+    // Rows follow their batches closely in id order, so the scan from the oldest id stops soon.
+    this.lastPrunableRow = db.prepare(
+      `SELECT id, link FROM chained_rows
+        WHERE id < coalesce((SELECT id FROM chained_rows WHERE batch_id > ? ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM chained_rows))
+        ORDER BY id DESC LIMIT 1`,
+    ).safeIntegers(true);
+    this.deleteRows = db.prepare('DELETE FROM chained_rows WHERE id <= ?');
+    this.anchorRows = db.prepare('UPDATE chain_anchor SET rows_id = ?, rows_link = ? WHERE id = 1');
     this.chunkTx = db.transaction((batches: Candidate[]) => {
       const last = batches[batches.length - 1]!;
       let maxEventId = -1n;
@@ -77,6 +89,11 @@ export class Retention {
       this.deleteBatches.run(last.id);
       this.deleteFileLinks.run(last.id);
       this.anchor.run(last.id, last.hash, batches.length, events, Date.now());
+      const row = this.lastPrunableRow.get(last.id) as { id: bigint; link: Buffer } | undefined;
+      if (row) {
+        this.deleteRows.run(row.id);
+        this.anchorRows.run(row.id, row.link);
+      }
       return { batches: batches.length, events };
     });
     // Rows that only pruned batches used: last_batch at or below the anchor.

@@ -7,15 +7,18 @@
 // rather than on the path bytes. Agent names have their own small table.
 // Strings are BLOBs of the raw bytes: a non-UTF-8 path round-trips exactly.
 //
-// Durability: journal_mode=WAL with synchronous=NORMAL by default. A commit
-// is in the WAL (the OS page cache) before commitBatch returns, so it
-// survives kill -9 of the collector; only an OS crash or power loss can lose
-// the last commits. synchronous=FULL (an fsync per batch) closes that gap at
-// the price of ingest rate and can be chosen with the `synchronous` option.
+// Durability: journal_mode=WAL with synchronous=FULL by default: the WAL is
+// fsync'ed at every commit, so an acked batch survives a power loss or an OS
+// crash, not only kill -9 of the collector (the sensor drops a batch once it
+// is acked). NORMAL (commits only in the page cache until a checkpoint) can
+// still be chosen with the `synchronous` option where speed matters more;
+// bench/store-ingest.js measures the difference (SYNC=NORMAL|FULL).
 import type Database from 'better-sqlite3';
 
 export const DB_FILE_NAME = 'events.db';
-export const SCHEMA_VERSION = 1;
+// 2: chained_rows (file hashes under the chain), batches.rows_head_* and
+// content_sha256, files.hash_source, no events.file_id.
+export const SCHEMA_VERSION = 2;
 
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -39,7 +42,12 @@ CREATE TABLE IF NOT EXISTS agents (
 
 -- One row per committed batch; hash = SHA-256(prev_hash || canonical bytes of
 -- this row and its event rows as stored). AUTOINCREMENT: ids are never
--- reused, so a deleted batch leaves a visible gap.
+-- reused, so a deleted batch leaves a visible gap. rows_head_*: the head of
+-- the chained_rows chain when this batch committed (covered by its hash), so
+-- an exported batch head vouches for the file hashes recorded before it.
+-- content_sha256: digest of the batch's events as received, to tell a resend
+-- (same content: DUPLICATE) from a different batch under the same
+-- (sensor, boot, seq) (an integrity alarm).
 CREATE TABLE IF NOT EXISTS batches (
   id             INTEGER PRIMARY KEY AUTOINCREMENT,
   sensor_id      TEXT NOT NULL,
@@ -50,6 +58,10 @@ CREATE TABLE IF NOT EXISTS batches (
   first_event_id INTEGER,           -- events of a batch are the id range [first, first+count)
   hash           BLOB NOT NULL,
   prev_hash      BLOB NOT NULL,
+  rows_head_id   INTEGER NOT NULL DEFAULT 0,
+  rows_head_link BLOB NOT NULL DEFAULT x'',
+  content_sha256 BLOB,
+  remote         INTEGER NOT NULL DEFAULT 0,  -- came over TCP: its files are not hashed here
   UNIQUE (sensor_id, boot_id, seq)
 );
 
@@ -60,13 +72,30 @@ CREATE TABLE IF NOT EXISTS chain_anchor (
   link           BLOB NOT NULL,     -- its hash
   pruned_batches INTEGER NOT NULL,
   pruned_events  INTEGER NOT NULL,
-  updated_at     INTEGER NOT NULL
+  updated_at     INTEGER NOT NULL,
+  rows_id        INTEGER NOT NULL DEFAULT 0,   -- last pruned chained_rows row
+  rows_link      BLOB NOT NULL DEFAULT x''     -- its link
 );
+
+-- Rows written after their batch (file hashes; alerts later) under a chain
+-- of their own, linked to the batch chain both ways: each row's digest covers
+-- the hash of the batch it is about, and each batch covers the head of this
+-- chain (rows_head_*). See chained-rows.ts for the pattern and how a new kind
+-- of row joins it.
+CREATE TABLE IF NOT EXISTS chained_rows (
+  id       INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind     TEXT NOT NULL,
+  batch_id INTEGER NOT NULL,
+  ref      INTEGER NOT NULL,  -- the kind's key of its rows (file_link: path_sid)
+  digest   BLOB NOT NULL,     -- SHA-256 of the kind's canonical bytes of its rows
+  link     BLOB NOT NULL      -- SHA-256(previous link || digest)
+);
+CREATE INDEX IF NOT EXISTS chained_rows_batch ON chained_rows (batch_id);
 
 -- Typed columns, no JSON. *_sid columns point into strings. Which columns a
 -- type uses: exec: path (= filename), argv, start_ns, exe, cwd; fork:
 -- start_ns; exit: code, signal; open: path, newpath (= rawPath), flags, mode,
--- access, result, syscall, file_id (older stores; now file_links); connect: family, proto, addr, port,
+-- access, result, syscall (the file read: file_links); connect: family, proto, addr, port,
 -- result, host; unlink/rename/link: path, newpath, flags, result; dns: qname,
 -- qtype, addr, port, and for a response (bit 16) host = answers (comma-
 -- separated), result = rcode, flags = ttl. bits: 1 truncated, 2 datagram,
@@ -106,13 +135,14 @@ CREATE TABLE IF NOT EXISTS events (
   start_ns    INTEGER,
   exe_sid     INTEGER,
   cwd_sid     INTEGER,
-  argv        BLOB,
-  file_id     INTEGER
+  argv        BLOB
 );
 CREATE INDEX IF NOT EXISTS events_agent_ts ON events (agent_id, ts_ns);
 CREATE INDEX IF NOT EXISTS events_pid_ts   ON events (pid, ts_ns);
 CREATE INDEX IF NOT EXISTS events_type_ts  ON events (type, ts_ns);
 CREATE INDEX IF NOT EXISTS events_path     ON events (path_sid) WHERE path_sid IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_newpath  ON events (newpath_sid) WHERE newpath_sid IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_exe      ON events (exe_sid) WHERE exe_sid IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_addr     ON events (addr_sid) WHERE addr_sid IS NOT NULL;
 
 -- (sensor, pid, start_ns) names a process; filled from fork and exec events.
@@ -133,6 +163,8 @@ CREATE INDEX IF NOT EXISTS processes_last_batch ON processes (last_batch);
 
 -- One row per observed file version (dev, ino, size, mtime, ctime); rows
 -- without content (vanished, skipped, ...) are shared per (path, state).
+-- hashed_at: epoch ms the content was read (after the agent's read, never
+-- at it); hash_source: how it was reached (file-hasher.ts HashSource).
 CREATE TABLE IF NOT EXISTS files (
   id        INTEGER PRIMARY KEY,
   path_sid  INTEGER NOT NULL,
@@ -143,8 +175,10 @@ CREATE TABLE IF NOT EXISTS files (
   ctime_ns  INTEGER,
   sha256    BLOB,
   state     TEXT NOT NULL CHECK (state IN
-              ('hashed','partial','vanished','replaced','not_regular','error','skipped')),
+              ('hashed','partial','vanished','replaced','not_regular','error','skipped',
+               'denied','remote','other_namespace')),
   hashed_at INTEGER NOT NULL,
+  hash_source TEXT,
   last_batch INTEGER NOT NULL DEFAULT 0  -- newest batch with an event linked here
 );
 CREATE INDEX IF NOT EXISTS files_last_batch ON files (last_batch);
@@ -188,13 +222,29 @@ export function applyWriterPragmas(db: Database.Database, synchronous: Synchrono
   db.pragma('busy_timeout = 5000');
 }
 
+/** For a reader: the store must be of this version (an older one lacks columns queries and verify read). */
+export function checkSchemaVersion(db: Database.Database): void {
+  const hasMeta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get() !== undefined;
+  const row = hasMeta ? db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string } | undefined : undefined;
+  if (row && Number(row.value) !== SCHEMA_VERSION) {
+    throw new Error(`store schema version ${row.value} is not the supported version ${SCHEMA_VERSION}` +
+      (Number(row.value) < SCHEMA_VERSION ? ' (made by an older agent-sensor: move the state directory aside to start a new store)' : ''));
+  }
+}
+
 export function createSchema(db: Database.Database): void {
-  db.exec(SCHEMA_SQL);
-  const row = db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string } | undefined;
+  // Read the version before creating anything, so an older store is left as it was.
+  const hasMeta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get() !== undefined;
+  const row = hasMeta
+    ? db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string } | undefined
+    : undefined;
+  if (row && Number(row.value) === SCHEMA_VERSION) db.exec(SCHEMA_SQL);
   if (!row) {
+    db.exec(SCHEMA_SQL);
     db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION));
   } else if (Number(row.value) !== SCHEMA_VERSION) {
-    throw new Error(`store schema version ${row.value} is not the supported version ${SCHEMA_VERSION}`);
+    throw new Error(`store schema version ${row.value} is not the supported version ${SCHEMA_VERSION}` +
+      (Number(row.value) < SCHEMA_VERSION ? ' (made by an older agent-sensor: move the state directory aside to start a new store)' : ''));
   }
 }
 

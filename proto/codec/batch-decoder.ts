@@ -12,7 +12,7 @@
 import { byteString } from '../events/bytes.js';
 import type { ByteString, EventBase, EventType, SensorEvent } from '../events/types.js';
 import { InvalidEventError } from './convert.js';
-import { protoRoot, PROTO_PACKAGE, type PbEventBatch, type PbTransportCounters } from './proto.js';
+import { protoRoot, PROTO_PACKAGE, type PbEventBatch, type PbTransportCounters, type PbUndelivered } from './proto.js';
 
 export interface DecodedBatch extends Omit<PbEventBatch, 'events'> {
   /** the events, converted (up to the first invalid one) */
@@ -474,11 +474,19 @@ export function decodeEventBatch(bytes: Buffer): DecodedBatch {
       case (6 << 3) | 2:
         out.counters = counters(w.bytes());
         break;
+      case (7 << 3) | 2:
+        (out.undelivered ??= []).push(undelivered(w.bytes()));
+        break;
       default: w.skip(tag & 7);
     }
   }
   if (w.pos !== w.end) throw new RangeError('index out of range: batch overruns its length');
   return out;
+}
+
+function undelivered(bytes: Buffer): PbUndelivered {
+  const type = protoRoot().lookupType(`${PROTO_PACKAGE}.Undelivered`);
+  return type.toObject(type.decode(bytes), { longs: String, enums: String, oneofs: true, defaults: false }) as PbUndelivered;
 }
 
 function counters(bytes: Buffer): PbTransportCounters {

@@ -5,7 +5,7 @@
 import protobuf from 'protobufjs';
 import type { SensorEvent } from '../events/types.js';
 import { toProtoEvent } from './convert.js';
-import { messageType, type PbTransportCounters } from './proto.js';
+import { messageType, type PbTransportCounters, type PbUndelivered } from './proto.js';
 
 const EVENTS_FIELD_TAG = (4 << 3) | 2; // EventBatch.events, length-delimited
 
@@ -23,6 +23,7 @@ export interface BatchHeader {
   seq: bigint;
   droppedBefore: bigint;
   counters?: PbTransportCounters;
+  undelivered?: PbUndelivered[];
 }
 
 export function encodeBatch(header: BatchHeader, events: readonly Buffer[]): Buffer {
@@ -33,6 +34,7 @@ export function encodeBatch(header: BatchHeader, events: readonly Buffer[]): Buf
     seq: String(header.seq),
     dropped_before: String(header.droppedBefore),
     counters: header.counters,
+    undelivered: header.undelivered,
   })).finish();
   const body = protobuf.Writer.create();
   for (const e of events) body.uint32(EVENTS_FIELD_TAG).bytes(e);

@@ -91,9 +91,11 @@ export interface PbTransportCounters {
   sent?: U64; acked?: U64; resent?: U64; dropped?: U64; buffered?: U64; rejected?: U64;
 }
 
+export interface PbUndelivered { boot_id?: string; events?: U64; batches?: U64 }
+
 export interface PbEventBatch {
   sensor_id?: string; boot_id?: string; seq?: U64; events?: PbEvent[];
-  dropped_before?: U64; counters?: PbTransportCounters;
+  dropped_before?: U64; counters?: PbTransportCounters; undelivered?: PbUndelivered[];
 }
 
 export type AckStatusName = 'ACK_STATUS_UNSPECIFIED' | 'ACK_STATUS_COMMITTED' | 'ACK_STATUS_DUPLICATE' | 'ACK_STATUS_REJECTED';
@@ -101,7 +103,7 @@ export interface PbAck { sensor_id?: string; boot_id?: string; seq?: U64; status
 
 export interface PbSensorStatus {
   sensor_id?: string; boot_id?: string; last_seq?: U64; last_seen_ns?: U64;
-  dropped_reported?: U64; counters?: PbTransportCounters;
+  dropped_reported?: U64; counters?: PbTransportCounters; undelivered_reported?: U64;
 }
 export interface PbStatusResponse {
   events?: U64; batches?: U64; db_bytes?: U64; sensors?: PbSensorStatus[];

@@ -11,27 +11,11 @@
 // Arguments that are not valid UTF-8 are matched on their latin1 reading.
 import type { ByteString } from '../../proto/events/types.js';
 import { toBytes } from '../../proto/events/bytes.js';
+import { globToRegExp } from '../../proto/events/glob.js';
+
+export { globToRegExp }; // the dialect lives in proto/events/glob.ts, shared with `sensor query --path`
 
 export type ArgvMatcher = (argv: ByteString[]) => boolean;
-
-export function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i];
-    if (c === '*' && glob[i + 1] === '*') {
-      if (glob[i + 2] === '/') {
-        re += '(?:.*/)?';
-        i += 2;
-      } else {
-        re += '.*';
-        i += 1;
-      }
-    } else if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`, 's');
-}
 
 export function compileArgvPattern(pattern: string): ArgvMatcher {
   if (pattern.startsWith('re:')) {

@@ -12,7 +12,7 @@
 // descendants inherit the agent. See ./README.md.
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { LineCounter, parseDocument, isNode } from 'yaml';
+import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml';
 import { z } from 'zod';
 
 /** comm names of interpreters an argv rule watches when `interpreters` is not given */
@@ -32,12 +32,22 @@ const absolutePath = z.string().startsWith('/', 'must be an absolute path')
 const comm = z.string().min(1)
   .refine((s) => Buffer.byteLength(s) <= 15, 'must be at most 15 bytes (the kernel truncates comm to 15)');
 
+/** an argv "re:" pattern must compile here, where the error can name file and line, not at start */
+function checkRegexPattern(pattern: string, ctx: z.RefinementCtx): void {
+  if (!pattern.startsWith('re:')) return;
+  try {
+    new RegExp(pattern.slice(3), 's');
+  } catch (err) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `invalid regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}` });
+  }
+}
+
 const agentSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-"'),
   exe: z.array(absolutePath).default([]),
   comm: z.array(comm).default([]),
   cgroup: z.array(absolutePath).default([]),
-  argv: z.array(z.string().min(1)).default([]),
+  argv: z.array(z.string().min(1).superRefine(checkRegexPattern)).default([]),
   interpreters: z.array(comm).min(1).optional(),
 }).strict().refine((a) => a.exe.length + a.comm.length + a.cgroup.length + a.argv.length > 0, {
   message: 'needs at least one of exe, comm, cgroup, argv',
@@ -49,38 +59,80 @@ export class ConfigError extends Error {
   readonly exitCode = 2;
 }
 
+type ConfigPath = (string | number)[];
+
+/**
+ * Every error of a config file goes through here: "file:line: field: what"
+ * (exit 2). The line is that of the deepest part of `path` the file has; with
+ * `key`, the line of that key in the mapping at `path` (an unknown key).
+ */
+function configError(file: string, doc: Document, lines: LineCounter, path: ConfigPath, message: string, key?: string): ConfigError {
+  let where = '';
+  const container = path.length === 0 ? doc.contents : doc.getIn(path, true);
+  const keyNode = key !== undefined && isMap(container)
+    ? container.items.find((p) => isScalar(p.key) && String(p.key.value) === key)?.key
+    : undefined;
+  if (isNode(keyNode) && keyNode.range) where = `:${lines.linePos(keyNode.range[0]).line}`;
+  for (let n = path.length; !where && n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
+    if (isNode(node) && node.range) where = `:${lines.linePos(node.range[0]).line}`;
+  }
+  const full = key !== undefined ? [...path, key] : path;
+  const field = full.length === 0 ? '(top level)'
+    : full.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+  return new ConfigError(`${file}${where}: ${field}: ${message}`);
+}
+
+/** The keys a mapping at this path may have, read from the schema (for "unknown key" messages). */
+function knownKeys(schema: z.ZodTypeAny, path: ConfigPath): string[] {
+  let s: z.ZodTypeAny | undefined = schema;
+  const unwrap = (t: z.ZodTypeAny): z.ZodTypeAny => {
+    for (;;) {
+      if (t instanceof z.ZodEffects) t = t.innerType();
+      else if (t instanceof z.ZodDefault) t = t._def.innerType;
+      else if (t instanceof z.ZodOptional) t = t.unwrap();
+      else return t;
+    }
+  };
+  for (const p of path) {
+    s = unwrap(s);
+    if (typeof p === 'number' && s instanceof z.ZodArray) s = s.element;
+    else if (typeof p === 'string' && s instanceof z.ZodObject) s = (s.shape as Record<string, z.ZodTypeAny>)[p];
+    else return [];
+    if (!s) return [];
+  }
+  s = unwrap(s);
+  return s instanceof z.ZodObject ? Object.keys(s.shape as object) : [];
+}
+
+/** Unknown keys first: a misspelt key also makes the one it stands for "Required", and the typo is the story. */
+const issueRank = (i: z.ZodIssue): number => (i.code === z.ZodIssueCode.unrecognized_keys ? 0 : 1);
+
 /** Parses agent config text; errors name the file, line and field. */
 export function parseAgentConfig(text: string, file: string): AgentSpec[] {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   if (doc.errors.length > 0) {
-    const e = doc.errors[0];
+    const e = doc.errors[0]!;
     const { line, col } = lines.linePos(e.pos[0]);
     throw new ConfigError(`${file}:${line}:${col}: invalid YAML: ${e.message.split('\n')[0]}`);
   }
   const parsed = configSchema.safeParse(doc.toJS());
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const path = issue.path;
-    // the deepest node of the path that exists gives the line
-    let where = '';
-    for (let n = path.length; n >= 0; n--) {
-      const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
-      if (isNode(node) && node.range) {
-        where = `:${lines.linePos(node.range[0]).line}`;
-        break;
-      }
+    const issue = [...parsed.error.issues].sort((a, b) => issueRank(a) - issueRank(b))[0]!;
+    if (issue.code === z.ZodIssueCode.unrecognized_keys) {
+      const known = knownKeys(configSchema, issue.path);
+      const what = issue.path.length === 0 ? 'unknown top-level key' : 'unknown key';
+      throw configError(file, doc, lines, issue.path, `${what}${known.length ? ` (known: ${known.join(', ')})` : ''}`, issue.keys[0]);
     }
-    const field = path.length === 0 ? '(top level)'
-      : path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
-    throw new ConfigError(`${file}${where}: ${field}: ${issue.message}`);
+    throw configError(file, doc, lines, issue.path, issue.message);
   }
   const specs = parsed.data.agents.map((a) => ({ ...a, interpreters: a.interpreters ?? DEFAULT_INTERPRETERS }));
   const seen = new Set<string>();
-  for (const s of specs) {
-    if (seen.has(s.name)) throw new ConfigError(`${file}: agents: name "${s.name}" is used twice`);
+  specs.forEach((s, i) => {
+    if (seen.has(s.name)) throw configError(file, doc, lines, ['agents', i, 'name'], `"${s.name}" is used twice`);
     seen.add(s.name);
-  }
+  });
   return specs;
 }
 

@@ -34,6 +34,8 @@ export class AgentRegistry {
   private readonly byCgroup = new Map<bigint, Agent>();
   private readonly interpreterComms = new Set<string>();
   private readonly interpreterExes = new Set<string>();
+  /** agents with at least one selector in force (a rule in a map, or an argv pattern) */
+  private readonly ruled = new Set<Agent>();
 
   constructor(specs: AgentSpec[], statCgroup: (path: string) => bigint = cgroupIdOf) {
     this.agents = specs.map((spec, i) => ({ id: i + 1, spec, argvMatchers: spec.argv.map(compileArgvPattern) }));
@@ -48,10 +50,11 @@ export class AgentRegistry {
         try {
           this.setFirst(this.byCgroup, statCgroup(path), a);
         } catch (err) {
-          this.warnings.push(`agent ${a.spec.name}: cgroup ${path} left out: ${(err as Error).message}`);
+          this.warnings.push(`agent ${a.spec.name}: cgroup ${path} left out (${(err as Error).message})`);
         }
       }
       if (a.argvMatchers.length > 0) {
+        this.ruled.add(a);
         for (const interp of a.spec.interpreters) {
           this.interpreterComms.add(interp);
           for (const dir of BIN_DIRS) {
@@ -64,6 +67,12 @@ export class AgentRegistry {
         }
       }
     }
+    for (const name of this.unwatched()) this.warnings.push(`agent ${name}: no rule left, so it is not watched`);
+  }
+
+  /** Agents none of whose selectors is in force: listed, but nothing can make a process one of them. */
+  unwatched(): string[] {
+    return this.agents.filter((a) => !this.ruled.has(a)).map((a) => a.spec.name);
   }
 
   get size(): number {
@@ -115,6 +124,7 @@ export class AgentRegistry {
       return;
     }
     map.set(key, a);
+    this.ruled.add(a);
   }
 }
 

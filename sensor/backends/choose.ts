@@ -2,8 +2,11 @@
 // hosts where the addon cannot be built or loaded), or 'auto' = libbpf, and
 // bpftrace when libbpf fails to start. The choice and its reason go to
 // stderr (through `log`) so an operator knows which one is running.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Backend, BackendCounters, BackendName, BackendOptions, KernelEvent, KernelRule } from './backend.js';
 import { LibbpfBackend } from './libbpf.js';
+import { addonPath, packageRoot } from '../kernel/addon.js';
 
 export type BackendChoice = BackendName | 'auto';
 
@@ -17,6 +20,23 @@ async function createBpftrace(options: BackendOptions): Promise<Backend> {
   }
   if (!mod.BpftraceBackend) throw new Error('the bpftrace backend module does not export BpftraceBackend');
   return new mod.BpftraceBackend(options);
+}
+
+/**
+ * Why libbpf did not start, for the fallback message. A missing addon is
+ * said here: an installed package (.deb) has no scripts/build.sh to point at.
+ */
+function libbpfFailure(err: unknown): string {
+  try {
+    const addon = addonPath();
+    if (!existsSync(addon)) {
+      const fromClone = existsSync(join(packageRoot(), 'scripts/build.sh'));
+      return `the native addon is missing (${addon}; ${fromClone ? 'build it with `bash scripts/build.sh --native`' : 'reinstall agent-sensor to restore it'})`;
+    }
+  } catch {
+    // no package root: the error itself says more
+  }
+  return (err as Error).message;
 }
 
 export function createBackend(choice: BackendChoice, options: BackendOptions, log: (msg: string) => void): Backend {
@@ -49,7 +69,7 @@ class ChosenBackend implements Backend {
       return;
     } catch (err) {
       if (this.choice === 'libbpf') throw err;
-      this.log(`backend: libbpf failed to start: ${(err as Error).message}; falling back to bpftrace`);
+      this.log(`backend: libbpf failed to start: ${libbpfFailure(err)}; falling back to bpftrace`);
     }
     const b = await createBpftrace(this.options);
     await b.start(onEvents);

@@ -15,7 +15,8 @@ import { grpcTarget, parseAddress } from '../../proto/transport/address.js';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { encodeBatch, encodeEvent, eventsOfBatch, framedSize } from '../../proto/codec/batch-encoder.js';
 import { protoCodecs, STREAM_PATH, type PbAck } from '../../proto/codec/proto.js';
-import { channelCredentials, type TlsFiles } from '../../proto/transport/tls.js';
+import { clientChannel, type TlsFiles } from '../../proto/transport/tls.js';
+import { readUndelivered, writeUndelivered, type UndeliveredRecord } from './undelivered-file.js';
 
 export interface CollectorClientOptions {
   /** collector address: unix:///path or host:port (with tls) */
@@ -34,6 +35,8 @@ export interface CollectorClientOptions {
   /** bound on unacked batches held */
   bufferBatches?: number;
   backoff?: BackoffOptions;
+  /** where unacked batches at close are counted, and reported from on the next start (undelivered-file.ts) */
+  undeliveredFile?: string;
   logger?: Logger;
 }
 
@@ -63,11 +66,20 @@ interface SealedBatch {
   events: number;
   droppedBefore: bigint;
   sentOnce: boolean;
+  /** carries the earlier runs' undelivered report: acked, the file goes */
+  reportsUndelivered?: boolean;
 }
 
 type AckStream = grpc.ClientDuplexStream<Buffer, PbAck>;
 
 const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * A batch carries the counters as they were when it was sealed, so after the
+ * last batch of a burst the collector would show it "buffered" until the next
+ * one. This long after an ack with nothing left in flight, an empty batch
+ * brings the collector the current counters (once: its own ack changes none).
+ */
+const COUNTERS_REPORT_MS = 500;
 
 export const CLIENT_DEFAULTS = {
   maxBatchEvents: 2000,
@@ -78,7 +90,12 @@ export const CLIENT_DEFAULTS = {
 };
 
 export class CollectorClient {
-  private readonly opts: Required<Omit<CollectorClientOptions, 'tls' | 'logger'>> & { tls?: TlsFiles };
+  private readonly opts: Required<Omit<CollectorClientOptions, 'tls' | 'logger' | 'undeliveredFile'>> & {
+    tls?: TlsFiles; undeliveredFile?: string;
+  };
+  /** earlier runs' losses not yet acked by the collector */
+  private undeliveredEarlier: UndeliveredRecord[] = [];
+  private undeliveredSent = false;
   private readonly log: Logger;
   private readonly backoff: Backoff;
   private readonly pending: SealedBatch[] = [];
@@ -86,6 +103,9 @@ export class CollectorClient {
   private open: Buffer[] = [];
   private openBytes = 0;
   private flushTimer: NodeJS.Timeout | undefined;
+  private reportTimer: NodeJS.Timeout | undefined;
+  /** the counters the newest batch carried, as sent */
+  private lastReported = '';
   private reconnectTimer: NodeJS.Timeout | undefined;
   private client: grpc.Client | undefined;
   private call: AckStream | undefined;
@@ -106,6 +126,14 @@ export class CollectorClient {
   }
 
   start(): void {
+    if (this.opts.undeliveredFile) {
+      this.undeliveredEarlier = readUndelivered(this.opts.undeliveredFile);
+      if (this.undeliveredEarlier.length > 0) {
+        this.log.warn({ undelivered: this.undeliveredEarlier }, 'an earlier run stopped with batches never delivered; reporting them to the collector');
+        // Reported even if this run has no event to send: an empty batch carries it.
+        this.write(this.sealed([], 0n, false));
+      }
+    }
     this.connect();
   }
 
@@ -176,13 +204,23 @@ export class CollectorClient {
     this.stopped = true;
     clearTimeout(this.flushTimer);
     clearTimeout(this.reconnectTimer);
-    this.flushTimer = this.reconnectTimer = undefined;
+    clearTimeout(this.reportTimer);
+    this.flushTimer = this.reconnectTimer = this.reportTimer = undefined;
     this.call?.end();
     this.call = undefined;
     this.client?.close();
     this.client = undefined;
     const counters = this.counters();
     if (counters.buffered > 0) this.log.warn({ unacked: counters.buffered }, 'closing with events the collector never acked');
+    if (this.opts.undeliveredFile) {
+      const lost = this.pending.length > 0
+        ? [{ bootId: this.opts.bootId, events: counters.buffered, batches: this.pending.length }] : [];
+      try {
+        writeUndelivered(this.opts.undeliveredFile, [...this.undeliveredEarlier, ...lost]);
+      } catch (err) {
+        this.log.error({ err: String(err), file: this.opts.undeliveredFile }, 'cannot record the undelivered batches');
+      }
+    }
     return counters;
   }
 
@@ -208,14 +246,21 @@ export class CollectorClient {
   /** Numbers and encodes events as the next batch and holds it until acked. */
   private sealed(events: readonly Buffer[], droppedBefore: bigint, sentOnce: boolean): SealedBatch {
     const seq = ++this.lastSeq;
+    const counters = wireCounters(this.counters());
+    this.lastReported = JSON.stringify(counters);
+    const report = !this.undeliveredSent && this.undeliveredEarlier.length > 0;
+    if (report) this.undeliveredSent = true;
     const bytes = encodeBatch({
       sensorId: this.opts.sensorId,
       bootId: this.opts.bootId,
       seq,
       droppedBefore,
-      counters: wireCounters(this.counters()),
+      counters,
+      undelivered: report
+        ? this.undeliveredEarlier.map((u) => ({ boot_id: u.bootId, events: String(u.events), batches: String(u.batches) }))
+        : undefined,
     }, events);
-    const batch: SealedBatch = { seq, bytes, events: events.length, droppedBefore, sentOnce };
+    const batch: SealedBatch = { seq, bytes, events: events.length, droppedBefore, sentOnce, reportsUndelivered: report };
     this.pending.push(batch);
     this.pendingBytes += bytes.length;
     return batch;
@@ -261,8 +306,9 @@ export class CollectorClient {
     // A fresh channel per attempt: the channel's own reconnect backoff would
     // otherwise stack on ours and grow to minutes.
     const address = parseAddress(this.opts.address);
-    const credentials = this.opts.tls ? channelCredentials(this.opts.tls) : grpc.credentials.createInsecure();
-    const client = new grpc.Client(grpcTarget(address), credentials, {
+    const tls = this.opts.tls ? clientChannel(address, this.opts.tls) : undefined;
+    const client = new grpc.Client(grpcTarget(address), tls?.credentials ?? grpc.credentials.createInsecure(), {
+      ...tls?.options,
       'grpc.max_send_message_length': -1,
       'grpc.initial_reconnect_backoff_ms': this.opts.backoff.initialMs,
       'grpc.max_reconnect_backoff_ms': this.opts.backoff.maxMs,
@@ -343,6 +389,15 @@ export class CollectorClient {
     }
     const [batch] = this.pending.splice(index, 1);
     this.pendingBytes -= batch!.bytes.length;
+    if (batch!.reportsUndelivered) {
+      // The collector has the report (or refused the batch for good): it is not sent again.
+      this.undeliveredEarlier = [];
+      try {
+        if (this.opts.undeliveredFile) writeUndelivered(this.opts.undeliveredFile, []);
+      } catch (err) {
+        this.log.warn({ err: String(err) }, 'cannot remove the undelivered record');
+      }
+    }
     if (ack.status === 'ACK_STATUS_REJECTED') {
       this.c.rejected += batch!.events;
       this.log.error({ seq: ack.seq, events: batch!.events, reason: ack.message }, 'collector rejected a batch; its events are lost');
@@ -353,6 +408,21 @@ export class CollectorClient {
     if (this.pending.length === 0) {
       for (const wake of this.drainWaiters.splice(0)) wake();
     }
+    if (!this.reportTimer && !this.stopped) {
+      this.reportTimer = setTimeout(() => {
+        this.reportTimer = undefined;
+        this.reportCounters();
+      }, COUNTERS_REPORT_MS).unref();
+    }
+  }
+
+  /** Sends the current counters in an empty batch when the last one sent carried others (see COUNTERS_REPORT_MS). */
+  private reportCounters(): void {
+    if (this.stopped || !this.call || this.pending.length > 0 || this.open.length > 0) return;
+    if (JSON.stringify(wireCounters(this.counters())) === this.lastReported) return;
+    const batch = this.sealed([], this.droppedSinceBatch, false);
+    this.droppedSinceBatch = 0n;
+    this.write(batch);
   }
 }
 

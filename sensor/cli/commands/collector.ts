@@ -6,10 +6,16 @@ import type { Logger } from 'pino';
 import { CollectorServer, DEFAULT_MAX_RECEIVE_BYTES } from '../../../collector/server/collector-server.js';
 import { processLogger } from '../../../collector/server/logger.js';
 import { queryEvents } from '../../../collector/query/event-query.js';
+import { QUERY_WORKER_AVAILABLE, QueryWorker } from '../../../collector/query/query-worker.js';
 import { openWriterStore } from '../../../collector/server/store-worker.js';
+import type { RetentionPolicy } from '../../../collector/store/retention.js';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
 import { DEFAULT_COLLECTOR_ADDRESS } from '../../../proto/transport/address.js';
 import { tlsFilesFromOptions } from '../../../proto/transport/tls.js';
+import { collect, positiveInt } from '../arguments.js';
+import { untilSignal } from '../signals.js';
+
+export { untilSignal };
 
 export interface CollectorCommandOptions {
   listen: string;
@@ -17,8 +23,45 @@ export interface CollectorCommandOptions {
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
+  tlsAdmin?: string[];
   maxMessageBytes: number;
+  retainDays?: number;
+  retainBytes?: number;
 }
+
+/** Retention unless told otherwise: the store must not grow until the disk is full. */
+export const DEFAULT_RETAIN_DAYS = 30;
+export const DEFAULT_RETAIN_BYTES = 10 * 1024 ** 3;
+
+/** --retain-days / --retain-bytes to a policy; 0 turns that bound off. */
+export function retentionFromOptions(o: { retainDays?: number; retainBytes?: number }): RetentionPolicy {
+  const days = o.retainDays ?? DEFAULT_RETAIN_DAYS;
+  const bytes = o.retainBytes ?? DEFAULT_RETAIN_BYTES;
+  return { ...(days > 0 ? { maxAgeDays: days } : {}), ...(bytes > 0 ? { maxBytes: bytes } : {}) };
+}
+
+/** `10G`, `500M`, `2T`, or bytes. */
+export function byteSize(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMGT]?)i?B?$/i.exec(v.trim());
+  if (!m) throw new Error(`not a size: ${v} (examples: 500M, 10G, 1T, 0 for no bound)`);
+  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+  return Math.floor(Number(m[1]) * unit);
+}
+
+const nonNegative = (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`not a non-negative number: ${v}`);
+  return n;
+};
+
+/** The collector cannot commit any more: say why and exit non-zero, so a supervisor restarts it. */
+function dieWithStore(logger: Logger, err: Error): never {
+  logger.child({ module: 'cli.collector' }).fatal({ err: err.message, stack: err.stack }, 'the store worker died; exiting');
+  process.exit(70); // EX_SOFTWARE
+}
+
+/** The store opened but the server could not listen (its address is taken, or not ours to use). */
+export class ListenError extends Error {}
 
 /**
  * Opens the store (on a worker thread that owns the database, so decoding and
@@ -26,48 +69,45 @@ export interface CollectorCommandOptions {
  * both until stop().
  */
 export async function startCollector(opts: CollectorCommandOptions, logger: Logger): Promise<{ server: CollectorServer; stop: () => Promise<void> }> {
-  const store = await openWriterStore({ stateDir: opts.stateDir });
+  const retention = retentionFromOptions(opts);
+  const store = await openWriterStore({ stateDir: opts.stateDir, retention, onDeath: (err) => dieWithStore(logger, err) });
   let server: CollectorServer;
+  let queries: QueryWorker | undefined;
   try {
+    // Queries off the ingest path: on a thread of their own (see query-worker.ts).
+    queries = QUERY_WORKER_AVAILABLE ? await QueryWorker.open(opts.stateDir) : undefined;
     server = await CollectorServer.start({
       listen: opts.listen,
       store,
-      query: (filters) => queryEvents(store.database, filters),
+      query: queries ? undefined : (filters) => queryEvents(store.database, filters),
+      queryEncoded: queries ? (filters) => queries!.queryEncoded(filters) : undefined,
       tls: tlsFilesFromOptions(opts),
+      tlsAdmins: opts.tlsAdmin,
       maxReceiveBytes: opts.maxMessageBytes,
       logger,
     });
   } catch (err) {
+    await queries?.close();
     await store.close();
-    throw err;
+    throw new ListenError((err as Error).message);
   }
+  logger.child({ module: 'cli.collector' }).info({ stateDir: opts.stateDir, retention }, 'store open');
   return {
     server,
     stop: async () => {
       await server.close();
+      await queries?.close();
       await store.close();
     },
   };
 }
 
-/** Resolves on the first SIGINT/SIGTERM. */
-export function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (sig: NodeJS.Signals) => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(sig);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
+/** The flags `sensor collector` and `sensor run` share for the store. */
+export function addStoreOptions(cmd: Command): Command {
+  return cmd
+    .option('--retain-days <n>', `prune batches older than n days (0: no age bound; default ${DEFAULT_RETAIN_DAYS})`, nonNegative)
+    .option('--retain-bytes <size>', 'prune the oldest batches while the store holds more than this (500M, 10G; 0: no size bound; default 10G)', byteSize);
 }
-
-const positiveInt = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`not a positive integer: ${v}`);
-  return n;
-};
 
 export function register(program: Command): void {
   program
@@ -78,11 +118,13 @@ export function register(program: Command): void {
     .option('--tls-ca <file>', 'CA that signed the sensors\' client certificates (TCP)')
     .option('--tls-cert <file>', 'this collector\'s certificate (TCP)')
     .option('--tls-key <file>', 'this collector\'s private key (TCP)')
-    .option('--max-message-bytes <n>', 'largest batch accepted on the wire', positiveInt, DEFAULT_MAX_RECEIVE_BYTES)
+    .option('--tls-admin <name>', 'a client certificate name (CN) that may read every sensor\'s data (repeatable); others read only their own', collect)
+    .option('--max-message-bytes <n>', 'largest batch accepted on the wire', positiveInt, DEFAULT_MAX_RECEIVE_BYTES);
+  addStoreOptions(program.commands[program.commands.length - 1]!)
     .action(async (opts: CollectorCommandOptions) => {
       const logger = processLogger();
       const { stop } = await startCollector(opts, logger);
-      const signal = await untilSignal();
+      const signal = await untilSignal(() => process.stderr.write('sensor: batches not yet committed are not acked; their sensors send them again\n'));
       logger.child({ module: 'cli.collector' }).info({ signal }, 'stopping');
       await stop();
     });

@@ -10,7 +10,10 @@
 // (sending to it silently would put the events in a different state dir).
 // The sensor still talks to its embedded collector through the socket: one
 // code path, with the same acks and resend, whether local or remote.
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { X509Certificate } from 'node:crypto';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_RECEIVE_BYTES } from '../../../collector/server/collector-server.js';
 import { processLogger } from '../../../collector/server/logger.js';
@@ -19,11 +22,15 @@ import { Sensor } from '../../sensor.js';
 import { DEFAULT_COLLECTOR_ADDRESS, parseAddress } from '../../../proto/transport/address.js';
 import { CLIENT_DEFAULTS, CollectorClient, type TransportCounters } from '../../transport/collector-client.js';
 import { defaultSensorId, newBootId } from '../../transport/identity.js';
-import { tlsFilesFromOptions } from '../../../proto/transport/tls.js';
+import { clientTlsFor, tlsFilesFromOptions } from '../../../proto/transport/tls.js';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
-import { startCollector, untilSignal } from './collector.js';
+import { addStoreOptions, ListenError, startCollector } from './collector.js';
+import { agentsFromOptions, countersText, unavailableText, watchedText } from './watch.js';
+import { collect, nonNegativeInt, positiveInt } from '../arguments.js';
+import { CliError } from '../exit-codes.js';
+import { untilSignal } from '../signals.js';
 import { startForwarders } from './forward.js';
-import { agentsFromOptions, countersText } from './watch.js';
+import { probeCollector } from '../../transport/collector-probe.js';
 import { defaultAgents } from '../../agents/known-agents.js';
 import type { AgentSpec } from '../../agents/config.js';
 
@@ -42,16 +49,32 @@ interface RunOptions {
   tlsKey?: string;
   bufferBytes: number;
   statsEverySec: number;
+  retainDays?: number;
+  retainBytes?: number;
+  /** --sensor-id was given (not the machine default) */
+  sensorIdGiven?: boolean;
   forward: string[];
   metrics?: string;
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
-const positiveInt = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`not a non-negative integer: ${v}`);
-  return n;
-};
+/** Where the sensor counts batches it could not deliver before it stopped (undelivered-file.ts). */
+const UNDELIVERED_FILE = 'sensor-undelivered.json';
+
+/**
+ * Over mutual TLS the collector accepts batches only under the name in this
+ * sensor's certificate (CN, else first DNS name): use it as the sensor id,
+ * and refuse a --sensor-id that differs rather than have every batch refused.
+ */
+function sensorIdFor(opts: RunOptions, tlsCert: string | undefined): string {
+  if (!tlsCert) return opts.sensorId;
+  const cert = new X509Certificate(readFileSync(tlsCert));
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1] ?? /DNS:([^,]+)/.exec(cert.subjectAltName ?? '')?.[1]?.trim();
+  if (!cn) throw new Error(`the certificate ${tlsCert} names no sensor (no CN or DNS name); the collector would refuse its batches`);
+  if (opts.sensorIdGiven && opts.sensorId !== cn) {
+    throw new Error(`--sensor-id ${opts.sensorId} differs from the name in ${tlsCert} (${cn}); the collector accepts batches only under the certificate's name`);
+  }
+  return cn;
+}
 
 export function transportText(c: TransportCounters): string {
   return `transport: sent ${c.sent}, acked ${c.acked}, resent ${c.resent}, dropped ${c.dropped}, ` +
@@ -71,23 +94,34 @@ async function run(opts: RunOptions): Promise<void> {
   const logger = processLogger();
   const log = logger.child({ module: 'sensor.run' });
   const agents = selectorsGiven(opts) ? agentsFromOptions(opts) : fallbackAgents(log);
-  const tls = tlsFilesFromOptions(opts);
+  // A TCP collector without TLS would refuse every handshake while we retry forever: refuse now.
+  const tls = opts.collector ? usage(() => clientTlsFor(parseAddress(opts.collector!), tlsFilesFromOptions(opts))) : undefined;
 
   let embedded: Awaited<ReturnType<typeof startCollector>> | undefined;
   if (!opts.collector) {
-    if (parseAddress(opts.listen).kind !== 'unix') throw new Error('the embedded collector listens on a unix socket only; for TCP run `sensor collector`');
+    const listen = usage(() => parseAddress(opts.listen));
+    if (listen.kind !== 'unix') throw new CliError('the embedded collector listens on a unix socket only; for TCP run `sensor collector`');
     try {
-      embedded = await startCollector({ listen: opts.listen, stateDir: opts.stateDir, maxMessageBytes: DEFAULT_MAX_RECEIVE_BYTES }, logger);
+      embedded = await startCollector({
+        listen: opts.listen, stateDir: opts.stateDir, maxMessageBytes: DEFAULT_MAX_RECEIVE_BYTES,
+        retainDays: opts.retainDays, retainBytes: opts.retainBytes,
+      }, logger);
     } catch (err) {
-      throw new Error(`${(err as Error).message}\n(to send to that collector instead: sensor run --collector ${opts.listen})`);
+      // The hint fits one case only: listening failed and a collector already answers on that socket.
+      const taken = err instanceof ListenError && existsSync(listen.path) &&
+        await probeCollector(opts.listen, { tls: false }).then(() => true, () => false);
+      throw new Error(`${(err as Error).message}${taken ? `\n(to send to that collector instead: sensor run --collector ${opts.listen})` : ''}`);
     }
   }
-  if (opts.collector && (opts.forward.length > 0 || opts.metrics)) throw new Error('--forward and --metrics need the embedded collector\'s store: run `sensor forward` beside that collector instead');
+  if (opts.collector && (opts.forward.length > 0 || opts.metrics)) throw new CliError('--forward and --metrics need the embedded collector\'s store: run `sensor forward` beside that collector instead');
   const forwarding = embedded && (opts.forward.length > 0 || opts.metrics) ? await startForwarders({ stateDir: opts.stateDir, to: opts.forward, metrics: opts.metrics }, logger) : undefined;
   const address = opts.collector ?? opts.listen;
   const bootId = newBootId();
+  const clientTls = opts.collector ? tls : undefined;
+  opts.sensorId = sensorIdFor(opts, clientTls?.cert);
   const client = new CollectorClient({
-    address, tls: opts.collector ? tls : undefined, sensorId: opts.sensorId, bootId, bufferBytes: opts.bufferBytes, logger,
+    address, tls: clientTls, sensorId: opts.sensorId, bootId, bufferBytes: opts.bufferBytes, logger,
+    undeliveredFile: join(opts.stateDir, UNDELIVERED_FILE),
   });
   client.start();
 
@@ -99,18 +133,22 @@ async function run(opts: RunOptions): Promise<void> {
     await sensor.start();
   } catch (err) {
     await client.close(0);
+    await forwarding?.stop();
     await embedded?.stop();
     throw err;
   }
   const missing = sensor.backend.unavailable();
-  if (missing.length > 0) log.warn({ missing }, 'hooks this kernel lacks, left out');
+  if (missing.length > 0) log.warn({ missing }, unavailableText(sensor.backend.name));
   log.info({
     sensorId: opts.sensorId, bootId, collector: address, embeddedCollector: Boolean(embedded),
     stateDir: embedded ? opts.stateDir : undefined, agents: agents.map((a) => a.name), all: Boolean(opts.all),
-  }, 'sensor running');
+  }, `sensor running: ${watchedText(sensor, Boolean(opts.all))}`);
 
   const stats = opts.statsEverySec > 0 ? setInterval(() => logStats(log, sensor, client), opts.statsEverySec * 1000) : undefined;
-  const signal = await untilSignal();
+  const signal = await untilSignal(() => {
+    // what is known now: a forced stop does not wait for acks, so the unacked events are lost
+    process.stderr.write(`${countersText(sensor.counters())}\n${transportText(client.counters())}\n`);
+  });
   log.info({ signal }, 'stopping');
   clearInterval(stats);
   await sensor.stop();
@@ -118,6 +156,15 @@ async function run(opts: RunOptions): Promise<void> {
   await forwarding?.stop();
   await embedded?.stop();
   process.stderr.write(`sensor: stopped\n${countersText(sensor.counters())}\n${transportText(transport)}\n`);
+}
+
+/** Runs a check of the command line; its error is a usage error (exit 2). */
+function usage<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
 }
 
 function logStats(log: Logger, sensor: Sensor, client: CollectorClient): void {
@@ -131,7 +178,7 @@ export function register(program: Command): void {
     .description('Run the sensor as a service and store its events in a collector (embedded unless --collector is given)')
     .option('--collector <addr>', 'send to this collector (unix:///path or host:port with --tls-*) instead of an embedded one')
     .option('--listen <addr>', 'socket of the embedded collector', DEFAULT_COLLECTOR_ADDRESS)
-    .option('--state-dir <dir>', 'the embedded collector\'s database folder', DEFAULT_STATE_DIR)
+    .option('--state-dir <dir>', 'the embedded collector\'s database folder; also where the sensor counts batches it could not deliver', DEFAULT_STATE_DIR)
     .option('--agent-exe <path>', 'an agent by the path it is exec\'d as (repeatable)', collect, [])
     .option('--agent-comm <name>', 'an agent by its comm, at most 15 bytes (repeatable)', collect, [])
     .option('--config <file>', 'agents from a YAML file (see sensor/agents/README.md)')
@@ -145,6 +192,8 @@ export function register(program: Command): void {
       positiveInt, CLIENT_DEFAULTS.bufferBytes)
     .option('--forward <url>', 'also ship stored events and alerts to this SIEM (repeatable; see sensor forward --help)', collect, [])
     .option('--metrics <host:port>', 'serve Prometheus metrics of the store and forwarders on this loopback address')
-    .option('--stats-every <sec>', 'log counters every N seconds (0: never)', positiveInt, 60)
-    .action((opts: RunOptions & { statsEvery: number }) => run({ ...opts, statsEverySec: opts.statsEvery }));
+    .option('--stats-every <sec>', 'log counters every N seconds (0: never)', nonNegativeInt, 60);
+  addStoreOptions(program.commands[program.commands.length - 1]!)
+    .action((opts: RunOptions & { statsEvery: number }, cmd: Command) =>
+      run({ ...opts, statsEverySec: opts.statsEvery, sensorIdGiven: cmd.getOptionValueSource('sensorId') === 'cli' }));
 }

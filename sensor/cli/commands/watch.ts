@@ -8,6 +8,10 @@ import type { SensorEvent } from '../../../proto/events/types.js';
 import { eventLine } from '../../output/human.js';
 import { eventJson } from '../../output/json.js';
 import { Sensor, type SensorCounters } from '../../sensor.js';
+import type { BackendName } from '../../backends/backend.js';
+import { collect } from '../arguments.js';
+import { untilSignal } from '../signals.js';
+import { whenOutputClosed } from '../../output/stdout.js';
 
 interface WatchOptions {
   agentExe: string[];
@@ -21,7 +25,6 @@ interface WatchOptions {
 
 /** bytes of lines stdout may hold unwritten before batches are dropped */
 const MAX_PENDING_OUTPUT = 64 << 20;
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 const log = (msg: string): void => {
   process.stderr.write(`sensor: ${msg}\n`);
 };
@@ -37,6 +40,22 @@ export function agentsFromOptions(opts: Pick<WatchOptions, 'agentExe' | 'agentCo
     throw new ConfigError('no agents to watch: give --agent-exe PATH, --agent-comm NAME or --config FILE, or --all to trace every process');
   }
   return agents;
+}
+
+/** The start message for what the backend does not see: the kernel's gaps (libbpf) or the fallback's own limits. */
+export function unavailableText(backend: BackendName): string {
+  return backend === 'bpftrace'
+    ? 'the bpftrace fallback does not see (libbpf does)'
+    : 'hooks this kernel lacks, left out';
+}
+
+/** "a, b" or "every process (agents: a, b)", naming agents listed but left with no rule. */
+export function watchedText(sensor: Sensor, all: boolean): string {
+  const unwatched = new Set(sensor.registry.unwatched());
+  const names = sensor.registry.agents.map((a) => a.spec.name).filter((n) => !unwatched.has(n));
+  const gone = unwatched.size ? `; not watched, no rule left: ${[...unwatched].join(', ')}` : '';
+  if (all) return `every process${names.length ? ` (agents: ${names.join(', ')})` : ''}${gone}`;
+  return `${names.length ? names.join(', ') : 'no agent'}${gone}`;
 }
 
 export function countersText(c: SensorCounters): string {
@@ -57,7 +76,7 @@ async function watch(opts: WatchOptions): Promise<void> {
   const sensor = new Sensor({ backend, agents, traceAll: opts.all ?? false, log });
   const format = opts.json ? eventJson : eventLine;
   let outputBroken = false;
-  process.stdout.on('error', () => {
+  whenOutputClosed(() => {
     outputBroken = true; // e.g. `| head` closed the pipe: stop like on a signal
     process.kill(process.pid, 'SIGTERM');
   });
@@ -75,19 +94,10 @@ async function watch(opts: WatchOptions): Promise<void> {
   });
   await sensor.start();
   const missing = sensor.backend.unavailable();
-  if (missing.length > 0) log(`hooks this kernel lacks, left out: ${missing.join(', ')}`);
-  log(`watching ${opts.all ? 'every process' : agents.map((a) => a.name).join(', ')}` +
-    `${opts.all && agents.length ? ` (agents: ${agents.map((a) => a.name).join(', ')})` : ''}; Ctrl-C to stop`);
+  if (missing.length > 0) log(`${unavailableText(sensor.backend.name)}: ${missing.join('; ')}`);
+  log(`watching ${watchedText(sensor, opts.all ?? false)}; Ctrl-C to stop`);
 
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilSignal(() => log(countersText(sensor.counters())));
   await sensor.stop();
   log(`stopped\n${countersText(sensor.counters())}${outputDropped ? `\nnot printed (output too slow): ${outputDropped}` : ''}`);
 }

@@ -1,0 +1,8 @@
+// The kinds of chained rows this store writes (see chained-rows.ts for the
+// pattern). Verify checks every kind named here; a new kind is added here.
+import type { ChainedKind } from './chained-rows.js';
+import { FILE_LINK_KIND, FILE_LINK } from './file-rows.js';
+
+export const CHAINED_KINDS: Record<string, ChainedKind> = {
+  [FILE_LINK]: FILE_LINK_KIND,
+};
