@@ -2,6 +2,8 @@
 //   syslog+tcp://host:port        RFC 5424, octet-counting framing
 //   syslog+tls://host:port        the same over TLS (tls: CA, optional client certificate)
 //   clickhouse+http://[user[:password]@]host:port/database
+//     (the password may come from AGENT_SENSOR_CLICKHOUSE_PASSWORD instead, so
+//     it is not on a command line every local user can read in /proc)
 import { ClickHouseOutput } from './clickhouse-output.js';
 import type { ForwardOutput } from './output.js';
 import { SyslogOutput } from './syslog-output.js';
@@ -36,7 +38,7 @@ export function parseDestination(text: string, tls: DestinationTls = {}): Forwar
       return new ClickHouseOutput({
         host, port, database,
         user: url.username ? decodeURIComponent(url.username) : undefined,
-        password: url.password ? decodeURIComponent(url.password) : undefined,
+        password: url.password ? decodeURIComponent(url.password) : process.env.AGENT_SENSOR_CLICKHOUSE_PASSWORD,
       });
     }
     default:
