@@ -16,13 +16,15 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-static __always_inline bool is_tracked(__u32 tgid, __u32 *agent_id)
+static __always_inline bool is_tracked(__u32 tgid, struct who *w)
 {
 	struct tracked_proc *tp = bpf_map_lookup_elem(&tracked, &tgid);
 
-	if (!tp || tgid == cfg_self_tgid)
+	if (!tp || tgid == cfg_self_tgid || !same_incarnation(tp, tgid))
 		return false;
-	*agent_id = tp->agent_id;
+	w->agent_id = tp->agent_id;
+	w->agent_pid = tp->agent_pid;
+	w->flags = tp->flags;
 	return true;
 }
 
@@ -42,10 +44,10 @@ static __always_inline int stash_recv(struct trace_event_raw_sys_enter *ctx, __u
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct sock_info si = {};
 	struct pending p;
-	__u32 agent_id;
+	struct who w;
 	int fd = ctx->args[0];
 
-	if (!is_tracked(pid_tgid >> 32, &agent_id))
+	if (!is_tracked(pid_tgid >> 32, &w))
 		return 0;
 	if (!fd_sock(fd, &si) || si.type != SOCK_DGRAM)
 		return 0;
@@ -62,15 +64,16 @@ static __always_inline int stash_recv(struct trace_event_raw_sys_enter *ctx, __u
 }
 
 /*
- * Exit gate: the tracked lookup first, so others never touch `pending`;
- * then the stash is popped whatever the result (-EAGAIN is common), so no
- * stale entry can pair with a later call.
+ * Exit gate: the stash is popped first, whatever the result (-EAGAIN is
+ * common) and whether the process is still tracked (a candidate rejected
+ * while it was blocked in the call), so no entry leaks or pairs with a
+ * later call. Untracked processes still pay one lookup: the pop's.
  */
-static __always_inline bool recv_exit_gate(struct trace_event_raw_sys_exit *ctx, struct pending *p, __u32 *agent_id)
+static __always_inline bool recv_exit_gate(struct trace_event_raw_sys_exit *ctx, struct pending *p, struct who *w)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
-	if (!is_tracked(pid_tgid >> 32, agent_id) || !pop_pending((__u32)pid_tgid, ctx->id, p))
+	if (!pop_pending((__u32)pid_tgid, ctx->id, p) || !is_tracked(pid_tgid >> 32, w))
 		return false;
 	return ctx->ret > 0;
 }
@@ -80,7 +83,7 @@ static __always_inline bool recv_exit_gate(struct trace_event_raw_sys_exit *ctx,
  * the socket is connected to port 53 or when the source address the call
  * returned (uaddr, may be 0) has port 53.
  */
-static __always_inline void on_recv(int fd, __u64 uaddr, __u64 buf, __u64 len, __u64 got, __u32 agent_id)
+static __always_inline void on_recv(int fd, __u64 uaddr, __u64 buf, __u64 len, __u64 got, const struct who *w)
 {
 	struct sock_info si = {};
 	struct dgram_key *d;
@@ -96,7 +99,7 @@ static __always_inline void on_recv(int fd, __u64 uaddr, __u64 buf, __u64 len, _
 		    !is_dns(d, &si))
 			return;
 	}
-	emit_dns(d, fd, (void *)buf, got < len ? got : len, DNSF_RESPONSE, agent_id);
+	emit_dns(d, fd, (void *)buf, got < len ? got : len, DNSF_RESPONSE, w);
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
@@ -110,22 +113,22 @@ SEC("tracepoint/syscalls/sys_exit_recvfrom")
 int tp_sys_exit_recvfrom(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pending p;
-	__u32 agent_id;
+	struct who w;
 
-	if (!recv_exit_gate(ctx, &p, &agent_id))
+	if (!recv_exit_gate(ctx, &p, &w))
 		return 0;
-	on_recv(p.fd[0], p.ptr[0], p.ptr[1], p.len, ctx->ret, agent_id);
+	on_recv(p.fd[0], p.ptr[0], p.ptr[1], p.len, ctx->ret, &w);
 	return 0;
 }
 
 /* The first iovec of a received msghdr: where the datagram starts. */
-static __always_inline void on_msghdr_recv(int fd, struct user_msghdr64 *m, __u64 got, __u32 agent_id)
+static __always_inline void on_msghdr_recv(int fd, struct user_msghdr64 *m, __u64 got, const struct who *w)
 {
 	struct user_iovec64 iov = {};
 
 	if (!m->iov || !m->iovlen || bpf_probe_read_user(&iov, sizeof(iov), (void *)m->iov))
 		return;
-	on_recv(fd, m->name, iov.base, iov.len, got, agent_id);
+	on_recv(fd, m->name, iov.base, iov.len, got, w);
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
@@ -139,11 +142,11 @@ int tp_sys_exit_recvmsg(struct trace_event_raw_sys_exit *ctx)
 {
 	struct user_msghdr64 m = {};
 	struct pending p;
-	__u32 agent_id;
+	struct who w;
 
-	if (!recv_exit_gate(ctx, &p, &agent_id) || bpf_probe_read_user(&m, sizeof(m), (void *)p.ptr[1]))
+	if (!recv_exit_gate(ctx, &p, &w) || bpf_probe_read_user(&m, sizeof(m), (void *)p.ptr[1]))
 		return 0;
-	on_msghdr_recv(p.fd[0], &m, ctx->ret, agent_id);
+	on_msghdr_recv(p.fd[0], &m, ctx->ret, &w);
 	return 0;
 }
 
@@ -159,11 +162,11 @@ int tp_sys_exit_recvmmsg(struct trace_event_raw_sys_exit *ctx)
 {
 	struct user_mmsghdr64 mm = {};
 	struct pending p;
-	__u32 agent_id;
+	struct who w;
 
-	if (!recv_exit_gate(ctx, &p, &agent_id) || bpf_probe_read_user(&mm, sizeof(mm), (void *)p.ptr[1]))
+	if (!recv_exit_gate(ctx, &p, &w) || bpf_probe_read_user(&mm, sizeof(mm), (void *)p.ptr[1]))
 		return 0;
-	on_msghdr_recv(p.fd[0], &mm.hdr, mm.len, agent_id);
+	on_msghdr_recv(p.fd[0], &mm.hdr, mm.len, &w);
 	return 0;
 }
 
@@ -178,10 +181,10 @@ SEC("tracepoint/syscalls/sys_exit_read")
 int tp_sys_exit_read(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pending p;
-	__u32 agent_id;
+	struct who w;
 
-	if (!recv_exit_gate(ctx, &p, &agent_id))
+	if (!recv_exit_gate(ctx, &p, &w))
 		return 0;
-	on_recv(p.fd[0], 0, p.ptr[1], p.len, ctx->ret, agent_id);
+	on_recv(p.fd[0], 0, p.ptr[1], p.len, ctx->ret, &w);
 	return 0;
 }

@@ -44,6 +44,12 @@ enum event_type {
 #define EVF_PENDING    (1 << 0) /* process is an agent candidate, not decided */
 #define EVF_TRUNCATED  (1 << 1) /* a path/argv/payload did not fit            */
 #define EVF_PATH_LATE  (1 << 2) /* path could only be read at syscall exit    */
+#define EVF_ARG_CHANGED (1 << 3) /* the user string at exit differs from entry's,
+				  * or from the object the kernel used         */
+#define EVF_UNTRACKED  (1 << 4) /* exec/fork of an agent process the kernel could
+				  * not track (map full): nothing else follows  */
+#define EVF_COMPAT     (1 << 5) /* the process made 32-bit (compat) syscalls,
+				  * which the syscall tracepoints do not see     */
 
 /* agent ids: 0 = not an agent, AGENT_CANDIDATE = matched a rule that needs
  * user space (argv) to decide; events flow meanwhile with EVF_PENDING. */
@@ -65,23 +71,30 @@ struct event_header {
 	__u32 netns;       /* inode number of the net namespace     */
 	__u32 mntns;       /* inode number of the mount namespace   */
 	char  comm[COMM_LEN];
+	__u32 agent_pid;   /* root process of the agent instance, 0 if none */
+	__u32 _pad;
 };
 
-/* exec: data = filename[filename_len] argv[argv_len] (NUL-separated) */
+/* exec: data = filename[filename_len] argv[argv_len] (NUL-separated)
+ * exe[exe_len] cwd[cwd_len]; exe is the path of the file the kernel
+ * executed (symlinks resolved), cwd the task's working directory, both
+ * taken in the kernel at exec; either is empty when it could not be read,
+ * and does not start with '/' when its walk stopped short of the root. */
 struct exec_event {
 	struct event_header hdr;
-	__u64 start_ns;     /* task start_time (boot ns), with pid = identity */
+	__u64 start_ns;     /* task start_boottime (boot ns), with pid = identity */
 	__u32 filename_len;
 	__u32 argv_len;
 	__u32 argc;         /* elements in argv area (capped ARGV_MAX_ARGS)  */
-	__u32 _pad;
+	__u16 exe_len;
+	__u16 cwd_len;
 	__u8  data[];
 };
 
 /* fork: hdr.pid/tid = child, hdr.ppid = parent tgid */
 struct fork_event {
 	struct event_header hdr;
-	__u64 start_ns;     /* child's start_time */
+	__u64 start_ns;     /* child's start_boottime */
 };
 
 struct exit_event {
@@ -90,9 +103,12 @@ struct exit_event {
 	__u32 _pad;
 };
 
-/* open family. data = path[path_len] dir[dir_len]; dir is the absolute
- * directory a relative path is resolved against (dirfd or cwd), empty when
- * path is absolute. */
+/* open family. data = path[path_len] dir[dir_len] kpath[kpath_len]; path
+ * is the caller's string as read at entry (EVF_PATH_LATE: only at exit;
+ * EVF_ARG_CHANGED: the buffer held something else at exit), dir the
+ * absolute directory a relative path is resolved against (dirfd or cwd),
+ * empty when path is absolute, kpath the kernel's path of the file a
+ * successful open returned. */
 struct open_event {
 	struct event_header hdr;
 	__s32 result;       /* fd or -errno */
@@ -101,7 +117,8 @@ struct open_event {
 	__s32 dirfd;
 	__u16 path_len;
 	__u16 dir_len;
-	__u32 syscall_nr;   /* which of open/creat/openat/openat2 */
+	__u16 syscall_nr;   /* which of open/creat/openat/openat2 */
+	__u16 kpath_len;    /* path of the opened file (result >= 0), from its fd */
 	__u8  data[];
 };
 
@@ -172,10 +189,27 @@ struct rule_value {
 };
 #define RULEF_CANDIDATE (1 << 0) /* needs user space to confirm (argv rules) */
 
+/*
+ * A tracked process. (tgid, start_ns) names one incarnation: user space
+ * binds every decision to it, and a hook that finds an entry whose
+ * start_ns is not the current process's treats it as stale (pid reuse).
+ * start_ns 0 (a process found by the /proc scan, whose exact start user
+ * space cannot read) is bound by the first hook that sees it.
+ */
 struct tracked_proc {
 	__u32 agent_id;     /* AGENT_CANDIDATE while undecided */
-	__u32 flags;
+	__u32 flags;        /* RULEF_*, TPF_* */
+	__u64 start_ns;     /* task start_boottime of the group leader */
+	__u32 agent_pid;    /* root of the agent instance (rule match, scan) */
+	__u32 _pad;
 };
+#define TPF_COMPAT (1 << 8) /* compat syscalls seen (EVF_COMPAT on its exit) */
+
+/* Per-agent counters (percpu array, index agent_id & AGENT_SLOT_MASK; slot
+ * 0 = undecided candidates): processes of that agent the kernel could not
+ * track because `tracked` was full. */
+#define AGENT_SLOTS     1024
+#define AGENT_SLOT_MASK (AGENT_SLOTS - 1)
 
 /* per-CPU counters: index COUNTER_LOST_BASE + type counts records of that
  * type that could not be written to the ring buffer. */
@@ -183,17 +217,20 @@ enum counter {
 	COUNTER_TRUNCATED   = 0,  /* records written with EVF_TRUNCATED      */
 	COUNTER_PENDING_FULL = 1, /* entry/exit pairing map full             */
 	COUNTER_TRACKED_FULL = 2, /* could not track a new process           */
+	COUNTER_STALE       = 3,  /* tracked entries of a dead incarnation dropped */
+	COUNTER_RESTARTED   = 4,  /* syscall exits with -ERESTART*: not reported */
+	COUNTER_COMPAT      = 5,  /* compat syscalls entered by tracked processes */
 	COUNTER_LOST_BASE   = 16, /* + enum event_type                       */
 	COUNTER_MAX         = 32,
 };
 
 #ifndef __cplusplus
 #ifndef __bpf__
-_Static_assert(sizeof(struct event_header) == 72, "event_header layout");
-_Static_assert(sizeof(struct exec_event) == 96, "exec_event layout");
-_Static_assert(sizeof(struct open_event) == 96, "open_event layout");
+_Static_assert(sizeof(struct event_header) == 80, "event_header layout");
+_Static_assert(sizeof(struct exec_event) == 104, "exec_event layout");
+_Static_assert(sizeof(struct open_event) == 104, "open_event layout");
 _Static_assert(sizeof(struct connect_event) % 8 == 0, "connect_event align");
-_Static_assert(sizeof(struct dns_event) == 104, "dns_event layout");
+_Static_assert(sizeof(struct dns_event) == 112, "dns_event layout");
 #endif
 #endif
 

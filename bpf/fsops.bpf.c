@@ -27,11 +27,11 @@ static __always_inline int stash_paths(struct trace_event_raw_sys_enter *ctx, in
 
 /* The pending args of this exit, and a scratch record to build in. */
 static __always_inline struct scratch *begin_exit(struct trace_event_raw_sys_exit *ctx, struct pending *p,
-						  __u32 *agent_id)
+						  struct who *w)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
-	if (!pop_pending((__u32)pid_tgid, ctx->id, p) || !traced(pid_tgid >> 32, agent_id))
+	if (!pop_pending((__u32)pid_tgid, ctx->id, p) || restarting(ctx->ret) || !traced(pid_tgid >> 32, w))
 		return NULL;
 	return scratch_buf();
 }
@@ -41,14 +41,15 @@ static __always_inline int emit_unlink(struct trace_event_raw_sys_exit *ctx)
 	struct unlink_event *e;
 	struct scratch *s;
 	struct pending p;
-	__u32 agent_id, off, n;
+	struct who w;
+	__u32 off, n;
 	bool trunc = false;
 
-	s = begin_exit(ctx, &p, &agent_id);
+	s = begin_exit(ctx, &p, &w);
 	if (!s)
 		return 0;
 	e = (struct unlink_event *)s->buf;
-	fill_header(&e->hdr, EV_UNLINK, agent_id);
+	fill_header(&e->hdr, EV_UNLINK, &w);
 	e->result = ctx->ret;
 	e->flags = p.flags;
 	e->syscall_nr = ctx->id;
@@ -70,15 +71,16 @@ static __always_inline int emit_rename(struct trace_event_raw_sys_exit *ctx, __u
 	struct rename_event *e;
 	struct scratch *s;
 	struct pending p;
-	__u32 agent_id, off;
+	struct who w;
+	__u32 off;
 	bool trunc = false;
 	long n;
 
-	s = begin_exit(ctx, &p, &agent_id);
+	s = begin_exit(ctx, &p, &w);
 	if (!s)
 		return 0;
 	e = (struct rename_event *)s->buf;
-	fill_header(&e->hdr, type, agent_id);
+	fill_header(&e->hdr, type, &w);
 	e->result = ctx->ret;
 	e->flags = p.flags;
 	e->syscall_nr = ctx->id;

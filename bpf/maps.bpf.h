@@ -137,6 +137,35 @@ struct {
 	__type(value, struct pending);
 } pending SEC(".maps") __weak;
 
+/*
+ * A path argument as the caller's memory held it at sys_enter, keyed by
+ * tid, for the sys_exit that builds the record: another thread may
+ * rewrite the buffer while the call blocks (a FIFO open), and the exit
+ * compares the two. Built in the per-CPU scratch and copied in, as a 4 KiB
+ * value cannot live on the stack. Full: the exit reads the path alone.
+ */
+struct argstr {
+	__u8  buf[PATH_MAX_LEN];
+	__u32 len;          /* without the NUL */
+	__u32 trunc;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct argstr);
+} argstr SEC(".maps") __weak;
+
+/* Processes the kernel could not track for want of room in `tracked`, by
+ * agent (index AGENT_SLOT_MASK & agent_id, 0 = undecided candidates). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, AGENT_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} agent_untracked SEC(".maps") __weak;
+
 /* Datagram destinations already reported, so a chatty socket is one event. */
 struct dgram_key {
 	__u32 tgid;

@@ -10,6 +10,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+#define EINPROGRESS 115
 #define MMSG_MAX 4 /* messages of one sendmmsg looked at (glibc sends 2: A, AAAA) */
 
 static __always_inline int stash_sock(struct trace_event_raw_sys_enter *ctx, int fd, __u64 addr, __u64 addrlen,
@@ -40,16 +41,23 @@ int tp_sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
 	struct sock_info si = {};
 	struct dgram_key *d;
 	struct pending p;
-	__u32 agent_id;
+	struct who w;
 
-	if (!pop_pending((__u32)pid_tgid, ctx->id, &p) || !traced(pid_tgid >> 32, &agent_id))
+	if (!pop_pending((__u32)pid_tgid, ctx->id, &p) || restarting(ctx->ret) || !traced(pid_tgid >> 32, &w))
 		return 0;
 	d = dest_buf();
 	if (!d)
 		return 0;
-	read_sockaddr(d, (void *)p.ptr[0], p.mode);
-	fd_sock(p.fd[0], &si);
-	emit_connect(d, p.fd[0], ctx->ret, 0, &si, agent_id);
+	/* The destination the kernel connected to, from the socket, when it has
+	 * one; the caller's sockaddr (which another thread may have rewritten
+	 * meanwhile) only for failed connects and unix sockets. */
+	if (!fd_sock(p.fd[0], &si) || (ctx->ret != 0 && ctx->ret != -EINPROGRESS) || !read_peer(d, si.sk)) {
+		d = dest_buf();
+		if (!d)
+			return 0;
+		read_sockaddr(d, (void *)p.ptr[0], p.mode);
+	}
+	emit_connect(d, p.fd[0], ctx->ret, 0, &si, &w);
 	return 0;
 }
 
@@ -58,7 +66,7 @@ int tp_sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
  * query when it goes to port 53 (given, or the connected peer's).
  */
 static __always_inline void on_send(int fd, __u64 uaddr, __u32 addrlen, __u64 buf, __u64 len, long ret,
-				    __u32 tgid, __u32 agent_id, bool want_dns)
+				    __u32 tgid, const struct who *w, bool want_dns)
 {
 	struct sock_info si = {};
 	struct dgram_key *d;
@@ -76,25 +84,26 @@ static __always_inline void on_send(int fd, __u64 uaddr, __u32 addrlen, __u64 bu
 			return;
 		d->tgid = tgid;
 		d->fd = fd;
-		if (!bpf_map_lookup_elem(&dgram_seen, d)) {
+		/* Marked only once its record is out and the send went through: a
+		 * lost record or a failed send leaves the next send to report it. */
+		if (!bpf_map_lookup_elem(&dgram_seen, d) &&
+		    emit_connect(d, fd, ret < 0 ? ret : 0, CONNF_DATAGRAM, &si, w) && ret >= 0)
 			bpf_map_update_elem(&dgram_seen, d, &one, BPF_ANY);
-			emit_connect(d, fd, ret < 0 ? ret : 0, CONNF_DATAGRAM, &si, agent_id);
-		}
 	} else if (!read_peer(d, si.sk)) {
 		return;
 	}
 	if (want_dns && is_dns(d, &si))
-		emit_dns(d, fd, (void *)buf, len, 0, agent_id);
+		emit_dns(d, fd, (void *)buf, len, 0, w);
 }
 
 /* The tracked-or-trace_all gate of a send's exit; *tracked: DNS wanted. */
-static __always_inline bool send_exit_gate(struct trace_event_raw_sys_exit *ctx, struct pending *p, __u32 *agent_id,
+static __always_inline bool send_exit_gate(struct trace_event_raw_sys_exit *ctx, struct pending *p, struct who *w,
 					   bool *is_tracked)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 
-	if (!pop_pending((__u32)pid_tgid, ctx->id, p) || !traced(tgid, agent_id))
+	if (!pop_pending((__u32)pid_tgid, ctx->id, p) || restarting(ctx->ret) || !traced(tgid, w))
 		return false;
 	*is_tracked = bpf_map_lookup_elem(&tracked, &tgid) != NULL;
 	return true;
@@ -110,24 +119,24 @@ SEC("tracepoint/syscalls/sys_exit_sendto")
 int tp_sys_exit_sendto(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pending p;
-	__u32 agent_id;
+	struct who w;
 	bool is_tracked;
 
-	if (!send_exit_gate(ctx, &p, &agent_id, &is_tracked))
+	if (!send_exit_gate(ctx, &p, &w, &is_tracked))
 		return 0;
-	on_send(p.fd[0], p.ptr[0], p.mode, p.ptr[1], p.len, ctx->ret, bpf_get_current_pid_tgid() >> 32, agent_id,
+	on_send(p.fd[0], p.ptr[0], p.mode, p.ptr[1], p.len, ctx->ret, bpf_get_current_pid_tgid() >> 32, &w,
 		is_tracked);
 	return 0;
 }
 
 /* A msghdr's destination and first iovec. */
-static __always_inline void on_msghdr(struct user_msghdr64 *m, int fd, long ret, __u32 agent_id, bool is_tracked)
+static __always_inline void on_msghdr(struct user_msghdr64 *m, int fd, long ret, const struct who *w, bool is_tracked)
 {
 	struct user_iovec64 iov = {};
 
 	if (m->iov && m->iovlen)
 		bpf_probe_read_user(&iov, sizeof(iov), (void *)m->iov);
-	on_send(fd, m->name, m->namelen, iov.base, iov.len, ret, bpf_get_current_pid_tgid() >> 32, agent_id,
+	on_send(fd, m->name, m->namelen, iov.base, iov.len, ret, bpf_get_current_pid_tgid() >> 32, w,
 		is_tracked);
 }
 
@@ -142,14 +151,14 @@ int tp_sys_exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
 {
 	struct user_msghdr64 m = {};
 	struct pending p;
-	__u32 agent_id;
+	struct who w;
 	bool is_tracked;
 
-	if (!send_exit_gate(ctx, &p, &agent_id, &is_tracked))
+	if (!send_exit_gate(ctx, &p, &w, &is_tracked))
 		return 0;
 	if (bpf_probe_read_user(&m, sizeof(m), (void *)p.ptr[1]))
 		return 0;
-	on_msghdr(&m, p.fd[0], ctx->ret, agent_id, is_tracked);
+	on_msghdr(&m, p.fd[0], ctx->ret, &w, is_tracked);
 	return 0;
 }
 
@@ -165,11 +174,12 @@ int tp_sys_exit_sendmmsg(struct trace_event_raw_sys_exit *ctx)
 {
 	struct user_mmsghdr64 mm;
 	struct pending p;
-	__u32 agent_id, n;
+	struct who w;
+	__u32 n;
 	bool is_tracked;
 	long ret = ctx->ret;
 
-	if (!send_exit_gate(ctx, &p, &agent_id, &is_tracked))
+	if (!send_exit_gate(ctx, &p, &w, &is_tracked))
 		return 0;
 	n = ret > 0 ? ret : 1;
 	if (n > p.len)
@@ -179,7 +189,7 @@ int tp_sys_exit_sendmmsg(struct trace_event_raw_sys_exit *ctx)
 			break;
 		if (bpf_probe_read_user(&mm, sizeof(mm), (void *)(p.ptr[1] + i * sizeof(mm))))
 			break;
-		on_msghdr(&mm.hdr, p.fd[0], ret < 0 ? ret : 0, agent_id, is_tracked);
+		on_msghdr(&mm.hdr, p.fd[0], ret < 0 ? ret : 0, &w, is_tracked);
 	}
 	return 0;
 }
@@ -196,18 +206,20 @@ int tp_sys_enter_write(struct trace_event_raw_sys_enter *ctx)
 	struct tracked_proc *tp = bpf_map_lookup_elem(&tracked, &tgid);
 	struct sock_info si = {};
 	struct dgram_key *d;
-	__u32 agent_id;
+	struct who w;
 	int fd;
 
-	if (!tp)
+	if (!tp || !same_incarnation(tp, tgid))
 		return 0;
-	agent_id = tp->agent_id;
+	w.agent_id = tp->agent_id;
+	w.agent_pid = tp->agent_pid;
+	w.flags = tp->flags;
 	fd = ctx->args[0];
 	if (!fd_sock(fd, &si) || si.type != SOCK_DGRAM)
 		return 0;
 	d = dest_buf();
 	if (!d || !read_peer(d, si.sk) || !is_dns(d, &si))
 		return 0;
-	emit_dns(d, fd, (void *)ctx->args[1], ctx->args[2], 0, agent_id);
+	emit_dns(d, fd, (void *)ctx->args[1], ctx->args[2], 0, &w);
 	return 0;
 }

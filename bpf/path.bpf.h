@@ -13,7 +13,9 @@
 
 #include "record.bpf.h"
 
-#define DIR_MAX_DEPTH 64     /* components walked before giving up (truncated) */
+/* Steps of the walk: it is bounded by bytes (a component takes at least 2
+ * of the PATH_MAX_LEN), plus room for the mount crossings, which take none. */
+#define WALK_MAX_STEPS (PATH_MAX_LEN / 2 + 64)
 #define NAME_MASK     255    /* a component is at most NAME_MAX bytes */
 
 /* container_of with the offset relocated against the running kernel. */
@@ -98,7 +100,9 @@ static long walk_step(__u32 i, struct walk_ctx *c)
 /*
  * Writes the absolute path of (vfsmnt, dentry) into pb, ending at
  * PATH_MAX_LEN - 1. Returns the offset where it starts; its length is
- * PATH_MAX_LEN - 1 - start. Sets *trunc when components had to be left out.
+ * PATH_MAX_LEN - 1 - start. When the walk did not reach the root (the path
+ * is longer than PATH_MAX_LEN) it sets *trunc and the result is the tail
+ * without its leading '/': it must not pass for an absolute path.
  */
 static __always_inline __u32 walk_path(struct vfsmount *vfsmnt, struct dentry *dentry, struct pathbuf *pb,
 				       bool *trunc)
@@ -115,10 +119,14 @@ static __always_inline __u32 walk_path(struct vfsmount *vfsmnt, struct dentry *d
 	__u32 off;
 
 	pb->off = PATH_MAX_LEN - 1;
-	bpf_loop(DIR_MAX_DEPTH, walk_step, &c, 0);
-	if (!c.done || c.trunc)
-		*trunc = true;
+	bpf_loop(WALK_MAX_STEPS, walk_step, &c, 0);
 	off = pb->off;
+	if (!c.done || c.trunc) {
+		*trunc = true;
+		if (off < PATH_MAX_LEN - 1)
+			off++; /* drop the leading '/' */
+		return off;
+	}
 	if (off == PATH_MAX_LEN - 1) { /* no component: the root itself */
 		off--;
 		pb->buf[off] = '/';

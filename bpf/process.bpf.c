@@ -2,37 +2,59 @@
 /*
  * Process lifecycle: exec decides whether a process is an agent (the
  * in-kernel filter), fork hands that decision to children, exit forgets it.
+ * Every tracked entry is bound to its process incarnation (start_boottime)
+ * and names the root of its agent instance (agent_pid).
  */
-#include "record.bpf.h"
+#include "path.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Exact, zero-padded key of rules_exe, built in the (unused here) pathbuf. */
-static __always_inline struct rule_value *match_exe(const void *filename)
-{
-	__u32 zero = 0;
-	struct pathbuf *pb = bpf_map_lookup_elem(&pathbuf, &zero);
-	long n;
+/* Room for an exact, zero-padded rules_exe key past every record piece. */
+#define EXE_KEY_OFF (SCRATCH_SIZE - EXE_RULE_LEN)
 
-	if (!pb)
+static __always_inline void count_untracked(__u32 agent_id)
+{
+	__u32 slot = agent_id == AGENT_CANDIDATE ? 0 : agent_id & AGENT_SLOT_MASK;
+	__u64 *c = bpf_map_lookup_elem(&agent_untracked, &slot);
+
+	count(COUNTER_TRACKED_FULL);
+	if (c)
+		*c += 1;
+}
+
+/* rules_exe lookup of len bytes at src (a kernel buffer), zero-padded. */
+static __always_inline struct rule_value *exe_rule(struct scratch *s, const void *src, __u32 len)
+{
+	__u8 *key = &s->buf[EXE_KEY_OFF];
+
+	if (len == 0 || len >= EXE_RULE_LEN) /* longer than any key can be */
 		return NULL;
-	__builtin_memset(pb->buf, 0, EXE_RULE_LEN);
-	n = bpf_probe_read_kernel_str(pb->buf, EXE_RULE_LEN, filename);
-	if (n <= 0 || n >= EXE_RULE_LEN) /* longer than any key can be */
+	__builtin_memset(key, 0, EXE_RULE_LEN);
+	if (bpf_probe_read_kernel(key, len & (EXE_RULE_LEN - 1), src))
 		return NULL;
-	return bpf_map_lookup_elem(&rules_exe, pb->buf);
+	return bpf_map_lookup_elem(&rules_exe, key);
 }
 
 /*
- * An exec'ing process that is not tracked yet becomes tracked when its
- * exe path, new comm or cgroup matches a rule. A candidate rule tracks it
- * as AGENT_CANDIDATE until user space has read argv and decided.
+ * The rule an exec'ing process matches: the file the kernel executed (its
+ * resolved path, so `./agent`, a symlink or `a//agent` match the rule for
+ * /path/to/agent), then the name it was executed by, its new comm, its
+ * cgroup. exe/exe_len: the resolved path, already walked.
  */
-static __always_inline bool match_rules(const void *filename, __u32 tgid, __u32 *agent_id)
+static __always_inline struct rule_value *match_rules(struct scratch *s, const void *filename, const void *exe,
+						      __u32 exe_len)
 {
-	struct rule_value *rule = match_exe(filename);
-	struct tracked_proc tp = {};
+	struct rule_value *rule = exe_rule(s, exe, exe_len);
 
+	if (!rule) {
+		__u8 *key = &s->buf[EXE_KEY_OFF];
+		long n;
+
+		__builtin_memset(key, 0, EXE_RULE_LEN);
+		n = bpf_probe_read_kernel_str(key, EXE_RULE_LEN, filename);
+		if (n > 0 && n < EXE_RULE_LEN)
+			rule = bpf_map_lookup_elem(&rules_exe, key);
+	}
 	if (!rule) {
 		char comm[COMM_LEN] = {};
 
@@ -44,14 +66,7 @@ static __always_inline bool match_rules(const void *filename, __u32 tgid, __u32 
 
 		rule = bpf_map_lookup_elem(&rules_cgroup, &cgid);
 	}
-	if (!rule)
-		return false;
-	tp.agent_id = (rule->flags & RULEF_CANDIDATE) ? AGENT_CANDIDATE : rule->agent_id;
-	tp.flags = rule->flags;
-	if (bpf_map_update_elem(&tracked, &tgid, &tp, BPF_ANY))
-		count(COUNTER_TRACKED_FULL);
-	*agent_id = tp.agent_id;
-	return true;
+	return rule;
 }
 
 struct argc_ctx {
@@ -98,28 +113,67 @@ int tp_sched_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	const void *filename = (void *)ctx + (ctx->__data_loc_filename & 0xffff);
-	struct tracked_proc *tp;
+	struct task_struct *task = current_task();
+	struct file *exe_file = BPF_CORE_READ(task, mm, exe_file);
+	__u64 start = BPF_CORE_READ(task, start_boottime); /* de_thread made us the leader */
+	struct tracked_proc *tp, fresh = {};
+	struct rule_value *rule = NULL;
+	struct who w = {};
+	struct pathbuf *pb = pathbuf_get();
 	struct exec_event *e;
 	struct scratch *s;
-	__u32 agent_id = AGENT_NONE, off, argc = 0;
-	bool trunc = false;
+	__u32 off, argc = 0, exe_start = 0, exe_len = 0;
+	__u16 hflags = 0;
+	bool trunc = false, exe_trunc = false;
 	long n;
 
 	if (tgid == cfg_self_tgid)
 		return 0;
-	tp = bpf_map_lookup_elem(&tracked, &tgid);
-	if (tp)
-		agent_id = tp->agent_id; /* agents re-exec themselves: stay tracked */
-	else if (!match_rules(filename, tgid, &agent_id) && !cfg_trace_all)
-		return 0;
-
 	s = scratch_buf();
-	if (!s)
+	if (!s || !pb)
 		return 0;
+	tp = bpf_map_lookup_elem(&tracked, &tgid);
+	if (tp && tp->start_ns && tp->start_ns != start) {
+		bpf_map_delete_elem(&tracked, &tgid); /* a dead incarnation's entry */
+		count(COUNTER_STALE);
+		tp = NULL;
+	}
+	/* The executed file's path: matched against exe rules and reported. */
+	if (exe_file) {
+		exe_start = walk_path(BPF_CORE_READ(exe_file, f_path.mnt), BPF_CORE_READ(exe_file, f_path.dentry), pb,
+				      &exe_trunc) & (PATH_MAX_LEN - 1);
+		exe_len = PATH_MAX_LEN - 1 - exe_start;
+	}
+	if (tp) {
+		/* agents re-exec themselves: stay tracked */
+		if (!tp->start_ns)
+			tp->start_ns = start;
+		w.agent_id = tp->agent_id;
+		w.agent_pid = tp->agent_pid;
+		w.flags = tp->flags;
+	} else {
+		rule = match_rules(s, filename, &pb->buf[exe_start], exe_trunc ? 0 : exe_len);
+		if (rule) {
+			fresh.agent_id = (rule->flags & RULEF_CANDIDATE) ? AGENT_CANDIDATE : rule->agent_id;
+			fresh.flags = rule->flags;
+			fresh.start_ns = start;
+			fresh.agent_pid = tgid;
+			w.agent_id = fresh.agent_id;
+			w.agent_pid = tgid;
+			w.flags = fresh.flags;
+			if (bpf_map_update_elem(&tracked, &tgid, &fresh, BPF_ANY)) {
+				count_untracked(fresh.agent_id);
+				hflags |= EVF_UNTRACKED; /* named an agent, but nothing of it will follow */
+			}
+		} else if (!cfg_trace_all) {
+			return 0;
+		}
+	}
+
 	e = (struct exec_event *)s->buf;
-	fill_header(&e->hdr, EV_EXEC, agent_id);
-	e->start_ns = BPF_CORE_READ(current_task(), start_time);
-	e->_pad = 0;
+	fill_header(&e->hdr, EV_EXEC, &w);
+	e->hdr.flags |= hflags;
+	e->start_ns = start;
 
 	off = offsetof(struct exec_event, data);
 	n = bpf_probe_read_kernel_str(&s->buf[off], PATH_MAX_LEN, filename);
@@ -132,6 +186,15 @@ int tp_sched_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 	e->argv_len = put_argv(s, off, &argc, &trunc);
 	e->argc = argc;
 	off += e->argv_len;
+	e->exe_len = 0;
+	if (exe_file) {
+		if (exe_trunc)
+			trunc = true;
+		e->exe_len = put_kernel_bytes(s, off, &pb->buf[exe_start], exe_len, &trunc);
+		off += e->exe_len;
+	}
+	e->cwd_len = put_dir_of(s, off, AT_FDCWD, &trunc);
+	off += e->cwd_len;
 	if (trunc)
 		e->hdr.flags |= EVF_TRUNCATED;
 	submit(s, off, EV_EXEC);
@@ -146,7 +209,8 @@ int BPF_PROG(tp_btf_sched_process_fork, struct task_struct *parent, struct task_
 	struct tracked_proc *tp, inherited;
 	struct fork_event *e;
 	struct scratch *s;
-	__u32 agent_id = AGENT_NONE;
+	struct who w = {};
+	__u16 hflags = 0;
 
 	if (ptgid == ctgid)
 		return 0;
@@ -155,39 +219,66 @@ int BPF_PROG(tp_btf_sched_process_fork, struct task_struct *parent, struct task_
 		return 0;
 	if (ptgid == cfg_self_tgid)
 		return 0;
+	if (tp && !same_incarnation(tp, ptgid)) {
+		if (!cfg_trace_all)
+			return 0;
+		tp = NULL;
+	}
 	if (tp) {
 		inherited = *tp;
-		agent_id = inherited.agent_id;
-		if (bpf_map_update_elem(&tracked, &ctgid, &inherited, BPF_ANY))
-			count(COUNTER_TRACKED_FULL);
+		inherited.flags &= ~TPF_COMPAT;
+		inherited.start_ns = child->start_boottime;
+		w.agent_id = inherited.agent_id;
+		w.agent_pid = inherited.agent_pid;
+		w.flags = inherited.flags;
+		if (bpf_map_update_elem(&tracked, &ctgid, &inherited, BPF_ANY)) {
+			count_untracked(inherited.agent_id);
+			hflags |= EVF_UNTRACKED;
+		}
 	}
 
 	s = scratch_buf();
 	if (!s)
 		return 0;
 	e = (struct fork_event *)s->buf;
-	fill_header(&e->hdr, EV_FORK, agent_id);
+	fill_header(&e->hdr, EV_FORK, &w);
+	e->hdr.flags |= hflags;
 	e->hdr.pid = ctgid;
 	e->hdr.tid = child->pid;
 	e->hdr.ppid = ptgid;
 	/* clone(CLONE_NEWNET | CLONE_NEWNS) gives the child its own */
 	e->hdr.netns = BPF_CORE_READ(child, nsproxy, net_ns, ns.inum);
 	e->hdr.mntns = BPF_CORE_READ(child, nsproxy, mnt_ns, ns.inum);
-	e->start_ns = child->start_time;
+	e->start_ns = child->start_boottime;
 	submit(s, sizeof(*e), EV_FORK);
 	return 0;
 }
 
+#define SIGNAL_GROUP_EXIT 0x00000004
+
 /*
  * The process is gone when its last thread exits (group_dead), which is
  * not always the leader: the leader dies first when another thread execs.
- * Kernels before the tracepoint had group_dead tell it by signal->live.
+ * Kernels before the tracepoint had group_dead tell it by signal->live,
+ * which two threads exiting together can both read as 0; there the
+ * deletion of the tracked entry below decides which one reports.
  */
-static __always_inline bool group_dead(struct trace_event_raw_sched_process_exit *ctx)
+static __always_inline bool group_dead(struct trace_event_raw_sched_process_exit *ctx, bool *exact)
 {
-	if (bpf_core_field_exists(ctx->group_dead))
+	*exact = bpf_core_field_exists(ctx->group_dead);
+	if (*exact)
 		return BPF_CORE_READ(ctx, group_dead);
 	return BPF_CORE_READ(current_task(), signal, live.counter) == 0;
+}
+
+/* A group exit's code is the group's, whichever thread reports it. */
+static __always_inline __u32 exit_status(void)
+{
+	struct signal_struct *sig = BPF_CORE_READ(current_task(), signal);
+
+	if (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT)
+		return BPF_CORE_READ(sig, group_exit_code);
+	return BPF_CORE_READ(current_task(), exit_code);
 }
 
 SEC("tracepoint/sched/sched_process_exit")
@@ -196,18 +287,51 @@ int tp_sched_process_exit(struct trace_event_raw_sched_process_exit *ctx)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct exit_event *e;
 	struct scratch *s;
-	__u32 agent_id;
+	struct who w;
+	bool exact;
 
-	if (!traced(tgid, &agent_id) || !group_dead(ctx))
+	if (!traced(tgid, &w) || !group_dead(ctx, &exact))
+		return 0;
+	/* Only the thread that removes a tracked entry reports: one exit per
+	 * process, even where two threads both read signal->live as 0. */
+	if (bpf_map_delete_elem(&tracked, &tgid) && (w.agent_id != AGENT_NONE || w.agent_pid))
 		return 0;
 	s = scratch_buf();
-	if (s) {
-		e = (struct exit_event *)s->buf;
-		fill_header(&e->hdr, EV_EXIT, agent_id);
-		e->exit_code = BPF_CORE_READ(current_task(), exit_code);
-		e->_pad = 0;
-		submit(s, sizeof(*e), EV_EXIT);
-	}
-	bpf_map_delete_elem(&tracked, &tgid);
+	if (!s)
+		return 0;
+	e = (struct exit_event *)s->buf;
+	fill_header(&e->hdr, EV_EXIT, &w);
+	if (w.flags & TPF_COMPAT)
+		e->hdr.flags |= EVF_COMPAT;
+	e->exit_code = exit_status();
+	e->_pad = 0;
+	submit(s, sizeof(*e), EV_EXIT);
+	return 0;
+}
+
+/*
+ * 32-bit syscalls (int $0x80, or a 32-bit binary) go through the compat
+ * table, which the syscalls:sys_enter_* tracepoints do not see. We cannot
+ * decode them here, but a tracked process that makes one is flagged: its
+ * exit record carries EVF_COMPAT and COUNTER_COMPAT counts the calls.
+ * Every other thread pays a read of its own thread_info, no map lookup.
+ */
+#define TS_COMPAT 0x0002
+SEC("tracepoint/raw_syscalls/sys_enter")
+int tp_raw_sys_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct tracked_proc *tp;
+	__u32 tgid;
+
+	/* a BTF pointer: a plain load, no helper call, on every syscall */
+	if (!bpf_core_field_exists(task->thread_info.status) || !(task->thread_info.status & TS_COMPAT))
+		return 0;
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	tp = bpf_map_lookup_elem(&tracked, &tgid);
+	if (!tp)
+		return 0;
+	tp->flags |= TPF_COMPAT;
+	count(COUNTER_COMPAT);
 	return 0;
 }

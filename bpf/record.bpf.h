@@ -24,12 +24,46 @@ static __always_inline void count(__u32 idx)
 		*c += 1; /* per-CPU value, programs do not nest on one CPU */
 }
 
+/* Who a record is about: the agent and the root of its instance. */
+struct who {
+	__u32 agent_id;
+	__u32 agent_pid;
+	__u32 flags;    /* tracked_proc.flags */
+};
+
+/* start_boottime of the current process (its group leader's). */
+static __always_inline __u64 current_start(void)
+{
+	return BPF_CORE_READ(current_task(), group_leader, start_boottime);
+}
+
+/*
+ * An entry is the current process's only when its start time is: an entry
+ * left for a pid that died and was reused is dropped here, at the first
+ * hook the stranger reaches, instead of naming the stranger an agent.
+ * Only tracked processes pay for the check.
+ */
+static __always_inline bool same_incarnation(struct tracked_proc *tp, __u32 tgid)
+{
+	__u64 start = current_start();
+
+	if (tp->start_ns == start)
+		return true;
+	if (tp->start_ns == 0) { /* found by the /proc scan: bind now */
+		tp->start_ns = start;
+		return true;
+	}
+	bpf_map_delete_elem(&tracked, &tgid);
+	count(COUNTER_STALE);
+	return false;
+}
+
 /*
  * The one check every hot-path program makes first. Untracked processes
  * cost exactly this lookup. Returns false when nothing is to be traced;
- * *agent_id is then meaningless.
+ * *w is then meaningless.
  */
-static __always_inline bool traced(__u32 tgid, __u32 *agent_id)
+static __always_inline bool traced(__u32 tgid, struct who *w)
 {
 	struct tracked_proc *tp = bpf_map_lookup_elem(&tracked, &tgid);
 
@@ -37,7 +71,14 @@ static __always_inline bool traced(__u32 tgid, __u32 *agent_id)
 		return false;
 	if (tgid == cfg_self_tgid)
 		return false;
-	*agent_id = tp ? tp->agent_id : AGENT_NONE;
+	if (tp && !same_incarnation(tp, tgid)) {
+		if (!cfg_trace_all)
+			return false;
+		tp = NULL;
+	}
+	w->agent_id = tp ? tp->agent_id : AGENT_NONE;
+	w->agent_pid = tp ? tp->agent_pid : 0;
+	w->flags = tp ? tp->flags : 0;
 	return true;
 }
 
@@ -48,14 +89,14 @@ static __always_inline struct scratch *scratch_buf(void)
 	return bpf_map_lookup_elem(&scratch, &zero);
 }
 
-static __always_inline void fill_header(struct event_header *h, __u16 type, __u32 agent_id)
+static __always_inline void fill_header(struct event_header *h, __u16 type, const struct who *w)
 {
 	struct task_struct *task = current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 
 	h->type = type;
-	h->flags = agent_id == AGENT_CANDIDATE ? EVF_PENDING : 0;
+	h->flags = w->agent_id == AGENT_CANDIDATE ? EVF_PENDING : 0;
 	h->size = 0;
 	h->ts_ns = bpf_ktime_get_boot_ns();
 	h->pid = pid_tgid >> 32;
@@ -63,7 +104,9 @@ static __always_inline void fill_header(struct event_header *h, __u16 type, __u3
 	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	h->uid = (__u32)uid_gid;
 	h->gid = uid_gid >> 32;
-	h->agent_id = agent_id;
+	h->agent_id = w->agent_id;
+	h->agent_pid = w->agent_pid;
+	h->_pad = 0;
 	h->cgroup_id = bpf_get_current_cgroup_id();
 	h->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
 	h->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
@@ -75,7 +118,7 @@ static __always_inline void fill_header(struct event_header *h, __u16 type, __u3
  * reader is woken only once cfg_wakeup_bytes are waiting, otherwise it
  * finds the records on its next (short) poll timeout.
  */
-static __always_inline void submit(struct scratch *s, __u32 size, __u16 type)
+static __always_inline bool submit(struct scratch *s, __u32 size, __u16 type)
 {
 	struct event_header *h = (struct event_header *)s->buf;
 	__u64 flags = BPF_RB_NO_WAKEUP;
@@ -87,10 +130,11 @@ static __always_inline void submit(struct scratch *s, __u32 size, __u16 type)
 		flags = BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_output(&events, s->buf, size, flags)) {
 		count(COUNTER_LOST_BASE + (type & 15));
-		return;
+		return false;
 	}
 	if (h->flags & EVF_TRUNCATED)
 		count(COUNTER_TRUNCATED);
+	return true;
 }
 
 /*
@@ -127,7 +171,9 @@ static __always_inline __u32 put_kernel_bytes(struct scratch *s, __u32 off, cons
 		return 0;
 	}
 	len &= PATH_MAX_LEN - 1;
-	if (bpf_probe_read_kernel(&s->buf[off & SCRATCH_PIECE_MASK], len, src))
+	barrier_var(off); /* else clang drops the mask after the check above */
+	off &= SCRATCH_PIECE_MASK;
+	if (bpf_probe_read_kernel(&s->buf[off], len, src))
 		return 0;
 	return len;
 }
@@ -136,6 +182,20 @@ static __always_inline __u32 put_kernel_bytes(struct scratch *s, __u32 off, cons
 static __always_inline __u8 byte_at(struct scratch *s, __u32 off)
 {
 	return s->buf[off & SCRATCH_PIECE_MASK];
+}
+
+/*
+ * -ERESTARTSYS .. -ERESTART_RESTARTBLOCK (-512..-516): the call was
+ * interrupted and will be entered again (or turned into -EINTR for user
+ * space); its real outcome is the next exit, so this one is not reported.
+ */
+static __always_inline bool restarting(long ret)
+{
+	if (ret <= -512 && ret >= -516) {
+		count(COUNTER_RESTARTED);
+		return true;
+	}
+	return false;
 }
 
 /* Pops the arguments stashed at sys_enter for this thread and syscall. */
@@ -160,9 +220,9 @@ static __always_inline void push_pending(__u32 tid, struct pending *p)
 static __always_inline int stash_if_traced(struct pending *p)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 agent_id;
+	struct who w;
 
-	if (!traced(pid_tgid >> 32, &agent_id))
+	if (!traced(pid_tgid >> 32, &w))
 		return 0;
 	push_pending((__u32)pid_tgid, p);
 	return 0;

@@ -157,16 +157,17 @@ static __always_inline bool read_peer(struct dgram_key *d, struct sock *sk)
 	return true;
 }
 
-static __always_inline void emit_connect(struct dgram_key *d, int fd, int result, __u32 flags,
-					 struct sock_info *si, __u32 agent_id)
+/* Returns whether the record reached the ring buffer. */
+static __always_inline bool emit_connect(struct dgram_key *d, int fd, int result, __u32 flags,
+					 struct sock_info *si, const struct who *w)
 {
 	struct scratch *s = scratch_buf();
 	struct connect_event *e;
 
 	if (!s)
-		return;
+		return false;
 	e = (struct connect_event *)s->buf;
-	fill_header(&e->hdr, EV_CONNECT, agent_id);
+	fill_header(&e->hdr, EV_CONNECT, w);
 	e->result = result;
 	e->fd = fd;
 	e->family = d->family;
@@ -178,7 +179,7 @@ static __always_inline void emit_connect(struct dgram_key *d, int fd, int result
 	__builtin_memcpy(e->addr, d->addr, sizeof(e->addr));
 	__builtin_memcpy(e->unix_path, d->unix_path, sizeof(e->unix_path));
 	e->_pad = 0;
-	submit(s, sizeof(*e), EV_CONNECT);
+	return submit(s, sizeof(*e), EV_CONNECT);
 }
 
 static __always_inline bool is_dns(struct dgram_key *d, struct sock_info *si)
@@ -189,7 +190,7 @@ static __always_inline bool is_dns(struct dgram_key *d, struct sock_info *si)
 /* A DNS message as sent or received (flags: DNSF_*): up to DNS_PAYLOAD_MAX
  * bytes of the user buffer. */
 static __always_inline void emit_dns(struct dgram_key *d, int fd, const void *payload, __u64 len, __u32 flags,
-				     __u32 agent_id)
+				     const struct who *w)
 {
 	struct scratch *s = scratch_buf();
 	struct dns_event *e;
@@ -198,7 +199,7 @@ static __always_inline void emit_dns(struct dgram_key *d, int fd, const void *pa
 	if (!s || !payload)
 		return;
 	e = (struct dns_event *)s->buf;
-	fill_header(&e->hdr, EV_DNS, agent_id);
+	fill_header(&e->hdr, EV_DNS, w);
 	e->fd = fd;
 	e->family = d->family;
 	e->port = d->port;

@@ -14,7 +14,7 @@ arch=$(dpkg --print-architecture)
 stage=$(mktemp -d /tmp/agent-sensor-deb.XXXXXX)
 trap 'rm -rf "$stage"' EXIT
 
-for f in dist/sensor/cli/main.js build/Release/agent_sensor.node; do
+for f in dist/sensor/cli/main.js build/Release/agent_sensor.node bpf/egress/.output/egress-ctl; do
   [ -f "$f" ] || { echo "build-deb: $f missing: run bash scripts/build.sh" >&2; exit 1; }
 done
 
@@ -22,6 +22,8 @@ lib=$stage/usr/lib/agent-sensor
 mkdir -p "$lib/build/Release" "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/etc/agent-sensor" "$stage/DEBIAN"
 cp -r bin dist proto package.json package-lock.json "$lib/"
 cp build/Release/agent_sensor.node "$lib/build/Release/"
+# sensor isolate/release: the containment tool (embeds its BPF object), where the CLI looks for it
+mkdir -p "$lib/bpf/egress/.output" && cp bpf/egress/.output/egress-ctl "$lib/bpf/egress/.output/"
 cp -r node_modules "$lib/"
 (cd "$lib" && npm prune --omit=dev --ignore-scripts --no-audit --no-fund >/dev/null)
 find "$lib/dist" -name '*.map' -delete

@@ -1,15 +1,16 @@
 // The Sensor: a Backend plus everything above it. It pushes the agent rules
 // into the kernel, tracks agents that were running before it started (/proc
 // scan), decides interpreter candidates from argv (agents/candidates.ts),
-// names agents, enriches exec events from /proc, attributes connects to the
-// host names the agent resolved (dns/attribution.ts), and hands out batches
-// of SensorEvents through onEvents() or async iteration.
+// names agents, attributes connects to the host names the agent resolved
+// (dns/attribution.ts), and hands out batches of SensorEvents through
+// onEvents() or async iteration. Exec facts (exe, cwd) come from the kernel,
+// never from a later look at /proc.
 import { CandidateGate, type CandidateCounters } from './agents/candidates.js';
 import type { AgentSpec } from './agents/config.js';
-import { AgentRegistry } from './agents/registry.js';
+import { AgentRegistry, type Agent } from './agents/registry.js';
 import type { Backend, BackendCounters, KernelEvent } from './backends/backend.js';
 import { HostAttribution } from './dns/attribution.js';
-import { CgroupIds, ProcessCache, exeAndCwd, runningAgents, scanProcesses, type ProcessRecord } from './enrich/procfs.js';
+import { CgroupIds, ProcessCache, runningAgents, scanProcesses, startTicksOf, type ProcessRecord } from './enrich/procfs.js';
 import type { SensorEvent } from '../proto/events/types.js';
 
 export interface SensorOptions {
@@ -21,8 +22,6 @@ export interface SensorOptions {
   selfPid?: number;
   /** find agents already running at start (default true) */
   scanProc?: boolean;
-  /** add exe/cwd from /proc to exec events (default true) */
-  enrich?: boolean;
   /** diagnostics (rule warnings); default: stderr */
   log?: (msg: string) => void;
   /** events buffered for async iteration before the oldest are dropped (counted) */
@@ -43,7 +42,15 @@ export interface SensorCounters extends BackendCounters {
     listenerErrors: number;
     /** connect events given a host from a DNS answer the agent received */
     hostsAttributed: number;
+    /** running agents the scan found gone (or replaced) right after tracking them: untracked again */
+    scanVanished: number;
   };
+  /**
+   * agent name ("(undecided)" for candidates) -> its processes the kernel
+   * could not track (map full): their events after the flagged exec/fork
+   * are not seen
+   */
+  untrackedByAgent: Record<string, number>;
 }
 
 type Listener = (events: SensorEvent[]) => void;
@@ -57,6 +64,9 @@ export class Sensor {
   private readonly log: (msg: string) => void;
   private readonly selfPid: number;
   private readonly trackedAtStart = new Set<number>();
+  /** pid -> root of its agent instance, for backends whose records do not carry it (bpftrace) */
+  private readonly roots = new Map<number, number>();
+  private scanVanished = 0;
   private ruleErrors = 0;
   private iteratorDropped = 0;
   private listenerErrors = 0;
@@ -153,8 +163,50 @@ export class Sensor {
         iteratorDropped: this.iteratorDropped,
         listenerErrors: this.listenerErrors,
         hostsAttributed: this.hosts.attributed,
+        scanVanished: this.scanVanished,
       },
+      untrackedByAgent: this.untrackedByAgent(),
     };
+  }
+
+  private untrackedByAgent(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [id, n] of Object.entries(this.options.backend.counters().untrackedByAgent ?? {})) {
+      const name = Number(id) === 0 ? '(undecided)' : (this.registry.nameOf(Number(id)) ?? `agent #${id}`);
+      out[name] = (out[name] ?? 0) + n;
+    }
+    return out;
+  }
+
+  /**
+   * Makes every process that execs in cgroup `cgroupId` (cgroup v2 inode
+   * number) from now on an instance of the agent named `agentName` (added to
+   * the registry when the name is new). For `sensor launch`-style wrappers
+   * that put an agent in a cgroup of its own before exec'ing it.
+   */
+  addCgroupAgent(cgroupId: bigint, agentName: string): Agent {
+    const agent = this.registry.addAgent(agentName);
+    // The registry knows it too: an interpreter candidate exec'd in the cgroup is this agent (candidates.ts).
+    if (!this.registry.addCgroup(cgroupId, agent)) throw new Error(`cgroup ${cgroupId} already belongs to another agent`);
+    this.options.backend.setRule({ kind: 'cgroup', key: cgroupId, agentId: agent.id, candidate: false });
+    return agent;
+  }
+
+  /**
+   * addCgroupAgent for `sensor launch`: resolves once the rule is in force in
+   * the kernel; `configured`: the name is an agent of the config.
+   */
+  async watchCgroup(agentName: string, cgroupId: bigint): Promise<{ agentId: number; configured: boolean }> {
+    if (!this.started) throw new Error('the sensor is not running');
+    const agent = this.addCgroupAgent(cgroupId, agentName);
+    await this.options.backend.settled?.();
+    return { agentId: agent.id, configured: this.registry.isConfigured(agent) };
+  }
+
+  /** Undoes addCgroupAgent (processes already tracked stay tracked). */
+  removeCgroupAgent(cgroupId: bigint): void {
+    this.registry.removeCgroup(cgroupId);
+    if (this.started) this.options.backend.deleteRule?.({ kind: 'cgroup', key: cgroupId });
   }
 
   /** What exec/fork events told us about a pid (recent processes only). */
@@ -183,10 +235,9 @@ export class Sensor {
     this.gate.process(events, out);
     if (out.length === 0) return;
     this.resolveNames(out);
-    const enrich = this.options.enrich ?? true;
     for (const ev of out) {
+      if (ev.agentPid === undefined) this.fillAgentPid(ev);
       if (ev.type === 'exec') {
-        if (enrich) Object.assign(ev, exeAndCwd(ev.pid));
         this.cache.set(ev.pid, { exe: ev.exe ?? ev.filename, argv: ev.argv, startNs: ev.startNs });
       } else if (ev.type === 'fork') {
         const parent = this.cache.get(ev.ppid);
@@ -211,21 +262,53 @@ export class Sensor {
     }
   }
 
+  /** The root of an agent instance where the backend does not say: an agent's exec starts one, fork passes it on. */
+  private fillAgentPid(ev: KernelEvent): void {
+    if (ev.agentId === 0) {
+      ev.agentPid = 0;
+    } else {
+      if (!this.roots.has(ev.pid)) {
+        this.roots.set(ev.pid, ev.type === 'fork' ? (this.roots.get(ev.ppid) ?? ev.ppid) : ev.pid);
+        if (this.roots.size > 65536) this.roots.delete(this.roots.keys().next().value!);
+      }
+      ev.agentPid = this.roots.get(ev.pid)!;
+    }
+    if (ev.type === 'exit') this.roots.delete(ev.pid);
+  }
+
   private resolveNames(events: KernelEvent[]): void {
     for (const ev of events) ev.agent = this.registry.nameOf(ev.agentId);
   }
 
   private trackRunningAgents(): void {
     const procs = scanProcesses(new CgroupIds());
-    const found = runningAgents(procs, (p) => this.registry.matchProcess(p)?.id ?? null, this.selfPid);
+    const roots = new Map<number, number>();
+    const found = runningAgents(procs, (p) => this.registry.matchProcess(p)?.id ?? null, this.selfPid, roots);
+    const startOf = new Map(procs.map((p) => [p.pid, p.startTicks]));
     for (const [pid, agentId] of found) {
+      const root = roots.get(pid) ?? pid;
+      if (this.trackedAtStart.has(pid)) continue; // the second pass: already tracked
       try {
-        this.options.backend.track(pid, agentId, false);
+        this.options.backend.track(pid, agentId, false, root);
       } catch (err) {
         this.ruleErrors++;
         this.log(`could not track running agent pid ${pid}: ${(err as Error).message}`);
         continue;
       }
+      // It may have exited between the scan and the track: an entry for a
+      // dead pid would name whoever gets the pid next. Look again, and take
+      // the entry back when the process is gone or is another one now.
+      const now = startTicksOf(pid);
+      if (now === null || now !== startOf.get(pid)) {
+        this.scanVanished++;
+        try {
+          this.options.backend.decide(pid, null, root, 0);
+        } catch {
+          this.ruleErrors++;
+        }
+        continue;
+      }
+      this.roots.set(pid, root);
       this.trackedAtStart.add(pid);
     }
     for (const p of procs) {

@@ -15,7 +15,7 @@ function base(type: SensorEvent['type'], n: number) {
   const tsNs = String(1_764_330_035_123_456_789n + BigInt(n) * 333_333_333n);
   return {
     type, ts: isoFromNs(tsNs), tsNs, pid: n, tid: n + 1, ppid: 1, uid: 4294967295, gid: 0,
-    comm: 'node', agent: 'claude-code', cgroupId: '18446744073709551615', netns: 4026531840, mntns: 4026531841,
+    comm: 'node', agent: 'claude-code', cgroupId: '18446744073709551615', netns: 4026531840, mntns: 4026531841, agentPid: 0,
   };
 }
 

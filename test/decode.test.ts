@@ -69,6 +69,19 @@ describe('decode', () => {
     expect(one(openRecord({}, '//etc//./hosts/', ''))).toMatchObject({ path: '/etc/hosts', rawPath: '//etc//./hosts/' });
   });
 
+  it('attribution fields: agentPid, exec exe/cwd from the kernel, the opened file\'s path, flags', () => {
+    const exec = one(execRecord({ pid: 7, agentPid: 5, flags: 1 << 4 }, './a', ['./a'], 5n, '/opt/x/a', '/home/u'));
+    expect(exec).toMatchObject({ type: 'exec', agentPid: 5, exe: '/opt/x/a', cwd: '/home/u', untracked: true });
+    const bare = one(execRecord({ pid: 7 }, '/a', ['/a']));
+    expect([bare.agentPid, 'exe' in bare, 'cwd' in bare, 'untracked' in bare]).toEqual([0, false, false, false]);
+    // a successful open: path is the kernel's file, the caller's string beside it
+    const swapped = one(openRecord({ pid: 7, agentPid: 5, flags: 1 << 3 }, 'innocent.txt', '/tmp', { kpath: '/tmp/fifo' }));
+    expect(swapped).toMatchObject({ path: '/tmp/fifo', rawPath: 'innocent.txt', argChanged: true, result: 3 });
+    const same = one(openRecord({ pid: 7 }, '/etc/hostname', '', { kpath: '/etc/hostname' }));
+    expect([(same as { path?: unknown }).path, 'rawPath' in same, 'argChanged' in same]).toEqual(['/etc/hostname', false, false]);
+    expect(one(exitRecord({ pid: 7, flags: 1 << 5 }, 0))).toMatchObject({ compat: true });
+  });
+
   it('open access from O_ACCMODE; O_CREAT or O_TRUNC on O_RDONLY is a write', () => {
     expect(openAccess(0)).toBe('read');
     expect(openAccess(1)).toBe('write');

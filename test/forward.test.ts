@@ -15,6 +15,7 @@ import { Forwarder } from '../collector/forward/forwarder.js';
 import type { ForwardRecord } from '../collector/forward/ocsf-common.js';
 import type { ForwardOutput } from '../collector/forward/output.js';
 import { headerToken, octetFrame, sdValue, syslogMessage, syslogTime } from '../collector/forward/syslog-format.js';
+import { ALERT_SCHEMA_SQL } from '../collector/store/alert-chain.js';
 import { EventStore } from '../collector/store/event-store.js';
 import { allTypes, opens, testStore, type TestStore } from './helpers/forward-store.js';
 
@@ -68,7 +69,8 @@ describe('OCSF mapping', () => {
     const [exec, , badOpen, denied, v6, refused, unix, rmdir, rename, link, query, answer, exit] = o;
     expect(exec.metadata).toMatchObject({ version: '1.3.0', product: { name: 'agent-sensor', version: '0.1.0' }, uid: expect.stringMatching(/^sensor-a\/boot-1\/\d+\/0$/) });
     expect(exec.device).toMatchObject({ uid: 'sensor-a' });
-    expect(exec.actor).toMatchObject({ app_name: 'claude-code', process: { pid: 4242, name: 'claude' }, user: { uid: '1000' } });
+    expect(exec.actor).toMatchObject({ app_name: 'claude-code', app_uid: 'claude-code#4242', process: { pid: 4242, name: 'claude' }, user: { uid: '1000' } });
+    expect(exec.unmapped.agent_pid).toBe(4242);
     expect(exec.process).toMatchObject({ pid: 4242, file: { path: '/usr/bin/git', name: 'git' }, cmd_line: 'git status  /tmp/\\xff\\xfeA' });
     expect(exec.unmapped).toMatchObject({ cwd: '/home/u', start_ns: '123456789', argv: ['git', 'status', '', '/tmp/\\xff\\xfeA'] });
     expect(Buffer.from(exec.unmapped.raw_b64['argv.3'], 'base64')).toEqual(Buffer.from([0x2f, 0x74, 0x6d, 0x70, 0x2f, 0xff, 0xfe, 0x41]));
@@ -119,12 +121,11 @@ describe('OCSF mapping', () => {
     const out = new MemoryOutput();
     const f = new Forwarder({ db, output: out, product: PRODUCT, collectorName: 'c', alerts: storeAlertSource(db) });
     await drain(f);
-    // The columns issue 11's alert_chain has (collector/store/alert-chain.ts on its branch), created after the forwarder started.
-    t.store.database.exec(`CREATE TABLE alert_chain (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, alert_id INTEGER,
-      ts_ns INTEGER NOT NULL, sensor_id TEXT, agent TEXT NOT NULL, agent_pid INTEGER, pid INTEGER, rule TEXT, severity TEXT,
-      subject TEXT, summary TEXT, evidence TEXT, baseline TEXT, count INTEGER NOT NULL)`);
-    const ins = t.store.database.prepare(`INSERT INTO alert_chain (kind, alert_id, ts_ns, sensor_id, agent, agent_pid, pid, rule, severity, subject, summary, evidence, baseline, count)
-      VALUES (?, ?, 1795000000900000000, 'sensor-a', 'claude-code', 4200, 4242, ?, ?, ?, ?, ?, ?, 1)`);
+    // The alerts engine's own table (collector/store/alert-chain.ts), made after the forwarder started, if the store has none yet.
+    t.store.database.exec(ALERT_SCHEMA_SQL);
+    t.store.database.exec('DELETE FROM alert_chain');
+    const ins = t.store.database.prepare(`INSERT INTO alert_chain (kind, alert_id, ts_ns, sensor_id, agent, agent_pid, pid, rule, severity, subject, summary, evidence, baseline, count, created_at, prev_hash, hash)
+      VALUES (?, ?, 1795000000900000000, 'sensor-a', 'claude-code', 4200, 4242, ?, ?, ?, ?, ?, ?, 1, 0, x'', x'')`);
     ins.run('alert', null, 'new_area', 'medium', '~/.aws', 'read ~/.aws/credentials: an area claude-code never touched', '[3, 4]', 'areas seen: {cwd}, ~/.cache');
     ins.run('repeat', 1, null, null, null, null, null, null);
     ins.run('baseline', null, null, null, null, null, null, 'ab12');

@@ -318,7 +318,7 @@ describe.skipIf(skip !== null)('loss accounting with a tiny ring', () => {
     const bin = buildFixture('agent.c', 'as-test-burst');
     const N = 20_000;
     const rec = await startSensor([agent('burst', { comm: ['as-test-burst'] })], {
-      ringBytes: 4096, enrich: false, tuning: { pollMs: 50 },
+      ringBytes: 4096, tuning: { pollMs: 50 },
     });
     try {
       const ran = await run(bin, [`burst:/etc/hostname:${N}`]);
@@ -374,12 +374,15 @@ describe.skipIf(cliSkip !== null)('sensor watch --json', () => {
     expect(mine.map((e) => e.type)).toEqual(['exec', 'open', 'exit']);
     expect(mine[1]).toMatchObject({ path: '/etc/hostname', agent: 'as-test-cli', access: 'read' });
     expect(mine[2]).toMatchObject({ code: 3 });
+    // the root of the agent instance, on every event, from the kernel record
+    expect(mine.map((e) => e.agentPid)).toEqual([ran.pid, ran.pid, ran.pid]);
     for (const e of events) {
       expect(e).not.toHaveProperty('agentId');
       expect(e).not.toHaveProperty('pending');
     }
     expect(err).toMatch(/backend: libbpf/);
     expect(err).toMatch(/delivered \d+, lost \d+/);
+    expect(err).toMatch(/^loss: /m);
   });
 
   it('refuses to start with no agents and no --all', async () => {

@@ -3,7 +3,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { agentsFromOptions } from '../sensor/cli/commands/watch.js';
 import { AGENT_CANDIDATE, type KernelEvent } from '../sensor/backends/backend.js';
 import { compileArgvPattern } from '../sensor/agents/argv-match.js';
@@ -125,75 +125,129 @@ describe('candidate gate', () => {
   const reg = new AgentRegistry(parseAgentConfig(CONFIG, 'agents.yaml'));
   const decoder = new KernelDecoder({ bootToEpochNs: 0n, source: 'timer_list' });
   const evs = (...recs: Buffer[]): KernelEvent[] => decoder.decode(Buffer.concat(recs));
-  const P = { flags: 1, agentId: AGENT_CANDIDATE };
-  const setup = (traceAll = false) => {
+  /** a pending record of the candidate instance rooted at `root` */
+  const P = (root: number) => ({ flags: 1, agentId: AGENT_CANDIDATE, agentPid: root });
+  const CLAUDE = ['node', '/x/@anthropic-ai/claude-code/cli.js'];
+  const setup = (traceAll = false, argvOf: Record<number, string[]> = {}) => {
     const calls: string[] = [];
     const gate = new CandidateGate(reg, {
-      track: (pid, id) => calls.push(`track ${pid} ${id}`),
-      untrack: (pid) => calls.push(`untrack ${pid}`),
-    }, traceAll);
+      decide: (pid, startNs, root, id, newRoot) => {
+        calls.push(`decide ${pid}${startNs !== null ? `@${startNs}` : ''} root ${root} -> ${id}${newRoot ? ` as ${newRoot}` : ''}`);
+        return 'ok';
+      },
+    }, traceAll, (pid) => argvOf[pid] ?? null);
     return { gate, calls };
   };
+  const summary = (out: KernelEvent[]) => out.map((e) => [e.type, e.pid, e.agentId, e.agentPid, e.pending]);
 
-  it('confirms on exec argv, releases held events to the agent, children inherit', () => {
+  it('confirms on exec argv, releases held events to the agent, children inherit, bound to the start time', () => {
     const { gate, calls } = setup();
     const out: KernelEvent[] = [];
-    // a child's fork and its open arrive before the parent's exec is processed in this batch order
     gate.process(evs(
-      execRecord({ ...P, pid: 10 }, '/usr/bin/node', ['node', '/x/@anthropic-ai/claude-code/cli.js']),
-      openRecord({ ...P, pid: 10 }, '/etc/passwd', ''),
-      forkRecord({ ...P, pid: 11, ppid: 10 }),
-      openRecord({ ...P, pid: 11 }, '/etc/hosts', ''),
-      openRecord({ pid: 10, agentId: 1 }, '/after/track', ''),
+      execRecord({ ...P(10), pid: 10 }, '/usr/bin/node', CLAUDE, 1234n),
+      openRecord({ ...P(10), pid: 10 }, '/etc/passwd', ''),
+      forkRecord({ ...P(10), pid: 11, ppid: 10 }),
+      openRecord({ ...P(10), pid: 11 }, '/etc/hosts', ''),
+      openRecord({ pid: 10, agentId: 1, agentPid: 10 }, '/after/track', ''),
     ), out);
-    expect(out.map((e) => [e.type, e.pid, e.agentId, e.pending])).toEqual([
-      ['exec', 10, 1, false], ['open', 10, 1, false], ['fork', 11, 1, false], ['open', 11, 1, false], ['open', 10, 1, false],
+    expect(summary(out)).toEqual([
+      ['exec', 10, 1, 10, false], ['open', 10, 1, 10, false], ['fork', 11, 1, 10, false], ['open', 11, 1, 10, false],
+      ['open', 10, 1, 10, false],
     ]);
-    expect(calls).toEqual(['track 10 1', 'track 11 1']);
+    expect(calls).toEqual(['decide 10@1234 root 10 -> 1', 'decide 11 root 10 -> 1']);
   });
 
-  it('held events of an undecided child are released when the parent is decided', () => {
+  it('held events of an undecided child are released when the root is decided', () => {
     const { gate, calls } = setup();
     const out: KernelEvent[] = [];
     // child events first (different CPUs can reorder across pids)
-    gate.process(evs(forkRecord({ ...P, pid: 21, ppid: 20 }), openRecord({ ...P, pid: 21 }, '/c', '')), out);
+    gate.process(evs(forkRecord({ ...P(20), pid: 21, ppid: 20 }), openRecord({ ...P(20), pid: 21 }, '/c', '')), out);
     expect(out).toEqual([]);
     expect(gate.heldCount()).toBe(2);
-    gate.process(evs(execRecord({ ...P, pid: 20 }, '/usr/bin/python3', ['python3', '-m', 'my_agent'])), out);
-    expect(out.map((e) => [e.type, e.pid, e.agentId])).toEqual([['fork', 21, 2], ['open', 21, 2], ['exec', 20, 2]]);
-    expect(calls).toEqual(['track 20 2', 'track 21 2']);
+    gate.process(evs(execRecord({ ...P(20), pid: 20 }, '/usr/bin/python3', ['python3', '-m', 'my_agent'])), out);
+    expect(summary(out)).toEqual([['fork', 21, 2, 20, false], ['open', 21, 2, 20, false], ['exec', 20, 2, 20, false]]);
+    expect(calls).toEqual(['decide 20@5 root 20 -> 2', 'decide 21 root 20 -> 2']);
     expect(gate.heldCount()).toBe(0);
   });
 
-  it('rejects: untrack, drops pending events; --all releases them as non-agent', () => {
+  it('a child that execs before its root is decided keeps the inherited decision, not its own argv', () => {
+    for (const childFirst of [false, true]) {
+      const { gate, calls } = setup();
+      const out: KernelEvent[] = [];
+      const root = execRecord({ ...P(70), pid: 70 }, '/usr/bin/node', CLAUDE);
+      const child = [
+        forkRecord({ ...P(70), pid: 71, ppid: 70 }),
+        execRecord({ ...P(70), pid: 71, ppid: 70 }, '/bin/cat', ['/bin/cat', '/etc/hostname']),
+        openRecord({ ...P(70), pid: 71 }, '/etc/hostname', ''),
+        exitRecord({ ...P(70), pid: 71 }, 0),
+      ];
+      gate.process(evs(...(childFirst ? [...child, root] : [root, ...child])), out);
+      expect(out.filter((e) => e.pid === 71).map((e) => [e.type, e.agentId, e.agentPid])).toEqual(
+        [['fork', 1, 70], ['exec', 1, 70], ['open', 1, 70], ['exit', 1, 70]]);
+      expect(calls).toContain('decide 71 root 70 -> 1');
+      expect(gate.counters.dropped).toBe(0);
+    }
+  });
+
+  it('under a rejected root, a descendant whose own exec names an agent becomes the root of its own instance', () => {
+    const { gate, calls } = setup();
+    const out: KernelEvent[] = [];
+    gate.process(evs(
+      execRecord({ ...P(80), pid: 80 }, '/usr/bin/node', ['node', 'build.js']),
+      execRecord({ ...P(80), pid: 81, ppid: 80 }, '/usr/bin/node', CLAUDE, 99n),
+      openRecord({ ...P(80), pid: 81 }, '/x', ''),
+      openRecord({ ...P(80), pid: 82 }, '/y', ''),
+    ), out);
+    expect(summary(out)).toEqual([['exec', 81, 1, 81, false], ['open', 81, 1, 81, false]]);
+    expect(calls).toEqual(['decide 80@5 root 80 -> 0', 'decide 81@99 root 80 -> 1 as 81', 'decide 82 root 80 -> 0']);
+  });
+
+  it('rejects: the kernel entry goes, pending events are dropped; --all releases them as non-agent', () => {
     for (const traceAll of [false, true]) {
       const { gate, calls } = setup(traceAll);
       const out: KernelEvent[] = [];
       gate.process(evs(
-        execRecord({ ...P, pid: 30 }, '/usr/bin/node', ['node', 'server.js']),
-        openRecord({ ...P, pid: 30 }, '/x', ''),
-        exitRecord({ ...P, pid: 30 }, 0),
+        execRecord({ ...P(30), pid: 30 }, '/usr/bin/node', ['node', 'server.js']),
+        openRecord({ ...P(30), pid: 30 }, '/x', ''),
+        exitRecord({ ...P(30), pid: 30 }, 0),
       ), out);
-      expect(calls).toEqual(['untrack 30']);
-      expect(out.map((e) => [e.type, e.agentId])).toEqual(traceAll ? [['exec', 0], ['open', 0], ['exit', 0]] : []);
+      expect(calls).toEqual(['decide 30@5 root 30 -> 0']);
+      expect(out.map((e) => [e.type, e.agentId, e.agentPid])).toEqual(traceAll ? [['exec', 0, 0], ['open', 0, 0], ['exit', 0, 0]] : []);
       expect(gate.counters.dropped).toBe(traceAll ? 0 : 3);
     }
   });
 
-  it('a pending exec after pid reuse is decided afresh', () => {
+  it('a pending exec after pid reuse is decided afresh, bound to the new start time', () => {
     const { gate, calls } = setup();
     const out: KernelEvent[] = [];
-    gate.process(evs(execRecord({ ...P, pid: 40 }, '/usr/bin/node', ['node', 'a.js'])), out);
-    gate.process(evs(execRecord({ ...P, pid: 40 }, '/usr/bin/node', ['node', '/p/@anthropic-ai/claude-code/cli.js'])), out);
-    expect(calls).toEqual(['untrack 40', 'track 40 1']);
+    gate.process(evs(execRecord({ ...P(40), pid: 40 }, '/usr/bin/node', ['node', 'a.js'], 1n)), out);
+    gate.process(evs(execRecord({ ...P(40), pid: 40 }, '/usr/bin/node', CLAUDE, 2n)), out);
+    expect(calls).toEqual(['decide 40@1 root 40 -> 0', 'decide 40@2 root 40 -> 1']);
     expect(out.map((e) => e.agentId)).toEqual([1]);
+  });
+
+  it('a root whose exec was lost is decided from /proc/<pid>/cmdline when its held events expire', () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const { gate, calls } = setup(false, { 90: CLAUDE });
+      const out: KernelEvent[] = [];
+      gate.process(evs(openRecord({ ...P(90), pid: 90 }, '/a', ''), openRecord({ ...P(90), pid: 91 }, '/b', '')), out);
+      expect(out).toEqual([]);
+      vi.setSystemTime(Date.now() + 6000);
+      gate.process([], out);
+      expect(summary(out)).toEqual([['open', 90, 1, 90, false], ['open', 91, 1, 90, false]]);
+      expect(calls).toEqual(['decide 90 root 90 -> 1', 'decide 91 root 90 -> 1']);
+      expect(gate.counters.decidedFromProc).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('undecided at stop (the exec was lost): counted as expired, or released as non-agent with --all', () => {
     for (const traceAll of [false, true]) {
-      const { gate, calls } = setup(traceAll);
+      const { gate, calls } = setup(traceAll, { 60: CLAUDE });
       const out: KernelEvent[] = [];
-      gate.process(evs(openRecord({ ...P, pid: 60 }, '/a', ''), openRecord({ ...P, pid: 60 }, '/b', '')), out);
+      gate.process(evs(openRecord({ ...P(60), pid: 60 }, '/a', ''), openRecord({ ...P(60), pid: 60 }, '/b', '')), out);
       expect(out).toEqual([]);
       gate.flush(out);
       expect(out.map((e) => [e.pid, e.agentId, e.pending])).toEqual(traceAll ? [[60, 0, false], [60, 0, false]] : []);
@@ -206,7 +260,7 @@ describe('candidate gate', () => {
   it('events of non-candidates pass untouched', () => {
     const { gate } = setup();
     const out: KernelEvent[] = [];
-    const input = evs(openRecord({ pid: 50, agentId: 1 }, '/a', ''), openRecord({ pid: 51, agentId: 0 }, '/b', ''));
+    const input = evs(openRecord({ pid: 50, agentId: 1, agentPid: 50 }, '/a', ''), openRecord({ pid: 51, agentId: 0 }, '/b', ''));
     gate.process(input, out);
     expect(out).toEqual(input);
   });

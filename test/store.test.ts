@@ -32,7 +32,7 @@ function base(type: SensorEvent['type'], pid = 4242) {
   const tsNs = T0 + tick++ * 1_000n;
   return {
     type, ts: '', tsNs: tsNs.toString(), pid, tid: pid, ppid: 1, uid: 1000, gid: 1000, comm: 'claude',
-    agent: 'claude-code', cgroupId: '18446744073709551000', netns: 4026531840, mntns: 4026531841,
+    agent: 'claude-code', agentPid: 4000, cgroupId: '18446744073709551000', netns: 4026531840, mntns: 4026531841,
   };
 }
 const NON_UTF8 = { b64: Buffer.from([0x2f, 0x74, 0x6d, 0x70, 0x2f, 0xff, 0xfe, 0x41]).toString('base64') }; // "/tmp/\xff\xfeA"
@@ -137,7 +137,7 @@ describe('EventStore', () => {
   it('names the batch that lost an event row, and extra rows outside every batch', () => {
     const s = openStore();
     for (let i = 1n; i <= 3n; i++) s.commitBatch({ sensorId: 'h', bootId: 'b', seq: i, events: allTypes() });
-    sqlite(s.path, 'INSERT INTO events SELECT 1000, batch_id, type, ts_ns, pid, tid, ppid, uid, gid, comm_sid, agent_id, cgroup, netns, mntns, bits, path_sid, newpath_sid, flags, mode, access, syscall, result, family, proto, addr_sid, port, host_sid, code, signal, qname_sid, qtype_sid, start_ns, exe_sid, cwd_sid, argv FROM events WHERE id = 5');
+    sqlite(s.path, 'INSERT INTO events SELECT 1000, batch_id, type, ts_ns, pid, tid, ppid, uid, gid, comm_sid, agent_id, cgroup, netns, mntns, bits, path_sid, newpath_sid, flags, mode, access, syscall, result, family, proto, addr_sid, port, host_sid, code, signal, qname_sid, qtype_sid, start_ns, exe_sid, cwd_sid, argv, agent_pid FROM events WHERE id = 5');
     expect(verifyChain(s.database).firstBad).toMatchObject({ batchId: 1n, seq: 1n, problem: 'extra-events' });
     sqlite(s.path, 'DELETE FROM events WHERE id = 1000; DELETE FROM events WHERE id = 13');
     expect(verifyChain(s.database).firstBad).toMatchObject({ batchId: 2n, seq: 2n, problem: 'altered' });

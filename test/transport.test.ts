@@ -19,6 +19,7 @@ import { encodeBatch, encodeEvent, encodeEventGeneric } from '../proto/codec/bat
 import { Backoff } from '../sensor/transport/backoff.js';
 import { CollectorClient } from '../sensor/transport/collector-client.js';
 import { collectorStatus, queryCollector } from '../sensor/transport/collector-rpc.js';
+import { renderStatus } from '../sensor/cli/commands/status.js';
 import { queryEvents } from '../collector/query/event-query.js';
 import { fromProtoEvent, isoFromNs, toProtoEvent } from '../proto/codec/convert.js';
 import { messageType, protoCodecs, STREAM_PATH, type PbAck, type PbEventBatch } from '../proto/codec/proto.js';
@@ -32,17 +33,18 @@ function base(type: SensorEvent['type'], n: number) {
   const tsNs = String(1_764_330_035_123_456_789n + BigInt(n));
   return {
     type, ts: isoFromNs(tsNs), tsNs, pid: n, tid: n + 1, ppid: 1, uid: 1000, gid: 1000,
-    comm: 'node', agent: 'claude-code', cgroupId: '18446744073709551615', netns: 4026531840, mntns: 4026531841,
+    comm: 'node', agent: 'claude-code', cgroupId: '18446744073709551615', netns: 4026531840, mntns: 4026531841, agentPid: 0,
   };
 }
 
 function oneOfEach(): SensorEvent[] {
   return [
-    { ...base('exec', 1), filename: '/usr/bin/git', argv: ['git', NON_UTF8, ''], startNs: '123456789012345', exe: NON_UTF8, cwd: '/home/u' },
+    { ...base('exec', 1), filename: '/usr/bin/git', argv: ['git', NON_UTF8, ''], startNs: '123456789012345', exe: NON_UTF8, cwd: '/home/u', agentPid: 1 },
+    { ...base('exec', 13), filename: '/a', argv: ['a'], startNs: '5', agentPid: 4_000_000, untracked: true },
     { ...base('fork', 2), startNs: '99', truncated: false },
-    { ...base('exit', 3), code: 0, signal: null },
+    { ...base('exit', 3), code: 0, signal: null, agentPid: 1, compat: true },
     { ...base('exit', 4), code: null, signal: 9, agent: null },
-    { ...base('open', 5), path: NON_UTF8, rawPath: 'x/../y', flags: 0o101, mode: 0o644, access: 'write', result: -13, syscall: 'openat2', sha256: 'ab'.repeat(32) },
+    { ...base('open', 5), path: NON_UTF8, rawPath: 'x/../y', flags: 0o101, mode: 0o644, access: 'write', result: -13, syscall: 'openat2', sha256: 'ab'.repeat(32), agentPid: 1, argChanged: true },
     { ...base('connect', 6), family: 'inet6', proto: 'udp', addr: '::1', port: 53, result: -115, datagram: true, host: 'example.com' },
     { ...base('connect', 7), family: 'unix', proto: 'unix', addr: '@abstract\u0001', port: 0, result: 0 },
     { ...base('unlink', 8), path: '/tmp/a', rmdir: true, result: 0, truncated: true },
@@ -307,6 +309,20 @@ describe('collector server over a unix socket, real SQLite store', () => {
     expect(Number(status.events)).toBe(storedEvents());
   });
 
+  it('the sensor\'s own loss by cause reaches Status and `sensor status`', async () => {
+    const loss = { 'untracked-processes:claude-code': 3, 'ring:open': 7 };
+    const client = new CollectorClient({
+      address: `unix://${socket}`, sensorId: 'loss1', bootId: 'boot-loss1', logger: quiet, sensorLoss: () => loss,
+    });
+    client.start();
+    client.push(markedEvents(1, 2));
+    await client.close(10_000);
+    const status = await collectorStatus({ address: `unix://${socket}` });
+    const mine = status.sensors!.find((x) => x.sensor_id === 'loss1')!;
+    expect(mine.counters?.sensor_loss).toEqual({ 'untracked-processes:claude-code': '3', 'ring:open': '7' });
+    expect(renderStatus(status)).toContain('sensor loss: ring:open=7 untracked-processes:claude-code=3');
+  });
+
   it('a client whose batches exceed the collector\'s limit splits them until they fit', async () => {
     const client = new CollectorClient({
       address: `unix://${socket}`, sensorId: 'big1', bootId: 'boot-big1', logger: quiet,
@@ -327,15 +343,21 @@ describe('collector server over a unix socket, real SQLite store', () => {
     client.push(events);
     expect(await client.close(10_000)).toMatchObject({ acked: events.length });
     const rows = await queryCollector({ address: `unix://${socket}` }, { sensor_id: 'q1', limit: 100 });
-    const back = rows.map((r) => r.event).sort((a, b) => a.pid - b.pid);
+    // The store's columns for agentPid and the attribution flags come with
+    // the store change of issue 11; compared here without them.
+    const withoutAttribution = (e: Record<string, unknown>) => {
+      for (const k of ['agentPid', 'untracked', 'compat', 'argChanged']) delete e[k];
+      return e;
+    };
+    const back = rows.map((r) => withoutAttribution({ ...r.event })).sort((a, b) => (a.pid as number) - (b.pid as number));
     // The store keeps `truncated` as a bit (false reads back as absent) and
     // sha256 is the collector's own hash of the file, never the sensor's claim.
     const expected = events.map((e) => {
       const copy: Record<string, unknown> = { ...e };
       if (copy.truncated === false) delete copy.truncated;
       delete copy.sha256;
-      return copy;
-    });
+      return withoutAttribution(copy);
+    }).sort((a, b) => (a.pid as number) - (b.pid as number));
     expect(back).toEqual(expected);
     const opens = await queryCollector({ address: `unix://${socket}` }, { sensor_id: 'q1', types: ['open'] });
     expect(opens.map((r) => r.event.type)).toEqual(['open']);

@@ -170,7 +170,7 @@ const CLASS_OF: Record<QueriedEvent['type'], [number, number, (ctx: Ctx, e: Quer
 export function eventToOcsf(e: QueriedEvent, origin: EventOrigin, product: ProductInfo): ForwardRecord {
   const [classUid, categoryUid, map] = CLASS_OF[e.type];
   const ctx: Ctx = { b64: {}, raw: {} };
-  const agentPid = (e as { agentPid?: number }).agentPid; // issue 11 adds it to the event contract
+  const agentPid = e.agentPid || undefined; // 0 or absent: not in an agent instance
   const { activity, fields } = map(ctx, e);
   const tsNs = BigInt(e.tsNs);
   const uid = eventUid(origin);

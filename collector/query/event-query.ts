@@ -12,6 +12,8 @@ import { PATH_GLOB_SQL, registerPathGlob } from './path-glob.js';
 export interface EventFilters {
   agent?: string;
   pid?: number;
+  /** only events of the agent instance rooted at this pid */
+  agentPid?: number;
   types?: EventType[];
   /** glob (proto/events/glob.ts: * within a directory, ** across) over every path an event carries: path, newpath (rename/link target), exe */
   pathGlob?: string;
@@ -43,6 +45,10 @@ function eventWhere(db: Database.Database, f: EventFilters): { sql: string; args
   if (f.pid !== undefined) {
     where.push('e.pid = ?');
     args.push(f.pid);
+  }
+  if (f.agentPid !== undefined) {
+    where.push('e.agent_pid = ?');
+    args.push(f.agentPid);
   }
   if (f.types && f.types.length > 0) {
     const numbers = f.types.map((t) => {

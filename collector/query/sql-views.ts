@@ -46,14 +46,14 @@ SELECT e.id AS id, e.batch_id AS batch_id, ${iso('e.ts_ns')} AS ts, e.ts_ns AS t
        ${str('e.exe_sid')} AS exe, ${str('e.cwd_sid')} AS cwd, ${ARGV_TEXT_SQL}(e.argv) AS argv,
        (e.bits & ${BIT_TRUNCATED}) != 0 AS truncated,
        CASE WHEN ${WANTS_HASH_SQL} THEN (
-         SELECT lower(hex(sha256)) FROM files WHERE id = coalesce(e.file_id,
-           (SELECT file_id FROM file_links WHERE batch_id = e.batch_id AND path_sid = e.path_sid))) END AS sha256
+         SELECT lower(hex(sha256)) FROM files WHERE id =
+           (SELECT file_id FROM file_links WHERE batch_id = e.batch_id AND path_sid = e.path_sid)) END AS sha256
   FROM events e JOIN batches b ON b.id = e.batch_id`;
 
 const FILES_V = `
 CREATE TEMP VIEW IF NOT EXISTS files_v AS
 SELECT f.id AS id, ${str('f.path_sid')} AS path, f.state AS state, lower(hex(f.sha256)) AS sha256,
-       f.size AS size, f.dev AS dev, f.ino AS ino, f.mtime_ns AS mtime_ns, f.hashed_at AS hashed_at
+       f.size AS size, f.dev AS dev, f.ino AS ino, f.mtime_ns AS mtime_ns, f.hashed_at AS hashed_at, f.hash_source AS hash_source
   FROM files f`;
 
 /** Creates the views on this connection (a read-only one: only TEMP objects can be made). */

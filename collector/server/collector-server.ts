@@ -27,6 +27,7 @@ import {
 import { serverCredentials, type TlsFiles } from '../../proto/transport/tls.js';
 import type { EventType } from '../../proto/events/types.js';
 import { grpcErrorFor, logFailedHandshakes, statusLogger } from './grpc-errors.js';
+import { addLaunchControl, type LaunchControl } from './launch-control.js';
 import { SensorRegistry } from './sensor-registry.js';
 import type { EncodedBatchStore, QueryEvents, QueryEventsEncoded, StorePort } from './store-port.js';
 import { lockDownSocket, prepareSocketPath } from './unix-socket.js';
@@ -62,6 +63,8 @@ export interface CollectorServerOptions {
   maxStreams?: number;
   maxConnections?: number;
   logger?: Logger;
+  /** serves `sensor launch` (LaunchControl) on a unix socket; absent: UNIMPLEMENTED */
+  launchControl?: LaunchControl;
 }
 
 export interface CollectorCounters {
@@ -133,6 +136,7 @@ export class CollectorServer {
       Query: (call: grpc.ServerUnaryCall<PbQueryRequest, PbQueryResponse>, cb: grpc.sendUnaryData<PbQueryResponse>) =>
         void collector.onQuery(collector.peerOf(call), call.request, cb),
     });
+    if (opts.launchControl && address.kind === 'unix') addLaunchControl(server, opts.launchControl, log);
     if (address.kind === 'unix') await prepareSocketPath(address.path);
     const credentials = opts.tls ? serverCredentials(opts.tls) : grpc.ServerCredentials.createInsecure();
     const port = await new Promise<number>((resolve, reject) =>
@@ -364,6 +368,7 @@ export class CollectorServer {
         types: req.types?.length ? (req.types as EventType[]) : undefined,
         agent: req.agent,
         pid: req.pid,
+        agentPid: req.agent_pid,
         sinceNs: req.since_ns === undefined ? undefined : BigInt(req.since_ns),
         untilNs: req.until_ns === undefined ? undefined : BigInt(req.until_ns),
         sensorId: peer.role === 'sensor' ? peer.name : req.sensor_id,

@@ -47,6 +47,7 @@ export interface QueryFilters {
   types?: SensorEvent['type'][];
   agent?: string;
   pid?: number;
+  agentPid?: number;
   sinceNs?: bigint;
   untilNs?: bigint;
   sensorId?: string;

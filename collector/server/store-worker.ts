@@ -21,7 +21,10 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { decodeEventBatch } from '../../proto/codec/batch-decoder.js';
 import { EventStore, type EventStoreOptions, type StoreStatus } from '../store/event-store.js';
 import { WalCheckpointer } from '../store/wal-checkpointer.js';
+import { attachDetection } from '../detect/attach.js';
+import type { DetectionOptions } from '../detect/settings.js';
 import { commitEncodedBatch } from './batch-commit.js';
+import { processLogger } from './logger.js';
 import type { BatchSender, CommitOutcome } from './batch-types.js';
 import type { EncodedBatchStore } from './store-port.js';
 
@@ -38,6 +41,9 @@ type FromWorker =
 
 const MARK = 'agent-sensor-store-worker';
 
+/** The writer's options: the store's, and the detection engine's when detectors run after commit. */
+export type WriterStoreOptions = WorkerStoreOptions & { detection?: DetectionOptions };
+
 /** A worker runs JavaScript only: from TypeScript source (vite-node, tests) the store stays on this thread. */
 export const STORE_WORKER_AVAILABLE = import.meta.url.endsWith('.js');
 
@@ -45,8 +51,13 @@ export const STORE_WORKER_AVAILABLE = import.meta.url.endsWith('.js');
  * The collector's writer store: on a worker thread when this module is
  * compiled, else (TypeScript source) an EventStore on this thread.
  */
-export async function openWriterStore(opts: WorkerStoreOptions): Promise<WorkerStore | EventStore> {
-  return STORE_WORKER_AVAILABLE ? WorkerStore.open(opts) : EventStore.open(opts);
+export async function openWriterStore(opts: WriterStoreOptions): Promise<WorkerStore | EventStore> {
+  return STORE_WORKER_AVAILABLE ? WorkerStore.open(opts) : withDetection(EventStore.open(opts), opts);
+}
+
+function withDetection(store: EventStore, opts: WriterStoreOptions): EventStore {
+  if (opts.detection) attachDetection(store, opts.detection, processLogger());
+  return store;
 }
 
 export interface WorkerStoreOptions extends EventStoreOptions {
@@ -80,7 +91,7 @@ export class WorkerStore implements EncodedBatchStore {
   }
 
   /** Opens the store on a new worker thread; resolves once it is open. */
-  static async open(opts: WorkerStoreOptions): Promise<WorkerStore> {
+  static async open(opts: WriterStoreOptions): Promise<WorkerStore> {
     if (opts.readonly) throw new Error('a worker store is the writer; open a read-only EventStore directly');
     const { onDeath, workerHeapMb, ...storeOpts } = opts;
     const worker = new Worker(new URL(import.meta.url), {
@@ -178,11 +189,11 @@ export class WorkerStore implements EncodedBatchStore {
 
 const POISONED_MAX = 4096;
 
-function runInWorker(opts: EventStoreOptions): void {
+function runInWorker(opts: WriterStoreOptions): void {
   const port = parentPort!;
   let store: EventStore;
   try {
-    store = EventStore.open(opts);
+    store = withDetection(EventStore.open(opts), opts);
   } catch (err) {
     port.postMessage({ op: 'error', message: err instanceof Error ? err.message : String(err) } satisfies FromWorker);
     port.close();
@@ -230,5 +241,5 @@ function failedAfterEarlier(bytes: Buffer): CommitOutcome {
 }
 
 if (!isMainThread && workerData && typeof workerData === 'object' && MARK in workerData) {
-  runInWorker((workerData as Record<string, EventStoreOptions>)[MARK]!);
+  runInWorker((workerData as Record<string, WriterStoreOptions>)[MARK]!);
 }

@@ -10,6 +10,12 @@ import { createHash } from 'node:crypto';
 import type { EventColumns } from './event-rows.js';
 
 export const CANON_VERSION = 'agent-sensor/batch/v2';
+// A batch in which any event has an agentPid is written as v2 plus agentPid
+// after argv on every event, under its own version string. A batch without
+// one keeps the v2 bytes; setting an agentPid in such a batch later flips it
+// to this form and breaks its link, as does clearing every agentPid of a
+// batch that had one.
+export const CANON_VERSION_AGENT_PID = 'agent-sensor/batch/v2+agent-pid';
 export const GENESIS_LINK = Buffer.alloc(32);
 
 export interface BatchRow {
@@ -34,7 +40,7 @@ export interface StoredEvent {
 const EVENT_FIELDS: (keyof EventColumns)[] = [
   'type', 'tsNs', 'pid', 'tid', 'ppid', 'uid', 'gid', 'comm', 'agent', 'cgroup', 'netns', 'mntns', 'bits',
   'path', 'newpath', 'flags', 'mode', 'access', 'syscall', 'result', 'family', 'proto', 'addr', 'port', 'host',
-  'code', 'signal', 'qname', 'qtype', 'startNs', 'exe', 'cwd', 'argv',
+  'code', 'signal', 'qname', 'qtype', 'startNs', 'exe', 'cwd', 'argv', 'agentPid',
 ];
 
 // One growing buffer written through a DataView: a batch is thousands of
@@ -102,7 +108,7 @@ class CanonicalWriter {
   }
 
   // Field by field in EVENT_FIELDS order (a test holds the two together).
-  event(c: EventColumns): void {
+  event(c: EventColumns, withAgentPid: boolean): void {
     this.int(c.type, 'event.type');
     this.big(c.tsNs);
     this.int(c.pid, 'event.pid');
@@ -136,6 +142,7 @@ class CanonicalWriter {
     this.bytes(c.exe);
     this.bytes(c.cwd);
     this.bytes(c.argv);
+    if (withAgentPid) this.int(c.agentPid, 'event.agentPid');
   }
 
   result(): Buffer {
@@ -145,7 +152,8 @@ class CanonicalWriter {
 
 export function canonicalBatchBytes(batch: BatchRow, events: StoredEvent[]): Buffer {
   const w = new CanonicalWriter();
-  w.value(CANON_VERSION, 'version');
+  const withAgentPid = events.some((e) => e.columns.agentPid !== null);
+  w.value(withAgentPid ? CANON_VERSION_AGENT_PID : CANON_VERSION, 'version');
   w.value(batch.id, 'batch.id');
   w.value(batch.sensorId, 'batch.sensorId');
   w.value(batch.bootId, 'batch.bootId');
@@ -158,7 +166,7 @@ export function canonicalBatchBytes(batch: BatchRow, events: StoredEvent[]): Buf
   for (const e of events) {
     w.big(e.id);
     w.big(e.batchId);
-    w.event(e.columns);
+    w.event(e.columns, withAgentPid);
   }
   return w.result();
 }
@@ -172,7 +180,7 @@ export function canonicalEventBytesGeneric(c: EventColumns): Buffer {
 
 export function canonicalEventBytes(c: EventColumns): Buffer {
   const w = new CanonicalWriter();
-  w.event(c);
+  w.event(c, true);
   return w.result();
 }
 
@@ -186,7 +194,7 @@ export function canonicalValues(values: (number | bigint | Buffer | string | nul
 /** What a batch's events are, as received: tells a resend from a different batch under the same seq. */
 export function eventsDigest(events: EventColumns[]): Buffer {
   const w = new CanonicalWriter();
-  for (const c of events) w.event(c);
+  for (const c of events) w.event(c, true);
   return createHash('sha256').update(w.result()).digest();
 }
 

@@ -41,6 +41,8 @@ export interface EventColumns {
   exe: Buffer | null;
   cwd: Buffer | null;
   argv: Buffer | null;
+  /** root pid of the agent instance; null for non-agents and rows of older stores */
+  agentPid: number | null;
 }
 
 /** Columns holding interned strings, in canonical order (see canonical.ts). */
@@ -88,6 +90,7 @@ function emptyColumns(e: SensorEvent): EventColumns {
     path: null, newpath: null, flags: null, mode: null, access: null, syscall: null, result: null,
     family: null, proto: null, addr: null, port: null, host: null, code: null, signal: null,
     qname: null, qtype: null, startNs: null, exe: null, cwd: null, argv: null,
+    agentPid: e.agentPid || null, // 0 (not an agent) is stored as no instance
   };
 }
 
@@ -211,7 +214,8 @@ export function fromColumns(c: EventColumns): SensorEvent {
   if (!type) throw new Error(`stored event type ${c.type} is unknown`);
   const base = {
     ts: isoFromNs(c.tsNs), tsNs: c.tsNs.toString(), pid: c.pid, tid: c.tid, ppid: c.ppid, uid: c.uid, gid: c.gid,
-    comm: byteString(c.comm), agent: c.agent, cgroupId: i64ToU64(c.cgroup), netns: c.netns, mntns: c.mntns,
+    comm: byteString(c.comm), agent: c.agent, ...(c.agentPid !== null ? { agentPid: c.agentPid } : {}),
+    cgroupId: i64ToU64(c.cgroup), netns: c.netns, mntns: c.mntns,
     ...(c.bits & BIT_TRUNCATED ? { truncated: true } : {}),
   };
   const bs = (b: Buffer | null, what: string): ByteString => byteString(must(b, what));

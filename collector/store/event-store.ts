@@ -40,6 +40,13 @@ export interface CommitInput {
   remote?: boolean;
 }
 
+/** A batch as committed: its events and the ids they were stored under. */
+export interface CommittedBatch {
+  sensorId: string;
+  events: SensorEvent[];
+  ids: bigint[];
+}
+
 export interface CommitResult {
   duplicate: boolean;
   /** a batch under this (sensor, boot, seq) is stored with different events: nothing written */
@@ -105,6 +112,7 @@ export class EventStore {
   private stmts?: ReturnType<EventStore['prepareWriter']>;
   private commitTx?: (input: CommitInput, cols: EventColumns[], digest: Buffer) => { batchId: bigint; ids: bigint[]; link: Buffer };
   private closed = false;
+  private committedListener?: (batch: CommittedBatch) => void;
 
   private constructor(path: string, db: Database.Database, writable: boolean) {
     this.path = path;
@@ -183,7 +191,13 @@ export class EventStore {
     this.counts.events += cols.length;
     if (this.hashQueue) this.enqueueHashes(input, cols, done.ids);
     if (this.walBound?.afterCommit()) this.counts.walTruncations++;
+    this.committedListener?.({ sensorId: input.sensorId, events: input.events, ids: done.ids });
     return { duplicate: false, eventIds: done.ids };
+  }
+
+  /** Called after each new batch is committed (the detection engine's feed; it must only queue). */
+  onCommitted(listener: (batch: CommittedBatch) => void): void {
+    this.committedListener = listener;
   }
 
   // One job per distinct path of a batch: an agent reading the same file
@@ -346,8 +360,8 @@ export class EventStore {
       insertEvent: db.prepare(
         `INSERT INTO events (batch_id, type, ts_ns, pid, tid, ppid, uid, gid, comm_sid, agent_id, cgroup, netns, mntns,
            bits, path_sid, newpath_sid, flags, mode, access, syscall, result, family, proto, addr_sid, port, host_sid,
-           code, signal, qname_sid, qtype_sid, start_ns, exe_sid, cwd_sid, argv)
-         VALUES (${Array(34).fill('?').join(', ')})`,
+           code, signal, qname_sid, qtype_sid, start_ns, exe_sid, cwd_sid, argv, agent_pid)
+         VALUES (${Array(35).fill('?').join(', ')})`,
       ),
       forked: db.prepare(
         `INSERT INTO processes (sensor_sid, pid, start_ns, ppid, agent_id, last_batch) VALUES (?, ?, ?, ?, ?, ?)
@@ -384,7 +398,7 @@ export class EventStore {
         c.mntns, c.bits, strings.optionalId(c.path), strings.optionalId(c.newpath), c.flags, c.mode, c.access,
         c.syscall, c.result, c.family, c.proto, strings.optionalId(c.addr), c.port, strings.optionalId(c.host),
         c.code, c.signal, strings.optionalId(c.qname), strings.optionalId(c.qtype), c.startNs,
-        strings.optionalId(c.exe), strings.optionalId(c.cwd), c.argv,
+        strings.optionalId(c.exe), strings.optionalId(c.cwd), c.argv, c.agentPid,
       ).lastInsertRowid);
       if (stored.length > 0 && id !== stored[stored.length - 1]!.id + 1n) {
         throw new Error('event ids of a batch are not contiguous'); // the id range is what the chain covers

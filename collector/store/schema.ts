@@ -135,7 +135,8 @@ CREATE TABLE IF NOT EXISTS events (
   start_ns    INTEGER,
   exe_sid     INTEGER,
   cwd_sid     INTEGER,
-  argv        BLOB
+  argv        BLOB,
+  agent_pid   INTEGER            -- root pid of the agent instance
 );
 CREATE INDEX IF NOT EXISTS events_agent_ts ON events (agent_id, ts_ns);
 CREATE INDEX IF NOT EXISTS events_pid_ts   ON events (pid, ts_ns);
@@ -144,6 +145,7 @@ CREATE INDEX IF NOT EXISTS events_path     ON events (path_sid) WHERE path_sid I
 CREATE INDEX IF NOT EXISTS events_newpath  ON events (newpath_sid) WHERE newpath_sid IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_exe      ON events (exe_sid) WHERE exe_sid IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_addr     ON events (addr_sid) WHERE addr_sid IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_agent_pid ON events (agent_pid) WHERE agent_pid IS NOT NULL;
 
 -- (sensor, pid, start_ns) names a process; filled from fork and exec events.
 CREATE TABLE IF NOT EXISTS processes (

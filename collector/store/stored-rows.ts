@@ -58,6 +58,7 @@ export function decodeEventRow(r: RawEventRow, strings: StringReader): StoredEve
       exe: strings.bytes(int(r.exe_sid)),
       cwd: strings.bytes(int(r.cwd_sid)),
       argv: blob(r.argv),
+      agentPid: int(r.agent_pid), // undefined in stores made before the column: null
     },
   };
 }

@@ -56,6 +56,8 @@ Options ParseOptions(Napi::Object o) {
   opt.cfg.ring_bytes = OptU32(o, "ringBytes", 4u << 20);
   opt.cfg.trace_all = o.Get("traceAll").ToBoolean();
   opt.cfg.self_tgid = OptU32(o, "selfPid", static_cast<uint32_t>(getpid()));
+  opt.cfg.tracked_max = OptU32(o, "trackedMax", 0);
+  opt.cfg.watch_compat = o.Get("watchCompat").ToBoolean();
   opt.pollMs = static_cast<int>(OptU32(o, "pollMs", DEFAULT_POLL_MS));
   opt.batchBytes = OptU32(o, "batchBytes", DEFAULT_BATCH_BYTES);
   if (opt.batchBytes < MIN_BATCH_BYTES) opt.batchBytes = MIN_BATCH_BYTES;
@@ -114,6 +116,16 @@ uint32_t ArgU32(const Napi::CallbackInfo &info, size_t i, const char *what) {
   return info[i].As<Napi::Number>().Uint32Value();
 }
 
+// A process start time (boot ns): a bigint, or undefined for 0.
+uint64_t ArgStartNs(const Napi::CallbackInfo &info, size_t i) {
+  if (info[i].IsUndefined() || info[i].IsNull()) return 0;
+  if (!info[i].IsBigInt()) throw Napi::TypeError::New(info.Env(), "startNs must be a bigint");
+  bool lossless;
+  uint64_t v = info[i].As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless) throw Napi::RangeError::New(info.Env(), "startNs must fit in 64 bits");
+  return v;
+}
+
 class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -126,6 +138,8 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
                            InstanceMethod<&KernelSensor::Track>("track"),
                            InstanceMethod<&KernelSensor::Untrack>("untrack"),
                            InstanceMethod<&KernelSensor::TrackedAgent>("trackedAgent"),
+                           InstanceMethod<&KernelSensor::TrackedEntry>("trackedEntry"),
+                           InstanceMethod<&KernelSensor::Decide>("decide"),
                            InstanceMethod<&KernelSensor::Counters>("counters"),
                            InstanceMethod<&KernelSensor::Unavailable>("unavailable"),
                        });
@@ -250,7 +264,40 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
     Napi::Env env = info.Env();
     uint32_t tgid = ArgU32(info, 0, "tgid"), agent = ArgU32(info, 1, "agentId");
     RequireRunning(env);
-    Check(env, loader_track(loader_, tgid, agent, info[2].ToBoolean() ? RULEF_CANDIDATE : 0));
+    uint64_t start = ArgStartNs(info, 3);
+    uint32_t root = info[4].IsUndefined() ? 0 : ArgU32(info, 4, "agentPid");
+    Check(env, loader_track(loader_, tgid, agent, info[2].ToBoolean() ? RULEF_CANDIDATE : 0, start, root));
+  }
+
+  // decide(tgid, startNs, expectAgentPid, agentId, newAgentPid) -> 'ok' | 'gone' | 'stale'
+  Napi::Value Decide(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    uint32_t tgid = ArgU32(info, 0, "tgid");
+    uint64_t start = ArgStartNs(info, 1);
+    uint32_t expectRoot = ArgU32(info, 2, "expectAgentPid"), agent = ArgU32(info, 3, "agentId");
+    uint32_t newRoot = info[4].IsUndefined() ? 0 : ArgU32(info, 4, "newAgentPid");
+    RequireRunning(env);
+    int err = loader_decide(loader_, tgid, start, expectRoot, agent, newRoot);
+    if (err == -ENOENT) return Napi::String::New(env, "gone");
+    if (err == -ESTALE) return Napi::String::New(env, "stale");
+    Check(env, err);
+    return Napi::String::New(env, "ok");
+  }
+
+  Napi::Value TrackedEntry(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    uint32_t tgid = ArgU32(info, 0, "tgid");
+    struct tracked_proc v {};
+    RequireRunning(env);
+    int err = loader_tracked_entry(loader_, tgid, &v);
+    if (err == -ENOENT) return env.Null();
+    Check(env, err);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("agentId", Napi::Number::New(env, v.agent_id));
+    o.Set("agentPid", Napi::Number::New(env, v.agent_pid));
+    o.Set("startNs", Napi::BigInt::New(env, static_cast<uint64_t>(v.start_ns)));
+    o.Set("flags", Napi::Number::New(env, v.flags));
+    return o;
   }
 
   void Untrack(const Napi::CallbackInfo &info) {
@@ -293,6 +340,14 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
     o.Set("queueDropped", static_cast<double>(stats_.queueDropped));
     o.Set("malformed", static_cast<double>(stats_.malformed));
     o.Set("pollError", stats_.pollError.load());
+    o.Set("staleTracked", static_cast<double>(kernel_[COUNTER_STALE]));
+    o.Set("restarted", static_cast<double>(kernel_[COUNTER_RESTARTED]));
+    o.Set("compatSyscalls", static_cast<double>(kernel_[COUNTER_COMPAT]));
+    // agent id -> processes of it the kernel could not track (non-zero only)
+    Napi::Object untracked = Napi::Object::New(env);
+    for (size_t a = 0; a < AGENT_SLOTS; a++)
+      if (untracked_[a]) untracked.Set(static_cast<uint32_t>(a), static_cast<double>(untracked_[a]));
+    o.Set("agentUntracked", untracked);
     return o;
   }
 
@@ -305,6 +360,11 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
   void ReadKernelCounters() {
     uint64_t now[COUNTER_MAX] = {};
     if (loader_read_counters(loader_, now, COUNTER_MAX) == 0) std::memcpy(kernel_, now, sizeof(now));
+    // Only worth the AGENT_SLOTS lookups once the kernel said a track failed.
+    if (kernel_[COUNTER_TRACKED_FULL]) {
+      std::vector<uint64_t> per(AGENT_SLOTS);
+      if (loader_read_agent_untracked(loader_, per.data(), per.size()) == 0) untracked_ = per;
+    }
   }
 
   void RememberUnavailable() {
@@ -317,6 +377,7 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
   // flight when start() is called again count towards the new one.
   void ResetCounts() {
     std::memset(kernel_, 0, sizeof(kernel_));
+    untracked_.assign(AGENT_SLOTS, 0);
     delivered_ = 0;
     batches_ = 0;
     stats_.queueDropped = 0;
@@ -332,6 +393,7 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
   std::unique_ptr<RingReader> reader_;
   ReaderStats stats_;
   uint64_t kernel_[COUNTER_MAX] = {};
+  std::vector<uint64_t> untracked_ = std::vector<uint64_t>(AGENT_SLOTS);
   uint64_t delivered_ = 0;  // main thread only
   uint64_t batches_ = 0;    // main thread only
   std::vector<std::string> unavailable_;

@@ -106,6 +106,15 @@ static int configure(struct sensor_loader *l, const struct loader_config *cfg)
 	err = bpf_map__set_max_entries(l->skel->maps.events, ring);
 	if (err)
 		return loader_fail(l, -err, "setting the ring buffer size to %u failed: %s", ring, strerror(-err));
+	if (cfg->tracked_max) {
+		err = bpf_map__set_max_entries(l->skel->maps.tracked, cfg->tracked_max);
+		if (err)
+			return loader_fail(l, -err, "setting the tracked-process capacity to %u failed: %s",
+					   cfg->tracked_max, strerror(-err));
+	}
+	/* Off by default: it runs on every syscall of every process. */
+	if (!cfg->watch_compat)
+		bpf_program__set_autoload(l->skel->progs.tp_raw_sys_enter, false);
 	l->skel->rodata->cfg_trace_all = cfg->trace_all ? 1 : 0;
 	l->skel->rodata->cfg_self_tgid = cfg->self_tgid;
 	l->skel->rodata->cfg_wakeup_bytes = cfg->wakeup_bytes;

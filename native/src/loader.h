@@ -32,6 +32,9 @@ struct loader_config {
 	bool     trace_all;     /* trace every process, not only tracked     */
 	uint32_t self_tgid;     /* never traced                              */
 	uint64_t wakeup_bytes;  /* kernel wakes the reader only past this; 0 = every record */
+	uint32_t tracked_max;   /* capacity of the tracked-process map; 0 = default */
+	bool     watch_compat;  /* flag tracked processes making 32-bit syscalls: one
+				 * more program on every syscall of the machine */
 };
 
 /* Called by the reader thread for each ring record, exactly as in the ring.
@@ -63,10 +66,34 @@ int loader_set_rule(struct sensor_loader *l, enum rule_kind kind, const void *ke
 int loader_delete_rule(struct sensor_loader *l, enum rule_kind kind, const void *key,
 		       size_t key_len);
 
-int loader_track(struct sensor_loader *l, uint32_t tgid, uint32_t agent_id, uint32_t flags);
+/* Puts a running process under watch (the /proc scan). start_ns 0: the
+ * first hook the process reaches binds the entry to it. agent_pid: the
+ * root of its agent instance (0: tgid itself). */
+int loader_track(struct sensor_loader *l, uint32_t tgid, uint32_t agent_id, uint32_t flags,
+		 uint64_t start_ns, uint32_t agent_pid);
 int loader_untrack(struct sensor_loader *l, uint32_t tgid);
+
+/*
+ * An argv decision about a tracked process, applied only to the entry it
+ * was made about: one whose agent_pid is expect_agent_pid and, when
+ * expect_start_ns is not 0, whose start time is that. agent_id
+ * AGENT_NONE removes the entry, anything else replaces the agent and
+ * agent_pid (new_agent_pid) and never creates an entry: a process that
+ * has exited is not brought back. Returns 0, -ENOENT (not tracked: gone),
+ * -ESTALE (another incarnation or instance holds the pid now).
+ */
+int loader_decide(struct sensor_loader *l, uint32_t tgid, uint64_t expect_start_ns, uint32_t expect_agent_pid,
+		  uint32_t agent_id, uint32_t new_agent_pid);
+
 /* 0 and *agent_id set, or -ENOENT when tgid is not tracked. */
 int loader_tracked_agent(struct sensor_loader *l, uint32_t tgid, uint32_t *agent_id);
+/* The whole entry (struct tracked_proc in events.h), or -ENOENT. */
+struct tracked_proc;
+int loader_tracked_entry(struct sensor_loader *l, uint32_t tgid, struct tracked_proc *out);
+
+/* Per-agent counts of processes the kernel could not track (map full),
+ * out[AGENT_SLOTS], index = agent id (0 = undecided candidates). */
+int loader_read_agent_untracked(struct sensor_loader *l, uint64_t *out, size_t n);
 
 /* Sum of the per-CPU counters, out[COUNTER_MAX] (enum counter in events.h). */
 int loader_read_counters(struct sensor_loader *l, uint64_t *out, size_t n);

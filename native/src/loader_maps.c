@@ -83,9 +83,12 @@ int loader_delete_rule(struct sensor_loader *l, enum rule_kind kind, const void 
 	return 0;
 }
 
-int loader_track(struct sensor_loader *l, uint32_t tgid, uint32_t agent_id, uint32_t flags)
+int loader_track(struct sensor_loader *l, uint32_t tgid, uint32_t agent_id, uint32_t flags,
+		 uint64_t start_ns, uint32_t agent_pid)
 {
-	struct tracked_proc v = { .agent_id = agent_id, .flags = flags };
+	struct tracked_proc v = {
+		.agent_id = agent_id, .flags = flags, .start_ns = start_ns, .agent_pid = agent_pid ? agent_pid : tgid,
+	};
 	int err;
 
 	if (!l->skel)
@@ -109,7 +112,15 @@ int loader_untrack(struct sensor_loader *l, uint32_t tgid)
 	return 0;
 }
 
-int loader_tracked_agent(struct sensor_loader *l, uint32_t tgid, uint32_t *agent_id)
+/*
+ * Look up, compare, then write with BPF_EXIST. The kernel can change the
+ * entry between the lookup and the write only by deleting it (exit; the
+ * write then fails with ENOENT) or by replacing it for a new incarnation,
+ * which needs the pid to be freed and handed out again within these few
+ * microseconds.
+ */
+int loader_decide(struct sensor_loader *l, uint32_t tgid, uint64_t expect_start_ns, uint32_t expect_agent_pid,
+		  uint32_t agent_id, uint32_t new_agent_pid)
 {
 	struct tracked_proc v;
 	int err;
@@ -117,9 +128,75 @@ int loader_tracked_agent(struct sensor_loader *l, uint32_t tgid, uint32_t *agent
 	if (!l->skel)
 		return loader_fail(l, ENOTCONN, "the sensor is not started");
 	err = bpf_map__lookup_elem(l->skel->maps.tracked, &tgid, sizeof(tgid), &v, sizeof(v), 0);
+	if (err == -ENOENT)
+		return err;
+	if (err)
+		return loader_fail(l, -err, "looking up pid %u failed: %s", tgid, strerror(-err));
+	if (v.agent_pid != expect_agent_pid || (expect_start_ns && v.start_ns && v.start_ns != expect_start_ns))
+		return -ESTALE;
+	if (agent_id == AGENT_NONE) {
+		err = bpf_map__delete_elem(l->skel->maps.tracked, &tgid, sizeof(tgid), 0);
+	} else {
+		v.agent_id = agent_id;
+		v.flags &= ~RULEF_CANDIDATE;
+		v.agent_pid = new_agent_pid ? new_agent_pid : v.agent_pid;
+		err = bpf_map__update_elem(l->skel->maps.tracked, &tgid, sizeof(tgid), &v, sizeof(v), BPF_EXIST);
+	}
+	if (err == -ENOENT)
+		return err;
+	if (err)
+		return loader_fail(l, -err, "deciding pid %u failed: %s", tgid, strerror(-err));
+	return 0;
+}
+
+int loader_tracked_entry(struct sensor_loader *l, uint32_t tgid, struct tracked_proc *out)
+{
+	int err;
+
+	if (!l->skel)
+		return loader_fail(l, ENOTCONN, "the sensor is not started");
+	err = bpf_map__lookup_elem(l->skel->maps.tracked, &tgid, sizeof(tgid), out, sizeof(*out), 0);
 	if (err)
 		return err == -ENOENT ? err : loader_fail(l, -err, "looking up pid %u failed: %s", tgid, strerror(-err));
+	return 0;
+}
+
+int loader_tracked_agent(struct sensor_loader *l, uint32_t tgid, uint32_t *agent_id)
+{
+	struct tracked_proc v;
+	int err = loader_tracked_entry(l, tgid, &v);
+
+	if (err)
+		return err;
 	*agent_id = v.agent_id;
+	return 0;
+}
+
+static int sum_percpu(struct sensor_loader *l, struct bpf_map *map, uint32_t key, uint64_t *sum)
+{
+	size_t value_size = (size_t)l->ncpus * sizeof(*l->percpu);
+	int cpu, err;
+
+	err = bpf_map__lookup_elem(map, &key, sizeof(key), l->percpu, value_size, 0);
+	if (err)
+		return loader_fail(l, -err, "reading counter %u failed: %s", key, strerror(-err));
+	*sum = 0;
+	for (cpu = 0; cpu < l->ncpus; cpu++)
+		*sum += l->percpu[cpu];
+	return 0;
+}
+
+int loader_read_agent_untracked(struct sensor_loader *l, uint64_t *out, size_t n)
+{
+	uint32_t key;
+	int err;
+
+	if (!l->skel || !l->percpu)
+		return loader_fail(l, ENOTCONN, "the sensor is not started");
+	for (key = 0; key < n && key < AGENT_SLOTS; key++) {
+		if ((err = sum_percpu(l, l->skel->maps.agent_untracked, key, &out[key])))
+			return err;
+	}
 	return 0;
 }
 

@@ -31,7 +31,7 @@ int main(void)
 	}
 	for (size_t i = 0; i < loader_unavailable_count(l); i++)
 		printf("unavailable %s\n", loader_unavailable_name(l, i));
-	printf("track %d\n", loader_track(l, 42, 7, 0));
+	printf("track %d\n", loader_track(l, 42, 7, 0, 0, 0));
 	err = loader_tracked_agent(l, 42, &agent);
 	printf("tracked_agent %d %u\n", err, agent);
 	printf("untracked_agent %d\n", loader_tracked_agent(l, 43, &agent));

@@ -19,6 +19,7 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8); __type(key, ch
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8); __type(key, __u64); __type(value, struct rule_value); } rules_cgroup SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } events SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, COUNTER_MAX); __type(key, __u32); __type(value, __u64); } counters SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, AGENT_SLOTS); __type(key, __u32); __type(value, __u64); } agent_untracked SEC(".maps");
 
 SEC("tracepoint/syscalls/sys_enter_getppid")
 int tp_sys_enter_getppid(void *ctx)

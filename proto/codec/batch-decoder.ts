@@ -245,6 +245,10 @@ function decodeEvent(w: Wire, end: number): SensorEvent {
   let agent: string | null = null;
   let cgroupId = '0';
   let truncated: boolean | undefined;
+  let untracked: boolean | undefined;
+  let compat: boolean | undefined;
+  let argChanged: boolean | undefined;
+  let agentPid = 0;
   while (w.pos < end) {
     const tag = w.u32();
     const field = tag >>> 3;
@@ -269,15 +273,22 @@ function decodeEvent(w: Wire, end: number): SensorEvent {
       case (29 << 3): netns = w.u32(); break;
       case (30 << 3): mntns = w.u32(); break;
       case (31 << 3): truncated = w.bool(); break;
+      case (32 << 3): agentPid = w.u32(); break;
+      case (33 << 3): untracked = w.bool(); break;
+      case (34 << 3): compat = w.bool(); break;
+      case (35 << 3): argChanged = w.bool(); break;
       default: w.skip(tag & 7);
     }
   }
   if (w.pos !== end) throw new RangeError('index out of range: event overruns its length');
   if (payload === undefined) throw new InvalidEventError('event has no known payload');
   const base: Omit<EventBase, 'type'> = {
-    ts: isoFromNsFast(tsNs), tsNs, pid, tid, ppid, uid, gid, comm, agent, cgroupId, netns, mntns,
+    ts: isoFromNsFast(tsNs), tsNs, pid, tid, ppid, uid, gid, comm, agent, cgroupId, netns, mntns, agentPid,
   };
   if (truncated !== undefined) base.truncated = truncated;
+  if (untracked !== undefined) base.untracked = untracked;
+  if (compat !== undefined) base.compat = compat;
+  if (argChanged !== undefined) base.argChanged = argChanged;
   return decodePayload(new Wire(w.buf, pStart, pEnd), payload, base);
 }
 

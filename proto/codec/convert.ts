@@ -55,9 +55,13 @@ export function toProtoEvent(event: SensorEvent): PbEvent {
     cgroup_id: event.cgroupId,
     netns: event.netns,
     mntns: event.mntns,
+    agent_pid: event.agentPid,
   };
   if (event.agent !== null) out.agent = event.agent;
   if (event.truncated !== undefined) out.truncated = event.truncated;
+  if (event.untracked !== undefined) out.untracked = event.untracked;
+  if (event.compat !== undefined) out.compat = event.compat;
+  if (event.argChanged !== undefined) out.arg_changed = event.argChanged;
   switch (event.type) {
     case 'exec':
       out.exec = {
@@ -133,8 +137,12 @@ export function fromProtoEvent(pb: PbEvent): SensorEvent {
     cgroupId: pb.cgroup_id ?? '0',
     netns: pb.netns ?? 0,
     mntns: pb.mntns ?? 0,
+    agentPid: pb.agent_pid ?? 0,
   };
   if (pb.truncated !== undefined) base.truncated = pb.truncated;
+  if (pb.untracked !== undefined) base.untracked = pb.untracked;
+  if (pb.compat !== undefined) base.compat = pb.compat;
+  if (pb.arg_changed !== undefined) base.argChanged = pb.arg_changed;
   const withOptional = <T extends object>(event: T, extra: Record<string, unknown>): T => {
     for (const [k, v] of Object.entries(extra)) if (v !== undefined) (event as Record<string, unknown>)[k] = v;
     return event;

@@ -264,6 +264,10 @@ export function encodeEventFast(e: SensorEvent): Buffer {
   u32(29, e.netns);
   u32(30, e.mntns);
   optBool(31, e.truncated);
+  u32(32, e.agentPid ?? 0);
+  optBool(33, e.untracked);
+  optBool(34, e.compat);
+  optBool(35, e.argChanged);
   const out = Buffer.allocUnsafe(pos);
   buf.copy(out, 0, 0, pos);
   return out;

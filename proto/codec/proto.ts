@@ -85,10 +85,12 @@ export interface PbEvent {
   unlink?: PbUnlink; rename?: PbRename; link?: PbLink; dns?: PbDns;
   ts_ns?: U64; pid?: number; tid?: number; ppid?: number; uid?: number; gid?: number;
   comm?: Buffer; agent?: string; cgroup_id?: U64; netns?: number; mntns?: number; truncated?: boolean;
+  agent_pid?: number; untracked?: boolean; compat?: boolean; arg_changed?: boolean;
 }
 
 export interface PbTransportCounters {
   sent?: U64; acked?: U64; resent?: U64; dropped?: U64; buffered?: U64; rejected?: U64;
+  sensor_loss?: Record<string, U64>;
 }
 
 export interface PbUndelivered { boot_id?: string; events?: U64; batches?: U64 }
@@ -111,7 +113,7 @@ export interface PbStatusResponse {
 }
 export interface PbQueryRequest {
   types?: string[]; agent?: string; pid?: number; since_ns?: U64; until_ns?: U64; sensor_id?: string; limit?: number;
-  path_glob?: string; addr?: string;
+  path_glob?: string; addr?: string; agent_pid?: number;
 }
 export interface PbStoredEvent { id?: U64; sensor_id?: string; event?: PbEvent }
 export interface PbQueryResponse { events?: PbStoredEvent[] }

@@ -28,8 +28,29 @@ export interface EventBase {
   cgroupId: string;
   netns: number;
   mntns: number;
+  /**
+   * pid of the root process of this agent instance (the process a rule
+   * matched at exec, a candidate confirmed from argv, or an agent found
+   * running at start), inherited by every descendant; 0 when not an agent.
+   * Every sensor event has it; optional only for events stored before it
+   * existed.
+   */
+  agentPid?: number;
   /** a path, argv or payload was cut to fit the kernel record */
   truncated?: boolean;
+  /**
+   * exec/fork: the process is an agent's but the kernel could not track it
+   * (its tracked-process map was full): nothing more of it will be seen
+   */
+  untracked?: boolean;
+  /** exit: the process made 32-bit (compat) syscalls, which are not seen */
+  compat?: boolean;
+  /**
+   * open: the caller's path buffer changed while the call ran (another
+   * thread rewrote it); `path` is the file the kernel opened, `rawPath`
+   * what the buffer held when the call was entered
+   */
+  argChanged?: boolean;
 }
 
 export interface ExecEvent extends EventBase {
@@ -38,7 +59,11 @@ export interface ExecEvent extends EventBase {
   argv: ByteString[];
   /** process start time, boot ns as a decimal string: (pid, startNs) names a process */
   startNs: string;
-  /** /proc enrichment (the kernel record carries filename; exe resolves links) */
+  /**
+   * the file the kernel executed (symlinks resolved) and the working
+   * directory, both taken in the kernel at exec; absent when unknown, not
+   * absolute when longer than 4 KiB
+   */
   exe?: ByteString;
   cwd?: ByteString;
 }
@@ -60,9 +85,13 @@ export type OpenSyscall = 'open' | 'creat' | 'openat' | 'openat2';
 
 export interface OpenEvent extends EventBase {
   type: 'open';
-  /** absolute, lexically normalised path */
+  /**
+   * a successful open: the path of the file the kernel opened (from the fd:
+   * symlinks and '..' resolved as the kernel did); a failed one: the
+   * caller's path made absolute and lexically normalised
+   */
   path: ByteString;
-  /** the path exactly as the process passed it */
+  /** the path exactly as the process passed it, when that is not `path` */
   rawPath?: ByteString;
   flags: number;
   mode: number;

@@ -7,6 +7,8 @@
 //       cgroup: ["/sys/fs/cgroup/agents.slice"]  # cgroup v2 dir; its inode number is the cgroup id
 //       argv: ["**/@anthropic-ai/claude-code/cli.js"]  # see ./argv-match.ts
 //       interpreters: ["node"]                # whose exec is checked against argv (default: DEFAULT_INTERPRETERS)
+//       grants: { read: ["{cwd}/**"], connect: ["api.example.com:443"] }  # policy, see collector/detect/grants.ts
+//       detect: { learning: { duration: 7d, minEvents: 10000 } }           # see collector/detect/settings.ts
 //
 // A process is an agent when it matches any selector of an agent; its
 // descendants inherit the agent. See ./README.md.
@@ -14,6 +16,8 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml';
 import { z } from 'zod';
+import type { GrantsInput } from '../../collector/detect/grants.js';
+import { detectSchema, grantsSchema, type DetectInput } from '../../collector/detect/settings.js';
 
 /** comm names of interpreters an argv rule watches when `interpreters` is not given */
 export const DEFAULT_INTERPRETERS = ['node', 'nodejs', 'python', 'python3', 'deno', 'bun', 'ruby', 'perl'];
@@ -25,6 +29,10 @@ export interface AgentSpec {
   cgroup: string[];
   argv: string[];
   interpreters: string[];
+  /** declared grants, enforced by the collector's detectors */
+  grants?: GrantsInput;
+  /** detection settings of this agent (learning, detectors' parameters) */
+  detect?: DetectInput;
 }
 
 const absolutePath = z.string().startsWith('/', 'must be an absolute path')
@@ -42,13 +50,18 @@ function checkRegexPattern(pattern: string, ctx: z.RefinementCtx): void {
   }
 }
 
+export const AGENT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+export const AGENT_NAME_RULE = 'must be 1-63 letters, digits, ".", "_" or "-"';
+
 const agentSchema = z.object({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-"'),
+  name: z.string().regex(AGENT_NAME_PATTERN, AGENT_NAME_RULE),
   exe: z.array(absolutePath).default([]),
   comm: z.array(comm).default([]),
   cgroup: z.array(absolutePath).default([]),
   argv: z.array(z.string().min(1).superRefine(checkRegexPattern)).default([]),
   interpreters: z.array(comm).min(1).optional(),
+  grants: grantsSchema.optional(),
+  detect: detectSchema.optional(),
 }).strict().refine((a) => a.exe.length + a.comm.length + a.cgroup.length + a.argv.length > 0, {
   message: 'needs at least one of exe, comm, cgroup, argv',
 });

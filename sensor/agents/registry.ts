@@ -36,9 +36,12 @@ export class AgentRegistry {
   private readonly interpreterExes = new Set<string>();
   /** agents with at least one selector in force (a rule in a map, or an argv pattern) */
   private readonly ruled = new Set<Agent>();
+  /** agents 1..configuredCount come from the config; later ones from addAgent */
+  private readonly configuredCount: number;
 
   constructor(specs: AgentSpec[], statCgroup: (path: string) => bigint = cgroupIdOf) {
     this.agents = specs.map((spec, i) => ({ id: i + 1, spec, argvMatchers: spec.argv.map(compileArgvPattern) }));
+    this.configuredCount = this.agents.length;
     for (const a of this.agents) {
       for (const exe of a.spec.exe) {
         this.setFirst(this.byExe, exe, a);
@@ -75,6 +78,19 @@ export class AgentRegistry {
     return this.agents.filter((a) => !this.ruled.has(a)).map((a) => a.spec.name);
   }
 
+  /** The agent named `name`, added with no selectors of its own when new (rules added at run time). */
+  addAgent(name: string): Agent {
+    const known = this.agents.find((a) => a.spec.name === name);
+    if (known) return known;
+    const agent: Agent = {
+      id: this.agents.length + 1,
+      spec: { name, exe: [], comm: [], cgroup: [], argv: [], interpreters: [] },
+      argvMatchers: [],
+    };
+    this.agents.push(agent);
+    return agent;
+  }
+
   get size(): number {
     return this.agents.length;
   }
@@ -82,6 +98,11 @@ export class AgentRegistry {
   nameOf(agentId: number): string | null {
     if (agentId === AGENT_NONE || agentId === AGENT_CANDIDATE) return null;
     return this.agents[agentId - 1]?.spec.name ?? null;
+  }
+
+  /** Whether the agent comes from the config (else addAgent made it at run time: an agent without grants). */
+  isConfigured(agent: Agent): boolean {
+    return agent.id <= this.configuredCount;
   }
 
   /** Rules for the kernel. A definite rule wins over an interpreter candidate rule on the same key. */
@@ -106,6 +127,27 @@ export class AgentRegistry {
       if (a.argvMatchers.some((m) => m(argv))) return a;
     }
     return null;
+  }
+
+  /**
+   * The agent of an interpreter candidate at its exec. The kernel checks comm
+   * (where candidate rules sit) before cgroup, so a candidate inside an
+   * agent's cgroup (a configured one, or one `sensor launch` made) is that
+   * agent: a definite rule wins over an argv candidate.
+   */
+  matchCandidate(argv: ByteString[], cgroupId: string): Agent | null {
+    return this.byCgroup.get(BigInt(cgroupId)) ?? this.matchArgv(argv);
+  }
+
+  /** A cgroup added while running (`sensor launch`); false if it already belongs to an agent. */
+  addCgroup(cgroupId: bigint, agent: Agent): boolean {
+    if (this.byCgroup.has(cgroupId)) return this.byCgroup.get(cgroupId) === agent;
+    this.byCgroup.set(cgroupId, agent);
+    return true;
+  }
+
+  removeCgroup(cgroupId: bigint): void {
+    this.byCgroup.delete(cgroupId);
   }
 
   /** A running process's agent by the same rules the kernel applies at exec, argv included. */

@@ -35,13 +35,29 @@ export interface BackendCounters {
   lostByType: Partial<Record<SensorEvent['type'], number>>;
   /** events delivered with a cut path/argv/payload */
   truncated: number;
+  /**
+   * agent id (0 = undecided candidate) -> processes of that agent the kernel
+   * could not track (its map was full): none of their events after the exec
+   * or fork (flagged `untracked`) are seen
+   */
+  untrackedByAgent?: Record<number, number>;
   /** other backend-specific counters (pairing map full, parse errors, ...) */
   other: Record<string, number>;
 }
 
+/** What became of a decision: applied, the process is gone, or the pid names another process now. */
+export type DecideResult = 'ok' | 'gone' | 'stale';
+
 export interface BackendOptions {
   /** trace every process, not only agents */
   traceAll: boolean;
+  /** capacity of the kernel's tracked-process map (libbpf; default 65536) */
+  trackedMax?: number;
+  /**
+   * flag tracked processes that make 32-bit (compat) syscalls (libbpf,
+   * x86-64): one more BPF program on every syscall of the machine
+   */
+  watchCompat?: boolean;
   /** the sensor's own pid, never traced */
   selfPid: number;
   /** ring buffer size in bytes (libbpf; power of two) */
@@ -53,9 +69,21 @@ export interface Backend {
   /** load and attach; rejects with an Error whose message a user can act on */
   start(onEvents: (events: KernelEvent[]) => void): Promise<void>;
   setRule(rule: KernelRule): void;
-  /** put a running process under watch (start-up /proc scan, argv decision) */
-  track(pid: number, agentId: number, candidate?: boolean): void;
+  /** remove a rule (e.g. a cgroup rule added at run time) */
+  deleteRule?(rule: Omit<KernelRule, 'agentId' | 'candidate'>): void;
+  /**
+   * put a running process under watch (the start-up /proc scan). agentPid:
+   * the root of its agent instance (default: pid itself).
+   */
+  track(pid: number, agentId: number, candidate?: boolean, agentPid?: number): void;
   untrack(pid: number): void;
+  /**
+   * An argv decision about a tracked candidate, applied only to the process
+   * it was made about: the entry whose root is expectAgentPid and, when
+   * startNs is given, whose start time it is. agentId AGENT_NONE untracks;
+   * a process that has exited is never tracked again.
+   */
+  decide(pid: number, startNs: bigint | null, expectAgentPid: number, agentId: number, newAgentPid?: number): DecideResult;
   /**
    * Resolves once every setRule/track/untrack so far is in force in the
    * kernel (bpftrace applies them asynchronously; libbpf at once).

@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { execa, type ResultPromise } from 'execa';
-import type { Backend, BackendCounters, BackendOptions, KernelEvent, KernelRule } from './backend.js';
+import type { Backend, BackendCounters, BackendOptions, DecideResult, KernelEvent, KernelRule } from './backend.js';
 import { LineSplitter, parseMessage } from './bpftrace/lines.js';
 import { BpftraceMaps, KEY_WIDTH, stringKey, u64Key, type MapUpdate } from './bpftrace/maps.js';
 import { monotonicToEpochOffset } from '../kernel/clock.js';
@@ -177,6 +177,18 @@ export class BpftraceBackend implements Backend {
     this.tracked.set(pid, value);
     (this.decoder?.cwd ?? this.early).prime(pid); // while it runs, for its relative paths later
     this.update({ map: 'tr', key: u64Key(pid), value }, false);
+  }
+
+  /**
+   * bpftrace's map holds no start time nor root: the decision is written
+   * when the process still exists, which narrows (does not close) the
+   * window in which a reused pid could be tracked.
+   */
+  decide(pid: number, _startNs: bigint | null, _expectAgentPid: number, agentId: number): DecideResult {
+    if (!existsSync(`/proc/${pid}`)) return 'gone';
+    if (agentId === 0) this.untrack(pid);
+    else this.track(pid, agentId, false);
+    return 'ok';
   }
 
   untrack(pid: number): void {

@@ -4,7 +4,7 @@
 // stderr (through `log`) so an operator knows which one is running.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Backend, BackendCounters, BackendName, BackendOptions, KernelEvent, KernelRule } from './backend.js';
+import type { Backend, BackendCounters, BackendName, BackendOptions, DecideResult, KernelEvent, KernelRule } from './backend.js';
 import { LibbpfBackend } from './libbpf.js';
 import { addonPath, packageRoot } from '../kernel/addon.js';
 
@@ -78,7 +78,13 @@ class ChosenBackend implements Backend {
   }
 
   setRule(rule: KernelRule): void { this.started().setRule(rule); }
-  track(pid: number, agentId: number, candidate?: boolean): void { this.started().track(pid, agentId, candidate); }
+  deleteRule(rule: Omit<KernelRule, 'agentId' | 'candidate'>): void { this.started().deleteRule?.(rule); }
+  track(pid: number, agentId: number, candidate?: boolean, agentPid?: number): void {
+    this.started().track(pid, agentId, candidate, agentPid);
+  }
+  decide(pid: number, startNs: bigint | null, expectAgentPid: number, agentId: number, newAgentPid?: number): DecideResult {
+    return this.started().decide(pid, startNs, expectAgentPid, agentId, newAgentPid);
+  }
   untrack(pid: number): void { this.started().untrack(pid); }
   counters(): BackendCounters {
     return this.inner?.counters() ?? { delivered: 0, lost: 0, lostByType: {}, truncated: 0, other: {} };

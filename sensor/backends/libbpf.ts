@@ -2,11 +2,11 @@
 // buffer on its own thread and hands batches of raw records to JS, which the
 // decoder (../kernel/decode.ts) turns into events.
 import type { SensorEvent } from '../../proto/events/types.js';
-import { loadAddon, type KernelSensorHandle } from '../kernel/addon.js';
+import { loadAddon, type KernelSensorHandle, type TrackedEntry } from '../kernel/addon.js';
 import { measureBootClock } from '../kernel/clock.js';
 import { KernelDecoder, type DnsParser } from '../kernel/decode.js';
 import { parseDnsPayload } from '../kernel/dns-parser.js';
-import type { Backend, BackendCounters, BackendOptions, KernelEvent, KernelRule } from './backend.js';
+import type { Backend, BackendCounters, BackendOptions, DecideResult, KernelEvent, KernelRule } from './backend.js';
 
 const TYPE_NAMES: (SensorEvent['type'] | null)[] = [null, 'exec', 'fork', 'exit', 'open', 'connect', 'unlink', 'rename', 'link', 'dns'];
 const DEFAULT_RING_BYTES = 16 << 20;
@@ -37,6 +37,8 @@ export class LibbpfBackend implements Backend {
       ringBytes: this.options.ringBytes ?? DEFAULT_RING_BYTES,
       traceAll: this.options.traceAll,
       selfPid: this.options.selfPid,
+      trackedMax: this.options.trackedMax,
+      watchCompat: this.options.watchCompat,
       pollMs: this.tuning.pollMs,
       batchBytes: this.tuning.batchBytes,
       wakeupBytes: this.tuning.wakeupBytes,
@@ -58,8 +60,21 @@ export class LibbpfBackend implements Backend {
     this.running().setRule(rule.kind, rule.key, rule.agentId, rule.candidate);
   }
 
-  track(pid: number, agentId: number, candidate = false): void {
-    this.running().track(pid, agentId, candidate);
+  deleteRule(rule: Omit<KernelRule, 'agentId' | 'candidate'>): void {
+    this.running().deleteRule(rule.kind, rule.key);
+  }
+
+  track(pid: number, agentId: number, candidate = false, agentPid?: number): void {
+    this.running().track(pid, agentId, candidate, undefined, agentPid);
+  }
+
+  decide(pid: number, startNs: bigint | null, expectAgentPid: number, agentId: number, newAgentPid?: number): DecideResult {
+    return this.running().decide(pid, startNs ?? undefined, expectAgentPid, agentId, newAgentPid);
+  }
+
+  /** the kernel's whole entry for a process, or null (tests, diagnostics) */
+  trackedEntry(pid: number): TrackedEntry | null {
+    return this.running().trackedEntry(pid);
   }
 
   untrack(pid: number): void {
@@ -88,9 +103,13 @@ export class LibbpfBackend implements Backend {
       lost: c?.lostTotal ?? 0,
       lostByType,
       truncated: c?.truncated ?? 0,
+      untrackedByAgent: Object.fromEntries(Object.entries(c?.agentUntracked ?? {}).map(([k, n]) => [Number(k), n])),
       other: {
         pendingFull: c?.pendingFull ?? 0,
         trackedFull: c?.trackedFull ?? 0,
+        staleTracked: c?.staleTracked ?? 0,
+        restartedSyscalls: c?.restarted ?? 0,
+        compatSyscalls: c?.compatSyscalls ?? 0,
         batches: c?.batches ?? 0,
         queueDropped: c?.queueDropped ?? 0,
         nativeMalformed: c?.malformed ?? 0,

@@ -1,9 +1,9 @@
 // What /proc says about processes: read at start to find agents that are
-// already running (and their descendants), and per exec event to add the
-// resolved executable. Every read is best-effort: a process can exit between
-// any two reads, and then we simply know less.
+// already running (and their descendants). Exec events carry exe and cwd from
+// the kernel; /proc is never read for them later (a short process is gone by
+// then, a longer one may have exec'd or moved on). Every read is best-effort:
+// a process can exit between any two reads, and then we simply know less.
 import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { byteString } from '../../proto/events/bytes.js';
 import type { ByteString } from '../../proto/events/types.js';
 import { splitArgv } from '../kernel/decode.js';
 
@@ -14,6 +14,8 @@ export interface ProcInfo {
   exe: string | null;
   argv: ByteString[];
   cgroupId: bigint | null;
+  /** start time in clock ticks (stat field 22): with pid, names the process */
+  startTicks?: string;
 }
 
 export function readLink(path: string): string | null {
@@ -36,6 +38,17 @@ function readOr(path: string, fallback: Buffer | null = null): Buffer | null {
 export function parseStatPpid(stat: string): number {
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(rest[1]);
+}
+
+/** starttime (field 22) from /proc/pid/stat. */
+export function parseStatStart(stat: string): string | undefined {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+
+/** The start time (ticks) of a live process, or null when it is gone. */
+export function startTicksOf(pid: number): string | null {
+  const stat = readOr(`/proc/${pid}/stat`)?.toString('latin1');
+  return stat ? (parseStatStart(stat) ?? null) : null;
 }
 
 /** cgroup v2 ids (the directory's inode) by cgroup path, cached: few distinct paths. */
@@ -90,6 +103,7 @@ export function readProc(pid: number, cgroups: CgroupIds): ProcInfo | null {
     exe: readLink(`/proc/${pid}/exe`),
     argv: splitArgv(cmdline),
     cgroupId: cgroups.ofPid(pid),
+    startTicks: parseStatStart(stat),
   };
 }
 
@@ -111,6 +125,8 @@ export function scanProcesses(cgroups = new CgroupIds()): ProcInfo[] {
  */
 export function runningAgents(
   procs: ProcInfo[], match: (p: ProcInfo) => number | null, selfPid: number,
+  /** filled with pid -> root of its agent instance (the matching ancestor, or itself) */
+  roots?: Map<number, number>,
 ): Map<number, number> {
   const children = new Map<number, ProcInfo[]>();
   for (const p of procs) {
@@ -121,14 +137,19 @@ export function runningAgents(
   const result = new Map<number, number>();
   // walk from the roots down so inheritance flows parent -> child
   const pids = new Set(procs.map((p) => p.pid));
-  const roots = procs.filter((p) => !pids.has(p.ppid));
-  const stack: Array<{ p: ProcInfo; inherited: number | null }> = roots.map((p) => ({ p, inherited: null }));
+  const tops = procs.filter((p) => !pids.has(p.ppid));
+  const stack: Array<{ p: ProcInfo; inherited: number | null; root: number }> = tops.map((p) => ({ p, inherited: null, root: 0 }));
   for (let guard = 0; stack.length > 0 && guard < 1_000_000; guard++) {
-    const { p, inherited } = stack.pop()!;
+    const { p, inherited, root } = stack.pop()!;
     // the sensor itself is never an agent; processes it starts (tests) are judged on their own
-    const agent = p.pid === selfPid ? null : (match(p) ?? inherited);
-    if (agent !== null) result.set(p.pid, agent);
-    for (const c of children.get(p.pid) ?? []) stack.push({ p: c, inherited: agent });
+    const own = p.pid === selfPid ? null : match(p);
+    const agent = p.pid === selfPid ? null : (own ?? inherited);
+    const myRoot = own !== null ? p.pid : root;
+    if (agent !== null) {
+      result.set(p.pid, agent);
+      roots?.set(p.pid, myRoot);
+    }
+    for (const c of children.get(p.pid) ?? []) stack.push({ p: c, inherited: agent, root: agent !== null ? myRoot : 0 });
   }
   return result;
 }
@@ -158,20 +179,4 @@ export class ProcessCache {
   get size(): number {
     return this.map.size;
   }
-}
-
-/** The resolved executable and cwd of a live process, as ByteStrings (paths may not be UTF-8). */
-export function exeAndCwd(pid: number): { exe?: ByteString; cwd?: ByteString } {
-  const out: { exe?: ByteString; cwd?: ByteString } = {};
-  try {
-    out.exe = byteString(readlinkSync(`/proc/${pid}/exe`, { encoding: 'buffer' }));
-  } catch {
-    // gone, or a kernel thread
-  }
-  try {
-    out.cwd = byteString(readlinkSync(`/proc/${pid}/cwd`, { encoding: 'buffer' }));
-  } catch {
-    // gone
-  }
-  return out;
 }

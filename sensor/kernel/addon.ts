@@ -12,6 +12,15 @@ export interface AddonOptions {
   wakeupBytes?: number;
   pollMs?: number;
   batchBytes?: number;
+  trackedMax?: number;
+  watchCompat?: boolean;
+}
+
+export interface TrackedEntry {
+  agentId: number;
+  agentPid: number;
+  startNs: bigint;
+  flags: number;
 }
 
 export interface AddonCounters {
@@ -26,6 +35,11 @@ export interface AddonCounters {
   queueDropped: number;
   malformed?: number;
   pollError?: number;
+  staleTracked?: number;
+  restarted?: number;
+  compatSyscalls?: number;
+  /** agent id -> processes the kernel could not track (non-zero only) */
+  agentUntracked?: Record<string, number>;
 }
 
 export interface KernelSensorHandle {
@@ -33,9 +47,11 @@ export interface KernelSensorHandle {
   stop(): void;
   setRule(kind: 'comm' | 'exe' | 'cgroup', key: string | bigint | Buffer, agentId: number, candidate: boolean): void;
   deleteRule(kind: 'comm' | 'exe' | 'cgroup', key: string | bigint | Buffer): void;
-  track(tgid: number, agentId: number, candidate?: boolean): void;
+  track(tgid: number, agentId: number, candidate?: boolean, startNs?: bigint, agentPid?: number): void;
   untrack(tgid: number): void;
+  decide(tgid: number, startNs: bigint | undefined, expectAgentPid: number, agentId: number, newAgentPid?: number): 'ok' | 'gone' | 'stale';
   trackedAgent(tgid: number): number | null;
+  trackedEntry(tgid: number): TrackedEntry | null;
   counters(): AddonCounters;
   unavailable(): string[];
 }

@@ -9,7 +9,8 @@ import { byteString } from '../../proto/events/bytes.js';
 import type { ByteString, EventBase } from '../../proto/events/types.js';
 import { TimestampFormatter, type BootClock } from './clock.js';
 import {
-  CONNECT_EVENT as C, CONNF_DATAGRAM, DNS_EVENT as D, DNSF_RESPONSE, EV, EVENT_HEADER as H, EVF_PENDING, EVF_TRUNCATED,
+  CONNECT_EVENT as C, CONNF_DATAGRAM, DNS_EVENT as D, DNSF_RESPONSE, EV, EVENT_HEADER as H, EVF_ARG_CHANGED, EVF_COMPAT,
+  EVF_PENDING, EVF_TRUNCATED, EVF_UNTRACKED,
   EXEC_EVENT as X, EXIT_EVENT as E, FORK_EVENT as F, LNKF_SYMBOLIC, OPEN_EVENT as O, RENAME_EVENT as R,
   UNLF_RMDIR, UNLINK_EVENT as U,
 } from './layout.js';
@@ -199,10 +200,16 @@ export class KernelDecoder {
       cgroupId: this.cgroupText(b, o + hf.cgroup_id.offset),
       netns: b.readUInt32LE(o + hf.netns.offset),
       mntns: b.readUInt32LE(o + hf.mntns.offset),
+      agentPid: b.readUInt32LE(o + hf.agent_pid.offset),
       agentId: b.readUInt32LE(o + hf.agent_id.offset),
       pending: (flags & EVF_PENDING) !== 0,
     };
     if (flags & EVF_TRUNCATED) base.truncated = true;
+    if (flags & (EVF_UNTRACKED | EVF_COMPAT | EVF_ARG_CHANGED)) {
+      if (flags & EVF_UNTRACKED) base.untracked = true;
+      if (flags & EVF_COMPAT) base.compat = true;
+      if (flags & EVF_ARG_CHANGED) base.argChanged = true;
+    }
     return base as Extract<KernelEvent, { type: T }>;
   }
 
@@ -210,12 +217,17 @@ export class KernelDecoder {
     const x = X.fields;
     const fnLen = b.readUInt32LE(o + x.filename_len.offset);
     const argvLen = b.readUInt32LE(o + x.argv_len.offset);
+    const exeLen = b.readUInt16LE(o + x.exe_len.offset);
+    const cwdLen = b.readUInt16LE(o + x.cwd_len.offset);
     const data = o + x.data.offset;
-    need(X.size + fnLen + argvLen <= size);
+    need(X.size + fnLen + argvLen + exeLen + cwdLen <= size);
     const ev = this.base(b, o, 'exec');
     ev.filename = bytesAt(b, data, data + fnLen);
     ev.argv = splitArgv(b.subarray(data + fnLen, data + fnLen + argvLen));
     ev.startNs = b.readBigUInt64LE(o + x.start_ns.offset).toString();
+    const exeAt = data + fnLen + argvLen;
+    if (exeLen > 0) ev.exe = bytesAt(b, exeAt, exeAt + exeLen);
+    if (cwdLen > 0) ev.cwd = bytesAt(b, exeAt + exeLen, exeAt + exeLen + cwdLen);
     return ev;
   }
 
@@ -240,16 +252,26 @@ export class KernelDecoder {
     const x = O.fields;
     const pathLen = b.readUInt16LE(o + x.path_len.offset);
     const dirLen = b.readUInt16LE(o + x.dir_len.offset);
+    const kpathLen = b.readUInt16LE(o + x.kpath_len.offset);
     const data = o + x.data.offset;
-    need(O.size + pathLen + dirLen <= size);
+    need(O.size + pathLen + dirLen + kpathLen <= size);
     const flags = b.readUInt32LE(o + x.flags.offset);
     const ev = this.base(b, o, 'open');
-    this.setPaths(ev, b, data, pathLen, dirLen);
+    if (kpathLen > 0) {
+      // the file the kernel opened; the caller's string beside it when it says something else
+      const k = data + pathLen + dirLen;
+      ev.path = bytesAt(b, k, k + kpathLen);
+      if (pathLen !== kpathLen || b.compare(b, k, k + kpathLen, data, data + pathLen) !== 0) {
+        ev.rawPath = bytesAt(b, data, data + pathLen);
+      }
+    } else {
+      this.setPaths(ev, b, data, pathLen, dirLen);
+    }
     ev.flags = flags;
     ev.mode = b.readUInt32LE(o + x.mode.offset);
     ev.access = openAccess(flags);
     ev.result = b.readInt32LE(o + x.result.offset);
-    ev.syscall = openSyscallName(b.readUInt32LE(o + x.syscall_nr.offset));
+    ev.syscall = openSyscallName(b.readUInt16LE(o + x.syscall_nr.offset));
     return ev;
   }
 

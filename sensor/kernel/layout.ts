@@ -22,6 +22,9 @@ export const EV = {
 export const EVF_PENDING = 1 << 0;
 export const EVF_TRUNCATED = 1 << 1;
 export const EVF_PATH_LATE = 1 << 2;
+export const EVF_ARG_CHANGED = 1 << 3;
+export const EVF_UNTRACKED = 1 << 4;
+export const EVF_COMPAT = 1 << 5;
 
 export const CONNF_DATAGRAM = 1 << 0;
 export const UNLF_RMDIR = 1 << 0;
@@ -48,7 +51,7 @@ export interface StructLayout {
 const f = (offset: number, size: number): FieldLayout => ({ offset, size });
 
 export const EVENT_HEADER = {
-  size: 72,
+  size: 80,
   fields: {
     type: f(0, 2),
     flags: f(2, 2),
@@ -64,49 +67,84 @@ export const EVENT_HEADER = {
     netns: f(48, 4),
     mntns: f(52, 4),
     comm: f(56, COMM_LEN),
+    agent_pid: f(72, 4),
+    _pad: f(76, 4),
   },
 } as const satisfies StructLayout;
 
 const HDR = EVENT_HEADER.size;
 
 export const EXEC_EVENT = {
-  size: 96,
+  size: 104,
   fields: {
     hdr: f(0, HDR),
-    start_ns: f(72, 8),
-    filename_len: f(80, 4),
-    argv_len: f(84, 4),
-    argc: f(88, 4),
-    _pad: f(92, 4),
-    data: f(96, 0),
+    start_ns: f(80, 8),
+    filename_len: f(88, 4),
+    argv_len: f(92, 4),
+    argc: f(96, 4),
+    exe_len: f(100, 2),
+    cwd_len: f(102, 2),
+    data: f(104, 0),
   },
 } as const satisfies StructLayout;
 
 export const FORK_EVENT = {
-  size: 80,
+  size: 88,
   fields: {
     hdr: f(0, HDR),
-    start_ns: f(72, 8),
+    start_ns: f(80, 8),
   },
 } as const satisfies StructLayout;
 
 export const EXIT_EVENT = {
-  size: 80,
+  size: 88,
   fields: {
     hdr: f(0, HDR),
-    exit_code: f(72, 4),
-    _pad: f(76, 4),
+    exit_code: f(80, 4),
+    _pad: f(84, 4),
   },
 } as const satisfies StructLayout;
 
 export const OPEN_EVENT = {
+  size: 104,
+  fields: {
+    hdr: f(0, HDR),
+    result: f(80, 4),
+    flags: f(84, 4),
+    mode: f(88, 4),
+    dirfd: f(92, 4),
+    path_len: f(96, 2),
+    dir_len: f(98, 2),
+    syscall_nr: f(100, 2),
+    kpath_len: f(102, 2),
+    data: f(104, 0),
+  },
+} as const satisfies StructLayout;
+
+export const CONNECT_EVENT = {
+  size: 232,
+  fields: {
+    hdr: f(0, HDR),
+    result: f(80, 4),
+    fd: f(84, 4),
+    family: f(88, 2),
+    port: f(90, 2),
+    protocol: f(92, 2),
+    sock_type: f(94, 2),
+    flags: f(96, 4),
+    path_len: f(100, 4),
+    addr: f(104, 16),
+    unix_path: f(120, UNIX_PATH_LEN),
+    _pad: f(228, 4),
+  },
+} as const satisfies StructLayout;
+
+export const UNLINK_EVENT = {
   size: 96,
   fields: {
     hdr: f(0, HDR),
-    result: f(72, 4),
-    flags: f(76, 4),
-    mode: f(80, 4),
-    dirfd: f(84, 4),
+    result: f(80, 4),
+    flags: f(84, 4),
     path_len: f(88, 2),
     dir_len: f(90, 2),
     syscall_nr: f(92, 4),
@@ -114,65 +152,34 @@ export const OPEN_EVENT = {
   },
 } as const satisfies StructLayout;
 
-export const CONNECT_EVENT = {
-  size: 224,
-  fields: {
-    hdr: f(0, HDR),
-    result: f(72, 4),
-    fd: f(76, 4),
-    family: f(80, 2),
-    port: f(82, 2),
-    protocol: f(84, 2),
-    sock_type: f(86, 2),
-    flags: f(88, 4),
-    path_len: f(92, 4),
-    addr: f(96, 16),
-    unix_path: f(112, UNIX_PATH_LEN),
-    _pad: f(220, 4),
-  },
-} as const satisfies StructLayout;
-
-export const UNLINK_EVENT = {
-  size: 88,
-  fields: {
-    hdr: f(0, HDR),
-    result: f(72, 4),
-    flags: f(76, 4),
-    path_len: f(80, 2),
-    dir_len: f(82, 2),
-    syscall_nr: f(84, 4),
-    data: f(88, 0),
-  },
-} as const satisfies StructLayout;
-
 /** rename* and link/symlink* share this record */
 export const RENAME_EVENT = {
-  size: 96,
+  size: 104,
   fields: {
     hdr: f(0, HDR),
-    result: f(72, 4),
-    flags: f(76, 4),
-    path_len: f(80, 2),
-    dir_len: f(82, 2),
-    newpath_len: f(84, 2),
-    newdir_len: f(86, 2),
-    syscall_nr: f(88, 4),
-    _pad: f(92, 4),
-    data: f(96, 0),
+    result: f(80, 4),
+    flags: f(84, 4),
+    path_len: f(88, 2),
+    dir_len: f(90, 2),
+    newpath_len: f(92, 2),
+    newdir_len: f(94, 2),
+    syscall_nr: f(96, 4),
+    _pad: f(100, 4),
+    data: f(104, 0),
   },
 } as const satisfies StructLayout;
 
 export const DNS_EVENT = {
-  size: 104,
+  size: 112,
   fields: {
     hdr: f(0, HDR),
-    fd: f(72, 4),
-    family: f(76, 2),
-    port: f(78, 2),
-    addr: f(80, 16),
-    payload_len: f(96, 4),
-    flags: f(100, 4),
-    data: f(104, 0),
+    fd: f(80, 4),
+    family: f(84, 2),
+    port: f(86, 2),
+    addr: f(88, 16),
+    payload_len: f(104, 4),
+    flags: f(108, 4),
+    data: f(112, 0),
   },
 } as const satisfies StructLayout;
 
@@ -182,8 +189,8 @@ export const RULE_VALUE = {
 } as const satisfies StructLayout;
 
 export const TRACKED_PROC = {
-  size: 8,
-  fields: { agent_id: f(0, 4), flags: f(4, 4) },
+  size: 24,
+  fields: { agent_id: f(0, 4), flags: f(4, 4), start_ns: f(8, 8), agent_pid: f(16, 4), _pad: f(20, 4) },
 } as const satisfies StructLayout;
 
 /** C struct name -> layout; the layout test walks this table. */
@@ -206,6 +213,9 @@ export const COUNTER = {
   TRUNCATED: 0,
   PENDING_FULL: 1,
   TRACKED_FULL: 2,
+  STALE: 3,
+  RESTARTED: 4,
+  COMPAT: 5,
   LOST_BASE: 16,
   MAX: 32,
 } as const;

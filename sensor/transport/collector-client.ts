@@ -21,6 +21,8 @@ import { readUndelivered, writeUndelivered, type UndeliveredRecord } from './und
 export interface CollectorClientOptions {
   /** collector address: unix:///path or host:port (with tls) */
   address: string;
+  /** the sensor's own loss by cause (sensor/loss.ts), reported with every batch */
+  sensorLoss?: () => Record<string, number>;
   sensorId: string;
   bootId: string;
   tls?: TlsFiles;
@@ -90,8 +92,8 @@ export const CLIENT_DEFAULTS = {
 };
 
 export class CollectorClient {
-  private readonly opts: Required<Omit<CollectorClientOptions, 'tls' | 'logger' | 'undeliveredFile'>> & {
-    tls?: TlsFiles; undeliveredFile?: string;
+  private readonly opts: Required<Omit<CollectorClientOptions, 'tls' | 'logger' | 'undeliveredFile' | 'sensorLoss'>> & {
+    tls?: TlsFiles; undeliveredFile?: string; sensorLoss?: () => Record<string, number>;
   };
   /** earlier runs' losses not yet acked by the collector */
   private undeliveredEarlier: UndeliveredRecord[] = [];
@@ -426,9 +428,10 @@ export class CollectorClient {
   }
 }
 
-function wireCounters(c: TransportCounters) {
+function wireCounters(c: TransportCounters, loss?: Record<string, number>) {
   return {
     sent: String(c.sent), acked: String(c.acked), resent: String(c.resent),
     dropped: String(c.dropped), buffered: String(c.buffered), rejected: String(c.rejected),
+    ...(loss && Object.keys(loss).length ? { sensor_loss: Object.fromEntries(Object.entries(loss).map(([k, n]) => [k, String(n)])) } : {}),
   };
 }

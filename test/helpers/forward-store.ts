@@ -14,7 +14,7 @@ export function base(type: SensorEvent['type'], pid = 4242) {
   const tsNs = T0 + tick++ * 1_000n;
   return {
     type, ts: '', tsNs: tsNs.toString(), pid, tid: pid, ppid: 1, uid: 1000, gid: 1000, comm: 'claude',
-    agent: 'claude-code', cgroupId: '18446744073709551000', netns: 4026531840, mntns: 4026531841,
+    agent: 'claude-code', agentPid: 4242, cgroupId: '18446744073709551000', netns: 4026531840, mntns: 4026531841,
   };
 }
 

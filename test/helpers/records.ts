@@ -17,9 +17,10 @@ export interface HeaderFields {
   netns?: number;
   mntns?: number;
   comm?: string | Buffer;
+  agentPid?: number;
 }
 
-const HDR = 72;
+const HDR = 80;
 const round8 = (n: number): number => (n + 7) & ~7;
 
 function header(b: Buffer, h: HeaderFields): void {
@@ -38,54 +39,71 @@ function header(b: Buffer, h: HeaderFields): void {
   b.writeUInt32LE(h.mntns ?? 4026531841, 52);
   const comm = typeof h.comm === 'string' ? Buffer.from(h.comm) : (h.comm ?? Buffer.from('test'));
   comm.copy(b, 56, 0, Math.min(comm.length, 15));
+  b.writeUInt32LE(h.agentPid ?? 0, 72);
 }
 
 const buf = (s: string | Buffer): Buffer => (typeof s === 'string' ? Buffer.from(s) : s);
 
-export function execRecord(h: Omit<HeaderFields, 'type'>, filename: string | Buffer, argv: (string | Buffer)[], startNs = 5n): Buffer {
+export function execRecord(
+  h: Omit<HeaderFields, 'type'>, filename: string | Buffer, argv: (string | Buffer)[], startNs = 5n,
+  exe: string | Buffer = '', cwd: string | Buffer = '',
+): Buffer {
   const fn = buf(filename);
   const area = Buffer.concat(argv.flatMap((a) => [buf(a), Buffer.from([0])]));
-  const b = Buffer.alloc(round8(96 + fn.length + area.length));
+  const x = buf(exe);
+  const c = buf(cwd);
+  const b = Buffer.alloc(round8(104 + fn.length + area.length + x.length + c.length));
   header(b, { ...h, type: 1 });
-  b.writeBigUInt64LE(startNs, 72);
-  b.writeUInt32LE(fn.length, 80);
-  b.writeUInt32LE(area.length, 84);
-  b.writeUInt32LE(argv.length, 88);
-  fn.copy(b, 96);
-  area.copy(b, 96 + fn.length);
+  b.writeBigUInt64LE(startNs, 80);
+  b.writeUInt32LE(fn.length, 88);
+  b.writeUInt32LE(area.length, 92);
+  b.writeUInt32LE(argv.length, 96);
+  b.writeUInt16LE(x.length, 100);
+  b.writeUInt16LE(c.length, 102);
+  fn.copy(b, 104);
+  area.copy(b, 104 + fn.length);
+  x.copy(b, 104 + fn.length + area.length);
+  c.copy(b, 104 + fn.length + area.length + x.length);
   return b;
 }
 
 export function forkRecord(h: Omit<HeaderFields, 'type'>, startNs = 7n): Buffer {
-  const b = Buffer.alloc(80);
+  const b = Buffer.alloc(88);
   header(b, { ...h, type: 2 });
-  b.writeBigUInt64LE(startNs, 72);
+  b.writeBigUInt64LE(startNs, 80);
   return b;
 }
 
 export function exitRecord(h: Omit<HeaderFields, 'type'>, waitStatus: number): Buffer {
-  const b = Buffer.alloc(80);
+  const b = Buffer.alloc(88);
   header(b, { ...h, type: 3 });
-  b.writeUInt32LE(waitStatus, 72);
+  b.writeUInt32LE(waitStatus, 80);
   return b;
 }
 
-export interface OpenFields { result?: number; flags?: number; mode?: number; dirfd?: number; syscallNr?: number }
+export interface OpenFields {
+  result?: number; flags?: number; mode?: number; dirfd?: number; syscallNr?: number;
+  /** the kernel's path of the opened file (kpath) */
+  kpath?: string | Buffer;
+}
 
 export function openRecord(h: Omit<HeaderFields, 'type'>, path: string | Buffer, dir: string | Buffer, o: OpenFields = {}): Buffer {
   const p = buf(path);
   const d = buf(dir);
-  const b = Buffer.alloc(round8(96 + p.length + d.length));
+  const k = buf(o.kpath ?? '');
+  const b = Buffer.alloc(round8(104 + p.length + d.length + k.length));
   header(b, { ...h, type: 4 });
-  b.writeInt32LE(o.result ?? 3, 72);
-  b.writeUInt32LE(o.flags ?? 0, 76);
-  b.writeUInt32LE(o.mode ?? 0, 80);
-  b.writeInt32LE(o.dirfd ?? -100, 84);
-  b.writeUInt16LE(p.length, 88);
-  b.writeUInt16LE(d.length, 90);
-  b.writeUInt32LE(o.syscallNr ?? 257, 92);
-  p.copy(b, 96);
-  d.copy(b, 96 + p.length);
+  b.writeInt32LE(o.result ?? 3, 80);
+  b.writeUInt32LE(o.flags ?? 0, 84);
+  b.writeUInt32LE(o.mode ?? 0, 88);
+  b.writeInt32LE(o.dirfd ?? -100, 92);
+  b.writeUInt16LE(p.length, 96);
+  b.writeUInt16LE(d.length, 98);
+  b.writeUInt16LE(o.syscallNr ?? 257, 100);
+  b.writeUInt16LE(k.length, 102);
+  p.copy(b, 104);
+  d.copy(b, 104 + p.length);
+  k.copy(b, 104 + p.length + d.length);
   return b;
 }
 
@@ -95,33 +113,33 @@ export interface ConnectFields {
 }
 
 export function connectRecord(h: Omit<HeaderFields, 'type'>, c: ConnectFields): Buffer {
-  const b = Buffer.alloc(224);
+  const b = Buffer.alloc(232);
   header(b, { ...h, type: 5 });
-  b.writeInt32LE(c.result ?? 0, 72);
-  b.writeInt32LE(c.fd ?? 3, 76);
-  b.writeUInt16LE(c.family, 80);
-  b.writeUInt16LE(c.port ?? 0, 82);
-  b.writeUInt16LE(c.protocol ?? 0, 84);
-  b.writeUInt16LE(c.sockType ?? 1, 86);
-  b.writeUInt32LE(c.flags ?? 0, 88);
-  b.writeUInt32LE(c.unixPath?.length ?? 0, 92);
-  Buffer.from(c.addr ?? []).copy(b, 96);
-  c.unixPath?.copy(b, 112);
+  b.writeInt32LE(c.result ?? 0, 80);
+  b.writeInt32LE(c.fd ?? 3, 84);
+  b.writeUInt16LE(c.family, 88);
+  b.writeUInt16LE(c.port ?? 0, 90);
+  b.writeUInt16LE(c.protocol ?? 0, 92);
+  b.writeUInt16LE(c.sockType ?? 1, 94);
+  b.writeUInt32LE(c.flags ?? 0, 96);
+  b.writeUInt32LE(c.unixPath?.length ?? 0, 100);
+  Buffer.from(c.addr ?? []).copy(b, 104);
+  c.unixPath?.copy(b, 120);
   return b;
 }
 
 export function unlinkRecord(h: Omit<HeaderFields, 'type'>, path: string | Buffer, dir: string | Buffer, result = 0, flags = 0): Buffer {
   const p = buf(path);
   const d = buf(dir);
-  const b = Buffer.alloc(round8(88 + p.length + d.length));
+  const b = Buffer.alloc(round8(96 + p.length + d.length));
   header(b, { ...h, type: 6 });
-  b.writeInt32LE(result, 72);
-  b.writeUInt32LE(flags, 76);
-  b.writeUInt16LE(p.length, 80);
-  b.writeUInt16LE(d.length, 82);
-  b.writeUInt32LE(87, 84);
-  p.copy(b, 88);
-  d.copy(b, 88 + p.length);
+  b.writeInt32LE(result, 80);
+  b.writeUInt32LE(flags, 84);
+  b.writeUInt16LE(p.length, 88);
+  b.writeUInt16LE(d.length, 90);
+  b.writeUInt32LE(87, 92);
+  p.copy(b, 96);
+  d.copy(b, 96 + p.length);
   return b;
 }
 
@@ -130,27 +148,27 @@ export function renameRecord(
   h: Omit<HeaderFields, 'type'>, type: 7 | 8, path: string, dir: string, newpath: string, newdir: string, flags = 0, result = 0,
 ): Buffer {
   const parts = [path, dir, newpath, newdir].map((s) => Buffer.from(s));
-  const b = Buffer.alloc(round8(96 + parts.reduce((n, p) => n + p.length, 0)));
+  const b = Buffer.alloc(round8(104 + parts.reduce((n, p) => n + p.length, 0)));
   header(b, { ...h, type });
-  b.writeInt32LE(result, 72);
-  b.writeUInt32LE(flags, 76);
-  parts.forEach((p, i) => b.writeUInt16LE(p.length, 80 + 2 * i));
-  b.writeUInt32LE(82, 88);
-  Buffer.concat(parts).copy(b, 96);
+  b.writeInt32LE(result, 80);
+  b.writeUInt32LE(flags, 84);
+  parts.forEach((p, i) => b.writeUInt16LE(p.length, 88 + 2 * i));
+  b.writeUInt32LE(82, 96);
+  Buffer.concat(parts).copy(b, 104);
   return b;
 }
 
 /** flags: DNSF_* (1 = a response received) */
 export function dnsRecord(h: Omit<HeaderFields, 'type'>, payload: Buffer, addr = [127, 0, 0, 53], port = 53, family = 2, flags = 0): Buffer {
-  const b = Buffer.alloc(round8(104 + payload.length));
+  const b = Buffer.alloc(round8(112 + payload.length));
   header(b, { ...h, type: 9 });
-  b.writeInt32LE(5, 72);
-  b.writeUInt16LE(family, 76);
-  b.writeUInt16LE(port, 78);
-  Buffer.from(addr).copy(b, 80);
-  b.writeUInt32LE(payload.length, 96);
-  b.writeUInt32LE(flags, 100);
-  payload.copy(b, 104);
+  b.writeInt32LE(5, 80);
+  b.writeUInt16LE(family, 84);
+  b.writeUInt16LE(port, 86);
+  Buffer.from(addr).copy(b, 88);
+  b.writeUInt32LE(payload.length, 104);
+  b.writeUInt32LE(flags, 108);
+  payload.copy(b, 112);
   return b;
 }
 

@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { CollectorServer, DEFAULT_MAX_RECEIVE_BYTES } from '../../../collector/server/collector-server.js';
+import type { LaunchControl } from '../../../collector/server/launch-control.js';
 import { processLogger } from '../../../collector/server/logger.js';
 import { queryEvents } from '../../../collector/query/event-query.js';
 import { QUERY_WORKER_AVAILABLE, QueryWorker } from '../../../collector/query/query-worker.js';
@@ -16,6 +17,9 @@ import { collect, positiveInt } from '../arguments.js';
 import { untilSignal } from '../signals.js';
 
 export { untilSignal };
+import type { DetectionOptions } from '../../../collector/detect/settings.js';
+import { loadAgentConfig } from '../../agents/config.js';
+import { addDetectFlags, detectionOptions, type DetectFlags } from './detect-options.js';
 
 export interface CollectorCommandOptions {
   listen: string;
@@ -27,6 +31,8 @@ export interface CollectorCommandOptions {
   maxMessageBytes: number;
   retainDays?: number;
   retainBytes?: number;
+  /** detectors after commit; undefined: none */
+  detection?: DetectionOptions;
 }
 
 /** Retention unless told otherwise: the store must not grow until the disk is full. */
@@ -68,9 +74,13 @@ export class ListenError extends Error {}
  * commits run beside the gRPC server; see store-worker.ts) and starts the server; the caller owns
  * both until stop().
  */
-export async function startCollector(opts: CollectorCommandOptions, logger: Logger): Promise<{ server: CollectorServer; stop: () => Promise<void> }> {
+export async function startCollector(
+  opts: CollectorCommandOptions, logger: Logger, launchControl?: LaunchControl,
+): Promise<{ server: CollectorServer; stop: () => Promise<void> }> {
   const retention = retentionFromOptions(opts);
-  const store = await openWriterStore({ stateDir: opts.stateDir, retention, onDeath: (err) => dieWithStore(logger, err) });
+  const store = await openWriterStore({
+    stateDir: opts.stateDir, retention, detection: opts.detection, onDeath: (err) => dieWithStore(logger, err),
+  });
   let server: CollectorServer;
   let queries: QueryWorker | undefined;
   try {
@@ -85,6 +95,7 @@ export async function startCollector(opts: CollectorCommandOptions, logger: Logg
       tlsAdmins: opts.tlsAdmin,
       maxReceiveBytes: opts.maxMessageBytes,
       logger,
+      launchControl,
     });
   } catch (err) {
     await queries?.close();
@@ -110,7 +121,7 @@ export function addStoreOptions(cmd: Command): Command {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('collector')
     .description('Run the collector alone: receive event batches from sensors and store them in SQLite')
     .option('--listen <addr>', 'unix:///path/to.sock, or host:port for TCP with mutual TLS', DEFAULT_COLLECTOR_ADDRESS)
@@ -119,11 +130,13 @@ export function register(program: Command): void {
     .option('--tls-cert <file>', 'this collector\'s certificate (TCP)')
     .option('--tls-key <file>', 'this collector\'s private key (TCP)')
     .option('--tls-admin <name>', 'a client certificate name (CN) that may read every sensor\'s data (repeatable); others read only their own', collect)
-    .option('--max-message-bytes <n>', 'largest batch accepted on the wire', positiveInt, DEFAULT_MAX_RECEIVE_BYTES);
-  addStoreOptions(program.commands[program.commands.length - 1]!)
-    .action(async (opts: CollectorCommandOptions) => {
+    .option('--max-message-bytes <n>', 'largest batch accepted on the wire', positiveInt, DEFAULT_MAX_RECEIVE_BYTES)
+    .option('--config <file>', 'agents.yaml: each agent\'s grants and detect settings');
+  addStoreOptions(addDetectFlags(cmd))
+    .action(async (opts: CollectorCommandOptions & DetectFlags & { config?: string }) => {
       const logger = processLogger();
-      const { stop } = await startCollector(opts, logger);
+      const detection = detectionOptions(opts, opts.config ? loadAgentConfig(opts.config) : []);
+      const { stop } = await startCollector({ ...opts, detection }, logger);
       const signal = await untilSignal(() => process.stderr.write('sensor: batches not yet committed are not acked; their sensors send them again\n'));
       logger.child({ module: 'cli.collector' }).info({ signal }, 'stopping');
       await stop();

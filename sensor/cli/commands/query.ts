@@ -21,6 +21,7 @@ interface QueryOptions {
   stateDir: string;
   agent?: string;
   pid?: number;
+  agentPid?: number;
   type?: EventType[];
   path?: string;
   addr?: string;
@@ -81,7 +82,7 @@ async function runQuery(opts: QueryOptions, command: Command): Promise<void> {
     }
   }
   const filters: EventFilters = {
-    agent: opts.agent, pid: opts.pid, types: opts.type, pathGlob: opts.path, addr: opts.addr,
+    agent: opts.agent, pid: opts.pid, agentPid: opts.agentPid, types: opts.type, pathGlob: opts.path, addr: opts.addr,
     sinceNs: opts.since !== undefined ? parseTimeSpec(opts.since) : undefined,
     untilNs: opts.until !== undefined ? parseTimeSpec(opts.until) : undefined,
     limit: opts.limit,
@@ -115,6 +116,7 @@ export function register(program: Command): void {
     .option('--state-dir <dir>', 'the collector\'s state directory', DEFAULT_STATE_DIR)
     .option('--agent <name>', 'only this agent')
     .option('--pid <pid>', 'only this process id', nonNegativeInt)
+    .option('--agent-pid <pid>', 'only the agent instance rooted at this pid (its own events and its descendants\')', nonNegativeInt)
     .option('--type <types>', 'only these event types, comma separated (exec,open,connect,...)', eventTypes)
     .option('--path <glob>', 'path glob: * within one directory, ** across directories, ? one character; over every path an event carries (path, rename/link target, exe)')
     .option('--addr <addr>', 'remote address (IP text or unix socket path)')

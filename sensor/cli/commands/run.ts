@@ -10,6 +10,10 @@
 // (sending to it silently would put the events in a different state dir).
 // The sensor still talks to its embedded collector through the socket: one
 // code path, with the same acks and resend, whether local or remote.
+//
+// `sensor launch` reaches this sensor through the same socket (LaunchControl,
+// sensor/launch/); run writes the socket's address into the state dir so
+// launch finds it from --state-dir wherever --listen put it.
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { X509Certificate } from 'node:crypto';
@@ -18,6 +22,7 @@ import type { Logger } from 'pino';
 import { DEFAULT_MAX_RECEIVE_BYTES } from '../../../collector/server/collector-server.js';
 import { processLogger } from '../../../collector/server/logger.js';
 import { createBackend, type BackendChoice } from '../../backends/choose.js';
+import { lossCauses } from '../../loss.js';
 import { Sensor } from '../../sensor.js';
 import { DEFAULT_COLLECTOR_ADDRESS, parseAddress } from '../../../proto/transport/address.js';
 import { CLIENT_DEFAULTS, CollectorClient, type TransportCounters } from '../../transport/collector-client.js';
@@ -31,10 +36,14 @@ import { CliError } from '../exit-codes.js';
 import { untilSignal } from '../signals.js';
 import { startForwarders } from './forward.js';
 import { probeCollector } from '../../transport/collector-probe.js';
+import { addDetectFlags, detectionOptions, type DetectFlags } from './detect-options.js';
+import { startResponseService } from '../../response/response-service.js';
 import { defaultAgents } from '../../agents/known-agents.js';
 import type { AgentSpec } from '../../agents/config.js';
+import { LaunchRegistry } from '../../launch/launch-registry.js';
+import { removeRunAddress, writeRunAddress } from '../../launch/run-address.js';
 
-interface RunOptions {
+interface RunOptions extends DetectFlags {
   collector?: string;
   listen: string;
   stateDir: string;
@@ -55,6 +64,7 @@ interface RunOptions {
   sensorIdGiven?: boolean;
   forward: string[];
   metrics?: string;
+  responseConfig?: string;
 }
 
 /** Where the sensor counts batches it could not deliver before it stopped (undelivered-file.ts). */
@@ -97,6 +107,8 @@ async function run(opts: RunOptions): Promise<void> {
   // A TCP collector without TLS would refuse every handshake while we retry forever: refuse now.
   const tls = opts.collector ? usage(() => clientTlsFor(parseAddress(opts.collector!), tlsFilesFromOptions(opts))) : undefined;
 
+  // `sensor launch` reaches this sensor through the embedded collector's socket.
+  const launches = new LaunchRegistry(logger.child({ module: 'sensor.launch' }));
   let embedded: Awaited<ReturnType<typeof startCollector>> | undefined;
   if (!opts.collector) {
     const listen = usage(() => parseAddress(opts.listen));
@@ -104,8 +116,8 @@ async function run(opts: RunOptions): Promise<void> {
     try {
       embedded = await startCollector({
         listen: opts.listen, stateDir: opts.stateDir, maxMessageBytes: DEFAULT_MAX_RECEIVE_BYTES,
-        retainDays: opts.retainDays, retainBytes: opts.retainBytes,
-      }, logger);
+        retainDays: opts.retainDays, retainBytes: opts.retainBytes, detection: detectionOptions(opts, agents),
+      }, logger, launches);
     } catch (err) {
       // The hint fits one case only: listening failed and a collector already answers on that socket.
       const taken = err instanceof ListenError && existsSync(listen.path) &&
@@ -122,6 +134,7 @@ async function run(opts: RunOptions): Promise<void> {
   const client = new CollectorClient({
     address, tls: clientTls, sensorId: opts.sensorId, bootId, bufferBytes: opts.bufferBytes, logger,
     undeliveredFile: join(opts.stateDir, UNDELIVERED_FILE),
+    sensorLoss: () => lossCauses(sensor.counters()),
   });
   client.start();
 
@@ -129,6 +142,7 @@ async function run(opts: RunOptions): Promise<void> {
   const backend = createBackend(opts.backend, { traceAll: opts.all ?? false, selfPid: process.pid }, sensorLog);
   const sensor = new Sensor({ backend, agents, traceAll: opts.all ?? false, log: sensorLog });
   sensor.onEvents((events) => client.push(events));
+  if (embedded) launches.adoptLeftovers(sensor.registry);
   try {
     await sensor.start();
   } catch (err) {
@@ -137,6 +151,8 @@ async function run(opts: RunOptions): Promise<void> {
     await embedded?.stop();
     throw err;
   }
+  launches.attach(sensor);
+  if (embedded) writeRunAddress(opts.stateDir, opts.listen);
   const missing = sensor.backend.unavailable();
   if (missing.length > 0) log.warn({ missing }, unavailableText(sensor.backend.name));
   log.info({
@@ -144,6 +160,7 @@ async function run(opts: RunOptions): Promise<void> {
     stateDir: embedded ? opts.stateDir : undefined, agents: agents.map((a) => a.name), all: Boolean(opts.all),
   }, `sensor running: ${watchedText(sensor, Boolean(opts.all))}`);
 
+  const responses = opts.responseConfig ? startResponseService(opts.responseConfig, opts.stateDir, logger.child({ module: 'sensor.response' })) : undefined;
   const stats = opts.statsEverySec > 0 ? setInterval(() => logStats(log, sensor, client), opts.statsEverySec * 1000) : undefined;
   const signal = await untilSignal(() => {
     // what is known now: a forced stop does not wait for acks, so the unacked events are lost
@@ -151,6 +168,9 @@ async function run(opts: RunOptions): Promise<void> {
   });
   log.info({ signal }, 'stopping');
   clearInterval(stats);
+  responses?.stop();
+  if (embedded) removeRunAddress(opts.stateDir, opts.listen);
+  launches.close();
   await sensor.stop();
   const transport = await client.close(5000);
   await forwarding?.stop();
@@ -173,7 +193,7 @@ function logStats(log: Logger, sensor: Sensor, client: CollectorClient): void {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('run')
     .description('Run the sensor as a service and store its events in a collector (embedded unless --collector is given)')
     .option('--collector <addr>', 'send to this collector (unix:///path or host:port with --tls-*) instead of an embedded one')
@@ -192,8 +212,9 @@ export function register(program: Command): void {
       positiveInt, CLIENT_DEFAULTS.bufferBytes)
     .option('--forward <url>', 'also ship stored events and alerts to this SIEM (repeatable; see sensor forward --help)', collect, [])
     .option('--metrics <host:port>', 'serve Prometheus metrics of the store and forwarders on this loopback address')
+    .option('--response-config <file>', 'automatic response and per-agent egress enforcement (see README: incident response)')
     .option('--stats-every <sec>', 'log counters every N seconds (0: never)', nonNegativeInt, 60);
-  addStoreOptions(program.commands[program.commands.length - 1]!)
+  addStoreOptions(addDetectFlags(cmd))
     .action((opts: RunOptions & { statsEvery: number }, cmd: Command) =>
       run({ ...opts, statsEverySec: opts.statsEvery, sensorIdGiven: cmd.getOptionValueSource('sensorId') === 'cli' }));
 }

@@ -8,6 +8,7 @@ import type { PbStatusResponse } from '../../../proto/codec/proto.js';
 import { clientTlsFor, tlsFilesFromOptions, type TlsFiles } from '../../../proto/transport/tls.js';
 import { CliError, EXIT_FAILURE } from '../exit-codes.js';
 import { writeOut } from '../../output/stdout.js';
+import { containmentInForce, renderInForce } from '../../response/containment.js';
 
 interface StatusOptions {
   collector: string;
@@ -15,6 +16,7 @@ interface StatusOptions {
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
+  stateDir?: string;
 }
 
 /** a collector answers Status from counters it holds: seconds mean it is not one, or is stuck */
@@ -62,6 +64,8 @@ export function renderStatus(s: PbStatusResponse): string {
     const seen = x.last_seen_ns ? new Date(Number(BigInt(x.last_seen_ns) / 1_000_000n)).toISOString() : '-';
     lines.push(`  ${x.sensor_id} boot ${x.boot_id}: last seq ${x.last_seq ?? 0}, last seen ${seen}, dropped reported ${x.dropped_reported ?? 0}, undelivered by earlier runs ${x.undelivered_reported ?? 0}`);
     lines.push(`    transport: sent=${c.sent ?? 0} acked=${c.acked ?? 0} resent=${c.resent ?? 0} dropped=${c.dropped ?? 0} buffered=${c.buffered ?? 0} rejected=${c.rejected ?? 0}`);
+    const loss = Object.entries(c.sensor_loss ?? {}).sort(([a], [b]) => a.localeCompare(b));
+    lines.push(`    sensor loss: ${loss.length ? loss.map(([k, n]) => `${k}=${n}`).join(' ') : 'none'}`);
   }
   return lines.join('\n');
 }
@@ -75,6 +79,7 @@ export function register(program: Command): void {
     .option('--tls-ca <file>', 'CA of the collector\'s certificate (TCP)')
     .option('--tls-cert <file>', 'client certificate (TCP)')
     .option('--tls-key <file>', 'client key (TCP)')
+    .option('--state-dir <dir>', 'store to name who isolated what and why (containment is read from this host)')
     .action(async (opts: StatusOptions) => {
       let tls: TlsFiles | undefined;
       try {
@@ -82,6 +87,7 @@ export function register(program: Command): void {
       } catch (err) {
         throw new CliError((err as Error).message); // the command line asks for what cannot work
       }
+      const contained = containmentInForce(opts.stateDir); // this host's kernel and cgroups, not the collector's
       let status: PbStatusResponse;
       try {
         // A quick look first: a missing socket or a peer that is not gRPC is
@@ -89,8 +95,11 @@ export function register(program: Command): void {
         await probeCollector(opts.collector, { tls: tls !== undefined });
         status = await collectorStatus({ address: opts.collector, tls, timeoutMs: STATUS_TIMEOUT_MS });
       } catch (err) {
+        // Containment outlives the collector: say what is in force even when it cannot be reached.
+        if (!opts.json) writeOut(renderInForce(contained));
         throw new CliError((err as Error).message, EXIT_FAILURE);
       }
-      writeOut(opts.json ? JSON.stringify(status, null, 2) : renderStatus(status));
+      writeOut(opts.json ? JSON.stringify({ ...status, containment: contained }, null, 2)
+        : `${renderStatus(status)}\n${renderInForce(contained)}`);
     });
 }

@@ -9,6 +9,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
 import { describeBad, verifyChain } from '../../../collector/store/verify.js';
+import { verifyAlertChain } from '../../../collector/store/verify-alerts.js';
 import { openStoreReadOnly } from '../open-store.js';
 
 /** verify's own exit status for a broken chain; 0 and 2 are shared (../exit-codes.ts) */
@@ -27,8 +28,21 @@ async function runVerify(opts: { stateDir: string; expect?: string }): Promise<v
         `(${r.batches} batches before it verified from ${from})\n`);
       process.exitCode = EXIT_TAMPERED;
     }
+    reportAlertChain(store.database);
   } finally {
     await store.close();
+  }
+}
+
+/** The alert chain and baselines (collector/store/verify-alerts.ts), after the batch chain. */
+function reportAlertChain(db: Parameters<typeof verifyAlertChain>[0]): void {
+  const a = verifyAlertChain(db);
+  if (a.ok) {
+    if (a.rows === 0) return; // no detection ever wrote: nothing to report
+    process.stdout.write(`OK: ${a.alerts} alerts, ${a.baselines} baselines (${a.rows} alert chain rows) verified\n`);
+  } else {
+    process.stdout.write(`TAMPERED: ${a.problem}\n(${a.rows} alert chain rows before it verified)\n`);
+    process.exitCode = EXIT_TAMPERED;
   }
 }
 

@@ -7,6 +7,7 @@ import { createBackend, type BackendChoice } from '../../backends/choose.js';
 import type { SensorEvent } from '../../../proto/events/types.js';
 import { eventLine } from '../../output/human.js';
 import { eventJson } from '../../output/json.js';
+import { lossText } from '../../loss.js';
 import { Sensor, type SensorCounters } from '../../sensor.js';
 import type { BackendName } from '../../backends/backend.js';
 import { collect } from '../arguments.js';
@@ -21,6 +22,8 @@ interface WatchOptions {
   json?: boolean;
   backend: BackendChoice;
   ringBytes?: string;
+  trackedMax?: string;
+  watchCompat?: boolean;
 }
 
 /** bytes of lines stdout may hold unwritten before batches are dropped */
@@ -65,6 +68,7 @@ export function countersText(c: SensorCounters): string {
     `delivered ${c.delivered}, lost ${c.lost}${lost ? ` (${lost})` : ''}, truncated ${c.truncated}`,
     `agents: ${s.alreadyRunning} running at start, ${s.confirmed} interpreter(s) confirmed, ${s.rejected} rejected, ` +
       `${s.dropped} candidate event(s) dropped, ${s.expired} expired undecided`,
+    lossText(c),
     `other: ${Object.entries(c.other).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
   ].join('\n');
 }
@@ -72,7 +76,11 @@ export function countersText(c: SensorCounters): string {
 async function watch(opts: WatchOptions): Promise<void> {
   const agents = agentsFromOptions(opts);
   const ringBytes = opts.ringBytes !== undefined ? Number(opts.ringBytes) : undefined;
-  const backend = createBackend(opts.backend, { traceAll: opts.all ?? false, selfPid: process.pid, ringBytes }, log);
+  const trackedMax = opts.trackedMax !== undefined ? Number(opts.trackedMax) : undefined;
+  if (trackedMax !== undefined && !(Number.isInteger(trackedMax) && trackedMax > 0 && trackedMax <= 1 << 24)) {
+    throw new ConfigError(`--tracked-max must be a whole number from 1 to ${1 << 24}, got ${JSON.stringify(opts.trackedMax)}`);
+  }
+  const backend = createBackend(opts.backend, { traceAll: opts.all ?? false, selfPid: process.pid, ringBytes, trackedMax, watchCompat: opts.watchCompat }, log);
   const sensor = new Sensor({ backend, agents, traceAll: opts.all ?? false, log });
   const format = opts.json ? eventJson : eventLine;
   let outputBroken = false;
@@ -113,5 +121,7 @@ export function register(program: Command): void {
     .option('--json', 'one JSON object per line, field names as in the event schema')
     .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'libbpf', 'bpftrace']).default('auto'))
     .addOption(new Option('--ring-bytes <n>', 'ring buffer size, a power of two (libbpf)').hideHelp())
+    .option('--watch-compat', 'flag agents that make 32-bit syscalls, which are otherwise not seen (libbpf, x86-64; costs a BPF program run on every syscall of the machine)')
+    .option('--tracked-max <n>', 'processes the kernel can track at once (libbpf; default 65536); past it an agent\'s new processes are flagged untracked and counted')
     .action(watch);
 }
