@@ -22,6 +22,10 @@ lib=$stage/usr/lib/agent-sensor
 mkdir -p "$lib/build/Release" "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/etc/agent-sensor" "$stage/DEBIAN"
 cp -r bin dist proto package.json package-lock.json "$lib/"
 cp build/Release/agent_sensor.node "$lib/build/Release/"
+# sensor isolate's helper (its BPF object is inside it, as a skeleton)
+if [ -x bpf/egress/.output/egress-ctl ]; then
+  install -D -m 0755 bpf/egress/.output/egress-ctl "$lib/bpf/egress/.output/egress-ctl"
+fi
 # sensor isolate/release: the containment tool (embeds its BPF object), where the CLI looks for it
 mkdir -p "$lib/bpf/egress/.output" && cp bpf/egress/.output/egress-ctl "$lib/bpf/egress/.output/"
 cp -r node_modules "$lib/"

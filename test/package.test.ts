@@ -49,6 +49,7 @@ describe.skipIf(skip !== null)('the Debian package', () => {
     expect(unit).toMatch(/^CapabilityBoundingSet=CAP_BPF CAP_PERFMON /m);
     expect(existsSync(join(lib, 'node_modules/better-sqlite3'))).toBe(true);
     expect(existsSync(join(lib, 'node_modules/vitest'))).toBe(false);
+    expect(existsSync(join(lib, 'bpf/egress/.output/egress-ctl'))).toBe(existsSync(join(ROOT, 'bpf/egress/.output/egress-ctl')));
     // the runtime inside is the one the addons were built for
     expect(execFileSync(join(lib, 'node'), ['--version'], { encoding: 'utf8' }).trim()).toBe(process.version);
     expect(readFileSync(join(root, 'usr/bin/sensor'), 'utf8')).toContain('exec /usr/lib/agent-sensor/node /usr/lib/agent-sensor/bin/sensor.js "$@"');
