@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds agent-sensor_<version>_<arch>.deb from the built tree (run
 # scripts/build.sh first): the sensor under /usr/lib/agent-sensor with its
-# production node_modules, /usr/bin/sensor, the systemd unit, and an example
+# production node_modules and the Node runtime its addons were built for
+# (/usr/lib/agent-sensor/node: Debian 12's own nodejs is 18, too old, so the
+# package depends on no nodejs), /usr/bin/sensor, the systemd unit, the
+# service settings /etc/agent-sensor/config.yaml (a conffile) and an example
 # agent config. Usage: packaging/build-deb.sh [OUT_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,38 +22,50 @@ lib=$stage/usr/lib/agent-sensor
 mkdir -p "$lib/build/Release" "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/etc/agent-sensor" "$stage/DEBIAN"
 cp -r bin dist proto package.json package-lock.json "$lib/"
 cp build/Release/agent_sensor.node "$lib/build/Release/"
+# sensor isolate's helper (its BPF object is inside it, as a skeleton)
+if [ -x bpf/egress/.output/egress-ctl ]; then
+  install -D -m 0755 bpf/egress/.output/egress-ctl "$lib/bpf/egress/.output/egress-ctl"
+fi
 # sensor isolate/release: the containment tool (embeds its BPF object), where the CLI looks for it
 mkdir -p "$lib/bpf/egress/.output" && cp bpf/egress/.output/egress-ctl "$lib/bpf/egress/.output/"
 cp -r node_modules "$lib/"
 (cd "$lib" && npm prune --omit=dev --ignore-scripts --no-audit --no-fund >/dev/null)
 find "$lib/dist" -name '*.map' -delete
-ln -s ../lib/agent-sensor/bin/sensor.js "$stage/usr/bin/sensor"
+# The runtime the addons (ours, better-sqlite3) were compiled against: the node running this script.
+node_bin=$(node -p process.execPath)
+install -m 0755 "$node_bin" "$lib/node"
+node_version=$("$lib/node" --version)
+cat > "$stage/usr/bin/sensor" <<'WRAPPER'
+#!/bin/sh
+# agent-sensor runs on the Node runtime shipped beside it, whatever node is on PATH.
+exec /usr/lib/agent-sensor/node /usr/lib/agent-sensor/bin/sensor.js "$@"
+WRAPPER
+chmod 0755 "$stage/usr/bin/sensor"
 cp packaging/agent-sensor.service "$stage/lib/systemd/system/"
 cp packaging/agents.yaml.example "$stage/etc/agent-sensor/"
+cp packaging/config.yaml "$stage/etc/agent-sensor/config.yaml"
+echo /etc/agent-sensor/config.yaml > "$stage/DEBIAN/conffiles"
 
 cat > "$stage/DEBIAN/control" <<CONTROL
 Package: agent-sensor
 Version: $version
 Architecture: $arch
 Maintainer: agent-sensor developers
-Depends: nodejs (>= 20), libbpf1, libelf1, zlib1g
+Depends: libbpf1, libelf1, zlib1g, libc6, libstdc++6, libgcc-s1
 Recommends: bpftrace, bpftool
 Section: admin
 Priority: optional
 Description: eBPF sensor for autonomous AI agents
  Watches what desktop AI agents execute, read, write and connect to, from
  kernel tracepoints, and keeps the events in a tamper-evident SQLite store.
+ Ships its own Node.js runtime ($node_version) in /usr/lib/agent-sensor.
 CONTROL
-cat > "$stage/DEBIAN/postinst" <<'POSTINST'
-#!/bin/sh
-set -e
-if [ -d /run/systemd/system ]; then
-  systemctl daemon-reload >/dev/null 2>&1 || true
-fi
-POSTINST
-chmod 0755 "$stage/DEBIAN/postinst"
+for script in postinst prerm postrm; do
+  install -m 0755 "packaging/debian/$script" "$stage/DEBIAN/$script"
+done
 
 mkdir -p "$out"
 deb="$out/agent-sensor_${version}_${arch}.deb"
-dpkg-deb --root-owner-group --build "$stage" "$deb" >/dev/null
+# gzip rather than the default xz: far quicker on the 100 MB runtime, for a larger file
+dpkg-deb --root-owner-group -Zgzip --build "$stage" "$deb" >/dev/null
 echo "$deb"

@@ -25,7 +25,9 @@ build_native() {
   if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp bpf/.output/sensor.skel.h -newer "$addon" -print -quit)" ]; then
     # node-gyp rebuild deletes build/ first, so its log lives elsewhere.
     local log; log=$(mktemp /tmp/agent-sensor-node-gyp.XXXXXX)
-    node_modules/.bin/node-gyp rebuild "${GYP_FLAGS[@]}" >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; return 1; }
+    # From a checkout: our dev dependency; under `npm install` of the package: the node-gyp npm puts on PATH.
+    local gyp=node_modules/.bin/node-gyp; [ -x "$gyp" ] || gyp=node-gyp
+    "$gyp" rebuild "${GYP_FLAGS[@]}" >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; return 1; }
     rm -f "$log"
   fi
 }

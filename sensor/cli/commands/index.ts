@@ -5,11 +5,13 @@ import { register as alerts } from './alerts.js';
 import { register as baseline } from './baseline.js';
 import { register as collect } from './collect.js';
 import { register as collector } from './collector.js';
+import { register as forward } from './forward.js';
 import { register as isolate } from './isolate.js';
 import { register as launch } from './launch.js';
 import { register as run } from './run.js';
 import { register as query } from './query.js';
 import { register as release } from './release.js';
+import { register as service } from './service.js';
 import { register as status } from './status.js';
 import { register as timeline } from './timeline.js';
 import { register as verify } from './verify.js';
@@ -23,11 +25,13 @@ export const COMMANDS: RegisterCommand[] = [
   baseline,
   collect,
   collector,
+  forward,
   isolate,
   launch,
   run,
   query,
   release,
+  service,
   status,
   timeline,
   verify,

@@ -34,6 +34,7 @@ import { agentsFromOptions, countersText, unavailableText, watchedText } from '.
 import { collect, nonNegativeInt, positiveInt } from '../arguments.js';
 import { CliError } from '../exit-codes.js';
 import { untilSignal } from '../signals.js';
+import { startForwarders } from './forward.js';
 import { probeCollector } from '../../transport/collector-probe.js';
 import { addDetectFlags, detectionOptions, type DetectFlags } from './detect-options.js';
 import { startResponseService } from '../../response/response-service.js';
@@ -61,6 +62,8 @@ interface RunOptions extends DetectFlags {
   retainBytes?: number;
   /** --sensor-id was given (not the machine default) */
   sensorIdGiven?: boolean;
+  forward: string[];
+  metrics?: string;
   responseConfig?: string;
 }
 
@@ -122,6 +125,8 @@ async function run(opts: RunOptions): Promise<void> {
       throw new Error(`${(err as Error).message}${taken ? `\n(to send to that collector instead: sensor run --collector ${opts.listen})` : ''}`);
     }
   }
+  if (opts.collector && (opts.forward.length > 0 || opts.metrics)) throw new CliError('--forward and --metrics need the embedded collector\'s store: run `sensor forward` beside that collector instead');
+  const forwarding = embedded && (opts.forward.length > 0 || opts.metrics) ? await startForwarders({ stateDir: opts.stateDir, to: opts.forward, metrics: opts.metrics }, logger) : undefined;
   const address = opts.collector ?? opts.listen;
   const bootId = newBootId();
   const clientTls = opts.collector ? tls : undefined;
@@ -142,6 +147,7 @@ async function run(opts: RunOptions): Promise<void> {
     await sensor.start();
   } catch (err) {
     await client.close(0);
+    await forwarding?.stop();
     await embedded?.stop();
     throw err;
   }
@@ -167,6 +173,7 @@ async function run(opts: RunOptions): Promise<void> {
   launches.close();
   await sensor.stop();
   const transport = await client.close(5000);
+  await forwarding?.stop();
   await embedded?.stop();
   process.stderr.write(`sensor: stopped\n${countersText(sensor.counters())}\n${transportText(transport)}\n`);
 }
@@ -203,6 +210,8 @@ export function register(program: Command): void {
     .option('--tls-key <file>', 'this sensor\'s client key (TCP --collector)')
     .option('--buffer-bytes <n>', 'unacked events held while the collector is away; beyond it new events are dropped and counted',
       positiveInt, CLIENT_DEFAULTS.bufferBytes)
+    .option('--forward <url>', 'also ship stored events and alerts to this SIEM (repeatable; see sensor forward --help)', collect, [])
+    .option('--metrics <host:port>', 'serve Prometheus metrics of the store and forwarders on this loopback address')
     .option('--response-config <file>', 'automatic response and per-agent egress enforcement (see README: incident response)')
     .option('--stats-every <sec>', 'log counters every N seconds (0: never)', nonNegativeInt, 60);
   addStoreOptions(addDetectFlags(cmd))
