@@ -28,7 +28,8 @@ if [ -x bpf/egress/.output/egress-ctl ]; then
 fi
 # sensor isolate/release: the containment tool (embeds its BPF object), where the CLI looks for it
 mkdir -p "$lib/bpf/egress/.output" && cp bpf/egress/.output/egress-ctl "$lib/bpf/egress/.output/"
-cp -r node_modules "$lib/"
+# node_modules/.cache holds test-only downloads (a real agent CLI): not shipped.
+tar -C . --exclude=node_modules/.cache -cf - node_modules | tar -C "$lib" -xf -
 (cd "$lib" && npm prune --omit=dev --ignore-scripts --no-audit --no-fund >/dev/null)
 find "$lib/dist" -name '*.map' -delete
 # The runtime the addons (ours, better-sqlite3) were compiled against: the node running this script.

@@ -172,9 +172,9 @@ describe('agents.yaml grants and detect sections', () => {
       .toThrow(/^agents\.yaml:5: agents\[0\]\.grants\.read\[0\]: must start with \/, ~ or \{cwd\}$/);
     expect(() => parseAgentConfig(yaml('    grants:\n      connect:\n        - "10.0.0.0/40"\n'), 'agents.yaml'))
       .toThrow(/^agents\.yaml:6: agents\[0\]\.grants\.connect\[0\]: "10\.0\.0\.0\/40": not a valid CIDR$/);
-    expect(() => parseAgentConfig(yaml('    grants:\n      open: ["/x"]\n'), 'agents.yaml')).toThrow(/agents\.yaml:[45]: agents\[0\]\.grants: Unrecognized key/);
+    expect(() => parseAgentConfig(yaml('    grants:\n      open: ["/x"]\n'), 'agents.yaml')).toThrow(/agents\.yaml:5: agents\[0\]\.grants\.open: unknown key \(known: read, write, connect, exec\)/);
     expect(() => parseAgentConfig(yaml('    detect:\n      learning: { duration: soon }\n'), 'agents.yaml'))
       .toThrow(/agents\.yaml:5: agents\[0\]\.detect\.learning\.duration: must be a duration/);
-    expect(() => parseAgentConfig(yaml('    detect:\n      rate_spike: { factr: 2 }\n'), 'agents.yaml')).toThrow(/agents\[0\]\.detect\.rate_spike: Unrecognized key/);
+    expect(() => parseAgentConfig(yaml('    detect:\n      rate_spike: { factr: 2 }\n'), 'agents.yaml')).toThrow(/agents\.yaml:5: agents\[0\]\.detect\.rate_spike\.factr: unknown key/);
   });
 });

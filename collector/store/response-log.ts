@@ -7,14 +7,18 @@
 // SHA-256(prev_hash || canonical JSON of the row), each row naming the newest
 // committed batch and its link when written (so it sits in the batch chain's
 // order), and meta 'responses_head' names the last row (so cutting the newest
-// rows off shows). It is NOT yet walked by `sensor verify`; the chain rework
-// is meant to take these rows under it. Until then verifyResponses() checks it.
+// rows off shows). `sensor verify` walks it with verifyResponses().
+//
+// The one writer beside the collector's: the state directory's lock
+// (state-dir-lock.ts) keeps a second collector out, while these rare rows
+// go in through SQLite's own write lock (busy timeout), touching no table of
+// the batch chain.
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { EventStore } from './event-store.js';
-import { DB_FILE_NAME } from './schema.js';
+import { makeDirs } from '../make-dirs.js';
+import { applyWriterPragmas, createSchema, DB_FILE_NAME } from './schema.js';
 
 export const RESPONSES_SQL = `
 CREATE TABLE IF NOT EXISTS responses (
@@ -80,13 +84,19 @@ export const hasResponses = (db: Database.Database): boolean =>
 
 /** Appends one action; creates the store (with the collector's layout) if none exists yet. */
 export function recordResponse(stateDir: string, input: ResponseInput): ResponseRow {
-  if (!existsSync(join(stateDir, DB_FILE_NAME))) {
-    const store = EventStore.open({ stateDir, hashing: { enabled: false } });
-    void store.close();
-  }
+  // No store yet: make one with the collector's layout, without taking the
+  // state directory's writer lock (a collector may start beside us).
+  const fresh = !existsSync(join(stateDir, DB_FILE_NAME));
+  if (fresh) makeDirs(stateDir, 0o700);
   const db = new Database(join(stateDir, DB_FILE_NAME));
   try {
     db.pragma('busy_timeout = 10000');
+    if (fresh) {
+      applyWriterPragmas(db, 'FULL');
+      createSchema(db);
+    } else {
+      db.pragma('synchronous = FULL');
+    }
     db.exec(RESPONSES_SQL);
     const write = db.transaction(() => {
       const last = db.prepare('SELECT id, hash FROM responses ORDER BY id DESC LIMIT 1').get() as { id: number; hash: Buffer } | undefined;

@@ -96,7 +96,7 @@ export function register(program: Command): void {
         status = await collectorStatus({ address: opts.collector, tls, timeoutMs: STATUS_TIMEOUT_MS });
       } catch (err) {
         // Containment outlives the collector: say what is in force even when it cannot be reached.
-        if (!opts.json) writeOut(renderInForce(contained));
+        if (!opts.json && Array.isArray(contained) && contained.length > 0) writeOut(renderInForce(contained));
         throw new CliError((err as Error).message, EXIT_FAILURE);
       }
       writeOut(opts.json ? JSON.stringify({ ...status, containment: contained }, null, 2)

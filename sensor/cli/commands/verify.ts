@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
 import { describeBad, verifyChain } from '../../../collector/store/verify.js';
 import { verifyAlertChain } from '../../../collector/store/verify-alerts.js';
+import { verifyResponses } from '../../../collector/store/response-log.js';
 import { openStoreReadOnly } from '../open-store.js';
 
 /** verify's own exit status for a broken chain; 0 and 2 are shared (../exit-codes.ts) */
@@ -29,6 +30,7 @@ async function runVerify(opts: { stateDir: string; expect?: string }): Promise<v
       process.exitCode = EXIT_TAMPERED;
     }
     reportAlertChain(store.database);
+    reportResponses(store.database);
   } finally {
     await store.close();
   }
@@ -42,6 +44,17 @@ function reportAlertChain(db: Parameters<typeof verifyAlertChain>[0]): void {
     process.stdout.write(`OK: ${a.alerts} alerts, ${a.baselines} baselines (${a.rows} alert chain rows) verified\n`);
   } else {
     process.stdout.write(`TAMPERED: ${a.problem}\n(${a.rows} alert chain rows before it verified)\n`);
+    process.exitCode = EXIT_TAMPERED;
+  }
+}
+
+/** The containment actions' chain (collector/store/response-log.ts). */
+function reportResponses(db: Parameters<typeof verifyResponses>[0]): void {
+  const r = verifyResponses(db);
+  if (r.ok) {
+    if (r.rows > 0) process.stdout.write(`OK: ${r.rows} containment actions verified; head ${r.head}\n`);
+  } else {
+    process.stdout.write(`TAMPERED: containment actions: ${r.problem ?? `row ${r.firstBad}`}\n`);
     process.exitCode = EXIT_TAMPERED;
   }
 }
