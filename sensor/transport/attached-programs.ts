@@ -34,7 +34,7 @@ export function attachedPrograms(pid: number | 'self' = 'self'): string[] {
     let target: string;
     try {
       target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-      if (target !== 'anon_inode:bpf-link') continue;
+      if (target !== 'anon_inode:bpf_link' && target !== 'anon_inode:bpf-link') continue; // the name has varied across kernels
       const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
       const tag = /^prog_tag:\s*([0-9a-f]{16})/m.exec(info)?.[1];
       const id = /^prog_id:\s*(\d+)/m.exec(info)?.[1];
