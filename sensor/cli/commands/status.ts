@@ -66,6 +66,7 @@ async function status(opts: StatusOptions): Promise<void> {
     });
   } catch (err) {
     const down = downReport(opts.collector, (err as Error).message, containment);
+    process.stderr.write(`sensor: ${(err as Error).message}\n`); // the one-line error every command gives
     writeOut(opts.json ? JSON.stringify(down, null, 2) : renderDownText(down));
     process.exitCode = EXIT_FOR_STATE.down;
     return;
