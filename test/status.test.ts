@@ -135,14 +135,14 @@ describe.skipIf(!built)('sensor status against a real collector', () => {
     let n = 0;
     const c = client('rate-1', (stopped) => health({ events_by_type: { open: String(n) }, stopped }));
     c.reportHealth();
-    await until(() => c.counters().acked >= 0 && server.stats().batchesCommitted > 0, 'first report');
-    await new Promise((r) => setTimeout(r, 1100));
+    await until(() => c.counters().batchesAcked >= 1, 'first report acked');
+    await new Promise((r) => setTimeout(r, 1500));
     n = 300;
     c.reportHealth();
     await new Promise((r) => setTimeout(r, 300));
     const { json } = await statusJson();
     const s = json.sensors.find((x: any) => x.sensorId === 'rate-1');
-    expect(s.eventsPerSecond.open).toBeGreaterThan(100); // 300 events in ~1.1-1.5 s
+    expect(s.eventsPerSecond.open).toBeGreaterThan(60); // 300 events in ~1.5-2 s (not 300 over the 10 s run)
     expect(s.eventsPerSecond.open).toBeLessThan(300);
     await c.close(5000); // stops in order: not counted as silent later
   });
