@@ -18,6 +18,7 @@ import { InstanceWriter, writeBaseline } from '../collector/store/detect-rows.js
 import type { PbSensorHealth } from '../proto/codec/proto.js';
 import type { SensorEvent } from '../proto/events/types.js';
 import { CollectorClient } from '../sensor/transport/collector-client.js';
+import { SensorHealthReport } from '../sensor/transport/sensor-health.js';
 import { BIN, ROOT, sensorProc, skipReason, until } from './helpers/sensor-cli.js';
 
 const quiet = pino({ level: process.env.TEST_LOG ?? 'silent' });
@@ -56,6 +57,24 @@ function health(over: Partial<PbSensorHealth> = {}): PbSensorHealth {
     kernel_ring_lost: '0', queue_to_js_lost: '0', stopped: false, heartbeat_ms: '30000', ...over,
   };
 }
+
+describe('the sensor\'s health report', () => {
+  it('splits the addon\'s loss into kernel ring and queue to JS, and counts events by type', () => {
+    const report = new SensorHealthReport({
+      backend: () => 'bpftrace', unavailable: () => ['tp_btf_x'],
+      counters: () => ({ delivered: 5, lost: 10, lostByType: { open: 10 }, truncated: 0, other: { queueDropped: 3 } }),
+    }, 30_000);
+    report.noteEvents(forks(1, 4));
+    report.noteEvents([{ ...forks(9, 1)[0]!, type: 'exit', code: 0, signal: null } as SensorEvent]);
+    const h = report.report(true);
+    expect(h).toMatchObject({
+      backend: 'bpftrace', attached: [], left_out: ['tp_btf_x'], kernel_ring_lost: '7', queue_to_js_lost: '3',
+      events_by_type: { fork: '4', exit: '1' }, stopped: true, heartbeat_ms: '30000',
+    });
+    expect(h.version).toMatch(/^\d+\.\d+/);
+    expect(BigInt(h.started_ns!)).toBeGreaterThan(0n);
+  });
+});
 
 describe.skipIf(!built)('sensor status against a real collector', () => {
   let dir: string;

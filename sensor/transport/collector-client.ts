@@ -162,8 +162,12 @@ export class CollectorClient {
   /** Sends the sensor's health report now, in an empty batch if nothing else is open (at start, heartbeat). */
   reportHealth(stopped = false): void {
     if (!this.opts.health || this.stopped) return;
-    this.seal();
-    this.write(this.sealed([], this.droppedSinceBatch, false, stopped ? 'stopped' : 'now'));
+    const health = stopped ? 'stopped' : 'now';
+    if (this.open.length > 0) {
+      this.seal(health); // the events waiting carry it
+      return;
+    }
+    this.write(this.sealed([], this.droppedSinceBatch, false, health));
     this.droppedSinceBatch = 0n;
   }
 
@@ -265,11 +269,11 @@ export class CollectorClient {
     this.droppedSinceBatch += BigInt(n);
   }
 
-  private seal(): void {
+  private seal(health?: 'now' | 'stopped'): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (this.open.length === 0) return;
-    const batch = this.sealed(this.open, this.droppedSinceBatch, false);
+    const batch = this.sealed(this.open, this.droppedSinceBatch, false, health);
     this.droppedSinceBatch = 0n;
     this.open = [];
     this.openBytes = 0;
