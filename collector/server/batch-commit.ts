@@ -40,7 +40,8 @@ export function commitIncoming(store: Pick<BatchStore, 'commitBatch'>, batch: In
   }
   return {
     kind: duplicate ? 'duplicate' : 'committed', ids, sensorId: valid.sensorId, bootId: valid.bootId, seq: valid.seq,
-    droppedBefore: valid.droppedBefore, counters: batch.counters ?? undefined, events: valid.events.length,
+    droppedBefore: valid.droppedBefore, counters: batch.counters ?? undefined, health: batch.health ?? undefined,
+    events: valid.events.length,
     undelivered: valid.undelivered,
   };
 }

@@ -2,7 +2,7 @@
 // commit comes to, and the error a refused batch raises. Their own module so
 // that the store port, the validator, the committer and the gRPC error mapping
 // import them without importing each other.
-import type { PbTransportCounters } from '../../proto/codec/proto.js';
+import type { PbSensorHealth, PbTransportCounters } from '../../proto/codec/proto.js';
 import type { SensorEvent } from '../../proto/events/types.js';
 
 export class BatchRejectedError extends Error {
@@ -50,6 +50,6 @@ export type CommitOutcome =
   | { kind: 'malformed'; message: string }
   | {
     kind: 'committed' | 'duplicate'; ids: AckIds; sensorId: string; bootId: string; seq: bigint;
-    droppedBefore: bigint; counters?: PbTransportCounters; events: number;
+    droppedBefore: bigint; counters?: PbTransportCounters; health?: PbSensorHealth; events: number;
     undelivered: { bootId: string; events: bigint; batches: bigint }[];
   };

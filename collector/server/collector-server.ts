@@ -29,6 +29,10 @@ import type { EventType } from '../../proto/events/types.js';
 import { grpcErrorFor, logFailedHandshakes, statusLogger } from './grpc-errors.js';
 import { addLaunchControl, type LaunchControl } from './launch-control.js';
 import { SensorRegistry } from './sensor-registry.js';
+import { ForwarderRegistry } from './forwarder-registry.js';
+import { assembleStatus } from './status-assembly.js';
+import type { StoreHealthRows } from '../store/health-rows.js';
+import { packageVersion } from '../../proto/package-version.js';
 import type { EncodedBatchStore, QueryEvents, QueryEventsEncoded, StorePort } from './store-port.js';
 import { lockDownSocket, prepareSocketPath } from './unix-socket.js';
 import type { IncomingBatch } from './validate-batch.js';
@@ -65,6 +69,11 @@ export interface CollectorServerOptions {
   logger?: Logger;
   /** serves `sensor launch` (LaunchControl) on a unix socket; absent: UNIMPLEMENTED */
   launchControl?: LaunchControl;
+  /** for Status: the store's file, and its oldest event and agents (collector/store/health-rows.ts) */
+  storePath?: string;
+  storeHealth?: () => StoreHealthRows;
+  /** forwarders of this store that report to Status; absent: an empty registry */
+  forwarders?: ForwarderRegistry;
 }
 
 export interface CollectorCounters {
@@ -94,6 +103,9 @@ export class CollectorServer {
   };
   private readonly admins: ReadonlySet<string>;
   private readonly registry = new SensorRegistry();
+  /** forwarders register here (or in the registry passed in the options) to appear in Status */
+  readonly forwarders: ForwarderRegistry;
+  private readonly startedNs = BigInt(Date.now()) * 1_000_000n;
   private readonly log: Logger;
   private closed = false;
   /** where it listens (for TCP port 0, the port the kernel chose) */
@@ -108,6 +120,7 @@ export class CollectorServer {
     this.address = address;
     this.log = logger;
     this.admins = new Set(opts.tlsAdmins ?? []);
+    this.forwarders = opts.forwarders ?? new ForwarderRegistry();
   }
 
   private peerOf(call: AuthSource): PeerIdentity {
@@ -301,7 +314,7 @@ export class CollectorServer {
     }
     // Counted once: a resend of a batch that carried the report is a duplicate.
     const undelivered = o.kind === 'committed' ? o.undelivered.reduce((n, u) => n + u.events, 0n) : 0n;
-    this.registry.noteBatch(o.sensorId, o.bootId, o.seq, o.droppedBefore, o.counters, undelivered);
+    this.registry.noteBatch(o.sensorId, o.bootId, o.seq, o.droppedBefore, o.counters, undelivered, o.health);
     if (undelivered > 0n) {
       this.counters.undeliveredReported += Number(undelivered);
       streamLog.warn({ ...o.ids, undelivered: o.undelivered.map((u) => ({ bootId: u.bootId, events: String(u.events), batches: String(u.batches) })) },
@@ -333,16 +346,16 @@ export class CollectorServer {
         return;
       }
       const store = await this.opts.store.status();
-      const counters: Record<string, string> = {};
-      for (const [k, v] of Object.entries(this.counters)) counters[k] = String(v);
-      cb(null, {
-        events: String(store.events),
-        batches: String(store.batches),
-        db_bytes: String(store.dbBytes),
+      cb(null, assembleStatus({
+        store,
+        storePath: this.opts.storePath,
+        rows: this.opts.storeHealth?.(),
         sensors: this.registry.list((s, b) => this.opts.store.lastSeq(s, b)),
-        counters,
-        store_json: JSON.stringify(store, (_k, v) => (typeof v === 'bigint' ? String(v) : v)),
-      });
+        counters: { ...this.counters },
+        forwarders: this.forwarders.list(),
+        version: packageVersion(),
+        startedNs: this.startedNs,
+      }));
     } catch (err) {
       cb(grpcErrorFor(err));
     }

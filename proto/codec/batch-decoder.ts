@@ -12,7 +12,7 @@
 import { byteString } from '../events/bytes.js';
 import type { ByteString, EventBase, EventType, SensorEvent } from '../events/types.js';
 import { InvalidEventError } from './convert.js';
-import { protoRoot, PROTO_PACKAGE, type PbEventBatch, type PbTransportCounters, type PbUndelivered } from './proto.js';
+import { protoRoot, PROTO_PACKAGE, type PbEventBatch, type PbSensorHealth, type PbTransportCounters, type PbUndelivered } from './proto.js';
 
 export interface DecodedBatch extends Omit<PbEventBatch, 'events'> {
   /** the events, converted (up to the first invalid one) */
@@ -488,6 +488,9 @@ export function decodeEventBatch(bytes: Buffer): DecodedBatch {
       case (7 << 3) | 2:
         (out.undelivered ??= []).push(undelivered(w.bytes()));
         break;
+      case (8 << 3) | 2:
+        out.health = sensorHealth(w.bytes());
+        break;
       default: w.skip(tag & 7);
     }
   }
@@ -498,6 +501,11 @@ export function decodeEventBatch(bytes: Buffer): DecodedBatch {
 function undelivered(bytes: Buffer): PbUndelivered {
   const type = protoRoot().lookupType(`${PROTO_PACKAGE}.Undelivered`);
   return type.toObject(type.decode(bytes), { longs: String, enums: String, oneofs: true, defaults: false }) as PbUndelivered;
+}
+
+function sensorHealth(bytes: Buffer): PbSensorHealth {
+  const type = protoRoot().lookupType(`${PROTO_PACKAGE}.SensorHealth`);
+  return type.toObject(type.decode(bytes), { longs: String, enums: String, oneofs: true, defaults: false }) as PbSensorHealth;
 }
 
 function counters(bytes: Buffer): PbTransportCounters {

@@ -5,7 +5,7 @@
 import protobuf from 'protobufjs';
 import type { SensorEvent } from '../events/types.js';
 import { toProtoEvent } from './convert.js';
-import { messageType, type PbTransportCounters, type PbUndelivered } from './proto.js';
+import { messageType, type PbSensorHealth, type PbTransportCounters, type PbUndelivered } from './proto.js';
 
 const EVENTS_FIELD_TAG = (4 << 3) | 2; // EventBatch.events, length-delimited
 
@@ -24,6 +24,7 @@ export interface BatchHeader {
   droppedBefore: bigint;
   counters?: PbTransportCounters;
   undelivered?: PbUndelivered[];
+  health?: PbSensorHealth;
 }
 
 export function encodeBatch(header: BatchHeader, events: readonly Buffer[]): Buffer {
@@ -35,6 +36,7 @@ export function encodeBatch(header: BatchHeader, events: readonly Buffer[]): Buf
     dropped_before: String(header.droppedBefore),
     counters: header.counters,
     undelivered: header.undelivered,
+    health: header.health,
   })).finish();
   const body = protobuf.Writer.create();
   for (const e of events) body.uint32(EVENTS_FIELD_TAG).bytes(e);

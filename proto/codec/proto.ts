@@ -95,9 +95,16 @@ export interface PbTransportCounters {
 
 export interface PbUndelivered { boot_id?: string; events?: U64; batches?: U64 }
 
+export interface PbSensorHealth {
+  version?: string; backend?: string; attached?: string[]; left_out?: string[]; kernel?: string;
+  started_ns?: U64; events_by_type?: Record<string, U64>; kernel_ring_lost?: U64; queue_to_js_lost?: U64;
+  stopped?: boolean; heartbeat_ms?: U64;
+}
+
 export interface PbEventBatch {
   sensor_id?: string; boot_id?: string; seq?: U64; events?: PbEvent[];
   dropped_before?: U64; counters?: PbTransportCounters; undelivered?: PbUndelivered[];
+  health?: PbSensorHealth;
 }
 
 export type AckStatusName = 'ACK_STATUS_UNSPECIFIED' | 'ACK_STATUS_COMMITTED' | 'ACK_STATUS_DUPLICATE' | 'ACK_STATUS_REJECTED';
@@ -106,10 +113,28 @@ export interface PbAck { sensor_id?: string; boot_id?: string; seq?: U64; status
 export interface PbSensorStatus {
   sensor_id?: string; boot_id?: string; last_seq?: U64; last_seen_ns?: U64;
   dropped_reported?: U64; counters?: PbTransportCounters; undelivered_reported?: U64;
+  health?: PbSensorHealth; events_per_second?: Record<string, number>;
+}
+export interface PbStoreHealth {
+  path?: string; db_bytes?: U64; used_bytes?: U64; events?: U64; batches?: U64;
+  oldest_event_ns?: U64; newest_event_ns?: U64; retain_days?: number; retain_bytes?: U64;
+  pruned_batches?: U64; pruned_events?: U64; integrity_alarms?: U64;
+  hash_queue?: U64; hash_dropped?: U64; hash_failures?: U64;
+  dlp_running?: boolean; dlp_queue?: U64; dlp_dropped?: U64; wal_truncations?: U64;
+}
+export interface PbForwarderStatus {
+  name?: string; destination?: string; lag_events?: U64; lag_ns?: U64; shipped?: U64; lost?: U64;
+  last_error?: string; last_error_ns?: U64; last_success_ns?: U64;
+}
+export interface PbAgentStatus {
+  name?: string; state?: string; live_instances?: U64; instances?: U64; alerts?: U64;
+  last_alert_ns?: U64; last_alert_rule?: string; last_alert_severity?: string;
 }
 export interface PbStatusResponse {
   events?: U64; batches?: U64; db_bytes?: U64; sensors?: PbSensorStatus[];
-  counters?: Record<string, U64>; store_json?: string;
+  counters?: Record<string, U64>;
+  store?: PbStoreHealth; forwarders?: PbForwarderStatus[]; agents?: PbAgentStatus[];
+  collector_version?: string; collector_started_ns?: U64;
 }
 export interface PbQueryRequest {
   types?: string[]; agent?: string; pid?: number; since_ns?: U64; until_ns?: U64; sensor_id?: string; limit?: number;

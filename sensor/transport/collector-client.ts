@@ -14,7 +14,7 @@ import type { SensorEvent } from '../../proto/events/types.js';
 import { grpcTarget, parseAddress } from '../../proto/transport/address.js';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { encodeBatch, encodeEvent, eventsOfBatch, framedSize } from '../../proto/codec/batch-encoder.js';
-import { protoCodecs, STREAM_PATH, type PbAck } from '../../proto/codec/proto.js';
+import { protoCodecs, STREAM_PATH, type PbAck, type PbSensorHealth } from '../../proto/codec/proto.js';
 import { clientChannel, type TlsFiles } from '../../proto/transport/tls.js';
 import { readUndelivered, writeUndelivered, type UndeliveredRecord } from './undelivered-file.js';
 
@@ -40,6 +40,14 @@ export interface CollectorClientOptions {
   /** where unacked batches at close are counted, and reported from on the next start (undelivered-file.ts) */
   undeliveredFile?: string;
   logger?: Logger;
+  /**
+   * What the sensor reports of itself (backend, programs, kernel, events by
+   * type: sensor-health.ts); sent on reportHealth(), then at most every
+   * HEALTH_EVERY_MS with batches, on the heartbeat, and with stopped=true on close
+   */
+  health?: (stopped: boolean) => PbSensorHealth | undefined;
+  /** with `health`: an empty batch carries it when nothing was sent for this long (0: no heartbeat) */
+  heartbeatMs?: number;
 }
 
 export interface TransportCounters {
@@ -75,6 +83,10 @@ interface SealedBatch {
 type AckStream = grpc.ClientDuplexStream<Buffer, PbAck>;
 
 const CONNECT_TIMEOUT_MS = 10_000;
+/** a health report rides on a batch at most this often (its counts change with every event) */
+const HEALTH_EVERY_MS = 5000;
+/** silence longer than this from a running sensor means something is wrong (sensor status says so) */
+export const DEFAULT_HEARTBEAT_MS = 30_000;
 /**
  * A batch carries the counters as they were when it was sealed, so after the
  * last batch of a burst the collector would show it "buffered" until the next
@@ -92,9 +104,12 @@ export const CLIENT_DEFAULTS = {
 };
 
 export class CollectorClient {
-  private readonly opts: Required<Omit<CollectorClientOptions, 'tls' | 'logger' | 'undeliveredFile' | 'sensorLoss'>> & {
-    tls?: TlsFiles; undeliveredFile?: string; sensorLoss?: () => Record<string, number>;
+  private readonly opts: Required<Omit<CollectorClientOptions, 'tls' | 'logger' | 'undeliveredFile' | 'sensorLoss' | 'health'>> & {
+    tls?: TlsFiles; undeliveredFile?: string; sensorLoss?: () => Record<string, number>; health?: (stopped: boolean) => PbSensorHealth | undefined;
   };
+  private lastHealthMs = 0;
+  private lastSealMs = 0;
+  private heartbeat: NodeJS.Timeout | undefined;
   /** earlier runs' losses not yet acked by the collector */
   private undeliveredEarlier: UndeliveredRecord[] = [];
   private undeliveredSent = false;
@@ -122,7 +137,7 @@ export class CollectorClient {
 
   constructor(options: CollectorClientOptions) {
     parseAddress(options.address); // fail early on a bad address
-    this.opts = { ...CLIENT_DEFAULTS, backoff: DEFAULT_BACKOFF, ...options };
+    this.opts = { ...CLIENT_DEFAULTS, backoff: DEFAULT_BACKOFF, heartbeatMs: DEFAULT_HEARTBEAT_MS, ...options };
     this.log = (options.logger ?? pino({ name: 'agent-sensor' })).child({ module: 'sensor.transport' });
     this.backoff = new Backoff(this.opts.backoff);
   }
@@ -137,6 +152,23 @@ export class CollectorClient {
       }
     }
     this.connect();
+    if (this.opts.health && this.opts.heartbeatMs > 0) {
+      this.heartbeat = setInterval(() => {
+        if (Date.now() - this.lastSealMs >= this.opts.heartbeatMs) this.reportHealth();
+      }, Math.max(100, Math.floor(this.opts.heartbeatMs / 2))).unref();
+    }
+  }
+
+  /** Sends the sensor's health report now, in an empty batch if nothing else is open (at start, heartbeat). */
+  reportHealth(stopped = false): void {
+    if (!this.opts.health || this.stopped) return;
+    const health = stopped ? 'stopped' : 'now';
+    if (this.open.length > 0) {
+      this.seal(health); // the events waiting carry it
+      return;
+    }
+    this.write(this.sealed([], this.droppedSinceBatch, false, health));
+    this.droppedSinceBatch = 0n;
   }
 
   /** Adds events; never blocks. Events that do not fit the buffer are dropped and counted. */
@@ -192,8 +224,11 @@ export class CollectorClient {
   async close(timeoutMs = 5000): Promise<TransportCounters> {
     this.seal();
     // Drops not yet reported (nothing was sealed after them) go in an empty batch.
-    if (this.droppedSinceBatch > 0n) this.write(this.sealed([], this.droppedSinceBatch, false));
+    // The last health report says the run stopped in order (not gone silent); only worth sending on a live stream.
+    const final = this.opts.health && this.call && !this.stopped ? 'stopped' : undefined;
+    if (this.droppedSinceBatch > 0n || final) this.write(this.sealed([], this.droppedSinceBatch, false, final));
     this.droppedSinceBatch = 0n;
+    clearInterval(this.heartbeat);
     if (this.pending.length > 0 && timeoutMs > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);
@@ -234,11 +269,11 @@ export class CollectorClient {
     this.droppedSinceBatch += BigInt(n);
   }
 
-  private seal(): void {
+  private seal(health?: 'now' | 'stopped'): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (this.open.length === 0) return;
-    const batch = this.sealed(this.open, this.droppedSinceBatch, false);
+    const batch = this.sealed(this.open, this.droppedSinceBatch, false, health);
     this.droppedSinceBatch = 0n;
     this.open = [];
     this.openBytes = 0;
@@ -246,8 +281,13 @@ export class CollectorClient {
   }
 
   /** Numbers and encodes events as the next batch and holds it until acked. */
-  private sealed(events: readonly Buffer[], droppedBefore: bigint, sentOnce: boolean): SealedBatch {
+  private sealed(events: readonly Buffer[], droppedBefore: bigint, sentOnce: boolean, health?: 'now' | 'stopped'): SealedBatch {
     const seq = ++this.lastSeq;
+    const now = Date.now();
+    this.lastSealMs = now;
+    const healthReport = this.opts.health && (health !== undefined || now - this.lastHealthMs >= HEALTH_EVERY_MS)
+      ? this.opts.health(health === 'stopped') : undefined;
+    if (healthReport) this.lastHealthMs = now;
     const counters = wireCounters(this.counters(), this.opts.sensorLoss?.());
     this.lastReported = JSON.stringify(counters);
     const report = !this.undeliveredSent && this.undeliveredEarlier.length > 0;
@@ -261,6 +301,7 @@ export class CollectorClient {
       undelivered: report
         ? this.undeliveredEarlier.map((u) => ({ boot_id: u.bootId, events: String(u.events), batches: String(u.batches) }))
         : undefined,
+      health: healthReport,
     }, events);
     const batch: SealedBatch = { seq, bytes, events: events.length, droppedBefore, sentOnce, reportsUndelivered: report };
     this.pending.push(batch);

@@ -10,7 +10,9 @@ import { queryEvents } from '../../../collector/query/event-query.js';
 import { QUERY_WORKER_AVAILABLE, QueryWorker } from '../../../collector/query/query-worker.js';
 import { openWriterStore } from '../../../collector/server/store-worker.js';
 import type { RetentionPolicy } from '../../../collector/store/retention.js';
-import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
+import { DB_FILE_NAME, DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
+import { storeHealthRows } from '../../../collector/store/health-rows.js';
+import { join } from 'node:path';
 import { DEFAULT_COLLECTOR_ADDRESS } from '../../../proto/transport/address.js';
 import { tlsFilesFromOptions } from '../../../proto/transport/tls.js';
 import { collect, positiveInt } from '../arguments.js';
@@ -96,6 +98,9 @@ export async function startCollector(
       maxReceiveBytes: opts.maxMessageBytes,
       logger,
       launchControl,
+      storePath: join(opts.stateDir, DB_FILE_NAME),
+      // read on the read-only connection: a status poll never waits behind a commit
+      storeHealth: () => storeHealthRows(store.database),
     });
   } catch (err) {
     await queries?.close();

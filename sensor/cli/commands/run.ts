@@ -25,7 +25,8 @@ import { createBackend, type BackendChoice } from '../../backends/choose.js';
 import { lossCauses } from '../../loss.js';
 import { Sensor } from '../../sensor.js';
 import { DEFAULT_COLLECTOR_ADDRESS, parseAddress } from '../../../proto/transport/address.js';
-import { CLIENT_DEFAULTS, CollectorClient, type TransportCounters } from '../../transport/collector-client.js';
+import { CLIENT_DEFAULTS, CollectorClient, DEFAULT_HEARTBEAT_MS, type TransportCounters } from '../../transport/collector-client.js';
+import { SensorHealthReport } from '../../transport/sensor-health.js';
 import { defaultSensorId, newBootId } from '../../transport/identity.js';
 import { clientTlsFor, tlsFilesFromOptions } from '../../../proto/transport/tls.js';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
@@ -131,17 +132,28 @@ async function run(opts: RunOptions): Promise<void> {
   const bootId = newBootId();
   const clientTls = opts.collector ? tls : undefined;
   opts.sensorId = sensorIdFor(opts, clientTls?.cert);
+  // For `sensor status`: what only this process knows (backend, programs, kernel, events by type).
+  // Batches can be sealed before the sensor exists (an earlier run's undelivered report): no report, no loss, then.
+  let started: Sensor | undefined;
+  const health = new SensorHealthReport({
+    backend: () => started!.backend.name, unavailable: () => started!.backend.unavailable(), counters: () => started!.counters(),
+  }, DEFAULT_HEARTBEAT_MS);
   const client = new CollectorClient({
     address, tls: clientTls, sensorId: opts.sensorId, bootId, bufferBytes: opts.bufferBytes, logger,
     undeliveredFile: join(opts.stateDir, UNDELIVERED_FILE),
-    sensorLoss: () => lossCauses(sensor.counters()),
+    sensorLoss: () => (started ? lossCauses(started.counters()) : {}),
+    health: (stopped) => (started ? health.report(stopped) : undefined),
+    heartbeatMs: DEFAULT_HEARTBEAT_MS,
   });
   client.start();
 
   const sensorLog = (msg: string) => log.info(msg);
   const backend = createBackend(opts.backend, { traceAll: opts.all ?? false, selfPid: process.pid }, sensorLog);
   const sensor = new Sensor({ backend, agents, traceAll: opts.all ?? false, log: sensorLog });
-  sensor.onEvents((events) => client.push(events));
+  sensor.onEvents((events) => {
+    health.noteEvents(events);
+    client.push(events);
+  });
   if (embedded) launches.adoptLeftovers(sensor.registry);
   try {
     await sensor.start();
@@ -152,6 +164,8 @@ async function run(opts: RunOptions): Promise<void> {
     throw err;
   }
   launches.attach(sensor);
+  started = sensor;
+  client.reportHealth(); // the collector knows the programs and the kernel before the first event
   if (embedded) writeRunAddress(opts.stateDir, opts.listen);
   const missing = sensor.backend.unavailable();
   if (missing.length > 0) log.warn({ missing }, unavailableText(sensor.backend.name));

@@ -1,14 +1,22 @@
-// `sensor status`: asks a collector (the Status RPC) how much it holds and
-// what it has heard from each sensor.
+// `sensor status`: is this host's sensor healthy, for a person or a fleet
+// tool. Asks the collector (the Status RPC; by default the one `sensor run`
+// embeds, on the default socket) and prints one view: sensors with their
+// backend, programs and kernel, events per second, loss at every stage, the
+// store, forwarders, agents and containment in force. Exit status:
+//   0 healthy, 1 degraded (the reasons are printed), 2 down (no collector
+//   answers) or a usage error.
 import type { Command } from 'commander';
 import { DEFAULT_COLLECTOR_ADDRESS, parseAddress } from '../../../proto/transport/address.js';
 import { collectorStatus } from '../../transport/collector-rpc.js';
 import { probeCollector } from '../../transport/collector-probe.js';
-import type { PbStatusResponse } from '../../../proto/codec/proto.js';
 import { clientTlsFor, tlsFilesFromOptions, type TlsFiles } from '../../../proto/transport/tls.js';
-import { CliError, EXIT_FAILURE } from '../exit-codes.js';
+import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
+import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../exit-codes.js';
 import { writeOut } from '../../output/stdout.js';
-import { containmentInForce, renderInForce } from '../../response/containment.js';
+import { containmentInForce } from '../../response/containment.js';
+import { buildStatusReport, DEFAULT_MAX_LAG_SEC, downReport, type HealthState } from '../status/status-report.js';
+import { renderDownText, renderStatusText } from '../status/status-text.js';
+import type { PbStatusResponse } from '../../../proto/codec/proto.js';
 
 interface StatusOptions {
   collector: string;
@@ -16,90 +24,68 @@ interface StatusOptions {
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
-  stateDir?: string;
+  stateDir: string;
+  silentAfter?: number;
+  maxLag: number;
 }
 
 /** a collector answers Status from counters it holds: seconds mean it is not one, or is stuck */
 const STATUS_TIMEOUT_MS = 3000;
 
-function mib(bytes: string | undefined): string {
-  return `${(Number(bytes ?? 0) / (1024 * 1024)).toFixed(1)} MiB`;
+export const EXIT_FOR_STATE: Record<HealthState, number> = { healthy: EXIT_OK, degraded: EXIT_FAILURE, down: EXIT_USAGE };
+
+const seconds = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`not a positive number of seconds: ${v}`);
+  return n;
+};
+
+/** The human view of a Status answer with the default thresholds and no containment (tests, other commands). */
+export function renderStatus(pb: PbStatusResponse, address = DEFAULT_COLLECTOR_ADDRESS): string {
+  return renderStatusText(buildStatusReport(pb, { address, containment: [], nowMs: Date.now(), thresholds: { maxLagSec: DEFAULT_MAX_LAG_SEC } }));
 }
 
-interface StoreDetails {
-  prunedBatches?: number;
-  prunedEvents?: number;
-  integrityAlarms?: number;
-  retention?: { maxAgeDays?: number | null; maxBytes?: number | null };
-}
-
-function storeDetails(json: string | undefined): StoreDetails | null {
-  if (!json) return null;
+async function status(opts: StatusOptions): Promise<void> {
+  let tls: TlsFiles | undefined;
   try {
-    return JSON.parse(json) as StoreDetails;
-  } catch {
-    return null;
+    tls = clientTlsFor(parseAddress(opts.collector), tlsFilesFromOptions(opts));
+  } catch (err) {
+    throw new CliError((err as Error).message); // the command line asks for what cannot work
   }
-}
-
-export function renderStatus(s: PbStatusResponse): string {
-  const lines = [
-    `events:  ${s.events ?? 0}`,
-    `batches: ${s.batches ?? 0}`,
-    `store:   ${mib(s.db_bytes)}`,
-  ];
-  const store = storeDetails(s.store_json);
-  if (store) {
-    const r = store.retention ?? {};
-    lines.push(`pruned:  ${store.prunedBatches ?? 0} batches, ${store.prunedEvents ?? 0} events ` +
-      `(retention: ${r.maxAgeDays ? `${r.maxAgeDays} days` : 'no age bound'}, ${r.maxBytes ? mib(String(r.maxBytes)) : 'no size bound'})`);
-    if (store.integrityAlarms) lines.push(`INTEGRITY ALARMS: ${store.integrityAlarms} batch(es) reused a stored sensor/boot/seq with other events (see the collector log)`);
+  // This host's kernel and cgroups, not the collector's; it outlives the collector, so it is said even when down.
+  const containment = containmentInForce(opts.stateDir);
+  let report;
+  try {
+    // A quick look first: a missing socket or a peer that is not gRPC is
+    // said at once, not after the call's deadline.
+    await probeCollector(opts.collector, { tls: tls !== undefined });
+    const pb = await collectorStatus({ address: opts.collector, tls, timeoutMs: STATUS_TIMEOUT_MS });
+    report = buildStatusReport(pb, {
+      address: opts.collector, containment, nowMs: Date.now(),
+      thresholds: { silentAfterSec: opts.silentAfter, maxLagSec: opts.maxLag },
+    });
+  } catch (err) {
+    const down = downReport(opts.collector, (err as Error).message, containment);
+    process.stderr.write(`sensor: ${(err as Error).message}\n`); // the one-line error every command gives
+    writeOut(opts.json ? JSON.stringify(down, null, 2) : renderDownText(down));
+    process.exitCode = EXIT_FOR_STATE.down;
+    return;
   }
-  const counters = Object.entries(s.counters ?? {}).sort(([a], [b]) => a.localeCompare(b));
-  if (counters.length) lines.push(`collector: ${counters.map(([k, v]) => `${k}=${v}`).join(' ')}`);
-  const sensors = s.sensors ?? [];
-  lines.push(sensors.length ? 'sensors seen by this collector run:' : 'no sensor has sent a batch to this collector run');
-  for (const x of sensors) {
-    const c = x.counters ?? {};
-    const seen = x.last_seen_ns ? new Date(Number(BigInt(x.last_seen_ns) / 1_000_000n)).toISOString() : '-';
-    lines.push(`  ${x.sensor_id} boot ${x.boot_id}: last seq ${x.last_seq ?? 0}, last seen ${seen}, dropped reported ${x.dropped_reported ?? 0}, undelivered by earlier runs ${x.undelivered_reported ?? 0}`);
-    lines.push(`    transport: sent=${c.sent ?? 0} acked=${c.acked ?? 0} resent=${c.resent ?? 0} dropped=${c.dropped ?? 0} buffered=${c.buffered ?? 0} rejected=${c.rejected ?? 0}`);
-    const loss = Object.entries(c.sensor_loss ?? {}).sort(([a], [b]) => a.localeCompare(b));
-    lines.push(`    sensor loss: ${loss.length ? loss.map(([k, n]) => `${k}=${n}`).join(' ') : 'none'}`);
-  }
-  return lines.join('\n');
+  writeOut(opts.json ? JSON.stringify(report, null, 2) : renderStatusText(report));
+  process.exitCode = EXIT_FOR_STATE[report.state];
 }
 
 export function register(program: Command): void {
   program
     .command('status')
-    .description('Show a collector\'s store size, event count, per-sensor last sequence number and counters')
+    .description('Health of this host\'s sensor and collector: exit 0 healthy, 1 degraded, 2 down')
     .option('--collector <addr>', 'collector address', DEFAULT_COLLECTOR_ADDRESS)
-    .option('--json', 'print the raw Status answer as JSON')
+    .option('--json', 'one JSON object (fields in README: Health)')
     .option('--tls-ca <file>', 'CA of the collector\'s certificate (TCP)')
     .option('--tls-cert <file>', 'client certificate (TCP)')
     .option('--tls-key <file>', 'client key (TCP)')
-    .option('--state-dir <dir>', 'store to name who isolated what and why (containment is read from this host)')
-    .action(async (opts: StatusOptions) => {
-      let tls: TlsFiles | undefined;
-      try {
-        tls = clientTlsFor(parseAddress(opts.collector), tlsFilesFromOptions(opts));
-      } catch (err) {
-        throw new CliError((err as Error).message); // the command line asks for what cannot work
-      }
-      const contained = containmentInForce(opts.stateDir); // this host's kernel and cgroups, not the collector's
-      let status: PbStatusResponse;
-      try {
-        // A quick look first: a missing socket or a peer that is not gRPC is
-        // said in one line at once, not after the call's deadline.
-        await probeCollector(opts.collector, { tls: tls !== undefined });
-        status = await collectorStatus({ address: opts.collector, tls, timeoutMs: STATUS_TIMEOUT_MS });
-      } catch (err) {
-        // Containment outlives the collector: say what is in force even when it cannot be reached.
-        if (!opts.json && Array.isArray(contained) && contained.length > 0) writeOut(renderInForce(contained));
-        throw new CliError((err as Error).message, EXIT_FAILURE);
-      }
-      writeOut(opts.json ? JSON.stringify({ ...status, containment: contained }, null, 2)
-        : `${renderStatus(status)}\n${renderInForce(contained)}`);
-    });
+    .option('--state-dir <dir>', 'store to name who isolated what and why (containment is read from this host)', DEFAULT_STATE_DIR)
+    .option('--silent-after <sec>', 'a running sensor silent this long is degraded (default: three of its heartbeats, 90 s)', seconds)
+    .option('--max-lag <sec>', 'a forwarder whose oldest unshipped event is older than this is degraded', seconds, DEFAULT_MAX_LAG_SEC)
+    .action(status);
 }
