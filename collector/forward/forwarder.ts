@@ -4,6 +4,7 @@
 // failed send rewinds to the last committed cursor and retries with backoff;
 // a restart resumes from the committed cursor. Runs beside the collector on
 // its own connection to the database.
+import type { ForwarderHealth } from '../server/forwarder-registry.js';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { EventType } from '../../proto/events/types.js';
@@ -83,7 +84,11 @@ export class Forwarder {
   private running = false;
   private loop?: Promise<void>;
   private wake?: () => void;
-  private counters = { sentRecords: 0, sendFailures: 0, lastError: null as string | null, lastSentNs: null as string | null };
+  private counters = {
+    sentRecords: 0, sendFailures: 0, lastError: null as string | null, lastSentNs: null as string | null,
+    /** wall clock (epoch ns) of the last failure and of the last send that went through, for `sensor status` */
+    lastErrorAtNs: null as bigint | null, lastSuccessAtNs: null as bigint | null,
+  };
   private lagCache: Lag = { events: 0, seconds: 0 };
   private lagAlerts = 0;
   private readonly originOf: Database.Statement;
@@ -127,6 +132,20 @@ export class Forwarder {
     await this.opts.output.close();
   }
 
+  /** The figures `sensor status` shows for this destination (collector/server/forwarder-registry.ts). */
+  health(): ForwarderHealth {
+    const st = this.status();
+    const { lastErrorAtNs, lastSuccessAtNs } = this.counters;
+    const failing = st.lastError !== null && lastErrorAtNs !== null && (lastSuccessAtNs === null || lastErrorAtNs > lastSuccessAtNs);
+    return {
+      name: this.dest, destination: this.dest, lagEvents: st.lagEvents,
+      oldestUnshippedNs: st.lagEvents > 0 ? BigInt(Date.now() - Math.round(st.lagSeconds * 1000)) * 1_000_000n : null,
+      shipped: st.shippedEvents, lost: st.missedEvents,
+      lastError: failing ? { message: st.lastError!, atNs: lastErrorAtNs! } : null,
+      lastSuccessNs: lastSuccessAtNs,
+    };
+  }
+
   status(): ForwarderStatus {
     this.refreshLagFigures();
     const row = this.cursors.read(this.dest);
@@ -153,6 +172,7 @@ export class Forwarder {
     if (records.length > 0) {
       await this.opts.output.send(records);
       this.counters.sentRecords += records.length;
+      this.counters.lastSuccessAtNs = BigInt(Date.now()) * 1_000_000n;
       this.counters.lastSentNs = records.reduce((m, r) => (r.tsNs > m ? r.tsNs : m), 0n).toString();
     }
     const next: Cursor = { ...read.next, alertId: alerts.length > 0 ? alerts[alerts.length - 1]!.id : this.readCursor.alertId };
@@ -225,6 +245,7 @@ export class Forwarder {
         const message = (err as Error).message;
         this.counters.sendFailures++;
         this.counters.lastError = message;
+        this.counters.lastErrorAtNs = BigInt(Date.now()) * 1_000_000n;
         this.pending = [];
         this.readCursor = this.committed;
         try {

@@ -128,6 +128,8 @@ async function run(opts: RunOptions): Promise<void> {
   }
   if (opts.collector && (opts.forward.length > 0 || opts.metrics)) throw new CliError('--forward and --metrics need the embedded collector\'s store: run `sensor forward` beside that collector instead');
   const forwarding = embedded && (opts.forward.length > 0 || opts.metrics) ? await startForwarders({ stateDir: opts.stateDir, to: opts.forward, metrics: opts.metrics }, logger) : undefined;
+  // each forwarder reports its lag and last error to `sensor status` through the embedded collector
+  for (const f of forwarding?.forwarders ?? []) embedded?.server.forwarders.register(f);
   const address = opts.collector ?? opts.listen;
   const bootId = newBootId();
   const clientTls = opts.collector ? tls : undefined;
