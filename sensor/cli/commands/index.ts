@@ -12,6 +12,7 @@ import { register as query } from './query.js';
 import { register as release } from './release.js';
 import { register as status } from './status.js';
 import { register as timeline } from './timeline.js';
+import { register as ui } from './ui.js';
 import { register as verify } from './verify.js';
 import { register as watch } from './watch.js';
 
@@ -30,6 +31,7 @@ export const COMMANDS: RegisterCommand[] = [
   release,
   status,
   timeline,
+  ui,
   verify,
   watch,
 ];
