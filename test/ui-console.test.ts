@@ -90,6 +90,7 @@ describe.skipIf(skipReason !== null)('sensor ui in headless chromium', () => {
       return route.abort();
     });
     page = await context.newPage();
+    page.on('pageerror', (err) => console.log(`ui-console: page error: ${err.message}`));
   }, 180_000);
 
   afterAll(async () => {
@@ -197,8 +198,13 @@ describe.skipIf(skipReason !== null)('sensor ui in headless chromium', () => {
   }, 60_000);
 
   it('baseline of the agent, and no request left loopback', async () => {
+    // A learning baseline is saved every 30 s; ending learning saves it at once.
+    expect(execFileSync(process.execPath, [BIN, 'baseline', '--state-dir', stateDir, '--agent', 'uiagent', '--freeze'], { encoding: 'utf8', timeout: 30_000 }))
+      .toMatch(/uiagent: frozen/);
     await page.goto(`${base}/#/baseline/uiagent`);
-    await page.locator('h1', { hasText: 'Baseline of uiagent' }).waitFor({ timeout: 15_000 });
+    await page.locator('main h1, main .error').first().waitFor({ timeout: 15_000 });
+    expect(await page.locator('main').textContent()).toMatch(/^Baseline of uiagent: detecting/);
+    await page.locator('main td', { hasText: /^loopback:\d+$/ }).first().waitFor({ timeout: 5000 });
     await shot('baseline');
     expect(offLoopback).toEqual([]);
   }, 30_000);

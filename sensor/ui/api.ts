@@ -114,7 +114,7 @@ export function baseline(ctx: ApiContext, q: URLSearchParams): unknown {
   const agent = q.get('agent');
   if (!agent) throw new ApiError(400, 'agent: required');
   const rec = readBaselines(ctx.db).find((b) => b.agent === agent);
-  if (!rec) throw new ApiError(404, `no baseline for agent ${agent} (the collector has seen no event of it)`);
+  if (!rec) throw new ApiError(404, `no baseline for agent ${agent} (none saved yet: the collector saves a learning baseline every 30 s and at once when learning ends, or it has seen no event of it)`);
   const since = rec.detectFrom ? BigInt(rec.detectFrom) * 1_000_000n : undefined;
   const newSince = since === undefined ? [] : listAlerts(ctx.db, { agent, sinceNs: since, limit: 1000 }).map(alertJson);
   return {
