@@ -117,7 +117,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
       return;
     }
     if (path === '/api/live') {
-      live.subscribe(res);
+      live.subscribe(req, res);
       return;
     }
     if (path === '/api/overview') return sendJson(res, 200, await overview(ctx));

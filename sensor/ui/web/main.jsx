@@ -19,14 +19,17 @@ function useHash() {
 function useLiveAlerts() {
   const [live, setLive] = useState({ alerts: [], up: false });
   useEffect(() => {
+    // The server ends each stream after a few seconds and the browser resumes it (Last-Event-ID):
+    // only a stream that stays down is shown as down.
     const es = new EventSource('/api/live');
-    es.onopen = () => setLive((s) => ({ ...s, up: true }));
-    es.onerror = () => setLive((s) => ({ ...s, up: false }));
+    let down = null;
+    es.onopen = () => { clearTimeout(down); setLive((s) => ({ ...s, up: true })); };
+    es.onerror = () => { clearTimeout(down); down = setTimeout(() => setLive((s) => ({ ...s, up: false })), 3000); };
     es.addEventListener('alert', (ev) => {
       const a = JSON.parse(ev.data);
       setLive((s) => (s.alerts.some((x) => x.id === a.id) ? s : { ...s, alerts: [...s.alerts, a] }));
     });
-    return () => es.close();
+    return () => { clearTimeout(down); es.close(); };
   }, []);
   return live;
 }
