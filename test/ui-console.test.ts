@@ -185,6 +185,7 @@ describe.skipIf(skipReason !== null)('sensor ui in headless chromium', () => {
     const marks = page.locator('[data-testid=axis] rect');
     await marks.first().waitFor({ timeout: 10_000 });
     expect(await page.locator('text=isolate').count()).toBeGreaterThan(0); // the response is on the timeline
+    await page.locator('[data-testid=axis] text', { hasText: `127.0.0.1:${portBad}` }).first().waitFor({ timeout: 5000 }); // a lane per destination
     await shot('timeline');
     await page.click('text=zoom in');
     await shot('timeline-zoomed');
@@ -208,4 +209,12 @@ describe.skipIf(skipReason !== null)('sensor ui in headless chromium', () => {
     await shot('baseline');
     expect(offLoopback).toEqual([]);
   }, 30_000);
+
+  it('the page bundles from node_modules with no network (as scripts/build.sh does)', () => {
+    const out = join(dir, 'offline-app.js');
+    const r = spawnSync('unshare', ['-n', join(ROOT, 'node_modules/.bin/esbuild'), join(ROOT, 'sensor/ui/web/main.jsx'), '--bundle', '--format=esm',
+      '--jsx=automatic', '--jsx-import-source=preact', `--outfile=${out}`, '--log-level=warning'], { encoding: 'utf8', timeout: 60_000, cwd: ROOT });
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(out, 'utf8')).toMatch(/EventSource\("\/api\/live"\)/);
+  }, 60_000);
 });
