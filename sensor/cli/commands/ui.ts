@@ -1,7 +1,7 @@
 // `sensor ui [--listen 127.0.0.1:PORT] [--state-dir D]`: a local web console
 // over the collector's store (read-only) on loopback, behind a per-start
 // token printed in its URL. Its only writes are the containment buttons.
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
 import { DEFAULT_COLLECTOR_ADDRESS } from '../../../proto/transport/address.js';
 import { parseListen } from '../../ui/access.js';
@@ -39,7 +39,8 @@ export function register(program: Command): void {
   program
     .command('ui')
     .description('Serve a local web console (loopback, token in the printed URL): agents, alerts with evidence and containment, timelines, baselines')
-    .option('--listen <host:port>', 'loopback address to listen on (port 0: any free port)', listenArg, { host: '127.0.0.1', port: 8377 })
+    .addOption(new Option('--listen <host:port>', 'loopback address to listen on (port 0: any free port)')
+      .argParser(listenArg).default({ host: '127.0.0.1', port: 8377 }, '127.0.0.1:8377'))
     .option('--state-dir <dir>', 'the collector\'s state directory', DEFAULT_STATE_DIR)
     .option('--collector <addr>', 'collector to ask for loss counters (as `sensor status`)', DEFAULT_COLLECTOR_ADDRESS)
     .addHelpText('after', '\nSecurity: listens on loopback only (a non-loopback --listen is refused: no TLS or login here; use an SSH tunnel).\n' +
