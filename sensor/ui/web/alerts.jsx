@@ -1,5 +1,5 @@
 // Alerts: a filterable list that grows live; an alert opens its evidence and the containment buttons.
-import { useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { postAction, SEVERITIES, shortTime } from './api.js';
 import { useData } from './use-data.js';
 
@@ -9,7 +9,10 @@ export function Alerts({ live }) {
   const [agent, setAgent] = useState('');
   const [severity, setSeverity] = useState('');
   const [text, setText] = useState('');
-  const { data, error } = useData('/api/alerts?limit=2000');
+  // The live feed adds alerts at once; a reload every 10 s also catches one stored between this list and the feed's start.
+  const [tick, setTick] = useState(0);
+  useEffect(() => { const t = setInterval(() => setTick((x) => x + 1), 10_000); return () => clearInterval(t); }, []);
+  const { data, error } = useData('/api/alerts?limit=2000', tick);
   const all = useMemo(() => {
     const byId = new Map((data ?? []).map((a) => [a.id, a]));
     for (const a of live) byId.set(a.id, { ...a, fresh: !data?.some((x) => x.id === a.id) });
