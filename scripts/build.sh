@@ -44,3 +44,11 @@ if [ ! -f dist/.stamp ] || [ -n "$(find sensor collector proto tsconfig.json -ne
   node_modules/.bin/tsc -p .
   mkdir -p dist && touch dist/.stamp
 fi
+
+# The console's page (sensor ui): Preact bundled from node_modules by esbuild; nothing is fetched at run time.
+if [ ! -f dist/ui/app.js ] || [ -n "$(find sensor/ui/web -newer dist/ui/app.js -print -quit)" ]; then
+  mkdir -p dist/ui
+  node_modules/.bin/esbuild sensor/ui/web/main.jsx --bundle --minify --format=esm --target=es2022 \
+    --jsx=automatic --jsx-import-source=preact --outfile=dist/ui/app.js --log-level=warning
+  cp sensor/ui/web/index.html sensor/ui/web/style.css dist/ui/
+fi

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-DEBS=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool bpftrace sqlite3 iproute2 rsyslog rsyslog-gnutls clickhouse-server openssl make g++ python3)
+DEBS=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool bpftrace sqlite3 iproute2 rsyslog rsyslog-gnutls clickhouse-server openssl make g++ python3 chromium) # chromium: the console's browser tests
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -7,6 +7,10 @@ export interface AlertFilters {
   sinceNs?: bigint;
   /** this severity and above */
   minSeverity?: 'low' | 'medium' | 'high' | 'critical';
+  /** only the alert with this id */
+  id?: number;
+  /** only alerts stored after this id (a live feed's cursor) */
+  afterId?: number;
   limit: number;
 }
 
@@ -41,6 +45,14 @@ export function listAlerts(db: Database.Database, f: AlertFilters): StoredAlert[
   if (f.sinceNs !== undefined) {
     where.push('a.ts_ns >= ?');
     args.push(f.sinceNs);
+  }
+  if (f.id !== undefined) {
+    where.push('a.id = ?');
+    args.push(f.id);
+  }
+  if (f.afterId !== undefined) {
+    where.push('a.id > ?');
+    args.push(f.afterId);
   }
   if (f.minSeverity !== undefined) {
     const allowed = RANK.slice(RANK.indexOf(f.minSeverity));

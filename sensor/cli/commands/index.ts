@@ -14,6 +14,7 @@ import { register as release } from './release.js';
 import { register as service } from './service.js';
 import { register as status } from './status.js';
 import { register as timeline } from './timeline.js';
+import { register as ui } from './ui.js';
 import { register as verify } from './verify.js';
 import { register as watch } from './watch.js';
 
@@ -34,6 +35,7 @@ export const COMMANDS: RegisterCommand[] = [
   service,
   status,
   timeline,
+  ui,
   verify,
   watch,
 ];
