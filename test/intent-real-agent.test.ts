@@ -5,8 +5,8 @@
 // file is read as a second source; and on the live sensor the tool call is
 // joined to the exec and the key open it caused.
 //
-// Needs the CLI: `npm install @qwen-code/qwen-code@0.1.4` (the last release
-// that runs on Node 20), or AGENT_SENSOR_QWEN_CLI=/path/to/cli.js.
+// Needs the CLI: @qwen-code/qwen-code@0.1.4, installed on first use from the
+// npm registry (test/helpers/real-agent.ts), or AGENT_SENSOR_QWEN_CLI=/path/to/cli.js.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
@@ -20,10 +20,14 @@ import { intentCallOf } from '../collector/intent/join/intent-call.js';
 import { IntentJoiner, type IntentLink } from '../collector/intent/join/intent-joiner.js';
 import { formatIntentLine } from '../collector/intent/join/timeline-line.js';
 import { discoverTranscripts, TranscriptPoller } from '../collector/intent/transcripts/transcript-sources.js';
-import { agent, kernelSkipReason, ROOT, startSensor, waitForEvents, type RecordingSensor } from './helpers/kernel.js';
+import { agent, kernelSkipReason, startSensor, waitForEvents, type RecordingSensor } from './helpers/kernel.js';
+import { qwenCodeCli } from './helpers/real-agent.js';
 
-const CLI = process.env.AGENT_SENSOR_QWEN_CLI ?? join(ROOT, 'node_modules/@qwen-code/qwen-code/cli.js');
-const cliSkip = existsSync(CLI) ? null : `${CLI} missing: npm install @qwen-code/qwen-code@0.1.4 or set AGENT_SENSOR_QWEN_CLI`;
+// 0.1.x writes its session as one JSON file (the format read below); installed
+// on first use into node_modules/.cache like the other real-agent tests.
+const installed = process.env.AGENT_SENSOR_QWEN_CLI ? { cli: process.env.AGENT_SENSOR_QWEN_CLI } : qwenCodeCli('0.1.4');
+const CLI = 'cli' in installed ? installed.cli : '';
+const cliSkip = 'skip' in installed ? installed.skip : existsSync(CLI) ? null : `${CLI} missing`;
 if (cliSkip) console.log(`intent-real-agent: skipped: ${cliSkip}`);
 const kernelSkip = kernelSkipReason();
 const work = mkdtempSync(join(tmpdir(), 'intent-real-agent-'));

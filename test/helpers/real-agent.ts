@@ -25,19 +25,20 @@ export const QWEN_CODE_PACKAGE = '@qwen-code/qwen-code';
 export const QWEN_CODE_VERSION = '0.15.10';
 export const QWEN_AGENT_NAME = 'qwen-code';
 
-const CACHE = join(ROOT, 'node_modules/.cache/agent-sensor-real-agents', `qwen-code-${QWEN_CODE_VERSION}`);
+const cacheOf = (version: string) => join(ROOT, 'node_modules/.cache/agent-sensor-real-agents', `qwen-code-${version}`);
 const INSTALL_TIMEOUT_MS = 300_000;
 
 /** Path of Qwen Code's cli.js, installed on first use; or why it cannot be had. */
-export function qwenCodeCli(): { cli: string } | { skip: string } {
-  const cli = join(CACHE, 'node_modules', QWEN_CODE_PACKAGE, 'cli.js');
+export function qwenCodeCli(version = QWEN_CODE_VERSION): { cli: string } | { skip: string } {
+  const cache = cacheOf(version);
+  const cli = join(cache, 'node_modules', QWEN_CODE_PACKAGE, 'cli.js');
   if (existsSync(cli)) return { cli };
-  mkdirSync(CACHE, { recursive: true });
-  const r = spawnSync('npm', ['install', '--prefix', CACHE, '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock',
-    `${QWEN_CODE_PACKAGE}@${QWEN_CODE_VERSION}`], { encoding: 'utf8', timeout: INSTALL_TIMEOUT_MS });
+  mkdirSync(cache, { recursive: true });
+  const r = spawnSync('npm', ['install', '--prefix', cache, '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock',
+    `${QWEN_CODE_PACKAGE}@${version}`], { encoding: 'utf8', timeout: INSTALL_TIMEOUT_MS });
   if (r.status !== 0 || !existsSync(cli)) {
     const why = r.error?.message ?? (r.stderr || '').trim().split('\n').filter(Boolean).pop() ?? `exit ${r.status}`;
-    return { skip: `cannot install ${QWEN_CODE_PACKAGE}@${QWEN_CODE_VERSION} from the npm registry: ${why}` };
+    return { skip: `cannot install ${QWEN_CODE_PACKAGE}@${version} from the npm registry: ${why}` };
   }
   return { cli };
 }
