@@ -75,5 +75,9 @@ export function renderStatusText(r: StatusReport): string {
 }
 
 export function renderDownText(r: ReturnType<typeof downReport>): string {
-  return [`status: DOWN`, `  ! ${r.problems.join('; ')}`, `collector: ${r.collector.address}`, '', renderInForce(r.containment)].join('\n');
+  // Short: the reason is already on stderr. Containment is said only when some
+  // is in force (it outlives the collector and matters most when it is down).
+  const lines = ['status: DOWN', `collector: ${r.collector.address}`];
+  if (!Array.isArray(r.containment) || r.containment.length > 0) lines.push(renderInForce(r.containment));
+  return lines.join('\n');
 }
