@@ -1,0 +1,66 @@
+// Shared by the sensitive-data rules: which of an open's sensitive classes
+// are not excused by "a credential used by its own consumer" (ssh opening
+// the key it authenticates with, git's credential helper reading its store).
+// The consumers are per class in the catalogue data (collector/sensitive).
+// The agent's own process is never a consumer, nor is an interpreter running
+// something the class does not name (isConsumer), nor cat.
+import { z } from 'zod';
+import { isConsumer } from '../../sensitive/consumers.js';
+import { parseDuration } from '../duration.js';
+import type { CatalogueView, JudgedEvent, ProcInfo } from '../detector.js';
+
+export interface ClassedRead {
+  id: bigint;
+  ts: bigint;
+  pid: number;
+  path: string;
+  classes: string[];
+  /** every class is excused by its consumer (the process reading it) */
+  consumer: boolean;
+  sha256?: string | null;
+}
+
+/** Is `proc` a consumer of every one of `classes`? */
+export function consumedByOwner(classes: string[], ev: JudgedEvent, catalogue: CatalogueView, proc: ProcInfo | undefined): boolean {
+  if (!proc || ev.event.pid === ev.instance.agentPid || classes.length === 0) return false;
+  return classes.every((name) => {
+    const cls = catalogue.classOf(name);
+    return cls !== undefined && (isConsumer(cls, { exe: proc.exe, argv: proc.argv }) || (cls.agent !== undefined && cls.agent === ev.instance.agent));
+  });
+}
+
+/** A successful read open of a sensitive path, as a ClassedRead; undefined otherwise. */
+export function sensitiveRead(ev: JudgedEvent, catalogue: CatalogueView): ClassedRead | undefined {
+  const f = ev.features.file;
+  const classes = ev.features.sensitive;
+  if (!f || !classes || classes.length === 0 || ev.event.type !== 'open' || !f.ok || f.op !== 'read') return undefined;
+  return {
+    id: ev.id, ts: ev.tsNs, pid: ev.event.pid, path: f.path, classes,
+    consumer: consumedByOwner(classes, ev, catalogue, ev.features.proc),
+  };
+}
+
+/** A read whose content the DLP pass found secrets in (classes prefixed dlp:). */
+export function contentRead(ev: JudgedEvent): ClassedRead | undefined {
+  const c = ev.content;
+  if (!c || c.dlpClasses.length === 0 || !ev.features.file || ev.features.file.op !== 'read') return undefined;
+  return { id: ev.id, ts: ev.tsNs, pid: ev.event.pid, path: ev.features.file.path, classes: c.dlpClasses.map((x) => `dlp:${x}`), consumer: false, sha256: c.sha256 };
+}
+
+/** A window parameter: a duration such as 90s, 10m. */
+export const windowParam = (def: string) =>
+  z.union([z.string(), z.number()]).refine((v) => parseDuration(v) !== null, 'must be a duration such as 90s, 10m or 1h').default(def);
+
+export const toNs = (v: string | number): bigint => BigInt(Math.round(parseDuration(v)! * 1e6));
+
+export function basename(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? path : path.slice(i + 1);
+}
+
+/** Drops entries older than the window from the front of a time-ordered list. */
+export function expire<T extends { ts: bigint }>(list: T[], nowNs: bigint, windowNs: bigint): void {
+  let n = 0;
+  while (n < list.length && list[n]!.ts < nowNs - windowNs) n++;
+  if (n > 0) list.splice(0, n);
+}
