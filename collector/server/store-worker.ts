@@ -57,7 +57,7 @@ export async function openWriterStore(opts: WriterStoreOptions): Promise<WorkerS
 
 /** The store tags opens with the catalogue detection is configured with (the config's `sensitive:`). */
 function withSensitive(opts: WriterStoreOptions): WriterStoreOptions {
-  if (opts.sensitive !== undefined || !opts.detection?.sensitive) return opts;
+  if (opts.sensitive !== undefined || !opts.detection) return opts;
   return { ...opts, sensitive: { classes: opts.detection.sensitive, passwdFile: opts.detection.passwdFile } };
 }
 

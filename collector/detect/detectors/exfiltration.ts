@@ -77,8 +77,9 @@ export default defineDetector({
     if (known) known.sha256 = ev.content?.sha256 ?? null;
     if (!r) return;
     if (known) {
+      // the same credential its consumer read stays excused; anyone else's read gains the content's classes
       known.classes = [...new Set([...known.classes, ...r.classes])];
-      known.consumer = false; // a secret in the content is judged as content, whoever read it
+      if (known.consumer) return;
     } else {
       state.reads.push(r);
       state.reads.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
