@@ -266,3 +266,20 @@ describe('the issue-12 rule pack on the real store', () => {
     expect(verifyChain(store.database).ok).toBe(false);
   });
 });
+
+describe('the config\'s sensitive: section', () => {
+  it('extends the catalogue for tagging and detection, and names file, line and field on an error', async () => {
+    const { parseAgentConfig, sensitiveClassesOf } = await import('../sensor/agents/config.js');
+    const { detectionOptions } = await import('../sensor/cli/commands/detect-options.js');
+    const agents = parseAgentConfig([
+      'agents:', '  - name: a', '    comm: [a]',
+      'sensitive:', '  disable: [repl-history]', '  classes:', '    - name: vault-token', '      paths: ["~/.vault-token"]', '      consumers: [vault]', '',
+    ].join('\n'), 'agents.yaml');
+    const names = sensitiveClassesOf(agents)!.map((c) => c.name);
+    expect(names).toContain('vault-token');
+    expect(names).not.toContain('repl-history');
+    expect(detectionOptions({ detect: true }, agents)!.sensitive!.map((c) => c.name)).toContain('vault-token');
+    expect(() => parseAgentConfig('agents:\n  - name: a\n    comm: [a]\nsensitive:\n  classes:\n    - name: x\n      paths: [relative]\n', 'agents.yaml'))
+      .toThrow(/^agents\.yaml:7: sensitive\.classes\[0\]\.paths\[0\]: must start with/);
+  });
+});
