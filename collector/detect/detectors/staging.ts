@@ -18,7 +18,9 @@ export default defineDetector({
     phase: 'always',
     params: z.object({ window: windowParam('5m'), minFiles: z.number().int().positive().default(20) }).strict(),
   },
-  newState: () => ({ reads: [] as { ts: bigint; path: string; id: bigint }[], distinct: new Map<string, bigint>() }),
+  // An archiver opens its output first and then reads (tar cf out.tar dir): the rule fires at whichever
+  // comes last, the archive's open or the read that brings the window to minFiles.
+  newState: () => ({ reads: [] as { ts: bigint; path: string; id: bigint }[], archives: [] as { ts: bigint; path: string; id: bigint; tool: string }[], fired: new Set<string>() }),
   onEvent(ev, { agent, state, params }) {
     const f = ev.features.file;
     if (!f || ev.event.type !== 'open' || !f.ok) return;
@@ -28,17 +30,27 @@ export default defineDetector({
       expire(state.reads, ev.tsNs, w);
       state.reads.push({ ts: ev.tsNs, path: f.path, id: ev.id });
       if (state.reads.length > 4096) state.reads.shift();
-      return;
+    } else {
+      const proc = ev.features.proc;
+      if (!proc || !ARCHIVERS.test(basename(proc.exe)) || !f.path.startsWith('/') || f.path.startsWith('/dev/')) return;
+      state.archives.push({ ts: ev.tsNs, path: f.path, id: ev.id, tool: basename(proc.exe) });
     }
-    const proc = ev.features.proc;
-    if (!proc || !ARCHIVERS.test(basename(proc.exe)) || !f.path.startsWith('/') || f.path.startsWith('/dev/')) return;
+    expire(state.archives, ev.tsNs, w);
     expire(state.reads, ev.tsNs, w);
+    if (state.archives.length === 0) return;
     const distinct = new Set(state.reads.map((r) => r.path));
     if (distinct.size < params.minFiles) return;
-    return [{
-      subject: f.path,
-      summary: `${basename(proc.exe)} wrote ${f.path} after ${agent.name} read ${distinct.size} distinct files within ${params.window}`,
-      evidence: [...state.reads.slice(-16).map((r) => r.id), ev.id],
-    }];
+    const out = [];
+    for (const a of state.archives) {
+      if (state.fired.has(a.path)) continue;
+      state.fired.add(a.path);
+      out.push({
+        subject: a.path,
+        summary: `${a.tool} wrote ${a.path} with ${distinct.size} distinct files read by ${agent.name} within ${params.window}`,
+        evidence: [...state.reads.slice(-16).map((r) => r.id), a.id].sort((x, y) => (x < y ? -1 : 1)),
+      });
+    }
+    if (state.fired.size > 256) state.fired.clear();
+    return out;
   },
 });
