@@ -65,13 +65,26 @@ export class SensitiveTagger {
     this.insert = db.prepare('INSERT OR REPLACE INTO sensitive_tags (event_id, batch_id, classes) VALUES (?, ?, ?)');
   }
 
+  // UserHomes stats passwd on every call; a batch asks once per uid, and the file at most once a second.
+  private homeCache = new Map<number, string | undefined>();
+  private homeCacheAt = 0;
+  private homeOf(uid: number): string | undefined {
+    const now = Date.now();
+    if (now - this.homeCacheAt > 1000) {
+      this.homeCache.clear();
+      this.homeCacheAt = now;
+    }
+    if (!this.homeCache.has(uid)) this.homeCache.set(uid, this.homes.homeOf(uid));
+    return this.homeCache.get(uid);
+  }
+
   /** Tags of the batch's events, by index (undefined: none); rows and the chained row written. */
   tag(batchId: bigint, stored: StoredEvent[]): (string[] | undefined)[] | undefined {
     let out: (string[] | undefined)[] | undefined;
     for (let i = 0; i < stored.length; i++) {
       const c = stored[i]!.columns;
       if (c.type !== OPEN || c.agent === null || c.path === null) continue;
-      const matches = this.classifier.classify(c.path, { pid: c.pid, home: this.homes.homeOf(c.uid) });
+      const matches = this.classifier.classify(c.path, { pid: c.pid, home: this.homeOf(c.uid) });
       if (matches.length === 0) continue;
       const classes = matches.map((m) => m.class);
       this.insert.run(stored[i]!.id, batchId, JSON.stringify(classes));
