@@ -118,7 +118,11 @@ beforeAll(() => {
   store = EventStore.open({ stateDir: join(root, 'state'), sensitive: { passwdFile: passwd } });
   engine = attachDetection(store, {
     passwdFile: passwd,
-    agents: [{ name: 'ruleagent', grants: { connect: ['127.0.0.1:8443', '127.0.0.1:22'] } }],
+    agents: [
+      { name: 'ruleagent', grants: { connect: ['127.0.0.1:8443', '127.0.0.1:22'] } },
+      // every rule can be switched off per agent; windows and severities are parameters
+      { name: 'offagent', grants: { connect: ['127.0.0.1:8443', '127.0.0.1:22'] }, detect: { exfiltration: { enabled: false }, credential_sweep: { severity: 'low', minClasses: 2 } } },
+    ],
   }, quiet);
 });
 
@@ -248,6 +252,15 @@ describe('the issue-12 rule pack on the real store', () => {
     for (let p = 2; p < 40; p++) s.read(`/proc/${p}/cmdline`);
     await commit(s.done());
     expect(rulesOf(s.root)).toEqual(['proc_discovery']);
+  });
+
+  it('per agent: a rule switched off stays silent, another runs with its own severity and parameters', async () => {
+    const s = warmUp(new Script('offagent'));
+    s.run('/usr/bin/cat', ['cat'], (pid) => { s.read(`${home}/.ssh/id_ed25519`, pid).read(`${home}/.aws/credentials`, pid); });
+    s.connect('127.0.0.1', 41999);
+    await commit(s.done());
+    expect(rulesOf(s.root)).toEqual(['credential_sweep', 'policy_violation']);
+    expect(alertsOf(s.root).find((a) => a.rule === 'credential_sweep')!.severity).toBe('low');
   });
 
   it('tags and findings are under the chain and queryable', async () => {
