@@ -70,7 +70,7 @@ const REPEAT_FLUSH_MS = 1000;
 const INSTANCE_IDLE_MS = 30 * 60_000;
 const FEATURE_CACHE_MAX = 50_000;
 const STATS_EVERY_MS = 60_000;
-const RECENT_OPENS_MAX = 50_000;
+const RECENT_OPENS_MAX = 20_000; // twice the hash queue's default bound
 const PROCS_MAX = 100_000;
 const CONTENT_QUEUE_MAX = 20_000;
 
