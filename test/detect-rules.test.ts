@@ -121,6 +121,7 @@ beforeAll(() => {
     agents: [
       { name: 'ruleagent', grants: { connect: ['127.0.0.1:8443', '127.0.0.1:22'] } },
       // every rule can be switched off per agent; windows and severities are parameters
+      { name: 'procagent', detect: { learning: { duration: '1s', minEvents: 5 } } },
       { name: 'offagent', grants: { connect: ['127.0.0.1:8443', '127.0.0.1:22'] }, detect: { exfiltration: { enabled: false }, credential_sweep: { severity: 'low', minClasses: 2 } } },
     ],
   }, quiet);
@@ -247,11 +248,26 @@ describe('the issue-12 rule pack on the real store', () => {
     expect(rulesOf(s.root)).toEqual(['dns_tunnel']);
   });
 
-  it('a /proc sweep: proc_discovery', async () => {
-    const s = warmUp(new Script());
-    for (let p = 2; p < 40; p++) s.read(`/proc/${p}/cmdline`);
+  it('a /proc sweep, once learned: proc_discovery; the same sweep by a learned tool or of its own processes is routine', async () => {
+    for (let i = 0; i < 2; i++) { // learning ends after the second (its span passes 1 s)
+      const learn = warmUp(new Script('procagent'));
+      learn.run('/usr/bin/pgrep', ['pgrep', 'x'], (pid) => { for (let p = 2; p < 40; p++) learn.read(`/proc/${p}/stat`, pid); });
+      learn.run('/usr/bin/sleep', ['sleep', '1']);
+      await commit(learn.done());
+      expect(rulesOf(learn.root)).toEqual([]);
+      clockNs += 2_000_000_000n;
+    }
+    expect((store.database.prepare(`SELECT state FROM baselines WHERE agent = 'procagent'`).pluck().get())).toBe('detecting');
+    const routine = warmUp(new Script('procagent'));
+    routine.run('/usr/bin/pgrep', ['pgrep', 'x'], (pid) => { for (let p = 2; p < 40; p++) routine.read(`/proc/${p}/stat`, pid); });
+    const child = routine.run('/usr/bin/sleep', ['sleep', '1']);
+    routine.read(`/proc/${child}/environ`).read(`/proc/${routine.root}/environ`); // its own processes' environment
+    await commit(routine.done());
+    expect(rulesOf(routine.root)).toEqual([]);
+    const s = warmUp(new Script('procagent'));
+    s.run('/usr/bin/ps', ['ps', 'e'], (pid) => { for (let p = 2; p < 40; p++) s.read(`/proc/${p}/cmdline`, pid); });
     await commit(s.done());
-    expect(rulesOf(s.root)).toEqual(['proc_discovery']);
+    expect(rulesOf(s.root)).toEqual(['new_executable', 'proc_discovery']);
   });
 
   it('per agent: a rule switched off stays silent, another runs with its own severity and parameters', async () => {

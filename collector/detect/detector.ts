@@ -60,6 +60,8 @@ export interface ProcInfo {
   exe: string;
   argv: string[];
   ppid: number;
+  /** the agent instance it belongs to (its root's pid), 0 for none */
+  agentPid: number;
   /** when it exec'd (ns), or forked when it has not */
   sinceNs: bigint;
 }

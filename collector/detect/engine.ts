@@ -294,14 +294,14 @@ export class DetectionEngine {
   private noteProcess(sensorId: string, ev: SensorEvent, tsNs: bigint): ProcInfo | undefined {
     const key = `${sensorId}\0${ev.pid}`;
     if (ev.type === 'exec') {
-      const p: ProcInfo = { exe: bs(ev.exe ?? ev.filename), argv: ev.argv.map(bs), ppid: ev.ppid, sinceNs: tsNs };
+      const p: ProcInfo = { exe: bs(ev.exe ?? ev.filename), argv: ev.argv.map(bs), ppid: ev.ppid, agentPid: ev.agentPid ?? 0, sinceNs: tsNs };
       this.procs.delete(key);
       this.procs.set(key, p);
     } else if (ev.type === 'fork') {
       const parent = this.procs.get(`${sensorId}\0${ev.ppid}`);
       if (parent) {
         this.procs.delete(key);
-        this.procs.set(key, { ...parent, ppid: ev.ppid, sinceNs: tsNs });
+        this.procs.set(key, { ...parent, ppid: ev.ppid, agentPid: ev.agentPid ?? parent.agentPid, sinceNs: tsNs });
       }
     }
     if (this.procs.size > PROCS_MAX) this.procs.delete(this.procs.keys().next().value!);

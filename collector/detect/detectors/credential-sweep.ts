@@ -34,8 +34,8 @@ export default defineDetector({
     params: z.object({ window: windowParam('2m'), minClasses: z.number().int().min(2).default(3) }).strict(),
   },
   newState: () => ({ reads: [] as ClassedRead[], fired: false }),
-  onEvent(ev, { agent, state, params, catalogue }) {
-    const r = sensitiveRead(ev, catalogue);
+  onEvent(ev, { agent, state, params, catalogue, proc }) {
+    const r = sensitiveRead(ev, catalogue, proc);
     if (!r || r.consumer) return;
     return sweep(state, r, toNs(params.window), params.minClasses, agent.name);
   },

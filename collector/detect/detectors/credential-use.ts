@@ -29,11 +29,31 @@ export function consumedByOwner(classes: string[], ev: JudgedEvent, catalogue: C
   });
 }
 
+const PROC_PID = /^\/proc\/(\d+)\//;
+
+/**
+ * /proc/<pid>/ of a process of the same instance, or of the process that
+ * started the instance (its environment is the one the agent inherited): the
+ * catalogue's "another process" classes are about processes outside it.
+ */
+export function ownProcessPath(path: string, ev: JudgedEvent, proc: (pid: number) => ProcInfo | undefined): boolean {
+  const m = PROC_PID.exec(path);
+  if (!m) return false;
+  const pid = Number(m[1]);
+  const root = ev.instance.agentPid;
+  if (pid === root || proc(pid)?.agentPid === root) return true;
+  return pid !== 1 && proc(root)?.ppid === pid;
+}
+
 /** A successful read open of a sensitive path, as a ClassedRead; undefined otherwise. */
-export function sensitiveRead(ev: JudgedEvent, catalogue: CatalogueView): ClassedRead | undefined {
+export function sensitiveRead(ev: JudgedEvent, catalogue: CatalogueView, proc?: (pid: number) => ProcInfo | undefined): ClassedRead | undefined {
   const f = ev.features.file;
-  const classes = ev.features.sensitive;
+  let classes = ev.features.sensitive;
   if (!f || !classes || classes.length === 0 || ev.event.type !== 'open' || !f.ok || f.op !== 'read') return undefined;
+  if (proc && ownProcessPath(f.path, ev, proc)) {
+    classes = classes.filter((c) => !catalogue.classOf(c)?.excludeOwnProcess);
+    if (classes.length === 0) return undefined;
+  }
   return {
     id: ev.id, ts: ev.tsNs, pid: ev.event.pid, path: f.path, classes,
     consumer: consumedByOwner(classes, ev, catalogue, ev.features.proc),

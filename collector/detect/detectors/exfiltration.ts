@@ -50,9 +50,9 @@ export default defineDetector({
     }).strict(),
   },
   newState: () => ({ reads: [] as ClassedRead[], connects: [] as Connect[], byId: new Map<bigint, ClassedRead>() }),
-  onEvent(ev, { agent, state, params, catalogue }) {
+  onEvent(ev, { agent, state, params, catalogue, proc }) {
     const w = toNs(params.window);
-    const r = sensitiveRead(ev, catalogue);
+    const r = sensitiveRead(ev, catalogue, proc);
     if (r) {
       expire(state.reads, ev.tsNs, w);
       state.reads.push(r);

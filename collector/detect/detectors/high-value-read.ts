@@ -19,8 +19,8 @@ export default defineDetector({
     params: z.object({}).strict(),
   },
   newState: () => null,
-  onEvent(ev, { agent, catalogue }) {
-    const r = sensitiveRead(ev, catalogue);
+  onEvent(ev, { agent, catalogue, proc }) {
+    const r = sensitiveRead(ev, catalogue, proc);
     if (!r || r.consumer) return;
     const hot = r.classes.filter((c) => catalogue.classOf(c)?.alertOnRead && catalogue.classOf(c)?.agent !== agent.name);
     if (hot.length === 0) return;
