@@ -262,8 +262,18 @@ describe('the issue-12 rule pack on the real store', () => {
     routine.run('/usr/bin/pgrep', ['pgrep', 'x'], (pid) => { for (let p = 2; p < 40; p++) routine.read(`/proc/${p}/stat`, pid); });
     const child = routine.run('/usr/bin/sleep', ['sleep', '1']);
     routine.read(`/proc/${child}/environ`).read(`/proc/${routine.root}/environ`); // its own processes' environment
+    routine.run('/usr/bin/pgrep', ['pgrep', '-a', 'x'], (pid) => { routine.read('/proc/7/environ', pid); }); // a learned tool in a learned area
     await commit(routine.done());
     expect(rulesOf(routine.root)).toEqual([]);
+    const nosy = warmUp(new Script('procagent'));
+    nosy.run('/usr/bin/pgrep', ['pgrep', 'x']);
+    nosy.run('/usr/bin/sleep', ['sleep', '1'], (pid) => { nosy.read('/proc/7/environ', pid); }); // learned, but never read /proc
+    await commit(nosy.done());
+    expect(rulesOf(nosy.root)).toEqual([]); // per agent, not per executable: the approximation the README states
+    const cat = warmUp(new Script('procagent'));
+    cat.run('/usr/bin/cat', ['cat', '/proc/7/environ'], (pid) => { cat.read('/proc/7/environ', pid); });
+    await commit(cat.done());
+    expect(rulesOf(cat.root)).toEqual(['high_value_read', 'new_executable']);
     const s = warmUp(new Script('procagent'));
     s.run('/usr/bin/ps', ['ps', 'e'], (pid) => { for (let p = 2; p < 40; p++) s.read(`/proc/${p}/cmdline`, pid); });
     await commit(s.done());

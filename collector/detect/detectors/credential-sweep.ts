@@ -35,7 +35,7 @@ export default defineDetector({
   },
   newState: () => ({ reads: [] as ClassedRead[], fired: false }),
   onEvent(ev, { agent, state, params, catalogue, proc }) {
-    const r = sensitiveRead(ev, catalogue, proc);
+    const r = sensitiveRead(ev, catalogue, proc, agent);
     if (!r || r.consumer) return;
     return sweep(state, r, toNs(params.window), params.minClasses, agent.name);
   },

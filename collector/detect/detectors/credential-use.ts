@@ -7,7 +7,8 @@
 import { z } from 'zod';
 import { isConsumer } from '../../sensitive/consumers.js';
 import { parseDuration } from '../duration.js';
-import type { CatalogueView, JudgedEvent, ProcInfo } from '../detector.js';
+import type { AgentView, CatalogueView, JudgedEvent, ProcInfo } from '../detector.js';
+import { generalisePath } from '../generalise.js';
 
 export interface ClassedRead {
   id: bigint;
@@ -45,12 +46,26 @@ export function ownProcessPath(path: string, ev: JudgedEvent, proc: (pid: number
   return pid !== 1 && proc(root)?.ppid === pid;
 }
 
+/**
+ * Once the baseline is learned, reads of other processes' /proc files by an
+ * executable the agent ran while learning, in a /proc area it read while
+ * learning, are its routine: a real agent (Qwen Code) reads the environ of
+ * processes around it in every session. Per agent, not per executable and
+ * area together (the baseline keeps them apart): an approximation.
+ */
+function learnedProcRead(ev: JudgedEvent, agent: AgentView): boolean {
+  const exe = ev.features.proc?.exe;
+  if (agent.state !== 'detecting' || !exe || !ev.features.file) return false;
+  const key = generalisePath(exe, { home: ev.instance.home, cwd: ev.instance.cwd }, 8);
+  return agent.baseline.has('executables', key) && agent.baseline.has('areas', ev.features.file.area);
+}
+
 /** A successful read open of a sensitive path, as a ClassedRead; undefined otherwise. */
-export function sensitiveRead(ev: JudgedEvent, catalogue: CatalogueView, proc?: (pid: number) => ProcInfo | undefined): ClassedRead | undefined {
+export function sensitiveRead(ev: JudgedEvent, catalogue: CatalogueView, proc?: (pid: number) => ProcInfo | undefined, agent?: AgentView): ClassedRead | undefined {
   const f = ev.features.file;
   let classes = ev.features.sensitive;
   if (!f || !classes || classes.length === 0 || ev.event.type !== 'open' || !f.ok || f.op !== 'read') return undefined;
-  if (proc && ownProcessPath(f.path, ev, proc)) {
+  if ((proc && ownProcessPath(f.path, ev, proc)) || (agent && PROC_PID.test(f.path) && learnedProcRead(ev, agent))) {
     classes = classes.filter((c) => !catalogue.classOf(c)?.excludeOwnProcess);
     if (classes.length === 0) return undefined;
   }

@@ -52,7 +52,7 @@ export default defineDetector({
   newState: () => ({ reads: [] as ClassedRead[], connects: [] as Connect[], byId: new Map<bigint, ClassedRead>() }),
   onEvent(ev, { agent, state, params, catalogue, proc }) {
     const w = toNs(params.window);
-    const r = sensitiveRead(ev, catalogue, proc);
+    const r = sensitiveRead(ev, catalogue, proc, agent);
     if (r) {
       expire(state.reads, ev.tsNs, w);
       state.reads.push(r);

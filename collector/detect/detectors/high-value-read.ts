@@ -20,7 +20,7 @@ export default defineDetector({
   },
   newState: () => null,
   onEvent(ev, { agent, catalogue, proc }) {
-    const r = sensitiveRead(ev, catalogue, proc);
+    const r = sensitiveRead(ev, catalogue, proc, agent);
     if (!r || r.consumer) return;
     const hot = r.classes.filter((c) => catalogue.classOf(c)?.alertOnRead && catalogue.classOf(c)?.agent !== agent.name);
     if (hot.length === 0) return;
