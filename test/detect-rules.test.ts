@@ -322,3 +322,21 @@ describe('the config\'s sensitive: section', () => {
       .toThrow(/^agents\.yaml:7: sensitive\.classes\[0\]\.paths\[0\]: must start with/);
   });
 });
+
+describe('the fingerprint key', () => {
+  it('is 32 bytes, 0600, created once and kept across opens', async () => {
+    const { loadFingerprintKey, FINGERPRINT_KEY_FILE } = await import('../collector/store/dlp-rows.js');
+    const { statSync, mkdtempSync: mk, rmSync: rm, writeFileSync: wf } = await import('node:fs');
+    const d = mk(join(tmpdir(), 'dlp-key-'));
+    try {
+      const a = loadFingerprintKey(d);
+      expect(a.length).toBe(32);
+      expect(statSync(join(d, FINGERPRINT_KEY_FILE)).mode & 0o777).toBe(0o600);
+      expect(loadFingerprintKey(d).equals(a)).toBe(true);
+      wf(join(d, FINGERPRINT_KEY_FILE), 'short', { mode: 0o600 });
+      expect(() => loadFingerprintKey(d)).toThrow(/must be 32 bytes/);
+    } finally {
+      rm(d, { recursive: true, force: true });
+    }
+  });
+});

@@ -5,7 +5,7 @@
 // loaded at start so the same secret is recognised again in a renamed copy,
 // a file it was pasted into, or its base64/hex.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as C, openSync, readFileSync, writeSync, fstatSync } from 'node:fs';
+import { closeSync, constants as C, existsSync, fstatSync, fsyncSync, linkSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { FingerprintIndex, scanContent, type DlpFinding, type SecretFingerprint } from '../dlp/index.js';
@@ -29,15 +29,25 @@ export interface DlpOptions {
  */
 export function loadFingerprintKey(stateDir: string): Buffer {
   const path = join(stateDir, FINGERPRINT_KEY_FILE);
-  try {
-    const fd = openSync(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+  if (!existsSync(path)) {
+    // Written whole under a temporary name, then linked into place: a collector
+    // killed half way never leaves a short key, and of two writers one wins.
+    const tmp = `${path}.${process.pid}.tmp`;
+    rmSync(tmp, { force: true });
+    const fd = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     try {
       writeSync(fd, randomBytes(KEY_BYTES));
+      fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    try {
+      linkSync(tmp, path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      rmSync(tmp, { force: true });
+    }
   }
   const fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW);
   try {
