@@ -64,7 +64,7 @@ export function instanceEvents(db: Database.Database, f: InstanceFilter): Querie
     `SELECT e.*, b.sensor_id AS q_sensor, f.sha256 AS q_sha256, f.state AS q_state
        FROM events e JOIN batches b ON b.id = e.batch_id
        LEFT JOIN file_links l ON l.batch_id = e.batch_id AND l.path_sid = e.path_sid AND ${WANTS_HASH_SQL}
-       LEFT JOIN files f ON f.id = coalesce(e.file_id, l.file_id)
+       LEFT JOIN files f ON f.id = l.file_id
       WHERE ${where.join(' AND ')}
       ORDER BY e.ts_ns, e.id LIMIT ?`).safeIntegers(true).all(...args) as RawEventRow[];
   const strings = new StringReader(db);
