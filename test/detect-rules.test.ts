@@ -280,6 +280,23 @@ describe('the issue-12 rule pack on the real store', () => {
     expect(rulesOf(s.root)).toEqual(['new_executable', 'proc_discovery']);
   });
 
+  it('an agent reading its own folder is at work; its shell cat-ing it, or another agent reading it, is not', async () => {
+    mkdirSync(join(home, '.qwen'), { recursive: true });
+    writeFileSync(join(home, '.qwen', 'settings.json'), '{}\n');
+    const own = warmUp(new Script('qwen-code'));
+    own.read(`${home}/.qwen/settings.json`).connect('127.0.0.1', 41500);
+    await commit(own.done());
+    expect(rulesOf(own.root)).toEqual([]);
+    const shell = warmUp(new Script('qwen-code'));
+    shell.run('/usr/bin/cat', ['cat'], (pid) => { shell.read(`${home}/.qwen/settings.json`, pid); });
+    await commit(shell.done());
+    expect(rulesOf(shell.root)).toEqual(['high_value_read']);
+    const other = warmUp(new Script('ruleagent'));
+    other.read(`${home}/.qwen/settings.json`);
+    await commit(other.done());
+    expect(rulesOf(other.root)).toEqual(['high_value_read']);
+  });
+
   it('per agent: a rule switched off stays silent, another runs with its own severity and parameters', async () => {
     const s = warmUp(new Script('offagent'));
     s.run('/usr/bin/cat', ['cat'], (pid) => { s.read(`${home}/.ssh/id_ed25519`, pid).read(`${home}/.aws/credentials`, pid); });

@@ -39,8 +39,8 @@ export default defineDetector({
     if (!r || r.consumer) return;
     return sweep(state, r, toNs(params.window), params.minClasses, agent.name);
   },
-  onContent(ev, { agent, state, params }) {
-    const r = contentRead(ev);
+  onContent(ev, { agent, state, params, catalogue }) {
+    const r = contentRead(ev, catalogue);
     if (!r || ev.features.sensitive?.length) return; // its path class already counted
     return sweep(state, r, toNs(params.window), params.minClasses, agent.name);
   },

@@ -21,12 +21,26 @@ export interface ClassedRead {
   sha256?: string | null;
 }
 
-/** Is `proc` a consumer of every one of `classes`? */
+/** An agent's own folder (~/.qwen for Qwen Code): the class names the agent, by its configured name or a prefix of it. */
+function ownAgentFolder(agentOfClass: string | undefined, agent: string): boolean {
+  return agentOfClass !== undefined && (agent === agentOfClass || agent.startsWith(`${agentOfClass}-`));
+}
+
+/**
+ * Is `proc` a consumer of every one of `classes`? The agent's own process
+ * never is, except of its own folder (Qwen Code's node process reading
+ * ~/.qwen is at work, not leaking; `cat ~/.qwen/…` from its shell is not).
+ */
 export function consumedByOwner(classes: string[], ev: JudgedEvent, catalogue: CatalogueView, proc: ProcInfo | undefined): boolean {
-  if (!proc || ev.event.pid === ev.instance.agentPid || classes.length === 0) return false;
+  if (classes.length === 0) return false;
+  const own = ev.event.pid === ev.instance.agentPid;
   return classes.every((name) => {
     const cls = catalogue.classOf(name);
-    return cls !== undefined && (isConsumer(cls, { exe: proc.exe, argv: proc.argv }) || (cls.agent !== undefined && cls.agent === ev.instance.agent));
+    if (!cls) return false;
+    const consumer = proc !== undefined && isConsumer(cls, { exe: proc.exe, argv: proc.argv });
+    // its own folder, read by the agent's process or its own program (not by a shell's cat)
+    if (ownAgentFolder(cls.agent, ev.instance.agent)) return own || consumer;
+    return !own && consumer;
   });
 }
 
@@ -69,16 +83,19 @@ export function sensitiveRead(ev: JudgedEvent, catalogue: CatalogueView, proc?: 
     classes = classes.filter((c) => !catalogue.classOf(c)?.excludeOwnProcess);
     if (classes.length === 0) return undefined;
   }
-  return {
-    id: ev.id, ts: ev.tsNs, pid: ev.event.pid, path: f.path, classes,
-    consumer: consumedByOwner(classes, ev, catalogue, ev.features.proc),
-  };
+  const consumer = consumedByOwner(classes, ev, catalogue, ev.features.proc);
+  // the agent's own folder read by the agent itself is its configuration at work, wherever it connects next
+  if (consumer && classes.every((c) => ownAgentFolder(catalogue.classOf(c)?.agent, ev.instance.agent))) return undefined;
+  return { id: ev.id, ts: ev.tsNs, pid: ev.event.pid, path: f.path, classes, consumer };
 }
 
 /** A read whose content the DLP pass found secrets in (classes prefixed dlp:). */
-export function contentRead(ev: JudgedEvent): ClassedRead | undefined {
+export function contentRead(ev: JudgedEvent, catalogue?: CatalogueView): ClassedRead | undefined {
   const c = ev.content;
   if (!c || c.dlpClasses.length === 0 || !ev.features.file || ev.features.file.op !== 'read') return undefined;
+  const tags = ev.features.sensitive ?? [];
+  if (catalogue && tags.length > 0 && tags.every((t) => ownAgentFolder(catalogue.classOf(t)?.agent, ev.instance.agent)) &&
+    consumedByOwner(tags, ev, catalogue, ev.features.proc)) return undefined; // its own token, read by itself
   return { id: ev.id, ts: ev.tsNs, pid: ev.event.pid, path: ev.features.file.path, classes: c.dlpClasses.map((x) => `dlp:${x}`), consumer: false, sha256: c.sha256 };
 }
 

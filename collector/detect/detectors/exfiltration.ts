@@ -71,8 +71,8 @@ export default defineDetector({
     expire(state.reads, ev.tsNs, w);
     return judge(state.reads, c, agent.name);
   },
-  onContent(ev, { agent, state, params }) {
-    const r = contentRead(ev);
+  onContent(ev, { agent, state, params, catalogue }) {
+    const r = contentRead(ev, catalogue);
     const known = state.byId.get(ev.id);
     if (known) known.sha256 = ev.content?.sha256 ?? null;
     if (!r) return;

@@ -22,7 +22,7 @@ export default defineDetector({
   onEvent(ev, { agent, catalogue, proc }) {
     const r = sensitiveRead(ev, catalogue, proc, agent);
     if (!r || r.consumer) return;
-    const hot = r.classes.filter((c) => catalogue.classOf(c)?.alertOnRead && catalogue.classOf(c)?.agent !== agent.name);
+    const hot = r.classes.filter((c) => catalogue.classOf(c)?.alertOnRead);
     if (hot.length === 0) return;
     return [{ subject: `${hot[0]}:${r.path.replace(/^\/proc\/\d+\//, '/proc/*/')}`, summary: `${agent.name} read ${r.path} (${hot.join(', ')})`, evidence: [ev.id] }];
   },
