@@ -160,3 +160,84 @@ say(`dlp bench (${QUICK ? 'quick' : 'full'}; ${new Date().toISOString()})`);
   const msecs = time(() => { for (let i = 0; i < n; i++) index.match(probe); });
   say(`fingerprint match: ${fmt((msecs / n) * 1e6, 1)} µs per 64 KiB base64 file against ${index.size} known secrets (${probe.shingles.size} shingles in the probe)`);
 }
+
+// 4. added cost per stored event, on the real store (SQLite, the chain):
+//    a) commit: the same agent batches with and without sensitive tagging
+//       (classification at commit + the tag rows + one chained row per batch
+//       that has tags); 5% of opens are on catalogue paths;
+//    b) hashing: the same files hashed with and without the DLP scan (scan
+//       of the first 256 KiB, findings row, fingerprint index), per hashed
+//       file and per stored event at one hashed file per 10 events.
+{
+  const { EventStore } = await import('../dist/collector/store/event-store.js');
+  const { mkdtempSync, rmSync, writeFileSync, mkdirSync, readlinkSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const mntns = Number(/\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/mnt'))[1]);
+  const BATCHES = QUICK ? 100 : 400;
+  const PER = 256;
+  const mkEvent = (i, path) => ({
+    type: 'open', ts: '2026-12-06T00:00:00.000000000Z', tsNs: String(1_800_000_000_000_000_000n + BigInt(i)), pid: 4242, tid: 4242, ppid: 1,
+    uid: 0, gid: 0, comm: 'agent', agent: 'bench', agentPid: 4242, cgroupId: '1', netns: 1, mntns, path, flags: 0, mode: 0,
+    access: 'read', result: 3, syscall: 'openat',
+  });
+  const SENSITIVE = ['/root/.ssh/id_ed25519', '/root/.aws/credentials', '/home/alice/.kube/config', '/srv/app/.env', '/etc/shadow'];
+  const batches = Array.from({ length: BATCHES }, (_, b) => Array.from({ length: PER }, (_, i) => {
+    const n = b * PER + i;
+    return mkEvent(n, n % 20 === 0 ? SENSITIVE[n % SENSITIVE.length] : `/home/alice/proj/src/module${n % 997}.ts`);
+  }));
+  const commitRun = (sensitive) => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-tags-'));
+    const store = EventStore.open({ stateDir: dir, hashing: { enabled: false }, synchronous: 'NORMAL', ...(sensitive ? {} : { sensitive: false }) });
+    const t0 = process.hrtime.bigint();
+    batches.forEach((events, seq) => store.commitBatch({ sensorId: 's', bootId: 'b', seq: BigInt(seq + 1), events }));
+    const ns = Number(process.hrtime.bigint() - t0);
+    const tags = store.database.prepare('SELECT count(*) FROM sensitive_tags').pluck().get();
+    void store.close();
+    rmSync(dir, { recursive: true, force: true });
+    return { ns, tags };
+  };
+  commitRun(true); // warm-up
+  const runs = [0, 1, 2].map(() => [commitRun(false), commitRun(true)]);
+  const median = (xs) => xs.sort((a, b) => a - b)[1];
+  const off = median(runs.map((r) => r[0].ns));
+  const on = median(runs.map((r) => r[1].ns));
+  const events = BATCHES * PER;
+  say(`sensitive tagging at commit: ${fmt(off / events / 1000, 2)} -> ${fmt(on / events / 1000, 2)} µs per stored event (+${fmt((on - off) / events / 1000, 2)} µs; ${runs[0][1].tags} of ${events} opens tagged; median of 3, synchronous NORMAL)`);
+
+  // b) DLP in the hashing pass
+  const FILES = QUICK ? 200 : 600;
+  const filesDir = mkdtempSync(join(tmpdir(), 'bench-dlp-files-'));
+  mkdirSync(join(filesDir, 'd'));
+  const kinds = Object.keys(generators);
+  const paths = [];
+  for (let i = 0; i < FILES; i++) {
+    const p = join(filesDir, 'd', `f${i}`);
+    const size = [1024, 4096, 16384, 65536][i % 4];
+    const body = generators[kinds[i % kinds.length]](size);
+    writeFileSync(p, i % 50 === 0 ? Buffer.concat([Buffer.from(body), Buffer.from(`\nGITHUB_TOKEN=ghp_${rstr(36)}\n`)]) : body);
+    paths.push(p);
+  }
+  const hashRun = async (dlp) => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-hash-'));
+    const store = EventStore.open({ stateDir: dir, synchronous: 'NORMAL', sensitive: false, ...(dlp ? {} : { dlp: false }) });
+    const t0 = process.hrtime.bigint();
+    for (let b = 0; b < FILES / 50; b++) {
+      store.commitBatch({ sensorId: 's', bootId: 'b', seq: BigInt(b + 1), events: paths.slice(b * 50, b * 50 + 50).map((p, i) => mkEvent(b * 50 + i, p)) });
+    }
+    await store.hashIdle();
+    const ns = Number(process.hrtime.bigint() - t0);
+    const findings = store.database.prepare('SELECT count(*) FROM file_dlp').pluck().get();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+    return { ns, findings };
+  };
+  await hashRun(true);
+  const h = [];
+  for (let i = 0; i < 3; i++) h.push([await hashRun(false), await hashRun(true)]);
+  const hOff = median(h.map((r) => r[0].ns));
+  const hOn = median(h.map((r) => r[1].ns));
+  const perFile = (hOn - hOff) / FILES / 1000;
+  say(`DLP in the hashing pass: ${fmt(hOff / FILES / 1000, 1)} -> ${fmt(hOn / FILES / 1000, 1)} µs per hashed file (+${fmt(perFile, 1)} µs; files of 1-64 KiB, ${h[0][1].findings} with findings); ` +
+    `+${fmt(perFile / 10, 1)} µs per stored event at one hashed file per 10 events (off the ingest path: the hash queue runs after commit)`);
+  rmSync(filesDir, { recursive: true, force: true });
+}

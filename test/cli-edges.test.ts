@@ -170,7 +170,7 @@ describe.skipIf(!built)('config errors: one path, file:line: field, exit 2', () 
     const file = config('typo.yaml', 'agent:\n  - name: x\n    comm: [x]\n');
     const r = cli(['run', '--config', file, '--state-dir', join(dir, 'never')]);
     expect(r.status).toBe(2);
-    expect(r.err).toBe(`sensor: ${file}:1: agent: unknown top-level key (known: agents)\n`);
+    expect(r.err).toBe(`sensor: ${file}:1: agent: unknown top-level key (known: agents, sensitive)\n`);
     expect(existsSync(join(dir, 'never'))).toBe(false);
   });
 

@@ -162,7 +162,9 @@ describe.skipIf(skipReason !== null)('baselines and alerts under the live sensor
     await new Promise((r) => setTimeout(r, 1500));
     const all = alerts();
     expect(all.filter((a) => a.agentPid === ok)).toEqual([]);
-    const mine = all.filter((a) => a.agentPid === bad);
+    // the credentials read then a connect outside the grants is also an exfiltration sequence (issue 12)
+    expect(all.filter((a) => a.agentPid === bad && a.rule !== 'policy_violation').map((a) => `${a.rule}:${a.severity}`)).toEqual(['exfiltration:critical']);
+    const mine = all.filter((a) => a.agentPid === bad && a.rule === 'policy_violation');
     expect(mine.map((a) => a.rule)).toEqual(['policy_violation', 'policy_violation', 'policy_violation', 'policy_violation']);
     expect(mine.map((a) => a.subject)).toEqual([
       `read ${homeB()}/.aws/credentials`, `write ${join(dir, 'outside', 'f.txt')}`, `connect loopback:${port2}`, `exec ${join(dir, 'outside', 'dropper')}`,

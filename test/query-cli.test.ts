@@ -75,6 +75,12 @@ describe('sensor query', () => {
     expect(opens.map((e) => e.type)).toEqual(['open', 'dns']);
     const ssh = lines((await sensor('query', '--state-dir', stateDir, '--json', '--path', '**/.ssh/*')).out);
     expect(ssh).toHaveLength(1);
+    expect(ssh[0].sensitive).toEqual(['ssh-private-key']); // tagged at commit from the catalogue
+    const tagged = lines((await sensor('query', '--state-dir', stateDir, '--json', '--sensitive')).out);
+    expect(tagged.map((e) => e.path)).toEqual(['/home/u/.ssh/id_ed25519']);
+    expect(lines((await sensor('query', '--state-dir', stateDir, '--json', '--sensitive', 'ssh-private-key')).out)).toHaveLength(1);
+    expect(lines((await sensor('query', '--state-dir', stateDir, '--json', '--sensitive', 'aws-credentials')).out)).toHaveLength(0);
+    expect((await sensor('query', '--state-dir', stateDir, '--sensitive', 'ssh-private-key')).out).toContain('[sensitive: ssh-private-key]');
     const raw = lines((await sensor('query', '--state-dir', stateDir, '--json', '--path', '/t/*')).out);
     expect(raw[0].path).toEqual({ b64: Buffer.from([0x2f, 0x74, 0x2f, 0xff]).toString('base64') });
     const addr = lines((await sensor('query', '--state-dir', stateDir, '--json', '--addr', '140.82.112.3')).out);
@@ -116,7 +122,7 @@ describe('sensor verify', () => {
     const ok = await sensor('verify', '--state-dir', stateDir);
     expect(ok.exitCode).toBe(0);
     expect(ok.out).toMatch(/^OK: 1 batches, 5 events verified from genesis; head [0-9a-f]{64}\n/);
-    expect(ok.out).toMatch(/\nexport: head=1:[0-9a-f]{64} batches=1 anchor=0:0{64} chained-rows=0 rows-head=0:\n$/);
+    expect(ok.out).toMatch(/\nexport: head=1:[0-9a-f]{64} batches=1 anchor=0:0{64} chained-rows=1 rows-head=1:[0-9a-f]{64}\n$/); // the sensitive tag row
     execFileSync('sqlite3', [join(stateDir, 'events.db'), `UPDATE events SET port = 80 WHERE type = 5`]);
     const bad = await sensor('verify', '--state-dir', stateDir);
     expect(bad.exitCode).toBe(1);

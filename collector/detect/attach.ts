@@ -8,6 +8,7 @@ import type { DetectionOptions } from './settings.js';
 export function attachDetection(store: EventStore, opts: DetectionOptions, logger: Logger): DetectionEngine {
   const engine = new DetectionEngine(store.database, opts, logger.child({ module: 'collector.detect' }));
   store.onCommitted((batch) => engine.enqueue(batch));
+  store.onContent((c) => engine.enqueueContent(c));
   const closeStore = store.close.bind(store);
   store.close = async () => {
     await engine.close();

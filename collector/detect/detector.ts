@@ -9,6 +9,7 @@ import type { BaselineView } from './baseline.js';
 import type { Destination } from './generalise.js';
 import type { GrantSet } from './grants.js';
 import type { MinuteCounts } from './minute-rates.js';
+import type { SensitiveClass } from '../sensitive/catalogue.js';
 
 export type Severity = 'low' | 'medium' | 'high' | 'critical';
 export const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical'];
@@ -48,6 +49,32 @@ export interface EventFeatures {
     first: boolean;
   };
   dest?: Destination & { addr: string; port: number; host?: string; family: string };
+  /** open: the sensitive catalogue classes of its path (collector/sensitive), as stored with the event */
+  sensitive?: string[];
+  /** the process behind the event, as its exec (or its parent's, before one) showed it */
+  proc?: ProcInfo;
+}
+
+/** A process as the engine last saw it exec (inherited through fork until its own exec). */
+export interface ProcInfo {
+  exe: string;
+  argv: string[];
+  ppid: number;
+  /** the agent instance it belongs to (its root's pid), 0 for none */
+  agentPid: number;
+  /** when it exec'd (ns), or forked when it has not */
+  sinceNs: bigint;
+}
+
+/** The content of a file an instance opened, hashed and scanned after commit (the second feed). */
+export interface ContentFacts {
+  fileId: bigint;
+  state: string;
+  sha256: string | null;
+  /** DLP classes: the content's own findings and known secrets it holds */
+  dlpClasses: string[];
+  /** known secrets (first found elsewhere) this content holds */
+  matches: { class: string; path: string; via: string; form: string }[];
 }
 
 export interface FileFeature {
@@ -65,6 +92,8 @@ export interface JudgedEvent {
   event: SensorEvent;
   instance: Instance;
   features: EventFeatures;
+  /** set on the second feed only: what the open read */
+  content?: ContentFacts;
 }
 
 export interface AlertDraft {
@@ -99,6 +128,14 @@ export interface DetectorContext<S, P> {
   params: P;
   /** the instance's counts in the current minute (after this event) */
   minute: MinuteCounts;
+  /** the sensitive catalogue in force (classes, consumers) */
+  catalogue: CatalogueView;
+  /** a process of the event's sensor, as last seen */
+  proc(pid: number): ProcInfo | undefined;
+}
+
+export interface CatalogueView {
+  classOf(name: string): SensitiveClass | undefined;
 }
 
 export interface DetectorMeta<P> {
@@ -124,6 +161,12 @@ export interface Detector<S = unknown, P = unknown> {
   newState(instance: Instance, params: P): S;
   /** one event of the instance, in order; returns the alerts it completes, if any */
   onEvent(ev: JudgedEvent, ctx: DetectorContext<S, P>): AlertDraft[] | undefined | void;
+  /**
+   * the second feed: an open of the instance whose content was hashed and
+   * scanned (after its batch committed, so after later events may have been
+   * judged); `ev.content` is set
+   */
+  onContent?(ev: JudgedEvent, ctx: DetectorContext<S, P>): AlertDraft[] | undefined | void;
 }
 
 /** Declares a detector with its types inferred (the registry holds them as Detector<unknown, unknown>). */

@@ -17,7 +17,9 @@ import {
   type BaselineRequest,
 } from '../store/detect-rows.js';
 import { Baseline, type BaselineJson } from './baseline.js';
-import type { AgentView, AlertDraft, EventFeatures, Instance, JudgedEvent, Severity } from './detector.js';
+import type { AgentView, AlertDraft, CatalogueView, EventFeatures, Instance, JudgedEvent, ProcInfo, Severity } from './detector.js';
+import type { ContentResult } from '../store/file-rows.js';
+import { builtInClasses } from '../sensitive/catalogue.js';
 import { DETECTORS } from './detectors/index.js';
 import { count, spanText } from './duration.js';
 import { areaOf, destinationOf, generalisePath, type PathContext } from './generalise.js';
@@ -37,6 +39,10 @@ export interface EngineCounters {
   queued: number;
   /** events or detector calls that threw (logged, then skipped) */
   errors: number;
+  /** file contents (the hasher's feed) judged */
+  contents: number;
+  /** contents dropped: the content queue was full */
+  skippedContent: number;
 }
 
 interface AgentRuntime extends AgentView {
@@ -64,6 +70,9 @@ const REPEAT_FLUSH_MS = 1000;
 const INSTANCE_IDLE_MS = 30 * 60_000;
 const FEATURE_CACHE_MAX = 50_000;
 const STATS_EVERY_MS = 60_000;
+const RECENT_OPENS_MAX = 20_000; // twice the hash queue's default bound
+const PROCS_MAX = 100_000;
+const CONTENT_QUEUE_MAX = 20_000;
 
 const bs = (v: unknown): string => (v === undefined || v === null ? '' : typeof v === 'string' ? v : displayString(v as { b64: string }));
 
@@ -76,6 +85,11 @@ export class DetectionEngine {
   private readonly pending = new Map<string, Pending>();
   private readonly areaCache = new Map<string, string>();
   private queue: CommittedBatch[] = [];
+  private contentQueue: { c: ContentResult; tries: number }[] = [];
+  /** recent successful opens of agents, by event id: what the content feed attaches to */
+  private readonly recentOpens = new Map<bigint, { judged: JudgedEvent; sensorId: string }>();
+  private readonly procs = new Map<string, ProcInfo>();
+  private readonly catalogue: CatalogueView;
   private queueHead = { batch: 0, event: 0 };
   private queuedEvents = 0;
   private scheduled = false;
@@ -86,13 +100,17 @@ export class DetectionEngine {
   private lastStats = Date.now();
   private statsAt = 0;
   private idleWaiters: (() => void)[] = [];
-  readonly counters: EngineCounters = { batches: 0, events: 0, judged: 0, alerts: 0, repeats: 0, skippedEvents: 0, queued: 0, errors: 0 };
+  readonly counters: EngineCounters = {
+    batches: 0, events: 0, judged: 0, alerts: 0, repeats: 0, skippedEvents: 0, queued: 0, errors: 0, contents: 0, skippedContent: 0,
+  };
 
   constructor(private readonly db: Database.Database, private readonly opts: DetectionOptions, private readonly log: Logger) {
     createDetectSchema(db);
     this.chain = new AlertChainWriter(db);
     this.instanceRows = new InstanceWriter(db);
     this.homes = new Homes(opts.passwdFile);
+    const classes = new Map((opts.sensitive ?? builtInClasses()).map((c) => [c.name, c]));
+    this.catalogue = { classOf: (name) => classes.get(name) };
     for (const rec of readBaselines(db)) {
       const a = this.agent(rec.agent, JSON.parse(rec.body) as BaselineJson);
       a.state = rec.state;
@@ -128,7 +146,7 @@ export class DetectionEngine {
 
   /** Resolves once every queued event is judged (tests, shutdown). */
   idle(): Promise<void> {
-    if (this.queuedEvents === 0) return Promise.resolve();
+    if (this.queuedEvents === 0 && this.contentQueue.length === 0) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
@@ -159,7 +177,7 @@ export class DetectionEngine {
       this.scheduled = false;
       if (this.closed) return;
       this.drainSlice(SLICE_EVENTS);
-      if (this.queuedEvents > 0) this.schedule();
+      if (this.queuedEvents > 0 || this.contentQueue.length > 0) this.schedule();
       else for (const w of this.idleWaiters.splice(0)) w();
     });
   }
@@ -173,7 +191,7 @@ export class DetectionEngine {
         const end = Math.min(b.events.length, this.queueHead.event + (max - done));
         for (let i = this.queueHead.event; i < end; i++) {
           try {
-            this.judge(b.sensorId, b.events[i]!, b.ids[i]!, alerts);
+            this.judge(b.sensorId, b.events[i]!, b.ids[i]!, alerts, b.sensitive?.[i]);
           } catch (err) {
             this.noteError('an event could not be judged', err); // one bad event must not stop the queue
           }
@@ -190,6 +208,7 @@ export class DetectionEngine {
         this.queue = this.queue.slice(this.queueHead.batch);
         this.queueHead = { batch: 0, event: this.queueHead.event };
       }
+      this.drainContent(alerts);
       this.storeAlerts(alerts);
       this.checkLearning();
       this.saveInstances(false);
@@ -213,7 +232,7 @@ export class DetectionEngine {
     }
   }
 
-  private judge(sensorId: string, ev: SensorEvent, id: bigint, alerts: { draft: AlertDraft; rule: string; severity: Severity; ev: JudgedEvent }[]): void {
+  private judge(sensorId: string, ev: SensorEvent, id: bigint, alerts: { draft: AlertDraft; rule: string; severity: Severity; ev: JudgedEvent }[], tags?: string[]): void {
     if (ev.agent === null) return;
     const agent = this.agent(ev.agent);
     const li = this.tracker.resolve(sensorId, ev, (name, agentPid) => this.newInstance(sensorId, name, agentPid, agent));
@@ -235,8 +254,23 @@ export class DetectionEngine {
     }
 
     this.counters.judged++;
+    if (tags) features.sensitive = tags;
+    features.proc = this.noteProcess(sensorId, ev, tsNs);
     const judged: JudgedEvent = { id, tsNs, event: ev, instance: li.inst, features };
+    if (ev.type === 'open' && ev.result >= 0) {
+      this.recentOpens.set(id, { judged, sensorId });
+      if (this.recentOpens.size > RECENT_OPENS_MAX) this.recentOpens.delete(this.recentOpens.keys().next().value!);
+    }
+    this.runDetectors(sensorId, judged, li, agent, alerts, false);
+  }
+
+  /** Every enabled detector on one event (or, `content`, on the second feed). */
+  private runDetectors(sensorId: string, judged: JudgedEvent, li: LiveInstance, agent: AgentRuntime,
+    alerts: { draft: AlertDraft; rule: string; severity: Severity; ev: JudgedEvent }[], content: boolean): void {
+    const learning = agent.state === 'learning';
+    const proc = (pid: number) => this.procs.get(`${sensorId}\0${pid}`);
     for (const det of DETECTORS) {
+      if (content && !det.onContent) continue;
       const s = agent.settings.detectors.get(det.meta.id)!;
       if (!s.enabled || (det.meta.phase === 'detecting' && learning)) continue;
       let state = li.states.get(det.meta.id);
@@ -246,13 +280,74 @@ export class DetectionEngine {
       }
       let out;
       try {
-        out = det.onEvent(judged, { agent, state, params: s.params, minute: li.rates.counts as MinuteCounts });
+        const ctx = { agent, state, params: s.params, minute: li.rates.counts as MinuteCounts, catalogue: this.catalogue, proc };
+        out = content ? det.onContent!(judged, ctx) : det.onEvent(judged, ctx);
       } catch (err) {
         this.noteError(`detector ${det.meta.id} failed`, err);
         continue;
       }
       if (out) for (const draft of out) alerts.push({ draft, rule: draft.rule ?? det.meta.id, severity: draft.severity ?? s.severity, ev: judged });
     }
+  }
+
+  /** The process table detectors read (consumers, droppers, pipes): exec sets, fork inherits. */
+  private noteProcess(sensorId: string, ev: SensorEvent, tsNs: bigint): ProcInfo | undefined {
+    const key = `${sensorId}\0${ev.pid}`;
+    if (ev.type === 'exec') {
+      const p: ProcInfo = { exe: bs(ev.exe ?? ev.filename), argv: ev.argv.map(bs), ppid: ev.ppid, agentPid: ev.agentPid ?? 0, sinceNs: tsNs };
+      this.procs.delete(key);
+      this.procs.set(key, p);
+    } else if (ev.type === 'fork') {
+      const parent = this.procs.get(`${sensorId}\0${ev.ppid}`);
+      if (parent) {
+        this.procs.delete(key);
+        this.procs.set(key, { ...parent, ppid: ev.ppid, agentPid: ev.agentPid ?? parent.agentPid, sinceNs: tsNs });
+      }
+    }
+    if (this.procs.size > PROCS_MAX) this.procs.delete(this.procs.keys().next().value!);
+    return this.procs.get(key);
+  }
+
+  /** The hasher's feed: an open's content was hashed and scanned (after its batch committed). */
+  enqueueContent(c: ContentResult): void {
+    if (this.closed) return;
+    if (this.contentQueue.length >= CONTENT_QUEUE_MAX) {
+      this.counters.skippedContent++;
+      return;
+    }
+    this.contentQueue.push({ c, tries: 0 });
+    this.schedule();
+  }
+
+  private drainContent(alerts: { draft: AlertDraft; rule: string; severity: Severity; ev: JudgedEvent }[]): void {
+    if (this.contentQueue.length === 0) return;
+    const later: { c: ContentResult; tries: number }[] = [];
+    for (const item of this.contentQueue) {
+      const seen = this.recentOpens.get(item.c.eventId);
+      if (!seen) {
+        // not judged yet (the hash was quicker than the queue), or not an agent's open / forgotten
+        if (this.queuedEvents > 0 && item.tries++ < 8) later.push(item);
+        continue;
+      }
+      const li = this.tracker.find(seen.judged.instance);
+      const agent = this.agents.get(seen.judged.instance.agent);
+      if (!li || !agent) continue;
+      const c = item.c;
+      const judged: JudgedEvent = {
+        ...seen.judged,
+        content: {
+          fileId: c.fileId, state: c.state, sha256: c.sha256, dlpClasses: c.dlpClasses,
+          matches: (c.dlp?.matches ?? []).map((m) => ({ class: m.class, path: m.path, via: m.via, form: m.form })),
+        },
+      };
+      try {
+        this.runDetectors(seen.sensorId, judged, li, agent, alerts, true);
+      } catch (err) {
+        this.noteError('content could not be judged', err);
+      }
+      this.counters.contents++;
+    }
+    this.contentQueue = later;
   }
 
   private learn(b: Baseline, ev: SensorEvent, tsNs: bigint, f: EventFeatures): void {

@@ -55,6 +55,12 @@ export class InstanceTracker {
     this.live.set(`${li.inst.sensorId}\0${li.inst.agentPid}`, li);
   }
 
+  /** The live entry of an instance, if it is still live (the content feed arrives later). */
+  find(inst: Instance): LiveInstance | undefined {
+    const li = this.live.get(`${inst.sensorId}\0${inst.agentPid}`);
+    return li && li.inst.id === inst.id ? li : undefined;
+  }
+
   all(): IterableIterator<LiveInstance> {
     return this.live.values();
   }

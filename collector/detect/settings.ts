@@ -13,6 +13,7 @@ import { SEVERITIES, type Severity } from './detector.js';
 import { DETECTORS } from './detectors/index.js';
 import { parseDuration } from './duration.js';
 import type { GrantsInput } from './grants.js';
+import type { SensitiveClass } from '../sensitive/catalogue.js';
 
 const duration = z.union([z.string(), z.number()]).refine((v) => parseDuration(v) !== null, 'must be a duration such as 90s, 10m, 3h or 7d');
 const pathGlob = z.string().min(1).refine((g) => g.startsWith('/') || g.startsWith('~') || g.startsWith('{cwd}'),
@@ -66,6 +67,8 @@ export interface DetectionOptions {
   requestPollMs?: number;
   /** how often a learning baseline is saved, ms */
   saveEveryMs?: number;
+  /** the sensitive catalogue (built-in merged with the config's `sensitive:`); default the built-in one */
+  sensitive?: SensitiveClass[];
 }
 
 export interface DetectorSettings {

@@ -77,6 +77,8 @@ export interface FileHashResult {
   /** epoch ms the content was read */
   hashedAt?: number;
   source?: HashSource;
+  /** the first bytes of the content (digestOpened's keepBytes), for the DLP scan; in memory only */
+  head?: Buffer;
 }
 
 export const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
@@ -259,8 +261,11 @@ export function isOpened(r: OpenedFile | FileHashResult): r is OpenedFile {
   return 'handle' in r;
 }
 
-/** Hashes an opened file up to maxFileBytes and closes it. */
-export async function digestOpened(file: OpenedFile, maxFileBytes: number): Promise<FileHashResult> {
+/**
+ * Hashes an opened file up to maxFileBytes and closes it; keeps its first
+ * `keepBytes` (the DLP scan reads the bytes read here, with the same rights).
+ */
+export async function digestOpened(file: OpenedFile, maxFileBytes: number, keepBytes = 0): Promise<FileHashResult> {
   const { handle, stats } = file;
   const identity = identityOf(stats);
   try {
@@ -269,16 +274,21 @@ export async function digestOpened(file: OpenedFile, maxFileBytes: number): Prom
     const want = Number(stats.size < cap ? stats.size : cap);
     const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(want, 1)));
     let done = 0;
+    const kept: Buffer[] = [];
     while (done < want) {
       const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, want - done), done);
       if (bytesRead === 0) break; // shrank while we read: caught by the re-check below
       hash.update(buf.subarray(0, bytesRead));
+      if (done < keepBytes) kept.push(Buffer.from(buf.subarray(0, Math.min(bytesRead, keepBytes - done))));
       done += bytesRead;
     }
     const after = await handle.stat({ bigint: true });
     // Content changed under us: the digest is of no single version of the file.
     if (!sameVersion(after, stats) || done !== want) return { state: 'replaced', identity: identityOf(after) };
-    return { state: stats.size > cap ? 'partial' : 'hashed', identity, sha256: hash.digest(), hashedAt: Date.now() };
+    return {
+      state: stats.size > cap ? 'partial' : 'hashed', identity, sha256: hash.digest(), hashedAt: Date.now(),
+      ...(kept.length > 0 ? { head: Buffer.concat(kept) } : {}),
+    };
   } catch (err) {
     return { state: 'error', identity, error: errnoCode(err) };
   } finally {

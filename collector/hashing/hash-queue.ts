@@ -15,6 +15,8 @@ export interface HashingOptions {
   maxFileBytes?: number;
   workers?: number;
   queueMax?: number;
+  /** bytes of each file's start kept for the sink's content scan (DLP); 0: none */
+  scanBytes?: number;
 }
 
 /** Where results go (the store): a cache keyed by file version, and the record. */
@@ -47,11 +49,13 @@ export class HashQueue {
   private readonly maxFileBytes: number;
   private readonly workers: number;
   private readonly queueMax: number;
+  private readonly scanBytes: number;
 
   constructor(private readonly sink: HashSink, opts: HashingOptions = {}) {
     this.maxFileBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.workers = Math.max(1, opts.workers ?? 2);
     this.queueMax = Math.max(1, opts.queueMax ?? 10_000);
+    this.scanBytes = Math.max(0, opts.scanBytes ?? 0);
   }
 
   get length(): number {
@@ -139,7 +143,7 @@ export class HashQueue {
         }
         return;
       }
-      const result = { ...(await digestOpened(opened, this.maxFileBytes)), source: where.source };
+      const result = { ...(await digestOpened(opened, this.maxFileBytes, this.scanBytes)), source: where.source };
       if (result.state === 'hashed') this.counters.hashed++;
       else if (result.state === 'partial') this.counters.partial++;
       else this.counters.unhashable++;

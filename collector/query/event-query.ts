@@ -22,11 +22,17 @@ export interface EventFilters {
   sinceNs?: bigint;
   untilNs?: bigint;
   sensorId?: string;
+  /** only opens tagged with a sensitive class: '' any class, else this class (or a DLP class of the content read) */
+  sensitive?: string;
   /** at most this many events: the oldest after `sinceNs` when given, else the newest */
   limit: number;
 }
 
-export type QueriedEvent = SensorEvent & { sha256?: string; hashState?: string; hashedAt?: string; hashSource?: string };
+export type QueriedEvent = SensorEvent & {
+  sha256?: string; hashState?: string; hashedAt?: string; hashSource?: string;
+  /** sensitive catalogue classes of the path, and `dlp:<class>` of secrets found in the content read */
+  sensitive?: string[];
+};
 
 export interface QueriedRow {
   id: bigint;
@@ -83,7 +89,34 @@ function eventWhere(db: Database.Database, f: EventFilters): { sql: string; args
     where.push('b.sensor_id = ?');
     args.push(f.sensorId);
   }
+  if (f.sensitive !== undefined) {
+    const dlp = hasTable(db, 'file_dlp')
+      ? `OR e.id IN (SELECT e2.id FROM file_links l2 JOIN file_dlp d2 ON d2.file_id = l2.file_id
+                       JOIN events e2 ON e2.batch_id = l2.batch_id AND e2.path_sid = l2.path_sid
+                      WHERE e2.id = e.id AND ${f.sensitive === '' ? '1' : `EXISTS (SELECT 1 FROM json_each(d2.body, '$.findings') j WHERE json_extract(j.value, '$.class') = ?)`})`
+      : '';
+    if (!hasTable(db, 'sensitive_tags')) where.push('0');
+    else if (f.sensitive === '') where.push(`(e.id IN (SELECT event_id FROM sensitive_tags) ${dlp})`);
+    else {
+      const cls = f.sensitive.replace(/^dlp:/, '');
+      where.push(`(e.id IN (SELECT event_id FROM sensitive_tags t, json_each(t.classes) c WHERE c.value = ?) ${dlp})`);
+      args.push(cls);
+      if (dlp) args.push(cls);
+    }
+  }
   return { sql: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
+}
+
+const tableCache = new WeakMap<Database.Database, Map<string, boolean>>();
+function hasTable(db: Database.Database, name: string): boolean {
+  let m = tableCache.get(db);
+  if (!m) tableCache.set(db, (m = new Map()));
+  let v = m.get(name);
+  if (v === undefined) {
+    v = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(name) !== undefined;
+    m.set(name, v);
+  }
+  return v;
 }
 
 /** How many stored events match the filters, limit aside (for "newest 100 of 4,182"). */
@@ -97,11 +130,16 @@ export function countEvents(db: Database.Database, f: Omit<EventFilters, 'limit'
 export function queryEvents(db: Database.Database, f: EventFilters): QueriedRow[] {
   const { sql: whereSql, args } = eventWhere(db, f);
   const newestFirst = f.sinceNs === undefined;
+  const tags = hasTable(db, 'sensitive_tags');
+  const dlp = hasTable(db, 'file_dlp');
   const sql = `SELECT e.*, b.sensor_id AS q_sensor, f.sha256 AS q_sha256, f.state AS q_state, f.hashed_at AS q_hashed_at,
-                      f.hash_source AS q_hash_source
+                      f.hash_source AS q_hash_source, ${tags ? 't.classes' : 'NULL'} AS q_tags,
+                      ${dlp ? `(SELECT json_group_array(json_extract(j.value, '$.class')) FROM json_each(d.body, '$.findings') j)` : 'NULL'} AS q_dlp
                  FROM events e JOIN batches b ON b.id = e.batch_id
                  LEFT JOIN file_links l ON l.batch_id = e.batch_id AND l.path_sid = e.path_sid AND ${WANTS_HASH_SQL}
                  LEFT JOIN files f ON f.id = l.file_id
+                 ${tags ? 'LEFT JOIN sensitive_tags t ON t.event_id = e.id' : ''}
+                 ${dlp ? 'LEFT JOIN file_dlp d ON d.file_id = f.id' : ''}
                 ${whereSql}
                 ORDER BY e.ts_ns ${newestFirst ? 'DESC' : 'ASC'}, e.id ${newestFirst ? 'DESC' : 'ASC'} LIMIT ?`;
   args.push(Math.max(0, Math.floor(f.limit)));
@@ -120,6 +158,11 @@ export function queryEvents(db: Database.Database, f: EventFilters): QueriedRow[
       const source = r.q_hash_source as unknown as string | null;
       if (source) event.hashSource = source;
     }
+    const tagged = [
+      ...(typeof r.q_tags === 'string' ? JSON.parse(r.q_tags) as string[] : []),
+      ...(typeof r.q_dlp === 'string' ? (JSON.parse(r.q_dlp) as string[]).map((c) => `dlp:${c}`) : []),
+    ];
+    if (tagged.length > 0) event.sensitive = [...new Set(tagged)];
     return { id: stored.id, sensorId: r.q_sensor as unknown as string, event };
   });
 }

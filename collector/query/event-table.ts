@@ -14,7 +14,8 @@ function detail(e: QueriedEvent): string {
     case 'open': {
       const hash = e.sha256 ? ` sha256:${e.sha256.slice(0, 16)}` : '';
       const state = e.hashState ? ` (${e.hashState})` : '';
-      return `${e.access} ${displayString(e.path)} -> ${e.result}${hash}${state}`;
+      const tags = e.sensitive?.length ? ` [sensitive: ${e.sensitive.join(',')}]` : '';
+      return `${e.access} ${displayString(e.path)} -> ${e.result}${hash}${state}${tags}`;
     }
     case 'connect':
       return `${e.proto} ${displayString(e.addr)}${e.family === 'unix' ? '' : `:${e.port}`}${e.host ? ` (${e.host})` : ''} -> ${e.result}`;

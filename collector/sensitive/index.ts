@@ -1,16 +1,13 @@
 // Sensitive locations: the catalogue (catalogue.json + config), the path
 // classifier and the consumer check. See ./catalogue.ts for the config shape.
 //
-// Wiring (not done here; see the issue-12 report):
-//   - config: sensor/agents/config.ts accepts a `sensitive:` key and calls
-//     parseSensitiveSection(doc.toJS().sensitive, file, { locate }) for the
-//     classes; `new PathClassifier(classes)` once per config;
-//   - per open event of an agent: classifier.classify(event.path, { home:
-//     userHomes.homeOf(event.uid), pid, cwd }) (~2-3 µs) -> store the class names with the event, under the
-//     chain; `sensor query --sensitive [CLASS]` filters on them;
-//   - detectors: SensitiveMatch.alertOnRead for single-read rules,
-//     isConsumer(classifier.classOf(name), { exe, argv }) to excuse a
-//     credential's own consumer.
+// Wired: the store tags every open of an agent at commit
+// (collector/store/sensitive-tags.ts: PathClassifier + UserHomes, rows under
+// the chain), `sensor query --sensitive [CLASS]` filters on the tags, the
+// config's `sensitive:` section reaches both through DetectionOptions
+// (sensor/agents/config.ts sensitiveClassesOf), and the rules of
+// collector/detect/detectors/ use alertOnRead and isConsumer
+// (detectors/credential-use.ts).
 export { builtInClasses, parseSensitiveSection, sensitiveSectionSchema, SensitiveConfigError, type SensitiveClass, type SensitiveSection, type ParseOptions } from './catalogue.js';
 export { classifyPath, PathClassifier, type PathContext, type SensitiveMatch } from './classify-path.js';
 export { isConsumer, type ProcessIdentity } from './consumers.js';

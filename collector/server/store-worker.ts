@@ -52,7 +52,13 @@ export const STORE_WORKER_AVAILABLE = import.meta.url.endsWith('.js');
  * compiled, else (TypeScript source) an EventStore on this thread.
  */
 export async function openWriterStore(opts: WriterStoreOptions): Promise<WorkerStore | EventStore> {
-  return STORE_WORKER_AVAILABLE ? WorkerStore.open(opts) : withDetection(EventStore.open(opts), opts);
+  return STORE_WORKER_AVAILABLE ? WorkerStore.open(opts) : withDetection(EventStore.open(withSensitive(opts)), opts);
+}
+
+/** The store tags opens with the catalogue detection is configured with (the config's `sensitive:`). */
+function withSensitive(opts: WriterStoreOptions): WriterStoreOptions {
+  if (opts.sensitive !== undefined || !opts.detection) return opts;
+  return { ...opts, sensitive: { classes: opts.detection.sensitive, passwdFile: opts.detection.passwdFile } };
 }
 
 function withDetection(store: EventStore, opts: WriterStoreOptions): EventStore {
@@ -193,7 +199,7 @@ function runInWorker(opts: WriterStoreOptions): void {
   const port = parentPort!;
   let store: EventStore;
   try {
-    store = withDetection(EventStore.open(opts), opts);
+    store = withDetection(EventStore.open(withSensitive(opts)), opts);
   } catch (err) {
     port.postMessage({ op: 'error', message: err instanceof Error ? err.message : String(err) } satisfies FromWorker);
     port.close();

@@ -2,7 +2,9 @@
 // pattern). Verify checks every kind named here; a new kind is added here.
 import type { ChainedKind } from './chained-rows.js';
 import { FILE_LINK_KIND, FILE_LINK } from './file-rows.js';
+import { SENSITIVE_TAG, SENSITIVE_TAG_KIND } from './sensitive-tags.js';
 
 export const CHAINED_KINDS: Record<string, ChainedKind> = {
   [FILE_LINK]: FILE_LINK_KIND,
+  [SENSITIVE_TAG]: SENSITIVE_TAG_KIND,
 };

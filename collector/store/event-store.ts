@@ -11,7 +11,9 @@ import { HashQueue, type HashingOptions } from '../hashing/hash-queue.js';
 import { canonicalBatchBytes, chainLink, eventsDigest, GENESIS_LINK, type StoredEvent } from './canonical.js';
 import { ChainedRowWriter } from './chained-rows.js';
 import { toColumns, wantsHash, WANTS_HASH_SQL, type EventColumns } from './event-rows.js';
-import { FileRows } from './file-rows.js';
+import { FileRows, type ContentResult } from './file-rows.js';
+import { SensitiveTagger, type SensitiveTagOptions } from './sensitive-tags.js';
+import { DEFAULT_SCAN_BYTES, loadFingerprintKey, type DlpOptions } from './dlp-rows.js';
 import { StringWriter } from './interning.js';
 import { Retention, usedBytes, type PruneResult, type RetentionPolicy } from './retention.js';
 import { applyWriterPragmas, checkSchemaVersion, createSchema, DB_FILE_NAME, type Synchronous } from './schema.js';
@@ -29,6 +31,10 @@ export interface EventStoreOptions {
   walLimitBytes?: number;
   /** another connection checkpoints the WAL (wal-checkpointer.ts); commits here never do */
   checkpointElsewhere?: boolean;
+  /** sensitive class tags on agents' opens (default: the built-in catalogue); false: none */
+  sensitive?: SensitiveTagOptions | false;
+  /** content DLP beside the hashing pass (default on); false: none */
+  dlp?: DlpOptions | false;
 }
 
 export interface CommitInput {
@@ -45,6 +51,8 @@ export interface CommittedBatch {
   sensorId: string;
   events: SensorEvent[];
   ids: bigint[];
+  /** sensitive classes of each event's path, by index (sensitive-tags.ts); absent when none */
+  sensitive?: (string[] | undefined)[];
 }
 
 export interface CommitResult {
@@ -113,6 +121,9 @@ export class EventStore {
   private commitTx?: (input: CommitInput, cols: EventColumns[], digest: Buffer) => { batchId: bigint; ids: bigint[]; link: Buffer };
   private closed = false;
   private committedListener?: (batch: CommittedBatch) => void;
+  private contentListener?: (result: ContentResult) => void;
+  private tagger?: SensitiveTagger;
+  private lastTags?: (string[] | undefined)[];
 
   private constructor(path: string, db: Database.Database, writable: boolean) {
     this.path = path;
@@ -184,6 +195,8 @@ export class EventStore {
       done = this.commitTx(input, cols, digest);
     } catch (err) {
       this.strings?.forget();
+      this.lastTags = undefined;
+      this.chain?.reload(); // a tag row appended in the rolled back transaction is gone
       throw err;
     }
     this.head = done.link;
@@ -191,8 +204,18 @@ export class EventStore {
     this.counts.events += cols.length;
     if (this.hashQueue) this.enqueueHashes(input, cols, done.ids);
     if (this.walBound?.afterCommit()) this.counts.walTruncations++;
-    this.committedListener?.({ sensorId: input.sensorId, events: input.events, ids: done.ids });
+    const sensitive = this.lastTags;
+    this.lastTags = undefined;
+    this.committedListener?.({ sensorId: input.sensorId, events: input.events, ids: done.ids, ...(sensitive ? { sensitive } : {}) });
     return { duplicate: false, eventIds: done.ids };
+  }
+
+  /**
+   * Called when the content of a file an agent opened was hashed (and
+   * scanned): the detection engine's second feed, after commit.
+   */
+  onContent(listener: (result: ContentResult) => void): void {
+    this.contentListener = listener;
   }
 
   /** Called after each new batch is committed (the detection engine's feed; it must only queue). */
@@ -310,9 +333,13 @@ export class EventStore {
     this.chain = new ChainedRowWriter(this.db);
     this.walBound = new WalBound(this.db, this.path, opts.walLimitBytes);
     this.stmts = this.prepareWriter();
+    if (opts.sensitive !== false) this.tagger = new SensitiveTagger(this.db, this.chain, opts.sensitive);
     this.commitTx = this.db.transaction((input: CommitInput, cols: EventColumns[], digest: Buffer) => this.writeBatch(input, cols, digest));
     if (opts.hashing?.enabled !== false) {
-      this.hashQueue = new HashQueue(new FileRows(this.db, this.strings, this.chain), opts.hashing);
+      const dlp = opts.dlp === false ? undefined
+        : { ...opts.dlp, key: opts.dlp?.key ?? loadFingerprintKey(opts.stateDir) };
+      const rows = new FileRows(this.db, this.strings, this.chain, dlp, (r) => this.contentListener?.(r));
+      this.hashQueue = new HashQueue(rows, { ...opts.hashing, scanBytes: dlp ? dlp.maxBytes ?? DEFAULT_SCAN_BYTES : 0 });
       this.requeueUnhashed();
     }
     const policy = opts.retention ?? {};
@@ -414,6 +441,7 @@ export class EventStore {
     const link = chainLink(this.head, canonical);
     s.sealBatch.run(firstEventId, link, batchId);
     s.touchStrings.run(batchId, strings.takeUsed());
+    this.lastTags = this.tagger?.tag(batchId, stored);
     s.setHead.run(`${batchId}:${link.toString('hex')}`);
     return { batchId, ids: stored.map((e) => e.id), link };
   }

@@ -10,6 +10,20 @@ import type { HashJob, HashSink } from '../hashing/hash-queue.js';
 import { canonicalValues } from './canonical.js';
 import type { ChainedKind, ChainedRowWriter } from './chained-rows.js';
 import type { StringWriter } from './interning.js';
+import { DlpRows, dlpClasses, type DlpOptions, type StoredDlp } from './dlp-rows.js';
+
+/** A hash job's outcome, for the detection engine's content feed (after its transaction committed). */
+export interface ContentResult {
+  /** the open event the job named (the batch's first open of the path) */
+  eventId: bigint;
+  fileId: bigint;
+  state: string;
+  sha256: string | null;
+  /** DLP classes of the content, its own findings and known secrets it holds */
+  dlpClasses: string[];
+  /** the stored findings and matches (no secret), when any */
+  dlp: StoredDlp | null;
+}
 
 export const FILE_LINK = 'file_link';
 
@@ -21,9 +35,10 @@ function statementsFor(db: Database.Database) {
     s = {
       content: db.prepare(
         `SELECT b.hash AS batch_hash, p.bytes AS path, f.id, fp.bytes AS file_path, f.dev, f.ino, f.size, f.mtime_ns,
-                f.ctime_ns, f.sha256, f.state, f.hashed_at, f.hash_source
+                f.ctime_ns, f.sha256, f.state, f.hashed_at, f.hash_source, d.body AS dlp
            FROM file_links l JOIN batches b ON b.id = l.batch_id JOIN strings p ON p.id = l.path_sid
            JOIN files f ON f.id = l.file_id JOIN strings fp ON fp.id = f.path_sid
+           LEFT JOIN file_dlp d ON d.file_id = f.id
           WHERE l.batch_id = ? AND l.path_sid = ?`,
       ).safeIntegers(true),
       count: db.prepare('SELECT count(*) FROM file_links WHERE batch_id > ?').pluck().safeIntegers(true),
@@ -42,6 +57,8 @@ export function fileLinkContent(db: Database.Database, batchId: bigint, pathSid:
   return canonicalValues([
     FILE_LINK, batchId, r.batch_hash!, r.path!, r.id!, r.file_path!, r.dev!, r.ino!, r.size!, r.mtime_ns!, r.ctime_ns!,
     r.sha256!, r.state!, r.hashed_at!, r.hash_source!,
+    // DLP findings only where there are some: links written before DLP keep their digests
+    ...(r.dlp !== null && r.dlp !== undefined ? [r.dlp] : []),
   ]);
 }
 
@@ -60,16 +77,21 @@ export class FileRows implements HashSink {
   private readonly link: Database.Statement;
   private readonly linked: Database.Statement;
   private readonly batchOf: Database.Statement;
+  private readonly fileInfo: Database.Statement;
   private readonly stampFile: Database.Statement;
   private readonly stampString: Database.Statement;
-  private readonly recordTx: (job: HashJob, result: FileHashResult) => void;
-  private readonly linkTx: (job: HashJob, fileId: bigint) => void;
+  private readonly recordTx: (job: HashJob, result: FileHashResult, dlp: StoredDlp | null) => bigint | null;
+  private readonly linkTx: (job: HashJob, fileId: bigint) => boolean;
+  private readonly dlp?: DlpRows;
 
   constructor(
     private readonly db: Database.Database,
     private readonly strings: StringWriter,
     private readonly chain: ChainedRowWriter,
+    dlp?: DlpOptions & { key: Buffer },
+    private readonly onContent?: (r: ContentResult) => void,
   ) {
+    if (dlp) this.dlp = new DlpRows(db, dlp.key, dlp);
     this.findVersion = db.prepare(
       `SELECT id FROM files WHERE dev = ? AND ino = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?
          AND state IN ('hashed', 'partial') LIMIT 1`,
@@ -85,27 +107,31 @@ export class FileRows implements HashSink {
     this.link = db.prepare('INSERT INTO file_links (batch_id, path_sid, file_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
     this.linked = db.prepare('SELECT 1 FROM file_links WHERE batch_id = ? AND path_sid = ?');
     this.batchOf = db.prepare('SELECT batch_id, path_sid FROM events WHERE id = ?').safeIntegers(true);
+    this.fileInfo = db.prepare('SELECT sha256, state FROM files WHERE id = ?');
     // Retention sweeps a file row (and its path string) once the newest event linked to it is pruned.
     this.stampFile = db.prepare('UPDATE files SET last_batch = max(last_batch, ?) WHERE id = ? RETURNING path_sid');
     this.stampString = db.prepare('UPDATE strings SET last_batch = max(last_batch, ?) WHERE id = ?');
     const linkTx = db.transaction((job: HashJob, fileId: bigint) => {
       const batch = this.batchOf.get(job.eventId) as { batch_id: bigint; path_sid: bigint } | undefined;
-      if (!batch) return; // pruned while it waited
-      if (this.linked.get(batch.batch_id, batch.path_sid)) return;
+      if (!batch) return false; // pruned while it waited
+      if (this.linked.get(batch.batch_id, batch.path_sid)) return false;
       this.link.run(batch.batch_id, batch.path_sid, fileId); // for every open of this path in the batch
       const row = this.stampFile.get(batch.batch_id, fileId) as { path_sid: number } | undefined;
       if (row) this.stampString.run(batch.batch_id, row.path_sid);
       const content = fileLinkContent(this.db, batch.batch_id, batch.path_sid);
       if (!content) throw new Error('a file link just written cannot be read back');
       this.chain.append(FILE_LINK, batch.batch_id, batch.path_sid, content);
+      return true;
     });
-    const tx = db.transaction((job: HashJob, result: FileHashResult) => {
-      if (!this.batchOf.get(job.eventId)) return;
-      linkTx(job, this.fileRowFor(job, result));
+    const tx = db.transaction((job: HashJob, result: FileHashResult, found: StoredDlp | null): bigint | null => {
+      if (!this.batchOf.get(job.eventId)) return null;
+      const fileId = this.fileRowFor(job, result);
+      if (found) this.dlp!.write(fileId, found); // before the link: its chained content covers the findings
+      return linkTx(job, fileId) ? fileId : null;
     });
-    const rollingBack = <A extends unknown[]>(fn: (...a: A) => void) => (...a: A) => {
+    const rollingBack = <A extends unknown[], R>(fn: (...a: A) => R) => (...a: A): R => {
       try {
-        fn(...a);
+        return fn(...a);
       } catch (err) {
         this.strings.forget(); // ids created in the rolled back transaction are gone
         this.chain.reload(); // and so is any chained row it appended
@@ -122,11 +148,31 @@ export class FileRows implements HashSink {
   }
 
   linkCached(job: HashJob, fileId: bigint): void {
-    this.linkTx(job, fileId);
+    if (!this.linkTx(job, fileId) || !this.onContent) return;
+    // the same file version read again: its stored findings speak for it
+    const row = this.fileInfo.get(fileId) as { sha256: Buffer | null; state: string } | undefined;
+    const stored = this.dlp?.stored(fileId) ?? null;
+    this.emit({ eventId: job.eventId, fileId, state: row?.state ?? 'hashed', sha256: row?.sha256 ? row.sha256.toString('hex') : null, dlpClasses: dlpClasses(stored), dlp: stored });
   }
 
   record(job: HashJob, result: FileHashResult): void {
-    this.recordTx(job, result);
+    let found: StoredDlp | null = null;
+    if (this.dlp && result.head && (result.state === 'hashed' || result.state === 'partial')) {
+      found = this.dlp.scan(result.head); // CPU, before the transaction: the writer is not held for it
+    }
+    delete result.head; // the content never goes further than the scan
+    const fileId = this.recordTx(job, result, found);
+    if (fileId === null) return;
+    if (found) this.dlp!.indexBody(fileId, found);
+    this.emit({ eventId: job.eventId, fileId, state: result.state, sha256: result.sha256 ? result.sha256.toString('hex') : null, dlpClasses: dlpClasses(found), dlp: found });
+  }
+
+  private emit(r: ContentResult): void {
+    try {
+      this.onContent?.(r);
+    } catch {
+      // the listener only queues; a failure there must not undo a stored hash
+    }
   }
 
   private fileRowFor(job: HashJob, r: FileHashResult): bigint {

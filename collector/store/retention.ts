@@ -42,6 +42,7 @@ export class Retention {
   private readonly deleteEvents: Database.Statement;
   private readonly deleteBatches: Database.Statement;
   private readonly deleteFileLinks: Database.Statement;
+  private readonly deleteTags: Database.Statement;
   private readonly anchor: Database.Statement;
   private readonly lastPrunableRow: Database.Statement;
   private readonly deleteRows: Database.Statement;
@@ -61,6 +62,7 @@ export class Retention {
     this.deleteEvents = db.prepare('DELETE FROM events WHERE id <= ?');
     this.deleteBatches = db.prepare('DELETE FROM batches WHERE id <= ?');
     this.deleteFileLinks = db.prepare('DELETE FROM file_links WHERE batch_id <= ?');
+    this.deleteTags = db.prepare('DELETE FROM sensitive_tags WHERE batch_id <= ?');
     this.anchor = db.prepare(
       `INSERT INTO chain_anchor (id, batch_id, link, pruned_batches, pruned_events, updated_at)
        VALUES (1, ?, ?, ?, ?, ?)
@@ -88,6 +90,7 @@ export class Retention {
       const events = maxEventId >= 0n ? this.deleteEvents.run(maxEventId).changes : 0;
       this.deleteBatches.run(last.id);
       this.deleteFileLinks.run(last.id);
+      this.deleteTags.run(last.id);
       this.anchor.run(last.id, last.hash, batches.length, events, Date.now());
       const row = this.lastPrunableRow.get(last.id) as { id: bigint; link: Buffer } | undefined;
       if (row) {
@@ -101,6 +104,7 @@ export class Retention {
     const sweeps = [
       db.prepare(`DELETE FROM processes WHERE (sensor_sid, pid, start_ns) IN
                     (SELECT sensor_sid, pid, start_ns FROM processes WHERE last_batch <= ? LIMIT ${CHUNK_SWEEP})`),
+      db.prepare(`DELETE FROM file_dlp WHERE file_id IN (SELECT id FROM files WHERE last_batch <= ? LIMIT ${CHUNK_SWEEP})`),
       db.prepare(`DELETE FROM files WHERE id IN (SELECT id FROM files WHERE last_batch <= ? LIMIT ${CHUNK_SWEEP})`),
       db.prepare(`DELETE FROM strings WHERE id IN (SELECT id FROM strings WHERE last_batch <= ? LIMIT ${CHUNK_SWEEP})`),
     ];

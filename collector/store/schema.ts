@@ -198,6 +198,24 @@ CREATE TABLE IF NOT EXISTS file_links (
   PRIMARY KEY (batch_id, path_sid)
 ) WITHOUT ROWID;
 
+-- Sensitive classes (collector/sensitive catalogue) of an agent's opens,
+-- written in the batch's own transaction, under the chain as one chained row
+-- of kind 'sensitive_tag' per batch (sensitive-tags.ts).
+CREATE TABLE IF NOT EXISTS sensitive_tags (
+  event_id INTEGER PRIMARY KEY,
+  batch_id INTEGER NOT NULL,
+  classes  TEXT NOT NULL            -- JSON array of class names
+);
+CREATE INDEX IF NOT EXISTS sensitive_tags_batch ON sensitive_tags (batch_id);
+
+-- DLP findings of a file row (collector/dlp): classes, counts, offsets and
+-- keyed fingerprints, never a secret; part of the file link's chained
+-- content (file-rows.ts). Swept with the file row.
+CREATE TABLE IF NOT EXISTS file_dlp (
+  file_id INTEGER PRIMARY KEY,
+  body    TEXT NOT NULL             -- JSON: { findings, matches, scannedBytes, truncated }
+);
+
 CREATE TABLE IF NOT EXISTS alerts (
   id       INTEGER PRIMARY KEY,
   ts_ns    INTEGER NOT NULL,

@@ -18,6 +18,7 @@ import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } fr
 import { z } from 'zod';
 import type { GrantsInput } from '../../collector/detect/grants.js';
 import { detectSchema, grantsSchema, type DetectInput } from '../../collector/detect/settings.js';
+import { parseSensitiveSection, SensitiveConfigError, type SensitiveClass } from '../../collector/sensitive/catalogue.js';
 
 /** comm names of interpreters an argv rule watches when `interpreters` is not given */
 export const DEFAULT_INTERPRETERS = ['node', 'nodejs', 'python', 'python3', 'deno', 'bun', 'ruby', 'perl'];
@@ -66,7 +67,26 @@ const agentSchema = z.object({
   message: 'needs at least one of exe, comm, cgroup, argv',
 });
 
-const configSchema = z.object({ agents: z.array(agentSchema).min(1, 'must list at least one agent') }).strict();
+const configSchema = z.object({
+  agents: z.array(agentSchema).min(1, 'must list at least one agent'),
+  /** the sensitive catalogue over the built-in one (collector/sensitive/catalogue.ts); checked by parseSensitiveSection */
+  sensitive: z.unknown().optional(),
+}).strict();
+
+// The catalogue a parsed config carries, beside its agents (the agents list stays the API).
+const sensitiveOfConfig = new WeakMap<AgentSpec[], SensitiveClass[]>();
+
+/** `to` (agents built from `from`) carries the catalogue of the config `from` was parsed from. */
+export function carrySensitiveClasses(from: AgentSpec[], to: AgentSpec[]): AgentSpec[] {
+  const c = sensitiveOfConfig.get(from);
+  if (c) sensitiveOfConfig.set(to, c);
+  return to;
+}
+
+/** The sensitive classes of a config parsed by parseAgentConfig (the built-in catalogue merged with its `sensitive:`). */
+export function sensitiveClassesOf(agents: AgentSpec[]): SensitiveClass[] | undefined {
+  return sensitiveOfConfig.get(agents);
+}
 
 export class ConfigError extends Error {
   readonly exitCode = 2;
@@ -146,6 +166,18 @@ export function parseAgentConfig(text: string, file: string): AgentSpec[] {
     if (seen.has(s.name)) throw configError(file, doc, lines, ['agents', i, 'name'], `"${s.name}" is used twice`);
     seen.add(s.name);
   });
+  try {
+    const classes = parseSensitiveSection(parsed.data.sensitive, file, {
+      locate: (path) => {
+        const node = doc.getIn(path, true);
+        return isNode(node) && node.range ? `:${lines.linePos(node.range[0]).line}` : undefined;
+      },
+    });
+    sensitiveOfConfig.set(specs, classes);
+  } catch (err) {
+    if (err instanceof SensitiveConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
   return specs;
 }
 

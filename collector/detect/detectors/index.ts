@@ -1,6 +1,16 @@
 // Every detector the engine runs, in the order they judge an event. A new
 // detector is one file beside these and one line here.
 import type { Detector } from '../detector.js';
+import credentialSweep from './credential-sweep.js';
+import defenceEvasion from './defence-evasion.js';
+import dnsTunnel from './dns-tunnel.js';
+import exfiltration from './exfiltration.js';
+import highValueRead from './high-value-read.js';
+import ingressExec from './ingress-exec.js';
+import pipeShell from './pipe-shell.js';
+import procDiscovery from './proc-discovery.js';
+import secretCopyRead from './secret-copy-read.js';
+import staging from './staging.js';
 import massRead from './mass-read.js';
 import newArea from './new-area.js';
 import newDestination from './new-destination.js';
@@ -17,4 +27,15 @@ export const DETECTORS: Detector<unknown, unknown>[] = [
   rateSpike,
   massRead,
   timeOfDay,
+  // issue 12: sensitive data, DLP and the behaviour rule pack
+  exfiltration,
+  credentialSweep,
+  highValueRead,
+  secretCopyRead,
+  staging,
+  ingressExec,
+  pipeShell,
+  defenceEvasion,
+  dnsTunnel,
+  procDiscovery,
 ];

@@ -4,7 +4,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { parseDuration } from '../../../collector/detect/duration.js';
 import { DEFAULT_LEARNING, type DetectionOptions } from '../../../collector/detect/settings.js';
-import type { AgentSpec } from '../../agents/config.js';
+import { sensitiveClassesOf, type AgentSpec } from '../../agents/config.js';
 
 export interface DetectFlags {
   detect: boolean;
@@ -40,5 +40,6 @@ export function detectionOptions(flags: DetectFlags, agents: AgentSpec[]): Detec
     defaults: { learning },
     agents: agents.map((a) => ({ name: a.name, grants: a.grants, detect: a.detect })),
     passwdFile: flags.passwdFile,
+    ...(sensitiveClassesOf(agents) ? { sensitive: sensitiveClassesOf(agents) } : {}),
   };
 }

@@ -30,10 +30,11 @@ interface QueryOptions {
   limit: number;
   json?: boolean;
   sql?: string;
+  sensitive?: string | true;
 }
 
 /** the filter options --sql does not combine with (it runs the statement as written) */
-const FILTER_OPTIONS = ['agent', 'pid', 'type', 'path', 'addr', 'since', 'until', 'limit', 'json'] as const;
+const FILTER_OPTIONS = ['agent', 'pid', 'type', 'path', 'addr', 'since', 'until', 'limit', 'json', 'sensitive'] as const;
 
 /** Checks a --since/--until value when the flags are read, so a bad one is a usage error. */
 function timeSpec(v: string): string {
@@ -86,6 +87,7 @@ async function runQuery(opts: QueryOptions, command: Command): Promise<void> {
     sinceNs: opts.since !== undefined ? parseTimeSpec(opts.since) : undefined,
     untilNs: opts.until !== undefined ? parseTimeSpec(opts.until) : undefined,
     limit: opts.limit,
+    ...(opts.sensitive !== undefined ? { sensitive: opts.sensitive === true ? '' : opts.sensitive } : {}),
   };
   const store = openStoreReadOnly(opts.stateDir);
   try {
@@ -120,6 +122,7 @@ export function register(program: Command): void {
     .option('--type <types>', 'only these event types, comma separated (exec,open,connect,...)', eventTypes)
     .option('--path <glob>', 'path glob: * within one directory, ** across directories, ? one character; over every path an event carries (path, rename/link target, exe)')
     .option('--addr <addr>', 'remote address (IP text or unix socket path)')
+    .option('--sensitive [class]', 'only opens of sensitive data: a catalogue class (ssh-private-key, aws-credentials, ...) or a DLP class of the content read (private-key, dlp:aws-access-key, ...); no class: any')
     .option('--since <time>', `from this time: ${TIME_FORMS}`, timeSpec)
     .option('--until <time>', 'before this time (same forms)', timeSpec)
     .option('--limit <n>', 'at most n events: the newest, or the oldest after --since', nonNegativeInt, 100)

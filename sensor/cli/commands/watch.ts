@@ -2,7 +2,7 @@
 // happen, as human lines or (--json) one JSON object per line. SIGINT or
 // SIGTERM stops it and prints what was delivered and lost to stderr.
 import { Command, Option } from 'commander';
-import { ConfigError, adHocAgents, loadAgentConfig, type AgentSpec } from '../../agents/config.js';
+import { ConfigError, adHocAgents, carrySensitiveClasses, loadAgentConfig, type AgentSpec } from '../../agents/config.js';
 import { createBackend, type BackendChoice } from '../../backends/choose.js';
 import type { SensorEvent } from '../../../proto/events/types.js';
 import { eventLine } from '../../output/human.js';
@@ -33,7 +33,8 @@ const log = (msg: string): void => {
 };
 
 export function agentsFromOptions(opts: Pick<WatchOptions, 'agentExe' | 'agentComm' | 'config' | 'all'>): AgentSpec[] {
-  const agents = [...(opts.config ? loadAgentConfig(opts.config) : []), ...adHocAgents(opts.agentExe, opts.agentComm)];
+  const fromFile = opts.config ? loadAgentConfig(opts.config) : [];
+  const agents = carrySensitiveClasses(fromFile, [...fromFile, ...adHocAgents(opts.agentExe, opts.agentComm)]);
   const names = new Set<string>();
   for (const a of agents) {
     if (names.has(a.name)) throw new ConfigError(`agent "${a.name}" is defined twice (config file and command line)`);

