@@ -4,10 +4,10 @@
 // over those a type filter leaves out, so the filter never re-reads them.
 import type Database from 'better-sqlite3';
 import { EVENT_TYPE_NUMBER, type EventType } from '../../proto/events/types.js';
-import type { QueriedEvent } from '../query/event-query.js';
-import { fromColumns, WANTS_HASH_SQL } from '../store/event-rows.js';
+import { queriedEventOf, type QueriedEvent } from '../query/event-query.js';
+import { WANTS_HASH_SQL } from '../store/event-rows.js';
 import { StringReader } from '../store/interning.js';
-import { decodeEventRow, type RawEventRow } from '../store/stored-rows.js';
+import type { RawEventRow } from '../store/stored-rows.js';
 import type { Cursor } from './cursor-table.js';
 import type { EventOrigin } from './ocsf-events.js';
 
@@ -120,16 +120,7 @@ export class EventReader {
       const room = BigInt(maxExamined - examined);
       const end = last < start + room - 1n ? last : start + room - 1n;
       for (const r of this.events.all(start, end) as RawEventRow[]) {
-        const stored = decodeEventRow(r, strings);
-        const event: QueriedEvent = fromColumns(stored.columns);
-        const state = r.q_state as unknown as string | null;
-        if (event.type === 'open' && state !== null) {
-          if (Buffer.isBuffer(r.q_sha256)) event.sha256 = r.q_sha256.toString('hex');
-          if (state !== 'hashed') event.hashState = state;
-          if (typeof r.q_hashed_at === 'bigint') event.hashedAt = new Date(Number(r.q_hashed_at)).toISOString();
-          const source = r.q_hash_source as unknown as string | null;
-          if (source) event.hashSource = source;
-        }
+        const { stored, event } = queriedEventOf(r, strings);
         out.push({
           origin: { eventId: stored.id, sensorId: b.sensor_id, bootId: b.boot_id, seq: b.seq, index: Number(stored.id - first) },
           event,

@@ -147,17 +147,7 @@ export function queryEvents(db: Database.Database, f: EventFilters): QueriedRow[
   if (newestFirst) rows.reverse();
   const strings = new StringReader(db);
   return rows.map((r) => {
-    const stored = decodeEventRow(r, strings);
-    const event: QueriedEvent = fromColumns(stored.columns);
-    const state = r.q_state as unknown as string | null;
-    if (event.type === 'open' && state !== null) {
-      if (Buffer.isBuffer(r.q_sha256)) event.sha256 = r.q_sha256.toString('hex');
-      if (state !== 'hashed') event.hashState = state;
-      // When the content was read (always after the agent's read) and how it was reached.
-      if (typeof r.q_hashed_at === 'bigint') event.hashedAt = new Date(Number(r.q_hashed_at)).toISOString();
-      const source = r.q_hash_source as unknown as string | null;
-      if (source) event.hashSource = source;
-    }
+    const { stored, event } = queriedEventOf(r, strings);
     const tagged = [
       ...(typeof r.q_tags === 'string' ? JSON.parse(r.q_tags) as string[] : []),
       ...(typeof r.q_dlp === 'string' ? (JSON.parse(r.q_dlp) as string[]).map((c) => `dlp:${c}`) : []),
@@ -165,4 +155,24 @@ export function queryEvents(db: Database.Database, f: EventFilters): QueriedRow[
     if (tagged.length > 0) event.sensitive = [...new Set(tagged)];
     return { id: stored.id, sensorId: r.q_sensor as unknown as string, event };
   });
+}
+
+/**
+ * One stored row as the event contract has it, with the file facts the query
+ * joined (q_sha256, q_state, and where selected q_hashed_at, q_hash_source).
+ * Shared by the queries, the timeline and the forwarder.
+ */
+export function queriedEventOf(r: RawEventRow, strings: StringReader): { stored: ReturnType<typeof decodeEventRow>; event: QueriedEvent } {
+  const stored = decodeEventRow(r, strings);
+  const event: QueriedEvent = fromColumns(stored.columns);
+  const state = r.q_state as unknown as string | null;
+  if (event.type === 'open' && state !== null) {
+    if (Buffer.isBuffer(r.q_sha256)) event.sha256 = r.q_sha256.toString('hex');
+    if (state !== 'hashed') event.hashState = state;
+    // When the content was read (always after the agent's read) and how it was reached.
+    if (typeof r.q_hashed_at === 'bigint') event.hashedAt = new Date(Number(r.q_hashed_at)).toISOString();
+    const source = r.q_hash_source as unknown as string | null;
+    if (source) event.hashSource = source;
+  }
+  return { stored, event };
 }

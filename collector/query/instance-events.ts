@@ -4,10 +4,10 @@
 // descendants by the fork/exec process table. Used by `sensor timeline` and
 // `sensor collect`.
 import type Database from 'better-sqlite3';
-import { fromColumns, WANTS_HASH_SQL } from '../store/event-rows.js';
+import { WANTS_HASH_SQL } from '../store/event-rows.js';
 import { StringReader } from '../store/interning.js';
-import { decodeEventRow, type RawEventRow } from '../store/stored-rows.js';
-import type { QueriedEvent, QueriedRow } from './event-query.js';
+import type { RawEventRow } from '../store/stored-rows.js';
+import { queriedEventOf, type QueriedRow } from './event-query.js';
 
 export interface InstanceFilter {
   rootPid: number;
@@ -69,13 +69,7 @@ export function instanceEvents(db: Database.Database, f: InstanceFilter): Querie
       ORDER BY e.ts_ns, e.id LIMIT ?`).safeIntegers(true).all(...args) as RawEventRow[];
   const strings = new StringReader(db);
   return rows.map((r) => {
-    const stored = decodeEventRow(r, strings);
-    const event: QueriedEvent = fromColumns(stored.columns);
-    const state = r.q_state as unknown as string | null;
-    if (event.type === 'open' && state !== null) {
-      if (Buffer.isBuffer(r.q_sha256)) event.sha256 = r.q_sha256.toString('hex');
-      if (state !== 'hashed') event.hashState = state;
-    }
+    const { stored, event } = queriedEventOf(r, strings);
     return { id: stored.id, sensorId: r.q_sensor as unknown as string, event };
   });
 }
