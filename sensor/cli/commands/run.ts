@@ -41,6 +41,9 @@ import { defaultAgents } from '../../agents/known-agents.js';
 import type { AgentSpec } from '../../agents/config.js';
 import { LaunchRegistry } from '../../launch/launch-registry.js';
 import { removeRunAddress, writeRunAddress } from '../../launch/run-address.js';
+import { EgressContent } from '../../content/egress-content.js';
+import { reportEgressFinding } from '../../../collector/server/store-worker.js';
+import type { EgressFinding } from '../../../collector/detect/egress-finding.js';
 
 interface RunOptions extends DetectFlags {
   collector?: string;
@@ -62,6 +65,10 @@ interface RunOptions extends DetectFlags {
   /** --sensor-id was given (not the machine default) */
   sensorIdGiven?: boolean;
   responseConfig?: string;
+  /** --no-content-capture: false */
+  contentCapture: boolean;
+  contentMaxWrite: number;
+  contentMaxConn: number;
 }
 
 /** Where the sensor counts batches it could not deliver before it stopped (undelivered-file.ts). */
@@ -138,14 +145,27 @@ async function run(opts: RunOptions): Promise<void> {
   const sensor = new Sensor({ backend, agents, traceAll: opts.all ?? false, log: sensorLog });
   sensor.onEvents((events) => client.push(events));
   if (embedded) launches.adoptLeftovers(sensor.registry);
+  const content = opts.contentCapture ? await startContent(opts, log, embedded?.store) : undefined;
+  if (content) sensor.onEvents((events) => content.observe(events));
   try {
     await sensor.start();
   } catch (err) {
+    await content?.stop();
     await client.close(0);
     await embedded?.stop();
     throw err;
   }
-  launches.attach(sensor);
+  // A launch cgroup is captured from its first exec: the content map holds it before launch goes on.
+  launches.attach(content ? {
+    watchCgroup: async (name, id) => {
+      await content.watchCgroup(id);
+      return sensor.watchCgroup(name, id);
+    },
+    removeCgroupAgent: (id) => {
+      content.unwatchCgroup(id);
+      sensor.removeCgroupAgent(id);
+    },
+  } : sensor);
   if (embedded) writeRunAddress(opts.stateDir, opts.listen);
   const missing = sensor.backend.unavailable();
   if (missing.length > 0) log.warn({ missing }, unavailableText(sensor.backend.name));
@@ -166,9 +186,34 @@ async function run(opts: RunOptions): Promise<void> {
   if (embedded) removeRunAddress(opts.stateDir, opts.listen);
   launches.close();
   await sensor.stop();
+  await content?.stop();
   const transport = await client.close(5000);
   await embedded?.stop();
   process.stderr.write(`sensor: stopped\n${countersText(sensor.counters())}\n${transportText(transport)}\n`);
+}
+
+/**
+ * Egress content capture (sensor/content/): its findings go to the embedded
+ * collector's detection engine as `secret_egress` alerts. With a remote
+ * collector (or --no-detect) there is no engine here: findings are logged.
+ * A capture that cannot load is a warning, not a stop.
+ */
+async function startContent(opts: RunOptions, log: Logger, store: Parameters<typeof reportEgressFinding>[0] | undefined): Promise<EgressContent | undefined> {
+  const report = (f: EgressFinding): void => {
+    if (store && reportEgressFinding(store, f)) return;
+    log.warn({ egress: f }, `secret egress (not stored: no embedded collector with detection): ${f.agent} to ${f.destination}`);
+  };
+  try {
+    const c = await EgressContent.start({
+      sensorId: opts.sensorId, log: (m) => log.info(m), report,
+      bounds: { maxWrite: opts.contentMaxWrite, maxConnEgress: opts.contentMaxConn },
+    });
+    log.info({ maxWrite: opts.contentMaxWrite, maxConnEgress: opts.contentMaxConn }, 'egress content capture on (agent processes only)');
+    return c;
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'egress content capture not available: no secret_egress alerts');
+    return undefined;
+  }
 }
 
 /** Runs a check of the command line; its error is a usage error (exit 2). */
@@ -204,6 +249,9 @@ export function register(program: Command): void {
     .option('--buffer-bytes <n>', 'unacked events held while the collector is away; beyond it new events are dropped and counted',
       positiveInt, CLIENT_DEFAULTS.bufferBytes)
     .option('--response-config <file>', 'automatic response and per-agent egress enforcement (see README: incident response)')
+    .option('--no-content-capture', 'do not capture what agents send (egress content DLP, secret_egress alerts)')
+    .option('--content-max-write <bytes>', 'bytes of one write/SSL_write captured (at most 16384)', positiveInt, 16384)
+    .option('--content-max-conn <bytes>', 'bytes captured per connection and direction (the rest counted as cut)', positiveInt, 256 * 1024)
     .option('--stats-every <sec>', 'log counters every N seconds (0: never)', nonNegativeInt, 60);
   addStoreOptions(addDetectFlags(cmd))
     .action((opts: RunOptions & { statsEvery: number }, cmd: Command) =>
