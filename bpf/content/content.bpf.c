@@ -193,6 +193,25 @@ int BPF_PROG(content_exit, struct task_struct *p)
 	return 0;
 }
 
+/* A connect of a tracked process starts a new stream on that socket: a
+ * struct sock's address is reused once freed, and the old entry's offset,
+ * budget and TLS mark must not carry over. (TCP only; SYN_SENT is set in the
+ * connecting task's context.) */
+SEC("tracepoint/sock/inet_sock_set_state")
+int content_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	if (ctx->newstate != TCP_SYN_SENT)
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!is_tracked(tgid))
+		return 0;
+	struct conn_key k = { .conn = (__u64)ctx->skaddr, .tgid = tgid, .direction = CONTENT_EGRESS };
+	bpf_map_delete_elem(&conns, &k);
+	k.direction = CONTENT_INGRESS;
+	bpf_map_delete_elem(&conns, &k);
+	return 0;
+}
+
 /* --- emitting --- */
 
 /* Copies up to the bounds of `n` bytes at `ubuf` of a stream into one record. */

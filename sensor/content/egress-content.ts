@@ -17,7 +17,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { displayString } from '../../proto/events/bytes.js';
 import type { EgressFinding } from '../../collector/detect/egress-finding.js';
 import type { SensorEvent } from '../../proto/events/types.js';
-import { tlsVisibilityOf } from '../tls/ssl-symbols.js';
+import { exportedSslSymbols, tlsVisibilityOf } from '../tls/ssl-symbols.js';
 import { ContentCtl, DEFAULT_CONTENT_BOUNDS, type ContentBounds, type ContentCounters } from './content-ctl.js';
 import type { ContentRecord } from './content-record.js';
 import { EgressScanner, type EgressScanResult } from './egress-scanner.js';
@@ -29,6 +29,11 @@ export interface EgressContentOptions {
   report: (f: EgressFinding) => void;
   /** loader path (tests) */
   ctlPath?: string;
+  /**
+   * Files to put the TLS uprobes on at start rather than at an agent's exec
+   * (see preattach()); run.ts passes the node binary it runs on.
+   */
+  preattach?: string[];
 }
 
 const HOLD_MS = 10_000;
@@ -75,6 +80,7 @@ export class EgressContent {
       (m) => opts.log(`content-ctl: ${JSON.stringify(m)}`), opts.ctlPath);
     const self = new EgressContent(ctl, opts, holder);
     for (const r of early) self.record(r);
+    for (const path of opts.preattach ?? []) await self.preattach(path);
     return self;
   }
 
@@ -83,7 +89,7 @@ export class EgressContent {
     for (const ev of events) {
       if (ev.type === 'exit') {
         if (this.procs.delete(ev.pid)) this.ctl?.untrack(ev.pid);
-        this.finish(this.scanner.closeWhere((k) => k.startsWith(`tls:${ev.pid}:`)), undefined);
+        this.finish(this.scanner.closeWhere((k) => k.startsWith(`tls:${ev.pid}:`) || k.startsWith(`socket:${ev.pid}:`)), undefined);
         continue;
       }
       if (!ev.agent || !ev.agentPid) continue;
@@ -153,9 +159,31 @@ export class EgressContent {
     }
   }
 
+  /**
+   * The uprobes on a file before any agent runs it. Attaching at the exec
+   * event comes late: the exec reaches user space, then libbpf resolves the
+   * symbols in the file (node: a 100 MB ELF, a second or more on a loaded
+   * host), while a short-lived agent has already sent its request. For the
+   * runtime most agent CLIs use (node) the probes are placed up front; other
+   * node processes then take a uprobe trap per SSL_write/SSL_read, which the
+   * programs end at the tracked-tgid lookup (nothing copied).
+   */
+  async preattach(path: string): Promise<void> {
+    if (exportedSslSymbols(path).length === 0) return;
+    let id: string;
+    try {
+      const st = statSync(path);
+      id = `${st.dev}:${st.ino}`;
+    } catch {
+      return;
+    }
+    if (!this.attached.has(id)) this.attached.set(id, this.attach(path, ''));
+    await this.attached.get(id);
+  }
+
   private async attach(path: string, agent: string): Promise<boolean> {
     const m = await this.ctl!.attach(path);
-    if (m.ok) this.opts.log(`egress content: TLS uprobes on ${path} (agent ${agent}, ${String(m.probes ?? '?')} probes)`);
+    if (m.ok) this.opts.log(`egress content: TLS uprobes on ${path} (${agent === '' ? 'at start' : `agent ${agent}`}, ${String(m.probes ?? '?')} probes)`);
     else this.opts.log(`egress content: no TLS uprobes on ${path}: ${String(m.error)}`);
     return m.ok === true;
   }
@@ -179,7 +207,8 @@ export class EgressContent {
     }
     this.stats.records++;
     this.stats.bytes += r.data.length;
-    const key = r.source === 'tls' ? `tls:${r.tgid}:${r.connId}` : `socket:${r.connId}`;
+    // With the tgid: a struct sock's address is reused by later sockets, of this process or others.
+    const key = `${r.source}:${r.tgid}:${r.connId}`;
     const results = this.scanner.chunk({ key, streamOffset: r.streamOffset, data: r.data, missing: r.missing });
     if (results.length) this.finish(results, { r, info });
   }

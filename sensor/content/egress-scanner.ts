@@ -11,7 +11,7 @@ import { HttpMessageParser, type HttpMessage } from '../../collector/intent/http
 import { scanContent, type DlpFinding } from '../../collector/dlp/index.js';
 
 export interface EgressChunk {
-  /** the stream: `socket:<sock>` or `tls:<tgid>:<SSL*>` */
+  /** the stream: `socket:<tgid>:<sock>` or `tls:<tgid>:<SSL*>` */
   key: string;
   streamOffset: number;
   data: Uint8Array;
@@ -51,6 +51,11 @@ export class EgressScanner {
 
   chunk(c: EgressChunk): EgressScanResult[] {
     let s = this.streams.get(c.key);
+    // Offset 0 again: the kernel's key names a new connection (its socket reused the address).
+    if (s && c.streamOffset === 0 && s.next > 0) {
+      this.streams.delete(c.key);
+      s = undefined;
+    }
     if (!s) {
       if (this.streams.size >= MAX_STREAMS) this.streams.delete(this.streams.keys().next().value!);
       const head = Buffer.from(c.data.subarray(0, 2048)).toString('latin1');

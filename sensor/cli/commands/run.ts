@@ -14,7 +14,7 @@
 // `sensor launch` reaches this sensor through the same socket (LaunchControl,
 // sensor/launch/); run writes the socket's address into the state dir so
 // launch finds it from --state-dir wherever --listen put it.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
@@ -69,6 +69,8 @@ interface RunOptions extends DetectFlags {
   contentCapture: boolean;
   contentMaxWrite: number;
   contentMaxConn: number;
+  /** --no-content-preattach: false */
+  contentPreattach: boolean;
 }
 
 /** Where the sensor counts batches it could not deliver before it stopped (undelivered-file.ts). */
@@ -207,6 +209,8 @@ async function startContent(opts: RunOptions, log: Logger, store: Parameters<typ
     const c = await EgressContent.start({
       sensorId: opts.sensorId, log: (m) => log.info(m), report,
       bounds: { maxWrite: opts.contentMaxWrite, maxConnEgress: opts.contentMaxConn },
+      // node: the runtime of most agent CLIs (Claude Code, Gemini CLI, Qwen Code); probes in place before their first request
+      preattach: opts.contentPreattach ? [realpathSync(process.execPath)] : [],
     });
     log.info({ maxWrite: opts.contentMaxWrite, maxConnEgress: opts.contentMaxConn }, 'egress content capture on (agent processes only)');
     return c;
@@ -250,6 +254,7 @@ export function register(program: Command): void {
       positiveInt, CLIENT_DEFAULTS.bufferBytes)
     .option('--response-config <file>', 'automatic response and per-agent egress enforcement (see README: incident response)')
     .option('--no-content-capture', 'do not capture what agents send (egress content DLP, secret_egress alerts)')
+    .option('--no-content-preattach', 'put the TLS uprobes on node only when an agent execs it, not at start (a short-lived agent may send before they are in place)')
     .option('--content-max-write <bytes>', 'bytes of one write/SSL_write captured (at most 16384)', positiveInt, 16384)
     .option('--content-max-conn <bytes>', 'bytes captured per connection and direction (the rest counted as cut)', positiveInt, 256 * 1024)
     .option('--stats-every <sec>', 'log counters every N seconds (0: never)', nonNegativeInt, 60);
