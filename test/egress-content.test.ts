@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EgressScanner } from '../sensor/content/egress-scanner.js';
+import { ReadSecrets } from '../sensor/content/read-secrets.js';
+import type { SensorEvent } from '../proto/events/types.js';
 import { decodeContentRecord, FrameReader } from '../sensor/content/content-record.js';
 import { BIN, launchArgs, skipReason, startSensorRun, stopSensorRun, until, type Proc } from './helpers/sensor-cli.js';
 
@@ -102,6 +104,37 @@ describe('egress scanner (DLP on rebuilt requests and raw streams)', () => {
   });
 });
 
+describe.skipIf(process.getuid?.() !== 0)('secrets the agent read (looked at as the opener, never more)', () => {
+  it('indexes a key the opener may read; a file the opener may not read stays unread', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'read-secrets-'));
+    try {
+      const key = opensshKey(dir);
+      const open = join(dir, 'readable');
+      const closed = join(dir, 'root-only');
+      writeFileSync(open, key, { mode: 0o644 });
+      writeFileSync(closed, key.replace(/[A-Za-z]/, 'Q'), { mode: 0o600 });
+      execFileSync('chmod', ['0755', dir]);
+      const reads = new ReadSecrets(KEY);
+      const ev = (path: string) => ({ type: 'open', agent: 'a', agentPid: 1, pid: 1, uid: 65534, gid: 65534, path, result: 3, access: 'read' }) as unknown as SensorEvent;
+      reads.note(ev(closed));
+      await reads.settled();
+      expect(reads.stats).toMatchObject({ looks: 1, failed: 1, secrets: 0 });
+      reads.note(ev(open));
+      reads.note(ev(open)); // once per path per minute
+      await reads.settled();
+      expect(reads.stats).toMatchObject({ looks: 2, secrets: 1 });
+      // The base64 of that key in a JSON body, scanned by an egress scanner sharing the key: matched as read.
+      const s = new EgressScanner(KEY, reads);
+      const body = JSON.stringify({ c: Buffer.from(key).toString('base64') });
+      const [res] = s.chunk({ key: 'x', streamOffset: 0, data: Buffer.from(`POST / HTTP/1.1\r\nhost: h\r\ncontent-length: ${body.length}\r\n\r\n${body}`), missing: 0 });
+      const f = res!.findings.find((x) => x.class === 'private-key')!;
+      expect(f.fingerprints.some((fp) => reads.known.has(fp.id) || res!.readIds.has(fp.id))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 if (skipReason) console.warn(`egress-content: kernel tests skipped: ${skipReason}`);
 
 describe.skipIf(skipReason !== null)('secret_egress on the real kernel (sensor run + sensor launch)', () => {
@@ -187,6 +220,8 @@ fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, bo
     expect(a.severity).toBe('critical');
     expect(String(a.subject)).toBe(`127.0.0.1:${httpPort}`);
     expect(String(a.summary)).toContain('over a plain socket');
+    // The client read the key file before sending it: looked at as its uid, matched by fingerprint.
+    expect(String(a.summary)).toContain('(read by the agent)');
     const agent2 = `egress-pem-${process.pid}`;
     expect(launch(agent2, `http://127.0.0.1:${httpPort}/upload`, 'pem').status).toBe(0);
     await until(() => leakOf(agent2) !== undefined, 'the PEM secret_egress alert', 20_000);

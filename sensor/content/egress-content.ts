@@ -21,6 +21,7 @@ import { exportedSslSymbols, tlsVisibilityOf } from '../tls/ssl-symbols.js';
 import { ContentCtl, DEFAULT_CONTENT_BOUNDS, type ContentBounds, type ContentCounters } from './content-ctl.js';
 import type { ContentRecord } from './content-record.js';
 import { EgressScanner, type EgressScanResult } from './egress-scanner.js';
+import { ReadSecrets } from './read-secrets.js';
 
 export interface EgressContentOptions {
   sensorId: string;
@@ -38,8 +39,14 @@ export interface EgressContentOptions {
 
 const HOLD_MS = 10_000;
 const HOLD_MAX_RECORDS = 256;
-/** How long a TLS finding waits for its socket (the BIND record follows the SSL_write) */
-const BIND_WAIT_MS = 1000;
+/**
+ * A finding waits SETTLE_MS for the open events of what the agent read (they
+ * come through the sensor's own pipeline) and the look at those files, and
+ * a TLS one for its socket (the BIND record follows the SSL_write); never
+ * longer than MAX_WAIT_MS.
+ */
+const SETTLE_MS = 300;
+const MAX_WAIT_MS = 1500;
 
 interface ProcInfo {
   agent: string;
@@ -58,9 +65,11 @@ export class EgressContent {
   private readonly held = new Map<number, { since: number; recs: ContentRecord[] }>();
   private readonly tlsRemote = new Map<string, string>();
   private readonly attached = new Map<string, Promise<boolean>>();
-  private readonly waiting: { due: number; f: EgressFinding; tlsKey?: string }[] = [];
+  private readonly waiting: { settle: number; due: number; f: EgressFinding; tlsKey?: string; fpIds: string[][]; readIds: Set<string> }[] = [];
   private readonly notes = new Map<string, TlsVisibilityNote>();
-  private readonly scanner = new EgressScanner(randomBytes(32));
+  private readonly dlpKey = randomBytes(32);
+  private readonly reads = new ReadSecrets(this.dlpKey);
+  private readonly scanner = new EgressScanner(this.dlpKey, this.reads);
   private readonly timer: NodeJS.Timeout;
   private readonly monoToRealNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
   readonly stats = { findings: 0, heldDropped: 0, records: 0, bytes: 0 };
@@ -87,6 +96,10 @@ export class EgressContent {
   /** The sensor's events: who is an agent, and which binaries it runs. */
   observe(events: SensorEvent[]): void {
     for (const ev of events) {
+      if (ev.type === 'open') {
+        this.reads.note(ev);
+        continue;
+      }
       if (ev.type === 'exit') {
         if (this.procs.delete(ev.pid)) this.ctl?.untrack(ev.pid);
         this.finish(this.scanner.closeWhere((k) => k.startsWith(`tls:${ev.pid}:`) || k.startsWith(`socket:${ev.pid}:`)), undefined);
@@ -227,7 +240,9 @@ export class EgressContent {
           ...(x.encodings ? { encodings: x.encodings } : {}),
         })),
       };
-      this.waiting.push({ due: Date.now() + (tlsKey ? BIND_WAIT_MS : 0), f, tlsKey });
+      const fpIds = res.findings.map((x) => x.fingerprints.map((fp) => fp.id));
+      const now = Date.now();
+      this.waiting.push({ settle: now + SETTLE_MS, due: now + MAX_WAIT_MS, f, tlsKey, fpIds, readIds: res.readIds });
     }
     this.tick();
   }
@@ -237,9 +252,12 @@ export class EgressContent {
     for (let i = 0; i < this.waiting.length;) {
       const w = this.waiting[i]!;
       const remote = w.tlsKey ? this.tlsRemote.get(w.tlsKey) : w.f.destination;
-      if (remote || all || now >= w.due) {
+      if ((remote && now >= w.settle && this.reads.idle) || all || now >= w.due) {
         this.waiting.splice(i, 1);
         if (w.tlsKey) w.f.destination = remote ?? w.f.host ?? '?';
+        w.f.findings.forEach((x, j) => {
+          if (w.fpIds[j]!.some((id) => w.readIds.has(id) || this.reads.known.has(id))) x.read = true;
+        });
         this.stats.findings++;
         try {
           this.opts.report(w.f);

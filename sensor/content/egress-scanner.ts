@@ -8,7 +8,7 @@
 // are dropped when the scan returns.
 import { decodeBody } from '../../collector/intent/http/body-decoding.js';
 import { HttpMessageParser, type HttpMessage } from '../../collector/intent/http/http-message-parser.js';
-import { scanContent, type DlpFinding } from '../../collector/dlp/index.js';
+import { scanContent, type ContentProbe, type DlpFinding } from '../../collector/dlp/index.js';
 
 export interface EgressChunk {
   /** the stream: `socket:<tgid>:<sock>` or `tls:<tgid>:<SSL*>` */
@@ -26,6 +26,8 @@ export interface EgressScanResult {
   /** the request's Host header, where HTTP said one */
   host?: string;
   findings: DlpFinding[];
+  /** fingerprint ids of secrets the agent read that this scan holds (any form) */
+  readIds: Set<string>;
 }
 
 /** Bytes of the previous raw chunk scanned again with the next (a secret cut by a write boundary). */
@@ -46,8 +48,8 @@ export class EgressScanner {
   private readonly streams = new Map<string, Stream>();
   readonly stats = { scans: 0, scannedBytes: 0, gapBytes: 0, messages: 0 };
 
-  /** `key`: the fingerprint key (>= 16 bytes) the DLP hashes with. */
-  constructor(private readonly key: Uint8Array) {}
+  /** `key`: the fingerprint key (>= 16 bytes) the DLP hashes with; `readSecrets`: fingerprints of what agents read. */
+  constructor(private readonly key: Uint8Array, private readonly readSecrets?: { match(p: ContentProbe): Set<string>; known: Set<string> }) {}
 
   chunk(c: EgressChunk): EgressScanResult[] {
     let s = this.streams.get(c.key);
@@ -126,6 +128,9 @@ export class EgressScanner {
       if (ids.length === 0) s.reported.add(`${f.class}@${carrier}`);
       return novel;
     });
-    return fresh.length ? [{ key, carrier, host, findings: fresh }] : [];
+    if (!fresh.length) return [];
+    const readIds = this.readSecrets?.match(scan.probe) ?? new Set<string>();
+    for (const f of fresh) for (const fp of f.fingerprints) if (this.readSecrets?.known.has(fp.id)) readIds.add(fp.id);
+    return [{ key, carrier, host, findings: fresh, readIds }];
   }
 }
