@@ -40,13 +40,14 @@ export interface EgressContentOptions {
 const HOLD_MS = 10_000;
 const HOLD_MAX_RECORDS = 256;
 /**
- * A finding waits SETTLE_MS for the open events of what the agent read (they
- * come through the sensor's own pipeline) and the look at those files, and
- * a TLS one for its socket (the BIND record follows the SSL_write); never
- * longer than MAX_WAIT_MS.
+ * A finding waits for the open events of what the agent read (they come
+ * through the sensor's own pipeline: until it has delivered an event newer
+ * than the send) and the look at those files (SETTLE_MS at least), and a TLS
+ * one for its socket (the BIND record follows the SSL_write); never longer
+ * than MAX_WAIT_MS.
  */
-const SETTLE_MS = 300;
-const MAX_WAIT_MS = 1500;
+const SETTLE_MS = 200;
+const MAX_WAIT_MS = 3000;
 
 interface ProcInfo {
   agent: string;
@@ -72,6 +73,8 @@ export class EgressContent {
   private readonly scanner = new EgressScanner(this.dlpKey, this.reads);
   private readonly timer: NodeJS.Timeout;
   private readonly monoToRealNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+  /** the newest event time the sensor delivered (realtime ns): its opens before that are in */
+  private eventsUpTo = 0n;
   readonly stats = { findings: 0, heldDropped: 0, records: 0, bytes: 0 };
 
   private constructor(private readonly ctl: ContentCtl | null, private readonly opts: EgressContentOptions, ctlHolder: { set?: (c: EgressContent) => void }) {
@@ -96,6 +99,8 @@ export class EgressContent {
   /** The sensor's events: who is an agent, and which binaries it runs. */
   observe(events: SensorEvent[]): void {
     for (const ev of events) {
+      const ts = BigInt(ev.tsNs);
+      if (ts > this.eventsUpTo) this.eventsUpTo = ts;
       if (ev.type === 'open') {
         this.reads.note(ev);
         continue;
@@ -252,7 +257,8 @@ export class EgressContent {
     for (let i = 0; i < this.waiting.length;) {
       const w = this.waiting[i]!;
       const remote = w.tlsKey ? this.tlsRemote.get(w.tlsKey) : w.f.destination;
-      if ((remote && now >= w.settle && this.reads.idle) || all || now >= w.due) {
+      const caughtUp = this.eventsUpTo >= BigInt(w.f.tsNs) && now >= w.settle && this.reads.idle;
+      if ((remote && caughtUp) || all || now >= w.due) {
         this.waiting.splice(i, 1);
         if (w.tlsKey) w.f.destination = remote ?? w.f.host ?? '?';
         w.f.findings.forEach((x, j) => {

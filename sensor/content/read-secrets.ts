@@ -6,7 +6,8 @@
 // reads with more rights than the process that named the path — and scanned
 // with collector/dlp; the secrets' fingerprints go into a FingerprintIndex,
 // the content is dropped. Bounded: one look per path per REPEAT_MS, at most
-// MAX_PER_MINUTE looks and MAX_RUNNING children at once; the rest is counted.
+// MAX_PER_MINUTE looks, MAX_RUNNING children at once (the others queue,
+// MAX_QUEUED at most); the rest is counted. System paths are skipped.
 // The file may have changed since the agent read it: a miss then is a miss.
 import { execFile } from 'node:child_process';
 import { FingerprintIndex, scanContent, type ContentProbe } from '../../collector/dlp/index.js';
@@ -18,6 +19,9 @@ const REPEAT_MS = 60_000;
 const MAX_PER_MINUTE = 120;
 const MAX_RUNNING = 4;
 const MAX_REMEMBERED = 4096;
+const MAX_QUEUED = 256;
+/** Kernel files and the system's programs and libraries: no one's secrets, and read by every process start. */
+const SKIPPED = /^\/(?:proc|sys|dev|usr|lib|lib32|lib64|bin|sbin|snap)\/|^\/etc\/ld\.so\.cache$|\/node_modules\//;
 
 export class ReadSecrets {
   private readonly index = new FingerprintIndex();
@@ -25,6 +29,7 @@ export class ReadSecrets {
   /** fingerprint ids in the index */
   readonly known = new Set<string>();
   private running = 0;
+  private readonly queue: { path: string; uid: number; gid: number }[] = [];
   private minute = { start: 0, n: 0 };
   readonly stats = { looks: 0, skipped: 0, secrets: 0, failed: 0 };
 
@@ -34,19 +39,31 @@ export class ReadSecrets {
   note(ev: SensorEvent): void {
     if (ev.type !== 'open' || !ev.agent || ev.result < 0 || ev.access === 'write') return;
     const path = typeof ev.path === 'string' ? ev.path : displayString(ev.path);
-    if (!path.startsWith('/') || path.startsWith('/proc/') || path.startsWith('/sys/') || path.startsWith('/dev/')) return;
+    if (!path.startsWith('/') || SKIPPED.test(path)) return;
     const id = `${ev.uid}:${ev.gid}:${path}`;
     const now = Date.now();
     if ((this.lastLook.get(id) ?? -Infinity) > now - REPEAT_MS) return;
     if (now - this.minute.start > 60_000) this.minute = { start: now, n: 0 };
-    if (this.running >= MAX_RUNNING || this.minute.n >= MAX_PER_MINUTE) {
+    if (this.minute.n >= MAX_PER_MINUTE) {
       this.stats.skipped++;
       return;
     }
     this.minute.n++;
     this.lastLook.set(id, now);
     if (this.lastLook.size > MAX_REMEMBERED) this.lastLook.delete(this.lastLook.keys().next().value!);
-    this.look(path, ev.uid, ev.gid);
+    if (this.queue.length >= MAX_QUEUED) {
+      this.queue.shift();
+      this.stats.skipped++;
+    }
+    this.queue.push({ path, uid: ev.uid, gid: ev.gid });
+    this.next();
+  }
+
+  private next(): void {
+    while (this.running < MAX_RUNNING && this.queue.length > 0) {
+      const q = this.queue.shift()!;
+      this.look(q.path, q.uid, q.gid);
+    }
   }
 
   /** Which of the read secrets a scan of egress holds (their fingerprint refs). */
@@ -56,13 +73,13 @@ export class ReadSecrets {
   }
 
   get idle(): boolean {
-    return this.running === 0;
+    return this.running === 0 && this.queue.length === 0;
   }
 
   /** Resolves when no look is running (tests). */
   async settled(timeoutMs = 5000): Promise<void> {
     const end = Date.now() + timeoutMs;
-    while (this.running > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    while (!this.idle && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
   }
 
   private look(path: string, uid: number, gid: number): void {
@@ -73,6 +90,7 @@ export class ReadSecrets {
       uid, gid, encoding: 'buffer', maxBuffer: MAX_READ_BYTES + 1, timeout: 5000, env: {},
     }, (err, stdout) => {
       this.running--;
+      this.next();
       if (err) {
         this.stats.failed++;
         return;
