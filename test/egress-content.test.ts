@@ -240,3 +240,58 @@ fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, bo
     expect(alerts().length).toBe(before + 1);
   }, 90_000);
 });
+
+describe.skipIf(skipReason !== null)('the content-capture object on the real kernel (content-ctl alone)', () => {
+  /** A python writer that waits for a line on stdin, then sends `sizes` writes to a loopback sink. */
+  const writer = (port: number, sizes: number[]) => spawn('python3', ['-c', `
+import socket, sys
+sys.stdin.readline()
+s = socket.create_connection(("127.0.0.1", ${port}))
+for n in ${JSON.stringify(sizes)}:
+    s.sendall(b"k" * n)
+s.close()
+print("done", flush=True)
+`], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const finished = (c: ReturnType<typeof spawn>) => new Promise<void>((r) => c.once('exit', () => r()));
+
+  it('copies a tracked process\'s writes within the bounds and counts what it cuts; an untracked one costs no record', async () => {
+    const { ContentCtl } = await import('../sensor/content/content-ctl.js');
+    const net = await import('node:net');
+    const sink = net.createServer((c) => c.resume());
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
+    const port = (sink.address() as { port: number }).port;
+    const recs: import('../sensor/content/content-record.js').ContentRecord[] = [];
+    const ctl = await ContentCtl.start({ maxWrite: 1024, maxConnEgress: 3500, maxConnIngress: 4096 }, (r) => recs.push(r));
+    try {
+      // Untracked: nothing copied.
+      const other = writer(port, [3000]);
+      other.stdin!.write('go\n');
+      await finished(other);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(recs.filter((r) => r.tgid === other.pid)).toHaveLength(0);
+      // Tracked, 1024 B a write and 3500 B a connection: 3000 B (1024 kept), 3000 B (500 kept: the budget ends
+      // inside it, flagged), then 3000 B and 500 B after the budget (nothing but counters).
+      const w = writer(port, [3000, 3000, 3000, 500]);
+      ctl.track(w.pid!);
+      await ctl.counters(); // the track command is applied before this answer
+      w.stdin!.write('go\n');
+      await finished(w);
+      await until(() => recs.filter((r) => r.tgid === w.pid).length >= 2, 'the tracked writer\'s records', 10_000);
+      await new Promise((r) => setTimeout(r, 300));
+      const mine = recs.filter((r) => r.tgid === w.pid && r.source === 'socket');
+      expect(mine.map((r) => r.streamOffset)).toEqual([0, 3000]);
+      expect(mine.map((r) => r.data.length)).toEqual([1024, 500]);
+      expect(mine.map((r) => r.missing)).toEqual([1976, 2500]);
+      expect(mine.map((r) => r.budgetExhausted)).toEqual([false, true]);
+      expect(mine[0]!.remote).toBe(`127.0.0.1:${port}`);
+      expect(mine.every((r) => r.data.every((b) => b === 0x6b))).toBe(true);
+      const c = (await ctl.counters())!;
+      expect(c.cutWriteBytes).toBe(2 * 1976);
+      expect(c.cutConnBytes).toBe(524 + 3000 + 500);
+      expect(c.lostRecords).toBe(0);
+    } finally {
+      await ctl.stop();
+      sink.close();
+    }
+  }, 60_000);
+});

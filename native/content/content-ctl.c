@@ -258,9 +258,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	json("{\"ready\":true,\"maxWrite\":%llu,\"maxConnEgress\":%llu,\"maxConnIngress\":%llu}", max_write, max_egress, max_ingress);
-	static char line[4096];
+	/* Commands are read with read(2) into a buffer of our own and every whole
+	 * line in it is run: stdio's buffering would keep later lines of one read
+	 * hidden from poll(). */
+	static char in[8192];
+	size_t have = 0;
 	struct pollfd fds[2] = { { .fd = 0, .events = POLLIN }, { .fd = ring_buffer__epoll_fd(rb), .events = POLLIN } };
-	FILE *in = stdin;
 	for (;;) {
 		int n = poll(fds, 2, 200);
 		if (n < 0 && errno != EINTR)
@@ -270,9 +273,21 @@ int main(int argc, char **argv)
 			fflush(stdout);
 		}
 		if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			if (!fgets(line, sizeof line, in))
+			ssize_t got = read(0, in + have, sizeof in - 1 - have);
+			if (got <= 0 && !(got < 0 && errno == EINTR))
 				break;
-			command(line);
+			if (got > 0)
+				have += got;
+			char *start = in, *nl;
+			while ((nl = memchr(start, '\n', in + have - start))) {
+				*nl = 0;
+				command(start);
+				start = nl + 1;
+			}
+			have -= start - in;
+			memmove(in, start, have);
+			if (have == sizeof in - 1) /* a line longer than the buffer: drop it */
+				have = 0;
 			fflush(stdout);
 		}
 		if (ferror(stdout))
