@@ -2,7 +2,8 @@
 // Cost of egress content capture (bpf/content, loaded by content-ctl): the
 // syscall hooks on write/sendto/writev/sendmsg that every process passes
 // (ended at the tracked-tgid lookup for all but agents), and the uprobes on
-// node's SSL_write/SSL_read (preattached, as `sensor run` does). Two loops:
+// node's SSL_write/SSL_read (preattached, as `sensor run` does). Three loops:
+//   open:   open/read/close of a small file (C): no capture hook is on these calls
 //   socket: 200-byte writes to a loopback TCP sink (C, so only the loop's syscalls)
 //   https:  sequential keep-alive HTTPS POSTs of 2 KiB from node to a loopback server
 // each timed with no capture loaded ("off"), with capture loaded and the
