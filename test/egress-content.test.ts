@@ -228,6 +228,17 @@ fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, bo
     expect(String(leakOf(agent2)!.summary)).toMatch(/sent private-key x1/);
   }, 90_000);
 
+  it('sensor status --state-dir says per agent whether its TLS content is visible', async () => {
+    const agent = `egress-sh-${process.pid}`;
+    const r = spawnSync(process.execPath, [BIN, ...launchArgs(stateDir, agent), '/bin/sh', '-c', 'sleep 1'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const status = () => spawnSync(process.execPath, [BIN, 'status', '--collector', `unix://${join(dir, 'c.sock')}`, '--state-dir', stateDir], { encoding: 'utf8', timeout: 30_000 }).stdout;
+    await until(() => status().includes(`egress content: not visible for agent ${agent}`), 'the not-visible line', 15_000);
+    const out = status();
+    expect(out).toMatch(new RegExp(`egress content: not visible for agent ${agent} \\(/usr/bin/(dash|bash|sh)\\): no SSL_write/SSL_read; plain sockets only`));
+    expect(out).toContain(`egress content: visible for agent egress-tls-${process.pid}`);
+  }, 90_000);
+
   it('a process that is not an agent sends the same and raises nothing', async () => {
     const r = spawnSync(process.execPath, [join(dir, 'client.js'), keyFile(), `http://127.0.0.1:${httpPort}/v1/chat/completions`], { encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);

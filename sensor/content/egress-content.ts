@@ -30,6 +30,8 @@ export interface EgressContentOptions {
   report: (f: EgressFinding) => void;
   /** loader path (tests) */
   ctlPath?: string;
+  /** called when the per-agent TLS visibility notes change */
+  onVisibility?: (notes: TlsVisibilityNote[]) => void;
   /**
    * Files to put the TLS uprobes on at start rather than at an agent's exec
    * (see preattach()); run.ts passes the node binary it runs on.
@@ -154,6 +156,11 @@ export class EgressContent {
     const noteKey = `${agent}\0${exe}`;
     if (!this.notes.has(noteKey)) {
       this.notes.set(noteKey, note);
+      try {
+        this.opts.onVisibility?.(this.tlsVisibility());
+      } catch (err) {
+        this.opts.log(`egress content visibility not saved: ${(err as Error).message}`);
+      }
       if (!vis.visible) this.opts.log(`egress content: not visible for agent ${agent} (${exe}): no SSL_write/SSL_read exported by it or a libssl it maps; plain sockets only`);
     }
     for (const t of vis.targets) {

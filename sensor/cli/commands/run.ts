@@ -42,6 +42,7 @@ import type { AgentSpec } from '../../agents/config.js';
 import { LaunchRegistry } from '../../launch/launch-registry.js';
 import { removeRunAddress, writeRunAddress } from '../../launch/run-address.js';
 import { EgressContent } from '../../content/egress-content.js';
+import { writeVisibility } from '../../content/visibility-file.js';
 import { reportEgressFinding } from '../../../collector/server/store-worker.js';
 import type { EgressFinding } from '../../../collector/detect/egress-finding.js';
 
@@ -208,6 +209,7 @@ async function startContent(opts: RunOptions, log: Logger, store: Parameters<typ
   try {
     const c = await EgressContent.start({
       sensorId: opts.sensorId, log: (m) => log.info(m), report,
+      onVisibility: (notes) => writeVisibility(opts.stateDir, notes), // for `sensor status --state-dir`
       bounds: { maxWrite: opts.contentMaxWrite, maxConnEgress: opts.contentMaxConn },
       // node: the runtime of most agent CLIs (Claude Code, Gemini CLI, Qwen Code); probes in place before their first request
       preattach: opts.contentPreattach ? [realpathSync(process.execPath)] : [],

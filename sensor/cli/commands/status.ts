@@ -9,6 +9,7 @@ import { clientTlsFor, tlsFilesFromOptions, type TlsFiles } from '../../../proto
 import { CliError, EXIT_FAILURE } from '../exit-codes.js';
 import { writeOut } from '../../output/stdout.js';
 import { containmentInForce, renderInForce } from '../../response/containment.js';
+import { readVisibility, renderVisibility } from '../../content/visibility-file.js';
 
 interface StatusOptions {
   collector: string;
@@ -99,7 +100,8 @@ export function register(program: Command): void {
         if (!opts.json) writeOut(renderInForce(contained));
         throw new CliError((err as Error).message, EXIT_FAILURE);
       }
-      writeOut(opts.json ? JSON.stringify({ ...status, containment: contained }, null, 2)
-        : `${renderStatus(status)}\n${renderInForce(contained)}`);
+      const content = opts.stateDir ? readVisibility(opts.stateDir) : undefined; // written by `sensor run` on this host
+      writeOut(opts.json ? JSON.stringify({ ...status, containment: contained, ...(content ? { egressContent: content } : {}) }, null, 2)
+        : `${renderStatus(status)}\n${renderInForce(contained)}${content ? `\n${renderVisibility(content)}` : ''}`);
     });
 }
