@@ -20,6 +20,7 @@ GYP_FLAGS=(--release)
 build_native() {
   make -s -C bpf
   make -s -C bpf/egress # containment object + egress-ctl (sensor isolate)
+  make -s -C bpf/content # content-capture object + content-ctl (egress DLP)
   # Rebuild the addon when any of its inputs is newer than it.
   local addon=build/Release/agent_sensor.node
   if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp bpf/.output/sensor.skel.h -newer "$addon" -print -quit)" ]; then

@@ -21,6 +21,7 @@ import type { AgentView, AlertDraft, CatalogueView, EventFeatures, Instance, Jud
 import type { ContentResult } from '../store/file-rows.js';
 import { builtInClasses } from '../sensitive/catalogue.js';
 import { DETECTORS } from './detectors/index.js';
+import { egressSubject, egressSummary, SECRET_EGRESS_RULE, type EgressFinding } from './egress-finding.js';
 import { count, spanText } from './duration.js';
 import { areaOf, destinationOf, generalisePath, type PathContext } from './generalise.js';
 import { GrantSet } from './grants.js';
@@ -142,6 +143,26 @@ export class DetectionEngine {
     this.queue.push(batch);
     this.queuedEvents += batch.events.length;
     this.schedule();
+  }
+
+  /**
+   * A secret the sensor saw leaving an agent (sensor/content/): a
+   * `secret_egress` alert, critical, naming the destination, through the
+   * alert chain with the same dedup as detector alerts. Its evidence is the
+   * finding's classes, offsets and fingerprints (in the summary), not events:
+   * the capture is not an event of the batch chain.
+   */
+  egressFinding(f: EgressFinding): void {
+    if (this.closed) return;
+    this.agent(f.agent);
+    const live = [...this.tracker.all()].find((li) => li.inst.sensorId === f.sensorId && li.inst.agentPid === f.agentPid && li.inst.agent === f.agent);
+    const inst: Instance = live?.inst ?? {
+      id: -f.agentPid, sensorId: f.sensorId, agent: f.agent, agentPid: f.agentPid, startNs: null, endNs: null,
+      uid: null, home: null, cwd: null, exe: null, argv: [],
+    };
+    const ev = { id: 0n, tsNs: BigInt(f.tsNs), event: { pid: f.pid } as SensorEvent, instance: inst, features: {} } as JudgedEvent;
+    const draft: AlertDraft = { rule: SECRET_EGRESS_RULE, severity: 'critical', subject: egressSubject(f), summary: egressSummary(f), evidence: [] };
+    this.write(() => this.storeAlerts([{ draft, rule: SECRET_EGRESS_RULE, severity: 'critical', ev }]));
   }
 
   /** Resolves once every queued event is judged (tests, shutdown). */

@@ -23,6 +23,8 @@ import { EventStore, type EventStoreOptions, type StoreStatus } from '../store/e
 import { WalCheckpointer } from '../store/wal-checkpointer.js';
 import { attachDetection } from '../detect/attach.js';
 import type { DetectionOptions } from '../detect/settings.js';
+import type { DetectionEngine } from '../detect/engine.js';
+import type { EgressFinding } from '../detect/egress-finding.js';
 import { commitEncodedBatch } from './batch-commit.js';
 import { processLogger } from './logger.js';
 import type { BatchSender, CommitOutcome } from './batch-types.js';
@@ -31,6 +33,7 @@ import type { EncodedBatchStore } from './store-port.js';
 type ToWorker =
   | { op: 'commit'; id: number; stream: number; bytes: Uint8Array; sender: BatchSender }
   | { op: 'status'; id: number }
+  | { op: 'egress'; id: number; finding: EgressFinding }
   | { op: 'close'; id: number };
 
 type FromWorker =
@@ -61,9 +64,24 @@ function withSensitive(opts: WriterStoreOptions): WriterStoreOptions {
   return { ...opts, sensitive: { classes: opts.detection.sensitive, passwdFile: opts.detection.passwdFile } };
 }
 
+/** The engine beside each writer store on this thread (egress findings go to it). */
+const engines = new WeakMap<EventStore, DetectionEngine>();
+
 function withDetection(store: EventStore, opts: WriterStoreOptions): EventStore {
-  if (opts.detection) attachDetection(store, opts.detection, processLogger());
+  if (opts.detection) engines.set(store, attachDetection(store, opts.detection, processLogger()));
   return store;
+}
+
+/**
+ * A secret the sensor's content capture saw leaving an agent: to the
+ * detection engine of the store (on its worker thread, the one writer), which
+ * stores a `secret_egress` alert. Without detection there is nowhere to put it: false.
+ */
+export function reportEgressFinding(store: WorkerStore | EventStore, finding: EgressFinding): boolean {
+  if (store instanceof WorkerStore) return store.egressFinding(finding);
+  const engine = engines.get(store);
+  engine?.egressFinding(finding);
+  return engine !== undefined;
 }
 
 export interface WorkerStoreOptions extends EventStoreOptions {
@@ -147,6 +165,13 @@ export class WorkerStore implements EncodedBatchStore {
     return this.call<StoreStatus>({ op: 'status', id: 0 });
   }
 
+  /** Hands a finding to the engine on the worker; false when the store is closed or dead. */
+  egressFinding(finding: EgressFinding): boolean {
+    if (this.dead || this.closing) return false;
+    this.worker.postMessage({ op: 'egress', id: 0, finding } satisfies ToWorker);
+    return true;
+  }
+
   /** Closes the store (after every commit already passed) and ends the worker. */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -220,6 +245,8 @@ function runInWorker(opts: WriterStoreOptions): void {
       if (m.op === 'commit') {
         const value = commit(m.stream, Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength), m.sender);
         port.postMessage({ op: 'reply', id: m.id, value } satisfies FromWorker);
+      } else if (m.op === 'egress') {
+        engines.get(store)?.egressFinding(m.finding); // no reply: a finding is fire-and-forget
       } else if (m.op === 'status') {
         port.postMessage({ op: 'reply', id: m.id, value: store.status() } satisfies FromWorker);
       } else if (m.op === 'close') {

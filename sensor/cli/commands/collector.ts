@@ -78,7 +78,7 @@ export class ListenError extends Error {}
  */
 export async function startCollector(
   opts: CollectorCommandOptions, logger: Logger, launchControl?: LaunchControl,
-): Promise<{ server: CollectorServer; stop: () => Promise<void> }> {
+): Promise<{ server: CollectorServer; store: Awaited<ReturnType<typeof openWriterStore>>; stop: () => Promise<void> }> {
   const retention = retentionFromOptions(opts);
   const store = await openWriterStore({
     stateDir: opts.stateDir, retention, detection: opts.detection, onDeath: (err) => dieWithStore(logger, err),
@@ -110,6 +110,7 @@ export async function startCollector(
   logger.child({ module: 'cli.collector' }).info({ stateDir: opts.stateDir, retention }, 'store open');
   return {
     server,
+    store,
     stop: async () => {
       await server.close();
       await queries?.close();

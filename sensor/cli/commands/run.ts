@@ -14,7 +14,7 @@
 // `sensor launch` reaches this sensor through the same socket (LaunchControl,
 // sensor/launch/); run writes the socket's address into the state dir so
 // launch finds it from --state-dir wherever --listen put it.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
@@ -43,6 +43,10 @@ import { defaultAgents } from '../../agents/known-agents.js';
 import type { AgentSpec } from '../../agents/config.js';
 import { LaunchRegistry } from '../../launch/launch-registry.js';
 import { removeRunAddress, writeRunAddress } from '../../launch/run-address.js';
+import { EgressContent } from '../../content/egress-content.js';
+import { writeVisibility } from '../../content/visibility-file.js';
+import { reportEgressFinding } from '../../../collector/server/store-worker.js';
+import type { EgressFinding } from '../../../collector/detect/egress-finding.js';
 
 interface RunOptions extends DetectFlags {
   collector?: string;
@@ -66,6 +70,12 @@ interface RunOptions extends DetectFlags {
   forward: string[];
   metrics?: string;
   responseConfig?: string;
+  /** --no-content-capture: false */
+  contentCapture: boolean;
+  contentMaxWrite: number;
+  contentMaxConn: number;
+  /** --no-content-preattach: false */
+  contentPreattach: boolean;
 }
 
 /** Where the sensor counts batches it could not deliver before it stopped (undelivered-file.ts). */
@@ -157,15 +167,28 @@ async function run(opts: RunOptions): Promise<void> {
     client.push(events);
   });
   if (embedded) launches.adoptLeftovers(sensor.registry);
+  const content = opts.contentCapture ? await startContent(opts, log, embedded?.store) : undefined;
+  if (content) sensor.onEvents((events) => content.observe(events));
   try {
     await sensor.start();
   } catch (err) {
+    await content?.stop();
     await client.close(0);
     await forwarding?.stop();
     await embedded?.stop();
     throw err;
   }
-  launches.attach(sensor);
+  // A launch cgroup is captured from its first exec: the content map holds it before launch goes on.
+  launches.attach(content ? {
+    watchCgroup: async (name, id) => {
+      await content.watchCgroup(id);
+      return sensor.watchCgroup(name, id);
+    },
+    removeCgroupAgent: (id) => {
+      content.unwatchCgroup(id);
+      sensor.removeCgroupAgent(id);
+    },
+  } : sensor);
   started = sensor;
   client.reportHealth(); // the collector knows the programs and the kernel before the first event
   if (embedded) writeRunAddress(opts.stateDir, opts.listen);
@@ -188,10 +211,38 @@ async function run(opts: RunOptions): Promise<void> {
   if (embedded) removeRunAddress(opts.stateDir, opts.listen);
   launches.close();
   await sensor.stop();
+  await content?.stop();
   const transport = await client.close(5000);
   await forwarding?.stop();
   await embedded?.stop();
   process.stderr.write(`sensor: stopped\n${countersText(sensor.counters())}\n${transportText(transport)}\n`);
+}
+
+/**
+ * Egress content capture (sensor/content/): its findings go to the embedded
+ * collector's detection engine as `secret_egress` alerts. With a remote
+ * collector (or --no-detect) there is no engine here: findings are logged.
+ * A capture that cannot load is a warning, not a stop.
+ */
+async function startContent(opts: RunOptions, log: Logger, store: Parameters<typeof reportEgressFinding>[0] | undefined): Promise<EgressContent | undefined> {
+  const report = (f: EgressFinding): void => {
+    if (store && reportEgressFinding(store, f)) return;
+    log.warn({ egress: f }, `secret egress (not stored: no embedded collector with detection): ${f.agent} to ${f.destination}`);
+  };
+  try {
+    const c = await EgressContent.start({
+      sensorId: opts.sensorId, log: (m) => log.info(m), report,
+      onVisibility: (notes) => writeVisibility(opts.stateDir, notes), // for `sensor status --state-dir`
+      bounds: { maxWrite: opts.contentMaxWrite, maxConnEgress: opts.contentMaxConn },
+      // node: the runtime of most agent CLIs (Claude Code, Gemini CLI, Qwen Code); probes in place before their first request
+      preattach: opts.contentPreattach ? [realpathSync(process.execPath)] : [],
+    });
+    log.info({ maxWrite: opts.contentMaxWrite, maxConnEgress: opts.contentMaxConn }, 'egress content capture on (agent processes only)');
+    return c;
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'egress content capture not available: no secret_egress alerts');
+    return undefined;
+  }
 }
 
 /** Runs a check of the command line; its error is a usage error (exit 2). */
@@ -229,6 +280,10 @@ export function register(program: Command): void {
     .option('--forward <url>', 'also ship stored events and alerts to this SIEM (repeatable; see sensor forward --help)', collect, [])
     .option('--metrics <host:port>', 'serve Prometheus metrics of the store and forwarders on this loopback address')
     .option('--response-config <file>', 'automatic response and per-agent egress enforcement (see README: incident response)')
+    .option('--no-content-capture', 'do not capture what agents send (egress content DLP, secret_egress alerts)')
+    .option('--no-content-preattach', 'put the TLS uprobes on node only when an agent execs it, not at start (a short-lived agent may send before they are in place)')
+    .option('--content-max-write <bytes>', 'bytes of one write/SSL_write captured (at most 16384)', positiveInt, 16384)
+    .option('--content-max-conn <bytes>', 'bytes captured per connection and direction (the rest counted as cut)', positiveInt, 256 * 1024)
     .option('--stats-every <sec>', 'log counters every N seconds (0: never)', nonNegativeInt, 60);
   addStoreOptions(addDetectFlags(cmd))
     .action((opts: RunOptions & { statsEvery: number }, cmd: Command) =>

@@ -17,6 +17,7 @@ import { containmentInForce } from '../../response/containment.js';
 import { buildStatusReport, DEFAULT_MAX_LAG_SEC, downReport, type HealthState } from '../status/status-report.js';
 import { renderDownText, renderStatusText } from '../status/status-text.js';
 import type { PbStatusResponse } from '../../../proto/codec/proto.js';
+import { readVisibility, renderVisibility } from '../../content/visibility-file.js';
 
 interface StatusOptions {
   collector: string;
@@ -71,7 +72,10 @@ async function status(opts: StatusOptions): Promise<void> {
     process.exitCode = EXIT_FOR_STATE.down;
     return;
   }
-  writeOut(opts.json ? JSON.stringify(report, null, 2) : renderStatusText(report));
+  // Which agents' egress content the sensor on this host can see (written by `sensor run`, sensor/content/).
+  const content = readVisibility(opts.stateDir);
+  writeOut(opts.json ? JSON.stringify(content ? { ...report, egressContent: content } : report, null, 2)
+    : `${renderStatusText(report)}${content ? `\n${renderVisibility(content)}` : ''}`);
   process.exitCode = EXIT_FOR_STATE[report.state];
 }
 

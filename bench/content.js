@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+// Cost of egress content capture (bpf/content, loaded by content-ctl): the
+// syscall hooks on write/sendto/writev/sendmsg that every process passes
+// (ended at the tracked-tgid lookup for all but agents), and the uprobes on
+// node's SSL_write/SSL_read (preattached, as `sensor run` does). Three loops:
+//   open:   open/read/close of a small file (C): no capture hook is on these calls
+//   socket: 200-byte writes to a loopback TCP sink (C, so only the loop's syscalls)
+//   https:  sequential keep-alive HTTPS POSTs of 2 KiB from node to a loopback server
+// each timed with no capture loaded ("off"), with capture loaded and the
+// process not an agent ("untracked"), and as a tracked agent ("tracked":
+// bytes copied and streamed). Median of interleaved rounds; ratio to off.
+// Also: bytes captured per second by the loader with none lost, and what is cut.
+// Not a test. Needs root and the built tree. Usage: node bench/content.js
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ContentCtl } from '../dist/sensor/content/content-ctl.js';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const ROUNDS = Number(process.env.BENCH_PAIRS ?? 5);
+const QUICK = process.env.BENCH_QUICK === '1';
+const N_WRITES = QUICK ? 50_000 : 200_000;
+const N_REQS = QUICK ? 300 : 1_000;
+const dir = mkdtempSync(join(tmpdir(), 'content-bench-'));
+
+if (process.getuid?.() !== 0) {
+  console.log('content bench: skipped (needs root to load BPF)');
+  process.exit(0);
+}
+
+writeFileSync(join(dir, 'writer.c'), `
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+int main(int argc, char **argv) {
+  int n = atoi(argv[1]), port = atoi(argv[2]);
+  char go[2]; if (read(0, go, 1) < 0) return 1; /* wait until tracked (or not) */
+  if (port == 0) { /* the open/read/close loop: no hook of the capture is on these calls */
+    struct timespec t0, t1; char b[64];
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < n; i++) { int fd = open(argv[3], O_RDONLY); if (fd < 0 || read(fd, b, sizeof b) < 0) return 1; close(fd); }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("%lld\\n", (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
+    return 0;
+  }
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(0x7f000001) };
+  if (connect(s, (struct sockaddr *)&a, sizeof a)) { perror("connect"); return 1; }
+  char buf[200]; memset(buf, 'a', sizeof buf);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (int i = 0; i < n; i++) if (write(s, buf, sizeof buf) != sizeof buf) { perror("write"); return 1; }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  printf("%lld\\n", (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
+  return 0;
+}`);
+execFileSync('cc', ['-O2', '-o', join(dir, 'writer'), join(dir, 'writer.c')]);
+execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+  '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt')], { stdio: 'ignore' });
+writeFileSync(join(dir, 'servers.js'), `
+const net = require('net'), https = require('https'), fs = require('fs');
+const sink = net.createServer((c) => c.resume()).listen(0, '127.0.0.1', () => {
+  const h = https.createServer({ key: fs.readFileSync('${dir}/tls.key'), cert: fs.readFileSync('${dir}/tls.crt') }, (req, res) => {
+    req.resume(); req.on('end', () => res.end('ok'));
+  }).listen(0, '127.0.0.1', () => console.log(sink.address().port + ' ' + h.address().port));
+});`);
+writeFileSync(join(dir, 'https-client.js'), `
+const https = require('https');
+const [, , n, port] = process.argv;
+const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+const body = 'x'.repeat(2048);
+process.stdin.once('data', async () => {
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < Number(n); i++) {
+    await new Promise((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/x', agent, ca: require('fs').readFileSync('${dir}/tls.crt') }, (res) => { res.resume(); res.on('end', resolve); });
+      req.on('error', reject); req.end(body);
+    });
+  }
+  console.log(String(process.hrtime.bigint() - t0));
+  process.exit(0);
+  agent.destroy();
+});`);
+
+const servers = spawn(process.execPath, [join(dir, 'servers.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+const [sinkPort, httpsPort] = await new Promise((r) => servers.stdout.once('data', (d) => r(String(d).trim().split(' ').map(Number))));
+
+/** Runs one loop; `before(pid)` runs once the process exists and before it starts. Seconds. */
+function timed(cmd, args, before) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('exit', (code) => (code === 0 ? resolve(Number(out.trim()) / 1e9) : reject(new Error(`${cmd} exited ${code}`))));
+    Promise.resolve(before(child.pid)).then(() => setTimeout(() => child.stdin.write('g'), 50));
+  });
+}
+
+writeFileSync(join(dir, 'data.txt'), 'benchmark payload\n');
+const loops = {
+  open: () => [join(dir, 'writer'), [String(N_WRITES), '0', join(dir, 'data.txt')]],
+  socket: () => [join(dir, 'writer'), [String(N_WRITES), String(sinkPort)]],
+  https: () => [process.execPath, [join(dir, 'https-client.js'), String(N_REQS), String(httpsPort)]],
+};
+const results = Object.fromEntries(Object.keys(loops).map((k) => [k, { off: [], untracked: [], tracked: [] }]));
+let captured = { records: 0, bytes: 0, seconds: 0 };
+let last;
+for (let round = 0; round < ROUNDS; round++) {
+  for (const name of Object.keys(loops)) {
+    const [cmd, args] = loops[name]();
+    if (process.env.BENCH_DEBUG) console.error('round', round, name);
+    results[name].off.push(await timed(cmd, args, () => {}));
+    if (process.env.BENCH_DEBUG) console.error('off done');
+    let records = 0;
+    let bytes = 0;
+    const ctl = await ContentCtl.start({ maxWrite: 16384, maxConnEgress: 1 << 30, maxConnIngress: 1 << 30 }, (r) => { records++; bytes += r.data.length; });
+    await ctl.attach(realpathSync(process.execPath));
+    results[name].untracked.push(await timed(cmd, args, () => {}));
+    const t = await timed(cmd, args, (pid) => ctl.track(pid));
+    results[name].tracked.push(t);
+    await new Promise((r) => setTimeout(r, 300));
+    last = await ctl.counters();
+    await ctl.stop();
+    if (name === 'socket') captured = { records: captured.records + records, bytes: captured.bytes + bytes, seconds: captured.seconds + t, lost: (captured.lost ?? 0) + last.lostRecords };
+  }
+}
+servers.kill();
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+console.log(`content capture overhead (median of ${ROUNDS} interleaved rounds; ratio to no capture loaded):`);
+for (const name of Object.keys(loops)) {
+  const r = results[name];
+  const off = median(r.off);
+  const what = { open: `${N_WRITES} x open/read/close`, socket: `${N_WRITES} x 200 B writes on loopback TCP`, https: `${N_REQS} keep-alive HTTPS POSTs of 2 KiB (node)` }[name];
+  console.log(`  ${name.padEnd(7)} ${what}: off ${off.toFixed(3)} s; untracked ${(median(r.untracked) / off).toFixed(2)}x; tracked agent ${(median(r.tracked) / off).toFixed(2)}x`);
+}
+console.log(`  tracked socket loop: ${captured.records} records, ${(captured.bytes / captured.seconds / 1e6).toFixed(1)} MB/s captured, lost records ${captured.lost}`);
+console.log(`  last round counters: ${JSON.stringify(last)}`);

@@ -1,0 +1,598 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Egress (and TLS ingress) content of agent processes, for DLP in user space.
+ *
+ * A separate object from the sensor's (bpf/): loaded by the small
+ * native/content/content-ctl program the sensor starts and talks to over
+ * pipes, so the capture needs no change to the sensor's object or addon.
+ *
+ * Who is captured: the tgids in `tracked` (the sensor adds the agents it
+ * knows; a process exec'd in a cgroup of `cgroups`, e.g. one `sensor launch`
+ * made, is added here in the kernel, and forks inherit) and nobody else.
+ * Every program looks `tracked` up FIRST and returns when the tgid is not in
+ * it: an untracked process pays one hash lookup per hooked call and never a
+ * byte copied.
+ *
+ * Plain sockets: sys_enter/exit of write, sendto, writev, sendmsg on inet
+ * sockets (the fd's file is checked to be a socket of AF_INET/AF_INET6 at
+ * enter; the bytes are copied at exit, as many as the call really sent).
+ * TLS: uprobes on SSL_write/SSL_read(_ex), attached by path (libssl, or a
+ * binary carrying OpenSSL such as node) by content-ctl; the plaintext is
+ * copied at return. A socket stream whose first bytes are a TLS record is
+ * left out (its plaintext comes through the uprobes; ciphertext is useless
+ * to DLP), and the first socket write of a thread after its SSL_write binds
+ * the SSL* to that socket (a BIND record with the destination).
+ *
+ * Bounds: at most `max_write` bytes of one call and `max_conn_egress` /
+ * `max_conn_ingress` per connection and direction; what is cut is counted,
+ * and `stream_off` keeps counting so user space sees every gap.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "content.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define MAX_IOV 8
+
+const volatile __u32 max_write = 16384;
+const volatile __u64 max_conn_egress = 256 * 1024;
+const volatile __u64 max_conn_ingress = 1024 * 1024;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);   /* tgid */
+	__type(value, __u32); /* 1 */
+} tracked SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);   /* cgroup v2 id */
+	__type(value, __u32);
+} cgroups SEC(".maps");
+
+/* A syscall in flight on a tracked thread's inet socket. */
+struct sys_stash {
+	__u64 sk;
+	__u64 buf;      /* write/sendto: the buffer; writev/sendmsg: the iovec array */
+	__u32 iovcnt;   /* 0: buf is a plain buffer */
+	__u8 udp;
+	__u8 _pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tid */
+	__type(value, struct sys_stash);
+} sys_inflight SEC(".maps");
+
+struct ssl_stash {
+	__u64 ssl;
+	__u64 buf;
+	__u64 sizep; /* _ex: size_t *written / *readbytes; 0 otherwise */
+	__u8 direction;
+	__u8 _pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tid */
+	__type(value, struct ssl_stash);
+} ssl_inflight SEC(".maps");
+
+/* The SSL* a thread last wrote through and whose socket is not known yet. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tid */
+	__type(value, __u64);
+} ssl_unbound SEC(".maps");
+
+struct conn_key {
+	__u64 conn;
+	__u32 tgid;
+	__u32 direction;
+};
+
+struct conn_val {
+	__u64 seen;
+	__u32 tls;   /* a socket stream carrying TLS: not captured */
+	__u32 bound; /* TLS: bound to a socket already */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, struct conn_val);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct content_rec);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024);
+} rb SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CONTENT_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 idx, __u64 n)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+	if (c)
+		*c += n;
+}
+
+static __always_inline bool is_tracked(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&tracked, &tgid) != NULL;
+}
+
+/* --- who is tracked: launched cgroups and forks, in the kernel --- */
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(content_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (is_tracked(tgid))
+		return 0;
+	__u64 cg = bpf_get_current_cgroup_id();
+	if (!bpf_map_lookup_elem(&cgroups, &cg))
+		return 0;
+	__u32 one = 1;
+	if (bpf_map_update_elem(&tracked, &tgid, &one, BPF_ANY))
+		count(CONTENT_CNT_TRACKED_FULL, 1);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(content_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid;
+	if (!is_tracked(ptgid))
+		return 0;
+	__u32 ctgid = child->tgid;
+	if (ctgid == ptgid) /* a thread */
+		return 0;
+	__u32 one = 1;
+	if (bpf_map_update_elem(&tracked, &ctgid, &one, BPF_ANY))
+		count(CONTENT_CNT_TRACKED_FULL, 1);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(content_exit, struct task_struct *p)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	if (!is_tracked(tgid))
+		return 0;
+	bpf_map_delete_elem(&sys_inflight, &tid);
+	bpf_map_delete_elem(&ssl_inflight, &tid);
+	bpf_map_delete_elem(&ssl_unbound, &tid);
+	if (tgid == tid)
+		bpf_map_delete_elem(&tracked, &tgid);
+	return 0;
+}
+
+/* A connect of a tracked process starts a new stream on that socket: a
+ * struct sock's address is reused once freed, and the old entry's offset,
+ * budget and TLS mark must not carry over. (TCP only; SYN_SENT is set in the
+ * connecting task's context.) */
+SEC("tracepoint/sock/inet_sock_set_state")
+int content_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	if (ctx->newstate != TCP_SYN_SENT)
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!is_tracked(tgid))
+		return 0;
+	struct conn_key k = { .conn = (__u64)ctx->skaddr, .tgid = tgid, .direction = CONTENT_EGRESS };
+	bpf_map_delete_elem(&conns, &k);
+	k.direction = CONTENT_INGRESS;
+	bpf_map_delete_elem(&conns, &k);
+	return 0;
+}
+
+/* --- emitting --- */
+
+/* Copies up to the bounds of `n` bytes at `ubuf` of a stream into one record. */
+struct emit_req {
+	__u64 conn;
+	__u64 ubuf;
+	__u64 n;
+	__u64 sk;
+	__u32 tgid;
+	__u32 tid;
+	__u8 source;
+	__u8 direction;
+	__u8 udp;
+	__u8 _pad[5];
+};
+
+static __noinline int emit(struct emit_req *q)
+{
+	__u64 conn = q->conn, ubuf = q->ubuf, n = q->n, sk = q->sk;
+	__u32 tgid = q->tgid, tid = q->tid;
+	__u8 source = q->source, direction = q->direction, udp = q->udp;
+	struct conn_key k = { .conn = conn, .tgid = tgid, .direction = direction };
+	struct conn_val *cv = bpf_map_lookup_elem(&conns, &k);
+	if (!cv) {
+		struct conn_val zero = {};
+		bpf_map_update_elem(&conns, &k, &zero, BPF_NOEXIST);
+		cv = bpf_map_lookup_elem(&conns, &k);
+		if (!cv)
+			return 0;
+	}
+	if (cv->tls)
+		return 0;
+	__u64 off = cv->seen;
+	if (source == CONTENT_SOURCE_SOCKET && direction == CONTENT_EGRESS && off == 0 && n >= 3) {
+		/* A TLS record (handshake 0x16, version 0x03 0x0X): its plaintext comes from the uprobes. */
+		__u8 head[3] = {};
+		if (bpf_probe_read_user(head, sizeof head, (void *)ubuf) == 0 && head[0] == 0x16 && head[1] == 0x03 && head[2] <= 0x04) {
+			cv->tls = 1;
+			count(CONTENT_CNT_TLS_SOCKETS, 1);
+			return 0;
+		}
+	}
+	__sync_fetch_and_add(&cv->seen, n);
+	__u64 budget = direction == CONTENT_EGRESS ? max_conn_egress : max_conn_ingress;
+	if (off >= budget) {
+		count(CONTENT_CNT_CUT_CONN, n);
+		return 0;
+	}
+	__u64 take = n;
+	__u8 flags = udp ? CONTENT_FLAG_UDP : 0;
+	if (take > max_write) {
+		count(CONTENT_CNT_CUT_WRITE, take - max_write);
+		take = max_write;
+	}
+	if (off + take >= budget) {
+		if (off + n > budget)
+			count(CONTENT_CNT_CUT_CONN, off + take - budget);
+		take = budget - off;
+		flags |= CONTENT_FLAG_BUDGET;
+	}
+	__u32 zero = 0;
+	struct content_rec *r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r)
+		return 0;
+	if (take > CONTENT_MAX_WRITE)
+		take = CONTENT_MAX_WRITE;
+	__u32 len = take;
+	len &= (CONTENT_MAX_WRITE * 2 - 1);
+	if (len > CONTENT_MAX_WRITE)
+		return 0;
+	if (len > 0 && bpf_probe_read_user(r->data, len, (void *)ubuf) != 0) {
+		count(CONTENT_CNT_READ_FAULTS, 1);
+		len = 0;
+	}
+	r->h.ktime_ns = bpf_ktime_get_ns();
+	r->h.conn_id = conn;
+	r->h.stream_off = off;
+	r->h.sock_id = sk;
+	r->h.tgid = tgid;
+	r->h.tid = tid;
+	r->h.len = len;
+	r->h.orig_len = n;
+	r->h.kind = CONTENT_KIND_DATA;
+	r->h.source = source;
+	r->h.direction = direction;
+	r->h.flags = flags;
+	r->h.family = 0;
+	r->h.dport = 0;
+	__builtin_memset(r->h.daddr, 0, sizeof r->h.daddr);
+	if (sk) {
+		struct sock *s = (struct sock *)sk;
+		r->h.family = BPF_CORE_READ(s, __sk_common.skc_family);
+		r->h.dport = bpf_ntohs(BPF_CORE_READ(s, __sk_common.skc_dport));
+		if (r->h.family == AF_INET) {
+			__u32 a = BPF_CORE_READ(s, __sk_common.skc_daddr);
+			__builtin_memcpy(r->h.daddr, &a, 4);
+		} else {
+			BPF_CORE_READ_INTO(&r->h.daddr, s, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		}
+	}
+	__u64 size = sizeof(struct content_hdr) + len;
+	if (size > sizeof(*r))
+		return 0;
+	if (bpf_ringbuf_output(&rb, r, size, 0)) {
+		count(CONTENT_CNT_LOST_RECORDS, 1);
+		count(CONTENT_CNT_LOST_BYTES, len);
+		return 0;
+	}
+	count(CONTENT_CNT_RECORDS, 1);
+	count(CONTENT_CNT_BYTES, len);
+	return 0;
+}
+
+/* The socket behind an fd of the current task when it is an inet socket, else 0. */
+static __always_inline __u64 inet_sock_of(int fd, __u8 *udp)
+{
+	if (fd < 0)
+		return 0;
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	if (bpf_probe_read_kernel(&f, sizeof f, &fds[fd]) || !f)
+		return 0;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return 0;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	*udp = BPF_CORE_READ(sk, sk_protocol) == IPPROTO_UDP;
+	return (__u64)sk;
+}
+
+static __always_inline int sys_enter(int fd, __u64 buf, __u32 iovcnt)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	if (!is_tracked(tgid))
+		return 0;
+	__u8 udp = 0;
+	__u64 sk = inet_sock_of(fd, &udp);
+	if (!sk)
+		return 0;
+	struct sys_stash s = { .sk = sk, .buf = buf, .iovcnt = iovcnt, .udp = udp };
+	bpf_map_update_elem(&sys_inflight, &tid, &s, BPF_ANY);
+	return 0;
+}
+
+/* A TLS stream whose SSL_write just returned on this thread is carried by the socket written next. */
+static __always_inline void bind_tls(__u32 tgid, __u32 tid, __u64 sk)
+{
+	__u64 *ssl = bpf_map_lookup_elem(&ssl_unbound, &tid);
+	if (!ssl)
+		return;
+	__u64 s = *ssl;
+	bpf_map_delete_elem(&ssl_unbound, &tid);
+	struct conn_key k = { .conn = s, .tgid = tgid, .direction = CONTENT_EGRESS };
+	struct conn_val *cv = bpf_map_lookup_elem(&conns, &k);
+	if (cv) {
+		if (cv->bound)
+			return;
+		cv->bound = 1;
+	}
+	__u32 zero = 0;
+	struct content_rec *r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r)
+		return;
+	struct sock *so = (struct sock *)sk;
+	__builtin_memset(&r->h, 0, sizeof r->h);
+	r->h.ktime_ns = bpf_ktime_get_ns();
+	r->h.conn_id = s;
+	r->h.sock_id = sk;
+	r->h.tgid = tgid;
+	r->h.tid = tid;
+	r->h.kind = CONTENT_KIND_BIND;
+	r->h.source = CONTENT_SOURCE_TLS;
+	r->h.direction = CONTENT_EGRESS;
+	r->h.family = BPF_CORE_READ(so, __sk_common.skc_family);
+	r->h.dport = bpf_ntohs(BPF_CORE_READ(so, __sk_common.skc_dport));
+	if (r->h.family == AF_INET) {
+		__u32 a = BPF_CORE_READ(so, __sk_common.skc_daddr);
+		__builtin_memcpy(r->h.daddr, &a, 4);
+	} else {
+		BPF_CORE_READ_INTO(&r->h.daddr, so, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	}
+	if (bpf_ringbuf_output(&rb, r, sizeof(struct content_hdr), 0))
+		count(CONTENT_CNT_LOST_RECORDS, 1);
+}
+
+static __always_inline int sys_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	if (!is_tracked(tgid))
+		return 0;
+	struct sys_stash *sp = bpf_map_lookup_elem(&sys_inflight, &tid);
+	if (!sp)
+		return 0;
+	struct sys_stash s = *sp;
+	bpf_map_delete_elem(&sys_inflight, &tid);
+	if (ret <= 0)
+		return 0;
+	bind_tls(tgid, tid, s.sk);
+	if (s.iovcnt == 0) {
+		struct emit_req q = { .conn = s.sk, .ubuf = s.buf, .n = ret, .sk = s.sk, .tgid = tgid, .tid = tid,
+				      .source = CONTENT_SOURCE_SOCKET, .direction = CONTENT_EGRESS, .udp = s.udp };
+		emit(&q);
+		return 0;
+	}
+	__u64 left = ret;
+	for (int i = 0; i < MAX_IOV; i++) {
+		if (i >= s.iovcnt || left == 0)
+			break;
+		struct iovec v = {};
+		if (bpf_probe_read_user(&v, sizeof v, (void *)(s.buf + i * sizeof(struct iovec))))
+			break;
+		__u64 n = v.iov_len < left ? v.iov_len : left;
+		if (n) {
+			struct emit_req q = { .conn = s.sk, .ubuf = (__u64)v.iov_base, .n = n, .sk = s.sk, .tgid = tgid,
+					      .tid = tid, .source = CONTENT_SOURCE_SOCKET, .direction = CONTENT_EGRESS, .udp = s.udp };
+			emit(&q);
+		}
+		left -= n;
+	}
+	if (left)
+		count(CONTENT_CNT_CUT_WRITE, left); /* iovecs beyond MAX_IOV */
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int content_enter_write(struct trace_event_raw_sys_enter *ctx)
+{
+	return sys_enter((int)ctx->args[0], ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_write")
+int content_exit_write(struct trace_event_raw_sys_exit *ctx)
+{
+	return sys_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int content_enter_sendto(struct trace_event_raw_sys_enter *ctx)
+{
+	return sys_enter((int)ctx->args[0], ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int content_exit_sendto(struct trace_event_raw_sys_exit *ctx)
+{
+	return sys_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int content_enter_writev(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 cnt = ctx->args[2];
+	return sys_enter((int)ctx->args[0], ctx->args[1], cnt ? cnt : 1);
+}
+
+SEC("tracepoint/syscalls/sys_exit_writev")
+int content_exit_writev(struct trace_event_raw_sys_exit *ctx)
+{
+	return sys_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int content_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!is_tracked(id >> 32))
+		return 0;
+	struct user_msghdr m = {};
+	if (bpf_probe_read_user(&m, sizeof m, (void *)ctx->args[1]))
+		return 0;
+	__u32 cnt = m.msg_iovlen;
+	return sys_enter((int)ctx->args[0], (__u64)m.msg_iov, cnt ? cnt : 1);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int content_exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	return sys_exit(ctx->ret);
+}
+
+/* --- TLS: OpenSSL's SSL_write / SSL_read (and _ex), attached by content-ctl --- */
+
+static __always_inline int ssl_enter(__u64 ssl, __u64 buf, __u64 sizep, __u8 direction)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	if (!is_tracked(tgid))
+		return 0;
+	struct ssl_stash s = { .ssl = ssl, .buf = buf, .sizep = sizep, .direction = direction };
+	bpf_map_update_elem(&ssl_inflight, &tid, &s, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int ssl_exit(long ret, bool ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	if (!is_tracked(tgid))
+		return 0;
+	struct ssl_stash *sp = bpf_map_lookup_elem(&ssl_inflight, &tid);
+	if (!sp)
+		return 0;
+	struct ssl_stash s = *sp;
+	bpf_map_delete_elem(&ssl_inflight, &tid);
+	__u64 n = 0;
+	if (ex) {
+		if ((int)ret != 1 || !s.sizep)
+			return 0;
+		if (bpf_probe_read_user(&n, sizeof n, (void *)s.sizep))
+			return 0;
+	} else {
+		if ((int)ret <= 0)
+			return 0;
+		n = (int)ret;
+	}
+	if (s.direction == CONTENT_EGRESS)
+		bpf_map_update_elem(&ssl_unbound, &tid, &s.ssl, BPF_ANY);
+	struct emit_req q = { .conn = s.ssl, .ubuf = s.buf, .n = n, .tgid = tgid, .tid = tid,
+			      .source = CONTENT_SOURCE_TLS, .direction = s.direction };
+	emit(&q);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_enter, void *ssl, const void *buf, int num)
+{
+	return ssl_enter((__u64)ssl, (__u64)buf, 0, CONTENT_EGRESS);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_write_exit, int ret)
+{
+	return ssl_exit(ret, false);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex_enter, void *ssl, const void *buf, size_t num, size_t *written)
+{
+	return ssl_enter((__u64)ssl, (__u64)buf, (__u64)written, CONTENT_EGRESS);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_write_ex_exit, int ret)
+{
+	return ssl_exit(ret, true);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_enter, void *ssl, void *buf, int num)
+{
+	return ssl_enter((__u64)ssl, (__u64)buf, 0, CONTENT_INGRESS);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_read_exit, int ret)
+{
+	return ssl_exit(ret, false);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, size_t num, size_t *readbytes)
+{
+	return ssl_enter((__u64)ssl, (__u64)buf, (__u64)readbytes, CONTENT_INGRESS);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_read_ex_exit, int ret)
+{
+	return ssl_exit(ret, true);
+}
+
+char LICENSE[] SEC("license") = "GPL";

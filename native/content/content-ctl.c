@@ -1,0 +1,304 @@
+/* content-ctl: loads the content-capture object (bpf/content/content.bpf.c)
+ * for the sensor, which starts it and drives it over pipes. A process of its
+ * own rather than part of the addon: the sensor's object and addon stay as
+ * they are, and the capture can be left out (or fail to load) on its own.
+ *
+ *   content-ctl [--max-write N] [--max-conn-egress N] [--max-conn-ingress N]
+ *
+ * stdin, one command a line:
+ *   track TGID | untrack TGID      capture (or stop capturing) this process
+ *   cgroup ID | uncgroup ID        processes exec'd in this cgroup v2 are tracked (forks inherit)
+ *   attach PATH                    uprobes on SSL_write/SSL_read(_ex) of this ELF file
+ *                                  (once per inode; e.g. /proc/PID/exe, /proc/PID/map_files/A-B)
+ *   counters                       the counters, summed over CPUs
+ * stdout, frames: u32 type, u32 length (little-endian), then `length` bytes:
+ *   type 1: one kernel record (struct content_hdr + data, content.h)
+ *   type 2: one line of JSON (ready, replies, errors)
+ * Ends when stdin closes (the sensor went away). Exit 1: could not load.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "content.h"
+#include "content.skel.h"
+
+#define MAX_TARGETS 64
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static struct content_bpf *skel;
+static struct {
+	dev_t dev;
+	ino_t ino;
+	struct bpf_link *links[8];
+} targets[MAX_TARGETS];
+static int ntargets;
+
+static void frame(unsigned type, const void *data, unsigned len)
+{
+	unsigned h[2] = { type, len };
+	fwrite(h, sizeof h, 1, stdout);
+	fwrite(data, len, 1, stdout);
+}
+
+static void json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void json(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (n >= (int)sizeof buf)
+		n = sizeof buf - 1;
+	frame(2, buf, n);
+	fflush(stdout);
+}
+
+/* A JSON string of a path: escapes quotes, backslashes and control bytes. */
+static void quote(const char *s, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (; *s && o + 7 < cap; s++) {
+		unsigned char c = *s;
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			o += snprintf(out + o, cap - o, "\\u%04x", c);
+		} else {
+			out[o++] = c;
+		}
+	}
+	out[o] = 0;
+}
+
+static int on_record(void *ctx, void *data, size_t len)
+{
+	(void)ctx;
+	frame(1, data, len);
+	return 0;
+}
+
+static void attach(const char *path)
+{
+	char q[512];
+	quote(path, q, sizeof q);
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		json("{\"attach\":\"%s\",\"ok\":false,\"error\":\"%s\"}", q, strerror(errno));
+		return;
+	}
+	for (int i = 0; i < ntargets; i++) {
+		if (targets[i].dev == st.st_dev && targets[i].ino == st.st_ino) {
+			json("{\"attach\":\"%s\",\"ok\":true,\"already\":true}", q);
+			return;
+		}
+	}
+	if (ntargets >= MAX_TARGETS) {
+		json("{\"attach\":\"%s\",\"ok\":false,\"error\":\"too many targets\"}", q);
+		return;
+	}
+	struct {
+		struct bpf_program *prog;
+		const char *func;
+		bool ret;
+	} probes[] = {
+		{ skel->progs.ssl_write_enter, "SSL_write", false },
+		{ skel->progs.ssl_write_exit, "SSL_write", true },
+		{ skel->progs.ssl_write_ex_enter, "SSL_write_ex", false },
+		{ skel->progs.ssl_write_ex_exit, "SSL_write_ex", true },
+		{ skel->progs.ssl_read_enter, "SSL_read", false },
+		{ skel->progs.ssl_read_exit, "SSL_read", true },
+		{ skel->progs.ssl_read_ex_enter, "SSL_read_ex", false },
+		{ skel->progs.ssl_read_ex_exit, "SSL_read_ex", true },
+	};
+	int t = ntargets, got = 0;
+	char missing[128] = "";
+	memset(&targets[t], 0, sizeof targets[t]);
+	for (unsigned i = 0; i < N(probes); i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = probes[i].func, .retprobe = probes[i].ret);
+		/* pid -1: every process mapping this file; the programs filter by `tracked` first. */
+		struct bpf_link *l = bpf_program__attach_uprobe_opts(probes[i].prog, -1, path, 0, &o);
+		if (!l) {
+			if (!probes[i].ret && strlen(missing) + strlen(probes[i].func) + 2 < sizeof missing) {
+				strcat(missing, " ");
+				strcat(missing, probes[i].func);
+			}
+			continue;
+		}
+		targets[t].links[i] = l;
+		got++;
+	}
+	if (got == 0) {
+		json("{\"attach\":\"%s\",\"ok\":false,\"error\":\"no SSL_write/SSL_read to attach to\"}", q);
+		return;
+	}
+	targets[t].dev = st.st_dev;
+	targets[t].ino = st.st_ino;
+	ntargets++;
+	json("{\"attach\":\"%s\",\"ok\":true,\"probes\":%d,\"missing\":\"%s\"}", q, got, missing);
+}
+
+static void counters(void)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	if (ncpu <= 0)
+		return;
+	__u64 *vals = calloc(ncpu, sizeof(__u64));
+	__u64 sums[CONTENT_CNT_MAX] = {};
+	int fd = bpf_map__fd(skel->maps.counters);
+	for (__u32 k = 0; k < CONTENT_CNT_MAX; k++) {
+		if (bpf_map_lookup_elem(fd, &k, vals) == 0)
+			for (int c = 0; c < ncpu; c++)
+				sums[k] += vals[c];
+	}
+	free(vals);
+	json("{\"counters\":{\"records\":%llu,\"bytes\":%llu,\"cutWriteBytes\":%llu,\"cutConnBytes\":%llu,"
+	     "\"lostRecords\":%llu,\"lostBytes\":%llu,\"readFaults\":%llu,\"tlsSockets\":%llu,\"trackedFull\":%llu}}",
+	     (unsigned long long)sums[0], (unsigned long long)sums[1], (unsigned long long)sums[2],
+	     (unsigned long long)sums[3], (unsigned long long)sums[4], (unsigned long long)sums[5],
+	     (unsigned long long)sums[6], (unsigned long long)sums[7], (unsigned long long)sums[8]);
+}
+
+static void command(char *line)
+{
+	char *nl = strchr(line, '\n');
+	if (nl)
+		*nl = 0;
+	char *arg = strchr(line, ' ');
+	if (arg)
+		*arg++ = 0;
+	__u32 one = 1;
+	if (!strcmp(line, "track") && arg) {
+		__u32 tgid = strtoul(arg, NULL, 10);
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.tracked), &tgid, &one, BPF_ANY))
+			json("{\"track\":%u,\"ok\":false,\"error\":\"%s\"}", tgid, strerror(errno));
+	} else if (!strcmp(line, "untrack") && arg) {
+		__u32 tgid = strtoul(arg, NULL, 10);
+		bpf_map_delete_elem(bpf_map__fd(skel->maps.tracked), &tgid);
+	} else if (!strcmp(line, "cgroup") && arg) {
+		__u64 id = strtoull(arg, NULL, 10);
+		int err = bpf_map_update_elem(bpf_map__fd(skel->maps.cgroups), &id, &one, BPF_ANY);
+		json("{\"cgroup\":\"%llu\",\"ok\":%s}", (unsigned long long)id, err ? "false" : "true");
+	} else if (!strcmp(line, "uncgroup") && arg) {
+		__u64 id = strtoull(arg, NULL, 10);
+		bpf_map_delete_elem(bpf_map__fd(skel->maps.cgroups), &id);
+	} else if (!strcmp(line, "attach") && arg) {
+		attach(arg);
+	} else if (!strcmp(line, "counters")) {
+		counters();
+	} else if (line[0]) {
+		json("{\"error\":\"unknown command\"}");
+	}
+}
+
+static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long long max_write = 16384, max_egress = 256 * 1024, max_ingress = 1024 * 1024;
+	for (int i = 1; i + 1 < argc; i += 2) {
+		unsigned long long v = strtoull(argv[i + 1], NULL, 10);
+		if (!strcmp(argv[i], "--max-write"))
+			max_write = v;
+		else if (!strcmp(argv[i], "--max-conn-egress"))
+			max_egress = v;
+		else if (!strcmp(argv[i], "--max-conn-ingress"))
+			max_ingress = v;
+		else {
+			fprintf(stderr, "content-ctl: unknown option %s\n", argv[i]);
+			return 2;
+		}
+	}
+	if (max_write == 0 || max_write > CONTENT_MAX_WRITE)
+		max_write = CONTENT_MAX_WRITE;
+	signal(SIGPIPE, SIG_IGN);
+	libbpf_set_print(print_libbpf);
+	skel = content_bpf__open();
+	if (!skel) {
+		fprintf(stderr, "content-ctl: open failed: %s\n", strerror(errno));
+		return 1;
+	}
+	skel->rodata->max_write = max_write;
+	skel->rodata->max_conn_egress = max_egress;
+	skel->rodata->max_conn_ingress = max_ingress;
+	/* The uprobes are attached per file by `attach`, not here. */
+	const char *manual[] = { "ssl_write_enter", "ssl_write_exit", "ssl_write_ex_enter", "ssl_write_ex_exit",
+				 "ssl_read_enter", "ssl_read_exit", "ssl_read_ex_enter", "ssl_read_ex_exit" };
+	for (unsigned i = 0; i < N(manual); i++)
+		bpf_program__set_autoattach(bpf_object__find_program_by_name(skel->obj, manual[i]), false);
+	int err = content_bpf__load(skel);
+	if (err) {
+		fprintf(stderr, "content-ctl: load failed: %s\n", strerror(-err));
+		return 1;
+	}
+	err = content_bpf__attach(skel);
+	if (err) {
+		fprintf(stderr, "content-ctl: attach failed: %s\n", strerror(-err));
+		return 1;
+	}
+	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.rb), on_record, NULL, NULL);
+	if (!rb) {
+		fprintf(stderr, "content-ctl: ring buffer: %s\n", strerror(errno));
+		return 1;
+	}
+	json("{\"ready\":true,\"maxWrite\":%llu,\"maxConnEgress\":%llu,\"maxConnIngress\":%llu}", max_write, max_egress, max_ingress);
+	/* Commands are read with read(2) into a buffer of our own and every whole
+	 * line in it is run: stdio's buffering would keep later lines of one read
+	 * hidden from poll(). */
+	static char in[8192];
+	size_t have = 0;
+	struct pollfd fds[2] = { { .fd = 0, .events = POLLIN }, { .fd = ring_buffer__epoll_fd(rb), .events = POLLIN } };
+	for (;;) {
+		int n = poll(fds, 2, 200);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (fds[1].revents & POLLIN || n == 0) {
+			ring_buffer__consume(rb);
+			fflush(stdout);
+		}
+		if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t got = read(0, in + have, sizeof in - 1 - have);
+			if (got <= 0 && !(got < 0 && errno == EINTR))
+				break;
+			if (got > 0)
+				have += got;
+			char *start = in, *nl;
+			while ((nl = memchr(start, '\n', in + have - start))) {
+				*nl = 0;
+				command(start);
+				start = nl + 1;
+			}
+			have -= start - in;
+			memmove(in, start, have);
+			if (have == sizeof in - 1) /* a line longer than the buffer: drop it */
+				have = 0;
+			fflush(stdout);
+		}
+		if (ferror(stdout))
+			break;
+	}
+	ring_buffer__consume(rb);
+	fflush(stdout);
+	ring_buffer__free(rb);
+	for (int i = 0; i < ntargets; i++)
+		for (int j = 0; j < 8; j++)
+			bpf_link__destroy(targets[i].links[j]);
+	content_bpf__destroy(skel);
+	return 0;
+}
