@@ -28,6 +28,8 @@ if [ -x bpf/egress/.output/egress-ctl ]; then
 fi
 # sensor isolate/release: the containment tool (embeds its BPF object), where the CLI looks for it
 mkdir -p "$lib/bpf/egress/.output" && cp bpf/egress/.output/egress-ctl "$lib/bpf/egress/.output/"
+# egress content capture (secret_egress): its loader embeds its BPF object; sensor run warns and goes on without it
+[ -f bpf/content/.output/content-ctl ] && mkdir -p "$lib/bpf/content/.output" && cp bpf/content/.output/content-ctl "$lib/bpf/content/.output/"
 # node_modules/.cache holds test-only downloads (a real agent CLI): not shipped.
 tar -C . --exclude=node_modules/.cache -cf - node_modules | tar -C "$lib" -xf -
 (cd "$lib" && npm prune --omit=dev --ignore-scripts --no-audit --no-fund >/dev/null)
