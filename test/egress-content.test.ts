@@ -242,13 +242,17 @@ fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, bo
   it('a process that is not an agent sends the same and raises nothing', async () => {
     const r = spawnSync(process.execPath, [join(dir, 'client.js'), keyFile(), `http://127.0.0.1:${httpPort}/v1/chat/completions`], { encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
-    const before = alerts().length;
+    // Only secret_egress counts here: the marker agent's read-then-connect may raise other rules too (exfiltration).
+    const leaks = () => alerts().filter((a) => a.rule === 'secret_egress');
+    const before = leaks().length;
     // A marker agent after it: once its alert is stored, the untracked one would have been too.
     const marker = `egress-marker-${process.pid}`;
     expect(launch(marker, `http://127.0.0.1:${httpPort}/m`).status).toBe(0);
     await until(() => leakOf(marker) !== undefined, 'the marker alert', 20_000).catch((e) => { console.log(run.err().slice(-6000)); throw e; });
-    if (alerts().length !== before + 1) console.log(run.err().slice(-6000));
-    expect(alerts().length).toBe(before + 1);
+    const after = leaks();
+    if (after.length !== before + 1) console.log(run.err().slice(-6000));
+    expect(after.length).toBe(before + 1);
+    expect(after.some((a) => a.agent === marker)).toBe(true);
   }, 90_000);
 });
 
