@@ -1,4 +1,4 @@
-// Overview: each agent (state, live instances, baseline), alerts by severity over time, loss counters, containment in force.
+// Overview: each agent (state, live instances, baseline), alerts by severity over time, loss counters, forwarder lag, containment in force.
 import { useEffect, useState } from 'preact/hooks';
 import { SEVERITIES, shortTime } from './api.js';
 import { useData } from './use-data.js';
@@ -77,6 +77,21 @@ function Loss({ collector }) {
   );
 }
 
+/** Each forwarder of the collector (sensor run --forward): where it ships, how far behind, its last error. */
+function Forwarders({ collector }) {
+  if (collector.error) return null;
+  const list = collector.status.forwarders ?? [];
+  if (!list.length) return <p class="muted">no forwarder runs in this collector</p>;
+  return (
+    <table>
+      <thead><tr><th>destination</th><th>lag</th><th>shipped</th><th>lost</th><th>last error</th></tr></thead>
+      <tbody>{list.map((f) => <tr><td class="mono">{f.destination}</td>
+        <td>{f.lag_events ?? 0} events{Number(f.lag_ns ?? 0) > 0 ? `, ${Math.round(Number(f.lag_ns) / 1e9)} s` : ''}</td>
+        <td>{f.shipped ?? 0}</td><td>{f.lost ?? 0}</td><td class="mono">{f.last_error || 'none'}</td></tr>)}</tbody>
+    </table>
+  );
+}
+
 export function Overview({ version }) {
   const [tick, setTick] = useState(0);
   useEffect(() => { const t = setInterval(() => setTick((x) => x + 1), 5000); return () => clearInterval(t); }, []);
@@ -92,6 +107,8 @@ export function Overview({ version }) {
       <SeverityChart alerts={data.alerts} />
       <h2>Loss counters</h2>
       <Loss collector={data.collector} />
+      <h2>Forwarders</h2>
+      <Forwarders collector={data.collector} />
       <h2>Containment in force</h2>
       {!Array.isArray(data.containment) ? <p class="muted">unknown: {data.containment.error}</p>
         : contained.length === 0 ? <p class="muted">none</p>
