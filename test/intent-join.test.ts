@@ -2,12 +2,10 @@
 // calls, process trees from fork events, file tool calls to opens, either
 // order of arrival, actions with no tool call behind them, the links table
 // and the timeline line.
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import type { ActionEvent } from '../collector/intent/join/action-event.js';
 import { intentCallOf } from '../collector/intent/join/intent-call.js';
 import { IntentJoiner, type IntentLink } from '../collector/intent/join/intent-joiner.js';
-import { IntentLinksTable } from '../collector/intent/join/intent-links-table.js';
 import { argvMatchesIntent, shellIntentOf, simpleCommands } from '../collector/intent/join/shell-command.js';
 import { formatIntentLine } from '../collector/intent/join/timeline-line.js';
 import { emptyTurn, toolCall, type ModelTurn } from '../collector/intent/turn.js';
@@ -121,21 +119,8 @@ describe('intent join', () => {
   });
 });
 
-describe('links table and timeline line', () => {
-  it('stores calls and links (no arguments kept) and tells the story in one line', () => {
-    const db = new Database(':memory:');
-    const table = new IntentLinksTable(db);
-    const call = intentCallOf(turn(), shellCall('cat ~/.ssh/id_rsa'), { tsMs: T0, agentPid: 100, home: HOME })!;
-    table.store([call], [
-      { callKey: call.key, eventId: 11, relation: 'shell', depth: 0, tsMs: T0 },
-      { callKey: call.key, eventId: 12, relation: 'open', depth: 0, tsMs: T0 },
-      { callKey: null, eventId: 13, relation: 'no_tool_call', depth: 0, tsMs: T0 },
-    ]);
-    table.store([call], [{ callKey: call.key, eventId: 12, relation: 'open', depth: 0, tsMs: T0 }]);
-    expect(table.ofCall(call.key).map((l) => [l.eventId, l.relation])).toEqual([[11, 'shell'], [12, 'open']]);
-    expect(table.ofEvent(13)).toEqual([{ callKey: null, toolName: null, subject: null, eventId: 13, relation: 'no_tool_call', depth: 0 }]);
-    expect(db.prepare('SELECT subject, length(args_sha256) AS n FROM tool_calls').get()).toEqual({ subject: 'cat ~/.ssh/id_rsa', n: 64 });
-    expect(() => table.store([], [{ callKey: 'nope', eventId: 1, relation: 'open', depth: 0, tsMs: 0 }])).toThrow(/unknown tool call/);
+describe('timeline line', () => {
+  it('tells the story in one line, hostile bytes escaped', () => {
     const line = formatIntentLine('run_shell_command', 'cat ~/.ssh/id_rsa', [
       { kind: 'exec', text: '/usr/bin/cat' }, { kind: 'open', text: '/home/u/.ssh/id_rsa' }, { kind: 'open', text: '/home/u/.ssh/id_rsa' }, { kind: 'alert', text: 'secret_read' },
     ]);

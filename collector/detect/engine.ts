@@ -22,6 +22,8 @@ import type { ContentResult } from '../store/file-rows.js';
 import { builtInClasses } from '../sensitive/catalogue.js';
 import { DETECTORS } from './detectors/index.js';
 import { egressSubject, egressSummary, SECRET_EGRESS_RULE, type EgressFinding } from './egress-finding.js';
+import { UNEXPLAINED_ACTION, unexplainedActionDraft } from './unexplained-action.js';
+import type { UnexplainedAction } from '../intent/intent-service.js';
 import { count, spanText } from './duration.js';
 import { areaOf, destinationOf, generalisePath, type PathContext } from './generalise.js';
 import { GrantSet } from './grants.js';
@@ -163,6 +165,25 @@ export class DetectionEngine {
     const ev = { id: 0n, tsNs: BigInt(f.tsNs), event: { pid: f.pid } as SensorEvent, instance: inst, features: {} } as JudgedEvent;
     const draft: AlertDraft = { rule: SECRET_EGRESS_RULE, severity: 'critical', subject: egressSubject(f), summary: egressSummary(f), evidence: [] };
     this.write(() => this.storeAlerts([{ draft, rule: SECRET_EGRESS_RULE, severity: 'critical', ev }]));
+  }
+
+  /**
+   * An exec the intent join found no tool call behind, in an instance whose
+   * turns are visible (unexplained-action.ts says which ones matter): an
+   * `unexplained_action` alert with the exec as evidence.
+   */
+  unexplainedAction(u: UnexplainedAction): void {
+    if (this.closed || !u.action.agent || u.action.agentPid === undefined) return;
+    const draft = unexplainedActionDraft(u.eventId, u.action);
+    if (!draft) return;
+    this.agent(u.action.agent);
+    const live = [...this.tracker.all()].find((li) => li.inst.sensorId === u.sensorId && li.inst.agentPid === u.action.agentPid && li.inst.agent === u.action.agent);
+    const inst: Instance = live?.inst ?? {
+      id: -u.action.agentPid, sensorId: u.sensorId, agent: u.action.agent, agentPid: u.action.agentPid, startNs: null, endNs: null,
+      uid: null, home: null, cwd: null, exe: null, argv: [],
+    };
+    const ev = { id: BigInt(u.eventId), tsNs: BigInt(u.action.tsMs) * 1_000_000n, event: { pid: u.action.pid } as SensorEvent, instance: inst, features: {} } as JudgedEvent;
+    this.write(() => this.storeAlerts([{ draft, rule: UNEXPLAINED_ACTION.id, severity: UNEXPLAINED_ACTION.severity, ev }]));
   }
 
   /** Resolves once every queued event is judged (tests, shutdown). */

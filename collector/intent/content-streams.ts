@@ -27,6 +27,8 @@ export interface ContentChunk {
   budgetExhausted?: boolean;
   /** the remote end, for the turn's record */
   remote?: string;
+  /** answers on this stream are never captured (plain sockets): a whole request is a turn at once */
+  requestOnly?: boolean;
 }
 
 export interface CapturedTurn {
@@ -75,7 +77,7 @@ export class ContentStreams {
     if (!s) {
       if (this.streams.size >= this.opts.maxStreams) out.push(...this.closeKey(this.streams.keys().next().value as string, false, true));
       s = {
-        conn: new HttpConnection(this.opts.limits), next: { egress: 0, ingress: 0 }, lastMs: c.tsMs, firstMs: c.tsMs,
+        conn: new HttpConnection(this.opts.limits, c.requestOnly === true), next: { egress: 0, ingress: 0 }, lastMs: c.tsMs, firstMs: c.tsMs,
         meta: { pid: c.pid, agentPid: c.agentPid, agent: c.agent, remote: c.remote }, exhausted: false,
       };
       this.streams.set(c.connKey, s);
@@ -107,6 +109,13 @@ export class ContentStreams {
   /** The connection closed (close/shutdown seen, or the process exited). */
   close(connKey: string, cleanClose = true): CapturedTurn[] {
     return this.closeKey(connKey, cleanClose);
+  }
+
+  /** Close the streams whose key starts with `prefix` (a process exited: its sockets are gone). */
+  closeWhere(prefix: string): CapturedTurn[] {
+    const out: CapturedTurn[] = [];
+    for (const key of [...this.streams.keys()]) if (key.startsWith(prefix)) out.push(...this.closeKey(key, false));
+    return out;
   }
 
   /** Close streams idle since before nowMs - idleMs (as cut: their end was not seen). */

@@ -44,6 +44,12 @@ export interface ModelTurn {
   toolCalls: ToolCall[];
   /** tool results the agent sent back in this request (answers to the previous turn) */
   toolResults: ToolResult[];
+  /**
+   * the calls of the previous answer, as the agent repeats them in this
+   * request's history before their results (OpenAI Chat): the only view of
+   * the calls where the answers are not captured (plain sockets)
+   */
+  echoedToolCalls?: ToolCall[];
   /** the request or the answer was not whole (cut, over a limit, unparsable) */
   incomplete: boolean;
   /** ISO time when known (transcripts carry it; HTTP turns get it from capture) */

@@ -120,7 +120,7 @@ export class EventStore {
   private stmts?: ReturnType<EventStore['prepareWriter']>;
   private commitTx?: (input: CommitInput, cols: EventColumns[], digest: Buffer) => { batchId: bigint; ids: bigint[]; link: Buffer };
   private closed = false;
-  private committedListener?: (batch: CommittedBatch) => void;
+  private readonly committedListeners: ((batch: CommittedBatch) => void)[] = [];
   private contentListener?: (result: ContentResult) => void;
   private tagger?: SensitiveTagger;
   private lastTags?: (string[] | undefined)[];
@@ -206,7 +206,8 @@ export class EventStore {
     if (this.walBound?.afterCommit()) this.counts.walTruncations++;
     const sensitive = this.lastTags;
     this.lastTags = undefined;
-    this.committedListener?.({ sensorId: input.sensorId, events: input.events, ids: done.ids, ...(sensitive ? { sensitive } : {}) });
+    const committed: CommittedBatch = { sensorId: input.sensorId, events: input.events, ids: done.ids, ...(sensitive ? { sensitive } : {}) };
+    for (const l of this.committedListeners) l(committed);
     return { duplicate: false, eventIds: done.ids };
   }
 
@@ -218,9 +219,15 @@ export class EventStore {
     this.contentListener = listener;
   }
 
-  /** Called after each new batch is committed (the detection engine's feed; it must only queue). */
+  /** Called after each new batch is committed (the detection engine's and the intent join's feed; they must only queue). */
   onCommitted(listener: (batch: CommittedBatch) => void): void {
-    this.committedListener = listener;
+    this.committedListeners.push(listener);
+  }
+
+  /** The chained-rows writer, for facts written after their batch (collector/intent); writer only. */
+  get rowChain(): ChainedRowWriter {
+    if (!this.chain) throw new Error('the store is open read-only');
+    return this.chain;
   }
 
   // One job per distinct path of a batch: an agent reading the same file

@@ -43,6 +43,7 @@ export class Retention {
   private readonly deleteBatches: Database.Statement;
   private readonly deleteFileLinks: Database.Statement;
   private readonly deleteTags: Database.Statement;
+  private readonly deleteIntent: Database.Statement[];
   private readonly anchor: Database.Statement;
   private readonly lastPrunableRow: Database.Statement;
   private readonly deleteRows: Database.Statement;
@@ -63,6 +64,7 @@ export class Retention {
     this.deleteBatches = db.prepare('DELETE FROM batches WHERE id <= ?');
     this.deleteFileLinks = db.prepare('DELETE FROM file_links WHERE batch_id <= ?');
     this.deleteTags = db.prepare('DELETE FROM sensitive_tags WHERE batch_id <= ?');
+    this.deleteIntent = ['model_turns', 'tool_calls', 'intent_links'].map((t) => db.prepare(`DELETE FROM ${t} WHERE batch_id <= ?`));
     this.anchor = db.prepare(
       `INSERT INTO chain_anchor (id, batch_id, link, pruned_batches, pruned_events, updated_at)
        VALUES (1, ?, ?, ?, ?, ?)
@@ -91,6 +93,7 @@ export class Retention {
       this.deleteBatches.run(last.id);
       this.deleteFileLinks.run(last.id);
       this.deleteTags.run(last.id);
+      for (const d of this.deleteIntent) d.run(last.id);
       this.anchor.run(last.id, last.hash, batches.length, events, Date.now());
       const row = this.lastPrunableRow.get(last.id) as { id: bigint; link: Buffer } | undefined;
       if (row) {

@@ -14,6 +14,7 @@
 // still be chosen with the `synchronous` option where speed matters more;
 // bench/store-ingest.js measures the difference (SYNC=NORMAL|FULL).
 import type Database from 'better-sqlite3';
+import { INTENT_SCHEMA_SQL } from '../intent/intent-rows.js';
 
 export const DB_FILE_NAME = 'events.db';
 // 2: chained_rows (file hashes under the chain), batches.rows_head_* and
@@ -225,7 +226,7 @@ CREATE TABLE IF NOT EXISTS alerts (
   event_id INTEGER,
   details  TEXT
 );
-`;
+` + INTENT_SCHEMA_SQL;
 
 export type Synchronous = 'NORMAL' | 'FULL';
 

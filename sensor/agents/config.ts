@@ -34,6 +34,11 @@ export interface AgentSpec {
   grants?: GrantsInput;
   /** detection settings of this agent (learning, detectors' parameters) */
   detect?: DetectInput;
+  /**
+   * keep the text of its model turns (tool calls with arguments, tool
+   * results; bounded) in the store; off: names, subjects and digests only
+   */
+  keepContent?: boolean;
 }
 
 const absolutePath = z.string().startsWith('/', 'must be an absolute path')
@@ -63,6 +68,7 @@ const agentSchema = z.object({
   interpreters: z.array(comm).min(1).optional(),
   grants: grantsSchema.optional(),
   detect: detectSchema.optional(),
+  keepContent: z.boolean().optional(),
 }).strict().refine((a) => a.exe.length + a.comm.length + a.cgroup.length + a.argv.length > 0, {
   message: 'needs at least one of exe, comm, cgroup, argv',
 });

@@ -37,6 +37,8 @@ export interface EgressContentOptions {
    * (see preattach()); run.ts passes the node binary it runs on.
    */
   preattach?: string[];
+  /** every data record of an agent process, both directions (intent-capture.ts parses model turns from them) */
+  onContent?: (r: ContentRecord, agent: string, agentPid: number) => void;
 }
 
 const HOLD_MS = 10_000;
@@ -221,7 +223,7 @@ export class EgressContent {
       }
       return;
     }
-    if (r.direction !== 'egress') return; // ingress (TLS answers) is for the intent work, not DLP
+    if (r.direction !== 'egress' && !this.opts.onContent) return; // ingress (TLS answers) is for the intent work, not DLP
     const info = this.procs.get(r.tgid);
     if (!info) {
       const h = this.held.get(r.tgid) ?? { since: Date.now(), recs: [] };
@@ -230,6 +232,12 @@ export class EgressContent {
       this.held.set(r.tgid, h);
       return;
     }
+    try {
+      this.opts.onContent?.(r, info.agent, info.agentPid);
+    } catch (err) {
+      this.opts.log(`content not handed to intent: ${(err as Error).message}`);
+    }
+    if (r.direction !== 'egress') return;
     this.stats.records++;
     this.stats.bytes += r.data.length;
     // With the tgid: a struct sock's address is reused by later sockets, of this process or others.

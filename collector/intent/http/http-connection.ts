@@ -20,7 +20,12 @@ export class HttpConnection {
   private readonly done: HttpExchange[] = [];
   unansweredDropped = 0;
 
-  constructor(limits: Partial<HttpLimits> = {}) {
+  /**
+   * requestOnly: the capture carries no answers on this connection (the
+   * kernel captures plain sockets' sends only): each request is an exchange
+   * as soon as it is whole, rather than when the connection closes.
+   */
+  constructor(limits: Partial<HttpLimits> = {}, private readonly requestOnly = false) {
     this.requests = new HttpMessageParser('request', { limits });
     this.responses = new HttpMessageParser('response', {
       limits,
@@ -53,6 +58,10 @@ export class HttpConnection {
   }
 
   private queue(req: HttpMessage): void {
+    if (this.requestOnly) {
+      this.done.push({ request: req });
+      return;
+    }
     if (this.pending.length >= MAX_PENDING_REQUESTS) {
       this.done.push({ request: this.pending.shift()! });
       this.unansweredDropped++;

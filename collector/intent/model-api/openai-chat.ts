@@ -19,6 +19,14 @@ export function openAiChatRequest(body: unknown, turn: ModelTurn): void {
     if (!isRecord(m) || m.role !== 'tool') continue;
     turn.toolResults.push({ callId: asString(m.tool_call_id), content: contentText(m.content), ...(asString(m.name) ? { name: asString(m.name) } : {}) });
   }
+  const asked = last >= 0 && turn.toolResults.length > 0 ? messages[last] : undefined;
+  if (isRecord(asked)) {
+    const echoed = asArray(asked.tool_calls).filter(isRecord).map((c) => {
+      const fn = isRecord(c.function) ? c.function : {};
+      return toolCall(asString(fn.name) ?? '', asString(fn.arguments) ?? '', asString(c.id));
+    });
+    if (echoed.length > 0) turn.echoedToolCalls = echoed;
+  }
 }
 
 export function openAiChatResponse(body: unknown, turn: ModelTurn): void {

@@ -45,7 +45,8 @@ import { LaunchRegistry } from '../../launch/launch-registry.js';
 import { removeRunAddress, writeRunAddress } from '../../launch/run-address.js';
 import { EgressContent } from '../../content/egress-content.js';
 import { writeVisibility } from '../../content/visibility-file.js';
-import { reportEgressFinding } from '../../../collector/server/store-worker.js';
+import { reportEgressFinding, reportTurns } from '../../../collector/server/store-worker.js';
+import { IntentCapture } from '../../content/intent-capture.js';
 import type { EgressFinding } from '../../../collector/detect/egress-finding.js';
 
 interface RunOptions extends DetectFlags {
@@ -167,7 +168,9 @@ async function run(opts: RunOptions): Promise<void> {
     client.push(events);
   });
   if (embedded) launches.adoptLeftovers(sensor.registry);
-  const content = opts.contentCapture ? await startContent(opts, log, embedded?.store) : undefined;
+  const intent = opts.contentCapture ? startIntent(opts, log, agents, embedded?.store) : undefined;
+  if (intent) sensor.onEvents((events) => intent.observe(events));
+  const content = opts.contentCapture ? await startContent(opts, log, embedded?.store, intent) : undefined;
   if (content) sensor.onEvents((events) => content.observe(events));
   try {
     await sensor.start();
@@ -212,6 +215,7 @@ async function run(opts: RunOptions): Promise<void> {
   launches.close();
   await sensor.stop();
   await content?.stop();
+  intent?.stop();
   const transport = await client.close(5000);
   await forwarding?.stop();
   await embedded?.stop();
@@ -224,7 +228,7 @@ async function run(opts: RunOptions): Promise<void> {
  * collector (or --no-detect) there is no engine here: findings are logged.
  * A capture that cannot load is a warning, not a stop.
  */
-async function startContent(opts: RunOptions, log: Logger, store: Parameters<typeof reportEgressFinding>[0] | undefined): Promise<EgressContent | undefined> {
+async function startContent(opts: RunOptions, log: Logger, store: Parameters<typeof reportEgressFinding>[0] | undefined, intent?: IntentCapture): Promise<EgressContent | undefined> {
   const report = (f: EgressFinding): void => {
     if (store && reportEgressFinding(store, f)) return;
     log.warn({ egress: f }, `secret egress (not stored: no embedded collector with detection): ${f.agent} to ${f.destination}`);
@@ -236,6 +240,7 @@ async function startContent(opts: RunOptions, log: Logger, store: Parameters<typ
       bounds: { maxWrite: opts.contentMaxWrite, maxConnEgress: opts.contentMaxConn },
       // node: the runtime of most agent CLIs (Claude Code, Gemini CLI, Qwen Code); probes in place before their first request
       preattach: opts.contentPreattach ? [realpathSync(process.execPath)] : [],
+      ...(intent ? { onContent: (r, agent, agentPid) => intent.chunk(r, agent, agentPid) } : {}),
     });
     log.info({ maxWrite: opts.contentMaxWrite, maxConnEgress: opts.contentMaxConn }, 'egress content capture on (agent processes only)');
     return c;
@@ -243,6 +248,25 @@ async function startContent(opts: RunOptions, log: Logger, store: Parameters<typ
     log.warn({ err: (err as Error).message }, 'egress content capture not available: no secret_egress alerts');
     return undefined;
   }
+}
+
+/**
+ * Model turns from the captured traffic and the agents' session files
+ * (sensor/content/intent-capture.ts), parsed here; the turn records go to the
+ * embedded collector's store, which joins their tool calls to the events.
+ * With a remote collector they are not carried (the wire has no field for
+ * them yet): logged as counted, not stored.
+ */
+function startIntent(opts: RunOptions, log: Logger, agents: AgentSpec[], store: Parameters<typeof reportTurns>[0] | undefined): IntentCapture {
+  const keep = new Set(agents.filter((a) => a.keepContent).map((a) => a.name));
+  let unstored = 0;
+  return new IntentCapture({
+    sensorId: opts.sensorId, log: (m) => log.info(m), keepContent: (agent) => keep.has(agent),
+    report: (turns) => {
+      if (store && reportTurns(store, turns)) return;
+      if (unstored++ % 100 === 0) log.warn({ turns: unstored }, 'model turns not stored: no embedded collector (turns do not travel to a remote collector yet)');
+    },
+  });
 }
 
 /** Runs a check of the command line; its error is a usage error (exit 2). */

@@ -1,0 +1,166 @@
+// Model turns from live capture, in the sensor: the plaintext chunks the
+// content capture already has for agent processes (both directions over TLS,
+// what agents send on plain sockets) go through the HTTP/model-API parsers
+// (collector/intent) here, so the bytes never leave the host; only turn
+// records travel to the store (turn-record.ts: names, call ids, subjects,
+// digests of the arguments). A second source needs no TLS: the session files
+// agents write under their user's home (Claude Code, Codex, Gemini CLI, Qwen
+// Code), read as that user would (owner-checked, no symlinks followed).
+//
+// Plain sockets: the kernel captures what the agent sends, not what it
+// receives, so a request is a turn as soon as it is whole, and the tool
+// calls of the previous answer are those the request repeats before their
+// results (OpenAI Chat); they arrive after the command ran, which the join
+// allows for (a late call claims the exec it already saw).
+import { ContentStreams, type CapturedTurn } from '../../collector/intent/content-streams.js';
+import { discoverTranscripts, TranscriptPoller } from '../../collector/intent/transcripts/transcript-sources.js';
+import { turnRecordOf, type TurnRecord } from '../../collector/intent/turn-record.js';
+import type { ModelTurn } from '../../collector/intent/turn.js';
+import { UserHomes } from '../../collector/sensitive/user-homes.js';
+import type { SensorEvent } from '../../proto/events/types.js';
+import type { ContentRecord } from './content-record.js';
+
+export interface IntentCaptureOptions {
+  sensorId: string;
+  report: (turns: TurnRecord[]) => void;
+  log: (msg: string) => void;
+  /** the agent's `keepContent` (agents.yaml): keep the turn's text in the store */
+  keepContent?: (agent: string) => boolean;
+  /** session files polled this often (0: not read) */
+  transcriptEveryMs?: number;
+  passwdFile?: string;
+}
+
+interface Proc { agent: string; agentPid: number; uid: number; cwd?: string }
+interface UserState { poller: TranscriptPoller; sinceMs: number; home: string }
+
+const MAX_PROCS = 65_536;
+
+export class IntentCapture {
+  private readonly streams = new ContentStreams();
+  private readonly procs = new Map<number, Proc>();
+  private readonly users = new Map<number, UserState>();
+  private readonly homes: UserHomes;
+  private readonly timers: NodeJS.Timeout[] = [];
+  readonly stats = { turns: 0, calls: 0, transcriptTurns: 0, transcriptErrors: 0 };
+
+  constructor(private readonly opts: IntentCaptureOptions) {
+    this.homes = new UserHomes(opts.passwdFile);
+    const expire = setInterval(() => this.emit(this.streams.expire(Date.now())), 30_000);
+    expire.unref();
+    this.timers.push(expire);
+    const every = opts.transcriptEveryMs ?? 3000;
+    if (every > 0) {
+      const poll = setInterval(() => this.pollTranscripts(), every);
+      poll.unref();
+      this.timers.push(poll);
+    }
+  }
+
+  /** The sensor's events: agent processes, their user and working directory. */
+  observe(events: SensorEvent[]): void {
+    for (const ev of events) {
+      if (ev.type === 'exit') {
+        if (this.procs.delete(ev.pid)) this.closeStreamsOf(ev.pid);
+        continue;
+      }
+      if (ev.type !== 'exec' || !ev.agent || !ev.agentPid) continue;
+      if (this.procs.size >= MAX_PROCS) this.procs.delete(this.procs.keys().next().value!);
+      const cwd = ev.cwd !== undefined && typeof ev.cwd === 'string' ? ev.cwd : undefined;
+      this.procs.set(ev.pid, { agent: ev.agent, agentPid: ev.agentPid, uid: ev.uid, ...(cwd ? { cwd } : {}) });
+      if (!this.users.has(ev.uid)) {
+        const home = this.homes.homeOf(ev.uid);
+        // From the first agent of this user on: older sessions are history, not this sensor's to report.
+        if (home) this.users.set(ev.uid, { poller: new TranscriptPoller(ev.uid), sinceMs: Date.now() - 5000, home });
+      }
+    }
+  }
+
+  /** A content record of an agent process (egress-content.ts hands each one over). */
+  chunk(r: ContentRecord, agent: string, agentPid: number): void {
+    if (r.kind !== 'data') return;
+    const turns = this.streams.chunk({
+      connKey: `${r.source}:${r.tgid}:${r.connId}`, direction: r.direction, tsMs: Date.now(), pid: r.tgid, agentPid, agent,
+      streamOffset: r.streamOffset, data: r.data, missing: r.missing, budgetExhausted: r.budgetExhausted,
+      ...(r.remote ? { remote: r.remote } : {}), requestOnly: r.source === 'socket',
+    });
+    this.emit(turns);
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.pollTranscripts();
+    for (const pid of [...this.procs.keys()]) this.closeStreamsOf(pid);
+  }
+
+  private closeStreamsOf(pid: number): void {
+    const out: CapturedTurn[] = [];
+    // keys: `${source}:${tgid}:${connId}`
+    for (const source of ['socket', 'tls']) out.push(...this.streams.closeWhere(`${source}:${pid}:`));
+    this.emit(out);
+  }
+
+  private emit(captured: CapturedTurn[]): void {
+    if (captured.length === 0) return;
+    const records: TurnRecord[] = [];
+    for (const c of captured) {
+      const proc = this.procs.get(c.pid);
+      const agent = c.agent ?? proc?.agent;
+      const home = proc ? this.homes.homeOf(proc.uid) : undefined;
+      records.push(turnRecordOf(c.turn, {
+        sensorId: this.opts.sensorId, tsMs: c.endMs, pid: c.pid, ...(agent ? { agent } : {}), ...(c.agentPid ? { agentPid: c.agentPid } : {}),
+        ...(home ? { home } : {}), ...(proc?.cwd ? { cwd: proc.cwd } : {}), ...(c.remote ? { remote: c.remote } : {}),
+      }, agent && this.opts.keepContent?.(agent) ? keptText(c.turn) : undefined));
+    }
+    this.send(records);
+  }
+
+  private pollTranscripts(): void {
+    for (const [uid, u] of this.users) {
+      const live = [...this.procs.values()].filter((p) => p.uid === uid);
+      if (live.length === 0) continue;
+      let res;
+      try {
+        res = u.poller.poll(discoverTranscripts(u.home, uid));
+      } catch (err) {
+        this.stats.transcriptErrors++;
+        this.opts.log(`intent: session files of uid ${uid} not read: ${(err as Error).message}`);
+        continue;
+      }
+      this.stats.transcriptErrors += res.errors.length;
+      // One agent instance of this user: the turns are its. Several: the agent is not known, the join matches any.
+      const instances = new Map(live.map((p) => [p.agentPid, p]));
+      const only = instances.size === 1 ? [...instances.values()][0] : undefined;
+      const records: TurnRecord[] = [];
+      for (const t of res.turns) {
+        const tsMs = t.ts ? Date.parse(t.ts) : Date.now();
+        if (!(tsMs >= u.sinceMs)) continue;
+        records.push(turnRecordOf(t, {
+          sensorId: this.opts.sensorId, tsMs, home: u.home,
+          ...(only ? { agent: only.agent, agentPid: only.agentPid, ...(only.cwd ? { cwd: only.cwd } : {}) } : {}),
+        }, only && this.opts.keepContent?.(only.agent) ? keptText(t) : undefined));
+      }
+      this.stats.transcriptTurns += records.length;
+      this.send(records);
+    }
+  }
+
+  private send(records: TurnRecord[]): void {
+    if (records.length === 0) return;
+    this.stats.turns += records.length;
+    for (const r of records) this.stats.calls += r.calls.length;
+    try {
+      this.opts.report(records);
+    } catch (err) {
+      this.opts.log(`intent: turns not reported: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** keepContent: what the turn carried as text (tool calls with their arguments, tool results), bounded by turnRecordOf. */
+function keptText(t: ModelTurn): string {
+  return JSON.stringify({
+    toolCalls: t.toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })),
+    toolResults: t.toolResults.map((r) => ({ callId: r.callId, name: r.name, content: r.content })),
+  });
+}
