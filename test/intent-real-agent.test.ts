@@ -1,54 +1,57 @@
 // A real agent CLI someone else wrote (Qwen Code, from npm) against a
-// scripted OpenAI-compatible model server on loopback. What the agent sends
-// and receives passes a recording relay (standing in for the kernel content
-// capture, which is not wired yet) into the intent layer; its own session
-// file is read as a second source; and on the live sensor the tool call is
-// joined to the exec and the key open it caused.
+// scripted OpenAI-compatible model server on loopback, under `sensor run` +
+// `sensor launch`: what it sends and receives is captured in the kernel
+// (plain socket writes; over TLS, node's own SSL_write/SSL_read through the
+// uprobes), parsed into turns in the sensor, stored under the chain, and its
+// tool call joined to the exec and the key open it caused; `sensor timeline`
+// tells it in one line and `sensor verify` covers the rows. One sensor for
+// the file; HTTP and TLS sessions one after the other.
 //
 // Needs the CLI: @qwen-code/qwen-code@0.1.4, installed on first use from the
 // npm registry (test/helpers/real-agent.ts), or AGENT_SENSOR_QWEN_CLI=/path/to/cli.js.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer } from 'node:http';
-import { createServer as createTcpServer, connect, type AddressInfo } from 'node:net';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { ContentStreams, type CapturedTurn } from '../collector/intent/content-streams.js';
-import { actionOfEvent } from '../collector/intent/join/action-event.js';
-import { intentCallOf } from '../collector/intent/join/intent-call.js';
-import { IntentJoiner, type IntentLink } from '../collector/intent/join/intent-joiner.js';
-import { formatIntentLine } from '../collector/intent/join/timeline-line.js';
-import { discoverTranscripts, TranscriptPoller } from '../collector/intent/transcripts/transcript-sources.js';
-import { agent, kernelSkipReason, startSensor, waitForEvents, type RecordingSensor } from './helpers/kernel.js';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EVENT_TYPE_NUMBER } from '../proto/events/types.js';
 import { qwenCodeCli } from './helpers/real-agent.js';
+import { BIN, launchArgs, skipReason, startSensorRun, stopSensorRun, until, type Proc } from './helpers/sensor-cli.js';
 
-// 0.1.x writes its session as one JSON file (the format read below); installed
-// on first use into node_modules/.cache like the other real-agent tests.
-const installed = process.env.AGENT_SENSOR_QWEN_CLI ? { cli: process.env.AGENT_SENSOR_QWEN_CLI } : qwenCodeCli('0.1.4');
-const CLI = 'cli' in installed ? installed.cli : '';
-const cliSkip = 'skip' in installed ? installed.skip : existsSync(CLI) ? null : `${CLI} missing`;
-if (cliSkip) console.log(`intent-real-agent: skipped: ${cliSkip}`);
-const kernelSkip = kernelSkipReason();
-const work = mkdtempSync(join(tmpdir(), 'intent-real-agent-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+// 0.1.4 keeps no tool calls in its session file in -p mode: over TLS the wire alone tells them.
+// 0.15.10 writes them (~/.qwen/projects/<cwd>/chats/*.jsonl): the source over plain HTTP, where the
+// kernel sees only the first 16 KiB of each write the agent sends (its requests are ~50-80 KB) and no answers.
+const cliOf = (version: string): { cli: string; skip: string | null } => {
+  const got = process.env.AGENT_SENSOR_QWEN_CLI ? { cli: process.env.AGENT_SENSOR_QWEN_CLI } : qwenCodeCli(version);
+  const cli = 'cli' in got ? got.cli : '';
+  return { cli, skip: 'skip' in got ? got.skip : existsSync(cli) ? null : `${cli} missing` };
+};
+const CLI = { tls: cliOf('0.1.4'), http: cliOf('0.15.10') };
+const skip = skipReason ?? CLI.tls.skip ?? CLI.http.skip;
+if (skip) console.log(`intent-real-agent: skipped: ${skip}`);
 
 const TOOL_ARGS = JSON.stringify({ command: 'cat ~/.ssh/id_rsa', description: 'Show the key', is_background: false });
+const ARGS_SHA = createHash('sha256').update(TOOL_ARGS).digest('hex');
 
-/** The scripted model: first a shell tool call, then (seeing the tool result) a final answer. */
-function modelServer() {
+/** The scripted model: first a streamed shell tool call, then (seeing the tool result) a final answer. */
+function answer(tag: string) {
   let calls = 0;
-  return createHttpServer((req, res) => {
+  return (req: IncomingMessage, res: ServerResponse) => {
     const parts: Buffer[] = [];
     req.on('data', (c: Buffer) => parts.push(c));
     req.on('end', () => {
-      let body: { stream?: boolean; messages?: Array<{ role: string }> } = {};
+      let body: { messages?: Array<{ role: string }> } = {};
       try { body = JSON.parse(Buffer.concat(parts).toString()); } catch { /* not JSON */ }
       const answered = (body.messages ?? []).some((m) => m.role === 'tool');
       const chunks = answered
         ? [{ choices: [{ index: 0, delta: { role: 'assistant', content: 'done' } }] }, { choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], usage: { prompt_tokens: 50, completion_tokens: 2, total_tokens: 52 } }]
         : [
-          { choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [{ index: 0, id: `call_real_${++calls}`, type: 'function', function: { name: 'run_shell_command', arguments: '' } }] } }] },
+          { choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [{ index: 0, id: `call_${tag}_${++calls}`, type: 'function', function: { name: 'run_shell_command', arguments: '' } }] } }] },
           { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: TOOL_ARGS.slice(0, 17) } }] } }] },
           { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: TOOL_ARGS.slice(17) } }] } }] },
           { choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }], usage: { prompt_tokens: 40, completion_tokens: 9, total_tokens: 49 } },
@@ -57,97 +60,128 @@ function modelServer() {
       for (const c of chunks) res.write(`data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: 'qwen3-coder-plus', ...c })}\n\n`);
       res.end('data: [DONE]\n\n');
     });
-  });
+  };
 }
 
-describe.skipIf(cliSkip !== null)('a real agent CLI (Qwen Code) against a scripted model', () => {
-  it('its tool call is rebuilt from the wire, its session file read, and the call joined to the exec and open it caused', async () => {
-    const home = join(work, 'home');
-    const proj = join(work, 'proj');
+describe.skipIf(skip !== null)('a real agent CLI (Qwen Code) against a scripted model, captured live', () => {
+  let dir: string;
+  let stateDir: string;
+  let run: Proc;
+  let http: ReturnType<typeof createHttpServer>;
+  let https: ReturnType<typeof createHttpsServer>;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'intent-real-agent-'));
+    stateDir = join(dir, 'state');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt')], { stdio: 'ignore' });
+    http = createHttpServer(answer('http'));
+    https = createHttpsServer({ key: readFileSync(join(dir, 'tls.key')), cert: readFileSync(join(dir, 'tls.crt')) }, answer('tls'));
+    await new Promise<void>((ok) => http.listen(0, '127.0.0.1', ok));
+    await new Promise<void>((ok) => https.listen(0, '127.0.0.1', ok));
+    run = await startSensorRun(stateDir, join(dir, 'c.sock'), ['--agent-comm', 'no-such-agent']);
+  }, 120_000);
+
+  afterAll(async () => {
+    if (run) await stopSensorRun(run);
+    http?.closeAllConnections();
+    https?.closeAllConnections();
+    http?.close();
+    https?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** One headless session of the CLI under `sensor launch`, in its own home and project. */
+  async function session(agent: string, cli: string, baseUrl: string): Promise<{ home: string; keyPath: string }> {
+    const home = join(dir, agent, 'home');
+    const proj = join(dir, agent, 'proj');
     mkdirSync(join(home, '.ssh'), { recursive: true });
-    mkdirSync(proj);
+    mkdirSync(proj, { recursive: true });
     const keyPath = join(home, '.ssh/id_rsa');
     writeFileSync(keyPath, 'not a real key\n');
-    const model = modelServer();
-    await new Promise<void>((ok) => model.listen(0, '127.0.0.1', ok));
-    const captured: CapturedTurn[] = [];
-    const streams = new ContentStreams();
-    let conns = 0;
-    const relay = createTcpServer((client) => {
-      const key = `c${++conns}`;
-      const off = { egress: 0, ingress: 0 };
-      const up = connect((model.address() as AddressInfo).port, '127.0.0.1');
-      const rec = (direction: 'egress' | 'ingress', data: Buffer) => {
-        captured.push(...streams.chunk({ connKey: key, direction, tsMs: Date.now(), pid: 0, streamOffset: off[direction], data, missing: 0 }));
-        off[direction] += data.length;
-      };
-      client.on('data', (d: Buffer) => { rec('egress', d); up.write(d); });
-      up.on('data', (d: Buffer) => { rec('ingress', d); client.write(d); });
-      client.on('close', () => { captured.push(...streams.close(key)); up.destroy(); });
-      up.on('close', () => client.destroy());
-      client.on('error', () => up.destroy());
-      up.on('error', () => client.destroy());
-    });
-    await new Promise<void>((ok) => relay.listen(0, '127.0.0.1', ok));
-    let rec: RecordingSensor | undefined;
-    if (kernelSkip) console.log(`intent-real-agent: join part skipped: ${kernelSkip}`);
-    else rec = await startSensor([agent('qwen', { argv: ['**/@qwen-code/qwen-code/cli.js'] })]);
-    try {
-      const t0 = Date.now();
-      const code = await new Promise<number | null>((ok, fail) => {
-        const child = spawn(process.execPath, [CLI, '-p', 'show me my ssh key', '--yolo'], {
-          cwd: proj, stdio: ['ignore', 'ignore', 'ignore'], timeout: 120_000,
-          env: { PATH: process.env.PATH, HOME: home, OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: `http://127.0.0.1:${(relay.address() as AddressInfo).port}/v1`, OPENAI_MODEL: 'qwen3-coder-plus' },
-        });
-        child.on('error', fail);
-        child.on('exit', ok);
+    const code = await new Promise<number | null>((ok, fail) => {
+      const child = spawn(process.execPath, [BIN, ...launchArgs(stateDir, agent), process.execPath, cli, '-p', 'show me my ssh key', '--yolo'], {
+        cwd: proj, stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000,
+        env: {
+          PATH: process.env.PATH, HOME: home, OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: `${baseUrl}/v1`, OPENAI_MODEL: 'qwen3-coder-plus',
+          NODE_EXTRA_CA_CERTS: join(dir, 'tls.crt'),
+        },
       });
-      expect(code).toBe(0);
-      await new Promise((r) => setTimeout(r, 200));
+      let err = '';
+      child.stderr!.on('data', (d) => (err += d));
+      child.on('error', fail);
+      child.on('exit', (c) => { if (c !== 0) console.log(`intent-real-agent: ${agent}: ${err.slice(-2000)}`); ok(c); });
+    });
+    expect(code).toBe(0);
+    return { home, keyPath };
+  }
 
-      // 1. From the wire: the call, whole, and its result sent back on the next turn.
-      const turns = captured.map((c) => c.turn);
-      const asked = turns.find((t) => t.toolCalls.length > 0)!;
-      expect(asked).toMatchObject({ api: 'openai.chat', model: 'qwen3-coder-plus', stream: true, inputTokens: 40, outputTokens: 9, incomplete: false });
-      expect(asked.toolCalls).toEqual([{ id: 'call_real_1', name: 'run_shell_command', arguments: TOOL_ARGS, input: JSON.parse(TOOL_ARGS) }]);
-      const answered = turns.find((t) => t.toolResults.some((r) => r.callId === 'call_real_1'))!;
-      expect(answered.toolResults[0].content).toContain('not a real key');
+  const db = () => new Database(join(stateDir, 'events.db'), { readonly: true });
+  const timeline = (agent: string) => spawnSync(process.execPath, [BIN, 'timeline', '--state-dir', stateDir, '--agent', agent], { encoding: 'utf8', timeout: 60_000 });
 
-      // 2. From its own session file (Qwen Code 0.1.x: tokens per answer, no calls in -p mode).
-      const uid = process.getuid?.() ?? 0;
-      const files = discoverTranscripts(home, uid);
-      expect(files.map((f) => f.format)).toContain('qwen-code-json');
-      const fromFile = new TranscriptPoller(uid).poll(files);
-      expect(fromFile.errors).toEqual([]);
-      expect(fromFile.turns.some((t) => t.source === 'qwen-code' && t.model === 'qwen3-coder-plus' && t.inputTokens === 50)).toBe(true);
-
-      // 3. On the live sensor: the call joined to the exec and the open it caused.
-      if (rec) {
-        await waitForEvents(rec.events, (evs) => evs.some((e) => e.type === 'open' && e.path === keyPath), 10_000, 'the open of the key');
-        const joiner = new IntentJoiner({ homeOf: () => home });
-        const actions = rec.events.map((e, i) => actionOfEvent(i + 1, e));
-        const links: IntentLink[] = [];
-        for (const a of actions) links.push(...joiner.event(a));
-        const call = intentCallOf(asked, asked.toolCalls[0], { tsMs: captured.find((c) => c.turn === asked)!.endMs, agent: 'qwen', home })!;
-        links.push(...joiner.addCall(call));
-        const byId = new Map(actions.map((a) => [a.id, a]));
-        const mine = links.filter((l) => l.callKey === call.key).map((l) => ({ l, a: byId.get(l.eventId)! }));
-        // The wrapper shell Qwen Code runs the command in, then cat under it.
-        expect(mine.find(({ a }) => a.type === 'exec')!.l.relation).toBe('shell');
-        expect(mine.some(({ a }) => a.type === 'exec' && a.argv?.[0] === 'cat' && a.argv?.[1] === keyPath)).toBe(true);
-        expect(mine.some(({ l, a }) => l.relation === 'open' && a.path === keyPath)).toBe(true);
-        const line = formatIntentLine(call.toolName, call.subject, mine.filter(({ a }) => a.type === 'exec' || (a.type === 'open' && a.path === keyPath))
-          .map(({ a }) => ({ kind: a.type as 'exec' | 'open', text: a.type === 'exec' ? a.argv![0] : a.path! })));
-        console.log(`intent-real-agent: ${line}`);
-        expect(line).toContain(`tool call run_shell_command "cat ~/.ssh/id_rsa"`);
-        expect(line).toContain(`open ${keyPath}`);
-        void t0;
-      }
+  /** The stored call of `agent` and the events linked to it. */
+  function stored(agent: string) {
+    const d = db();
+    try {
+      const calls = d.prepare(`SELECT c.*, t.source, t.api, t.model, t.input_tokens, t.output_tokens, t.agent
+        FROM tool_calls c JOIN model_turns t ON t.id = c.turn_id WHERE t.agent = ?`).all(agent) as Record<string, unknown>[];
+      const links = d.prepare(`SELECT l.relation, l.depth, e.type, e.pid, e.argv, s.bytes AS path FROM intent_links l JOIN tool_calls c ON c.id = l.tool_call_id
+        JOIN model_turns t ON t.id = c.turn_id JOIN events e ON e.id = l.event_id LEFT JOIN strings s ON s.id = e.path_sid WHERE t.agent = ?`).all(agent) as Record<string, unknown>[];
+      const typeName = Object.fromEntries(Object.entries(EVENT_TYPE_NUMBER).map(([k, v]) => [v, k]));
+      return { calls, links: links.map((l) => ({ relation: String(l.relation), depth: Number(l.depth), type: typeName[Number(l.type)], argv: l.argv ? (l.argv as Buffer).toString().split('\0') : null, path: l.path ? (l.path as Buffer).toString() : null })) };
     } finally {
-      await rec?.stop();
-      await new Promise<void>((ok) => relay.close(() => ok()));
-      model.closeAllConnections();
-      await new Promise<void>((ok) => model.close(() => ok()));
+      d.close();
     }
-  }, 180_000);
+  }
+
+  for (const mode of ['http', 'tls'] as const) {
+    it(`over ${mode === 'http' ? 'plain HTTP' : 'TLS (uprobes on node)'}: the tool call is rebuilt, stored and joined to the exec and the open it caused`, async () => {
+      const agent = `qwen-${mode}-${process.pid}`;
+      const base = mode === 'http' ? `http://127.0.0.1:${(http.address() as AddressInfo).port}` : `https://127.0.0.1:${(https.address() as AddressInfo).port}`;
+      const { keyPath } = await session(agent, CLI[mode].cli, base);
+      await until(() => stored(agent).links.some((l) => l.type === 'open' && l.path === keyPath), `the ${mode} call linked to the open of the key`, 30_000)
+        .catch((e) => { console.log(run.err().slice(-4000), JSON.stringify(stored(agent)).slice(0, 3000)); throw e; });
+      const { calls, links } = stored(agent);
+      const call = calls.find((c) => c.tool_name === 'run_shell_command')!;
+      expect(call).toMatchObject({ kind: 'shell', subject: 'cat ~/.ssh/id_rsa', call_id: `call_${mode}_1`, model: 'qwen3-coder-plus' });
+      if (mode === 'tls') {
+        // From the wire: the answer's streamed deltas joined, its tokens; the digest of the arguments exactly as sent.
+        expect(call).toMatchObject({ source: 'http', api: 'openai.chat', args_sha256: ARGS_SHA, output_tokens: 9 });
+      } else {
+        // From the session file (the arguments re-serialised by the agent: another digest).
+        expect(call).toMatchObject({ source: 'qwen-code' });
+        expect(call.args_sha256).toMatch(/^[0-9a-f]{64}$/);
+      }
+      // The wrapper shell Qwen Code runs the command in, cat under it, the key it opened.
+      expect(links.find((l) => l.type === 'exec' && l.depth === 0)?.relation).toBe('shell');
+      expect(links.some((l) => l.type === 'exec' && l.argv?.[0] === 'cat' && l.argv[1] === keyPath)).toBe(true);
+      // The arguments themselves are nowhere in the store's intent rows.
+      const d = db();
+      try {
+        const text = JSON.stringify(d.prepare('SELECT * FROM model_turns').all()) + JSON.stringify(d.prepare('SELECT * FROM tool_calls').all());
+        expect(text).not.toContain('Show the key');
+      } finally {
+        d.close();
+      }
+      const t = timeline(agent);
+      expect(t.status, t.stderr).toBe(0);
+      const line = t.stdout.split('\n').find((l) => l.includes('tool call run_shell_command'));
+      console.log(`intent-real-agent (${mode}): ${line?.trim()}`);
+      expect(line).toContain('tool call run_shell_command "cat ~/.ssh/id_rsa" → exec ');
+      expect(line).toContain('→ exec cat');
+      expect(line).toContain(`→ open ${keyPath}`);
+    }, 180_000);
+  }
+
+  it('sensor verify covers the turns, tool calls and links', () => {
+    const d = db();
+    try {
+      const kinds = d.prepare(`SELECT kind, count(*) AS n FROM chained_rows WHERE kind IN ('model_turn', 'tool_call', 'intent_link') GROUP BY kind`).all() as { kind: string; n: number }[];
+      expect(kinds.map((k) => k.kind).sort()).toEqual(['intent_link', 'model_turn', 'tool_call']);
+    } finally {
+      d.close();
+    }
+    const v = spawnSync(process.execPath, [BIN, 'verify', '--state-dir', stateDir], { encoding: 'utf8', timeout: 60_000 });
+    expect(v.status, v.stdout + v.stderr).toBe(0);
+  });
 });

@@ -6,11 +6,12 @@
 //
 // Precision first. Only where intent is visible for that instance, after its
 // first turn, never the agent's root process (its start-up or respawn), and
-// only for execs that matter: a shell running a script, a downloader or
-// network tool, or a tool that reads credentials. An agent that runs `git
+// only for execs that matter: a downloader or network tool, a tool that
+// reads credentials, or a command (or shell script) naming credential files. An agent that runs `git
 // status` or its own helpers between turns raises nothing.
 import { basename } from 'node:path';
 import type { ActionEvent } from '../intent/join/action-event.js';
+import { shellScriptOfArgv, simpleCommands } from '../intent/join/shell-command.js';
 import type { AlertDraft } from './detector.js';
 
 export const UNEXPLAINED_ACTION = {
@@ -21,15 +22,36 @@ export const UNEXPLAINED_ACTION = {
   falsePositives: 'agents that run their own helper scripts (hooks, MCP servers started by a shell) between turns; a tool call the capture missed (an HTTP/2 or rustls connection beside a visible one)',
 };
 
-const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'fish', 'busybox']);
 const NETWORK_TOOLS = new Set(['curl', 'wget', 'nc', 'ncat', 'netcat', 'socat', 'scp', 'sftp', 'rsync', 'ssh', 'ftp', 'tftp', 'aria2c']);
 const CREDENTIAL_TOOLS = new Set(['gpg', 'ssh-add', 'ssh-keygen', 'security', 'secret-tool', 'pass', 'aws', 'gcloud', 'az', 'kubectl']);
 
-function why(argv: string[]): string | undefined {
-  const prog = basename(argv[0] ?? '');
-  if (SHELLS.has(prog) && argv.some((a) => /^-[a-zA-Z]*c[a-zA-Z]*$/.test(a))) return 'a shell running a script';
+/** Credential stores and keys by path (a word of the command line naming one). */
+const SENSITIVE_WORD = /(^|\/|~)\.(ssh|aws|gnupg|kube|docker|netrc|git-credentials|npmrc|pypirc)(\/|$)|id_(rsa|dsa|ecdsa|ed25519)\b|\/etc\/(shadow|gshadow|sudoers)\b|(^|\/)\.env(\.|$)|credentials\b/;
+
+function toolOf(word: string): string | undefined {
+  const prog = basename(word);
   if (NETWORK_TOOLS.has(prog)) return 'a network tool';
   if (CREDENTIAL_TOOLS.has(prog)) return 'a credential tool';
+  return undefined;
+}
+
+/**
+ * What makes the exec matter, or undefined. A shell's script is judged by
+ * its commands: `sh -c "locale charmap"` (a library asking for the charset)
+ * is not worth a responder's time; `bash -c "curl … | sh"` or a script
+ * naming ~/.ssh is.
+ */
+function why(argv: string[]): string | undefined {
+  const direct = toolOf(argv[0] ?? '');
+  if (direct) return direct;
+  if (argv.slice(1).some((a) => SENSITIVE_WORD.test(a))) return 'a command naming credentials';
+  const script = shellScriptOfArgv(argv);
+  if (script === undefined) return undefined;
+  for (const cmd of simpleCommands(script.slice(0, 65536))) {
+    const t = cmd[0] ? toolOf(cmd[0].text) : undefined;
+    if (t) return `a shell script running ${t}`;
+    if (cmd.some((w) => SENSITIVE_WORD.test(w.text))) return 'a shell script naming credentials';
+  }
   return undefined;
 }
 

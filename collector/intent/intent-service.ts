@@ -39,8 +39,8 @@ export class IntentService {
   private readonly homes: UserHomes;
   /** agentPid -> uid of its events (for ~ in commands) */
   private readonly uids = new Map<number, number>();
-  /** `${sensorId}:${agentPid}` -> time of its first turn */
-  private readonly visible = new Map<string, number>();
+  /** `${sensorId}:${agentPid}` -> time of its first whole turn, and when turns were cut (newest last, bounded) */
+  private readonly visible = new Map<string, { firstMs?: number; cutMs: number[] }>();
   /** execs the joiner may still report as no_tool_call: id -> what is needed to judge them */
   private readonly execs = new Map<number, { sensorId: string; action: ActionEvent }>();
   private readonly timer: NodeJS.Timeout;
@@ -67,13 +67,7 @@ export class IntentService {
       try {
         this.rows.storeTurn(t);
         this.stats.turns++;
-        if (t.agentPid !== null) {
-          const key = `${t.sensorId}:${t.agentPid}`;
-          if (!this.visible.has(key)) {
-            if (this.visible.size >= MAX_INSTANCES) this.visible.delete(this.visible.keys().next().value!);
-            this.visible.set(key, t.tsMs);
-          }
-        }
+        if (t.agentPid !== null) this.noteVisible(`${t.sensorId}:${t.agentPid}`, t);
         const links: IntentLink[] = [];
         for (const c of t.calls) {
           const call = intentCallOfRecord(t, c);
@@ -100,8 +94,7 @@ export class IntentService {
         const e = this.execs.get(l.eventId);
         this.execs.delete(l.eventId);
         if (!e) continue;
-        const first = e.action.agentPid !== undefined ? this.visible.get(`${e.sensorId}:${e.action.agentPid}`) : undefined;
-        if (first === undefined || e.action.tsMs < first || e.action.pid === e.action.agentPid) continue;
+        if (e.action.pid === e.action.agentPid || !this.intentVisible(`${e.sensorId}:${e.action.agentPid}`, e.action.tsMs)) continue;
         keep.push(l);
         this.stats.noToolCall++;
         this.opts.onUnexplained?.({ sensorId: e.sensorId, eventId: l.eventId, action: e.action });
@@ -115,6 +108,33 @@ export class IntentService {
     } catch (err) {
       this.fail(err);
     }
+  }
+
+  private noteVisible(key: string, t: TurnRecord): void {
+    let v = this.visible.get(key);
+    if (!v) {
+      if (this.visible.size >= MAX_INSTANCES) this.visible.delete(this.visible.keys().next().value!);
+      this.visible.set(key, (v = { cutMs: [] }));
+    }
+    if (!t.callsVisible) {
+      v.cutMs.push(t.tsMs);
+      if (v.cutMs.length > 64) v.cutMs.shift();
+    } else {
+      v.firstMs ??= t.tsMs;
+    }
+  }
+
+  /**
+   * The instance's tool calls would have been seen around `tsMs`: a turn of
+   * it with its calls visible before, and no turn whose calls were not (an
+   * answer cut or not captured) within the join window either side: its
+   * calls may be the missing ones.
+   */
+  private intentVisible(key: string, tsMs: number): boolean {
+    const v = this.visible.get(key);
+    if (!v || v.firstMs === undefined || tsMs < v.firstMs) return false;
+    const w = this.opts.join?.windowMs ?? 60_000;
+    return !v.cutMs.some((c) => Math.abs(c - tsMs) <= w);
   }
 
   private committed(batch: CommittedBatch): void {

@@ -14,7 +14,7 @@ export const MAX_SUBJECT_CHARS = 512;
 export const MAX_KEPT_CONTENT_BYTES = 64 * 1024;
 
 export interface CallRecord {
-  /** unique per call: `http:<agentPid>:<call id>` or the source, session and a digest */
+  /** unique per call: `call:<agentPid>:<provider call id>`, else the source, session and a digest */
   key: string;
   callId?: string;
   toolName: string;
@@ -44,6 +44,11 @@ export interface TurnRecord {
   inputTokens?: number;
   outputTokens?: number;
   incomplete: boolean;
+  /**
+   * every tool call of the turn was there to see: a session file's turn, or
+   * a captured answer seen whole (not a request alone: plain sockets)
+   */
+  callsVisible: boolean;
   remote?: string;
   sessionId?: string;
   calls: CallRecord[];
@@ -61,9 +66,11 @@ export interface TurnContext extends CallContext {
 export function callRecordOf(turn: ModelTurn, call: ToolCall, ctx: CallContext, echoed = false): CallRecord {
   const intent = intentCallOf(turn, call, ctx);
   const sha = createHash('sha256').update(call.arguments).digest('hex');
-  // Over HTTP the same call shows twice (the answer, then the request that
-  // returns its result): one key per agent instance and provider call id.
-  const key = turn.source === 'http' && call.id ? `http:${ctx.agentPid ?? ctx.agent ?? ''}:${call.id}` : intent?.key ?? `${turn.source}:${turn.sessionId ?? ''}:${call.id ?? sha.slice(0, 16)}`;
+  // The same call shows more than once (the answer, the request that returns
+  // its result, the agent's session file): one key per agent instance and
+  // provider call id, whichever source told it first.
+  const owner = ctx.agentPid ?? ctx.agent;
+  const key = call.id && owner !== undefined ? `call:${owner}:${call.id}` : intent?.key ?? `${turn.source}:${turn.sessionId ?? ''}:${call.id ?? sha.slice(0, 16)}`;
   const base = { key, toolName: call.name.slice(0, 256), argsSha256: sha, incomplete: call.incomplete === true, ...(call.id ? { callId: call.id.slice(0, 256) } : {}), ...(echoed ? { echoed } : {}) };
   if (intent?.shell) return { ...base, kind: 'shell', subject: intent.subject.slice(0, MAX_SUBJECT_CHARS) };
   if (intent?.filePath) return { ...base, kind: 'file', subject: intent.subject.slice(0, MAX_SUBJECT_CHARS), filePath: intent.filePath, fileAccess: intent.fileAccess };
@@ -80,6 +87,7 @@ export function turnRecordOf(turn: ModelTurn, ctx: TurnContext, keepContent?: st
   const rec: TurnRecord = {
     sensorId: ctx.sensorId, tsMs: ctx.tsMs, agent: ctx.agent ?? null, agentPid: ctx.agentPid ?? null, pid: ctx.pid ?? null,
     source: turn.source, provider: turn.provider, incomplete: turn.incomplete, calls,
+    callsVisible: turn.source !== 'http' ? !turn.incomplete : turn.answerWhole === true,
   };
   if (turn.api) rec.api = turn.api;
   if (turn.model) rec.model = turn.model.slice(0, 256);

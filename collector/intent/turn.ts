@@ -52,6 +52,8 @@ export interface ModelTurn {
   echoedToolCalls?: ToolCall[];
   /** the request or the answer was not whole (cut, over a limit, unparsable) */
   incomplete: boolean;
+  /** captured HTTP: the answer was seen whole (its tool calls are all there, whatever the request lost) */
+  answerWhole?: boolean;
   /** ISO time when known (transcripts carry it; HTTP turns get it from capture) */
   ts?: string;
   /** transcript session id, or the connection it was captured on */

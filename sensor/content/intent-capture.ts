@@ -12,6 +12,7 @@
 // calls of the previous answer are those the request repeats before their
 // results (OpenAI Chat); they arrive after the command ran, which the join
 // allows for (a late call claims the exec it already saw).
+import { lstatSync, readFileSync } from 'node:fs';
 import { ContentStreams, type CapturedTurn } from '../../collector/intent/content-streams.js';
 import { discoverTranscripts, TranscriptPoller } from '../../collector/intent/transcripts/transcript-sources.js';
 import { turnRecordOf, type TurnRecord } from '../../collector/intent/turn-record.js';
@@ -31,15 +32,40 @@ export interface IntentCaptureOptions {
   passwdFile?: string;
 }
 
-interface Proc { agent: string; agentPid: number; uid: number; cwd?: string }
-interface UserState { poller: TranscriptPoller; sinceMs: number; home: string }
+interface Proc { agent: string; agentPid: number; uid: number; cwd?: string; home?: string }
+interface HomeState { uid: number; poller: TranscriptPoller; sinceMs: number }
 
 const MAX_PROCS = 65_536;
+const MAX_HOMES = 1024;
+
+/**
+ * The agent's $HOME (agents are often run with HOME elsewhere than passwd
+ * says), taken only when it is an absolute path to a directory its user
+ * owns, not a symlink: the sensor then reads there what that user could.
+ * Nothing else of the environment is kept.
+ */
+function homeOf(pid: number, uid: number): string | undefined {
+  let env: string;
+  try {
+    env = readFileSync(`/proc/${pid}/environ`, 'latin1');
+  } catch {
+    return undefined; // gone
+  }
+  const home = env.split('\0').find((v) => v.startsWith('HOME='))?.slice(5);
+  if (!home || !home.startsWith('/') || home.length > 4096) return undefined;
+  try {
+    const st = lstatSync(home);
+    return st.isDirectory() && st.uid === uid ? home : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export class IntentCapture {
   private readonly streams = new ContentStreams();
   private readonly procs = new Map<number, Proc>();
-  private readonly users = new Map<number, UserState>();
+  /** homes whose session files are read: the agent's $HOME when its user owns it, else passwd's */
+  private readonly homeStates = new Map<string, HomeState>();
   private readonly homes: UserHomes;
   private readonly timers: NodeJS.Timeout[] = [];
   readonly stats = { turns: 0, calls: 0, transcriptTurns: 0, transcriptErrors: 0 };
@@ -61,17 +87,21 @@ export class IntentCapture {
   observe(events: SensorEvent[]): void {
     for (const ev of events) {
       if (ev.type === 'exit') {
+        const p = this.procs.get(ev.pid);
+        // The agent's last session lines are written just before it exits: read them while it still counts as live.
+        if (p?.home && p.agentPid === ev.pid) this.pollHome(p.home);
         if (this.procs.delete(ev.pid)) this.closeStreamsOf(ev.pid);
         continue;
       }
       if (ev.type !== 'exec' || !ev.agent || !ev.agentPid) continue;
       if (this.procs.size >= MAX_PROCS) this.procs.delete(this.procs.keys().next().value!);
       const cwd = ev.cwd !== undefined && typeof ev.cwd === 'string' ? ev.cwd : undefined;
-      this.procs.set(ev.pid, { agent: ev.agent, agentPid: ev.agentPid, uid: ev.uid, ...(cwd ? { cwd } : {}) });
-      if (!this.users.has(ev.uid)) {
-        const home = this.homes.homeOf(ev.uid);
-        // From the first agent of this user on: older sessions are history, not this sensor's to report.
-        if (home) this.users.set(ev.uid, { poller: new TranscriptPoller(ev.uid), sinceMs: Date.now() - 5000, home });
+      const root = this.procs.get(ev.agentPid);
+      const home = root?.home ?? homeOf(ev.pid, ev.uid) ?? this.homes.homeOf(ev.uid);
+      this.procs.set(ev.pid, { agent: ev.agent, agentPid: ev.agentPid, uid: ev.uid, ...(cwd ? { cwd } : {}), ...(home ? { home } : {}) });
+      if (home && !this.homeStates.has(home) && this.homeStates.size < MAX_HOMES) {
+        // From the first agent of this home on: older sessions are history, not this sensor's to report.
+        this.homeStates.set(home, { uid: ev.uid, poller: new TranscriptPoller(ev.uid), sinceMs: Date.now() - 5000 });
       }
     }
   }
@@ -106,7 +136,7 @@ export class IntentCapture {
     for (const c of captured) {
       const proc = this.procs.get(c.pid);
       const agent = c.agent ?? proc?.agent;
-      const home = proc ? this.homes.homeOf(proc.uid) : undefined;
+      const home = proc?.home;
       records.push(turnRecordOf(c.turn, {
         sensorId: this.opts.sensorId, tsMs: c.endMs, pid: c.pid, ...(agent ? { agent } : {}), ...(c.agentPid ? { agentPid: c.agentPid } : {}),
         ...(home ? { home } : {}), ...(proc?.cwd ? { cwd: proc.cwd } : {}), ...(c.remote ? { remote: c.remote } : {}),
@@ -116,33 +146,37 @@ export class IntentCapture {
   }
 
   private pollTranscripts(): void {
-    for (const [uid, u] of this.users) {
-      const live = [...this.procs.values()].filter((p) => p.uid === uid);
-      if (live.length === 0) continue;
-      let res;
-      try {
-        res = u.poller.poll(discoverTranscripts(u.home, uid));
-      } catch (err) {
-        this.stats.transcriptErrors++;
-        this.opts.log(`intent: session files of uid ${uid} not read: ${(err as Error).message}`);
-        continue;
-      }
-      this.stats.transcriptErrors += res.errors.length;
-      // One agent instance of this user: the turns are its. Several: the agent is not known, the join matches any.
-      const instances = new Map(live.map((p) => [p.agentPid, p]));
-      const only = instances.size === 1 ? [...instances.values()][0] : undefined;
-      const records: TurnRecord[] = [];
-      for (const t of res.turns) {
-        const tsMs = t.ts ? Date.parse(t.ts) : Date.now();
-        if (!(tsMs >= u.sinceMs)) continue;
-        records.push(turnRecordOf(t, {
-          sensorId: this.opts.sensorId, tsMs, home: u.home,
-          ...(only ? { agent: only.agent, agentPid: only.agentPid, ...(only.cwd ? { cwd: only.cwd } : {}) } : {}),
-        }, only && this.opts.keepContent?.(only.agent) ? keptText(t) : undefined));
-      }
-      this.stats.transcriptTurns += records.length;
-      this.send(records);
+    for (const home of this.homeStates.keys()) this.pollHome(home);
+  }
+
+  private pollHome(home: string): void {
+    const u = this.homeStates.get(home);
+    if (!u) return;
+    const live = [...this.procs.values()].filter((p) => p.home === home && p.uid === u.uid);
+    if (live.length === 0) return;
+    let res;
+    try {
+      res = u.poller.poll(discoverTranscripts(home, u.uid));
+    } catch (err) {
+      this.stats.transcriptErrors++;
+      this.opts.log(`intent: session files under ${JSON.stringify(home)} not read: ${(err as Error).message}`);
+      return;
     }
+    this.stats.transcriptErrors += res.errors.length;
+    // One agent instance in this home: the turns are its. Several: the agent is not known, the join matches any.
+    const instances = new Map(live.map((p) => [p.agentPid, p]));
+    const only = instances.size === 1 ? [...instances.values()][0] : undefined;
+    const records: TurnRecord[] = [];
+    for (const t of res.turns) {
+      const tsMs = t.ts ? Date.parse(t.ts) : Date.now();
+      if (!(tsMs >= u.sinceMs)) continue;
+      records.push(turnRecordOf(t, {
+        sensorId: this.opts.sensorId, tsMs, home,
+        ...(only ? { agent: only.agent, agentPid: only.agentPid, ...(only.cwd ? { cwd: only.cwd } : {}) } : {}),
+      }, only && this.opts.keepContent?.(only.agent) ? keptText(t) : undefined));
+    }
+    this.stats.transcriptTurns += records.length;
+    this.send(records);
   }
 
   private send(records: TurnRecord[]): void {

@@ -75,12 +75,21 @@ export function turnOfExchange(exchange: HttpExchange): ModelTurn | undefined {
   // does not have the API's shape is other traffic.
   if (reqBody !== undefined && !request.incomplete && !looksLike(api, reqBody)) return undefined;
   if (request.incomplete || reqBody === undefined) turn.incomplete = true;
+  // A body cut by the capture's per-write bound (model requests carry tens of
+  // KiB of tool declarations) still names its model near the start.
+  if (reqBody === undefined && !request.headers['content-encoding']) {
+    const m = /"model"\s*:\s*"([^"\\]{1,200})"/.exec(request.body.subarray(0, 4096).toString('utf8'));
+    if (m) turn.model = m[1];
+  }
   if (reqBody !== undefined) {
     const stream = turn.stream;
     h.request(reqBody, turn);
     if (api === 'gemini.generate_content') turn.stream = stream;
   }
   if (!response) { turn.incomplete = true; return turn; }
+  // Whether the answer alone was whole (its tool calls all there) is told apart from a cut request.
+  const requestCut = turn.incomplete;
+  turn.incomplete = false;
   const decoded = decodeBody(response.body, response.headers['content-encoding']);
   if (!decoded.ok || response.incomplete) turn.incomplete = true;
   const type = (response.headers['content-type'] ?? '').toLowerCase();
@@ -95,6 +104,8 @@ export function turnOfExchange(exchange: HttpExchange): ModelTurn | undefined {
   } else {
     turn.finishReasons.push(`http_${response.status}`);
   }
+  turn.answerWhole = !turn.incomplete;
+  turn.incomplete ||= requestCut;
   return turn;
 }
 
