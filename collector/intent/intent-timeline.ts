@@ -36,6 +36,24 @@ interface CallRow {
 }
 
 const MAX_CALLS = 10_000;
+/** steps on one text line; --json has them all */
+const MAX_LINE_STEPS = 12;
+
+/** Opens every program makes (loader, libraries, /proc, /sys, /dev): in --json, not on the line. */
+const NOISE = /^(\/etc\/ld\.so\.|\/(usr\/)?lib(32|64|x32)?\/|\/proc\/|\/sys\/|\/dev\/|\/etc\/(nsswitch\.conf|localtime|locale\.alias|passwd|group)$)|\.so(\.[0-9.]+)?$/;
+
+function lineOf(toolName: string | null, subject: string | null, steps: IntentStep[]): string {
+  const seen = new Set<string>();
+  const shown = steps.filter((s) => {
+    if (s.kind === 'open' && NOISE.test(s.text) && s.relation !== 'file') return false;
+    const k = `${s.kind}\0${s.text}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+  const line = formatIntentLine(toolName, subject, shown.slice(0, MAX_LINE_STEPS));
+  return shown.length > MAX_LINE_STEPS ? `${line} → … ${shown.length - MAX_LINE_STEPS} more` : line;
+}
 
 function stepOf(e: TimelineEntry): TimelineStep | undefined {
   const ev = e.event;
@@ -108,7 +126,7 @@ export function attachIntent(db: Database.Database, t: Timeline, range: { sinceN
     }
     out.push({ tsMs: c.ts_ms, e: {
       ts: new Date(c.ts_ms).toISOString(), toolName: c.tool_name, subject: c.subject, callId: c.call_id, kind: c.kind, argsSha256: c.args_sha256,
-      source: c.source, provider: c.provider, model: c.model, steps, line: formatIntentLine(c.tool_name, c.subject, steps),
+      source: c.source, provider: c.provider, model: c.model, steps, line: lineOf(c.tool_name, c.subject, steps),
     } });
   }
   for (const id of unexplained) {
@@ -118,7 +136,7 @@ export function attachIntent(db: Database.Database, t: Timeline, range: { sinceN
     const steps: IntentStep[] = [{ ...s, id, relation: 'no_tool_call' }, ...alertStep(id)];
     out.push({ tsMs: Number(BigInt(e.tsNs) / 1_000_000n), e: {
       ts: e.ts, toolName: null, subject: null, callId: null, kind: null, argsSha256: null, source: null, provider: null, model: null,
-      steps, line: formatIntentLine(null, null, steps),
+      steps, line: lineOf(null, null, steps),
     } });
   }
   // Alert evidence: the tool call behind the alert's events, or that there was none.
