@@ -4,8 +4,11 @@
 // (plain socket writes; over TLS, node's own SSL_write/SSL_read through the
 // uprobes), parsed into turns in the sensor, stored under the chain, and its
 // tool call joined to the exec and the key open it caused; `sensor timeline`
-// tells it in one line and `sensor verify` covers the rows. One sensor for
-// the file; HTTP and TLS sessions one after the other.
+// tells it in one line and `sensor verify` covers the rows; each turn and
+// its actions leave as OpenTelemetry GenAI spans (--otel-endpoint) to a
+// loopback OTLP/HTTP receiver that decodes them with the official OTLP
+// protobuf definitions. One sensor for the file; HTTP and TLS sessions one
+// after the other.
 //
 // Needs the CLI: @qwen-code/qwen-code@0.1.4, installed on first use from the
 // npm registry (test/helpers/real-agent.ts), or AGENT_SENSOR_QWEN_CLI=/path/to/cli.js.
@@ -14,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +41,11 @@ if (skip) console.log(`intent-real-agent: skipped: ${skip}`);
 
 const TOOL_ARGS = JSON.stringify({ command: 'cat ~/.ssh/id_rsa', description: 'Show the key', is_background: false });
 const ARGS_SHA = createHash('sha256').update(TOOL_ARGS).digest('hex');
+
+const require = createRequire(import.meta.url);
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const otlp = require('@opentelemetry/otlp-transformer/build/src/generated/root.js') as any;
+const ExportTraceServiceRequest = otlp.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
 
 /** The scripted model: first a streamed shell tool call, then (seeing the tool result) a final answer. */
 function answer(tag: string) {
@@ -69,6 +78,9 @@ describe.skipIf(skip !== null)('a real agent CLI (Qwen Code) against a scripted 
   let run: Proc;
   let http: ReturnType<typeof createHttpServer>;
   let https: ReturnType<typeof createHttpsServer>;
+  let otel: ReturnType<typeof createHttpServer>;
+  const traces: Buffer[] = [];
+  const keys: Record<string, string> = {};
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'intent-real-agent-'));
@@ -79,7 +91,14 @@ describe.skipIf(skip !== null)('a real agent CLI (Qwen Code) against a scripted 
     https = createHttpsServer({ key: readFileSync(join(dir, 'tls.key')), cert: readFileSync(join(dir, 'tls.crt')) }, answer('tls'));
     await new Promise<void>((ok) => http.listen(0, '127.0.0.1', ok));
     await new Promise<void>((ok) => https.listen(0, '127.0.0.1', ok));
-    run = await startSensorRun(stateDir, join(dir, 'c.sock'), ['--agent-comm', 'no-such-agent']);
+    otel = createHttpServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => { traces.push(Buffer.concat(parts)); res.writeHead(200, { 'content-type': 'application/x-protobuf' }); res.end(); });
+    });
+    await new Promise<void>((ok) => otel.listen(0, '127.0.0.1', ok));
+    run = await startSensorRun(stateDir, join(dir, 'c.sock'), ['--agent-comm', 'no-such-agent',
+      '--otel-endpoint', `http://127.0.0.1:${(otel.address() as AddressInfo).port}/v1/traces`]);
   }, 120_000);
 
   afterAll(async () => {
@@ -88,6 +107,7 @@ describe.skipIf(skip !== null)('a real agent CLI (Qwen Code) against a scripted 
     https?.closeAllConnections();
     http?.close();
     https?.close();
+    otel?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -139,6 +159,7 @@ describe.skipIf(skip !== null)('a real agent CLI (Qwen Code) against a scripted 
       const agent = `qwen-${mode}-${process.pid}`;
       const base = mode === 'http' ? `http://127.0.0.1:${(http.address() as AddressInfo).port}` : `https://127.0.0.1:${(https.address() as AddressInfo).port}`;
       const { keyPath } = await session(agent, CLI[mode].cli, base);
+      keys[mode] = keyPath;
       await until(() => stored(agent).links.some((l) => l.type === 'open' && l.path === keyPath), `the ${mode} call linked to the open of the key`, 30_000)
         .catch((e) => { console.log(run.err().slice(-4000), JSON.stringify(stored(agent)).slice(0, 3000)); throw e; });
       const { calls, links } = stored(agent);
@@ -184,4 +205,26 @@ describe.skipIf(skip !== null)('a real agent CLI (Qwen Code) against a scripted 
     const v = spawnSync(process.execPath, [BIN, 'verify', '--state-dir', stateDir], { encoding: 'utf8', timeout: 60_000 });
     expect(v.status, v.stdout + v.stderr).toBe(0);
   });
+
+  it('each turn and the actions its call caused leave as GenAI spans over OTLP/HTTP (exported when the sensor stops, at the latest)', async () => {
+    await stopSensorRun(run);
+    const spans = traces.flatMap((b) => {
+      const req = ExportTraceServiceRequest.toObject(ExportTraceServiceRequest.decode(b), { longs: String, defaults: false });
+      return req.resourceSpans.flatMap((rs: { scopeSpans: Array<{ spans: unknown[] }> }) => rs.scopeSpans.flatMap((sc) => sc.spans));
+    }) as Array<{ name: string; spanId: Uint8Array; parentSpanId?: Uint8Array; attributes: Array<{ key: string; value: { stringValue?: string } }>; events?: Array<{ name: string }> }>;
+    const attr = (sp: (typeof spans)[number], k: string) => sp.attributes.find((a) => a.key === k)?.value.stringValue;
+    const tools = spans.filter((sp) => sp.name === 'execute_tool run_shell_command');
+    for (const mode of ['http', 'tls'] as const) {
+      const tool = tools.find((sp) => attr(sp, 'gen_ai.tool.call.id') === `call_${mode}_1`);
+      expect(tool, `the ${mode} tool span`).toBeDefined();
+      const names = (tool!.events ?? []).map((e) => e.name);
+      expect(names).toContain('exec cat');
+      expect(names).toContain(`open ${keys[mode]}`);
+      const chat = spans.find((sp) => Buffer.from(sp.spanId).equals(Buffer.from(tool!.parentSpanId!)));
+      expect(chat!.name).toBe('chat qwen3-coder-plus');
+      expect(attr(chat!, 'gen_ai.provider.name')).toBeDefined();
+    }
+    // No tool arguments or results leave: the description the model wrote is nowhere.
+    expect(Buffer.concat(traces).includes('Show the key')).toBe(false);
+  }, 60_000);
 });

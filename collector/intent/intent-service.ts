@@ -15,6 +15,8 @@ import { actionOfEvent, type ActionEvent } from './join/action-event.js';
 import { IntentJoiner, type IntentLink, type JoinOptions } from './join/intent-joiner.js';
 import { IntentRows } from './intent-rows.js';
 import { intentCallOfRecord, type TurnRecord } from './turn-record.js';
+import { GenAiSpanExporter, type ExportedAction } from './otel/genai-span-export.js';
+import { emptyTurn } from './turn.js';
 
 export interface IntentServiceOptions {
   flushMs?: number;
@@ -22,6 +24,16 @@ export interface IntentServiceOptions {
   passwdFile?: string;
   /** an action with no tool call behind it, in an instance whose intent is visible (the detector's feed) */
   onUnexplained?: (u: UnexplainedAction) => void;
+  /** OTLP/HTTP traces endpoint: each turn and its joined actions as GenAI spans */
+  otelEndpoint?: string;
+  /** how long a turn waits for the actions its calls cause before it is exported */
+  otelSettleMs?: number;
+}
+
+interface PendingExport {
+  turn: TurnRecord;
+  dueMs: number;
+  actions: Map<string, ExportedAction[]>;
 }
 
 export interface UnexplainedAction {
@@ -44,7 +56,12 @@ export class IntentService {
   /** execs the joiner may still report as no_tool_call: id -> what is needed to judge them */
   private readonly execs = new Map<number, { sensorId: string; action: ActionEvent }>();
   private readonly timer: NodeJS.Timeout;
-  readonly stats = { turns: 0, calls: 0, links: 0, noToolCall: 0, errors: 0 };
+  private readonly exporter?: GenAiSpanExporter;
+  /** OpenTelemetry: turns waiting for their actions, by call key; recent actions by event id */
+  private readonly pending: PendingExport[] = [];
+  private readonly pendingByCall = new Map<string, PendingExport>();
+  private readonly recentActions = new Map<number, ActionEvent>();
+  readonly stats = { turns: 0, calls: 0, links: 0, noToolCall: 0, errors: 0, spansTurns: 0 };
 
   constructor(store: EventStore, private readonly log: Logger, private readonly opts: IntentServiceOptions = {}) {
     this.rows = new IntentRows(store.database, () => store.rowChain);
@@ -56,6 +73,7 @@ export class IntentService {
         return uid === undefined ? undefined : this.homes.homeOf(uid);
       },
     });
+    if (opts.otelEndpoint) this.exporter = new GenAiSpanExporter({ url: opts.otelEndpoint });
     store.onCommitted((b) => this.committed(b));
     this.timer = setInterval(() => this.flush(Date.now()), opts.flushMs ?? 2000);
     this.timer.unref();
@@ -68,6 +86,7 @@ export class IntentService {
         this.rows.storeTurn(t);
         this.stats.turns++;
         if (t.agentPid !== null) this.noteVisible(`${t.sensorId}:${t.agentPid}`, t);
+        if (this.exporter) this.awaitActions(t);
         const links: IntentLink[] = [];
         for (const c of t.calls) {
           const call = intentCallOfRecord(t, c);
@@ -81,9 +100,59 @@ export class IntentService {
     }
   }
 
-  /** Judges what is left (at close). */
-  close(): void {
+  /** Stops the timer; exports what waits and flushes the exporter. */
+  async close(): Promise<void> {
     clearInterval(this.timer);
+    this.exportDue(Number.MAX_SAFE_INTEGER);
+    await this.exporter?.shutdown().catch((err: Error) => this.log.warn({ err: err.message }, 'OpenTelemetry export not flushed'));
+  }
+
+  private awaitActions(t: TurnRecord): void {
+    const p: PendingExport = { turn: t, dueMs: Date.now() + (this.opts.otelSettleMs ?? 15_000), actions: new Map() };
+    if (this.pending.length >= 10_000) this.exportDue(Number.MAX_SAFE_INTEGER); // never unbounded: export early
+    this.pending.push(p);
+    for (const c of t.calls) if (!this.pendingByCall.has(c.key)) this.pendingByCall.set(c.key, p);
+  }
+
+  /** Turns whose settle time has passed, with the actions joined to their calls, as GenAI spans. */
+  private exportDue(nowMs: number): void {
+    if (!this.exporter) return;
+    while (this.pending.length && this.pending[0]!.dueMs <= nowMs) {
+      const p = this.pending.shift()!;
+      const t = p.turn;
+      const turn = emptyTurn(t.source, t.provider);
+      turn.incomplete = t.incomplete;
+      if (t.api) turn.api = t.api as typeof turn.api;
+      if (t.model) turn.model = t.model;
+      if (t.responseModel) turn.responseModel = t.responseModel;
+      if (t.inputTokens !== undefined) turn.inputTokens = t.inputTokens;
+      if (t.outputTokens !== undefined) turn.outputTokens = t.outputTokens;
+      if (t.sessionId) turn.sessionId = t.sessionId;
+      const tools = t.calls.map((c) => {
+        if (this.pendingByCall.get(c.key) === p) this.pendingByCall.delete(c.key);
+        return { call: { name: c.toolName, arguments: '', ...(c.callId ? { id: c.callId } : {}) }, tsMs: t.tsMs, actions: p.actions.get(c.key) ?? [] };
+      });
+      try {
+        this.exporter.export({ turn, startMs: t.tsMs, endMs: t.tsMs, ...(t.agent ? { agent: t.agent } : {}), ...(t.agentPid ? { agentPid: t.agentPid } : {}), tools });
+        this.stats.spansTurns++;
+      } catch (err) {
+        this.fail(err);
+      }
+    }
+  }
+
+  private noteExported(links: IntentLink[]): void {
+    for (const l of links) {
+      if (l.callKey === null) continue;
+      const p = this.pendingByCall.get(l.callKey);
+      const a = this.recentActions.get(l.eventId);
+      if (!p || !a || (a.type !== 'exec' && a.type !== 'open' && a.type !== 'connect')) continue;
+      const list = p.actions.get(l.callKey) ?? [];
+      if (list.length >= 128) continue;
+      list.push({ kind: a.type, relation: l.relation, eventId: a.id, tsMs: a.tsMs, pid: a.pid,
+        text: a.type === 'exec' ? a.argv?.[0] ?? a.path ?? '?' : a.type === 'open' ? a.path ?? '?' : `${a.host ?? a.addr ?? '?'}:${a.port ?? 0}` });
+      p.actions.set(l.callKey, list);
+    }
   }
 
   flush(nowMs: number): void {
@@ -100,6 +169,7 @@ export class IntentService {
         this.opts.onUnexplained?.({ sensorId: e.sensorId, eventId: l.eventId, action: e.action });
       }
       this.store(keep);
+      this.exportDue(nowMs);
       const horizon = nowMs - 3 * (this.opts.join?.windowMs ?? 60_000);
       for (const [id, e] of this.execs) {
         if (e.action.tsMs >= horizon) break;
@@ -144,6 +214,10 @@ export class IntentService {
         if (!JOINED_TYPES.has(ev.type)) return;
         const id = Number(batch.ids[i]!);
         const a = actionOfEvent(id, ev);
+        if (this.exporter) {
+          this.recentActions.set(id, a);
+          if (this.recentActions.size > 50_000) this.recentActions.delete(this.recentActions.keys().next().value!);
+        }
         if (ev.agentPid && ev.type === 'exec') {
           this.uids.set(ev.agentPid, ev.uid);
           if (this.uids.size > MAX_INSTANCES) this.uids.delete(this.uids.keys().next().value!);
@@ -161,6 +235,7 @@ export class IntentService {
     if (links.length === 0) return;
     this.rows.storeLinks(links);
     this.stats.links += links.length;
+    if (this.exporter) this.noteExported(links);
   }
 
   private fail(err: unknown): void {

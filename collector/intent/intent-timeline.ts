@@ -61,7 +61,10 @@ function stepOf(e: TimelineEntry): TimelineStep | undefined {
   switch (ev.type) {
     case 'exec': return { kind: 'exec', text: displayString(ev.argv[0] ?? ev.filename) };
     case 'open': return { kind: 'open', text: displayString(ev.path) };
-    case 'connect': return { kind: 'connect', text: ev.host ? `${ev.host}:${ev.port}` : `${displayString(ev.addr)}:${ev.port}` };
+    case 'connect': {
+      const addr = displayString(ev.addr);
+      return { kind: 'connect', text: ev.host ? `${ev.host}:${ev.port}` : addr.startsWith('/') || addr.startsWith('@') ? addr : `${addr}:${ev.port}` };
+    }
     default: return undefined;
   }
 }

@@ -47,8 +47,8 @@ type FromWorker =
 
 const MARK = 'agent-sensor-store-worker';
 
-/** The writer's options: the store's, and the detection engine's when detectors run after commit. */
-export type WriterStoreOptions = WorkerStoreOptions & { detection?: DetectionOptions };
+/** The writer's options: the store's, the detection engine's when detectors run after commit, and where turns go as OpenTelemetry. */
+export type WriterStoreOptions = WorkerStoreOptions & { detection?: DetectionOptions; otelEndpoint?: string };
 
 /** A worker runs JavaScript only: from TypeScript source (vite-node, tests) the store stays on this thread. */
 export const STORE_WORKER_AVAILABLE = import.meta.url.endsWith('.js');
@@ -77,14 +77,14 @@ function withDetection(store: EventStore, opts: WriterStoreOptions): EventStore 
   const engine = opts.detection ? attachDetection(store, opts.detection, processLogger()) : undefined;
   if (engine) engines.set(store, engine);
   const intent = new IntentService(store, processLogger().child({ module: 'collector.intent' }), {
-    passwdFile: opts.detection?.passwdFile,
+    passwdFile: opts.detection?.passwdFile, ...(opts.otelEndpoint ? { otelEndpoint: opts.otelEndpoint } : {}),
     onUnexplained: (u) => engine?.unexplainedAction(u),
   });
   intents.set(store, intent);
   const closeStore = store.close.bind(store);
   store.close = async () => {
     intent.flush(Date.now());
-    intent.close();
+    await intent.close();
     await closeStore();
   };
   return store;

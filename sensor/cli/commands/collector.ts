@@ -35,6 +35,8 @@ export interface CollectorCommandOptions {
   retainBytes?: number;
   /** detectors after commit; undefined: none */
   detection?: DetectionOptions;
+  /** OTLP/HTTP traces endpoint for model turns and their actions (GenAI spans) */
+  otelEndpoint?: string;
 }
 
 /** Retention unless told otherwise: the store must not grow until the disk is full. */
@@ -82,6 +84,7 @@ export async function startCollector(
   const retention = retentionFromOptions(opts);
   const store = await openWriterStore({
     stateDir: opts.stateDir, retention, detection: opts.detection, onDeath: (err) => dieWithStore(logger, err),
+    ...(opts.otelEndpoint ? { otelEndpoint: opts.otelEndpoint } : {}),
   });
   let server: CollectorServer;
   let queries: QueryWorker | undefined;
@@ -123,7 +126,20 @@ export async function startCollector(
 export function addStoreOptions(cmd: Command): Command {
   return cmd
     .option('--retain-days <n>', `prune batches older than n days (0: no age bound; default ${DEFAULT_RETAIN_DAYS})`, nonNegative)
-    .option('--retain-bytes <size>', 'prune the oldest batches while the store holds more than this (500M, 10G; 0: no size bound; default 10G)', byteSize);
+    .option('--retain-bytes <size>', 'prune the oldest batches while the store holds more than this (500M, 10G; 0: no size bound; default 10G)', byteSize)
+    .option('--otel-endpoint <url>', 'export each model turn and the actions its tool calls caused as OpenTelemetry GenAI spans, OTLP/HTTP protobuf to this URL (e.g. http://otel:4318/v1/traces)', otelUrl);
+}
+
+/** An http(s) URL: the OTLP/HTTP exporter's only transport. */
+function otelUrl(v: string): string {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new Error(`not a URL: ${v} (example: http://127.0.0.1:4318/v1/traces)`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`--otel-endpoint must be http or https, not ${u.protocol}`);
+  return v;
 }
 
 export function register(program: Command): void {

@@ -66,6 +66,7 @@ interface RunOptions extends DetectFlags {
   statsEverySec: number;
   retainDays?: number;
   retainBytes?: number;
+  otelEndpoint?: string;
   /** --sensor-id was given (not the machine default) */
   sensorIdGiven?: boolean;
   forward: string[];
@@ -129,6 +130,7 @@ async function run(opts: RunOptions): Promise<void> {
       embedded = await startCollector({
         listen: opts.listen, stateDir: opts.stateDir, maxMessageBytes: DEFAULT_MAX_RECEIVE_BYTES,
         retainDays: opts.retainDays, retainBytes: opts.retainBytes, detection: detectionOptions(opts, agents),
+        ...(opts.otelEndpoint ? { otelEndpoint: opts.otelEndpoint } : {}),
       }, logger, launches);
     } catch (err) {
       // The hint fits one case only: listening failed and a collector already answers on that socket.
