@@ -22,6 +22,10 @@ import { EventStore } from '../collector/store/event-store.js';
 import { describeBad, verifyChain } from '../collector/store/verify.js';
 import type { SensorEvent } from '../proto/events/types.js';
 import { ConfigError, parseAgentConfig } from '../sensor/agents/config.js';
+import { encodeBatch } from '../proto/codec/batch-encoder.js';
+import { decodeEventBatch } from '../proto/codec/batch-decoder.js';
+import { encodeTurn } from '../proto/codec/turn-proto.js';
+import { validateBatch } from '../collector/server/validate-batch.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -158,6 +162,25 @@ describe('no tool call behind an action, and the detector', () => {
       intent.close();
       await store.close();
     }
+  });
+});
+
+describe('turns on the wire (EventBatch.turns)', () => {
+  it('ride beside the events and arrive bounded, under the batch\'s sensor id; a call that is not one is left out', () => {
+    const t = turn('cat ~/.ssh/id_rsa', 'call_w');
+    t.sensorId = 'forged';
+    t.calls.push({ ...t.calls[0]!, key: 'k2', kind: 'weird' as 'other' });
+    t.calls.push({ ...t.calls[0]!, key: 'k3', subject: 'x'.repeat(5000) });
+    const bytes = encodeBatch({ sensorId: 'sensor-a', bootId: 'b', seq: 1n, droppedBefore: 0n }, [], [encodeTurn(t)]);
+    const valid = validateBatch(decodeEventBatch(bytes));
+    expect(valid.events).toEqual([]);
+    expect(valid.turns).toHaveLength(1);
+    const got = valid.turns![0]!;
+    expect(got.sensorId).toBe('sensor-a');
+    expect(got).toMatchObject({ source: 'http', api: 'openai.chat', model: 'm1', agent: 'qa', agentPid: 100, callsVisible: true });
+    expect(got.calls.map((c) => c.key)).toEqual([t.calls[0]!.key, 'k3']);
+    expect(got.calls[0]).toEqual(t.calls[0]);
+    expect(got.calls[1]!.subject).toHaveLength(512);
   });
 });
 

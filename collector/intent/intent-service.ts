@@ -208,6 +208,7 @@ export class IntentService {
   }
 
   private committed(batch: CommittedBatch): void {
+    if (batch.turns) this.turns(batch.turns);
     try {
       const links: IntentLink[] = [];
       batch.events.forEach((ev, i) => {

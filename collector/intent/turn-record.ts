@@ -1,60 +1,13 @@
-// A model turn as it leaves the sensor for the store: what the turn was
-// (provider, model, tokens) and, per tool call, what the join and the
-// timeline need (name, call id, the subject — the command or path, at most
-// 512 characters — and the SHA-256 of the arguments), never the arguments or
-// the captured bytes themselves, unless the agent's `keepContent` is on
-// (then `content` carries the bounded request and answer text).
+// Turn records (proto/events/turn-record.ts) from parsed model turns, in the
+// sensor, and the join's view of a stored one, in the collector: the
+// arguments stay behind, their SHA-256 travels.
 import { createHash } from 'node:crypto';
 import { intentCallOf, type CallContext, type IntentCall } from './join/intent-call.js';
 import { simpleCommands } from './join/shell-command.js';
 import type { ModelTurn, ToolCall } from './turn.js';
+import { MAX_KEPT_CONTENT_BYTES, MAX_SUBJECT_CHARS, type CallRecord, type TurnRecord } from '../../proto/events/turn-record.js';
 
-export const MAX_SUBJECT_CHARS = 512;
-/** keepContent: bytes of one turn's content kept (request and answer text) */
-export const MAX_KEPT_CONTENT_BYTES = 64 * 1024;
-
-export interface CallRecord {
-  /** unique per call: `call:<agentPid>:<provider call id>`, else the source, session and a digest */
-  key: string;
-  callId?: string;
-  toolName: string;
-  kind: 'shell' | 'file' | 'other';
-  /** the command (shell), the path as asked (file), or the tool name */
-  subject: string;
-  /** file calls: the absolute path and the access the tool implies */
-  filePath?: string;
-  fileAccess?: 'read' | 'write';
-  argsSha256: string;
-  incomplete: boolean;
-  /** seen in the request history after it ran (plain sockets: the answer is not captured) */
-  echoed?: boolean;
-}
-
-export interface TurnRecord {
-  sensorId: string;
-  tsMs: number;
-  agent: string | null;
-  agentPid: number | null;
-  pid: number | null;
-  source: ModelTurn['source'];
-  api?: string;
-  provider: string;
-  model?: string;
-  responseModel?: string;
-  inputTokens?: number;
-  outputTokens?: number;
-  incomplete: boolean;
-  /**
-   * every tool call of the turn was there to see: a session file's turn, or
-   * a captured answer seen whole (not a request alone: plain sockets)
-   */
-  callsVisible: boolean;
-  remote?: string;
-  sessionId?: string;
-  calls: CallRecord[];
-  /** keepContent only: the captured text of the turn, bounded */
-  content?: string;
-}
+export type { CallRecord, TurnRecord } from '../../proto/events/turn-record.js';
 
 export interface TurnContext extends CallContext {
   sensorId: string;

@@ -2,6 +2,7 @@
 // commit comes to, and the error a refused batch raises. Their own module so
 // that the store port, the validator, the committer and the gRPC error mapping
 // import them without importing each other.
+import type { TurnRecord } from '../../proto/events/turn-record.js';
 import type { PbSensorHealth, PbTransportCounters } from '../../proto/codec/proto.js';
 import type { SensorEvent } from '../../proto/events/types.js';
 
@@ -16,6 +17,8 @@ export interface CommitBatch {
   events: SensorEvent[];
   /** came over TCP from another host (its files are not hashed here) */
   remote?: boolean;
+  /** model turns the sensor rebuilt (collector/intent), under the batch's sensor id */
+  turns?: TurnRecord[];
 }
 
 /**

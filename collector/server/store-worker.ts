@@ -26,7 +26,6 @@ import type { DetectionOptions } from '../detect/settings.js';
 import type { DetectionEngine } from '../detect/engine.js';
 import type { EgressFinding } from '../detect/egress-finding.js';
 import { IntentService } from '../intent/intent-service.js';
-import type { TurnRecord } from '../intent/turn-record.js';
 import { commitEncodedBatch } from './batch-commit.js';
 import { processLogger } from './logger.js';
 import type { BatchSender, CommitOutcome } from './batch-types.js';
@@ -36,7 +35,6 @@ type ToWorker =
   | { op: 'commit'; id: number; stream: number; bytes: Uint8Array; sender: BatchSender }
   | { op: 'status'; id: number }
   | { op: 'egress'; id: number; finding: EgressFinding }
-  | { op: 'intent'; id: number; turns: TurnRecord[] }
   | { op: 'close'; id: number };
 
 type FromWorker =
@@ -67,11 +65,8 @@ function withSensitive(opts: WriterStoreOptions): WriterStoreOptions {
   return { ...opts, sensitive: { classes: opts.detection.sensitive, passwdFile: opts.detection.passwdFile } };
 }
 
-/** The engine beside each writer store on this thread (egress findings go to it). */
+/** The engine beside each writer store on this thread (egress findings go to it); the intent join beside it (turns come with batches). */
 const engines = new WeakMap<EventStore, DetectionEngine>();
-
-/** The intent join beside each writer store on this thread (turns from the sensor go to it). */
-const intents = new WeakMap<EventStore, IntentService>();
 
 function withDetection(store: EventStore, opts: WriterStoreOptions): EventStore {
   const engine = opts.detection ? attachDetection(store, opts.detection, processLogger()) : undefined;
@@ -80,7 +75,6 @@ function withDetection(store: EventStore, opts: WriterStoreOptions): EventStore 
     passwdFile: opts.detection?.passwdFile, ...(opts.otelEndpoint ? { otelEndpoint: opts.otelEndpoint } : {}),
     onUnexplained: (u) => engine?.unexplainedAction(u),
   });
-  intents.set(store, intent);
   const closeStore = store.close.bind(store);
   store.close = async () => {
     intent.flush(Date.now());
@@ -88,18 +82,6 @@ function withDetection(store: EventStore, opts: WriterStoreOptions): EventStore 
     await closeStore();
   };
   return store;
-}
-
-/**
- * Model turns the sensor rebuilt from an agent's traffic or session files:
- * stored under the chain and joined to the events they caused, by the store's
- * writer. False when the store is closed.
- */
-export function reportTurns(store: WorkerStore | EventStore, turns: TurnRecord[]): boolean {
-  if (store instanceof WorkerStore) return store.intentTurns(turns);
-  const intent = intents.get(store);
-  intent?.turns(turns);
-  return intent !== undefined;
 }
 
 /**
@@ -202,13 +184,6 @@ export class WorkerStore implements EncodedBatchStore {
     return true;
   }
 
-  /** Hands turns to the intent join on the worker; false when the store is closed or dead. */
-  intentTurns(turns: TurnRecord[]): boolean {
-    if (this.dead || this.closing) return false;
-    this.worker.postMessage({ op: 'intent', id: 0, turns } satisfies ToWorker);
-    return true;
-  }
-
   /** Closes the store (after every commit already passed) and ends the worker. */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -284,8 +259,6 @@ function runInWorker(opts: WriterStoreOptions): void {
         port.postMessage({ op: 'reply', id: m.id, value } satisfies FromWorker);
       } else if (m.op === 'egress') {
         engines.get(store)?.egressFinding(m.finding); // no reply: a finding is fire-and-forget
-      } else if (m.op === 'intent') {
-        intents.get(store)?.turns(m.turns);
       } else if (m.op === 'status') {
         port.postMessage({ op: 'reply', id: m.id, value: store.status() } satisfies FromWorker);
       } else if (m.op === 'close') {

@@ -5,6 +5,8 @@ import { fromProtoEvent, InvalidEventError } from '../../proto/codec/convert.js'
 import type { PbEventBatch } from '../../proto/codec/proto.js';
 import type { SensorEvent } from '../../proto/events/types.js';
 import { BatchRejectedError, type CommitBatch } from './batch-types.js';
+import { fromPbTurn, MAX_TURNS_PER_BATCH } from '../../proto/codec/turn-proto.js';
+import type { TurnRecord } from '../../proto/events/turn-record.js';
 
 const MAX_ID_LENGTH = 256;
 
@@ -31,9 +33,12 @@ export function validateBatch(batch: IncomingBatch): ValidBatch {
   const undelivered = (batch.undelivered ?? []).slice(0, 64).map((u) => ({
     bootId: (u.boot_id ?? '').slice(0, MAX_ID_LENGTH), events: BigInt(u.events ?? '0'), batches: BigInt(u.batches ?? '0'),
   }));
+  // Turns are bounded and taken under the batch's sensor id; one that is not a turn is left out, never the batch refused.
+  const turns = (batch.turns ?? []).slice(0, MAX_TURNS_PER_BATCH).map((t) => fromPbTurn(t, sensorId)).filter((t): t is TurnRecord => t !== null);
+  const withTurns = turns.length ? { turns } : {};
   if ('sensorEvents' in batch) {
     if (batch.invalid) throw new BatchRejectedError(`event ${batch.invalid.index}: ${batch.invalid.message}`);
-    return { sensorId, bootId, seq, events: batch.sensorEvents, droppedBefore, undelivered };
+    return { sensorId, bootId, seq, events: batch.sensorEvents, droppedBefore, undelivered, ...withTurns };
   }
   const events: SensorEvent[] = [];
   const raw = batch.events ?? [];
@@ -45,5 +50,5 @@ export function validateBatch(batch: IncomingBatch): ValidBatch {
       throw err;
     }
   }
-  return { sensorId, bootId, seq, events, droppedBefore, undelivered };
+  return { sensorId, bootId, seq, events, droppedBefore, undelivered, ...withTurns };
 }

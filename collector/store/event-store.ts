@@ -2,6 +2,7 @@
 // per batch, each extending a SHA-256 hash chain; hashes the files agents
 // read off the ingest path; prunes old data in small chunks on a timer.
 // See schema.ts for the layout and the durability choice.
+import type { TurnRecord } from '../../proto/events/turn-record.js';
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, constants as C, openSync, statSync } from 'node:fs';
 import { makeDirs } from '../make-dirs.js';
@@ -44,12 +45,15 @@ export interface CommitInput {
   events: SensorEvent[];
   /** the batch came over TCP from another host: its files are not hashed here */
   remote?: boolean;
+  /** model turns it carried (not part of the batch's hash: stored as chained rows by collector/intent) */
+  turns?: TurnRecord[];
 }
 
 /** A batch as committed: its events and the ids they were stored under. */
 export interface CommittedBatch {
   sensorId: string;
   events: SensorEvent[];
+  turns?: TurnRecord[];
   ids: bigint[];
   /** sensitive classes of each event's path, by index (sensitive-tags.ts); absent when none */
   sensitive?: (string[] | undefined)[];
@@ -206,7 +210,9 @@ export class EventStore {
     if (this.walBound?.afterCommit()) this.counts.walTruncations++;
     const sensitive = this.lastTags;
     this.lastTags = undefined;
-    const committed: CommittedBatch = { sensorId: input.sensorId, events: input.events, ids: done.ids, ...(sensitive ? { sensitive } : {}) };
+    const committed: CommittedBatch = {
+      sensorId: input.sensorId, events: input.events, ids: done.ids, ...(sensitive ? { sensitive } : {}), ...(input.turns?.length ? { turns: input.turns } : {}),
+    };
     for (const l of this.committedListeners) l(committed);
     return { duplicate: false, eventIds: done.ids };
   }

@@ -9,6 +9,7 @@
 // REJECTED ack; only bytes that are not protobuf at all throw.
 //
 // Mirror of event-encoder.ts; field numbers as in sensor.proto.
+import { decodePbTurn, MAX_TURNS_PER_BATCH } from './turn-proto.js';
 import { byteString } from '../events/bytes.js';
 import type { ByteString, EventBase, EventType, SensorEvent } from '../events/types.js';
 import { InvalidEventError } from './convert.js';
@@ -491,6 +492,12 @@ export function decodeEventBatch(bytes: Buffer): DecodedBatch {
       case (8 << 3) | 2:
         out.health = sensorHealth(w.bytes());
         break;
+      case (9 << 3) | 2: {
+        const bytes = w.bytes();
+        // Beyond the bound the rest are skipped: a batch is never refused for its turns.
+        if ((out.turns ??= []).length < MAX_TURNS_PER_BATCH) out.turns.push(decodePbTurn(bytes));
+        break;
+      }
       default: w.skip(tag & 7);
     }
   }

@@ -8,6 +8,7 @@ import { toProtoEvent } from './convert.js';
 import { messageType, type PbSensorHealth, type PbTransportCounters, type PbUndelivered } from './proto.js';
 
 const EVENTS_FIELD_TAG = (4 << 3) | 2; // EventBatch.events, length-delimited
+const TURNS_FIELD_TAG = (9 << 3) | 2; // EventBatch.turns, encoded when pushed (turn-proto.ts encodeTurn)
 
 export { encodeEventFast as encodeEvent } from './event-encoder.js';
 
@@ -27,7 +28,7 @@ export interface BatchHeader {
   health?: PbSensorHealth;
 }
 
-export function encodeBatch(header: BatchHeader, events: readonly Buffer[]): Buffer {
+export function encodeBatch(header: BatchHeader, events: readonly Buffer[], turns: readonly Buffer[] = []): Buffer {
   const type = messageType('EventBatch');
   const head = type.encode(type.fromObject({
     sensor_id: header.sensorId,
@@ -40,6 +41,7 @@ export function encodeBatch(header: BatchHeader, events: readonly Buffer[]): Buf
   })).finish();
   const body = protobuf.Writer.create();
   for (const e of events) body.uint32(EVENTS_FIELD_TAG).bytes(e);
+  for (const t of turns) body.uint32(TURNS_FIELD_TAG).bytes(t);
   return Buffer.concat([head, body.finish()]);
 }
 
@@ -51,12 +53,21 @@ export function framedSize(encoded: Buffer): number {
 
 /** The encoded events of an encoded batch, byte for byte (to split a batch the collector found too large). */
 export function eventsOfBatch(batch: Uint8Array): Buffer[] {
+  return fieldOfBatch(batch, EVENTS_FIELD_TAG);
+}
+
+/** The encoded turns of an encoded batch (they go with the first half of a split). */
+export function turnsOfBatch(batch: Uint8Array): Buffer[] {
+  return fieldOfBatch(batch, TURNS_FIELD_TAG);
+}
+
+function fieldOfBatch(batch: Uint8Array, wanted: number): Buffer[] {
   const reader = protobuf.Reader.create(batch);
-  const events: Buffer[] = [];
+  const out: Buffer[] = [];
   while (reader.pos < reader.len) {
     const tag = reader.uint32();
-    if (tag === EVENTS_FIELD_TAG) events.push(Buffer.from(reader.bytes()));
+    if (tag === wanted) out.push(Buffer.from(reader.bytes()));
     else reader.skipType(tag & 7);
   }
-  return events;
+  return out;
 }

@@ -101,10 +101,23 @@ export interface PbSensorHealth {
   stopped?: boolean; heartbeat_ms?: U64;
 }
 
+export interface PbToolCallRecord {
+  key?: string; call_id?: string; tool_name?: string; kind?: string; subject?: string; file_path?: string;
+  file_access?: string; args_sha256?: string; incomplete?: boolean; echoed?: boolean;
+}
+
+export interface PbModelTurn {
+  ts_ms?: string | number; agent?: string; agent_pid?: number; pid?: number; source?: string; api?: string; provider?: string;
+  model?: string; response_model?: string; input_tokens?: string | number; output_tokens?: string | number; incomplete?: boolean;
+  calls_visible?: boolean; remote?: string; session_id?: string; calls?: PbToolCallRecord[]; content?: string;
+}
+
 export interface PbEventBatch {
   sensor_id?: string; boot_id?: string; seq?: U64; events?: PbEvent[];
   dropped_before?: U64; counters?: PbTransportCounters; undelivered?: PbUndelivered[];
   health?: PbSensorHealth;
+  /** model turns (turn-proto.ts) */
+  turns?: PbModelTurn[];
 }
 
 export type AckStatusName = 'ACK_STATUS_UNSPECIFIED' | 'ACK_STATUS_COMMITTED' | 'ACK_STATUS_DUPLICATE' | 'ACK_STATUS_REJECTED';

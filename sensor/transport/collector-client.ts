@@ -13,7 +13,9 @@ import { pino, type Logger } from 'pino';
 import type { SensorEvent } from '../../proto/events/types.js';
 import { grpcTarget, parseAddress } from '../../proto/transport/address.js';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-import { encodeBatch, encodeEvent, eventsOfBatch, framedSize } from '../../proto/codec/batch-encoder.js';
+import { encodeBatch, encodeEvent, eventsOfBatch, framedSize, turnsOfBatch } from '../../proto/codec/batch-encoder.js';
+import { encodeTurn } from '../../proto/codec/turn-proto.js';
+import type { TurnRecord } from '../../proto/events/turn-record.js';
 import { protoCodecs, STREAM_PATH, type PbAck, type PbSensorHealth } from '../../proto/codec/proto.js';
 import { clientChannel, type TlsFiles } from '../../proto/transport/tls.js';
 import { readUndelivered, writeUndelivered, type UndeliveredRecord } from './undelivered-file.js';
@@ -83,6 +85,8 @@ interface SealedBatch {
 type AckStream = grpc.ClientDuplexStream<Buffer, PbAck>;
 
 const CONNECT_TIMEOUT_MS = 10_000;
+/** model turns waiting for a batch; beyond, dropped and counted */
+const MAX_OPEN_TURNS = 1000;
 /** a health report rides on a batch at most this often (its counts change with every event) */
 const HEALTH_EVERY_MS = 5000;
 /** silence longer than this from a running sensor means something is wrong (sensor status says so) */
@@ -119,6 +123,9 @@ export class CollectorClient {
   private pendingBytes = 0;
   private open: Buffer[] = [];
   private openBytes = 0;
+  /** model turns riding on the next batch (EventBatch.turns), encoded when pushed */
+  private openTurns: Buffer[] = [];
+  readonly turnCounters = { pushed: 0, dropped: 0 };
   private flushTimer: NodeJS.Timeout | undefined;
   private reportTimer: NodeJS.Timeout | undefined;
   /** the counters the newest batch carried, as sent */
@@ -201,6 +208,27 @@ export class CollectorClient {
     }
   }
 
+  /**
+   * Model turns (collector/intent): they ride on the next batch, with its
+   * acks and resends; at most MAX_OPEN_TURNS wait, more are dropped and counted.
+   */
+  pushTurns(turns: readonly TurnRecord[]): void {
+    for (const t of turns) {
+      if (this.stopped || this.openTurns.length >= MAX_OPEN_TURNS) {
+        this.turnCounters.dropped++;
+        continue;
+      }
+      this.openTurns.push(encodeTurn(t));
+      this.turnCounters.pushed++;
+    }
+    if (this.openTurns.length > 0 && !this.flushTimer) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = undefined;
+        this.seal();
+      }, this.opts.flushMs);
+    }
+  }
+
   /** Seals the open batch now (it is then sent as soon as a stream is up). */
   flush(): void {
     this.seal();
@@ -272,7 +300,7 @@ export class CollectorClient {
   private seal(health?: 'now' | 'stopped'): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    if (this.open.length === 0) return;
+    if (this.open.length === 0 && this.openTurns.length === 0) return;
     const batch = this.sealed(this.open, this.droppedSinceBatch, false, health);
     this.droppedSinceBatch = 0n;
     this.open = [];
@@ -281,7 +309,8 @@ export class CollectorClient {
   }
 
   /** Numbers and encodes events as the next batch and holds it until acked. */
-  private sealed(events: readonly Buffer[], droppedBefore: bigint, sentOnce: boolean, health?: 'now' | 'stopped'): SealedBatch {
+  private sealed(events: readonly Buffer[], droppedBefore: bigint, sentOnce: boolean, health?: 'now' | 'stopped', turns?: Buffer[]): SealedBatch {
+    const carried = turns ?? this.openTurns.splice(0);
     const seq = ++this.lastSeq;
     const now = Date.now();
     this.lastSealMs = now;
@@ -302,7 +331,7 @@ export class CollectorClient {
         ? this.undeliveredEarlier.map((u) => ({ boot_id: u.bootId, events: String(u.events), batches: String(u.batches) }))
         : undefined,
       health: healthReport,
-    }, events);
+    }, events, carried);
     const batch: SealedBatch = { seq, bytes, events: events.length, droppedBefore, sentOnce, reportsUndelivered: report };
     this.pending.push(batch);
     this.pendingBytes += bytes.length;
@@ -324,14 +353,16 @@ export class CollectorClient {
     const [batch] = this.pending.splice(index, 1);
     this.pendingBytes -= batch!.bytes.length;
     const events = eventsOfBatch(batch!.bytes);
+    const turns = turnsOfBatch(batch!.bytes);
     if (events.length <= 1) {
       this.c.rejected += events.length;
+      this.turnCounters.dropped += turns.length;
       this.log.error({ seq: String(batch!.seq), bytes: batch!.bytes.length }, 'one event is larger than the collector accepts; dropped');
       return;
     }
     const half = Math.ceil(events.length / 2);
-    this.sealed(events.slice(0, half), batch!.droppedBefore, batch!.sentOnce);
-    this.sealed(events.slice(half), 0n, batch!.sentOnce);
+    this.sealed(events.slice(0, half), batch!.droppedBefore, batch!.sentOnce, undefined, turns);
+    this.sealed(events.slice(half), 0n, batch!.sentOnce, undefined, []);
     this.log.warn({ seq: String(batch!.seq), bytes: batch!.bytes.length, events: events.length }, 'collector refused a batch as too large; split it in two');
   }
 

@@ -45,7 +45,7 @@ import { LaunchRegistry } from '../../launch/launch-registry.js';
 import { removeRunAddress, writeRunAddress } from '../../launch/run-address.js';
 import { EgressContent } from '../../content/egress-content.js';
 import { writeVisibility } from '../../content/visibility-file.js';
-import { reportEgressFinding, reportTurns } from '../../../collector/server/store-worker.js';
+import { reportEgressFinding } from '../../../collector/server/store-worker.js';
 import { IntentCapture } from '../../content/intent-capture.js';
 import type { EgressFinding } from '../../../collector/detect/egress-finding.js';
 
@@ -170,7 +170,7 @@ async function run(opts: RunOptions): Promise<void> {
     client.push(events);
   });
   if (embedded) launches.adoptLeftovers(sensor.registry);
-  const intent = opts.contentCapture ? startIntent(opts, log, agents, embedded?.store) : undefined;
+  const intent = opts.contentCapture ? startIntent(opts, log, agents, client) : undefined;
   if (intent) sensor.onEvents((events) => intent.observe(events));
   const content = opts.contentCapture ? await startContent(opts, log, embedded?.store, intent) : undefined;
   if (content) sensor.onEvents((events) => content.observe(events));
@@ -254,20 +254,16 @@ async function startContent(opts: RunOptions, log: Logger, store: Parameters<typ
 
 /**
  * Model turns from the captured traffic and the agents' session files
- * (sensor/content/intent-capture.ts), parsed here; the turn records go to the
- * embedded collector's store, which joins their tool calls to the events.
- * With a remote collector they are not carried (the wire has no field for
- * them yet): logged as counted, not stored.
+ * (sensor/content/intent-capture.ts), parsed here: the bytes stay on this
+ * host; the turn records ride on the event batches to the collector (embedded
+ * or remote), which stores them and joins their tool calls to the events.
  */
-function startIntent(opts: RunOptions, log: Logger, agents: AgentSpec[], store: Parameters<typeof reportTurns>[0] | undefined): IntentCapture {
+function startIntent(opts: RunOptions, log: Logger, agents: AgentSpec[], client: CollectorClient): IntentCapture {
   const keep = new Set(agents.filter((a) => a.keepContent).map((a) => a.name));
-  let unstored = 0;
+  if (keep.size) log.info({ agents: [...keep] }, 'keepContent: the text of these agents\' model turns is kept in the store');
   return new IntentCapture({
     sensorId: opts.sensorId, log: (m) => log.info(m), keepContent: (agent) => keep.has(agent),
-    report: (turns) => {
-      if (store && reportTurns(store, turns)) return;
-      if (unstored++ % 100 === 0) log.warn({ turns: unstored }, 'model turns not stored: no embedded collector (turns do not travel to a remote collector yet)');
-    },
+    report: (turns) => client.pushTurns(turns),
   });
 }
 
