@@ -13,6 +13,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { unexplainedActionDraft } from '../collector/detect/unexplained-action.js';
 import { attachIntent, renderIntent } from '../collector/intent/intent-timeline.js';
+import { alertCause, alertCauseText } from '../collector/intent/alert-cause.js';
 import { IntentService, type UnexplainedAction } from '../collector/intent/intent-service.js';
 import { actionOfEvent } from '../collector/intent/join/action-event.js';
 import { toolCall, emptyTurn } from '../collector/intent/turn.js';
@@ -84,6 +85,10 @@ describe('intent rows in the store', () => {
       expect((db.prepare('SELECT relation FROM intent_links ORDER BY event_id').all() as { relation: string }[]).map((r) => r.relation))
         .toEqual(['shell', 'descendant', 'open', 'open']);
       expect(verifyChain(db).ok).toBe(true);
+      // Alert evidence: the key's open names the call that caused it; an event the join never saw says nothing.
+      const keyOpen = (db.prepare(`SELECT l.event_id AS id FROM intent_links l WHERE relation = 'open' ORDER BY event_id LIMIT 1`).get() as { id: number }).id;
+      expect(alertCauseText(alertCause(db, [keyOpen]))).toBe(' [caused by tool call run_shell_command "cat ~/.ssh/id_rsa\\n\\u001b[2J"]');
+      expect(alertCause(db, [999_999])).toBeUndefined();
 
       const t = buildTimeline(db, { rootPid: 100 });
       const lines = attachIntent(db, t);
@@ -143,6 +148,8 @@ describe('no tool call behind an action, and the detector', () => {
       expect(unexplainedActionDraft(1, actionOfEvent(1, exec(9, 100, ['git', 'status'])))).toBeUndefined();
       const t = buildTimeline(store.database, { rootPid: 100 });
       expect(attachIntent(store.database, t).map((l) => l.line)).toContain('no tool call → exec curl');
+      expect(alertCause(store.database, [unexplained[0]!.eventId])).toEqual({ toolCall: null });
+      expect(alertCauseText({ toolCall: null })).toBe(' [no tool call behind it]');
     } finally {
       intent.close();
       await store.close();

@@ -6,6 +6,7 @@ import { DEFAULT_STATE_DIR } from '../../../collector/store/schema.js';
 import { parseTimeSpec } from '../../../collector/query/time-spec.js';
 import { isoFromNs } from '../../../proto/codec/convert.js';
 import { openStoreReadOnly } from './query.js';
+import { alertCause, alertCauseText, type AlertCause } from '../../../collector/intent/alert-cause.js';
 
 interface AlertsOptions {
   stateDir: string;
@@ -38,10 +39,10 @@ export function alertJson(a: StoredAlert): Record<string, unknown> {
   };
 }
 
-function alertLine(a: StoredAlert): string {
+function alertLine(a: StoredAlert, cause?: AlertCause): string {
   const repeat = a.count > 1 ? ` (x${a.count}, last ${isoFromNs(a.lastNs.toString()).slice(11, 23)})` : '';
   return `${isoFromNs(a.tsNs.toString()).slice(0, 23)}Z ${a.severity.padEnd(8)} ${a.agent}[${a.agentPid ?? '?'}] pid ${a.pid ?? '?'} ` +
-    `${a.rule}${repeat}: ${a.summary}`;
+    `${a.rule}${repeat}: ${a.summary}${alertCauseText(cause)}`;
 }
 
 async function runAlerts(opts: AlertsOptions): Promise<void> {
@@ -51,10 +52,11 @@ async function runAlerts(opts: AlertsOptions): Promise<void> {
       agent: opts.agent, minSeverity: opts.severity, limit: opts.limit,
       sinceNs: opts.since !== undefined ? parseTimeSpec(opts.since) : undefined,
     });
+    const causes = alerts.map((a) => alertCause(store.database, a.evidence));
     if (opts.json) {
-      for (const a of alerts) process.stdout.write(`${JSON.stringify(alertJson(a))}\n`);
+      alerts.forEach((a, i) => process.stdout.write(`${JSON.stringify({ ...alertJson(a), ...(causes[i] ? { toolCall: causes[i]!.toolCall } : {}) })}\n`));
     } else {
-      process.stdout.write(alerts.length === 0 ? 'no alerts\n' : `${alerts.map(alertLine).join('\n')}\n`);
+      process.stdout.write(alerts.length === 0 ? 'no alerts\n' : `${alerts.map((a, i) => alertLine(a, causes[i])).join('\n')}\n`);
     }
   } finally {
     await store.close();
@@ -70,6 +72,6 @@ export function register(program: Command): void {
     .option('--since <time>', 'from this time: 10m, 2h, 7d, ISO-8601 or epoch ns')
     .option('--severity <level>', 'this severity and above: low, medium, high, critical', severity)
     .option('--limit <n>', 'at most n alerts (the newest)', positiveInt, 1000)
-    .option('--json', 'one JSON object per line: id, ts, agent, agentPid, pid, rule, severity, summary, evidence, baseline, count, ...')
+    .option('--json', 'one JSON object per line: id, ts, agent, agentPid, pid, rule, severity, summary, evidence, baseline, count, ..., toolCall (the tool call behind its events; null: none)')
     .action(runAlerts);
 }
