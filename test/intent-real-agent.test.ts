@@ -97,7 +97,9 @@ describe.skipIf(skip !== null)('a real agent CLI (Qwen Code) against a scripted 
       req.on('end', () => { traces.push(Buffer.concat(parts)); res.writeHead(200, { 'content-type': 'application/x-protobuf' }); res.end(); });
     });
     await new Promise<void>((ok) => otel.listen(0, '127.0.0.1', ok));
-    run = await startSensorRun(stateDir, join(dir, 'c.sock'), ['--agent-comm', 'no-such-agent',
+    // The TLS session's agent keeps its turns' content (keepContent); the HTTP one has the default (off).
+    writeFileSync(join(dir, 'agents.yaml'), `agents:\n  - name: qwen-tls-${process.pid}\n    comm: [no-such-agent]\n    keepContent: true\n`);
+    run = await startSensorRun(stateDir, join(dir, 'c.sock'), ['--config', join(dir, 'agents.yaml'),
       '--otel-endpoint', `http://127.0.0.1:${(otel.address() as AddressInfo).port}/v1/traces`]);
   }, 120_000);
 
@@ -176,11 +178,20 @@ describe.skipIf(skip !== null)('a real agent CLI (Qwen Code) against a scripted 
       // The wrapper shell Qwen Code runs the command in, cat under it, the key it opened.
       expect(links.find((l) => l.type === 'exec' && l.depth === 0)?.relation).toBe('shell');
       expect(links.some((l) => l.type === 'exec' && l.argv?.[0] === 'cat' && l.argv[1] === keyPath)).toBe(true);
-      // The arguments themselves are nowhere in the store's intent rows.
+      // The arguments themselves are nowhere in the store's intent rows, unless the agent keeps content.
       const d = db();
       try {
-        const text = JSON.stringify(d.prepare('SELECT * FROM model_turns').all()) + JSON.stringify(d.prepare('SELECT * FROM tool_calls').all());
-        expect(text).not.toContain('Show the key');
+        const turns = d.prepare('SELECT * FROM model_turns WHERE agent = ?').all(agent) as { content: string | null }[];
+        const text = JSON.stringify(turns) + JSON.stringify(d.prepare('SELECT * FROM tool_calls').all());
+        if (mode === 'http') {
+          expect(text).not.toContain('Show the key');
+          expect(turns.every((t) => t.content === null)).toBe(true);
+        } else {
+          // keepContent: the call with its arguments and the tool's output, kept under the chain.
+          const kept = turns.map((t) => t.content ?? '').join('');
+          expect(kept).toContain('Show the key');
+          expect(JSON.stringify(d.prepare('SELECT * FROM tool_calls').all())).not.toContain('Show the key');
+        }
       } finally {
         d.close();
       }

@@ -40,7 +40,7 @@ const MAX_CALLS = 10_000;
 const MAX_LINE_STEPS = 12;
 
 /** Opens every program makes (loader, libraries, /proc, /sys, /dev): in --json, not on the line. */
-const NOISE = /^(\/etc\/ld\.so\.|\/(usr\/)?lib(32|64|x32)?\/|\/proc\/|\/sys\/|\/dev\/|\/etc\/(nsswitch\.conf|localtime|locale\.alias|passwd|group)$)|\.so(\.[0-9.]+)?$/;
+const NOISE = /^(\/etc\/ld\.so\.|\/(usr\/)?lib(32|64|x32)?\/|\/(proc|sys|dev)(\/|$)|\/etc\/(nsswitch\.conf|localtime|locale\.alias|passwd|group)$)|\.so(\.[0-9.]+)?$/;
 
 function lineOf(toolName: string | null, subject: string | null, steps: IntentStep[]): string {
   const seen = new Set<string>();
