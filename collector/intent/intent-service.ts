@@ -47,10 +47,11 @@ const MAX_INSTANCES = 4096;
 
 export class IntentService {
   private readonly rows: IntentRows;
-  private readonly joiner: IntentJoiner;
+  /** one joiner per sensor: agent instances are named by their root pid, which only a sensor's host makes unique */
+  private readonly joiners = new Map<string, IntentJoiner>();
   private readonly homes: UserHomes;
-  /** agentPid -> uid of its events (for ~ in commands) */
-  private readonly uids = new Map<number, number>();
+  /** `${sensorId}:${agentPid}` -> uid of its events (for ~ in commands) */
+  private readonly uids = new Map<string, number>();
   /** `${sensorId}:${agentPid}` -> time of its first whole turn, and when turns were cut (newest last, bounded) */
   private readonly visible = new Map<string, { firstMs?: number; cutMs: number[] }>();
   /** execs the joiner may still report as no_tool_call: id -> what is needed to judge them */
@@ -66,17 +67,27 @@ export class IntentService {
   constructor(store: EventStore, private readonly log: Logger, private readonly opts: IntentServiceOptions = {}) {
     this.rows = new IntentRows(store.database, () => store.rowChain);
     this.homes = new UserHomes(opts.passwdFile);
-    this.joiner = new IntentJoiner({
-      ...opts.join,
-      homeOf: (ev) => {
-        const uid = ev.agentPid !== undefined ? this.uids.get(ev.agentPid) : undefined;
-        return uid === undefined ? undefined : this.homes.homeOf(uid);
-      },
-    });
     if (opts.otelEndpoint) this.exporter = new GenAiSpanExporter({ url: opts.otelEndpoint });
     store.onCommitted((b) => this.committed(b));
     this.timer = setInterval(() => this.flush(Date.now()), opts.flushMs ?? 2000);
     this.timer.unref();
+  }
+
+  private joinerOf(sensorId: string): IntentJoiner {
+    let j = this.joiners.get(sensorId);
+    if (!j) {
+      if (this.joiners.size >= MAX_INSTANCES) this.joiners.delete(this.joiners.keys().next().value!);
+      j = new IntentJoiner({
+        ...this.opts.join,
+        // The collector's passwd: right for the embedded collector; a remote host's homes may differ (~ then matches less).
+        homeOf: (ev) => {
+          const uid = ev.agentPid !== undefined ? this.uids.get(`${sensorId}:${ev.agentPid}`) : undefined;
+          return uid === undefined ? undefined : this.homes.homeOf(uid);
+        },
+      });
+      this.joiners.set(sensorId, j);
+    }
+    return j;
   }
 
   /** Turns from a sensor: stored, then their calls joined. */
@@ -91,7 +102,7 @@ export class IntentService {
         for (const c of t.calls) {
           const call = intentCallOfRecord(t, c);
           this.stats.calls++;
-          if (call) links.push(...this.joiner.addCall(call));
+          if (call) links.push(...this.joinerOf(t.sensorId).addCall(call));
         }
         this.store(links);
       } catch (err) {
@@ -157,7 +168,7 @@ export class IntentService {
 
   flush(nowMs: number): void {
     try {
-      const unexplained = this.joiner.flush(nowMs);
+      const unexplained = [...this.joiners.values()].flatMap((j) => j.flush(nowMs));
       const keep: IntentLink[] = [];
       for (const l of unexplained) {
         const e = this.execs.get(l.eventId);
@@ -209,6 +220,7 @@ export class IntentService {
 
   private committed(batch: CommittedBatch): void {
     if (batch.turns) this.turns(batch.turns);
+    const joiner = this.joinerOf(batch.sensorId);
     try {
       const links: IntentLink[] = [];
       batch.events.forEach((ev, i) => {
@@ -220,11 +232,11 @@ export class IntentService {
           if (this.recentActions.size > 50_000) this.recentActions.delete(this.recentActions.keys().next().value!);
         }
         if (ev.agentPid && ev.type === 'exec') {
-          this.uids.set(ev.agentPid, ev.uid);
+          this.uids.set(`${batch.sensorId}:${ev.agentPid}`, ev.uid);
           if (this.uids.size > MAX_INSTANCES) this.uids.delete(this.uids.keys().next().value!);
           if (this.execs.size < 100_000) this.execs.set(id, { sensorId: batch.sensorId, action: a });
         }
-        links.push(...this.joiner.event(a));
+        links.push(...joiner.event(a));
       });
       this.store(links);
     } catch (err) {
