@@ -33,6 +33,8 @@ export interface IntentServiceOptions {
 interface PendingExport {
   turn: TurnRecord;
   dueMs: number;
+  /** the calls this turn exports (one told again by another source is exported once, with the first) */
+  keys: Set<string>;
   actions: Map<string, ExportedAction[]>;
 }
 
@@ -62,6 +64,7 @@ export class IntentService {
   private readonly pending: PendingExport[] = [];
   private readonly pendingByCall = new Map<string, PendingExport>();
   private readonly recentActions = new Map<number, ActionEvent>();
+  private readonly exportedKeys = new Set<string>();
   readonly stats = { turns: 0, calls: 0, links: 0, noToolCall: 0, errors: 0, spansTurns: 0 };
 
   constructor(store: EventStore, private readonly log: Logger, private readonly opts: IntentServiceOptions = {}) {
@@ -119,10 +122,11 @@ export class IntentService {
   }
 
   private awaitActions(t: TurnRecord): void {
-    const p: PendingExport = { turn: t, dueMs: Date.now() + (this.opts.otelSettleMs ?? 15_000), actions: new Map() };
+    const keys = new Set(t.calls.map((c) => c.key).filter((k) => !this.pendingByCall.has(k) && !this.exportedKeys.has(k)));
+    const p: PendingExport = { turn: t, dueMs: Date.now() + (this.opts.otelSettleMs ?? 15_000), keys, actions: new Map() };
     if (this.pending.length >= 10_000) this.exportDue(Number.MAX_SAFE_INTEGER); // never unbounded: export early
     this.pending.push(p);
-    for (const c of t.calls) if (!this.pendingByCall.has(c.key)) this.pendingByCall.set(c.key, p);
+    for (const k of keys) this.pendingByCall.set(k, p);
   }
 
   /** Turns whose settle time has passed, with the actions joined to their calls, as GenAI spans. */
@@ -139,8 +143,10 @@ export class IntentService {
       if (t.inputTokens !== undefined) turn.inputTokens = t.inputTokens;
       if (t.outputTokens !== undefined) turn.outputTokens = t.outputTokens;
       if (t.sessionId) turn.sessionId = t.sessionId;
-      const tools = t.calls.map((c) => {
-        if (this.pendingByCall.get(c.key) === p) this.pendingByCall.delete(c.key);
+      const tools = t.calls.filter((c) => p.keys.has(c.key)).map((c) => {
+        this.pendingByCall.delete(c.key);
+        this.exportedKeys.add(c.key);
+        if (this.exportedKeys.size > 10_000) this.exportedKeys.delete(this.exportedKeys.values().next().value!);
         return { call: { name: c.toolName, arguments: '', ...(c.callId ? { id: c.callId } : {}) }, tsMs: t.tsMs, actions: p.actions.get(c.key) ?? [] };
       });
       try {

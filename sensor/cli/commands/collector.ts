@@ -1,7 +1,7 @@
 // `sensor collector`: runs the collector alone: the gRPC server in front of
 // the SQLite event store. Sensors on this host reach it over the root-only
 // unix socket; sensors elsewhere over TCP with mutual TLS.
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { Logger } from 'pino';
 import { CollectorServer, DEFAULT_MAX_RECEIVE_BYTES } from '../../../collector/server/collector-server.js';
 import type { LaunchControl } from '../../../collector/server/launch-control.js';
@@ -136,9 +136,9 @@ function otelUrl(v: string): string {
   try {
     u = new URL(v);
   } catch {
-    throw new Error(`not a URL: ${v} (example: http://127.0.0.1:4318/v1/traces)`);
+    throw new InvalidArgumentError(`not a URL (example: http://127.0.0.1:4318/v1/traces)`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`--otel-endpoint must be http or https, not ${u.protocol}`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError(`must be http or https, not ${u.protocol}`);
   return v;
 }
 
