@@ -237,5 +237,16 @@ describe.skipIf(skip !== null)('a real agent CLI (Qwen Code) against a scripted 
     }
     // No tool arguments or results leave: the description the model wrote is nowhere.
     expect(Buffer.concat(traces).includes('Show the key')).toBe(false);
+
+    // At stop every exec no call claimed is judged: the benign agents in their new projects raised nothing.
+    const d = db();
+    try {
+      const unexplained = d.prepare(`SELECT e.argv FROM intent_links l JOIN events e ON e.id = l.event_id WHERE l.relation = 'no_tool_call'`).all() as { argv: Buffer | null }[];
+      console.log(`intent-real-agent: no_tool_call: ${JSON.stringify(unexplained.map((u) => u.argv?.toString().split('\0').join(' ')))}`);
+      const alerts = d.prepare(`SELECT rule, agent, summary FROM alert_chain WHERE kind = 'alert' AND rule = 'unexplained_action'`).all();
+      expect(alerts).toEqual([]);
+    } finally {
+      d.close();
+    }
   }, 60_000);
 });

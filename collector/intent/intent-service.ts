@@ -187,7 +187,7 @@ export class IntentService {
       }
       this.store(keep);
       this.exportDue(nowMs);
-      const horizon = nowMs - 3 * (this.opts.join?.windowMs ?? 60_000);
+      const horizon = Math.min(nowMs, Date.now()) - 3 * (this.opts.join?.windowMs ?? 60_000);
       for (const [id, e] of this.execs) {
         if (e.action.tsMs >= horizon) break;
         this.execs.delete(id);

@@ -77,7 +77,8 @@ function withDetection(store: EventStore, opts: WriterStoreOptions): EventStore 
   });
   const closeStore = store.close.bind(store);
   store.close = async () => {
-    intent.flush(Date.now());
+    // Stopping: no call can come for what is left, so every exec no call claimed is judged now.
+    intent.flush(Number.MAX_SAFE_INTEGER);
     await intent.close();
     await closeStore();
   };
