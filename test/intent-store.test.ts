@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { unexplainedActionDraft } from '../collector/detect/unexplained-action.js';
 import { attachIntent, renderIntent } from '../collector/intent/intent-timeline.js';
 import { alertCause, alertCauseText } from '../collector/intent/alert-cause.js';
@@ -57,10 +57,10 @@ function turn(command: string, id: string, tsMs = T0): TurnRecord {
   return turnRecordOf(t, { sensorId: 's', tsMs, agent: 'qa', agentPid: 100, pid: 100, home: '/root' });
 }
 
-function open_(): { store: EventStore; intent: IntentService; unexplained: UnexplainedAction[]; stateDir: string } {
+function open_(retention?: { maxAgeDays: number }): { store: EventStore; intent: IntentService; unexplained: UnexplainedAction[]; stateDir: string } {
   const stateDir = join(mkdtempSync(join(tmpdir(), 'intent-store-')), 'state');
   dirs.push(join(stateDir, '..'));
-  const store = EventStore.open({ stateDir, hashing: { enabled: false } });
+  const store = EventStore.open({ stateDir, hashing: { enabled: false }, ...(retention ? { retention } : {}) });
   const unexplained: UnexplainedAction[] = [];
   const intent = new IntentService(store, pino({ level: 'silent' }), { flushMs: 3_600_000, onUnexplained: (u) => unexplained.push(u) });
   return { store, intent, unexplained, stateDir };
@@ -106,7 +106,7 @@ describe('intent rows in the store', () => {
       expect(v.ok).toBe(false);
       expect(describeBad(v.firstBad!)).toMatch(/tool_call/);
     } finally {
-      intent.close();
+      await intent.close();
       await store.close();
     }
   });
@@ -120,7 +120,33 @@ describe('intent rows in the store', () => {
       expect(store.database.prepare('SELECT count(*) AS n FROM tool_calls').get()).toEqual({ n: 1 });
       expect(store.database.prepare('SELECT relation FROM intent_links').all()).toEqual([{ relation: 'shell' }]);
     } finally {
-      intent.close();
+      await intent.close();
+      await store.close();
+    }
+  });
+});
+
+describe('retention', () => {
+  it('drops turns, calls and links with their batch; the chain still verifies from its anchor', async () => {
+    const { store, intent } = open_({ maxAgeDays: 1 });
+    try {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      try {
+        vi.setSystemTime(Date.now() - 2 * 86_400_000);
+        store.commitBatch({ sensorId: 's', bootId: 'b', seq: 1n, events: [exec(100, 1, ['node', 'a.js']), fork(101, 100), exec(101, 100, ['bash', '-c', 'ls -la'])] });
+        intent.turns([turn('ls -la', 'old')]);
+      } finally {
+        vi.useRealTimers();
+      }
+      store.commitBatch({ sensorId: 's', bootId: 'b', seq: 2n, events: [exec(200, 1, ['node', 'b.js'])] });
+      intent.turns([turn('pwd', 'new')]);
+      const count = (t: string) => (store.database.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
+      expect([count('model_turns'), count('tool_calls'), count('intent_links')]).toEqual([2, 2, 1]);
+      expect(store.pruneNow()).toMatchObject({ batches: 1 });
+      expect([count('model_turns'), count('tool_calls'), count('intent_links')]).toEqual([1, 1, 0]);
+      expect(verifyChain(store.database).ok).toBe(true);
+    } finally {
+      await intent.close();
       await store.close();
     }
   });
@@ -151,7 +177,7 @@ describe('no tool call behind an action, and the detector', () => {
       expect(alertCause(store.database, [unexplained[0]!.eventId])).toEqual({ toolCall: null });
       expect(alertCauseText({ toolCall: null })).toBe(' [no tool call behind it]');
     } finally {
-      intent.close();
+      await intent.close();
       await store.close();
     }
   });
@@ -166,7 +192,7 @@ describe('no tool call behind an action, and the detector', () => {
       intent.flush(T0 + 120_000);
       expect(unexplained).toEqual([]);
     } finally {
-      intent.close();
+      await intent.close();
       await store.close();
     }
   });
