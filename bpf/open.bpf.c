@@ -99,7 +99,11 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 	n = len + e->dir_len;
 	if (ret >= 0) {
 		/* what the kernel opened: symlinks and '..' resolved as it did */
-		e->kpath_len = put_fd_path(s, off + n, ret, &trunc);
+		int r = put_fd_path_at(off + n, ret);
+
+		if (r & PUT_TRUNC)
+			trunc = true;
+		e->kpath_len = r & (PATH_MAX_LEN - 1);
 		n += e->kpath_len;
 	}
 	if (trunc)

@@ -90,9 +90,16 @@ static __always_inline struct scratch *scratch_buf(void)
 	return bpf_map_lookup_elem(&scratch, &zero);
 }
 
+/*
+ * Kernel fields through the BTF task pointer: plain loads that the JIT
+ * guards with an exception table (a NULL nsproxy of an exiting task reads
+ * as 0), instead of one bpf_probe_read_kernel call per pointer hop. On
+ * the open path that was a third of the header's cost.
+ */
 static __always_inline void fill_header(struct event_header *h, __u16 type, const struct who *w)
 {
-	struct task_struct *task = current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct nsproxy *ns = task->nsproxy;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 
@@ -102,15 +109,15 @@ static __always_inline void fill_header(struct event_header *h, __u16 type, cons
 	h->ts_ns = bpf_ktime_get_boot_ns();
 	h->pid = pid_tgid >> 32;
 	h->tid = (__u32)pid_tgid;
-	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	h->ppid = task->real_parent->tgid;
 	h->uid = (__u32)uid_gid;
 	h->gid = uid_gid >> 32;
 	h->agent_id = w->agent_id;
 	h->agent_pid = w->agent_pid;
 	h->_pad = 0;
 	h->cgroup_id = bpf_get_current_cgroup_id();
-	h->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
-	h->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	h->netns = ns->net_ns->ns.inum;
+	h->mntns = ns->mnt_ns->ns.inum;
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
