@@ -51,6 +51,33 @@ static __always_inline int stash_open(struct trace_event_raw_sys_enter *ctx, int
 	return 0;
 }
 
+/*
+ * What the kernel opened, from the returned fd: symlinks and '..' resolved
+ * as it did. Usually that is the caller's absolute path itself (an agent
+ * loading its modules): then the record says so (EVF_KPATH_SAME) instead
+ * of carrying the path twice. Returns bytes put at off + n.
+ */
+static __always_inline __u32 put_opened_path(struct scratch *s, __u32 off, __u32 path_len, __u32 n, int fd,
+					     __u16 *hflags, bool *trunc)
+{
+	struct pathbuf *pb = pathbuf_get();
+	int r = walk_fd_path(fd);
+	__u32 start, len;
+
+	if (r < 0 || !pb)
+		return 0;
+	start = r & (PATH_MAX_LEN - 1);
+	len = PATH_MAX_LEN - 1 - start;
+	if (r & PUT_TRUNC)
+		*trunc = true;
+	else if (!*trunc && n == path_len && len == path_len &&
+		 !bytes_differ(&pb->buf[start], &s->buf[off & SCRATCH_PIECE_MASK], len)) {
+		*hflags |= EVF_KPATH_SAME;
+		return 0;
+	}
+	return put_kernel_bytes(s, off + n, &pb->buf[start], len, trunc);
+}
+
 static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -64,6 +91,7 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 	bool trunc = false;
 	__u32 aflags;
 	long ret = ctx->ret, len;
+
 
 	if (!pop_pending(tid, ctx->id, &p))
 		return 0;
@@ -97,15 +125,8 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 	if (len > 0 && byte_at(s, off) != '/')
 		e->dir_len = put_dir_of(s, off + len, p.fd[0], &trunc);
 	n = len + e->dir_len;
-	if (ret >= 0) {
-		/* what the kernel opened: symlinks and '..' resolved as it did */
-		int r = put_fd_path_at(off + n, ret);
-
-		if (r & PUT_TRUNC)
-			trunc = true;
-		e->kpath_len = r & (PATH_MAX_LEN - 1);
-		n += e->kpath_len;
-	}
+	if (ret >= 0)
+		n += put_opened_path(s, off, len, n, ret, &e->hdr.flags, &trunc);
 	if (trunc)
 		e->hdr.flags |= EVF_TRUNCATED;
 	submit(s, off + n, EV_OPEN);

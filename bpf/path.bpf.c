@@ -157,25 +157,40 @@ static __always_inline int put_walked(__u32 off, struct pathbuf *pb, int r)
 	return n | (trunc ? PUT_TRUNC : 0);
 }
 
-/* w's (vfsmnt, dentry) = the file at fd of the current task; false if none. */
-static __always_inline bool fd_to_walk(struct walk_state *w, int fd)
+/* The struct file at fd in the current task, or 0. */
+static __always_inline __u64 file_of(int fd)
 {
 	struct fdtable *fdt;
-	struct file *f;
 	__u64 fds, fp = 0;
 
 	if (fd < 0)
-		return false;
+		return 0;
 	fdt = bpf_get_current_task_btf()->files->fdt;
 	if (!fdt || (unsigned int)fd >= fdt->max_fds)
-		return false;
+		return 0;
 	fds = (__u64)fdt->fd; /* struct file **: a number to the verifier */
-	if (bpf_probe_read_kernel(&fp, sizeof(fp), (void *)(fds + (__u64)fd * sizeof(fp))) || !fp)
+	if (bpf_probe_read_kernel(&fp, sizeof(fp), (void *)(fds + (__u64)fd * sizeof(fp))))
+		return 0;
+	return fp;
+}
+
+/* w's (vfsmnt, dentry) = the file at fd of the current task; false if none. */
+static __always_inline bool fd_to_walk(struct walk_state *w, int fd)
+{
+	__u64 fp = file_of(fd);
+	struct file *f;
+
+	if (!fp)
 		return false;
 	f = kcast(fp, file);
 	w->vfsmnt = (__u64)f->f_path.mnt;
 	w->dentry = (__u64)f->f_path.dentry;
 	return w->vfsmnt && w->dentry;
+}
+
+__noinline __u64 fd_file_at(int fd)
+{
+	return file_of(fd);
 }
 
 __noinline int put_path_at(__u32 off, __u64 mnt, __u64 dentry)

@@ -11,23 +11,13 @@
 
 #include "record.bpf.h"
 
-/* The struct file behind fd in the current task, or NULL (probe reads: for
- * the socket hooks, which need the file itself, not its path). */
+extern __u64 fd_file_at(int fd);
+
+/* The struct file behind fd in the current task, or NULL. (task is the
+ * current one: path.bpf.c reads it through its BTF type.) */
 static __always_inline struct file *fd_file(struct task_struct *task, int fd)
 {
-	struct fdtable *fdt;
-	struct file **fds;
-	struct file *f = NULL;
-
-	if (fd < 0)
-		return NULL;
-	fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
-		return NULL;
-	return f;
+	return (struct file *)fd_file_at(fd);
 }
 
 static __always_inline struct pathbuf *pathbuf_get(void)
@@ -47,6 +37,7 @@ static __always_inline struct pathbuf *pathbuf_get(void)
  *     record at off; returns its length | PUT_TRUNC when cut.
  *   put_fd_path_at: the same for the file open at fd in the current task
  *     (0 when fd names no file).
+ *   fd_file_at: the struct file at fd in the current task, or 0.
  *   put_cwd_at: the same for the current task's working directory.
  *   walk_fd_path: the path of the file at fd built in the per-CPU pathbuf
  *     only; returns where it starts | PUT_TRUNC, or -1 when fd names no
@@ -161,27 +152,43 @@ static long cmp_word(__u32 i, struct cmp_ctx *c)
 	return 0;
 }
 
+/* Do len bytes at a and b differ? A word at a time (a and b are map values). */
+static __always_inline bool bytes_differ(const __u8 *a, const __u8 *b, __u32 len)
+{
+	struct cmp_ctx c = {
+		.a = a,
+		.b = b,
+		.words = (len + 7) / 8,
+		.tail = len % 8,
+	};
+
+	bpf_loop(PATH_MAX_LEN / 8, cmp_word, &c, 0);
+	return c.differ;
+}
+
 /*
  * Does the caller's buffer still hold what it held at entry? Reads it again
- * into the per-CPU pathbuf and compares len bytes, a word at a time.
+ * into the per-CPU pathbuf and compares. The string and its NUL are read
+ * as len + 1 plain bytes (a shorter string now has its NUL earlier, a
+ * longer one has none at len): cheaper than a string read, which checks
+ * every byte for the end. A string cut at entry is compared on its len.
  */
-static __always_inline bool path_changed(const char *upath, struct argstr *at_entry)
+static __always_inline bool path_changed(const char *upath, struct argstr *at_entry, __u32 aflags)
 {
 	struct pathbuf *pb = pathbuf_get();
-	struct cmp_ctx c = {};
-	long n;
+	__u32 len = at_entry->len & (PATH_MAX_LEN - 1);
+	__u32 n = (aflags & ARGSTR_TRUNC) ? len : len + 1;
+	long r;
 
 	if (!pb)
 		return false;
-	n = bpf_probe_read_user_str(pb->buf, PATH_MAX_LEN, upath);
-	if (n <= 0 || (__u32)(n - 1) != at_entry->len)
-		return n > 0;
-	c.a = pb->buf;
-	c.b = at_entry->buf;
-	c.words = (at_entry->len + 7) / 8;
-	c.tail = at_entry->len % 8;
-	bpf_loop(PATH_MAX_LEN / 8, cmp_word, &c, 0);
-	return c.differ;
+	if (!bpf_probe_read_user(pb->buf, n, upath))
+		return bytes_differ(pb->buf, at_entry->buf, n);
+	/* not readable in full any more: as a string, as far as it goes */
+	r = bpf_probe_read_user_str(pb->buf, PATH_MAX_LEN, upath);
+	if (r <= 0 || (__u32)(r - 1) != len)
+		return r > 0;
+	return bytes_differ(pb->buf, at_entry->buf, len);
 }
 
 /* The caller's path string from entry, or read now (EVF_PATH_LATE). */
@@ -197,7 +204,7 @@ static __always_inline long put_caller_path(struct scratch *s, __u32 off, const 
 	n = a->len;
 	if (aflags & ARGSTR_TRUNC)
 		*trunc = true;
-	if (path_changed(upath, a))
+	if (path_changed(upath, a, aflags))
 		*hflags |= EVF_ARG_CHANGED;
 	return put_kernel_bytes(s, off, a->buf, n, trunc);
 }

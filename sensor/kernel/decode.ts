@@ -10,7 +10,7 @@ import type { ByteString, EventBase } from '../../proto/events/types.js';
 import { TimestampFormatter, type BootClock } from './clock.js';
 import {
   CONNECT_EVENT as C, CONNF_DATAGRAM, DNS_EVENT as D, DNSF_RESPONSE, EV, EVENT_HEADER as H, EVF_ARG_CHANGED, EVF_COMPAT,
-  EVF_PENDING, EVF_TRUNCATED, EVF_UNTRACKED,
+  EVF_KPATH_SAME, EVF_PENDING, EVF_TRUNCATED, EVF_UNTRACKED,
   EXEC_EVENT as X, EXIT_EVENT as E, FORK_EVENT as F, LNKF_SYMBOLIC, OPEN_EVENT as O, RENAME_EVENT as R,
   UNLF_RMDIR, UNLINK_EVENT as U,
 } from './layout.js';
@@ -257,7 +257,10 @@ export class KernelDecoder {
     need(O.size + pathLen + dirLen + kpathLen <= size);
     const flags = b.readUInt32LE(o + x.flags.offset);
     const ev = this.base(b, o, 'open');
-    if (kpathLen > 0) {
+    if (b.readUInt16LE(o + H.fields.flags.offset) & EVF_KPATH_SAME) {
+      // the kernel found the opened file's path to be the caller's own string
+      ev.path = bytesAt(b, data, data + pathLen);
+    } else if (kpathLen > 0) {
       // the file the kernel opened; the caller's string beside it when it says something else
       const k = data + pathLen + dirLen;
       ev.path = bytesAt(b, k, k + kpathLen);
