@@ -69,11 +69,19 @@ static __always_inline int stash_open(struct trace_event_raw_sys_enter *ctx, int
 	return 0;
 }
 
-/* The arguments this thread's sys_enter left for this syscall, consumed. */
+/*
+ * The arguments this thread's sys_enter left for this syscall, consumed.
+ * A thread that never had task storage (every thread of an untracked
+ * process, the common case) costs one load, cheaper than a lookup.
+ */
 static __always_inline bool pop_open_args(long nr, struct pending *out)
 {
-	struct pending *p = bpf_task_storage_get(&open_args, bpf_get_current_task_btf(), 0, 0);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pending *p;
 
+	if (!task->bpf_storage)
+		return false;
+	p = bpf_task_storage_get(&open_args, task, 0, 0);
 	if (!p || p->nr != (__u32)nr)
 		return false;
 	*out = *p;
