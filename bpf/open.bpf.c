@@ -163,8 +163,10 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 	if (len > 0 && byte_at(s, off) != '/')
 		e->dir_len = put_dir_of(s, off + len, p.fd[0], &trunc);
 	n = len + e->dir_len;
-	if (ret >= 0)
-		n += put_opened_path(s, off, len, n, ret, &e->hdr.flags, &trunc);
+	if (ret >= 0) {
+		e->kpath_len = put_opened_path(s, off, len, n, ret, &e->hdr.flags, &trunc);
+		n += e->kpath_len;
+	}
 	if (trunc)
 		e->hdr.flags |= EVF_TRUNCATED;
 	submit(s, off + n, EV_OPEN);
