@@ -50,6 +50,8 @@ enum event_type {
 				  * not track (map full): nothing else follows  */
 #define EVF_COMPAT     (1 << 5) /* the process made 32-bit (compat) syscalls,
 				  * which the syscall tracepoints do not see     */
+#define EVF_KPATH_SAME (1 << 6) /* open: the kernel's path of the opened file is
+				  * path itself, not repeated (kpath_len 0)     */
 
 /* agent ids: 0 = not an agent, AGENT_CANDIDATE = matched a rule that needs
  * user space (argv) to decide; events flow meanwhile with EVF_PENDING. */
@@ -108,7 +110,7 @@ struct exit_event {
  * EVF_ARG_CHANGED: the buffer held something else at exit), dir the
  * absolute directory a relative path is resolved against (dirfd or cwd),
  * empty when path is absolute, kpath the kernel's path of the file a
- * successful open returned. */
+ * successful open returned (empty with EVF_KPATH_SAME: it is path). */
 struct open_event {
 	struct event_header hdr;
 	__s32 result;       /* fd or -errno */

@@ -23,32 +23,97 @@ struct user_open_how {
 	__u64 resolve;
 };
 
+/*
+ * The open family's arguments from sys_enter to sys_exit, per thread, in
+ * task storage rather than the shared `pending` hash: the hash costs an
+ * update at every entry and a delete at every exit (~250 ns of a traced
+ * open together), where this value is created once per thread, rewritten
+ * in place, and freed with the task. An untracked thread's exit finds no
+ * storage at once, cheaper than a hash miss. nr = 0: nothing pending.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pending);
+} open_args SEC(".maps");
+
 static __always_inline int stash_open(struct trace_event_raw_sys_enter *ctx, int dirfd, __u64 upath,
 				      __u32 flags, __u32 mode, __u64 how)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct pending p;
+	struct pending *p;
 	struct who w;
 
 	if (!traced(pid_tgid >> 32, &w))
 		return 0;
-	__builtin_memset(&p, 0, sizeof(p));
-	p.ptr[0] = upath;
-	p.fd[0] = dirfd;
-	p.flags = flags;
-	p.mode = mode;
-	p.nr = ctx->id;
+	p = bpf_task_storage_get(&open_args, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!p) { /* no memory: this open goes unreported, and counted */
+		count(COUNTER_PENDING_FULL);
+		return 0;
+	}
+	p->ptr[0] = upath;
+	p->fd[0] = dirfd;
+	p->flags = flags;
+	p->mode = mode;
 	if (how) {
 		struct user_open_how h = {};
 
 		if (!bpf_probe_read_user(&h, sizeof(h), (void *)how)) {
-			p.flags = h.flags;
-			p.mode = h.mode;
+			p->flags = h.flags;
+			p->mode = h.mode;
 		}
 	}
-	push_pending((__u32)pid_tgid, &p);
+	p->nr = ctx->id;
 	stash_path_str((__u32)pid_tgid, (const char *)upath);
 	return 0;
+}
+
+/*
+ * The arguments this thread's sys_enter left for this syscall, consumed.
+ * A thread that never had task storage (every thread of an untracked
+ * process, the common case) costs one load, cheaper than a lookup.
+ */
+static __always_inline bool pop_open_args(long nr, struct pending *out)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pending *p;
+
+	if (!task->bpf_storage)
+		return false;
+	p = bpf_task_storage_get(&open_args, task, 0, 0);
+	if (!p || p->nr != (__u32)nr)
+		return false;
+	*out = *p;
+	p->nr = 0;
+	return true;
+}
+
+/*
+ * What the kernel opened, from the returned fd: symlinks and '..' resolved
+ * as it did. Usually that is the caller's absolute path itself (an agent
+ * loading its modules): then the record says so (EVF_KPATH_SAME) instead
+ * of carrying the path twice. Returns bytes put at off + n.
+ */
+static __always_inline __u32 put_opened_path(struct scratch *s, __u32 off, __u32 path_len, __u32 n, int fd,
+					     __u16 *hflags, bool *trunc)
+{
+	struct pathbuf *pb = pathbuf_get();
+	int r = walk_fd_path(fd);
+	__u32 start, len;
+
+	if (r < 0 || !pb)
+		return 0;
+	start = r & (PATH_MAX_LEN - 1);
+	len = PATH_MAX_LEN - 1 - start;
+	if (r & PUT_TRUNC)
+		*trunc = true;
+	else if (!*trunc && n == path_len && len == path_len &&
+		 !bytes_differ(&pb->buf[start], &s->buf[off & SCRATCH_PIECE_MASK], len)) {
+		*hflags |= EVF_KPATH_SAME;
+		return 0;
+	}
+	return put_kernel_bytes(s, off + n, &pb->buf[start], len, trunc);
 }
 
 static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
@@ -65,7 +130,8 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 	__u32 aflags;
 	long ret = ctx->ret, len;
 
-	if (!pop_pending(tid, ctx->id, &p))
+
+	if (!pop_open_args(ctx->id, &p))
 		return 0;
 	a = argstr_slot(tid, &aflags);
 	if (a)
@@ -98,8 +164,7 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 		e->dir_len = put_dir_of(s, off + len, p.fd[0], &trunc);
 	n = len + e->dir_len;
 	if (ret >= 0) {
-		/* what the kernel opened: symlinks and '..' resolved as it did */
-		e->kpath_len = put_fd_path(s, off + n, ret, &trunc);
+		e->kpath_len = put_opened_path(s, off, len, n, ret, &e->hdr.flags, &trunc);
 		n += e->kpath_len;
 	}
 	if (trunc)

@@ -1,140 +1,23 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Absolute paths of kernel (vfsmount, dentry) pairs, for the directory a
- * relative path is resolved against. bpf_d_path is not allowed from
- * tracepoints, so we walk dentries up like d_path() does: component by
- * component, written backwards, crossing mount points through struct
- * mount, stopping at the task's root (so a chrooted or containerised
- * process sees its own view). Same approach as tracee's get_path_str and
- * tetragon's prepend_path.
+ * Paths in records: absolute paths of kernel (vfsmount, dentry) pairs (the
+ * directory a relative path is resolved against, the file an fd names),
+ * and path arguments read from the caller's memory. The dentry walk itself
+ * is in path.bpf.c (see there why); this header declares it and holds what
+ * every program inlines.
  */
 #ifndef AGENT_SENSOR_PATH_BPF_H
 #define AGENT_SENSOR_PATH_BPF_H
 
 #include "record.bpf.h"
 
-/* Steps of the walk: it is bounded by bytes (a component takes at least 2
- * of the PATH_MAX_LEN), plus room for the mount crossings, which take none. */
-#define WALK_MAX_STEPS (PATH_MAX_LEN / 2 + 64)
-#define NAME_MASK     255    /* a component is at most NAME_MAX bytes */
+extern __u64 fd_file_at(int fd);
 
-/* container_of with the offset relocated against the running kernel. */
-static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
-{
-	return (struct mount *)((void *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
-}
-
-/* The struct file behind fd in the current task, or NULL. */
+/* The struct file behind fd in the current task, or NULL. (task is the
+ * current one: path.bpf.c reads it through its BTF type.) */
 static __always_inline struct file *fd_file(struct task_struct *task, int fd)
 {
-	struct fdtable *fdt;
-	struct file **fds;
-	struct file *f = NULL;
-
-	if (fd < 0)
-		return NULL;
-	fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
-		return NULL;
-	return f;
-}
-
-struct walk_ctx {
-	struct vfsmount *vfsmnt;
-	struct dentry *dentry;
-	struct mount *mnt;
-	struct dentry *root_dentry;
-	struct vfsmount *root_mnt;
-	struct dentry *mnt_root;   /* vfsmnt->mnt_root, read once per mount */
-	struct pathbuf *pb;
-	bool done;
-	bool trunc;
-};
-
-/* One component of the walk, as a bpf_loop body. Returns 1 to stop. */
-static long walk_step(__u32 i, struct walk_ctx *c)
-{
-	/* Locals, not c->x, inside BPF_CORE_READ: walk_ctx is not a kernel type. */
-	struct dentry *dentry = c->dentry, *mnt_root = c->mnt_root, *parent;
-	struct vfsmount *vfsmnt = c->vfsmnt;
-	struct mount *mnt = c->mnt;
-	struct qstr d_name = {};
-	__u32 off, len;
-
-	if (dentry == c->root_dentry && vfsmnt == c->root_mnt) {
-		c->done = true;
-		return 1;
-	}
-	parent = BPF_CORE_READ(dentry, d_parent);
-	if (dentry == mnt_root || dentry == parent) {
-		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
-
-		/* Root of a mount: continue from where it is mounted. */
-		if (dentry == mnt_root && mnt != mnt_parent) {
-			c->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-			c->mnt = mnt_parent;
-			c->vfsmnt = &mnt_parent->mnt;
-			c->mnt_root = BPF_CORE_READ(mnt_parent, mnt.mnt_root);
-			return 0;
-		}
-		c->done = true; /* the global root, or a detached tree */
-		return 1;
-	}
-	/* len and name in one read: each helper call is what a step costs */
-	BPF_CORE_READ_INTO(&d_name, dentry, d_name);
-	len = d_name.len & NAME_MASK;
-	off = c->pb->off;
-	if (off < len + 1 || off > PATH_MAX_LEN - 1) {
-		c->trunc = true;
-		return 1;
-	}
-	off -= len + 1;
-	bpf_probe_read_kernel(&c->pb->buf[(off + 1) & (PATH_MAX_LEN - 1)], len, d_name.name);
-	c->pb->buf[off & (PATH_MAX_LEN - 1)] = '/';
-	c->pb->off = off;
-	c->dentry = parent;
-	return 0;
-}
-
-/*
- * Writes the absolute path of (vfsmnt, dentry) into pb, ending at
- * PATH_MAX_LEN - 1. Returns the offset where it starts; its length is
- * PATH_MAX_LEN - 1 - start. When the walk did not reach the root (the path
- * is longer than PATH_MAX_LEN) it sets *trunc and the result is the tail
- * without its leading '/': it must not pass for an absolute path.
- */
-static __always_inline __u32 walk_path(struct vfsmount *vfsmnt, struct dentry *dentry, struct pathbuf *pb,
-				       bool *trunc)
-{
-	struct fs_struct *fs = BPF_CORE_READ(current_task(), fs);
-	struct walk_ctx c = {
-		.vfsmnt = vfsmnt,
-		.dentry = dentry,
-		.mnt = real_mount(vfsmnt),
-		.root_dentry = BPF_CORE_READ(fs, root.dentry),
-		.root_mnt = BPF_CORE_READ(fs, root.mnt),
-		.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root),
-		.pb = pb,
-	};
-	__u32 off;
-
-	pb->off = PATH_MAX_LEN - 1;
-	bpf_loop(WALK_MAX_STEPS, walk_step, &c, 0);
-	off = pb->off;
-	if (!c.done || c.trunc) {
-		*trunc = true;
-		if (off < PATH_MAX_LEN - 1)
-			off++; /* drop the leading '/' */
-		return off;
-	}
-	if (off == PATH_MAX_LEN - 1) { /* no component: the root itself */
-		off--;
-		pb->buf[off] = '/';
-	}
-	return off;
+	return (struct file *)fd_file_at(fd);
 }
 
 static __always_inline struct pathbuf *pathbuf_get(void)
@@ -147,26 +30,23 @@ static __always_inline struct pathbuf *pathbuf_get(void)
 #define PUT_TRUNC (1 << 16)
 
 /*
- * Puts the absolute path of a kernel struct path at the per-CPU scratch's
- * off; returns its length | PUT_TRUNC when cut. A global function, not
- * inlined: the verifier checks it once per program instead of at every
- * call site, which halves the sensor's load time. (It looks the per-CPU
- * buffers up itself: a global function takes scalars.) __weak: every
- * object that includes this keeps one copy when they are linked.
+ * Global functions of path.bpf.c (the linker resolves them; the verifier
+ * checks each once per program instead of at every call site). They take
+ * and return scalars and find the per-CPU buffers themselves.
+ *   put_path_at: the absolute path of (mnt, dentry) put into the scratch
+ *     record at off; returns its length | PUT_TRUNC when cut.
+ *   put_fd_path_at: the same for the file open at fd in the current task
+ *     (0 when fd names no file).
+ *   fd_file_at: the struct file at fd in the current task, or 0.
+ *   put_cwd_at: the same for the current task's working directory.
+ *   walk_fd_path: the path of the file at fd built in the per-CPU pathbuf
+ *     only; returns where it starts | PUT_TRUNC, or -1 when fd names no
+ *     file. It ends at PATH_MAX_LEN - 1.
  */
-__weak __noinline int put_path_at(__u32 off, __u64 mnt, __u64 dentry)
-{
-	struct scratch *s = scratch_buf();
-	struct pathbuf *pb = pathbuf_get();
-	bool trunc = false;
-	__u32 start, n;
-
-	if (!s || !pb || !mnt || !dentry)
-		return 0;
-	start = walk_path((struct vfsmount *)mnt, (struct dentry *)dentry, pb, &trunc) & (PATH_MAX_LEN - 1);
-	n = put_kernel_bytes(s, off, &pb->buf[start], PATH_MAX_LEN - 1 - start, &trunc);
-	return n | (trunc ? PUT_TRUNC : 0);
-}
+extern int put_path_at(__u32 off, __u64 mnt, __u64 dentry);
+extern int put_fd_path_at(__u32 off, int fd);
+extern int walk_fd_path(int fd);
+extern int put_cwd_at(__u32 off);
 
 static __always_inline __u32 put_path(struct scratch *s, __u32 off, struct vfsmount *mnt, struct dentry *dentry,
 				      bool *trunc)
@@ -181,28 +61,11 @@ static __always_inline __u32 put_path(struct scratch *s, __u32 off, struct vfsmo
 /* The directory a relative path is resolved against: cwd or dirfd's file. */
 static __always_inline __u32 put_dir_of(struct scratch *s, __u32 off, int dirfd, bool *trunc)
 {
-	struct task_struct *task = current_task();
+	int r = dirfd == AT_FDCWD ? put_cwd_at(off) : put_fd_path_at(off, dirfd);
 
-	if (dirfd == AT_FDCWD) {
-		struct fs_struct *fs = BPF_CORE_READ(task, fs);
-
-		return put_path(s, off, BPF_CORE_READ(fs, pwd.mnt), BPF_CORE_READ(fs, pwd.dentry), trunc);
-	}
-	struct file *f = fd_file(task, dirfd);
-
-	if (!f)
-		return 0;
-	return put_path(s, off, BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), trunc);
-}
-
-/* The path of the file open at fd (for an open whose user path vanished). */
-static __always_inline __u32 put_fd_path(struct scratch *s, __u32 off, int fd, bool *trunc)
-{
-	struct file *f = fd_file(current_task(), fd);
-
-	if (!f)
-		return 0;
-	return put_path(s, off, BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), trunc);
+	if (r & PUT_TRUNC)
+		*trunc = true;
+	return r & (PATH_MAX_LEN - 1);
 }
 
 /*
@@ -289,27 +152,43 @@ static long cmp_word(__u32 i, struct cmp_ctx *c)
 	return 0;
 }
 
+/* Do len bytes at a and b differ? A word at a time (a and b are map values). */
+static __always_inline bool bytes_differ(const __u8 *a, const __u8 *b, __u32 len)
+{
+	struct cmp_ctx c = {
+		.a = a,
+		.b = b,
+		.words = (len + 7) / 8,
+		.tail = len % 8,
+	};
+
+	bpf_loop(PATH_MAX_LEN / 8, cmp_word, &c, 0);
+	return c.differ;
+}
+
 /*
  * Does the caller's buffer still hold what it held at entry? Reads it again
- * into the per-CPU pathbuf and compares len bytes, a word at a time.
+ * into the per-CPU pathbuf and compares. The string and its NUL are read
+ * as len + 1 plain bytes (a shorter string now has its NUL earlier, a
+ * longer one has none at len): cheaper than a string read, which checks
+ * every byte for the end. A string cut at entry is compared on its len.
  */
-static __always_inline bool path_changed(const char *upath, struct argstr *at_entry)
+static __always_inline bool path_changed(const char *upath, struct argstr *at_entry, __u32 aflags)
 {
 	struct pathbuf *pb = pathbuf_get();
-	struct cmp_ctx c = {};
-	long n;
+	__u32 len = at_entry->len & (PATH_MAX_LEN - 1);
+	__u32 n = (aflags & ARGSTR_TRUNC) ? len : len + 1;
+	long r;
 
 	if (!pb)
 		return false;
-	n = bpf_probe_read_user_str(pb->buf, PATH_MAX_LEN, upath);
-	if (n <= 0 || (__u32)(n - 1) != at_entry->len)
-		return n > 0;
-	c.a = pb->buf;
-	c.b = at_entry->buf;
-	c.words = (at_entry->len + 7) / 8;
-	c.tail = at_entry->len % 8;
-	bpf_loop(PATH_MAX_LEN / 8, cmp_word, &c, 0);
-	return c.differ;
+	if (!bpf_probe_read_user(pb->buf, n, upath))
+		return bytes_differ(pb->buf, at_entry->buf, n);
+	/* not readable in full any more: as a string, as far as it goes */
+	r = bpf_probe_read_user_str(pb->buf, PATH_MAX_LEN, upath);
+	if (r <= 0 || (__u32)(r - 1) != len)
+		return r > 0;
+	return bytes_differ(pb->buf, at_entry->buf, len);
 }
 
 /* The caller's path string from entry, or read now (EVF_PATH_LATE). */
@@ -325,7 +204,7 @@ static __always_inline long put_caller_path(struct scratch *s, __u32 off, const 
 	n = a->len;
 	if (aflags & ARGSTR_TRUNC)
 		*trunc = true;
-	if (path_changed(upath, a))
+	if (path_changed(upath, a, aflags))
 		*hflags |= EVF_ARG_CHANGED;
 	return put_kernel_bytes(s, off, a->buf, n, trunc);
 }

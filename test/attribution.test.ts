@@ -203,6 +203,22 @@ describe.skipIf(skip !== null)('exact attribution on the live kernel', () => {
     expect(exec.cwd).toMatch(/^a+\//);
   });
 
+  it('6: an open through a symlink or /proc/self reports the file the kernel opened with the caller\'s string beside it; a plain absolute open carries none', async () => {
+    const target = join(dir, 'target.txt');
+    writeFileSync(target, 't');
+    symlinkSync(target, join(dir, 'link.txt'));
+    const opened = async (path: string) => {
+      const r = await run(fixture, ['open', path]);
+      await waitForEvents(rec.events, (evs) => exitOf(r.pid)(evs.slice(mark)), 10_000, 'exit');
+      const e = eventsOf(seen(), r.pid, 'open').find((x) => x.result >= 0 && (x.path === path || x.rawPath === path));
+      return { pid: r.pid, path: e?.path, rawPath: e?.rawPath };
+    };
+    expect(await opened(join(dir, 'link.txt'))).toMatchObject({ path: target, rawPath: join(dir, 'link.txt') });
+    const self = await opened('/proc/self/status');
+    expect(self).toEqual({ pid: self.pid, path: `/proc/${self.pid}/status`, rawPath: '/proc/self/status' });
+    expect(await opened(target)).toMatchObject({ path: target, rawPath: undefined }); // sent once (EVF_KPATH_SAME)
+  });
+
   it('7: exec exe and cwd are the kernel facts at each exec, also for a process that is gone', async () => {
     const r = await run(agentsh, ['-c', 'cd /etc; exec /bin/sleep 0.1'], { cwd: dir });
     await waitForEvents(rec.events, (evs) => exitOf(r.pid)(evs.slice(mark)), 10_000, 'exit');

@@ -66,6 +66,14 @@ while time.time() < end and not os.path.exists(sys.argv[2]):
     time.sleep(0.02)
 `;
 
+/** Names of the containment programs (egress_*) the kernel has attached by a link, cgroup or tracing. */
+function attachedEgressPrograms(): string[] {
+  const links = JSON.parse(execFileSync('bpftool', ['link', 'show', '-j'], { encoding: 'utf8' })) as { prog_id: number }[];
+  const progs = JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8' })) as { id: number; name?: string }[];
+  const name = new Map(progs.map((p) => [p.id, p.name ?? '']));
+  return links.map((l) => name.get(l.prog_id) ?? '').filter((n) => n.startsWith('egress_'));
+}
+
 describe.skipIf(skipReason !== null)('containment (real kernel, real cgroups)', () => {
   let dir: string;
   let stateDir: string;
@@ -161,6 +169,27 @@ describe.skipIf(skipReason !== null)('containment (real kernel, real cgroups)', 
     const counted = listContained().filter((c) => c.rootPid === agent.pid).reduce((s, c) => s + c.denied, 0);
     expect(counted).toBeGreaterThanOrEqual(3);
     expect(sensor('release', '--state-dir', stateDir, '--agent-pid', String(agent.pid)).status).toBe(0);
+    agent.kill('SIGKILL');
+  });
+
+  it('the programs run only while something is contained: the last release detaches them, the next isolation attaches them again', async () => {
+    const own = join(dir, 'attach-state'); // its own responses chain: the test below counts the shared one
+    const out = join(dir, 'attach.out');
+    const agent = python(AGENT, [String(port), out, join(dir, 'stop')]);
+    await nextRound(out, 0);
+    for (let round = 1; round <= 2; round++) {
+      expect(sensor('isolate', '--state-dir', own, '--agent-pid', String(agent.pid)).status).toBe(0);
+      expect(attachedEgressPrograms().length, `round ${round}: attached while contained`).toBeGreaterThanOrEqual(7);
+      expect(await nextRound(out, lines(out).length)).toEqual({ parent: 'E1 E1 E1', child: 'E1 E1 E1' });
+      expect(sensor('release', '--state-dir', own, '--agent-pid', String(agent.pid)).status).toBe(0);
+      const others = listContained();
+      if (others.length > 0) {
+        console.warn(`containment: processes of another run are contained (${others.map((c) => c.pid).join(' ')}): detach not checked`);
+        continue;
+      }
+      expect(attachedEgressPrograms(), `round ${round}: attached after the last release`).toEqual([]);
+      expect(await nextRound(out, lines(out).length)).toEqual({ parent: 'ok ok ok', child: 'ok ok ok' });
+    }
     agent.kill('SIGKILL');
   });
 

@@ -79,6 +79,9 @@ describe('decode', () => {
     expect(swapped).toMatchObject({ path: '/tmp/fifo', rawPath: 'innocent.txt', argChanged: true, result: 3 });
     const same = one(openRecord({ pid: 7 }, '/etc/hostname', '', { kpath: '/etc/hostname' })) as KernelEvent & { path: string };
     expect([same.path, 'rawPath' in same, 'argChanged' in same]).toEqual(['/etc/hostname', false, false]);
+    // the kernel found the opened file's path equal to the caller's string: sent once, flagged (EVF_KPATH_SAME)
+    const once = one(openRecord({ pid: 7, flags: 1 << 6 }, '/etc/hostname', '')) as KernelEvent & { path: string };
+    expect([once.path, 'rawPath' in once, 'argChanged' in once]).toEqual(['/etc/hostname', false, false]);
     expect(one(exitRecord({ pid: 7, flags: 1 << 5 }, 0))).toMatchObject({ compat: true });
   });
 

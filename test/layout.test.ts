@@ -50,7 +50,7 @@ describe.skipIf(!canProbe)('layout vs events.h compiled alone', () => {
   });
 
   it('#define constants match (host compiler)', () => {
-    const names = ['EVF_PENDING', 'EVF_TRUNCATED', 'EVF_PATH_LATE', 'CONNF_DATAGRAM', 'UNLF_RMDIR', 'LNKF_SYMBOLIC',
+    const names = ['EVF_PENDING', 'EVF_TRUNCATED', 'EVF_PATH_LATE', 'EVF_KPATH_SAME', 'CONNF_DATAGRAM', 'UNLF_RMDIR', 'LNKF_SYMBOLIC',
       'DNSF_RESPONSE', 'RULEF_CANDIDATE', 'COMM_LEN', 'UNIX_PATH_LEN', 'EXE_RULE_LEN'];
     const src = join(dir, 'defs.c');
     writeFileSync(src, `#include <stdio.h>\n#include "${EVENTS_H}"\nint main(void){\n${

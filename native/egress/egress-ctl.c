@@ -5,14 +5,19 @@
  * outlive the sensor (pinned under PIN_DIR), and the CLI that applies it is
  * not the process that runs the sensor. Output is one JSON object per line.
  *
- *   egress-ctl ensure CGROUP2_DIR        load + attach to the cgroup v2 root + pin (idempotent)
+ *   egress-ctl ensure CGROUP2_DIR        load + attach to the cgroup v2 root + pin (idempotent); attaches
+ *                                        again, with the pinned maps, programs detached by a release
+ *   egress-ctl ensure-maps CGROUP2_DIR   load and pin the maps only (ports, grants set ahead of any isolation)
  *   egress-ctl add ROOT MODE POLICY PID...  contain PIDs as part of instance ROOT
- *                                        (MODE 1 deny, 2 shadow, 3 grants, 4 grants shadow; POLICY: grants id)
+ *                                        (MODE 1 deny, 2 shadow, 3 grants, 4 grants shadow; POLICY: grants id);
+ *                                        exit 3 when the programs are not attached (run ensure)
  *   egress-ctl grant-set POLICY ADDR32HEX BITS LO-HI[,LO-HI...]   allow a prefix (v4-mapped for IPv4)
  *   egress-ctl grant-clear POLICY        drop a policy's grants
  *   egress-ctl verdicts [ROOT]           destinations refused or would-be refused, with counts
  *   egress-ctl verdicts-clear ROOT
- *   egress-ctl release ROOT              drop every process of instance ROOT (inherited ones too)
+ *   egress-ctl release ROOT              drop every process of instance ROOT (inherited ones too); when
+ *                                        no process is contained any more, detach the programs (the maps
+ *                                        stay pinned: counters, verdicts, grants, ports)
  *   egress-ctl list                      contained processes
  *   egress-ctl counters                  refusals by hook, summed over CPUs
  *   egress-ctl port-add PORT | port-del PORT | ports
@@ -83,21 +88,29 @@ static void unpin_all(void)
 	rmdir(PIN_DIR);
 }
 
-static int all_pinned(void)
+static int all_pinned(const char **names, size_t n)
 {
 	char path[256];
 	struct stat st;
-	for (size_t i = 0; i < N(LINKS); i++) {
-		snprintf(path, sizeof path, PIN_DIR "/%s", LINKS[i]);
-		if (stat(path, &st))
-			return 0;
-	}
-	for (size_t i = 0; i < N(MAPS); i++) {
-		snprintf(path, sizeof path, PIN_DIR "/%s", MAPS[i]);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof path, PIN_DIR "/%s", names[i]);
 		if (stat(path, &st))
 			return 0;
 	}
 	return 1;
+}
+
+#define links_pinned() all_pinned(LINKS, N(LINKS))
+#define maps_pinned() all_pinned(MAPS, N(MAPS))
+
+/* Unpinning a link detaches its program: nothing else holds the link. */
+static void unpin_links(void)
+{
+	char path[256];
+	for (size_t i = 0; i < N(LINKS); i++) {
+		snprintf(path, sizeof path, PIN_DIR "/%s", LINKS[i]);
+		unlink(path);
+	}
 }
 
 static int pin_link(struct bpf_link *link, const char *name)
@@ -131,13 +144,70 @@ static int layout_matches(void)
 	return 1;
 }
 
-static int cmd_ensure(const char *cgroup_dir)
+/* Attaches the loaded object's programs (cgroup ones to the cgroup v2 root)
+ * and pins their links; on failure unpins what it pinned. */
+static int attach_and_pin(struct egress_bpf *skel, const char *cgroup_dir)
+{
+	int cg = open(cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg < 0)
+		return -errno;
+	struct { struct bpf_program *prog; int cgroup; } progs[] = {
+		{ skel->progs.egress_connect4, 1 }, { skel->progs.egress_connect6, 1 },
+		{ skel->progs.egress_sendmsg4, 1 }, { skel->progs.egress_sendmsg6, 1 },
+		{ skel->progs.egress_sock_create, 1 }, { skel->progs.egress_fork, 0 },
+		{ skel->progs.egress_exit, 0 },
+	};
+	int err = 0;
+	for (size_t i = 0; i < N(progs) && !err; i++) {
+		struct bpf_link *l = progs[i].cgroup ? bpf_program__attach_cgroup(progs[i].prog, cg)
+						     : bpf_program__attach(progs[i].prog);
+		if (!l) {
+			err = -errno;
+			break;
+		}
+		err = pin_link(l, LINKS[i]);
+		bpf_link__disconnect(l); /* the pin keeps it attached after we exit */
+		bpf_link__destroy(l);
+	}
+	close(cg);
+	if (err)
+		unpin_links();
+	return err;
+}
+
+/* Programs detached by a release, attached again with the pinned maps (what
+ * they hold, counters and verdicts included, carries on). */
+static int reattach(const char *cgroup_dir)
+{
+	struct egress_bpf *skel = egress_bpf__open();
+	int err = skel ? 0 : -errno;
+	for (size_t i = 0; i < N(MAPS) && !err; i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(skel->obj, MAPS[i]);
+		int fd = pinned_fd(MAPS[i]);
+		err = !m || fd < 0 ? -ENOENT : bpf_map__reuse_fd(m, fd);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (!err)
+		err = egress_bpf__load(skel);
+	if (!err)
+		err = attach_and_pin(skel, cgroup_dir);
+	egress_bpf__destroy(skel);
+	return err;
+}
+
+/* attach: also attach the programs (isolation); otherwise the maps alone,
+ * for settings made ahead of any isolation (loopback ports). */
+static int cmd_ensure(const char *cgroup_dir, int attach)
 {
 	int lock = lock_exclusive();
 	int old = pinned_fd("contained");
 	if (old >= 0) {
-		if (all_pinned() && layout_matches()) {
-			printf("{\"loaded\":true,\"fresh\":false}\n");
+		if (maps_pinned() && layout_matches()) {
+			int err = attach && !links_pinned() ? reattach(cgroup_dir) : 0;
+			if (err)
+				return fail("attach the containment programs again", err);
+			printf("{\"loaded\":true,\"fresh\":false,\"attached\":%s}\n", links_pinned() ? "true" : "false");
 			return 0;
 		}
 		/* An object of another layout (an upgrade) or a half-done attempt:
@@ -150,18 +220,9 @@ static int cmd_ensure(const char *cgroup_dir)
 		close(old);
 	}
 	unpin_all();
-	int cg = open(cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cg < 0)
-		return fail(cgroup_dir, errno);
 	struct egress_bpf *skel = egress_bpf__open_and_load();
 	if (!skel)
 		return fail("load the containment object", errno);
-	struct { struct bpf_program *prog; int cgroup; } progs[] = {
-		{ skel->progs.egress_connect4, 1 }, { skel->progs.egress_connect6, 1 },
-		{ skel->progs.egress_sendmsg4, 1 }, { skel->progs.egress_sendmsg6, 1 },
-		{ skel->progs.egress_sock_create, 1 }, { skel->progs.egress_fork, 0 },
-		{ skel->progs.egress_exit, 0 },
-	};
 	int err = 0;
 	mkdir(PIN_PARENT, 0700);
 	if (mkdir(PIN_DIR, 0700) && errno != EEXIST)
@@ -172,27 +233,17 @@ static int cmd_ensure(const char *cgroup_dir)
 		snprintf(path, sizeof path, PIN_DIR "/%s", MAPS[i]);
 		err = m ? bpf_map__pin(m, path) : -ENOENT;
 	}
-	for (size_t i = 0; i < N(progs) && !err; i++) {
-		struct bpf_link *l = progs[i].cgroup ? bpf_program__attach_cgroup(progs[i].prog, cg)
-						     : bpf_program__attach(progs[i].prog);
-		if (!l) {
-			err = -errno;
-			break;
-		}
-		err = pin_link(l, LINKS[i]);
-		bpf_link__disconnect(l); /* the pin keeps it attached after we exit */
-		bpf_link__destroy(l);
-	}
+	if (!err && attach)
+		err = attach_and_pin(skel, cgroup_dir);
 	if (err) {
 		unpin_all();
 		egress_bpf__destroy(skel);
 		return fail("attach and pin", err);
 	}
 	egress_bpf__destroy(skel);
-	close(cg);
 	if (lock >= 0)
 		close(lock);
-	printf("{\"loaded\":true,\"fresh\":true}\n");
+	printf("{\"loaded\":true,\"fresh\":true,\"attached\":%s}\n", attach ? "true" : "false");
 	return 0;
 }
 
@@ -220,8 +271,11 @@ static int cmd_add(int argc, char **argv)
 	if (argc < 4 || parse_u32(argv[0], &root) || parse_u32(argv[1], &mode) || parse_u32(argv[2], &policy) ||
 	    mode < EGRESS_MODE_DENY || mode > EGRESS_MODE_GRANTS_SHADOW)
 		return 2;
+	/* Under the lock a release takes to detach: an entry is never added to
+	 * a map whose programs are gone. */
+	int lock = lock_exclusive();
 	int fd = pinned_fd("contained");
-	if (fd < 0)
+	if (fd < 0 || !links_pinned())
 		return 3;
 	for (int i = 3; i < argc; i++) {
 		__u32 pid;
@@ -238,6 +292,8 @@ static int cmd_add(int argc, char **argv)
 			return fail("contain a process", errno);
 		printf("{\"added\":%u}\n", pid);
 	}
+	if (lock >= 0)
+		close(lock);
 	return 0;
 }
 
@@ -275,7 +331,28 @@ static int walk(int root_filter, __u32 root)
 				printf("{\"released\":%u,\"denied\":%llu}\n", keys[i], (unsigned long long)e.denied);
 		}
 	}
+	close(fd);
 	return 0;
+}
+
+/* Releases instance root; when that leaves nothing contained, detaches the
+ * programs, so a host with no containment in force runs none of ours on its
+ * connects, sends, forks and exits. */
+static int cmd_release(__u32 root)
+{
+	int lock = lock_exclusive();
+	int r = walk(1, root);
+	int fd = pinned_fd("contained");
+	__u32 k;
+	if (r == 0 && fd >= 0 && bpf_map_get_next_key(fd, NULL, &k) && errno == ENOENT && links_pinned()) {
+		unpin_links();
+		printf("{\"detached\":true}\n");
+	}
+	if (fd >= 0)
+		close(fd);
+	if (lock >= 0)
+		close(lock);
+	return r;
 }
 
 static int cmd_counters(void)
@@ -469,14 +546,16 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(cmd, "ensure") && argc == 3)
-		return cmd_ensure(argv[2]);
+		return cmd_ensure(argv[2], 1);
+	if (!strcmp(cmd, "ensure-maps") && argc == 3)
+		return cmd_ensure(argv[2], 0);
 	if (!strcmp(cmd, "add"))
 		return cmd_add(argc - 2, argv + 2);
 	if (!strcmp(cmd, "release") && argc == 3) {
 		__u32 root;
 		if (parse_u32(argv[2], &root))
 			return 2;
-		return walk(1, root);
+		return cmd_release(root);
 	}
 	if (!strcmp(cmd, "grant-set"))
 		return cmd_grant_set(argc - 2, argv + 2);

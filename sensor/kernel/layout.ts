@@ -25,6 +25,7 @@ export const EVF_PATH_LATE = 1 << 2;
 export const EVF_ARG_CHANGED = 1 << 3;
 export const EVF_UNTRACKED = 1 << 4;
 export const EVF_COMPAT = 1 << 5;
+export const EVF_KPATH_SAME = 1 << 6;
 
 export const CONNF_DATAGRAM = 1 << 0;
 export const UNLF_RMDIR = 1 << 0;

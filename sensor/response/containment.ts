@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { listResponses, recordResponse, type ResponseRow } from '../../collector/store/response-log.js';
 import { cgroup2Mount, launchParent } from '../launch/cgroup-v2.js';
 import {
-  clearGrants, clearVerdicts, containPids, cutSockets, egressVerdicts, ensureEgressLoaded, listContained, releaseInstance, setGrants,
+  clearGrants, clearVerdicts, containPids, cutSockets, EgressNotLoaded, egressVerdicts, ensureEgressLoaded, listContained, releaseInstance,
+  setGrants,
   type EgressMode, type EgressVerdict,
 } from './egress-control.js';
 import { kernelGrants, type GrantSpec } from './egress-grants.js';
@@ -61,6 +62,23 @@ export function defaultActor(): string {
   return `${name}@${hostname()} (uid ${sudo ? `${process.env.SUDO_UID ?? '?'} via sudo` : uid})`;
 }
 
+/**
+ * The instance's root into the contained map. A release of the last other
+ * instance between ensure and add detaches the programs (egress-ctl add then
+ * says not loaded): attach again and retry, a bounded number of times.
+ */
+function containRoot(mount: string, rootPid: number, mode: EgressMode, policy: number): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      containPids(rootPid, mode, [rootPid], policy);
+      return;
+    } catch (err) {
+      if (!(err instanceof EgressNotLoaded) || attempt >= 3) throw err;
+      ensureEgressLoaded(mount);
+    }
+  }
+}
+
 export async function isolateInstance(inst: InstanceRef, opts: IsolateOptions): Promise<IsolateResult> {
   const mount = cgroup2Mount();
   const network = opts.network !== false;
@@ -78,7 +96,7 @@ export async function isolateInstance(inst: InstanceRef, opts: IsolateOptions): 
   }
   const policy = opts.grants ? inst.rootPid : 0;
   // The root first: from then on the kernel contains whatever it forks.
-  if (network) containPids(inst.rootPid, mode, [inst.rootPid], policy);
+  if (network) containRoot(mount, inst.rootPid, mode, policy);
   const procs = enumerateInstance(mount, inst.rootPid, opts.knownPids ?? [], (fresh) => {
     if (network) containPids(inst.rootPid, mode, fresh, policy);
   });

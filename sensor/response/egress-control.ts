@@ -92,9 +92,17 @@ export class EgressNotLoaded extends Error {
 const lines = (out: string): Record<string, unknown>[] =>
   out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 
-/** Loads, attaches to the cgroup v2 root and pins, unless already pinned. True when it did. */
+/**
+ * Loads, attaches to the cgroup v2 root and pins, unless already pinned. True when it loaded.
+ * Programs a release detached (nothing was contained any more) are attached again.
+ */
 export function ensureEgressLoaded(cgroup2Root: string): boolean {
   return lines(ctl(['ensure', cgroup2Root]))[0]?.fresh === true;
+}
+
+/** The maps alone (loopback ports, grants), no program attached until something is contained. */
+export function ensureEgressMaps(cgroup2Root: string): void {
+  ctl(['ensure-maps', cgroup2Root]);
 }
 
 export function containPids(rootPid: number, mode: EgressMode, pids: number[], policy = 0): void {
@@ -140,10 +148,14 @@ export function clearVerdicts(rootPid: number): void {
   try { ctl(['verdicts-clear', String(rootPid)]); } catch (err) { if (!(err instanceof EgressNotLoaded)) throw err; }
 }
 
-/** Drops every process of the instance, the ones the kernel added at fork too; returns them. */
+/**
+ * Drops every process of the instance, the ones the kernel added at fork too; returns them.
+ * When nothing stays contained, egress-ctl also detaches the programs.
+ */
 export function releaseInstance(rootPid: number): { pid: number; denied: number }[] {
   try {
-    return lines(ctl(['release', String(rootPid)])).map((r) => ({ pid: Number(r.released), denied: Number(r.denied) }));
+    return lines(ctl(['release', String(rootPid)])).filter((r) => 'released' in r)
+      .map((r) => ({ pid: Number(r.released), denied: Number(r.denied) }));
   } catch (err) {
     if (err instanceof EgressNotLoaded) return [];
     throw err;

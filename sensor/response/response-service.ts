@@ -14,7 +14,7 @@
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { cgroup2Mount } from '../launch/cgroup-v2.js';
-import { egressVerdicts, ensureEgressLoaded, setLoopbackPorts } from './egress-control.js';
+import { egressVerdicts, ensureEgressMaps, setLoopbackPorts } from './egress-control.js';
 import { launchedInstances, openStoreIfAny, storedInstances, type InstanceRef } from './instances.js';
 import { AutoResponder, applyConfiguredEgress, type AlertForResponse } from './respond.js';
 import { loadResponseConfig, SEVERITIES, type ResponseConfig, type Severity } from './response-config.js';
@@ -31,7 +31,7 @@ export function startResponseService(configFile: string, stateDir: string, log: 
   const config: ResponseConfig = loadResponseConfig(configFile);
   const mount = cgroup2Mount();
   if (config.loopbackPorts.length || Object.keys(config.egress).length) {
-    ensureEgressLoaded(mount);
+    ensureEgressMaps(mount); // programs are attached by the first isolation, detached by the last release
     setLoopbackPorts(config.loopbackPorts);
   }
   const responder = new AutoResponder(config, stateDir);
