@@ -13,10 +13,20 @@
 // runs the WAL checkpoints, which would otherwise cost the writer's commits
 // (collector/store/wal-checkpointer.ts).
 //
+// The worker runs below the agents' priority (nice BACKGROUND_NICE, its
+// thread alone: Linux keeps nice per thread, and /proc/thread-self names the
+// thread id): on a busy 2-core machine its commits, hashing, DLP and
+// detectors yield the CPU to the agent and catch up when it idles. The kernel
+// ring reader and the main thread (decode, gRPC) keep normal priority, so a
+// slower store never loses events: the sensor holds unacked batches, and what
+// waits is counted in `sensor status` (issue 17).
+//
 // If the worker dies (an uncaught error, out of memory) nothing would commit
 // again while the server went on accepting streams: the owner is told through
 // onDeath (the CLI logs the cause and exits non-zero, so systemd restarts it).
 import { once } from 'node:events';
+import { readlinkSync, writeFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { decodeEventBatch } from '../../proto/codec/batch-decoder.js';
 import { EventStore, type EventStoreOptions, type StoreStatus } from '../store/event-store.js';
@@ -220,8 +230,29 @@ export class WorkerStore implements EncodedBatchStore {
 
 const POISONED_MAX = 4096;
 
+/** nice of the store worker's thread: below the agents (0), not starved (19) */
+export const BACKGROUND_NICE = 10;
+
+/** The worker's own thread: named (top -H, the bench), and lowered to BACKGROUND_NICE; its nice, or null. */
+function backgroundThread(): { tid: number | null; nice: number | null } {
+  try {
+    const tid = Number(/\/task\/(\d+)$/.exec(readlinkSync('/proc/thread-self'))?.[1]);
+    if (!tid) return { tid: null, nice: null };
+    try {
+      writeFileSync('/proc/thread-self/comm', 'store-worker');
+    } catch {
+      // the name is a convenience
+    }
+    setPriority(tid, BACKGROUND_NICE); // a tid: this thread only
+    return { tid, nice: BACKGROUND_NICE };
+  } catch {
+    return { tid: null, nice: null }; // not Linux, or not allowed: it runs at the process's priority
+  }
+}
+
 function runInWorker(opts: WriterStoreOptions): void {
   const port = parentPort!;
+  const background = backgroundThread();
   let store: EventStore;
   try {
     store = withDetection(EventStore.open(withSensitive(opts)), opts);
@@ -248,7 +279,7 @@ function runInWorker(opts: WriterStoreOptions): void {
       } else if (m.op === 'egress') {
         engines.get(store)?.egressFinding(m.finding); // no reply: a finding is fire-and-forget
       } else if (m.op === 'status') {
-        port.postMessage({ op: 'reply', id: m.id, value: store.status() } satisfies FromWorker);
+        port.postMessage({ op: 'reply', id: m.id, value: { ...store.status(), workerNice: background.nice } } satisfies FromWorker);
       } else if (m.op === 'close') {
         void store.close().then(() => {
           port.postMessage({ op: 'reply', id: m.id, value: null } satisfies FromWorker);
