@@ -79,6 +79,8 @@ export interface StoreStatus {
   hashFailures: number;
   /** hash results done and waiting for their group's transaction (hash-queue.ts) */
   hashPendingWrites: number;
+  /** transactions those results were written in */
+  hashWriteGroups: number;
   /** nice of the thread the store runs on, when it runs below the process (store-worker.ts) */
   workerNice?: number | null;
   prunedBatches: number;
@@ -293,7 +295,7 @@ export class EventStore {
       dbBytes: size(this.path) + size(`${this.path}-wal`), usedBytes: usedBytes(this.db),
       hashQueue: this.hashQueue?.length ?? 0, hashDropped: h?.dropped ?? 0, hashed: h?.hashed ?? 0,
       hashPartial: h?.partial ?? 0, hashCacheHits: h?.cacheHits ?? 0, hashUnhashable: h?.unhashable ?? 0,
-      hashFailures: h?.failures ?? 0, hashPendingWrites: this.hashQueue?.pendingWrites ?? 0,
+      hashFailures: h?.failures ?? 0, hashPendingWrites: this.hashQueue?.pendingWrites ?? 0, hashWriteGroups: h?.writeGroups ?? 0,
       prunedBatches: this.counts.prunedBatches, prunedEvents: this.counts.prunedEvents,
       integrityAlarms: this.counts.integrityAlarms, walTruncations: this.counts.walTruncations,
       retention: { maxAgeDays: this.policy.maxAgeDays ?? null, maxBytes: this.policy.maxBytes ?? null },
