@@ -1,7 +1,10 @@
 // The store's background work (issue 17): hash results written in groups,
-// every event still linked to its file; and the store worker's thread below
-// the agents' priority while the rest of the process keeps its own.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+// every event still linked to its file; the store worker's thread below the
+// agents' priority while the rest of the process keeps its own; and the
+// sensor's threads lowered but for the ring reader and the main thread, with
+// nothing lost.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,6 +13,9 @@ import { queryEvents } from '../collector/query/event-query.js';
 import { verifyChain } from '../collector/store/verify.js';
 import { THIS_PROCESS } from './helpers/origin.js';
 import { ROOT } from './helpers/sensor-cli.js';
+import { agent, kernelSkipReason, startSensor, waitForEvents } from './helpers/kernel.js';
+import { lowerBackgroundThreads } from '../sensor/background-threads.js';
+import { BACKGROUND_NICE } from '../collector/server/thread-priority.js';
 import type { OpenEvent } from '../proto/events/types.js';
 
 const dirs: string[] = [];
@@ -84,7 +90,7 @@ if (skip) console.warn(`background-work: worker priority test skipped: ${skip}`)
 
 describe.skipIf(skip !== null)('the store worker below the agents', () => {
   it('runs its thread at nice 10, named store-worker, and says so in its status; the process keeps its priority', async () => {
-    const { WorkerStore, BACKGROUND_NICE } = (await import(dist)) as typeof import('../collector/server/store-worker.js');
+    const { WorkerStore } = (await import(dist)) as typeof import('../collector/server/store-worker.js');
     const store = await WorkerStore.open({ stateDir: join(tempDir(), 'state') });
     try {
       const st = await store.status();
@@ -98,6 +104,37 @@ describe.skipIf(skip !== null)('the store worker below the agents', () => {
       expect(nice(threads.find((t) => t.tid === process.pid)!.stat)).toBe(0);
     } finally {
       await store.close();
+    }
+  });
+});
+
+const kernelSkip = kernelSkipReason();
+if (kernelSkip) console.warn(`background-work: sensor threads test skipped: ${kernelSkip}`);
+
+describe.skipIf(kernelSkip !== null)('the sensor\'s threads below the agents, but for the ring reader and the main thread', () => {
+  it('lowers the others to nice 10 and still delivers every event of an agent', async () => {
+    const d = tempDir();
+    const sh = join(d, 'bgprio-agent');
+    copyFileSync('/bin/sh', sh);
+    chmodSync(sh, 0o755);
+    const rec = await startSensor([agent('bgprio', { comm: ['bgprio-agent'] })]);
+    try {
+      const r = lowerBackgroundThreads();
+      expect(r.reason).toBeUndefined();
+      expect(r.lowered).toBeGreaterThan(0);
+      const byThread = readdirSync('/proc/self/task').map((t) => ({
+        tid: Number(t), comm: readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim(), nice: nice(readFileSync(`/proc/self/task/${t}/stat`, 'utf8')),
+      }));
+      expect(byThread.find((t) => t.comm === 'ring-reader')?.nice).toBe(0);
+      expect(byThread.find((t) => t.tid === process.pid)?.nice).toBe(0);
+      expect(byThread.filter((t) => t.nice === BACKGROUND_NICE).length).toBe(r.lowered);
+      const target = join(d, 'data.txt');
+      writeFileSync(target, 'x\n');
+      execFileSync(sh, ['-c', `i=0; while [ $i -lt 300 ]; do read x < ${target}; i=$((i+1)); done`]);
+      await waitForEvents(rec.events, (evs) => evs.filter((e) => e.type === 'open' && e.path === target).length >= 300, 20_000, '300 opens');
+      expect(rec.sensor.counters().lost).toBe(0);
+    } finally {
+      await rec.stop();
     }
   });
 });

@@ -25,8 +25,6 @@
 // again while the server went on accepting streams: the owner is told through
 // onDeath (the CLI logs the cause and exits non-zero, so systemd restarts it).
 import { once } from 'node:events';
-import { readlinkSync, writeFileSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { decodeEventBatch } from '../../proto/codec/batch-decoder.js';
 import { EventStore, type EventStoreOptions, type StoreStatus } from '../store/event-store.js';
@@ -37,6 +35,7 @@ import type { DetectionEngine } from '../detect/engine.js';
 import type { EgressFinding } from '../detect/egress-finding.js';
 import { commitEncodedBatch } from './batch-commit.js';
 import { processLogger } from './logger.js';
+import { BACKGROUND_NICE, lowerThread, nameOwnThread, ownThreadId } from './thread-priority.js';
 import type { BatchSender, CommitOutcome } from './batch-types.js';
 import type { EncodedBatchStore } from './store-port.js';
 
@@ -230,24 +229,14 @@ export class WorkerStore implements EncodedBatchStore {
 
 const POISONED_MAX = 4096;
 
-/** nice of the store worker's thread: below the agents (0), not starved (19) */
-export const BACKGROUND_NICE = 10;
+export { BACKGROUND_NICE };
 
 /** The worker's own thread: named (top -H, the bench), and lowered to BACKGROUND_NICE; its nice, or null. */
 function backgroundThread(): { tid: number | null; nice: number | null } {
-  try {
-    const tid = Number(/\/task\/(\d+)$/.exec(readlinkSync('/proc/thread-self'))?.[1]);
-    if (!tid) return { tid: null, nice: null };
-    try {
-      writeFileSync('/proc/thread-self/comm', 'store-worker');
-    } catch {
-      // the name is a convenience
-    }
-    setPriority(tid, BACKGROUND_NICE); // a tid: this thread only
-    return { tid, nice: BACKGROUND_NICE };
-  } catch {
-    return { tid: null, nice: null }; // not Linux, or not allowed: it runs at the process's priority
-  }
+  const tid = ownThreadId();
+  if (tid === null) return { tid: null, nice: null };
+  nameOwnThread('store-worker');
+  return { tid, nice: lowerThread(tid) }; // null: not allowed, it runs at the process's priority
 }
 
 function runInWorker(opts: WriterStoreOptions): void {
