@@ -9,7 +9,7 @@
 // hashing (issue 17). Every result is still written, each job its own link;
 // flushWrites() writes the group at once (before retention sweeps file rows
 // a cached link names, and at close).
-import { DEFAULT_MAX_FILE_BYTES, digestOpened, isOpened, openRegularFile } from './file-hasher.js';
+import { DEFAULT_MAX_FILE_BYTES, digestOpened, findReadableFile, isOpened, isReadable, openReadable } from './file-hasher.js';
 import type { FileHashResult, FileIdentity } from './file-hasher.js';
 import { locate, type JobOrigin } from './hash-location.js';
 
@@ -180,7 +180,24 @@ export class HashQueue {
         this.write({ job, result: { state: where.kind, source: where.kind === 'remote' ? 'remote' : undefined, hashedAt: Date.now() } });
         return;
       }
-      const opened = await openRegularFile(where.target);
+      // A version hashed before is found from the walk's lstat (the rights are
+      // checked there): linked without opening the file again (issue 17: a
+      // native agent reads ~1,400 CA certificates every session).
+      const found = await findReadableFile(where.target);
+      if (!isReadable(found)) {
+        this.counters.unhashable++;
+        this.write({ job, result: { ...found, source: where.source, hashedAt: Date.now() } });
+        return;
+      }
+      const s = found.stats;
+      const hit = this.sink.cached({ dev: s.dev, ino: s.ino, size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs });
+      if (hit !== null) {
+        // The link waits for its group: retention flushes the group before it sweeps file rows.
+        this.counters.cacheHits++;
+        this.write({ job, fileId: hit });
+        return;
+      }
+      const opened = await openReadable(found);
       if (this.closed && isOpened(opened)) {
         await opened.handle.close();
         return;
@@ -188,18 +205,6 @@ export class HashQueue {
       if (!isOpened(opened)) {
         this.counters.unhashable++;
         this.write({ job, result: { ...opened, source: where.source, hashedAt: Date.now() } });
-        return;
-      }
-      const s = opened.stats;
-      const hit = this.sink.cached({ dev: s.dev, ino: s.ino, size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs });
-      if (hit !== null) {
-        // The link waits for its group: retention flushes the group before it sweeps file rows.
-        this.counters.cacheHits++;
-        try {
-          this.write({ job, fileId: hit });
-        } finally {
-          await opened.handle.close();
-        }
         return;
       }
       const result = { ...(await digestOpened(opened, this.maxFileBytes, this.scanBytes)), source: where.source };

@@ -17,7 +17,7 @@
 // MAX_RUNNING at once (the others queue, MAX_QUEUED at most); the rest is
 // counted. System paths are skipped. The file may have changed since the
 // agent read it: a miss then is a miss.
-import { isOpened, openRegularFile } from '../../collector/hashing/file-hasher.js';
+import { findReadableFile, isOpened, isReadable, openReadable } from '../../collector/hashing/file-hasher.js';
 import { locate } from '../../collector/hashing/hash-location.js';
 import { FingerprintIndex, scanContent, type ContentProbe } from '../../collector/dlp/index.js';
 import { displayString, toBytes } from '../../proto/events/bytes.js';
@@ -110,12 +110,14 @@ export class ReadSecrets {
   private async head(q: Look): Promise<Buffer | 'known' | null> {
     const where = locate(q.path, { pid: q.pid, uid: q.uid, gid: q.gid, mntns: q.mntns, remote: false });
     if (where.kind !== 'local') return null;
-    const opened = await openRegularFile(where.target);
+    const found = await findReadableFile(where.target); // the walk and the rights check
+    if (!isReadable(found)) return null;
+    const s = found.stats;
+    const version = `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+    if (this.versions.has(version)) return 'known'; // no need to open it
+    const opened = await openReadable(found);
     if (!isOpened(opened)) return null;
     try {
-      const s = opened.stats;
-      const version = `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
-      if (this.versions.has(version)) return 'known';
       const buf = Buffer.alloc(Number(s.size < BigInt(MAX_READ_BYTES) ? s.size : BigInt(MAX_READ_BYTES)));
       const { bytesRead } = await opened.handle.read(buf, 0, buf.length, 0);
       this.versions.add(version);
