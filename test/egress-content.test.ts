@@ -8,7 +8,7 @@
 // and raises nothing.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -115,7 +115,9 @@ describe.skipIf(process.getuid?.() !== 0)('secrets the agent read (looked at as 
       writeFileSync(closed, key.replace(/[A-Za-z]/, 'Q'), { mode: 0o600 });
       execFileSync('chmod', ['0755', dir]);
       const reads = new ReadSecrets(KEY);
-      const ev = (path: string) => ({ type: 'open', agent: 'a', agentPid: 1, pid: 1, uid: 65534, gid: 65534, path, result: 3, access: 'read' }) as unknown as SensorEvent;
+      // Opened by a process of this mount namespace (this one) as nobody: read with nobody's rights.
+      const mntns = Number(/\d+/.exec(readlinkSync('/proc/self/ns/mnt'))![0]);
+      const ev = (path: string) => ({ type: 'open', agent: 'a', agentPid: 1, pid: process.pid, mntns, uid: 65534, gid: 65534, path, result: 3, access: 'read' }) as unknown as SensorEvent;
       reads.note(ev(closed));
       await reads.settled();
       expect(reads.stats).toMatchObject({ looks: 1, failed: 1, secrets: 0 });
@@ -123,6 +125,11 @@ describe.skipIf(process.getuid?.() !== 0)('secrets the agent read (looked at as 
       reads.note(ev(open)); // once per path per minute
       await reads.settled();
       expect(reads.stats).toMatchObject({ looks: 2, secrets: 1 });
+      // The same file version by another name (a symlink to it): known, not read or scanned again.
+      symlinkSync(open, join(dir, 'same-inode')); // (a hard link would change its ctime: another version)
+      reads.note(ev(join(dir, 'same-inode')));
+      await reads.settled();
+      expect(reads.stats).toMatchObject({ looks: 3, known: 1, secrets: 1 });
       // The base64 of that key in a JSON body, scanned by an egress scanner sharing the key: matched as read.
       const s = new EgressScanner(KEY, reads);
       const body = JSON.stringify({ c: Buffer.from(key).toString('base64') });

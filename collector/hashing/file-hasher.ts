@@ -220,8 +220,22 @@ async function resolveStepByStep(t: HashTarget): Promise<{ full: Buffer; st: Big
   }
 }
 
-/** Opens a path for hashing, or says why it is not hashable (see the top of this file). */
-export async function openRegularFile(target: HashTarget | Buffer): Promise<OpenedFile | FileHashResult> {
+/** A regular file the reader may read, found by the walk (not opened yet): its path under the root and its lstat. */
+export interface ReadableFile {
+  full: Buffer;
+  stats: BigIntStats;
+}
+
+export function isReadable(r: ReadableFile | FileHashResult): r is ReadableFile {
+  return 'full' in r;
+}
+
+/**
+ * The walk and the rights check of openRegularFile, without the open: enough
+ * to find a version already hashed (the lstat names dev, inode, size, mtime,
+ * ctime), which then needs no open at all (hash-queue.ts).
+ */
+export async function findReadableFile(target: HashTarget | Buffer): Promise<ReadableFile | FileHashResult> {
   const t: HashTarget = Buffer.isBuffer(target) ? { path: target, root: '', creds: null } : target;
   if (isSkippedPath(t.path)) return { state: 'skipped' };
   const resolved = await resolveInRoot(t);
@@ -229,6 +243,19 @@ export async function openRegularFile(target: HashTarget | Buffer): Promise<Open
   const before = resolved.st;
   if (!before.isFile()) return { state: 'not_regular', identity: identityOf(before) };
   if (!modeAllows(before, t.creds, READ)) return { state: 'denied' };
+  return { full: resolved.full, stats: before };
+}
+
+/** Opens a path for hashing, or says why it is not hashable (see the top of this file). */
+export async function openRegularFile(target: HashTarget | Buffer): Promise<OpenedFile | FileHashResult> {
+  const found = await findReadableFile(target);
+  return isReadable(found) ? openReadable(found) : found;
+}
+
+/** Opens what findReadableFile found; the same inode, or 'replaced'. */
+export async function openReadable(found: ReadableFile): Promise<OpenedFile | FileHashResult> {
+  const resolved = found;
+  const before = found.stats;
 
   let handle: FileHandle;
   try {

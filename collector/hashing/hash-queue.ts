@@ -2,7 +2,14 @@
 // returns; a few jobs at a time run on the libuv pool. The queue is bounded:
 // when full, the job is dropped and counted rather than letting memory grow
 // or slowing ingest down.
-import { DEFAULT_MAX_FILE_BYTES, digestOpened, isOpened, openRegularFile } from './file-hasher.js';
+//
+// Results are written in groups: one transaction (one WAL sync) for all the
+// results of up to WRITE_GROUP_MS, not one per file. A Node agent opens
+// thousands of module files per session; one commit each cost more than the
+// hashing (issue 17). Every result is still written, each job its own link;
+// flushWrites() writes the group at once (before retention sweeps file rows
+// a cached link names, and at close).
+import { DEFAULT_MAX_FILE_BYTES, digestOpened, findReadableFile, isOpened, isReadable, openReadable } from './file-hasher.js';
 import type { FileHashResult, FileIdentity } from './file-hasher.js';
 import { locate, type JobOrigin } from './hash-location.js';
 
@@ -19,14 +26,22 @@ export interface HashingOptions {
   scanBytes?: number;
 }
 
+/** A job's outcome to write: a link to a cached row of the same file version, or a new result. */
+export type HashWrite = { job: HashJob; fileId: bigint } | { job: HashJob; result: FileHashResult };
+
 /** Where results go (the store): a cache keyed by file version, and the record. */
 export interface HashSink {
   /** id of an already hashed row for this exact file version, or null */
   cached(identity: FileIdentity): bigint | null;
-  /** links the event to that cached row */
-  linkCached(job: HashJob, fileId: bigint): void;
-  record(job: HashJob, result: FileHashResult): void;
+  /** CPU work on a result before it waits for its group (the DLP scan of its head) */
+  prepare?(write: HashWrite): HashWrite;
+  /** writes a group in one transaction; the number of writes that failed (each its own, after a group failure) */
+  writeGroup(writes: HashWrite[]): number;
 }
+
+/** how long a result may wait for others to share its transaction */
+export const WRITE_GROUP_MS = 50;
+const WRITE_GROUP_MAX = 512;
 
 export interface HashCounters {
   queued: number;
@@ -36,6 +51,9 @@ export interface HashCounters {
   cacheHits: number;
   unhashable: number;
   failures: number;
+  /** written in groups: transactions, and results they held */
+  writeGroups: number;
+  written: number;
 }
 
 export class HashQueue {
@@ -45,7 +63,11 @@ export class HashQueue {
   private closed = false;
   private pumpScheduled = false;
   private idleWaiters: (() => void)[] = [];
-  readonly counters: HashCounters = { queued: 0, dropped: 0, hashed: 0, partial: 0, cacheHits: 0, unhashable: 0, failures: 0 };
+  private writes: HashWrite[] = [];
+  private writeTimer?: NodeJS.Timeout;
+  readonly counters: HashCounters = {
+    queued: 0, dropped: 0, hashed: 0, partial: 0, cacheHits: 0, unhashable: 0, failures: 0, writeGroups: 0, written: 0,
+  };
   private readonly maxFileBytes: number;
   private readonly workers: number;
   private readonly queueMax: number;
@@ -60,6 +82,11 @@ export class HashQueue {
 
   get length(): number {
     return this.jobs.length - this.head;
+  }
+
+  /** results done and waiting for their group's transaction */
+  get pendingWrites(): number {
+    return this.writes.length;
   }
 
   enqueue(job: HashJob): boolean {
@@ -82,17 +109,47 @@ export class HashQueue {
 
   /** Resolves once nothing is queued or running. */
   idle(): Promise<void> {
-    if (this.length === 0 && this.running === 0 && !this.pumpScheduled) return Promise.resolve();
+    if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Drops what is queued and waits for the running jobs. */
+  /** Drops what is queued and waits for the running jobs; what they found is written. */
   async close(): Promise<void> {
     this.closed = true;
     this.counters.dropped += this.length;
     this.jobs.length = 0;
     this.head = 0;
+    if (this.running === 0) this.flushWrites();
     await this.idle();
+  }
+
+  /** Writes the results waiting for their group now. */
+  flushWrites(): void {
+    if (this.writeTimer) clearTimeout(this.writeTimer);
+    this.writeTimer = undefined;
+    const group = this.writes;
+    if (group.length === 0) return;
+    this.writes = [];
+    let failed: number;
+    try {
+      failed = this.sink.writeGroup(group);
+    } catch {
+      failed = group.length; // the sink could not even try (store closed)
+    }
+    this.counters.writeGroups++;
+    this.counters.written += group.length - failed;
+    this.counters.failures += failed;
+    this.pump(); // idle waiters
+  }
+
+  private isIdle(): boolean {
+    return this.length === 0 && this.running === 0 && !this.pumpScheduled && this.writes.length === 0;
+  }
+
+  private write(w: HashWrite): void {
+    this.writes.push(this.sink.prepare ? this.sink.prepare(w) : w);
+    if (this.writes.length >= WRITE_GROUP_MAX) this.flushWrites();
+    else this.writeTimer ??= setTimeout(() => this.flushWrites(), WRITE_GROUP_MS);
   }
 
   private pump(): void {
@@ -108,7 +165,9 @@ export class HashQueue {
         this.pump();
       });
     }
-    if (this.length === 0 && this.running === 0 && !this.pumpScheduled) {
+    // Nothing more will come to the group: write it now rather than after the timer.
+    if (this.length === 0 && this.running === 0 && this.writes.length > 0 && this.closed) this.flushWrites();
+    if (this.isIdle()) {
       for (const w of this.idleWaiters.splice(0)) w();
     }
   }
@@ -118,38 +177,43 @@ export class HashQueue {
       const where = locate(job.path, job);
       if (where.kind !== 'local') {
         this.counters.unhashable++;
-        this.sink.record(job, { state: where.kind, source: where.kind === 'remote' ? 'remote' : undefined, hashedAt: Date.now() });
+        this.write({ job, result: { state: where.kind, source: where.kind === 'remote' ? 'remote' : undefined, hashedAt: Date.now() } });
         return;
       }
-      const opened = await openRegularFile(where.target);
+      // A version hashed before is found from the walk's lstat (the rights are
+      // checked there): linked without opening the file again (issue 17: a
+      // native agent reads ~1,400 CA certificates every session).
+      const found = await findReadableFile(where.target);
+      if (!isReadable(found)) {
+        this.counters.unhashable++;
+        this.write({ job, result: { ...found, source: where.source, hashedAt: Date.now() } });
+        return;
+      }
+      const s = found.stats;
+      const hit = this.sink.cached({ dev: s.dev, ino: s.ino, size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs });
+      if (hit !== null) {
+        // The link waits for its group: retention flushes the group before it sweeps file rows.
+        this.counters.cacheHits++;
+        this.write({ job, fileId: hit });
+        return;
+      }
+      const opened = await openReadable(found);
       if (this.closed && isOpened(opened)) {
         await opened.handle.close();
         return;
       }
       if (!isOpened(opened)) {
         this.counters.unhashable++;
-        this.sink.record(job, { ...opened, source: where.source, hashedAt: Date.now() });
-        return;
-      }
-      const s = opened.stats;
-      const hit = this.sink.cached({ dev: s.dev, ino: s.ino, size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs });
-      if (hit !== null) {
-        // Link in the same turn as the lookup: retention may sweep file rows between turns.
-        this.counters.cacheHits++;
-        try {
-          this.sink.linkCached(job, hit);
-        } finally {
-          await opened.handle.close();
-        }
+        this.write({ job, result: { ...opened, source: where.source, hashedAt: Date.now() } });
         return;
       }
       const result = { ...(await digestOpened(opened, this.maxFileBytes, this.scanBytes)), source: where.source };
       if (result.state === 'hashed') this.counters.hashed++;
       else if (result.state === 'partial') this.counters.partial++;
       else this.counters.unhashable++;
-      this.sink.record(job, result);
+      this.write({ job, result });
     } catch {
-      // The sink failed (store closed, disk full): the event stays without a file row.
+      // The sink failed (store closed): the event stays without a file row.
       this.counters.failures++;
     }
   }

@@ -13,6 +13,14 @@
 // runs the WAL checkpoints, which would otherwise cost the writer's commits
 // (collector/store/wal-checkpointer.ts).
 //
+// The worker runs below the agents' priority (nice BACKGROUND_NICE, its
+// thread alone: Linux keeps nice per thread, and /proc/thread-self names the
+// thread id): on a busy 2-core machine its commits, hashing, DLP and
+// detectors yield the CPU to the agent and catch up when it idles. The kernel
+// ring reader and the main thread (decode, gRPC) keep normal priority, so a
+// slower store never loses events: the sensor holds unacked batches, and what
+// waits is counted in `sensor status` (issue 17).
+//
 // If the worker dies (an uncaught error, out of memory) nothing would commit
 // again while the server went on accepting streams: the owner is told through
 // onDeath (the CLI logs the cause and exits non-zero, so systemd restarts it).
@@ -28,6 +36,7 @@ import type { EgressFinding } from '../detect/egress-finding.js';
 import { IntentService } from '../intent/intent-service.js';
 import { commitEncodedBatch } from './batch-commit.js';
 import { processLogger } from './logger.js';
+import { BACKGROUND_NICE, lowerThread, nameOwnThread, ownThreadId } from './thread-priority.js';
 import type { BatchSender, CommitOutcome } from './batch-types.js';
 import type { EncodedBatchStore } from './store-port.js';
 
@@ -233,8 +242,19 @@ export class WorkerStore implements EncodedBatchStore {
 
 const POISONED_MAX = 4096;
 
+export { BACKGROUND_NICE };
+
+/** The worker's own thread: named (top -H, the bench), and lowered to BACKGROUND_NICE; its nice, or null. */
+function backgroundThread(): { tid: number | null; nice: number | null } {
+  const tid = ownThreadId();
+  if (tid === null) return { tid: null, nice: null };
+  nameOwnThread('store-worker');
+  return { tid, nice: lowerThread(tid) }; // null: not allowed, it runs at the process's priority
+}
+
 function runInWorker(opts: WriterStoreOptions): void {
   const port = parentPort!;
+  const background = backgroundThread();
   let store: EventStore;
   try {
     store = withDetection(EventStore.open(withSensitive(opts)), opts);
@@ -261,7 +281,7 @@ function runInWorker(opts: WriterStoreOptions): void {
       } else if (m.op === 'egress') {
         engines.get(store)?.egressFinding(m.finding); // no reply: a finding is fire-and-forget
       } else if (m.op === 'status') {
-        port.postMessage({ op: 'reply', id: m.id, value: store.status() } satisfies FromWorker);
+        port.postMessage({ op: 'reply', id: m.id, value: { ...store.status(), workerNice: background.nice } } satisfies FromWorker);
       } else if (m.op === 'close') {
         void store.close().then(() => {
           port.postMessage({ op: 'reply', id: m.id, value: null } satisfies FromWorker);

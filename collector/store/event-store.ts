@@ -81,6 +81,12 @@ export interface StoreStatus {
   hashUnhashable: number;
   /** hash results that could not be written (store busy or closing) */
   hashFailures: number;
+  /** hash results done and waiting for their group's transaction (hash-queue.ts) */
+  hashPendingWrites: number;
+  /** transactions those results were written in */
+  hashWriteGroups: number;
+  /** nice of the thread the store runs on, when it runs below the process (store-worker.ts) */
+  workerNice?: number | null;
   prunedBatches: number;
   prunedEvents: number;
   /** batches that reused a stored (sensor, boot, seq) with other events */
@@ -302,7 +308,7 @@ export class EventStore {
       dbBytes: size(this.path) + size(`${this.path}-wal`), usedBytes: usedBytes(this.db),
       hashQueue: this.hashQueue?.length ?? 0, hashDropped: h?.dropped ?? 0, hashed: h?.hashed ?? 0,
       hashPartial: h?.partial ?? 0, hashCacheHits: h?.cacheHits ?? 0, hashUnhashable: h?.unhashable ?? 0,
-      hashFailures: h?.failures ?? 0,
+      hashFailures: h?.failures ?? 0, hashPendingWrites: this.hashQueue?.pendingWrites ?? 0, hashWriteGroups: h?.writeGroups ?? 0,
       prunedBatches: this.counts.prunedBatches, prunedEvents: this.counts.prunedEvents,
       integrityAlarms: this.counts.integrityAlarms, walTruncations: this.counts.walTruncations,
       retention: { maxAgeDays: this.policy.maxAgeDays ?? null, maxBytes: this.policy.maxBytes ?? null },
@@ -317,6 +323,7 @@ export class EventStore {
   /** Runs retention now until nothing is due (the timer does the same in single chunks). */
   pruneNow(now = Date.now()): PruneResult {
     if (!this.retention) return { batches: 0, events: 0, swept: 0 };
+    this.hashQueue?.flushWrites(); // a waiting link names a file row the sweep could take
     const r = this.retention.pruneAll(now);
     this.notePruned(r);
     return r;
@@ -368,6 +375,7 @@ export class EventStore {
   private retentionTick(): void {
     if (this.closed || !this.retention) return;
     try {
+      this.hashQueue?.flushWrites(); // a waiting link names a file row the sweep could take
       const r = this.retention.pruneChunk();
       this.notePruned(r);
       if (r.batches > 0 || r.swept > 0) setImmediate(() => this.retentionTick());

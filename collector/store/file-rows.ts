@@ -6,7 +6,7 @@
 // link, the file row it names and the hash of the batch it belongs to.
 import type Database from 'better-sqlite3';
 import type { FileHashResult, FileIdentity } from '../hashing/file-hasher.js';
-import type { HashJob, HashSink } from '../hashing/hash-queue.js';
+import type { HashJob, HashSink, HashWrite } from '../hashing/hash-queue.js';
 import { canonicalValues } from './canonical.js';
 import type { ChainedKind, ChainedRowWriter } from './chained-rows.js';
 import type { StringWriter } from './interning.js';
@@ -82,6 +82,7 @@ export class FileRows implements HashSink {
   private readonly stampString: Database.Statement;
   private readonly recordTx: (job: HashJob, result: FileHashResult, dlp: StoredDlp | null) => bigint | null;
   private readonly linkTx: (job: HashJob, fileId: bigint) => boolean;
+  private readonly groupTx: (writes: HashWrite[]) => ({ content: ContentResult | null; fresh: boolean } | null)[];
   private readonly dlp?: DlpRows;
 
   constructor(
@@ -111,7 +112,7 @@ export class FileRows implements HashSink {
     // Retention sweeps a file row (and its path string) once the newest event linked to it is pruned.
     this.stampFile = db.prepare('UPDATE files SET last_batch = max(last_batch, ?) WHERE id = ? RETURNING path_sid');
     this.stampString = db.prepare('UPDATE strings SET last_batch = max(last_batch, ?) WHERE id = ?');
-    const linkTx = db.transaction((job: HashJob, fileId: bigint) => {
+    const linkIn = (job: HashJob, fileId: bigint): boolean => {
       const batch = this.batchOf.get(job.eventId) as { batch_id: bigint; path_sid: bigint } | undefined;
       if (!batch) return false; // pruned while it waited
       if (this.linked.get(batch.batch_id, batch.path_sid)) return false;
@@ -122,22 +123,33 @@ export class FileRows implements HashSink {
       if (!content) throw new Error('a file link just written cannot be read back');
       this.chain.append(FILE_LINK, batch.batch_id, batch.path_sid, content);
       return true;
-    });
-    const tx = db.transaction((job: HashJob, result: FileHashResult, found: StoredDlp | null): bigint | null => {
+    };
+    const recordIn = (job: HashJob, result: FileHashResult, found: StoredDlp | null): bigint | null => {
       if (!this.batchOf.get(job.eventId)) return null;
       const fileId = this.fileRowFor(job, result);
       if (found) this.dlp!.write(fileId, found); // before the link: its chained content covers the findings
-      return linkTx(job, fileId) ? fileId : null;
-    });
-    const rollingBack = <A extends unknown[], R>(fn: (...a: A) => R) => (...a: A): R => {
-      try {
-        return fn(...a);
-      } catch (err) {
-        this.strings.forget(); // ids created in the rolled back transaction are gone
-        this.chain.reload(); // and so is any chained row it appended
-        throw err;
-      }
+      return linkIn(job, fileId) ? fileId : null;
     };
+    const linkTx = db.transaction(linkIn);
+    const tx = db.transaction(recordIn);
+    // One transaction for a group of results (hash-queue.ts); what each adds is decided as before.
+    this.groupTx = rollingBack(db.transaction((writes: HashWrite[]) => writes.map((w) => {
+      if ('fileId' in w) return linkIn(w.job, w.fileId) ? { content: this.cachedContent(w.job, w.fileId), fresh: false } : null;
+      const found = this.found.get(w) ?? null;
+      const fileId = recordIn(w.job, w.result, found);
+      return fileId === null ? null : { content: this.resultContent(w.job, fileId, w.result, found), fresh: true };
+    })));
+    function rollingBack<A extends unknown[], R>(this: void, fn: (...a: A) => R): (...a: A) => R {
+      return (...a: A): R => {
+        try {
+          return fn(...a);
+        } catch (err) {
+          strings.forget(); // ids created in the rolled back transaction are gone
+          chain.reload(); // and so is any chained row it appended
+          throw err;
+        }
+      };
+    }
     this.recordTx = rollingBack(tx);
     this.linkTx = rollingBack(linkTx);
   }
@@ -148,26 +160,79 @@ export class FileRows implements HashSink {
   }
 
   linkCached(job: HashJob, fileId: bigint): void {
-    if (!this.linkTx(job, fileId) || !this.onContent) return;
-    // the same file version read again: its stored findings speak for it
-    const row = this.fileInfo.get(fileId) as { sha256: Buffer | null; state: string } | undefined;
-    const stored = this.dlp?.stored(fileId) ?? null;
-    this.emit({ eventId: job.eventId, fileId, state: row?.state ?? 'hashed', sha256: row?.sha256 ? row.sha256.toString('hex') : null, dlpClasses: dlpClasses(stored), dlp: stored });
+    if (this.linkTx(job, fileId)) this.emit(this.cachedContent(job, fileId));
   }
 
   record(job: HashJob, result: FileHashResult): void {
+    const found = this.scanHead(result);
+    const fileId = this.recordTx(job, result, found);
+    if (fileId !== null) this.emit(this.indexed(this.resultContent(job, fileId, result, found)));
+  }
+
+  /** DLP findings of results waiting for their group (the scan ran when the result came) */
+  private readonly found = new WeakMap<HashWrite, StoredDlp>();
+
+  prepare(w: HashWrite): HashWrite {
+    if ('result' in w) {
+      const found = this.scanHead(w.result);
+      if (found) this.found.set(w, found);
+    }
+    return w;
+  }
+
+  writeGroup(writes: HashWrite[]): number {
+    let results: ({ content: ContentResult | null; fresh: boolean } | null)[];
+    try {
+      results = this.groupTx(writes);
+    } catch {
+      // One bad write must not take the others with it: each alone, and count those that fail.
+      let failed = 0;
+      for (const w of writes) {
+        try {
+          if ('fileId' in w) this.linkCached(w.job, w.fileId);
+          else {
+            const fileId = this.recordTx(w.job, w.result, this.found.get(w) ?? null);
+            if (fileId !== null) this.emit(this.indexed(this.resultContent(w.job, fileId, w.result, this.found.get(w) ?? null)));
+          }
+        } catch {
+          failed++;
+        }
+      }
+      return failed;
+    }
+    for (const r of results) if (r) this.emit(r.fresh ? this.indexed(r.content!) : r.content);
+    return 0;
+  }
+
+  /** After its transaction committed: the secrets a new result holds are known from now on. */
+  private indexed(r: ContentResult): ContentResult {
+    if (r.dlp) this.dlp!.indexBody(r.fileId, r.dlp);
+    return r;
+  }
+
+  private scanHead(result: FileHashResult): StoredDlp | null {
     let found: StoredDlp | null = null;
     if (this.dlp && result.head && (result.state === 'hashed' || result.state === 'partial')) {
       found = this.dlp.scan(result.head); // CPU, before the transaction: the writer is not held for it
     }
     delete result.head; // the content never goes further than the scan
-    const fileId = this.recordTx(job, result, found);
-    if (fileId === null) return;
-    if (found) this.dlp!.indexBody(fileId, found);
-    this.emit({ eventId: job.eventId, fileId, state: result.state, sha256: result.sha256 ? result.sha256.toString('hex') : null, dlpClasses: dlpClasses(found), dlp: found });
+    return found;
   }
 
-  private emit(r: ContentResult): void {
+  /** the same file version read again: its stored findings speak for it */
+  private cachedContent(job: HashJob, fileId: bigint): ContentResult | null {
+    if (!this.onContent) return null;
+    const row = this.fileInfo.get(fileId) as { sha256: Buffer | null; state: string } | undefined;
+    const stored = this.dlp?.stored(fileId) ?? null;
+    return { eventId: job.eventId, fileId, state: row?.state ?? 'hashed', sha256: row?.sha256 ? row.sha256.toString('hex') : null, dlpClasses: dlpClasses(stored), dlp: stored };
+  }
+
+  private resultContent(job: HashJob, fileId: bigint, result: FileHashResult, found: StoredDlp | null): ContentResult {
+    return { eventId: job.eventId, fileId, state: result.state, sha256: result.sha256 ? result.sha256.toString('hex') : null, dlpClasses: dlpClasses(found), dlp: found };
+  }
+
+  private emit(r: ContentResult | null): void {
+    if (!r) return;
     try {
       this.onContent?.(r);
     } catch {

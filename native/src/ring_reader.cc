@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "ring_reader.h"
 
+#include <pthread.h>
+
 #include <cerrno>
 
 RingReader::RingReader(sensor_loader *loader, Deliver deliver, ReaderStats *stats, int pollMs,
@@ -28,6 +30,9 @@ void RingReader::Stop() {
 }
 
 void RingReader::Run() {
+  // Named so the sensor can tell it from its background threads: this one
+  // keeps normal priority (sensor/thread-priority.ts), the ring must not wait.
+  pthread_setname_np(pthread_self(), "ring-reader");
   while (!stop_.load(std::memory_order_relaxed)) {
     int n = loader_poll(loader_, pollMs_);
     if (n < 0 && n != -EINTR) {

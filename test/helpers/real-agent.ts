@@ -43,6 +43,49 @@ export function qwenCodeCli(version = QWEN_CODE_VERSION): { cli: string } | { sk
   return { cli };
 }
 
+export const CODEX_PACKAGE = '@openai/codex';
+/** a recent release; it speaks the Responses API only (wire_api "chat" is gone) */
+export const CODEX_VERSION = '0.171.0';
+export const CODEX_AGENT_NAME = 'codex';
+const CODEX_TRIPLE: Partial<Record<string, string>> = { x64: 'x86_64-unknown-linux-musl', arm64: 'aarch64-unknown-linux-musl' };
+
+/**
+ * Path of Codex's native binary (Rust, static musl), installed on first use
+ * like Qwen Code's. `@openai/codex` is a small node launcher whose platform
+ * binary comes as an optional dependency (`npm:@openai/codex@<ver>-linux-x64`,
+ * ~400 MB unpacked); the binary is run directly, so the agent is native and
+ * no node process sits in front of it.
+ */
+export function codexBinary(version = CODEX_VERSION): { bin: string } | { skip: string } {
+  const triple = CODEX_TRIPLE[process.arch];
+  if (process.platform !== 'linux' || !triple) return { skip: `no Codex binary for ${process.platform}-${process.arch}` };
+  const cache = join(ROOT, 'node_modules/.cache/agent-sensor-real-agents', `codex-${version}`);
+  const bin = join(cache, 'node_modules', `${CODEX_PACKAGE}-linux-${process.arch}`, 'vendor', triple, 'bin', 'codex');
+  if (existsSync(bin)) return { bin };
+  mkdirSync(cache, { recursive: true });
+  const r = spawnSync('npm', ['install', '--prefix', cache, '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock',
+    `${CODEX_PACKAGE}@${version}`], { encoding: 'utf8', timeout: INSTALL_TIMEOUT_MS });
+  if (r.status !== 0 || !existsSync(bin)) {
+    const why = r.error?.message ?? (r.stderr || '').trim().split('\n').filter(Boolean).pop() ?? `exit ${r.status}`;
+    return { skip: `cannot install ${CODEX_PACKAGE}@${version} (and its linux-${process.arch} binary) from the npm registry: ${why}` };
+  }
+  return { bin };
+}
+
+/**
+ * `codex exec` against the scripted server: a provider of our own whose
+ * base_url is the server (Responses wire API), a CODEX_HOME of its own (no
+ * login, no user config), no sandbox and no approvals (headless; the project
+ * is a scratch directory), no git repository needed.
+ */
+export function codexExecArgs(bin: string, baseUrl: string, prompt: string): string[] {
+  return [bin, 'exec', '--skip-git-repo-check', '--dangerously-bypass-approvals-and-sandbox', '--color', 'never',
+    '-m', 'scripted-model',
+    '-c', 'model_provider="scripted"',
+    '-c', `model_providers.scripted={ name = "scripted", base_url = "${baseUrl}", wire_api = "responses", env_key = "SCRIPTED_API_KEY", request_max_retries = 0, stream_max_retries = 0 }`,
+    prompt];
+}
+
 /** A small Python project: src/app.py and a README. */
 export function makeProject(dir: string): string {
   mkdirSync(join(dir, 'src'), { recursive: true });

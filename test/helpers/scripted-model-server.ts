@@ -1,8 +1,10 @@
-// An OpenAI-compatible chat completions server on loopback that plays a
-// script instead of a model: for each request it answers with the next step
-// (a tool call, or a final text), streamed as SSE when the client asks for a
-// stream. Real agent CLIs talk to it as they would to a provider; what they
-// do with the tool calls is theirs. Requests are kept for the test to inspect.
+// An OpenAI-compatible model server on loopback that plays a script instead
+// of a model: for each request it answers with the next step (a tool call, or
+// a final text), streamed as SSE when the client asks for a stream. It speaks
+// Chat Completions (POST /v1/chat/completions: Qwen Code and most agents)
+// and Responses (POST /v1/responses: Codex, whose recent versions speak
+// nothing else). Real agent CLIs talk to it as they would to a provider; what
+// they do with the tool calls is theirs. Requests are kept for the test to inspect.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -38,7 +40,8 @@ export async function startScriptedModelServer(steps: ScriptStep[], model = 'scr
       json(res, { object: 'list', data: [{ id: model, object: 'model', owned_by: 'test' }] });
       return;
     }
-    if (req.method !== 'POST' || !url.endsWith('/chat/completions')) {
+    const responses = url.split('?')[0]!.endsWith('/responses');
+    if (req.method !== 'POST' || !(url.endsWith('/chat/completions') || responses)) {
       json(res, { error: { message: `not scripted: ${req.method} ${url}` } }, 404);
       return;
     }
@@ -50,6 +53,13 @@ export async function startScriptedModelServer(steps: ScriptStep[], model = 'scr
       return;
     }
     requests.push(body);
+    if (responses) {
+      // Codex sends the whole conversation as `input` items; a tool's output is a *_call_output item.
+      const input = Array.isArray(body.input) ? (body.input as { type?: string }[]) : [];
+      const results = input.filter((i) => typeof i.type === 'string' && i.type.endsWith('_call_output')).length;
+      answerResponses(res, current[Math.min(results, current.length - 1)]!, model, results);
+      return;
+    }
     const messages = (body.messages as { role?: string }[] | undefined) ?? [];
     const toolResults = messages.filter((m) => m.role === 'tool').length;
     const step = current[Math.min(toolResults, current.length - 1)]!;
@@ -102,4 +112,24 @@ function answer(res: ServerResponse, step: ScriptStep, stream: boolean, model: s
   else send({ content: (step as { text: string }).text }, null);
   send({}, finish, true);
   res.end('data: [DONE]\n\n');
+}
+
+/**
+ * One Responses API turn as SSE: created, the output item (a function call
+ * or an assistant message), completed with usage. Codex waits for
+ * response.completed and retries a stream that ends without it.
+ */
+function answerResponses(res: ServerResponse, step: ScriptStep, model: string, n: number): void {
+  const id = `resp_scripted_${n}`;
+  const item = 'toolCall' in step
+    ? { type: 'function_call', id: `fc_${n}`, call_id: `call_${n}`, name: step.toolCall.name, arguments: JSON.stringify(step.toolCall.arguments), status: 'completed' }
+    : { type: 'message', id: `msg_${n}`, role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: (step as { text: string }).text, annotations: [] }] };
+  const usage = { input_tokens: 10, input_tokens_details: { cached_tokens: 0 }, output_tokens: 5, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 15 };
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+  const send = (event: Record<string, unknown> & { type: string }) => res.write(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+  send({ type: 'response.created', response: { id, object: 'response', model, status: 'in_progress', output: [] } });
+  send({ type: 'response.output_item.added', output_index: 0, item: { ...item, status: 'in_progress' } });
+  send({ type: 'response.output_item.done', output_index: 0, item });
+  send({ type: 'response.completed', response: { id, object: 'response', model, status: 'completed', output: [item], usage } });
+  res.end();
 }

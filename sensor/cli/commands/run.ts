@@ -47,6 +47,8 @@ import { EgressContent } from '../../content/egress-content.js';
 import { writeVisibility } from '../../content/visibility-file.js';
 import { reportEgressFinding } from '../../../collector/server/store-worker.js';
 import { IntentCapture } from '../../content/intent-capture.js';
+import { keepBackgroundThreadsLow } from '../../background-threads.js';
+import { BACKGROUND_NICE } from '../../../collector/server/thread-priority.js';
 import type { EgressFinding } from '../../../collector/detect/egress-finding.js';
 
 interface RunOptions extends DetectFlags {
@@ -195,6 +197,8 @@ async function run(opts: RunOptions): Promise<void> {
     },
   } : sensor);
   started = sensor;
+  // Hashing, DLP, detectors, GC: after the agents on a busy machine (the ring reader and main thread keep their priority).
+  const stopLowering = keepBackgroundThreadsLow(5000, (r) => log.info(r, r.lowered ? `background threads at nice ${BACKGROUND_NICE}` : `background threads not lowered: ${r.reason}`));
   client.reportHealth(); // the collector knows the programs and the kernel before the first event
   if (embedded) writeRunAddress(opts.stateDir, opts.listen);
   const missing = sensor.backend.unavailable();
@@ -212,6 +216,7 @@ async function run(opts: RunOptions): Promise<void> {
   });
   log.info({ signal }, 'stopping');
   clearInterval(stats);
+  stopLowering();
   responses?.stop();
   if (embedded) removeRunAddress(opts.stateDir, opts.listen);
   launches.close();

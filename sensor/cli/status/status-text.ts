@@ -55,6 +55,12 @@ export function renderStatusText(r: StatusReport): string {
   L.push(`  retention: ${st.retention.maxAgeDays ? `${st.retention.maxAgeDays} days` : 'no age bound'}, ` +
     `${st.retention.maxBytes ? mib(st.retention.maxBytes) : 'no size bound'}; pruned ${st.prunedBatches} batches, ${st.prunedEvents} events`);
   L.push(`  hash queue ${st.hashQueue}, integrity alarms ${st.integrityAlarms}`);
+  const c = r.collector.counters;
+  if (c.deferredHashWrites !== undefined) {
+    // done after the ack, below the agents' priority: late, never skipped
+    L.push(`  deferred (still done): ${c.deferredHashJobs ?? 0} files to hash, ${c.deferredHashWrites} results to write` +
+      `${c.storeWorkerNice !== undefined ? `; store worker at nice ${c.storeWorkerNice}` : ''}`);
+  }
 
   L.push('', 'forwarders:');
   if (!r.forwarders.length) L.push('  none');
