@@ -256,7 +256,7 @@ fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, bo
   }, 90_000);
 });
 
-describe.skipIf(skipReason !== null)('the content-capture object on the real kernel (content-ctl alone)', () => {
+describe.skipIf(skipReason !== null).each(['socket', 'syscall'] as const)('the content-capture object on the real kernel (content-ctl alone, %s level)', (mode) => {
   /** A python writer that waits for a line on stdin, then sends `sizes` writes to a loopback sink. */
   const writer = (port: number, sizes: number[]) => spawn('python3', ['-c', `
 import socket, sys
@@ -276,7 +276,8 @@ print("done", flush=True)
     await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
     const port = (sink.address() as { port: number }).port;
     const recs: import('../sensor/content/content-record.js').ContentRecord[] = [];
-    const ctl = await ContentCtl.start({ maxWrite: 1024, maxConnEgress: 3500, maxConnIngress: 4096 }, (r) => recs.push(r));
+    const ctl = await ContentCtl.start({ maxWrite: 1024, maxConnEgress: 3500, maxConnIngress: 4096 }, (r) => recs.push(r), undefined, undefined, undefined, mode);
+    expect(ctl.mode).toBe(mode);
     try {
       // Untracked: nothing copied.
       const other = writer(port, [3000]);
@@ -304,6 +305,52 @@ print("done", flush=True)
       expect(c.cutWriteBytes).toBe(2 * 1976);
       expect(c.cutConnBytes).toBe(524 + 3000 + 500);
       expect(c.lostRecords).toBe(0);
+      if (mode === 'socket') expect(c.sockets).toBeGreaterThanOrEqual(1);
+    } finally {
+      await ctl.stop();
+      sink.close();
+    }
+  }, 60_000);
+
+  it('UDP: one chunk per datagram, offsets summing the datagrams, bounded per datagram; untracked senders leave nothing', async () => {
+    const { ContentCtl } = await import('../sensor/content/content-ctl.js');
+    const dgram = await import('node:dgram');
+    const sink = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
+    const port = sink.address().port;
+    const recs: import('../sensor/content/content-record.js').ContentRecord[] = [];
+    const ctl = await ContentCtl.start({ maxWrite: 100, maxConnEgress: 4096, maxConnIngress: 4096 }, (r) => recs.push(r), undefined, undefined, undefined, mode);
+    // sendto without connect (cgroup/sendmsg4 registers the socket), then a connected socket's send (connect4).
+    const sender = () => spawn('python3', ['-c', `
+import socket, sys
+sys.stdin.readline()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for n in (50, 300):
+    u.sendto(b"u" * n, ("127.0.0.1", ${port}))
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.connect(("127.0.0.1", ${port}))
+c.send(b"c" * 70)
+print("done", flush=True)
+`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      const other = sender();
+      other.stdin!.write('go\n');
+      await finished(other);
+      const w = sender();
+      ctl.track(w.pid!);
+      await ctl.counters();
+      w.stdin!.write('go\n');
+      await finished(w);
+      await until(() => recs.filter((r) => r.tgid === w.pid).length >= 3, 'the tracked sender\'s datagrams', 10_000);
+      expect(recs.filter((r) => r.tgid === other.pid)).toHaveLength(0);
+      const mine = recs.filter((r) => r.tgid === w.pid);
+      expect(mine.every((r) => r.udp && r.source === 'socket')).toBe(true);
+      // The packet names its destination; the syscall level reads the socket's peer, which an unconnected one lacks.
+      expect(mine.filter((r) => r.remote === `127.0.0.1:${port}`)).toHaveLength(mode === 'socket' ? 3 : 1);
+      const byConn = new Map<string, typeof mine>();
+      for (const r of mine) byConn.set(r.connId, [...(byConn.get(r.connId) ?? []), r]);
+      expect([...byConn.values()].map((rs) => rs.map((r) => [r.streamOffset, r.data.length, r.missing]))).toEqual([[[0, 50, 0], [50, 100, 200]], [[0, 70, 0]]]);
+      expect((await ctl.counters())!.cutWriteBytes).toBe(200);
     } finally {
       await ctl.stop();
       sink.close();
