@@ -20,6 +20,11 @@
 #define S_IFSOCK   0140000
 #define DNS_PORT   53
 
+/* Set by the loader after load (.bss, written through the skeleton): 1 when
+ * dns_sock.bpf.c's socket-level programs are attached and take DNS queries
+ * and answers; the syscall hooks then leave DNS to them. */
+volatile __u32 cfg_dns_at_socket __weak = 0;
+
 struct sock_info {
 	struct sock *sk;
 	__u16 type;
