@@ -563,6 +563,64 @@ static __always_inline void count_sockets(__u64 n)
 	count(CONTENT_CNT_SOCKETS, n);
 }
 
+struct skb_chunk {
+	__u64 off;      /* stream offset */
+	__u32 data_off; /* in the skb */
+	__u32 len;      /* 1..CONTENT_MAX_WRITE */
+	__u32 orig_len;
+	__u8 flags;
+	__u8 _pad[3];
+};
+
+/* One record of c->len payload bytes at c->data_off. */
+static __noinline int emit_chunk(struct __sk_buff *skb, struct skb_req *q, struct skb_chunk *c)
+{
+	__u64 off = c->off;
+	__u32 data_off = c->data_off, len = c->len, orig_len = c->orig_len;
+	__u8 flags = c->flags;
+	__u32 zero = 0;
+	struct content_rec *r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r)
+		return 0;
+	/* [1, CONTENT_MAX_WRITE] by construction (= len here): clang folds a
+	 * range check into one the verifier cannot use for the size. */
+	__u32 n_load = ((len - 1) & (CONTENT_MAX_WRITE - 1)) + 1;
+	if (bpf_skb_load_bytes(skb, data_off, r->data, n_load) != 0) {
+		count(CONTENT_CNT_READ_FAULTS, 1);
+		n_load = 0;
+	}
+	r->h.ktime_ns = bpf_ktime_get_ns();
+	r->h.conn_id = q->cookie;
+	r->h.stream_off = off;
+	r->h.sock_id = q->cookie;
+	r->h.tgid = q->tgid;
+	r->h.tid = q->tid;
+	r->h.len = n_load;
+	r->h.orig_len = orig_len;
+	r->h.kind = CONTENT_KIND_DATA;
+	r->h.source = CONTENT_SOURCE_SOCKET;
+	r->h.direction = CONTENT_EGRESS;
+	r->h.flags = flags;
+	r->h.family = q->family;
+	r->h.dport = q->dport;
+	__builtin_memcpy(r->h.daddr, q->daddr, sizeof r->h.daddr);
+	if (bpf_ringbuf_output(&rb, r, sizeof(struct content_hdr) + n_load, 0)) {
+		count(CONTENT_CNT_LOST_RECORDS, 1);
+		count(CONTENT_CNT_LOST_BYTES, n_load);
+		return 0;
+	}
+	count(CONTENT_CNT_RECORDS, 1);
+	count(CONTENT_CNT_BYTES, n_load);
+	return 0;
+}
+
+/*
+ * A packet's new payload, within the bounds. The per-packet bound is
+ * SKB_CHUNKS records of at most max_write bytes each (64 KiB at the default
+ * 16 KiB, the GSO size of most devices): small writes coalesced into one
+ * segment (autocork, Nagle, TSO) are not cut to the first max_write bytes.
+ */
+#define SKB_CHUNKS 4
 static __noinline int emit_skb(struct __sk_buff *skb, struct skb_req *q)
 {
 	struct conn_key k = { .conn = q->cookie, .tgid = q->tgid, .direction = CONTENT_EGRESS };
@@ -610,62 +668,35 @@ static __noinline int emit_skb(struct __sk_buff *skb, struct skb_req *q)
 		count(CONTENT_CNT_CUT_CONN, n);
 		return 0;
 	}
-	__u64 take = n;
-	__u8 flags = q->udp ? CONTENT_FLAG_UDP : 0;
-	if (take > max_write) {
-		count(CONTENT_CNT_CUT_WRITE, take - max_write);
-		take = max_write;
+	__u64 chunk = max_write < CONTENT_MAX_WRITE ? max_write : CONTENT_MAX_WRITE;
+	__u64 take = n, per_packet = chunk * SKB_CHUNKS;
+	__u8 flags = q->udp ? CONTENT_FLAG_UDP : 0, last_flags = flags;
+	if (take > per_packet) {
+		count(CONTENT_CNT_CUT_WRITE, take - per_packet);
+		take = per_packet;
 	}
 	if (off + take >= budget) {
 		if (off + n > budget)
 			count(CONTENT_CNT_CUT_CONN, off + take - budget);
 		take = budget - off;
-		flags |= CONTENT_FLAG_BUDGET;
+		last_flags |= CONTENT_FLAG_BUDGET;
 	}
-	__u32 zero = 0;
-	struct content_rec *r = bpf_map_lookup_elem(&scratch, &zero);
-	if (!r)
+	if (chunk == 0)
 		return 0;
-	if (take > CONTENT_MAX_WRITE)
-		take = CONTENT_MAX_WRITE;
-	__u32 len = take;
-	len &= (CONTENT_MAX_WRITE * 2 - 1);
-	if (len > CONTENT_MAX_WRITE)
-		return 0;
-	if (len > 0) {
-		/* [1, CONTENT_MAX_WRITE] by construction (= len here): clang folds a
-		 * range check into one the verifier cannot use for the size. */
-		__u32 n_load = ((len - 1) & (CONTENT_MAX_WRITE - 1)) + 1;
-		if (bpf_skb_load_bytes(skb, data_off, r->data, n_load) != 0) {
-			count(CONTENT_CNT_READ_FAULTS, 1);
-			len = 0;
-		}
+	__u64 done = 0;
+	for (int i = 0; i < SKB_CHUNKS; i++) {
+		__u64 left = take - done;
+		if (done >= take)
+			break;
+		__u32 len = left < chunk ? left : chunk;
+		bool last = done + len >= take;
+		/* The last record's orig_len covers what this packet had beyond it (cut). */
+		__u32 orig = last ? n - done : len;
+		struct skb_chunk c = { .off = off + done, .data_off = data_off + done, .len = len, .orig_len = orig,
+				       .flags = last ? last_flags : flags };
+		emit_chunk(skb, q, &c);
+		done += len;
 	}
-	r->h.ktime_ns = bpf_ktime_get_ns();
-	r->h.conn_id = q->cookie;
-	r->h.stream_off = off;
-	r->h.sock_id = q->cookie;
-	r->h.tgid = q->tgid;
-	r->h.tid = q->tid;
-	r->h.len = len;
-	r->h.orig_len = n;
-	r->h.kind = CONTENT_KIND_DATA;
-	r->h.source = CONTENT_SOURCE_SOCKET;
-	r->h.direction = CONTENT_EGRESS;
-	r->h.flags = flags;
-	r->h.family = q->family;
-	r->h.dport = q->dport;
-	__builtin_memcpy(r->h.daddr, q->daddr, sizeof r->h.daddr);
-	__u64 size = sizeof(struct content_hdr) + len;
-	if (size > sizeof(*r))
-		return 0;
-	if (bpf_ringbuf_output(&rb, r, size, 0)) {
-		count(CONTENT_CNT_LOST_RECORDS, 1);
-		count(CONTENT_CNT_LOST_BYTES, len);
-		return 0;
-	}
-	count(CONTENT_CNT_RECORDS, 1);
-	count(CONTENT_CNT_BYTES, len);
 	return 0;
 }
 
