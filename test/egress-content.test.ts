@@ -308,7 +308,7 @@ print("done", flush=True)
         expect(c.cutWriteBytes).toBe(2 * 1976);
         expect(c.cutConnBytes).toBe(524 + 3000 + 500);
       } else {
-        // Per packet: records of at most 1024 B, up to 4 of them a packet, so the stream is whole up to the
+        // Per packet: records of at most 1024 B, up to 8 of them a packet, so the stream is whole up to the
         // budget (3500 B) whether or not the stack merged writes into one segment; the rest is counted cut.
         expect(mine.every((r) => r.data.length <= 1024)).toBe(true);
         let next = 0;
@@ -321,6 +321,38 @@ print("done", flush=True)
         expect(c.cutWriteBytes + c.cutConnBytes).toBe(9500 - 3500);
       }
       if (mode === 'socket') expect(c.sockets).toBeGreaterThanOrEqual(1);
+    } finally {
+      await ctl.stop();
+      sink.close();
+    }
+  }, 60_000);
+
+  it('a socket the process connected before it was tracked is captured from the first write after', async () => {
+    const { ContentCtl } = await import('../sensor/content/content-ctl.js');
+    const net = await import('node:net');
+    const sink = net.createServer((c) => c.resume());
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
+    const port = (sink.address() as { port: number }).port;
+    const recs: import('../sensor/content/content-record.js').ContentRecord[] = [];
+    const ctl = await ContentCtl.start({ maxWrite: 16384, maxConnEgress: 65536, maxConnIngress: 4096 }, (r) => recs.push(r), undefined, undefined, undefined, mode);
+    const w = spawn('python3', ['-c', `
+import socket, sys
+s = socket.create_connection(("127.0.0.1", ${port}))
+print("connected", flush=True)
+sys.stdin.readline()
+s.sendall(b"early-socket-payload")
+s.close()
+`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((r) => w.stdout!.once('data', () => r()));
+      ctl.track(w.pid!);
+      await ctl.counters();
+      w.stdin!.write('go\n');
+      await finished(w);
+      await until(() => recs.some((r) => r.tgid === w.pid), 'the record of the early socket', 10_000);
+      const mine = recs.filter((r) => r.tgid === w.pid);
+      expect(Buffer.concat(mine.map((r) => r.data)).toString()).toBe('early-socket-payload');
+      expect(mine[0]!.streamOffset).toBe(0);
     } finally {
       await ctl.stop();
       sink.close();
@@ -364,7 +396,7 @@ print("done", flush=True)
       expect(mine.filter((r) => r.remote === `127.0.0.1:${port}`)).toHaveLength(mode === 'socket' ? mine.length : 1);
       const byConn = new Map<string, typeof mine>();
       for (const r of mine) byConn.set(r.connId, [...(byConn.get(r.connId) ?? []), r]);
-      // 100 B a write (syscall level: 200 B cut); records of 100 B, up to 4 a packet (socket level: the 300 B whole).
+      // 100 B a write (syscall level: 200 B cut); records of 100 B, up to 8 a packet (socket level: the 300 B whole).
       const big = mode === 'syscall' ? [[50, 100, 200]] : [[50, 100, 0], [150, 100, 0], [250, 100, 0]];
       expect([...byConn.values()].map((rs) => rs.map((r) => [r.streamOffset, r.data.length, r.missing]))).toEqual([[[0, 50, 0], ...big], [[0, 70, 0]]]);
       expect((await ctl.counters())!.cutWriteBytes).toBe(mode === 'syscall' ? 200 : 0);

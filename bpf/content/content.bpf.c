@@ -616,11 +616,11 @@ static __noinline int emit_chunk(struct __sk_buff *skb, struct skb_req *q, struc
 
 /*
  * A packet's new payload, within the bounds. The per-packet bound is
- * SKB_CHUNKS records of at most max_write bytes each (64 KiB at the default
- * 16 KiB, the GSO size of most devices): small writes coalesced into one
+ * SKB_CHUNKS records of at most max_write bytes each (128 KiB at the default
+ * 16 KiB, twice the usual 64 KiB GSO size): small writes coalesced into one
  * segment (autocork, Nagle, TSO) are not cut to the first max_write bytes.
  */
-#define SKB_CHUNKS 4
+#define SKB_CHUNKS 8
 static __noinline int emit_skb(struct __sk_buff *skb, struct skb_req *q)
 {
 	struct conn_key k = { .conn = q->cookie, .tgid = q->tgid, .direction = CONTENT_EGRESS };

@@ -34,8 +34,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -173,6 +177,76 @@ static void attach(const char *path)
 	json("{\"attach\":\"%s\",\"ok\":true,\"probes\":%d,\"missing\":\"%s\"}", q, got, missing);
 }
 
+/* struct sock_owner of content.bpf.c (the agent_socks map's value). */
+struct sock_owner {
+	__u32 tgid;
+	__u32 isn;
+	__u64 ssl;
+	__u8 isn_known;
+	__u8 _pad[7];
+};
+
+/*
+ * At the socket level a socket is registered when its process connects or
+ * sends; one the process connected before it was tracked (between its exec
+ * and the sensor's `track`, a window the size of a round trip through user
+ * space) is registered here: each inet TCP/UDP socket among its fds, by the
+ * cookie read from a duplicate of the fd (pidfd_getfd, Linux 5.6+). Its
+ * offsets then count from the first segment seen. Returns how many.
+ */
+static int register_existing(__u32 tgid)
+{
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_getfd) && defined(SO_COOKIE)
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%u/fd", tgid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	int pidfd = syscall(SYS_pidfd_open, tgid, 0);
+	if (pidfd < 0) {
+		closedir(d);
+		return 0;
+	}
+	int n = 0, map = bpf_map__fd(skel->maps.agent_socks);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char link[320], target[64];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
+		ssize_t m = readlink(link, target, sizeof target - 1);
+		if (m <= 0)
+			continue;
+		target[m] = 0;
+		if (strncmp(target, "socket:", 7) != 0)
+			continue;
+		int fd = syscall(SYS_pidfd_getfd, pidfd, atoi(e->d_name), 0);
+		if (fd < 0)
+			continue;
+		int domain = 0, proto = 0;
+		__u64 cookie = 0;
+		socklen_t l1 = sizeof domain, l2 = sizeof proto, l3 = sizeof cookie;
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l1) == 0 && (domain == AF_INET || domain == AF_INET6) &&
+		    getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l2) == 0 && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) &&
+		    getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &l3) == 0) {
+			struct sock_owner o = { .tgid = tgid };
+			/* BPF_NOEXIST: one registered at connect meanwhile keeps its ISN. */
+			if (bpf_map_update_elem(map, &cookie, &o, BPF_NOEXIST) == 0)
+				n++;
+		}
+		close(fd);
+	}
+	close(pidfd);
+	closedir(d);
+	return n;
+#else
+	(void)tgid;
+	return 0;
+#endif
+}
+
+static bool socket_level_on;
+
 static void counters(void)
 {
 	int ncpu = libbpf_num_possible_cpus();
@@ -209,6 +283,8 @@ static void command(char *line)
 		__u32 tgid = strtoul(arg, NULL, 10);
 		if (bpf_map_update_elem(bpf_map__fd(skel->maps.tracked), &tgid, &one, BPF_ANY))
 			json("{\"track\":%u,\"ok\":false,\"error\":\"%s\"}", tgid, strerror(errno));
+		else if (socket_level_on)
+			register_existing(tgid);
 	} else if (!strcmp(line, "untrack") && arg) {
 		__u32 tgid = strtoul(arg, NULL, 10);
 		bpf_map_delete_elem(bpf_map__fd(skel->maps.tracked), &tgid);
@@ -408,6 +484,7 @@ int main(int argc, char **argv)
 		if (fallback[0])
 			fprintf(stderr, "content-ctl: socket level unavailable (%s); capturing at the syscall tracepoints\n", fallback);
 	}
+	socket_level_on = socket_level;
 	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.rb), on_record, NULL, NULL);
 	if (!rb) {
 		fprintf(stderr, "content-ctl: ring buffer: %s\n", strerror(errno));
