@@ -8,22 +8,31 @@
  * Who is captured: the tgids in `tracked` (the sensor adds the agents it
  * knows; a process exec'd in a cgroup of `cgroups`, e.g. one `sensor launch`
  * made, is added here in the kernel, and forks inherit) and nobody else.
- * Every program looks `tracked` up FIRST and returns when the tgid is not in
- * it: an untracked process pays one hash lookup per hooked call and never a
- * byte copied.
  *
- * Plain sockets: sys_enter/exit of write, sendto, writev, sendmsg on inet
- * sockets (the fd's file is checked to be a socket of AF_INET/AF_INET6 at
- * enter; the bytes are copied at exit, as many as the call really sent).
- * TLS: uprobes on SSL_write/SSL_read(_ex), attached by path (libssl, or a
- * binary carrying OpenSSL such as node) by content-ctl; the plaintext is
- * copied at return. A socket stream whose first bytes are a TLS record is
- * left out (its plaintext comes through the uprobes; ciphertext is useless
- * to DLP), and the first socket write of a thread after its SSL_write binds
- * the SSL* to that socket (a BIND record with the destination).
+ * Plain sockets, two levels; content-ctl attaches one:
+ * - socket level (the default, below "socket level"): cgroup/connect4|6 and
+ *   cgroup/sendmsg4|6 register a tracked process's TCP/UDP sockets by cookie
+ *   (content-ctl also registers the ones it holds when tracked), and
+ *   cgroup_skb/egress copies the packets of registered sockets only. No
+ *   program runs on anybody's read/write/open; an unregistered socket's
+ *   packet ends at the cookie lookup.
+ * - syscall level (the fallback when the cgroup programs cannot load or
+ *   attach): sys_enter/exit of write, sendto, writev, sendmsg on inet
+ *   sockets, every process, ended at the `tracked` lookup for all but
+ *   agents (the fd's file is checked to be an AF_INET/AF_INET6 socket at
+ *   enter; the bytes are copied at exit, as many as the call really sent).
+ * TLS (both levels): uprobes on SSL_write/SSL_read(_ex), attached by path
+ * (libssl, or a binary carrying OpenSSL such as node) by content-ctl; the
+ * plaintext is copied at return. A socket stream whose first bytes are a TLS
+ * record is left out (its plaintext comes through the uprobes; ciphertext is
+ * useless to DLP). The SSL* is bound to its socket (a BIND record with the
+ * destination): at the socket level by the packet the SSL_* call itself
+ * sends (content_skb_egress), at the syscall level by the thread's first
+ * socket write after SSL_write.
  *
- * Bounds: at most `max_write` bytes of one call and `max_conn_egress` /
- * `max_conn_ingress` per connection and direction; what is cut is counted,
+ * Bounds: at most `max_write` bytes a record (syscall level: of one call;
+ * socket level: a packet in up to SKB_CHUNKS records) and `max_conn_egress`
+ * / `max_conn_ingress` per connection and direction; what is cut is counted,
  * and `stream_off` keeps counting so user space sees every gap.
  */
 #include "vmlinux.h"
