@@ -3,7 +3,7 @@
 // `bpftool prog show` reports them). Wall-clock ratios on a shared machine are
 // noisy; these are not: they count only the time spent inside the programs.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 
 /** Turns the accounting on; returns a function that restores the previous setting. */
 export function enableBpfStats() {
@@ -17,14 +17,23 @@ export function programs() {
   return JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8', maxBuffer: 64 << 20 }));
 }
 
-/** ids of the programs loaded now (to tell the ones a run loads from everyone else's) */
-export function programIds() {
-  return new Set(programs().map((p) => p.id));
-}
-
-/** The programs loaded since `before` whose (15-character) names match. */
-export function newPrograms(before, namePattern) {
-  return programs().filter((p) => !before.has(p.id) && namePattern.test(p.name ?? '')).map((p) => p.id);
+/**
+ * ids of the BPF programs a process holds (its `bpf-prog` fds: libbpf keeps
+ * one per loaded program). Other helpers' sensors load programs of the same
+ * names at the same time; this tells ours apart.
+ */
+export function programIdsOf(pid) {
+  const ids = [];
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (!readlinkSync(`/proc/${pid}/fd/${fd}`).includes('bpf-prog')) continue;
+      const m = /prog_id:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+      if (m) ids.push(Number(m[1]));
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return ids;
 }
 
 /** run_time_ns/run_cnt of these programs now, by id. */

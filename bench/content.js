@@ -23,7 +23,7 @@ import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContentCtl } from '../dist/sensor/content/content-ctl.js';
-import { accumulate, delta, enableBpfStats, format, newPrograms, programIds, snapshot } from './bpf-stats.js';
+import { accumulate, delta, enableBpfStats, format, programIdsOf, snapshot } from './bpf-stats.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const ROUNDS = Number(process.env.BENCH_PAIRS ?? 5);
@@ -140,12 +140,11 @@ for (let round = 0; round < ROUNDS; round++) {
     for (const level of LEVELS) {
       let records = 0;
       let bytes = 0;
-      const before = programIds();
       const ctl = await ContentCtl.start({ maxWrite: 16384, maxConnEgress: 1 << 30, maxConnIngress: 1 << 30 }, (r) => { records++; bytes += r.data.length; },
         undefined, undefined, undefined, level);
       if (ctl.mode !== level) throw new Error(`content-ctl runs at the ${ctl.mode} level, not ${level}: ${ctl.fallback}`);
       await ctl.attach(realpathSync(process.execPath));
-      const ids = newPrograms(before, /^(content_|ssl_)/);
+      const ids = programIdsOf(ctl.pid);
       await measured(name, `untracked ${level}`, ids, cmd, args, () => {});
       const t = await measured(name, `tracked ${level}`, ids, cmd, args, (pid) => ctl.track(pid));
       await new Promise((r) => setTimeout(r, 300));

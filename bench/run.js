@@ -14,15 +14,18 @@ import { Sensor } from '../dist/sensor/sensor.js';
 import { LibbpfBackend } from '../dist/sensor/backends/libbpf.js';
 import { BpftraceBackend } from '../dist/sensor/backends/bpftrace.js';
 import { ContentCtl } from '../dist/sensor/content/content-ctl.js';
-import { accumulate, delta, enableBpfStats, format, newPrograms, programIds, snapshot } from './bpf-stats.js';
+import { accumulate, delta, enableBpfStats, format, programIdsOf, snapshot } from './bpf-stats.js';
 import { floorScript, tracepointsOf } from './floor.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 5);
 const QUICK = process.env.BENCH_QUICK === '1';
 const WORK = mkdtempSync(join(tmpdir(), 'agent-sensor-bench-'));
-const AGENT = join(WORK, 'as-bench-agent');
-const OTHER = join(WORK, 'as-bench-other');
+// Named per run (comm is 15 bytes): another bench running at the same time on
+// this machine must not be taken for this one's agent.
+const AGENT_COMM = `asb-a-${process.pid}`.slice(0, 15);
+const AGENT = join(WORK, AGENT_COMM);
+const OTHER = join(WORK, `asb-o-${process.pid}`.slice(0, 15));
 const FILE = join(WORK, 'data.txt');
 
 const LOOPS = QUICK
@@ -74,7 +77,6 @@ function sensorMode(makeBackend, binaryIsAgent, { content = false, level = 'sock
     async attach() {
       events = 0;
       opens = 0;
-      const before = programIds();
       // level 'syscall': the fallbacks (DNS and content at the syscall tracepoints), i.e. the hooks before the socket level.
       if (level === 'syscall') process.env.AGENT_SENSOR_SOCKET_LEVEL = '0';
       if (content) {
@@ -82,14 +84,15 @@ function sensorMode(makeBackend, binaryIsAgent, { content = false, level = 'sock
         if (ctl.mode !== level) throw new Error(`content capture at the ${ctl.mode} level, not ${level}: ${ctl.fallback}`);
       }
       const backend = makeBackend();
-      sensor = new Sensor({ backend, agents: [{ name: 'bench', exe: [], comm: ['as-bench-agent'], cgroup: [], argv: [], interpreters: [] }], scanProc: false, enrich: false, log: () => {} });
+      sensor = new Sensor({ backend, agents: [{ name: 'bench', exe: [], comm: [AGENT_COMM], cgroup: [], argv: [], interpreters: [] }], scanProc: false, enrich: false, log: () => {} });
       sensor.onEvents((evs) => {
         events += evs.length;
         for (const e of evs) if (e.type === 'open') opens++;
       });
       await sensor.start();
       delete process.env.AGENT_SENSOR_SOCKET_LEVEL;
-      ids = newPrograms(before, /./);
+      // Ours only: this process's (the addon's) and content-ctl's programs.
+      ids = [...programIdsOf(process.pid), ...(ctl ? programIdsOf(ctl.pid) : [])];
       stats0 = snapshot(ids);
     },
     async detach() {
@@ -226,7 +229,7 @@ async function main() {
   const restoreStats = enableBpfStats();
   process.on('exit', restoreStats);
   const tracepoints = tracepointsOf(join(ROOT, 'bpf/.output/sensor.bpf.o'));
-  const printing = (await import('./bpftrace-peer.js')).printingScript('as-bench-agent');
+  const printing = (await import('./bpftrace-peer.js')).printingScript(AGENT_COMM);
   const modes = {
     floor: () => bpftraceMode(floorScript(tracepoints), OTHER),
     'libbpf, not an agent': () => libbpfMode(false),

@@ -99,6 +99,11 @@ export class ContentCtl {
     });
   }
 
+  /** the loader's process id (benchmarks read its programs' kernel time) */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   get alive(): boolean {
     return !this.exited;
   }
