@@ -93,7 +93,7 @@ static __always_inline void on_send(int fd, __u64 uaddr, __u32 addrlen, __u64 bu
 	} else if (!read_peer(d, si.sk)) {
 		return;
 	}
-	if (want_dns && !cfg_dns_at_socket && is_dns(d, &si))
+	if (want_dns && is_dns(d, &si) && !dns_taken_at_socket())
 		emit_dns(d, fd, (void *)buf, len, 0, w);
 }
 

@@ -253,8 +253,13 @@ static int attach(struct sensor_loader *l)
 		if (remember_unavailable(l, name))
 			return loader_fail(l, ENOMEM, "out of memory");
 	}
-	if (l->skel->bss)
-		l->skel->bss->cfg_dns_at_socket = socket_level ? 1 : 0;
+	{
+		struct bpf_map *flag = bpf_object__find_map_by_name(l->skel->obj, "dns_at_socket");
+		__u32 zero = 0, on = socket_level ? 1 : 0;
+
+		if (flag && bpf_map_update_elem(bpf_map__fd(flag), &zero, &on, BPF_ANY))
+			return loader_fail(l, errno, "setting dns_at_socket failed: %s", strerror(errno));
+	}
 	bpf_object__for_each_program(prog, l->skel->obj) {
 		struct bpf_link *link;
 		int err;
