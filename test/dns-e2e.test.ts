@@ -135,7 +135,9 @@ describe.skipIf(skip !== null).each(['socket', 'syscall'] as const)('DNS on the 
     expect(ran.code).toBe(0);
     await waitForEvents(rec.events, (evs) => eventsOf(evs, ran.pid, 'dns').length > 0);
     expect(rec.backend.counters().other.dnsUnparsed).toBe(before + 1);
-    expect(eventsOf(rec.events, ran.pid, 'dns')).toEqual([expect.objectContaining({ qname: 'after-garbage.example.test', qtype: 'A' })]);
+    // The questions sent (the responder's answer may be reported too at the socket level, where an answer
+    // that arrived counts even if the process exited before reading it).
+    expect(eventsOf(rec.events, ran.pid, 'dns').filter((e) => !e.response)).toEqual([expect.objectContaining({ qname: 'after-garbage.example.test', qtype: 'A' })]);
   });
 
   it('a connect to an address the agent resolved carries the name it asked for; others none', async () => {
