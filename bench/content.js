@@ -1,21 +1,29 @@
 #!/usr/bin/env node
-// Cost of egress content capture (bpf/content, loaded by content-ctl): the
-// syscall hooks on write/sendto/writev/sendmsg that every process passes
-// (ended at the tracked-tgid lookup for all but agents), and the uprobes on
-// node's SSL_write/SSL_read (preattached, as `sensor run` does). Three loops:
-//   open:   open/read/close of a small file (C): no capture hook is on these calls
+// Cost of egress content capture (bpf/content, loaded by content-ctl), at the
+// socket level (the default: cgroup programs register agent sockets at
+// connect/sendmsg and cgroup_skb/egress copies their packets; other sockets
+// end at one cookie lookup per packet, and no program runs on read/write/open)
+// and at the syscall level (the fallback: tracepoints on write/sendto/writev/
+// sendmsg that every process passes, ended at the tracked-tgid lookup), with
+// the uprobes on node's SSL_write/SSL_read (preattached, as `sensor run` does).
+// Three loops:
+//   open:   open/read/close of a small file (C)
 //   socket: 200-byte writes to a loopback TCP sink (C, so only the loop's syscalls)
 //   https:  sequential keep-alive HTTPS POSTs of 2 KiB from node to a loopback server
 // each timed with no capture loaded ("off"), with capture loaded and the
 // process not an agent ("untracked"), and as a tracked agent ("tracked":
-// bytes copied and streamed). Median of interleaved rounds; ratio to off.
-// Also: bytes captured per second by the loader with none lost, and what is cut.
+// bytes copied and streamed), at both levels. The runs of one round are
+// interleaved; ratio = median over rounds of (run / the round's off run).
+// Beside the wall ratios (rough on a loaded machine): the kernel's own count
+// of time spent in each capture program (bpf_stats), bytes captured per
+// second with none lost, and what is cut.
 // Not a test. Needs root and the built tree. Usage: node bench/content.js
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContentCtl } from '../dist/sensor/content/content-ctl.js';
+import { accumulate, delta, enableBpfStats, format, programIdsOf, snapshot } from './bpf-stats.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const ROUNDS = Number(process.env.BENCH_PAIRS ?? 5);
@@ -108,37 +116,74 @@ const loops = {
   socket: () => [join(dir, 'writer'), [String(N_WRITES), String(sinkPort)]],
   https: () => [process.execPath, [join(dir, 'https-client.js'), String(N_REQS), String(httpsPort)]],
 };
-const results = Object.fromEntries(Object.keys(loops).map((k) => [k, { off: [], untracked: [], tracked: [] }]));
-let captured = { records: 0, bytes: 0, seconds: 0 };
+const LEVELS = ['socket', 'syscall'];
+const COLUMNS = ['off', ...LEVELS.flatMap((l) => [`untracked ${l}`, `tracked ${l}`])];
+const results = Object.fromEntries(Object.keys(loops).map((k) => [k, Object.fromEntries(COLUMNS.map((c) => [c, []]))]));
+const kernel = Object.fromEntries(Object.keys(loops).map((k) => [k, Object.fromEntries(COLUMNS.slice(1).map((c) => [c, new Map()]))]));
+const captured = Object.fromEntries(LEVELS.map((l) => [l, { records: 0, bytes: 0, seconds: 0, lost: 0, cutWrite: 0, cutConn: 0, retrans: 0 }]));
+const restoreStats = enableBpfStats();
 let last;
+
+/** One timed run under a loaded capture, with the kernel time of its programs. */
+async function measured(name, column, ids, cmd, args, before) {
+  const a = snapshot(ids);
+  const t = await timed(cmd, args, before);
+  accumulate(kernel[name][column], delta(a, snapshot(ids)));
+  results[name][column].push(t);
+  return t;
+}
+
 for (let round = 0; round < ROUNDS; round++) {
   for (const name of Object.keys(loops)) {
     const [cmd, args] = loops[name]();
-    if (process.env.BENCH_DEBUG) console.error('round', round, name);
     results[name].off.push(await timed(cmd, args, () => {}));
-    if (process.env.BENCH_DEBUG) console.error('off done');
-    let records = 0;
-    let bytes = 0;
-    const ctl = await ContentCtl.start({ maxWrite: 16384, maxConnEgress: 1 << 30, maxConnIngress: 1 << 30 }, (r) => { records++; bytes += r.data.length; });
-    await ctl.attach(realpathSync(process.execPath));
-    results[name].untracked.push(await timed(cmd, args, () => {}));
-    const t = await timed(cmd, args, (pid) => ctl.track(pid));
-    results[name].tracked.push(t);
-    await new Promise((r) => setTimeout(r, 300));
-    last = await ctl.counters();
-    await ctl.stop();
-    if (name === 'socket') captured = { records: captured.records + records, bytes: captured.bytes + bytes, seconds: captured.seconds + t, lost: (captured.lost ?? 0) + last.lostRecords };
+    for (const level of LEVELS) {
+      let records = 0;
+      let bytes = 0;
+      const ctl = await ContentCtl.start({ maxWrite: 16384, maxConnEgress: 1 << 30, maxConnIngress: 1 << 30 }, (r) => { records++; bytes += r.data.length; },
+        undefined, undefined, undefined, level);
+      if (ctl.mode !== level) throw new Error(`content-ctl runs at the ${ctl.mode} level, not ${level}: ${ctl.fallback}`);
+      await ctl.attach(realpathSync(process.execPath));
+      const ids = programIdsOf(ctl.pid);
+      await measured(name, `untracked ${level}`, ids, cmd, args, () => {});
+      const t = await measured(name, `tracked ${level}`, ids, cmd, args, (pid) => ctl.track(pid));
+      await new Promise((r) => setTimeout(r, 300));
+      last = await ctl.counters();
+      await ctl.stop();
+      if (name === 'socket') {
+        const c = captured[level];
+        c.records += records;
+        c.bytes += bytes;
+        c.seconds += t;
+        c.lost += last.lostRecords;
+        c.cutWrite += last.cutWriteBytes;
+        c.cutConn += last.cutConnBytes;
+        c.retrans += last.retransBytes ?? 0;
+      }
+    }
   }
 }
+restoreStats();
 servers.kill();
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-console.log(`content capture overhead (median of ${ROUNDS} interleaved rounds; ratio to no capture loaded):`);
+const ratio = (xs, offs) => median(xs.map((x, i) => x / offs[i]));
+console.log(`content capture overhead (${ROUNDS} interleaved rounds; median of run / that round's run with no capture loaded; wall time, rough under load):`);
 for (const name of Object.keys(loops)) {
   const r = results[name];
-  const off = median(r.off);
   const what = { open: `${N_WRITES} x open/read/close`, socket: `${N_WRITES} x 200 B writes on loopback TCP`, https: `${N_REQS} keep-alive HTTPS POSTs of 2 KiB (node)` }[name];
-  console.log(`  ${name.padEnd(7)} ${what}: off ${off.toFixed(3)} s; untracked ${(median(r.untracked) / off).toFixed(2)}x; tracked agent ${(median(r.tracked) / off).toFixed(2)}x`);
+  console.log(`  ${name.padEnd(7)} ${what}: off ${median(r.off).toFixed(3)} s; ` + COLUMNS.slice(1).map((c) => `${c} ${ratio(r[c], r.off).toFixed(2)}x`).join('; '));
 }
-console.log(`  tracked socket loop: ${captured.records} records, ${(captured.bytes / captured.seconds / 1e6).toFixed(1)} MB/s captured, lost records ${captured.lost}`);
+console.log('in-kernel time of the capture programs during each loop (bpf_stats, summed over rounds):');
+for (const name of Object.keys(loops)) {
+  for (const c of COLUMNS.slice(1)) {
+    const lines = format(kernel[name][c], '      ');
+    console.log(`  ${name} / ${c}:${lines ? `\n${lines}` : ' no program ran'}`);
+  }
+}
+for (const level of LEVELS) {
+  const c = captured[level];
+  console.log(`  tracked socket loop, ${level} level: ${c.records} records, ${(c.bytes / c.seconds / 1e6).toFixed(1)} MB/s captured, lost records ${c.lost}, ` +
+    `cut per write ${c.cutWrite} B, cut per connection ${c.cutConn} B, retransmitted ${c.retrans} B`);
+}
 console.log(`  last round counters: ${JSON.stringify(last)}`);

@@ -13,20 +13,26 @@ import { join } from 'node:path';
 import { Sensor } from '../dist/sensor/sensor.js';
 import { LibbpfBackend } from '../dist/sensor/backends/libbpf.js';
 import { BpftraceBackend } from '../dist/sensor/backends/bpftrace.js';
+import { ContentCtl } from '../dist/sensor/content/content-ctl.js';
+import { accumulate, delta, enableBpfStats, format, programIdsOf, snapshot } from './bpf-stats.js';
 import { floorScript, tracepointsOf } from './floor.js';
-import { bpfStatsEnabled, nsPerRun, ownProgramStats } from './bpf-stats.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 5);
 const QUICK = process.env.BENCH_QUICK === '1';
 const WORK = mkdtempSync(join(tmpdir(), 'agent-sensor-bench-'));
-const AGENT = join(WORK, 'as-bench-agent');
-const OTHER = join(WORK, 'as-bench-other');
+// Named per run (comm is 15 bytes): another bench running at the same time on
+// this machine must not be taken for this one's agent.
+const AGENT_COMM = `asb-a-${process.pid}`.slice(0, 15);
+const AGENT = join(WORK, AGENT_COMM);
+const OTHER = join(WORK, `asb-o-${process.pid}`.slice(0, 15));
 const FILE = join(WORK, 'data.txt');
 
 const LOOPS = QUICK
-  ? { open: 50_000, connect: 5_000, exec: 300 }
-  : { open: 200_000, connect: 20_000, exec: 1_000 };
+  ? { open: 50_000, write: 50_000, connect: 5_000, exec: 300 }
+  : { open: 200_000, write: 200_000, connect: 20_000, exec: 1_000 };
+// BENCH_WORKLOADS=open,write limits the overhead table to these loops.
+const WORKLOADS = (process.env.BENCH_WORKLOADS ?? 'open,write,connect,exec').split(',');
 
 function build() {
   // Static, so the agent's only opens are the loop's: the loss check below counts them exactly.
@@ -60,30 +66,43 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
  * saw. The agent is the workload binary by comm; every event goes through the
  * whole Sensor (decode, agent naming) to a JS callback.
  */
-function sensorMode(makeBackend, binaryIsAgent) {
+function sensorMode(makeBackend, binaryIsAgent, { content = false, level = 'socket' } = {}) {
   let sensor = null;
+  let ctl = null;
   let events = 0;
   let opens = 0;
-  let stats0 = null;
+  let ids = [];
+  let stats0 = new Map();
   return {
     async attach() {
       events = 0;
       opens = 0;
+      // level 'syscall': the fallbacks (DNS and content at the syscall tracepoints), i.e. the hooks before the socket level.
+      if (level === 'syscall') process.env.AGENT_SENSOR_SOCKET_LEVEL = '0';
+      if (content) {
+        ctl = await ContentCtl.start({ maxWrite: 16384, maxConnEgress: 256 * 1024, maxConnIngress: 1 << 20 }, () => {}, () => {}, undefined, undefined, level);
+        if (ctl.mode !== level) throw new Error(`content capture at the ${ctl.mode} level, not ${level}: ${ctl.fallback}`);
+      }
       const backend = makeBackend();
-      sensor = new Sensor({ backend, agents: [{ name: 'bench', exe: [], comm: ['as-bench-agent'], cgroup: [], argv: [], interpreters: [] }], scanProc: false, enrich: false, log: () => {} });
+      sensor = new Sensor({ backend, agents: [{ name: 'bench', exe: [], comm: [AGENT_COMM], cgroup: [], argv: [], interpreters: [] }], scanProc: false, enrich: false, log: () => {} });
       sensor.onEvents((evs) => {
         events += evs.length;
         for (const e of evs) if (e.type === 'open') opens++;
       });
       await sensor.start();
-      stats0 = bpfStatsEnabled() ? ownProgramStats() : null;
+      delete process.env.AGENT_SENSOR_SOCKET_LEVEL;
+      // Ours only: this process's (the addon's) and content-ctl's programs.
+      ids = [...programIdsOf(process.pid), ...(ctl ? programIdsOf(ctl.pid) : [])];
+      stats0 = snapshot(ids);
     },
     async detach() {
-      const kernelNs = stats0 ? nsPerRun(stats0, ownProgramStats(), OPEN_PROGRAMS) : null;
+      const kernel = delta(stats0, snapshot(ids));
       await sensor.stop();
+      await ctl?.stop();
+      ctl = null;
       const c = sensor.counters();
       // lost includes records the queue to JS dropped
-      return { events, lost: c.lost, opens, lostOpens: c.lostByType.open ?? 0, kernelNs };
+      return { events, lost: c.lost, opens, lostOpens: c.lostByType.open ?? 0, kernel };
     },
     binary: binaryIsAgent ? AGENT : OTHER,
   };
@@ -128,25 +147,20 @@ function bpftraceMode(script, binary) {
   };
 }
 
-const OPEN_PROGRAMS = ['tp_sys_enter_openat', 'tp_sys_exit_openat', 'tp_sys_enter_read', 'tp_sys_exit_read'];
-
 async function overhead(mode, workload) {
   const ratios = [];
-  const kernelNs = [];
+  const kernel = new Map();
   let seen = { events: 0, lost: 0 };
   for (let i = 0; i < PAIRS; i++) {
     const base = await timeLoop(mode.binary, workload);
     await mode.attach();
     const watched = await timeLoop(mode.binary, workload);
     const r = await mode.detach();
+    if (r.kernel) accumulate(kernel, r.kernel);
     seen = { events: seen.events + r.events, lost: seen.lost + r.lost };
     ratios.push(watched / base);
-    if (r.kernelNs) kernelNs.push(r.kernelNs);
   }
-  // median per program of the pairs' ns per run (bpf_stats)
-  const kernel = kernelNs.length ? Object.fromEntries(OPEN_PROGRAMS.filter((n) => kernelNs.every((k) => n in k))
-    .map((n) => [n, median(kernelNs.map((k) => k[n]))])) : null;
-  return { ratio: median(ratios), ...seen, kernel };
+  return { ratio: median(ratios), kernel, ...seen };
 }
 
 /** One paced run of the agent's open loop under the libbpf sensor. */
@@ -171,33 +185,39 @@ async function zeroLossRate(secs) {
   return rows;
 }
 
-let agentOpenKernel = null;
-
 async function overheadTable(modes) {
   console.log(`agent-sensor benchmark: ${PAIRS} pairs per cell, ratio = time monitored / time unmonitored (median)`);
-  console.log(`loops: open/read/close ${LOOPS.open}, loopback connect ${LOOPS.connect}, fork+exec ${LOOPS.exec}\n`);
+  console.log(`loops: open/read/close ${LOOPS.open}, 200 B writes on loopback TCP ${LOOPS.write}, loopback connect ${LOOPS.connect}, fork+exec ${LOOPS.exec}\n`);
   const table = [];
-  for (const workload of ['open', 'connect', 'exec']) {
+  const kernelLines = [];
+  for (const workload of WORKLOADS) {
     const row = { workload };
     for (const [name, make] of Object.entries(modes)) {
       const r = await overhead(make(), workload);
       row[name] = `${r.ratio.toFixed(2)}×`;
       if (name.endsWith('→ JS')) row[`${name.split(',')[0]} events/lost`] = `${r.events}/${r.lost}`;
-      if (workload === 'open' && name === 'libbpf, agent → JS') agentOpenKernel = r.kernel;
+      if (r.kernel.size) {
+        const total = [...r.kernel.values()].reduce((a, v) => a + v.ns, 0);
+        kernelLines.push(`  ${workload} / ${name}: ${(total / (LOOPS[workload] * PAIRS)).toFixed(0)} ns in BPF programs per iteration\n${format(r.kernel, '      ')}`);
+      }
     }
     table.push(row);
     console.log(row);
   }
   console.log();
   console.table(table);
-  const open = table[0];
+  console.log('in-kernel time of the programs during the monitored runs (bpf_stats, summed over pairs):');
+  console.log(kernelLines.join('\n'));
+  const open = table.find((r) => r.workload === 'open');
+  const write = table.find((r) => r.workload === 'write');
+  if (write) console.log(`untracked write loop, content capture on: ${write['libbpf + content, not an agent']} of no sensor (before the socket level: ${write['libbpf + content (syscall level), not an agent']}; floor ${write.floor})`);
+  if (!open) return;
   const untracked = Number(open['libbpf, not an agent'].slice(0, -1));
   const floor = Number(open.floor.slice(0, -1));
   console.log(`untracked open loop vs floor: ${(untracked / floor).toFixed(3)} (target ≤ 1.05)`);
-  console.log(`agent open loop, every event to JS: ${open['libbpf, agent → JS']} (target ≤ 1.5×)`);
-  console.log(agentOpenKernel
-    ? `  in-kernel ns per run, agent open loop (bpf_stats, median of pairs): ${JSON.stringify(agentOpenKernel)}\n`
-    : '  in-kernel ns: sysctl -w kernel.bpf_stats_enabled=1 before the bench to see them\n');
+  console.log(`untracked open loop, content capture on: ${open['libbpf + content, not an agent']} of no sensor (target ≤ 1.10×; ` +
+    `hooks before the socket level: ${open['libbpf + content (syscall level), not an agent']})`);
+  console.log(`agent open loop, every event to JS: ${open['libbpf, agent → JS']}; with content capture on: ${open['libbpf + content, agent → JS']} (target ≤ 1.5×)\n`);
 }
 
 async function main() {
@@ -206,17 +226,28 @@ async function main() {
     process.exit(1);
   }
   build();
+  const restoreStats = enableBpfStats();
+  process.on('exit', restoreStats);
   const tracepoints = tracepointsOf(join(ROOT, 'bpf/.output/sensor.bpf.o'));
-  const printing = (await import('./bpftrace-peer.js')).printingScript('as-bench-agent');
+  const printing = (await import('./bpftrace-peer.js')).printingScript(AGENT_COMM);
   const modes = {
     floor: () => bpftraceMode(floorScript(tracepoints), OTHER),
     'libbpf, not an agent': () => libbpfMode(false),
+    'libbpf + content, not an agent': () => sensorMode(() => libbpf(), false, { content: true }),
+    'libbpf + content (syscall level), not an agent': () => sensorMode(() => libbpf(), false, { content: true, level: 'syscall' }),
     'libbpf, agent → JS': () => libbpfMode(true),
+    'libbpf + content, agent → JS': () => sensorMode(() => libbpf(), true, { content: true }),
     'bpftrace backend, agent → JS': () => sensorMode(bpftrace, true),
     'bpftrace printing, agent': () => bpftraceMode(printing, AGENT),
   };
-  // BENCH_ONLY=rate skips the overhead table (to look at delivery alone).
+  // BENCH_NO_PEERS=1 leaves out the two bpftrace peers (the slow-starting columns).
+  if (process.env.BENCH_NO_PEERS === '1') {
+    delete modes['bpftrace backend, agent → JS'];
+    delete modes['bpftrace printing, agent'];
+  }
+  // BENCH_ONLY=rate skips the overhead table (to look at delivery alone); =overhead stops after it.
   if (process.env.BENCH_ONLY !== 'rate') await overheadTable(modes);
+  if (process.env.BENCH_ONLY === 'overhead') return;
 
   const secs = QUICK ? 3 : 10;
   const rows = await zeroLossRate(secs);

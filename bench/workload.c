@@ -3,6 +3,8 @@
 // times the loop, not process start-up.
 //   workload open    N PATH   open/read/close PATH N times
 //   workload connect N PORT   connect to a loopback listener it runs itself
+//   workload write   N        200-byte writes on one loopback TCP connection to
+//                             a sink thread of its own (reads and discards)
 //   workload exec    N        fork + exec /bin/true N times
 //   workload rate    R SECS PATH  open/close PATH at R per second for SECS,
 //                             prints the number of opens done
@@ -32,6 +34,14 @@ static void *accept_loop(void *arg) {
 		if (c < 0) return NULL;
 		close(c);
 	}
+}
+
+static void *sink_loop(void *arg) {
+	int c = accept(*(int *)arg, NULL, NULL);
+	char b[65536];
+	while (c >= 0 && read(c, b, sizeof b) > 0)
+		;
+	return NULL;
 }
 
 int main(int argc, char **argv) {
@@ -66,6 +76,21 @@ int main(int argc, char **argv) {
 			if (connect(fd, (struct sockaddr *)&sa, sizeof sa)) { perror("connect"); return 1; }
 			close(fd);
 		}
+		end = now_ns();
+	} else if (!strcmp(argv[1], "write")) {
+		int lfd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) || listen(lfd, 1)) { perror("listen"); return 1; }
+		socklen_t len = sizeof sa;
+		getsockname(lfd, (struct sockaddr *)&sa, &len);
+		pthread_t t;
+		pthread_create(&t, NULL, sink_loop, &lfd);
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof sa)) { perror("connect"); return 1; }
+		memset(buf, 'w', 200);
+		start = now_ns();
+		for (long i = 0; i < n; i++)
+			if (write(fd, buf, 200) != 200) { perror("write"); return 1; }
 		end = now_ns();
 	} else if (!strcmp(argv[1], "exec")) {
 		start = now_ns();

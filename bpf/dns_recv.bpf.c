@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
+ * The fallback for DNS answers: attached by the loader only when the
+ * socket-level programs of dns_sock.bpf.c cannot be (they see the answers
+ * of agent sockets only, without a hook on every read of every process).
+ *
  * DNS responses a tracked process receives: the datagrams that come back
  * on a UDP socket talking to port 53. User space reads the answers out of
  * them so that a later connect can be attributed to the name the agent

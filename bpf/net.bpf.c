@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Network destinations: connect(), the first send of each (socket,
- * destination) pair on datagram sockets, and DNS queries (sends to port
- * 53) of tracked processes; their responses are in dns_recv.bpf.c.
+ * destination) pair on datagram sockets, and (when the socket level of
+ * dns_sock.bpf.c is not attached) DNS queries (sends to port 53) of tracked
+ * processes; their responses are in dns_recv.bpf.c.
  * Arguments are stashed at sys_enter and read at sys_exit, when the
  * result is known.
  */
@@ -92,7 +93,7 @@ static __always_inline void on_send(int fd, __u64 uaddr, __u32 addrlen, __u64 bu
 	} else if (!read_peer(d, si.sk)) {
 		return;
 	}
-	if (want_dns && is_dns(d, &si))
+	if (want_dns && is_dns(d, &si) && !dns_taken_at_socket())
 		emit_dns(d, fd, (void *)buf, len, 0, w);
 }
 
@@ -197,7 +198,8 @@ int tp_sys_exit_sendmmsg(struct trace_event_raw_sys_exit *ctx)
 /*
  * glibc's resolver connect()s a UDP socket to the nameserver and may then
  * write() the query. Only tracked processes get past the first lookup;
- * this runs on every write() in the system.
+ * this runs on every write() in the system, so it is the fallback: the
+ * loader attaches it only when dns_sock.bpf.c's programs cannot be.
  */
 SEC("tracepoint/syscalls/sys_enter_write")
 int tp_sys_enter_write(struct trace_event_raw_sys_enter *ctx)

@@ -20,6 +20,25 @@
 #define S_IFSOCK   0140000
 #define DNS_PORT   53
 
+/* Entry 0 is set by the loader after attach: 1 when dns_sock.bpf.c's
+ * socket-level programs are attached and take DNS queries and answers; the
+ * syscall hooks then leave DNS to them. (A map rather than a global: the
+ * loader finds it by name, and objects without it still load.) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} dns_at_socket SEC(".maps") __weak;
+
+static __always_inline bool dns_taken_at_socket(void)
+{
+	__u32 zero = 0;
+	__u32 *on = bpf_map_lookup_elem(&dns_at_socket, &zero);
+
+	return on && *on;
+}
+
 struct sock_info {
 	struct sock *sk;
 	__u16 type;

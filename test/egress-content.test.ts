@@ -263,7 +263,7 @@ fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, bo
   }, 90_000);
 });
 
-describe.skipIf(skipReason !== null)('the content-capture object on the real kernel (content-ctl alone)', () => {
+describe.skipIf(skipReason !== null).each(['socket', 'syscall'] as const)('the content-capture object on the real kernel (content-ctl alone, %s level)', (mode) => {
   /** A python writer that waits for a line on stdin, then sends `sizes` writes to a loopback sink. */
   const writer = (port: number, sizes: number[]) => spawn('python3', ['-c', `
 import socket, sys
@@ -283,7 +283,8 @@ print("done", flush=True)
     await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
     const port = (sink.address() as { port: number }).port;
     const recs: import('../sensor/content/content-record.js').ContentRecord[] = [];
-    const ctl = await ContentCtl.start({ maxWrite: 1024, maxConnEgress: 3500, maxConnIngress: 4096 }, (r) => recs.push(r));
+    const ctl = await ContentCtl.start({ maxWrite: 1024, maxConnEgress: 3500, maxConnIngress: 4096 }, (r) => recs.push(r), undefined, undefined, undefined, mode);
+    expect(ctl.mode).toBe(mode);
     try {
       // Untracked: nothing copied.
       const other = writer(port, [3000]);
@@ -301,16 +302,111 @@ print("done", flush=True)
       await until(() => recs.filter((r) => r.tgid === w.pid).length >= 2, 'the tracked writer\'s records', 10_000);
       await new Promise((r) => setTimeout(r, 300));
       const mine = recs.filter((r) => r.tgid === w.pid && r.source === 'socket');
-      expect(mine.map((r) => r.streamOffset)).toEqual([0, 3000]);
-      expect(mine.map((r) => r.data.length)).toEqual([1024, 500]);
-      expect(mine.map((r) => r.missing)).toEqual([1976, 2500]);
-      expect(mine.map((r) => r.budgetExhausted)).toEqual([false, true]);
       expect(mine[0]!.remote).toBe(`127.0.0.1:${port}`);
       expect(mine.every((r) => r.data.every((b) => b === 0x6b))).toBe(true);
       const c = (await ctl.counters())!;
-      expect(c.cutWriteBytes).toBe(2 * 1976);
-      expect(c.cutConnBytes).toBe(524 + 3000 + 500);
       expect(c.lostRecords).toBe(0);
+      if (mode === 'syscall') {
+        // Per write: 1024 B of each, the budget ending inside the second.
+        expect(mine.map((r) => r.streamOffset)).toEqual([0, 3000]);
+        expect(mine.map((r) => r.data.length)).toEqual([1024, 500]);
+        expect(mine.map((r) => r.missing)).toEqual([1976, 2500]);
+        expect(mine.map((r) => r.budgetExhausted)).toEqual([false, true]);
+        expect(c.cutWriteBytes).toBe(2 * 1976);
+        expect(c.cutConnBytes).toBe(524 + 3000 + 500);
+      } else {
+        // Per packet: records of at most 1024 B, up to 8 of them a packet, so the stream is whole up to the
+        // budget (3500 B) whether or not the stack merged writes into one segment; the rest is counted cut.
+        expect(mine.every((r) => r.data.length <= 1024)).toBe(true);
+        let next = 0;
+        for (const r of mine) {
+          expect(r.streamOffset).toBe(next);
+          next += r.data.length;
+        }
+        expect(next).toBe(3500);
+        expect(mine.map((r) => r.budgetExhausted)).toEqual(mine.map((_, i) => i === mine.length - 1));
+        expect(c.cutWriteBytes + c.cutConnBytes).toBe(9500 - 3500);
+      }
+      if (mode === 'socket') expect(c.sockets).toBeGreaterThanOrEqual(1);
+    } finally {
+      await ctl.stop();
+      sink.close();
+    }
+  }, 60_000);
+
+  it('a socket the process connected before it was tracked is captured from the first write after', async () => {
+    const { ContentCtl } = await import('../sensor/content/content-ctl.js');
+    const net = await import('node:net');
+    const sink = net.createServer((c) => c.resume());
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
+    const port = (sink.address() as { port: number }).port;
+    const recs: import('../sensor/content/content-record.js').ContentRecord[] = [];
+    const ctl = await ContentCtl.start({ maxWrite: 16384, maxConnEgress: 65536, maxConnIngress: 4096 }, (r) => recs.push(r), undefined, undefined, undefined, mode);
+    const w = spawn('python3', ['-c', `
+import socket, sys
+s = socket.create_connection(("127.0.0.1", ${port}))
+print("connected", flush=True)
+sys.stdin.readline()
+s.sendall(b"early-socket-payload")
+s.close()
+`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((r) => w.stdout!.once('data', () => r()));
+      ctl.track(w.pid!);
+      await ctl.counters();
+      w.stdin!.write('go\n');
+      await finished(w);
+      await until(() => recs.some((r) => r.tgid === w.pid), 'the record of the early socket', 10_000);
+      const mine = recs.filter((r) => r.tgid === w.pid);
+      expect(Buffer.concat(mine.map((r) => r.data)).toString()).toBe('early-socket-payload');
+      expect(mine[0]!.streamOffset).toBe(0);
+    } finally {
+      await ctl.stop();
+      sink.close();
+    }
+  }, 60_000);
+
+  it('UDP: each datagram captured on its own, offsets summing the datagrams, bounded per datagram; untracked senders leave nothing', async () => {
+    const { ContentCtl } = await import('../sensor/content/content-ctl.js');
+    const dgram = await import('node:dgram');
+    const sink = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
+    const port = sink.address().port;
+    const recs: import('../sensor/content/content-record.js').ContentRecord[] = [];
+    const ctl = await ContentCtl.start({ maxWrite: 100, maxConnEgress: 4096, maxConnIngress: 4096 }, (r) => recs.push(r), undefined, undefined, undefined, mode);
+    // sendto without connect (cgroup/sendmsg4 registers the socket), then a connected socket's send (connect4).
+    const sender = () => spawn('python3', ['-c', `
+import socket, sys
+sys.stdin.readline()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for n in (50, 300):
+    u.sendto(b"u" * n, ("127.0.0.1", ${port}))
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.connect(("127.0.0.1", ${port}))
+c.send(b"c" * 70)
+print("done", flush=True)
+`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      const other = sender();
+      other.stdin!.write('go\n');
+      await finished(other);
+      const w = sender();
+      ctl.track(w.pid!);
+      await ctl.counters();
+      w.stdin!.write('go\n');
+      await finished(w);
+      await until(() => recs.filter((r) => r.tgid === w.pid).length >= 3, 'the tracked sender\'s datagrams', 10_000);
+      expect(recs.filter((r) => r.tgid === other.pid)).toHaveLength(0);
+      const mine = recs.filter((r) => r.tgid === w.pid);
+      expect(mine.every((r) => r.udp && r.source === 'socket')).toBe(true);
+      // The packet names its destination; the syscall level reads the socket's peer, which an unconnected one lacks.
+      expect(mine.filter((r) => r.remote === `127.0.0.1:${port}`)).toHaveLength(mode === 'socket' ? mine.length : 1);
+      const byConn = new Map<string, typeof mine>();
+      for (const r of mine) byConn.set(r.connId, [...(byConn.get(r.connId) ?? []), r]);
+      // 100 B a write (syscall level: 200 B cut); records of 100 B, up to 8 a packet (socket level: the 300 B whole).
+      const big = mode === 'syscall' ? [[50, 100, 200]] : [[50, 100, 0], [150, 100, 0], [250, 100, 0]];
+      expect([...byConn.values()].map((rs) => rs.map((r) => [r.streamOffset, r.data.length, r.missing]))).toEqual([[[0, 50, 0], ...big], [[0, 70, 0]]]);
+      expect((await ctl.counters())!.cutWriteBytes).toBe(mode === 'syscall' ? 200 : 0);
     } finally {
       await ctl.stop();
       sink.close();

@@ -8,22 +8,31 @@
  * Who is captured: the tgids in `tracked` (the sensor adds the agents it
  * knows; a process exec'd in a cgroup of `cgroups`, e.g. one `sensor launch`
  * made, is added here in the kernel, and forks inherit) and nobody else.
- * Every program looks `tracked` up FIRST and returns when the tgid is not in
- * it: an untracked process pays one hash lookup per hooked call and never a
- * byte copied.
  *
- * Plain sockets: sys_enter/exit of write, sendto, writev, sendmsg on inet
- * sockets (the fd's file is checked to be a socket of AF_INET/AF_INET6 at
- * enter; the bytes are copied at exit, as many as the call really sent).
- * TLS: uprobes on SSL_write/SSL_read(_ex), attached by path (libssl, or a
- * binary carrying OpenSSL such as node) by content-ctl; the plaintext is
- * copied at return. A socket stream whose first bytes are a TLS record is
- * left out (its plaintext comes through the uprobes; ciphertext is useless
- * to DLP), and the first socket write of a thread after its SSL_write binds
- * the SSL* to that socket (a BIND record with the destination).
+ * Plain sockets, two levels; content-ctl attaches one:
+ * - socket level (the default, below "socket level"): cgroup/connect4|6 and
+ *   cgroup/sendmsg4|6 register a tracked process's TCP/UDP sockets by cookie
+ *   (content-ctl also registers the ones it holds when tracked), and
+ *   cgroup_skb/egress copies the packets of registered sockets only. No
+ *   program runs on anybody's read/write/open; an unregistered socket's
+ *   packet ends at the cookie lookup.
+ * - syscall level (the fallback when the cgroup programs cannot load or
+ *   attach): sys_enter/exit of write, sendto, writev, sendmsg on inet
+ *   sockets, every process, ended at the `tracked` lookup for all but
+ *   agents (the fd's file is checked to be an AF_INET/AF_INET6 socket at
+ *   enter; the bytes are copied at exit, as many as the call really sent).
+ * TLS (both levels): uprobes on SSL_write/SSL_read(_ex), attached by path
+ * (libssl, or a binary carrying OpenSSL such as node) by content-ctl; the
+ * plaintext is copied at return. A socket stream whose first bytes are a TLS
+ * record is left out (its plaintext comes through the uprobes; ciphertext is
+ * useless to DLP). The SSL* is bound to its socket (a BIND record with the
+ * destination): at the socket level by the packet the SSL_* call itself
+ * sends (content_skb_egress), at the syscall level by the thread's first
+ * socket write after SSL_write.
  *
- * Bounds: at most `max_write` bytes of one call and `max_conn_egress` /
- * `max_conn_ingress` per connection and direction; what is cut is counted,
+ * Bounds: at most `max_write` bytes a record (syscall level: of one call;
+ * socket level: a packet in up to SKB_CHUNKS records) and `max_conn_egress`
+ * / `max_conn_ingress` per connection and direction; what is cut is counted,
  * and `stream_off` keeps counting so user space sees every gap.
  */
 #include "vmlinux.h"
@@ -502,6 +511,360 @@ SEC("tracepoint/syscalls/sys_exit_sendmsg")
 int content_exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
 {
 	return sys_exit(ctx->ret);
+}
+
+/* --- socket level: agent sockets only (the default; content-ctl falls back to
+ * the syscall hooks above when these cannot attach) ---
+ *
+ * cgroup/connect4|6 and cgroup/sendmsg4|6 run in the calling task on connect()
+ * and on an unconnected UDP send: a tracked tgid's socket is registered there
+ * by its cookie (unique for the kernel's uptime, never reused, so nothing
+ * carries over from an older socket). cgroup_skb/egress then runs per packet
+ * (not per syscall) of every inet socket, attached at the cgroup v2 root, and
+ * ends at the cookie lookup for every socket not registered. Untracked
+ * processes pay nothing on read/write/open; their packets pay one cookie
+ * lookup each.
+ *
+ * TCP: the payload of each segment leaving, its stream offset taken from the
+ * sequence number relative to the ISN (the SYN's sequence, seen at egress
+ * since the cookie is registered before the SYN goes out); bytes at offsets
+ * already seen are a retransmit and are counted, not captured twice. A
+ * segment is the unit the per-write bound applies to (with TSO/GSO one skb
+ * can carry up to 64 KiB of several writes; a small write on an idle socket
+ * is one segment). Offsets are 32-bit (a stream past 4 GiB wraps: far past
+ * any budget). UDP: one chunk per datagram. */
+
+struct sock_owner {
+	__u32 tgid;
+	__u32 isn;       /* TCP: sequence number of our SYN */
+	__u64 ssl;       /* the SSL * this socket carries, once bound */
+	__u8 isn_known;
+	__u8 _pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* socket cookie */
+	__type(value, struct sock_owner);
+} agent_socks SEC(".maps");
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+
+struct skb_req {
+	__u64 cookie;
+	__u64 off;      /* TCP: stream offset of the payload's first byte */
+	__u32 data_off; /* where the payload starts in the skb */
+	__u32 n;        /* payload bytes */
+	__u32 tgid;
+	__u32 tid;
+	__u8 udp;
+	__u8 _pad;
+	__u16 family;
+	__u16 dport;
+	__u8 _pad2[6];
+	__u8 daddr[16];
+};
+
+static __always_inline void count_sockets(__u64 n)
+{
+	count(CONTENT_CNT_SOCKETS, n);
+}
+
+struct skb_chunk {
+	__u64 off;      /* stream offset */
+	__u32 data_off; /* in the skb */
+	__u32 len;      /* 1..CONTENT_MAX_WRITE */
+	__u32 orig_len;
+	__u8 flags;
+	__u8 _pad[3];
+};
+
+/* One record of c->len payload bytes at c->data_off. */
+static __noinline int emit_chunk(struct __sk_buff *skb, struct skb_req *q, struct skb_chunk *c)
+{
+	__u64 off = c->off;
+	__u32 data_off = c->data_off, len = c->len, orig_len = c->orig_len;
+	__u8 flags = c->flags;
+	__u32 zero = 0;
+	struct content_rec *r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r)
+		return 0;
+	/* [1, CONTENT_MAX_WRITE] by construction (= len here): clang folds a
+	 * range check into one the verifier cannot use for the size. */
+	__u32 n_load = ((len - 1) & (CONTENT_MAX_WRITE - 1)) + 1;
+	if (bpf_skb_load_bytes(skb, data_off, r->data, n_load) != 0) {
+		count(CONTENT_CNT_READ_FAULTS, 1);
+		n_load = 0;
+	}
+	r->h.ktime_ns = bpf_ktime_get_ns();
+	r->h.conn_id = q->cookie;
+	r->h.stream_off = off;
+	r->h.sock_id = q->cookie;
+	r->h.tgid = q->tgid;
+	r->h.tid = q->tid;
+	r->h.len = n_load;
+	r->h.orig_len = orig_len;
+	r->h.kind = CONTENT_KIND_DATA;
+	r->h.source = CONTENT_SOURCE_SOCKET;
+	r->h.direction = CONTENT_EGRESS;
+	r->h.flags = flags;
+	r->h.family = q->family;
+	r->h.dport = q->dport;
+	__builtin_memcpy(r->h.daddr, q->daddr, sizeof r->h.daddr);
+	if (bpf_ringbuf_output(&rb, r, sizeof(struct content_hdr) + n_load, 0)) {
+		count(CONTENT_CNT_LOST_RECORDS, 1);
+		count(CONTENT_CNT_LOST_BYTES, n_load);
+		return 0;
+	}
+	count(CONTENT_CNT_RECORDS, 1);
+	count(CONTENT_CNT_BYTES, n_load);
+	return 0;
+}
+
+/*
+ * A packet's new payload, within the bounds. The per-packet bound is
+ * SKB_CHUNKS records of at most max_write bytes each (128 KiB at the default
+ * 16 KiB, twice the usual 64 KiB GSO size): small writes coalesced into one
+ * segment (autocork, Nagle, TSO) are not cut to the first max_write bytes.
+ */
+#define SKB_CHUNKS 8
+static __noinline int emit_skb(struct __sk_buff *skb, struct skb_req *q)
+{
+	struct conn_key k = { .conn = q->cookie, .tgid = q->tgid, .direction = CONTENT_EGRESS };
+	struct conn_val *cv = bpf_map_lookup_elem(&conns, &k);
+	if (!cv) {
+		struct conn_val zero = {};
+		bpf_map_update_elem(&conns, &k, &zero, BPF_NOEXIST);
+		cv = bpf_map_lookup_elem(&conns, &k);
+		if (!cv)
+			return 0;
+	}
+	if (cv->tls)
+		return 0;
+	__u64 n = q->n, data_off = q->data_off, off;
+	if (q->udp) {
+		off = cv->seen;
+		cv->seen += n;
+	} else {
+		__u64 end = q->off + n;
+		if (end <= cv->seen) {
+			count(CONTENT_CNT_RETRANS_BYTES, n);
+			return 0;
+		}
+		off = q->off;
+		if (off < cv->seen) {
+			__u64 dup = cv->seen - off;
+			count(CONTENT_CNT_RETRANS_BYTES, dup);
+			data_off += dup;
+			n -= dup;
+			off = cv->seen;
+		}
+		cv->seen = end;
+	}
+	if (off == 0 && n >= 3) {
+		/* A TLS record (handshake 0x16, version 0x03 0x0X): its plaintext comes from the uprobes. */
+		__u8 head[3] = {};
+		if (bpf_skb_load_bytes(skb, data_off, head, sizeof head) == 0 && head[0] == 0x16 && head[1] == 0x03 && head[2] <= 0x04) {
+			cv->tls = 1;
+			count(CONTENT_CNT_TLS_SOCKETS, 1);
+			return 0;
+		}
+	}
+	__u64 budget = max_conn_egress;
+	if (off >= budget) {
+		count(CONTENT_CNT_CUT_CONN, n);
+		return 0;
+	}
+	__u64 chunk = max_write < CONTENT_MAX_WRITE ? max_write : CONTENT_MAX_WRITE;
+	__u64 take = n, per_packet = chunk * SKB_CHUNKS;
+	__u8 flags = q->udp ? CONTENT_FLAG_UDP : 0, last_flags = flags;
+	if (take > per_packet) {
+		count(CONTENT_CNT_CUT_WRITE, take - per_packet);
+		take = per_packet;
+	}
+	if (off + take >= budget) {
+		if (off + n > budget)
+			count(CONTENT_CNT_CUT_CONN, off + take - budget);
+		take = budget - off;
+		last_flags |= CONTENT_FLAG_BUDGET;
+	}
+	if (chunk == 0)
+		return 0;
+	__u64 done = 0;
+	for (int i = 0; i < SKB_CHUNKS; i++) {
+		__u64 left = take - done;
+		if (done >= take)
+			break;
+		__u32 len = left < chunk ? left : chunk;
+		bool last = done + len >= take;
+		/* The last record's orig_len covers what this packet had beyond it (cut). */
+		__u32 orig = last ? n - done : len;
+		struct skb_chunk c = { .off = off + done, .data_off = data_off + done, .len = len, .orig_len = orig,
+				       .flags = last ? last_flags : flags };
+		emit_chunk(skb, q, &c);
+		done += len;
+	}
+	return 0;
+}
+
+/* The TLS stream `ssl` is carried by the socket of q (a BIND record). */
+static __noinline void emit_bind(__u64 ssl, struct skb_req *q)
+{
+	struct conn_key k = { .conn = ssl, .tgid = q->tgid, .direction = CONTENT_EGRESS };
+	struct conn_val *cv = bpf_map_lookup_elem(&conns, &k);
+	if (!cv) {
+		struct conn_val v = { .bound = 1 };
+		bpf_map_update_elem(&conns, &k, &v, BPF_NOEXIST);
+	} else if (cv->bound) {
+		return;
+	} else {
+		cv->bound = 1;
+	}
+	__u32 zero = 0;
+	struct content_rec *r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r)
+		return;
+	__builtin_memset(&r->h, 0, sizeof r->h);
+	r->h.ktime_ns = bpf_ktime_get_ns();
+	r->h.conn_id = ssl;
+	r->h.sock_id = q->cookie;
+	r->h.tgid = q->tgid;
+	r->h.tid = q->tid;
+	r->h.kind = CONTENT_KIND_BIND;
+	r->h.source = CONTENT_SOURCE_TLS;
+	r->h.direction = CONTENT_EGRESS;
+	r->h.family = q->family;
+	r->h.dport = q->dport;
+	__builtin_memcpy(r->h.daddr, q->daddr, sizeof r->h.daddr);
+	if (bpf_ringbuf_output(&rb, r, sizeof(struct content_hdr), 0))
+		count(CONTENT_CNT_LOST_RECORDS, 1);
+}
+
+/* A tracked process's TCP or UDP socket, by cookie. */
+static __always_inline int register_sock(struct bpf_sock_addr *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!is_tracked(tgid))
+		return 1;
+	if (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP)
+		return 1;
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	struct sock_owner *o = bpf_map_lookup_elem(&agent_socks, &cookie);
+	if (o && o->tgid == tgid)
+		return 1;
+	struct sock_owner v = { .tgid = tgid };
+	if (bpf_map_update_elem(&agent_socks, &cookie, &v, BPF_ANY) == 0)
+		count_sockets(1);
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int content_connect4(struct bpf_sock_addr *ctx)
+{
+	return register_sock(ctx);
+}
+
+SEC("cgroup/connect6")
+int content_connect6(struct bpf_sock_addr *ctx)
+{
+	return register_sock(ctx);
+}
+
+SEC("cgroup/sendmsg4")
+int content_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return register_sock(ctx);
+}
+
+SEC("cgroup/sendmsg6")
+int content_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return register_sock(ctx);
+}
+
+/*
+ * TLS binding without a hook on writes: a packet of an agent socket that
+ * leaves in the context of a thread which is inside SSL_write/SSL_read (the
+ * uprobe's ssl_inflight entry) of the same process was written by that call,
+ * so the SSL * is carried by this socket. Approximate in one case: a segment
+ * sent from softirq (deferred by Nagle, cwnd or TSQ) runs in whatever task it
+ * interrupted; if that is another thread of the same agent inside SSL_* on
+ * another SSL, the pair is wrong. Each socket and each SSL binds once, which
+ * keeps that to a socket whose own SSL never sent in its own context.
+ */
+SEC("cgroup_skb/egress")
+int content_skb_egress(struct __sk_buff *skb)
+{
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	struct sock_owner *o = bpf_map_lookup_elem(&agent_socks, &cookie);
+	if (!o)
+		return 1;
+	struct skb_req q = { .cookie = cookie, .tgid = o->tgid };
+	__u32 l3, proto;
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof ip))
+			return 1;
+		if (ip.frag_off & bpf_htons(0x1fff)) /* a later fragment: no L4 header */
+			return 1;
+		l3 = ip.ihl * 4;
+		proto = ip.protocol;
+		q.family = AF_INET;
+		__builtin_memcpy(q.daddr, &ip.daddr, 4);
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof ip6))
+			return 1;
+		l3 = sizeof ip6;
+		proto = ip6.nexthdr; /* extension headers: not followed (the stack adds none to TCP/UDP by default) */
+		q.family = AF_INET6;
+		__builtin_memcpy(q.daddr, &ip6.daddr, 16);
+	} else {
+		return 1;
+	}
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr th;
+		if (bpf_skb_load_bytes(skb, l3, &th, sizeof th))
+			return 1;
+		__u32 seq = bpf_ntohl(th.seq);
+		if (th.syn) {
+			o->isn = seq;
+			o->isn_known = 1;
+			seq++; /* TCP Fast Open data rides on the SYN at offset 0 */
+		} else if (!o->isn_known) {
+			o->isn = seq - 1; /* not seen from its SYN: offsets from the first segment seen */
+			o->isn_known = 1;
+		}
+		q.dport = bpf_ntohs(th.dest);
+		q.data_off = l3 + th.doff * 4;
+		q.off = (__u32)(seq - o->isn - 1);
+	} else if (proto == IPPROTO_UDP) {
+		struct udphdr uh;
+		if (bpf_skb_load_bytes(skb, l3, &uh, sizeof uh))
+			return 1;
+		q.dport = bpf_ntohs(uh.dest);
+		q.data_off = l3 + sizeof uh;
+		q.udp = 1;
+	} else {
+		return 1;
+	}
+	if (skb->len <= q.data_off)
+		return 1;
+	q.n = skb->len - q.data_off;
+	__u64 id = bpf_get_current_pid_tgid();
+	if ((id >> 32) == o->tgid) {
+		__u32 tid = (__u32)id;
+		q.tid = tid;
+		struct ssl_stash *ss = bpf_map_lookup_elem(&ssl_inflight, &tid);
+		if (ss && !o->ssl) {
+			o->ssl = ss->ssl;
+			emit_bind(ss->ssl, &q);
+		}
+	}
+	emit_skb(skb, &q);
+	return 1;
 }
 
 /* --- TLS: OpenSSL's SSL_write / SSL_read (and _ex), attached by content-ctl --- */

@@ -30,13 +30,14 @@ enum content_flags {
 /* 72 bytes, then `len` bytes of data. */
 struct content_hdr {
 	__u64 ktime_ns;    /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
-	__u64 conn_id;     /* struct sock * for sockets, SSL * for TLS */
+	__u64 conn_id;     /* sockets: the socket cookie (socket level) or struct sock * (syscall fallback); TLS: SSL * */
 	__u64 stream_off;  /* bytes of this direction seen before, captured or not */
-	__u64 sock_id;     /* BIND: the struct sock * carrying the SSL stream; DATA socket: = conn_id */
+	__u64 sock_id;     /* BIND: the socket (cookie or struct sock *) carrying the SSL stream; DATA socket: = conn_id */
 	__u32 tgid;
 	__u32 tid;
 	__u32 len;         /* bytes that follow */
-	__u32 orig_len;    /* bytes of the write/read; orig_len - len were cut */
+	__u32 orig_len;    /* bytes of the write/read (socket level: of the packet's new
+			    * payload); orig_len - len were cut */
 	__u8 kind;         /* enum content_kind */
 	__u8 source;       /* enum content_source */
 	__u8 direction;    /* enum content_direction */
@@ -62,6 +63,8 @@ enum content_counter {
 	CONTENT_CNT_READ_FAULTS,    /* bpf_probe_read_user failed */
 	CONTENT_CNT_TLS_SOCKETS,    /* socket streams left out because they carry TLS (seen via SSL_*) */
 	CONTENT_CNT_TRACKED_FULL,
+	CONTENT_CNT_RETRANS_BYTES,  /* socket level: TCP bytes sent again (retransmits), not captured twice */
+	CONTENT_CNT_SOCKETS,        /* socket level: agent sockets registered at connect/sendmsg */
 	CONTENT_CNT_MAX,
 };
 

@@ -2,6 +2,7 @@
 #include "loader.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,11 +140,104 @@ static int load(struct sensor_loader *l)
 	return err;
 }
 
+/*
+ * DNS at the socket level (dns_sock.bpf.c: cgroup programs on agent UDP
+ * sockets) replaces these syscall hooks, which run on every read, recv* and
+ * write of every process; they are attached only when the socket level
+ * cannot be.
+ */
+static const char *const dns_syscall_fallback[] = {
+	"tp_sys_enter_read",     "tp_sys_exit_read",     "tp_sys_enter_recvfrom", "tp_sys_exit_recvfrom",
+	"tp_sys_enter_recvmsg",  "tp_sys_exit_recvmsg",  "tp_sys_enter_recvmmsg", "tp_sys_exit_recvmmsg",
+	"tp_sys_enter_write",
+};
+#define DNS_SOCKET_LEVEL "dns_sock (DNS at the socket level; the read/recv/write syscall hooks are used instead)"
+
+static bool is_cgroup_prog(struct bpf_program *prog)
+{
+	return strncmp(bpf_program__section_name(prog), "cgroup", 6) == 0;
+}
+
+static bool is_dns_fallback(struct bpf_program *prog)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(dns_syscall_fallback) / sizeof(dns_syscall_fallback[0]); i++)
+		if (strcmp(bpf_program__name(prog), dns_syscall_fallback[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The cgroup v2 mount (the unified hierarchy's root), from /proc/self/mounts. */
+static bool cgroup2_dir(char *out, size_t cap)
+{
+	char dev[256], dir[512], type[64];
+	FILE *f = fopen("/proc/self/mounts", "re");
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fscanf(f, "%255s %511s %63s %*[^\n]\n", dev, dir, type) == 3) {
+		if (strcmp(type, "cgroup2") == 0) {
+			snprintf(out, cap, "%s", dir);
+			found = true;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* Attaches every loaded cgroup program at the cgroup v2 root (bpf links, so
+ * other programs there stay); all or none. */
+static bool attach_socket_level(struct sensor_loader *l, char *why, size_t cap)
+{
+	struct bpf_program *prog;
+	size_t first = l->n_links;
+	char dir[512];
+	bool any = false;
+	int cg;
+
+	bpf_object__for_each_program(prog, l->skel->obj)
+		any |= bpf_program__autoload(prog) && is_cgroup_prog(prog);
+	if (!any) {
+		snprintf(why, cap, "not loaded");
+		return false;
+	}
+	if (!cgroup2_dir(dir, sizeof(dir))) {
+		snprintf(why, cap, "no cgroup v2 mounted");
+		return false;
+	}
+	cg = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg < 0) {
+		snprintf(why, cap, "%s: %s", dir, strerror(errno));
+		return false;
+	}
+	bpf_object__for_each_program(prog, l->skel->obj) {
+		struct bpf_link *link;
+
+		if (!bpf_program__autoload(prog) || !is_cgroup_prog(prog))
+			continue;
+		link = bpf_program__attach_cgroup(prog, cg);
+		if (!link) {
+			snprintf(why, cap, "attaching %s at %s: %s", bpf_program__name(prog), dir, strerror(errno));
+			while (l->n_links > first)
+				bpf_link__destroy(l->links[--l->n_links]);
+			close(cg);
+			return false;
+		}
+		l->links[l->n_links++] = link;
+	}
+	close(cg);
+	return true;
+}
+
 /* Attaches program by program (not the skeleton's all-or-nothing attach) so
  * an error names the one that failed. */
 static int attach(struct sensor_loader *l)
 {
 	struct bpf_program *prog;
+	bool socket_level;
+	char why[768];
 	size_t n = 0;
 
 	bpf_object__for_each_program(prog, l->skel->obj)
@@ -151,11 +245,28 @@ static int attach(struct sensor_loader *l)
 	l->links = calloc(n ? n : 1, sizeof(*l->links));
 	if (!l->links)
 		return loader_fail(l, ENOMEM, "out of memory");
+	socket_level = attach_socket_level(l, why, sizeof(why));
+	if (!socket_level && strcmp(why, "not loaded") != 0) {
+		char name[sizeof(why) + 128];
+
+		snprintf(name, sizeof(name), DNS_SOCKET_LEVEL ": %s", why);
+		if (remember_unavailable(l, name))
+			return loader_fail(l, ENOMEM, "out of memory");
+	}
+	{
+		struct bpf_map *flag = bpf_object__find_map_by_name(l->skel->obj, "dns_at_socket");
+		__u32 zero = 0, on = socket_level ? 1 : 0;
+
+		if (flag && bpf_map_update_elem(bpf_map__fd(flag), &zero, &on, BPF_ANY))
+			return loader_fail(l, errno, "setting dns_at_socket failed: %s", strerror(errno));
+	}
 	bpf_object__for_each_program(prog, l->skel->obj) {
 		struct bpf_link *link;
 		int err;
 
-		if (!bpf_program__autoload(prog))
+		if (!bpf_program__autoload(prog) || is_cgroup_prog(prog))
+			continue;
+		if (socket_level && is_dns_fallback(prog))
 			continue;
 		link = bpf_program__attach(prog);
 		err = link ? 0 : -errno;
@@ -205,8 +316,41 @@ static int start_locked(struct sensor_loader *l, const struct loader_config *cfg
 		append_libbpf_log(l);
 		return -err;
 	}
-	if ((err = configure(l, cfg)) || (err = disable_missing_hooks(l)) || (err = load(l)) ||
-	    (err = attach(l)) || (err = open_ring(l)))
+	if ((err = configure(l, cfg)) || (err = disable_missing_hooks(l)))
+		return err;
+	if (getenv("AGENT_SENSOR_SOCKET_LEVEL") && strcmp(getenv("AGENT_SENSOR_SOCKET_LEVEL"), "0") == 0) {
+		/* Forced off (tests of the fallback, benchmarks): the syscall hooks. */
+		struct bpf_program *prog;
+
+		bpf_object__for_each_program(prog, l->skel->obj)
+			if (is_cgroup_prog(prog))
+				bpf_program__set_autoload(prog, false);
+	}
+	err = load(l);
+	if (err && err != -EPERM) {
+		/* A kernel that refuses a socket-level program: the object again
+		 * without them, DNS through the syscall hooks. */
+		struct bpf_program *prog;
+		char name[sizeof(l->err) < 512 ? sizeof(l->err) : 512];
+
+		snprintf(name, sizeof(name), DNS_SOCKET_LEVEL ": did not load");
+		sensor_bpf__destroy(l->skel);
+		while (l->n_unavailable > 0) /* disable_missing_hooks lists them again */
+			free(l->unavailable[--l->n_unavailable]);
+		l->skel = sensor_bpf__open();
+		if (!l->skel)
+			return err;
+		if ((err = configure(l, cfg)) || (err = disable_missing_hooks(l)))
+			return err;
+		bpf_object__for_each_program(prog, l->skel->obj)
+			if (is_cgroup_prog(prog))
+				bpf_program__set_autoload(prog, false);
+		if (remember_unavailable(l, name))
+			return loader_fail(l, ENOMEM, "out of memory");
+		l->err[0] = '\0';
+		err = load(l);
+	}
+	if (err || (err = attach(l)) || (err = open_ring(l)))
 		return err;
 	return 0;
 }

@@ -26,7 +26,19 @@ export interface ContentCounters {
   readFaults: number;
   tlsSockets: number;
   trackedFull: number;
+  /** socket level: TCP bytes sent again (retransmits), not captured twice */
+  retransBytes?: number;
+  /** socket level: agent sockets registered at connect/sendmsg */
+  sockets?: number;
 }
+
+/**
+ * Where plain-socket content is taken: `socket` (cgroup programs on agent
+ * sockets only, the default when they attach), `syscall` (tracepoints on
+ * write/sendto/writev/sendmsg of every process, the fallback); `auto` picks
+ * the first that works.
+ */
+export type ContentMode = 'auto' | 'socket' | 'syscall';
 
 /** The loader's path: AGENT_SENSOR_CONTENT_CTL, else the one built in this checkout. */
 export function contentCtlPath(): string {
@@ -44,6 +56,9 @@ export class ContentCtl {
   private waiters: Waiter[] = [];
   private exited = false;
   readonly stats = { badRecords: 0, messages: 0 };
+  /** the level the loader captures plain sockets at, and why not the socket level when it fell back */
+  mode: 'socket' | 'syscall' = 'syscall';
+  fallback = '';
 
   private constructor(private readonly child: ChildProcessWithoutNullStreams, private readonly onRecord: (r: ContentRecord) => void,
     private readonly onMessage: (m: Record<string, unknown>) => void) {
@@ -56,11 +71,11 @@ export class ContentCtl {
 
   /** Starts the loader; resolves once the object is loaded and attached (its `ready` line). */
   static start(bounds: ContentBounds, onRecord: (r: ContentRecord) => void, onMessage: (m: Record<string, unknown>) => void = () => {},
-    path = contentCtlPath(), timeoutMs = 30_000): Promise<ContentCtl> {
+    path = contentCtlPath(), timeoutMs = 30_000, mode: ContentMode = contentModeFromEnv()): Promise<ContentCtl> {
     return new Promise((resolve, reject) => {
       if (!existsSync(path)) return reject(new Error(`${path} is not built (bash scripts/build.sh)`));
       const child = spawn(path, ['--max-write', String(bounds.maxWrite), '--max-conn-egress', String(bounds.maxConnEgress),
-        '--max-conn-ingress', String(bounds.maxConnIngress)], { stdio: ['pipe', 'pipe', 'pipe'] });
+        '--max-conn-ingress', String(bounds.maxConnIngress), '--mode', mode], { stdio: ['pipe', 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => { if (stderr.length < 4096) stderr += d.toString(); });
       const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error('content-ctl did not start in time')); }, timeoutMs);
@@ -68,6 +83,8 @@ export class ContentCtl {
       const ctl = new ContentCtl(child, onRecord, (m) => {
         if (!ready && m.ready) {
           ready = true;
+          ctl.mode = m.mode === 'socket' ? 'socket' : 'syscall';
+          ctl.fallback = typeof m.fallback === 'string' ? m.fallback : '';
           clearTimeout(timer);
           resolve(ctl);
           return;
@@ -80,6 +97,11 @@ export class ContentCtl {
         if (!ready) reject(new Error(`content-ctl exited (${code}): ${stderr.trim().split('\n').slice(-3).join('; ')}`));
       });
     });
+  }
+
+  /** the loader's process id (benchmarks read its programs' kernel time) */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   get alive(): boolean {
@@ -160,4 +182,10 @@ export class ContentCtl {
     }
     this.onMessage(m);
   }
+}
+
+/** AGENT_SENSOR_CONTENT_MODE (auto|socket|syscall), else auto. */
+export function contentModeFromEnv(): ContentMode {
+  const m = process.env.AGENT_SENSOR_CONTENT_MODE;
+  return m === 'socket' || m === 'syscall' ? m : 'auto';
 }

@@ -94,6 +94,8 @@ export class EgressContent {
     const early: ContentRecord[] = [];
     const ctl = await ContentCtl.start({ ...DEFAULT_CONTENT_BOUNDS, ...opts.bounds }, (r) => (holder.self ? holder.self.record(r) : early.push(r)),
       (m) => opts.log(`content-ctl: ${JSON.stringify(m)}`), opts.ctlPath);
+    opts.log(ctl.mode === 'socket' ? 'egress content: plain sockets captured at the socket level (agent sockets only)'
+      : `egress content: plain sockets captured at the syscall tracepoints${ctl.fallback ? ` (socket level unavailable: ${ctl.fallback})` : ''}`);
     const self = new EgressContent(ctl, opts, holder);
     for (const r of early) self.record(r);
     for (const path of opts.preattach ?? []) await self.preattach(path);
