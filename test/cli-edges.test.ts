@@ -177,7 +177,7 @@ describe.skipIf(!built)('config errors: one path, file:line: field, exit 2', () 
   it('an unknown key inside an agent, and a field error, the same way', () => {
     const file = config('inner.yaml', 'agents:\n  - name: x\n    comm: [x]\n    exes: [/bin/x]\n');
     expect(cli(['watch', '--config', file]).err).toBe(
-      `sensor: ${file}:4: agents[0].exes: unknown key (known: name, exe, comm, cgroup, argv, interpreters, grants, detect)\n`);
+      `sensor: ${file}:4: agents[0].exes: unknown key (known: name, exe, comm, cgroup, argv, interpreters, grants, detect, keepContent)\n`);
     const file2 = config('field.yaml', 'agents:\n  - name: x\n    exe: [relative]\n');
     const r = cli(['watch', '--config', file2]);
     expect(r.status).toBe(2);

@@ -47,7 +47,7 @@ describe('agent config', () => {
     expect(err('agents:\n  - name: a\n    comm: ["waytoolongcommname"]\n')).toBe(
       'agents.yaml:3: agents[0].comm[0]: must be at most 15 bytes (the kernel truncates comm to 15)');
     expect(err('agents:\n  - name: a\n    exe: [relative/path]\n')).toMatch(/^agents\.yaml:3: agents\[0\]\.exe\[0\]: must be an absolute path/);
-    expect(err('agents:\n  - name: a\n    exes: [/x]\n')).toMatch(/^agents\.yaml:3: agents\[0\]\.exes: unknown key \(known: name, exe, comm, cgroup, argv, interpreters, grants, detect\)/);
+    expect(err('agents:\n  - name: a\n    exes: [/x]\n')).toMatch(/^agents\.yaml:3: agents\[0\]\.exes: unknown key \(known: name, exe, comm, cgroup, argv, interpreters, grants, detect, keepContent\)/);
     expect(err('agent:\n  - name: a\n    comm: [a]\n')).toBe('agents.yaml:1: agent: unknown top-level key (known: agents, sensitive)');
     expect(err('agents:\n  - name: a\n    argv: ["re:(("]\n')).toMatch(/^agents\.yaml:3: agents\[0\]\.argv\[0\]: invalid regular expression: /);
     expect(err('agents:\n  - name: a\n')).toMatch(/^agents\.yaml:2: agents\[0\]: needs at least one of exe, comm, cgroup, argv/);
