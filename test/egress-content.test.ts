@@ -366,6 +366,64 @@ s.close()
     }
   }, 60_000);
 
+  it('what a tracked process receives: from the peer\'s first byte, bounded per connection, the peer named (socket level); nothing at the syscall level', async () => {
+    const { ContentCtl } = await import('../sensor/content/content-ctl.js');
+    const net = await import('node:net');
+    // Answers a line with 5000 B then 9 B, and closes.
+    const server = net.createServer((c) => c.once('data', () => { c.write('a'.repeat(5000)); c.end('last-bits'); }));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    const recs: import('../sensor/content/content-record.js').ContentRecord[] = [];
+    const ctl = await ContentCtl.start({ maxWrite: 1024, maxConnEgress: 4096, maxConnIngress: 3000 }, (r) => recs.push(r), undefined, undefined, undefined, mode);
+    const reader = () => spawn('python3', ['-c', `
+import socket, sys
+sys.stdin.readline()
+s = socket.create_connection(("127.0.0.1", ${port}))
+s.sendall(b"ask\\n")
+n = 0
+while True:
+    d = s.recv(65536)
+    if not d: break
+    n += len(d)
+print(n, flush=True)
+`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      const other = reader();
+      other.stdin!.write('go\n');
+      await finished(other);
+      const w = reader();
+      ctl.track(w.pid!);
+      await ctl.counters();
+      w.stdin!.write('go\n');
+      await finished(w);
+      await until(() => recs.some((r) => r.tgid === w.pid), 'the tracked reader\'s records', 10_000);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(recs.filter((r) => r.tgid === other.pid)).toHaveLength(0);
+      const got = recs.filter((r) => r.tgid === w.pid && r.direction === 'ingress');
+      if (mode === 'syscall') {
+        expect(got).toHaveLength(0);
+        return;
+      }
+      // Offsets from the peer's first byte (its SYN-ACK), records of at most 1024 B, the 3000 B budget ending in the
+      // first 5000 B (flagged), the rest counted as cut; the peer as the address; no thread (softirq).
+      let next = 0;
+      for (const r of got) {
+        expect(r.streamOffset).toBe(next);
+        next += r.data.length;
+      }
+      expect(next).toBe(3000);
+      expect(got.every((r) => r.source === 'socket' && !r.udp && r.tid === 0 && r.remote === `127.0.0.1:${port}` && r.data.every((b) => b === 0x61))).toBe(true);
+      expect(got.map((r) => r.budgetExhausted)).toEqual(got.map((_, i) => i === got.length - 1));
+      expect(got[0]!.connId).toBe(recs.find((r) => r.tgid === w.pid && r.direction === 'egress')!.connId);
+      const c = (await ctl.counters())!;
+      expect(c.cutWriteBytes + c.cutConnBytes).toBe(5009 - 3000);
+      expect(c.lostRecords).toBe(0);
+    } finally {
+      await ctl.stop();
+      server.close();
+    }
+  }, 60_000);
+
   it('UDP: each datagram captured on its own, offsets summing the datagrams, bounded per datagram; untracked senders leave nothing', async () => {
     const { ContentCtl } = await import('../sensor/content/content-ctl.js');
     const dgram = await import('node:dgram');

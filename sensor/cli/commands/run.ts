@@ -250,6 +250,7 @@ async function startContent(opts: RunOptions, log: Logger, store: Parameters<typ
       ...(intent ? { onContent: (r, agent, agentPid) => intent.chunk(r, agent, agentPid) } : {}),
     });
     log.info({ maxWrite: opts.contentMaxWrite, maxConnEgress: opts.contentMaxConn }, 'egress content capture on (agent processes only)');
+    if (intent) intent.plainIngress = c.plainIngress;
     return c;
   } catch (err) {
     log.warn({ err: (err as Error).message }, 'egress content capture not available: no secret_egress alerts');
