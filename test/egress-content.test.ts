@@ -7,10 +7,11 @@
 // loopback HTTPS (test CA) and plain HTTP; an untracked client sends the same
 // and raises nothing.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EgressScanner } from '../sensor/content/egress-scanner.js';
 import { ReadSecrets } from '../sensor/content/read-secrets.js';
@@ -158,12 +159,27 @@ describe.skipIf(skipReason !== null)('secret_egress on the real kernel (sensor r
     stateDir = join(dir, 'state');
     mkdirSync(join(dir, 'home', '.ssh'), { recursive: true });
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile()]);
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'answer-key')]);
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
       '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt')], { stdio: 'ignore' });
     writeFileSync(join(dir, 'server.js'), `
 const https = require('https'), http = require('http'), fs = require('fs');
 const dir = process.argv[2];
-const sink = (req, res) => { req.resume(); req.on('end', () => res.end('{"ok":true}')); };
+const sink = (req, res) => { req.resume(); req.on('end', () => (req.url.startsWith('/sse/') ? sse(res) : res.end('{"ok":true}'))); };
+// A scripted model: a streamed (SSE) tool call, a key in its text (answers are not DLP-scanned: no secret_egress).
+const sse = (res) => {
+  const args = JSON.stringify({ command: 'ls -la' });
+  const key = fs.readFileSync(dir + '/answer-key', 'utf8');
+  const chunks = [
+    { choices: [{ index: 0, delta: { role: 'assistant', content: key, tool_calls: [{ index: 0, id: 'call_wire_1', type: 'function', function: { name: 'run_shell_command', arguments: '' } }] } }] },
+    { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: args.slice(0, 9) } }] } }] },
+    { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: args.slice(9) } }] } }] },
+    { choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }], usage: { prompt_tokens: 40, completion_tokens: 9, total_tokens: 49 } },
+  ];
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  for (const c of chunks) res.write('data: ' + JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: 'wire-model', ...c }) + '\\n\\n');
+  res.end('data: [DONE]\\n\\n');
+};
 const s1 = https.createServer({ key: fs.readFileSync(dir + '/tls.key'), cert: fs.readFileSync(dir + '/tls.crt') }, sink).listen(0, '127.0.0.1', () => {
   const s2 = http.createServer(sink).listen(0, '127.0.0.1', () => fs.writeFileSync(dir + '/ports', s1.address().port + ' ' + s2.address().port));
 });
@@ -172,8 +188,8 @@ setTimeout(() => process.exit(0), 300000);`);
 const fs = require('fs');
 const [, , keyPath, url, mode] = process.argv;
 const key = fs.readFileSync(keyPath, 'utf8');
-const content = mode === 'pem' ? key : 'context: ' + Buffer.from(key).toString('base64');
-const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content }] });
+const content = mode === 'pem' ? key : mode === 'chat' ? 'list my files' : 'context: ' + Buffer.from(key).toString('base64');
+const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content }], ...(mode === 'chat' ? { stream: true } : {}) });
 fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
   .then((r) => r.text()).then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });`);
     server = spawn(process.execPath, [join(dir, 'server.js'), dir], { stdio: 'ignore' });
@@ -233,6 +249,31 @@ fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, bo
     expect(launch(agent2, `http://127.0.0.1:${httpPort}/upload`, 'pem').status).toBe(0);
     await until(() => leakOf(agent2) !== undefined, 'the PEM secret_egress alert', 20_000);
     expect(String(leakOf(agent2)!.summary)).toMatch(/sent private-key x1/);
+  }, 90_000);
+
+  it('plain HTTP answers: a tool call streamed back (SSE) is rebuilt from the wire, paired with its request; the answer is not DLP-scanned', async () => {
+    const agent = `egress-answer-${process.pid}`;
+    const r = launch(agent, `http://127.0.0.1:${httpPort}/sse/v1/chat/completions`, 'chat');
+    expect(r.status, r.stderr).toBe(0);
+    const calls = () => {
+      const d = new Database(join(stateDir, 'events.db'), { readonly: true });
+      try {
+        return d.prepare(`SELECT c.call_id, c.tool_name, c.kind, c.subject, c.args_sha256, t.source, t.api, t.model, t.response_model, t.output_tokens, t.remote
+          FROM tool_calls c JOIN model_turns t ON t.id = c.turn_id WHERE t.agent = ?`).all(agent) as Record<string, unknown>[];
+      } finally {
+        d.close();
+      }
+    };
+    await until(() => calls().length > 0, 'the tool call from the plain HTTP answer', 20_000).catch((e) => { console.log(run.err().slice(-4000)); throw e; });
+    // The request's model and the answer's (model, tokens, the call's streamed arguments joined): one exchange.
+    expect(calls()).toEqual([{
+      call_id: 'call_wire_1', tool_name: 'run_shell_command', kind: 'shell', subject: 'ls -la',
+      args_sha256: createHash('sha256').update(JSON.stringify({ command: 'ls -la' })).digest('hex'),
+      source: 'http', api: 'openai.chat', model: 'm', response_model: 'wire-model', output_tokens: 9, remote: `127.0.0.1:${httpPort}`,
+    }]);
+    // The key in the answer's text went to the parser, not to the egress scanner (a finding waits 3 s at most).
+    await new Promise((ok) => setTimeout(ok, 3500));
+    expect(leakOf(agent)).toBeUndefined();
   }, 90_000);
 
   it('sensor status --state-dir says per agent whether its TLS content is visible', async () => {
