@@ -465,10 +465,12 @@ print(n, flush=True)
     }
   }, 60_000);
 
-  it('UDP: each datagram captured on its own, offsets summing the datagrams, bounded per datagram; untracked senders leave nothing', async () => {
+  it('UDP: each datagram captured on its own, offsets summing the datagrams, bounded per datagram, answers too (socket level); untracked senders leave nothing', async () => {
     const { ContentCtl } = await import('../sensor/content/content-ctl.js');
     const dgram = await import('node:dgram');
     const sink = dgram.createSocket('udp4');
+    // Answers each datagram with 30 B.
+    sink.on('message', (_m, from) => sink.send(Buffer.alloc(30, 0x72), from.port, from.address));
     await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
     const port = sink.address().port;
     const recs: import('../sensor/content/content-record.js').ContentRecord[] = [];
@@ -483,6 +485,7 @@ for n in (50, 300):
 c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 c.connect(("127.0.0.1", ${port}))
 c.send(b"c" * 70)
+u.recv(100); u.recv(100); c.recv(100)
 print("done", flush=True)
 `], { stdio: ['pipe', 'pipe', 'inherit'] });
     try {
@@ -495,8 +498,13 @@ print("done", flush=True)
       w.stdin!.write('go\n');
       await finished(w);
       await until(() => recs.filter((r) => r.tgid === w.pid).length >= 3, 'the tracked sender\'s datagrams', 10_000);
+      await new Promise((r) => setTimeout(r, 300));
       expect(recs.filter((r) => r.tgid === other.pid)).toHaveLength(0);
-      const mine = recs.filter((r) => r.tgid === w.pid);
+      const mine = recs.filter((r) => r.tgid === w.pid && r.direction === 'egress');
+      // The answers: one record a datagram on the socket it came to, from the sink; none at the syscall level.
+      const answers = recs.filter((r) => r.tgid === w.pid && r.direction === 'ingress');
+      expect(answers.map((r) => [r.connId, r.streamOffset, r.data.length, r.remote, r.udp])).toEqual(mode === 'syscall' ? []
+        : [mine[0]!.connId, mine[0]!.connId, mine.at(-1)!.connId].map((conn, i) => [conn, i === 1 ? 30 : 0, 30, `127.0.0.1:${port}`, true]));
       expect(mine.every((r) => r.udp && r.source === 'socket')).toBe(true);
       // The packet names its destination; the syscall level reads the socket's peer, which an unconnected one lacks.
       expect(mine.filter((r) => r.remote === `127.0.0.1:${port}`)).toHaveLength(mode === 'socket' ? mine.length : 1);

@@ -61,7 +61,7 @@ enum content_counter {
 	CONTENT_CNT_LOST_RECORDS,   /* ring full */
 	CONTENT_CNT_LOST_BYTES,
 	CONTENT_CNT_READ_FAULTS,    /* bpf_probe_read_user failed */
-	CONTENT_CNT_TLS_SOCKETS,    /* socket streams left out because they carry TLS (seen via SSL_*) */
+	CONTENT_CNT_TLS_SOCKETS,    /* socket streams (each direction) left out because they carry TLS (seen via SSL_*) */
 	CONTENT_CNT_TRACKED_FULL,
 	CONTENT_CNT_RETRANS_BYTES,  /* socket level: TCP bytes seen again (retransmits; arriving, also duplicates and
 				     * late segments), not captured twice */
