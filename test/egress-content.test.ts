@@ -375,10 +375,10 @@ print("done", flush=True)
     }
   }, 60_000);
 
-  it('a socket the process connected before it was tracked is captured from the first write after', async () => {
+  it('a socket the process connected before it was tracked is captured from the first write after (and, socket level, its answer)', async () => {
     const { ContentCtl } = await import('../sensor/content/content-ctl.js');
     const net = await import('node:net');
-    const sink = net.createServer((c) => c.resume());
+    const sink = net.createServer((c) => c.once('data', () => c.write('early-answer')));
     await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
     const port = (sink.address() as { port: number }).port;
     const recs: import('../sensor/content/content-record.js').ContentRecord[] = [];
@@ -389,6 +389,7 @@ s = socket.create_connection(("127.0.0.1", ${port}))
 print("connected", flush=True)
 sys.stdin.readline()
 s.sendall(b"early-socket-payload")
+s.recv(100)
 s.close()
 `], { stdio: ['pipe', 'pipe', 'inherit'] });
     try {
@@ -398,9 +399,13 @@ s.close()
       w.stdin!.write('go\n');
       await finished(w);
       await until(() => recs.some((r) => r.tgid === w.pid), 'the record of the early socket', 10_000);
-      const mine = recs.filter((r) => r.tgid === w.pid);
+      await new Promise((r) => setTimeout(r, 300));
+      const mine = recs.filter((r) => r.tgid === w.pid && r.direction === 'egress');
       expect(Buffer.concat(mine.map((r) => r.data)).toString()).toBe('early-socket-payload');
       expect(mine[0]!.streamOffset).toBe(0);
+      // Received: offsets from the first segment seen after the track.
+      const answer = recs.filter((r) => r.tgid === w.pid && r.direction === 'ingress');
+      expect(answer.map((r) => [r.streamOffset, r.data.toString()])).toEqual(mode === 'socket' ? [[0, 'early-answer']] : []);
     } finally {
       await ctl.stop();
       sink.close();
