@@ -25,12 +25,12 @@
  *   What plain sockets receive is not captured at this level.
  * TLS (both levels): uprobes on SSL_write/SSL_read(_ex), attached by path
  * (libssl, or a binary carrying OpenSSL such as node) by content-ctl; the
- * plaintext is copied at return. A socket stream whose first bytes are a TLS
- * record is left out (its plaintext comes through the uprobes; ciphertext is
- * useless to DLP); each direction is tested on its own. The SSL* is bound to its socket (a BIND record with the
- * destination): at the socket level by the packet the SSL_* call itself
- * sends (content_skb_egress), at the syscall level by the thread's first
- * socket write after SSL_write.
+ * plaintext is copied at return. A socket stream (each direction on its own)
+ * whose first bytes are a TLS record is left out (its plaintext comes through
+ * the uprobes; ciphertext is useless to DLP and to the turn parser). The SSL*
+ * is bound to its socket (a BIND record with the destination): at the socket
+ * level by the packet the SSL_* call itself sends (content_skb_egress), at
+ * the syscall level by the thread's first socket write after SSL_write.
  *
  * Bounds: at most `max_write` bytes a record (syscall level: of one call;
  * socket level: a packet in up to SKB_CHUNKS records) and `max_conn_egress`
