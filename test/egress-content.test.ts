@@ -7,10 +7,11 @@
 // loopback HTTPS (test CA) and plain HTTP; an untracked client sends the same
 // and raises nothing.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EgressScanner } from '../sensor/content/egress-scanner.js';
 import { ReadSecrets } from '../sensor/content/read-secrets.js';
@@ -158,12 +159,27 @@ describe.skipIf(skipReason !== null)('secret_egress on the real kernel (sensor r
     stateDir = join(dir, 'state');
     mkdirSync(join(dir, 'home', '.ssh'), { recursive: true });
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile()]);
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'answer-key')]);
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
       '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt')], { stdio: 'ignore' });
     writeFileSync(join(dir, 'server.js'), `
 const https = require('https'), http = require('http'), fs = require('fs');
 const dir = process.argv[2];
-const sink = (req, res) => { req.resume(); req.on('end', () => res.end('{"ok":true}')); };
+const sink = (req, res) => { req.resume(); req.on('end', () => (req.url.startsWith('/sse/') ? sse(res) : res.end('{"ok":true}'))); };
+// A scripted model: a streamed (SSE) tool call, a key in its text (answers are not DLP-scanned: no secret_egress).
+const sse = (res) => {
+  const args = JSON.stringify({ command: 'ls -la' });
+  const key = fs.readFileSync(dir + '/answer-key', 'utf8');
+  const chunks = [
+    { choices: [{ index: 0, delta: { role: 'assistant', content: key, tool_calls: [{ index: 0, id: 'call_wire_1', type: 'function', function: { name: 'run_shell_command', arguments: '' } }] } }] },
+    { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: args.slice(0, 9) } }] } }] },
+    { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: args.slice(9) } }] } }] },
+    { choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }], usage: { prompt_tokens: 40, completion_tokens: 9, total_tokens: 49 } },
+  ];
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  for (const c of chunks) res.write('data: ' + JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: 'wire-model', ...c }) + '\\n\\n');
+  res.end('data: [DONE]\\n\\n');
+};
 const s1 = https.createServer({ key: fs.readFileSync(dir + '/tls.key'), cert: fs.readFileSync(dir + '/tls.crt') }, sink).listen(0, '127.0.0.1', () => {
   const s2 = http.createServer(sink).listen(0, '127.0.0.1', () => fs.writeFileSync(dir + '/ports', s1.address().port + ' ' + s2.address().port));
 });
@@ -172,8 +188,8 @@ setTimeout(() => process.exit(0), 300000);`);
 const fs = require('fs');
 const [, , keyPath, url, mode] = process.argv;
 const key = fs.readFileSync(keyPath, 'utf8');
-const content = mode === 'pem' ? key : 'context: ' + Buffer.from(key).toString('base64');
-const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content }] });
+const content = mode === 'pem' ? key : mode === 'chat' ? 'list my files' : 'context: ' + Buffer.from(key).toString('base64');
+const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content }], ...(mode === 'chat' ? { stream: true } : {}) });
 fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
   .then((r) => r.text()).then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });`);
     server = spawn(process.execPath, [join(dir, 'server.js'), dir], { stdio: 'ignore' });
@@ -233,6 +249,31 @@ fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, bo
     expect(launch(agent2, `http://127.0.0.1:${httpPort}/upload`, 'pem').status).toBe(0);
     await until(() => leakOf(agent2) !== undefined, 'the PEM secret_egress alert', 20_000);
     expect(String(leakOf(agent2)!.summary)).toMatch(/sent private-key x1/);
+  }, 90_000);
+
+  it('plain HTTP answers: a tool call streamed back (SSE) is rebuilt from the wire, paired with its request; the answer is not DLP-scanned', async () => {
+    const agent = `egress-answer-${process.pid}`;
+    const r = launch(agent, `http://127.0.0.1:${httpPort}/sse/v1/chat/completions`, 'chat');
+    expect(r.status, r.stderr).toBe(0);
+    const calls = () => {
+      const d = new Database(join(stateDir, 'events.db'), { readonly: true });
+      try {
+        return d.prepare(`SELECT c.call_id, c.tool_name, c.kind, c.subject, c.args_sha256, t.source, t.api, t.model, t.response_model, t.output_tokens, t.remote
+          FROM tool_calls c JOIN model_turns t ON t.id = c.turn_id WHERE t.agent = ?`).all(agent) as Record<string, unknown>[];
+      } finally {
+        d.close();
+      }
+    };
+    await until(() => calls().length > 0, 'the tool call from the plain HTTP answer', 20_000).catch((e) => { console.log(run.err().slice(-4000)); throw e; });
+    // The request's model and the answer's (model, tokens, the call's streamed arguments joined): one exchange.
+    expect(calls()).toEqual([{
+      call_id: 'call_wire_1', tool_name: 'run_shell_command', kind: 'shell', subject: 'ls -la',
+      args_sha256: createHash('sha256').update(JSON.stringify({ command: 'ls -la' })).digest('hex'),
+      source: 'http', api: 'openai.chat', model: 'm', response_model: 'wire-model', output_tokens: 9, remote: `127.0.0.1:${httpPort}`,
+    }]);
+    // The key in the answer's text went to the parser, not to the egress scanner (a finding waits 3 s at most).
+    await new Promise((ok) => setTimeout(ok, 3500));
+    expect(leakOf(agent)).toBeUndefined();
   }, 90_000);
 
   it('sensor status --state-dir says per agent whether its TLS content is visible', async () => {
@@ -334,10 +375,10 @@ print("done", flush=True)
     }
   }, 60_000);
 
-  it('a socket the process connected before it was tracked is captured from the first write after', async () => {
+  it('a socket the process connected before it was tracked is captured from the first write after (and, socket level, its answer)', async () => {
     const { ContentCtl } = await import('../sensor/content/content-ctl.js');
     const net = await import('node:net');
-    const sink = net.createServer((c) => c.resume());
+    const sink = net.createServer((c) => c.once('data', () => c.write('early-answer')));
     await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
     const port = (sink.address() as { port: number }).port;
     const recs: import('../sensor/content/content-record.js').ContentRecord[] = [];
@@ -348,6 +389,7 @@ s = socket.create_connection(("127.0.0.1", ${port}))
 print("connected", flush=True)
 sys.stdin.readline()
 s.sendall(b"early-socket-payload")
+s.recv(100)
 s.close()
 `], { stdio: ['pipe', 'pipe', 'inherit'] });
     try {
@@ -357,19 +399,83 @@ s.close()
       w.stdin!.write('go\n');
       await finished(w);
       await until(() => recs.some((r) => r.tgid === w.pid), 'the record of the early socket', 10_000);
-      const mine = recs.filter((r) => r.tgid === w.pid);
+      await new Promise((r) => setTimeout(r, 300));
+      const mine = recs.filter((r) => r.tgid === w.pid && r.direction === 'egress');
       expect(Buffer.concat(mine.map((r) => r.data)).toString()).toBe('early-socket-payload');
       expect(mine[0]!.streamOffset).toBe(0);
+      // Received: offsets from the first segment seen after the track.
+      const answer = recs.filter((r) => r.tgid === w.pid && r.direction === 'ingress');
+      expect(answer.map((r) => [r.streamOffset, r.data.toString()])).toEqual(mode === 'socket' ? [[0, 'early-answer']] : []);
     } finally {
       await ctl.stop();
       sink.close();
     }
   }, 60_000);
 
-  it('UDP: each datagram captured on its own, offsets summing the datagrams, bounded per datagram; untracked senders leave nothing', async () => {
+  it('what a tracked process receives: from the peer\'s first byte, bounded per connection, the peer named (socket level); nothing at the syscall level', async () => {
+    const { ContentCtl } = await import('../sensor/content/content-ctl.js');
+    const net = await import('node:net');
+    // Answers a line with 5000 B then 9 B, and closes.
+    const server = net.createServer((c) => c.once('data', () => { c.write('a'.repeat(5000)); c.end('last-bits'); }));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    const recs: import('../sensor/content/content-record.js').ContentRecord[] = [];
+    const ctl = await ContentCtl.start({ maxWrite: 1024, maxConnEgress: 4096, maxConnIngress: 3000 }, (r) => recs.push(r), undefined, undefined, undefined, mode);
+    const reader = () => spawn('python3', ['-c', `
+import socket, sys
+sys.stdin.readline()
+s = socket.create_connection(("127.0.0.1", ${port}))
+s.sendall(b"ask\\n")
+n = 0
+while True:
+    d = s.recv(65536)
+    if not d: break
+    n += len(d)
+print(n, flush=True)
+`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      const other = reader();
+      other.stdin!.write('go\n');
+      await finished(other);
+      const w = reader();
+      ctl.track(w.pid!);
+      await ctl.counters();
+      w.stdin!.write('go\n');
+      await finished(w);
+      await until(() => recs.some((r) => r.tgid === w.pid), 'the tracked reader\'s records', 10_000);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(recs.filter((r) => r.tgid === other.pid)).toHaveLength(0);
+      const got = recs.filter((r) => r.tgid === w.pid && r.direction === 'ingress');
+      if (mode === 'syscall') {
+        expect(got).toHaveLength(0);
+        return;
+      }
+      // Offsets from the peer's first byte (its SYN-ACK), records of at most 1024 B, the 3000 B budget ending in the
+      // first 5000 B (flagged), the rest counted as cut; the peer as the address; no thread (softirq).
+      let next = 0;
+      for (const r of got) {
+        expect(r.streamOffset).toBe(next);
+        next += r.data.length;
+      }
+      expect(next).toBe(3000);
+      expect(got.every((r) => r.source === 'socket' && !r.udp && r.tid === 0 && r.remote === `127.0.0.1:${port}` && r.data.every((b) => b === 0x61))).toBe(true);
+      expect(got.map((r) => r.budgetExhausted)).toEqual(got.map((_, i) => i === got.length - 1));
+      expect(got[0]!.connId).toBe(recs.find((r) => r.tgid === w.pid && r.direction === 'egress')!.connId);
+      const c = (await ctl.counters())!;
+      expect(c.cutWriteBytes + c.cutConnBytes).toBe(5009 - 3000);
+      expect(c.lostRecords).toBe(0);
+    } finally {
+      await ctl.stop();
+      server.close();
+    }
+  }, 60_000);
+
+  it('UDP: each datagram captured on its own, offsets summing the datagrams, bounded per datagram, answers too (socket level); untracked senders leave nothing', async () => {
     const { ContentCtl } = await import('../sensor/content/content-ctl.js');
     const dgram = await import('node:dgram');
     const sink = dgram.createSocket('udp4');
+    // Answers each datagram with 30 B.
+    sink.on('message', (_m, from) => sink.send(Buffer.alloc(30, 0x72), from.port, from.address));
     await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
     const port = sink.address().port;
     const recs: import('../sensor/content/content-record.js').ContentRecord[] = [];
@@ -384,6 +490,7 @@ for n in (50, 300):
 c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 c.connect(("127.0.0.1", ${port}))
 c.send(b"c" * 70)
+u.recv(100); u.recv(100); c.recv(100)
 print("done", flush=True)
 `], { stdio: ['pipe', 'pipe', 'inherit'] });
     try {
@@ -396,8 +503,13 @@ print("done", flush=True)
       w.stdin!.write('go\n');
       await finished(w);
       await until(() => recs.filter((r) => r.tgid === w.pid).length >= 3, 'the tracked sender\'s datagrams', 10_000);
+      await new Promise((r) => setTimeout(r, 300));
       expect(recs.filter((r) => r.tgid === other.pid)).toHaveLength(0);
-      const mine = recs.filter((r) => r.tgid === w.pid);
+      const mine = recs.filter((r) => r.tgid === w.pid && r.direction === 'egress');
+      // The answers: one record a datagram on the socket it came to, from the sink; none at the syscall level.
+      const answers = recs.filter((r) => r.tgid === w.pid && r.direction === 'ingress');
+      expect(answers.map((r) => [r.connId, r.streamOffset, r.data.length, r.remote, r.udp])).toEqual(mode === 'syscall' ? []
+        : [mine[0]!.connId, mine[0]!.connId, mine.at(-1)!.connId].map((conn, i) => [conn, i === 1 ? 30 : 0, 30, `127.0.0.1:${port}`, true]));
       expect(mine.every((r) => r.udp && r.source === 'socket')).toBe(true);
       // The packet names its destination; the syscall level reads the socket's peer, which an unconnected one lacks.
       expect(mine.filter((r) => r.remote === `127.0.0.1:${port}`)).toHaveLength(mode === 'socket' ? mine.length : 1);

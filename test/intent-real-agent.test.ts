@@ -1,8 +1,8 @@
 // A real agent CLI someone else wrote (Qwen Code, from npm) against a
 // scripted OpenAI-compatible model server on loopback, under `sensor run` +
 // `sensor launch`: what it sends and receives is captured in the kernel
-// (plain socket writes; over TLS, node's own SSL_write/SSL_read through the
-// uprobes), parsed into turns in the sensor, stored under the chain, and its
+// (plain sockets at the socket level, both ways; over TLS, node's own
+// SSL_write/SSL_read through the uprobes), parsed into turns in the sensor, stored under the chain, and its
 // tool call joined to the exec and the key open it caused; `sensor timeline`
 // tells it in one line and `sensor verify` covers the rows; each turn and
 // its actions leave as OpenTelemetry GenAI spans (--otel-endpoint) to a
@@ -28,8 +28,8 @@ import { qwenCodeCli } from './helpers/real-agent.js';
 import { BIN, launchArgs, skipReason, startSensorRun, stopSensorRun, until, type Proc } from './helpers/sensor-cli.js';
 
 // 0.1.4 keeps no tool calls in its session file in -p mode: over TLS the wire alone tells them.
-// 0.15.10 writes them (~/.qwen/projects/<cwd>/chats/*.jsonl): the source over plain HTTP, where the
-// kernel sees only the first 16 KiB of each write the agent sends (its requests are ~50-80 KB) and no answers.
+// 0.15.10 writes them (~/.qwen/projects/<cwd>/chats/*.jsonl): over plain HTTP both sources tell the
+// call (the answer captured at the socket level, cgroup_skb/ingress), the wire first.
 const cliOf = (version: string): { cli: string; skip: string | null } => {
   const got = process.env.AGENT_SENSOR_QWEN_CLI ? { cli: process.env.AGENT_SENSOR_QWEN_CLI } : qwenCodeCli(version);
   const cli = 'cli' in got ? got.cli : '';
@@ -156,6 +156,15 @@ describe.skipIf(skip !== null)('a real agent CLI (Qwen Code) against a scripted 
     }
   }
 
+  const turnSources = (agent: string): string[] => {
+    const d = db();
+    try {
+      return d.prepare('SELECT DISTINCT source FROM model_turns WHERE agent = ?').pluck().all(agent) as string[];
+    } finally {
+      d.close();
+    }
+  };
+
   for (const mode of ['http', 'tls'] as const) {
     it(`over ${mode === 'http' ? 'plain HTTP' : 'TLS (uprobes on node)'}: the tool call is rebuilt, stored and joined to the exec and the open it caused`, async () => {
       const agent = `qwen-${mode}-${process.pid}`;
@@ -167,13 +176,12 @@ describe.skipIf(skip !== null)('a real agent CLI (Qwen Code) against a scripted 
       const { calls, links } = stored(agent);
       const call = calls.find((c) => c.tool_name === 'run_shell_command')!;
       expect(call).toMatchObject({ kind: 'shell', subject: 'cat ~/.ssh/id_rsa', call_id: `call_${mode}_1`, model: 'qwen3-coder-plus' });
-      if (mode === 'tls') {
-        // From the wire: the answer's streamed deltas joined, its tokens; the digest of the arguments exactly as sent.
-        expect(call).toMatchObject({ source: 'http', api: 'openai.chat', args_sha256: ARGS_SHA, output_tokens: 9 });
-      } else {
-        // From the session file (the arguments re-serialised by the agent: another digest).
-        expect(call).toMatchObject({ source: 'qwen-code' });
-        expect(call.args_sha256).toMatch(/^[0-9a-f]{64}$/);
+      // From the wire: the answer's streamed deltas joined, its tokens; the digest of the arguments exactly as sent.
+      expect(call).toMatchObject({ source: 'http', api: 'openai.chat', args_sha256: ARGS_SHA, output_tokens: 9 });
+      if (mode === 'http') {
+        // The session file told the same call too (stored once, under its call id): its turns are there beside the wire's.
+        await until(() => turnSources(agent).includes('qwen-code'), 'the session file\'s turns', 30_000);
+        expect(turnSources(agent)).toContain('http');
       }
       // The wrapper shell Qwen Code runs the command in, cat under it, the key it opened.
       expect(links.find((l) => l.type === 'exec' && l.depth === 0)?.relation).toBe('shell');

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Egress (and TLS ingress) content of agent processes, for DLP in user space.
+/* Content of agent processes, both directions: egress for DLP in user space,
+ * both for the model turns (intent-capture.ts).
  *
  * A separate object from the sensor's (bpf/): loaded by the small
  * native/content/content-ctl program the sensor starts and talks to over
@@ -13,22 +14,23 @@
  * - socket level (the default, below "socket level"): cgroup/connect4|6 and
  *   cgroup/sendmsg4|6 register a tracked process's TCP/UDP sockets by cookie
  *   (content-ctl also registers the ones it holds when tracked), and
- *   cgroup_skb/egress copies the packets of registered sockets only. No
- *   program runs on anybody's read/write/open; an unregistered socket's
- *   packet ends at the cookie lookup.
+ *   cgroup_skb/egress and cgroup_skb/ingress copy the packets of registered
+ *   sockets only, each way. No program runs on anybody's read/write/open;
+ *   an unregistered socket's packet ends at the cookie lookup.
  * - syscall level (the fallback when the cgroup programs cannot load or
  *   attach): sys_enter/exit of write, sendto, writev, sendmsg on inet
  *   sockets, every process, ended at the `tracked` lookup for all but
  *   agents (the fd's file is checked to be an AF_INET/AF_INET6 socket at
  *   enter; the bytes are copied at exit, as many as the call really sent).
+ *   What plain sockets receive is not captured at this level.
  * TLS (both levels): uprobes on SSL_write/SSL_read(_ex), attached by path
  * (libssl, or a binary carrying OpenSSL such as node) by content-ctl; the
- * plaintext is copied at return. A socket stream whose first bytes are a TLS
- * record is left out (its plaintext comes through the uprobes; ciphertext is
- * useless to DLP). The SSL* is bound to its socket (a BIND record with the
- * destination): at the socket level by the packet the SSL_* call itself
- * sends (content_skb_egress), at the syscall level by the thread's first
- * socket write after SSL_write.
+ * plaintext is copied at return. A socket stream (each direction on its own)
+ * whose first bytes are a TLS record is left out (its plaintext comes through
+ * the uprobes; ciphertext is useless to DLP and to the turn parser). The SSL*
+ * is bound to its socket (a BIND record with the destination): at the socket
+ * level by the packet the SSL_* call itself sends (content_skb_egress), at
+ * the syscall level by the thread's first socket write after SSL_write.
  *
  * Bounds: at most `max_write` bytes a record (syscall level: of one call;
  * socket level: a packet in up to SKB_CHUNKS records) and `max_conn_egress`
@@ -223,6 +225,15 @@ int content_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 
 /* --- emitting --- */
 
+/* The first bytes of a TLS record (RFC 8446 5.1): content type 20..23
+ * (change_cipher_spec, alert, handshake, application data), version 3.x. A
+ * stream starting so is TLS: its plaintext comes from the uprobes. Not only
+ * 0x16: a socket first seen mid-stream starts at an application-data record. */
+static __always_inline bool tls_record_head(const __u8 *h)
+{
+	return h[0] >= 0x14 && h[0] <= 0x17 && h[1] == 0x03 && h[2] <= 0x04;
+}
+
 /* Copies up to the bounds of `n` bytes at `ubuf` of a stream into one record. */
 struct emit_req {
 	__u64 conn;
@@ -255,9 +266,8 @@ static __noinline int emit(struct emit_req *q)
 		return 0;
 	__u64 off = cv->seen;
 	if (source == CONTENT_SOURCE_SOCKET && direction == CONTENT_EGRESS && off == 0 && n >= 3) {
-		/* A TLS record (handshake 0x16, version 0x03 0x0X): its plaintext comes from the uprobes. */
 		__u8 head[3] = {};
-		if (bpf_probe_read_user(head, sizeof head, (void *)ubuf) == 0 && head[0] == 0x16 && head[1] == 0x03 && head[2] <= 0x04) {
+		if (bpf_probe_read_user(head, sizeof head, (void *)ubuf) == 0 && tls_record_head(head)) {
 			cv->tls = 1;
 			count(CONTENT_CNT_TLS_SOCKETS, 1);
 			return 0;
@@ -519,27 +529,35 @@ int content_exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
  * cgroup/connect4|6 and cgroup/sendmsg4|6 run in the calling task on connect()
  * and on an unconnected UDP send: a tracked tgid's socket is registered there
  * by its cookie (unique for the kernel's uptime, never reused, so nothing
- * carries over from an older socket). cgroup_skb/egress then runs per packet
- * (not per syscall) of every inet socket, attached at the cgroup v2 root, and
- * ends at the cookie lookup for every socket not registered. Untracked
- * processes pay nothing on read/write/open; their packets pay one cookie
- * lookup each.
+ * carries over from an older socket). cgroup_skb/egress and cgroup_skb/ingress
+ * then run per packet (not per syscall) of every inet socket, attached at the
+ * cgroup v2 root, and end at the cookie lookup for every socket not
+ * registered. Untracked processes pay nothing on read/write/open; their
+ * packets pay one cookie lookup each way.
  *
- * TCP: the payload of each segment leaving, its stream offset taken from the
- * sequence number relative to the ISN (the SYN's sequence, seen at egress
- * since the cookie is registered before the SYN goes out); bytes at offsets
- * already seen are a retransmit and are counted, not captured twice. A
- * segment is the unit the per-write bound applies to (with TSO/GSO one skb
- * can carry up to 64 KiB of several writes; a small write on an idle socket
- * is one segment). Offsets are 32-bit (a stream past 4 GiB wraps: far past
- * any budget). UDP: one chunk per datagram. */
+ * TCP: the payload of each segment, its stream offset taken from the
+ * sequence number relative to that direction's ISN: leaving, our SYN's
+ * sequence (seen at egress since the cookie is registered before the SYN
+ * goes out); arriving, the peer's, from its SYN-ACK. A socket first seen
+ * mid-stream (registered by content-ctl at `track`) counts from its first
+ * segment each way. Bytes at offsets already seen (a retransmit; arriving,
+ * also a duplicate) are counted, not captured twice. Arriving segments are
+ * seen where the stack filters them (sk_filter, before TCP reorders): one
+ * that lands after a later one (loss, reordering) is counted as seen again
+ * and its bytes show to user space as a gap. A segment is the unit the
+ * per-write bound applies to (with TSO/GSO or GRO one skb can carry up to 64
+ * KiB; a small write on an idle socket is one segment). Offsets are 32-bit
+ * (a stream past 4 GiB wraps: far past any budget). UDP: one chunk per
+ * datagram. */
 
 struct sock_owner {
 	__u32 tgid;
 	__u32 isn;       /* TCP: sequence number of our SYN */
 	__u64 ssl;       /* the SSL * this socket carries, once bound */
 	__u8 isn_known;
-	__u8 _pad[7];
+	__u8 peer_isn_known;
+	__u8 _pad[2];
+	__u32 peer_isn;  /* TCP: sequence number of the peer's SYN-ACK */
 };
 
 struct {
@@ -558,13 +576,13 @@ struct skb_req {
 	__u32 data_off; /* where the payload starts in the skb */
 	__u32 n;        /* payload bytes */
 	__u32 tgid;
-	__u32 tid;
+	__u32 tid;      /* egress in the owner's context; 0 otherwise (ingress runs in softirq) */
 	__u8 udp;
-	__u8 _pad;
+	__u8 direction; /* enum content_direction */
 	__u16 family;
-	__u16 dport;
+	__u16 dport;    /* the peer's port (egress: destination, ingress: source) */
 	__u8 _pad2[6];
-	__u8 daddr[16];
+	__u8 daddr[16]; /* the peer's address */
 };
 
 static __always_inline void count_sockets(__u64 n)
@@ -608,7 +626,7 @@ static __noinline int emit_chunk(struct __sk_buff *skb, struct skb_req *q, struc
 	r->h.orig_len = orig_len;
 	r->h.kind = CONTENT_KIND_DATA;
 	r->h.source = CONTENT_SOURCE_SOCKET;
-	r->h.direction = CONTENT_EGRESS;
+	r->h.direction = q->direction;
 	r->h.flags = flags;
 	r->h.family = q->family;
 	r->h.dport = q->dport;
@@ -632,7 +650,7 @@ static __noinline int emit_chunk(struct __sk_buff *skb, struct skb_req *q, struc
 #define SKB_CHUNKS 8
 static __noinline int emit_skb(struct __sk_buff *skb, struct skb_req *q)
 {
-	struct conn_key k = { .conn = q->cookie, .tgid = q->tgid, .direction = CONTENT_EGRESS };
+	struct conn_key k = { .conn = q->cookie, .tgid = q->tgid, .direction = q->direction };
 	struct conn_val *cv = bpf_map_lookup_elem(&conns, &k);
 	if (!cv) {
 		struct conn_val zero = {};
@@ -664,15 +682,14 @@ static __noinline int emit_skb(struct __sk_buff *skb, struct skb_req *q)
 		cv->seen = end;
 	}
 	if (off == 0 && n >= 3) {
-		/* A TLS record (handshake 0x16, version 0x03 0x0X): its plaintext comes from the uprobes. */
 		__u8 head[3] = {};
-		if (bpf_skb_load_bytes(skb, data_off, head, sizeof head) == 0 && head[0] == 0x16 && head[1] == 0x03 && head[2] <= 0x04) {
+		if (bpf_skb_load_bytes(skb, data_off, head, sizeof head) == 0 && tls_record_head(head)) {
 			cv->tls = 1;
 			count(CONTENT_CNT_TLS_SOCKETS, 1);
 			return 0;
 		}
 	}
-	__u64 budget = max_conn_egress;
+	__u64 budget = q->direction == CONTENT_EGRESS ? max_conn_egress : max_conn_ingress;
 	if (off >= budget) {
 		count(CONTENT_CNT_CUT_CONN, n);
 		return 0;
@@ -793,15 +810,16 @@ int content_sendmsg6(struct bpf_sock_addr *ctx)
  * interrupted; if that is another thread of the same agent inside SSL_* on
  * another SSL, the pair is wrong. Each socket and each SSL binds once, which
  * keeps that to a socket whose own SSL never sent in its own context.
+ *
+ * A packet of a registered socket, either way: its payload within the bounds.
  */
-SEC("cgroup_skb/egress")
-int content_skb_egress(struct __sk_buff *skb)
+static __always_inline int skb_packet(struct __sk_buff *skb, bool ingress)
 {
 	__u64 cookie = bpf_get_socket_cookie(skb);
 	struct sock_owner *o = bpf_map_lookup_elem(&agent_socks, &cookie);
 	if (!o)
 		return 1;
-	struct skb_req q = { .cookie = cookie, .tgid = o->tgid };
+	struct skb_req q = { .cookie = cookie, .tgid = o->tgid, .direction = ingress ? CONTENT_INGRESS : CONTENT_EGRESS };
 	__u32 l3, proto;
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
@@ -812,7 +830,7 @@ int content_skb_egress(struct __sk_buff *skb)
 		l3 = ip.ihl * 4;
 		proto = ip.protocol;
 		q.family = AF_INET;
-		__builtin_memcpy(q.daddr, &ip.daddr, 4);
+		__builtin_memcpy(q.daddr, ingress ? &ip.saddr : &ip.daddr, 4);
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr ip6;
 		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof ip6))
@@ -820,7 +838,7 @@ int content_skb_egress(struct __sk_buff *skb)
 		l3 = sizeof ip6;
 		proto = ip6.nexthdr; /* extension headers: not followed (the stack adds none to TCP/UDP by default) */
 		q.family = AF_INET6;
-		__builtin_memcpy(q.daddr, &ip6.daddr, 16);
+		__builtin_memcpy(q.daddr, ingress ? &ip6.saddr : &ip6.daddr, 16);
 	} else {
 		return 1;
 	}
@@ -829,22 +847,24 @@ int content_skb_egress(struct __sk_buff *skb)
 		if (bpf_skb_load_bytes(skb, l3, &th, sizeof th))
 			return 1;
 		__u32 seq = bpf_ntohl(th.seq);
+		__u32 *isn = ingress ? &o->peer_isn : &o->isn;
+		__u8 *isn_known = ingress ? &o->peer_isn_known : &o->isn_known;
 		if (th.syn) {
-			o->isn = seq;
-			o->isn_known = 1;
+			*isn = seq;
+			*isn_known = 1;
 			seq++; /* TCP Fast Open data rides on the SYN at offset 0 */
-		} else if (!o->isn_known) {
-			o->isn = seq - 1; /* not seen from its SYN: offsets from the first segment seen */
-			o->isn_known = 1;
+		} else if (!*isn_known) {
+			*isn = seq - 1; /* not seen from its SYN: offsets from the first segment seen */
+			*isn_known = 1;
 		}
-		q.dport = bpf_ntohs(th.dest);
+		q.dport = bpf_ntohs(ingress ? th.source : th.dest);
 		q.data_off = l3 + th.doff * 4;
-		q.off = (__u32)(seq - o->isn - 1);
+		q.off = (__u32)(seq - *isn - 1);
 	} else if (proto == IPPROTO_UDP) {
 		struct udphdr uh;
 		if (bpf_skb_load_bytes(skb, l3, &uh, sizeof uh))
 			return 1;
-		q.dport = bpf_ntohs(uh.dest);
+		q.dport = bpf_ntohs(ingress ? uh.source : uh.dest);
 		q.data_off = l3 + sizeof uh;
 		q.udp = 1;
 	} else {
@@ -853,8 +873,10 @@ int content_skb_egress(struct __sk_buff *skb)
 	if (skb->len <= q.data_off)
 		return 1;
 	q.n = skb->len - q.data_off;
+	/* Leaving, the packet may be sent in the writer's context (below); arriving,
+	 * it runs in softirq, in whatever task was interrupted: no tid, no binding. */
 	__u64 id = bpf_get_current_pid_tgid();
-	if ((id >> 32) == o->tgid) {
+	if (!ingress && (id >> 32) == o->tgid) {
 		__u32 tid = (__u32)id;
 		q.tid = tid;
 		struct ssl_stash *ss = bpf_map_lookup_elem(&ssl_inflight, &tid);
@@ -865,6 +887,20 @@ int content_skb_egress(struct __sk_buff *skb)
 	}
 	emit_skb(skb, &q);
 	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int content_skb_egress(struct __sk_buff *skb)
+{
+	return skb_packet(skb, false);
+}
+
+/* What an agent socket receives: the model's answers on plain HTTP, for the
+ * turns (user space does not DLP-scan ingress). */
+SEC("cgroup_skb/ingress")
+int content_skb_ingress(struct __sk_buff *skb)
+{
+	return skb_packet(skb, true);
 }
 
 /* --- TLS: OpenSSL's SSL_write / SSL_read (and _ex), attached by content-ctl --- */

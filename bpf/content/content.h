@@ -43,8 +43,8 @@ struct content_hdr {
 	__u8 direction;    /* enum content_direction */
 	__u8 flags;        /* enum content_flags */
 	__u16 family;      /* AF_INET / AF_INET6 of the socket (0: unknown) */
-	__u16 dport;       /* host order */
-	__u8 daddr[16];    /* IPv4 in the first 4 bytes */
+	__u16 dport;       /* the peer's port, host order (ingress packets: their source) */
+	__u8 daddr[16];    /* the peer's address, IPv4 in the first 4 bytes */
 };
 
 struct content_rec {
@@ -61,9 +61,10 @@ enum content_counter {
 	CONTENT_CNT_LOST_RECORDS,   /* ring full */
 	CONTENT_CNT_LOST_BYTES,
 	CONTENT_CNT_READ_FAULTS,    /* bpf_probe_read_user failed */
-	CONTENT_CNT_TLS_SOCKETS,    /* socket streams left out because they carry TLS (seen via SSL_*) */
+	CONTENT_CNT_TLS_SOCKETS,    /* socket streams (each direction) left out because they carry TLS (seen via SSL_*) */
 	CONTENT_CNT_TRACKED_FULL,
-	CONTENT_CNT_RETRANS_BYTES,  /* socket level: TCP bytes sent again (retransmits), not captured twice */
+	CONTENT_CNT_RETRANS_BYTES,  /* socket level: TCP bytes seen again (retransmits; arriving, also duplicates and
+				     * late segments), not captured twice */
 	CONTENT_CNT_SOCKETS,        /* socket level: agent sockets registered at connect/sendmsg */
 	CONTENT_CNT_MAX,
 };

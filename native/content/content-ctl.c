@@ -8,12 +8,13 @@
  *
  * Plain-socket capture, --mode auto (default): at the socket level
  * (cgroup/connect4|6 + cgroup/sendmsg4|6 register agent sockets, cgroup_skb/
- * egress captures their packets; attached with bpf links at the cgroup v2
- * root, beside other programs there), so no program runs on the write and
- * send syscalls of every process. When those programs do not load or attach
- * (no cgroup v2, an older kernel) it falls back to the syscall tracepoints on
- * write/sendto/writev/sendmsg and says why in its ready line ("mode",
- * "fallback"). --mode socket fails instead of falling back; --mode syscall
+ * egress and cgroup_skb/ingress capture their packets both ways; attached
+ * with bpf links at the cgroup v2 root, beside other programs there), so no
+ * program runs on the syscalls of every process. When those programs do not
+ * load or attach (no cgroup v2, an older kernel) it falls back to the
+ * syscall tracepoints on write/sendto/writev/sendmsg and says why in its
+ * ready line ("mode", "fallback"); there, what plain sockets receive is not
+ * captured. --mode socket fails instead of falling back; --mode syscall
  * skips the socket level (benchmarks, tests of the fallback).
  *
  * stdin, one command a line:
@@ -54,7 +55,7 @@ static struct content_bpf *skel;
 /* The plain-socket programs of each mode (content.bpf.c); TLS uprobes and the
  * exec/fork/exit trackers are common to both. */
 static const char *const socket_progs[] = { "content_connect4", "content_connect6", "content_sendmsg4",
-					    "content_sendmsg6", "content_skb_egress" };
+					    "content_sendmsg6", "content_skb_egress", "content_skb_ingress" };
 static const char *const syscall_progs[] = {
 	"content_enter_write", "content_exit_write", "content_enter_sendto", "content_exit_sendto",
 	"content_enter_writev", "content_exit_writev", "content_enter_sendmsg", "content_exit_sendmsg",
@@ -183,7 +184,9 @@ struct sock_owner {
 	__u32 isn;
 	__u64 ssl;
 	__u8 isn_known;
-	__u8 _pad[7];
+	__u8 peer_isn_known;
+	__u8 _pad[2];
+	__u32 peer_isn;
 };
 
 /*

@@ -94,8 +94,8 @@ export class EgressContent {
     const early: ContentRecord[] = [];
     const ctl = await ContentCtl.start({ ...DEFAULT_CONTENT_BOUNDS, ...opts.bounds }, (r) => (holder.self ? holder.self.record(r) : early.push(r)),
       (m) => opts.log(`content-ctl: ${JSON.stringify(m)}`), opts.ctlPath);
-    opts.log(ctl.mode === 'socket' ? 'egress content: plain sockets captured at the socket level (agent sockets only)'
-      : `egress content: plain sockets captured at the syscall tracepoints${ctl.fallback ? ` (socket level unavailable: ${ctl.fallback})` : ''}`);
+    opts.log(ctl.mode === 'socket' ? 'egress content: plain sockets captured at the socket level, both ways (agent sockets only)'
+      : `egress content: plain sockets captured at the syscall tracepoints, what they send only${ctl.fallback ? ` (socket level unavailable: ${ctl.fallback})` : ''}`);
     const self = new EgressContent(ctl, opts, holder);
     for (const r of early) self.record(r);
     for (const path of opts.preattach ?? []) await self.preattach(path);
@@ -142,6 +142,11 @@ export class EgressContent {
   /** Per agent and program: can its TLS content be seen (and where the uprobes are). */
   tlsVisibility(): TlsVisibilityNote[] {
     return [...this.notes.values()];
+  }
+
+  /** What agents receive on plain sockets is captured too (the socket level; not at the syscall fallback). */
+  get plainIngress(): boolean {
+    return this.ctl?.mode === 'socket';
   }
 
   counters(): Promise<ContentCounters | undefined> {
@@ -225,7 +230,7 @@ export class EgressContent {
       }
       return;
     }
-    if (r.direction !== 'egress' && !this.opts.onContent) return; // ingress (TLS answers) is for the intent work, not DLP
+    if (r.direction !== 'egress' && !this.opts.onContent) return; // ingress (answers, TLS or plain) is for the intent work, not DLP
     const info = this.procs.get(r.tgid);
     if (!info) {
       const h = this.held.get(r.tgid) ?? { since: Date.now(), recs: [] };

@@ -7,11 +7,13 @@
 // agents write under their user's home (Claude Code, Codex, Gemini CLI, Qwen
 // Code), read as that user would (owner-checked, no symlinks followed).
 //
-// Plain sockets: the kernel captures what the agent sends, not what it
-// receives, so a request is a turn as soon as it is whole, and the tool
-// calls of the previous answer are those the request repeats before their
-// results (OpenAI Chat); they arrive after the command ran, which the join
-// allows for (a late call claims the exec it already saw).
+// Plain sockets: at the socket level (cgroup_skb programs) both directions
+// are captured and paired like TLS ones: the answer's tool calls come from
+// the answer. At the syscall fallback the kernel captures what the agent
+// sends only (plainIngress false), so a request is a turn as soon as it is
+// whole, and the tool calls of the previous answer are those the request
+// repeats before their results (OpenAI Chat); they arrive after the command
+// ran, which the join allows for (a late call claims the exec it already saw).
 import { lstatSync, readFileSync } from 'node:fs';
 import { ContentStreams, type CapturedTurn } from '../../collector/intent/content-streams.js';
 import { discoverTranscripts, TranscriptPoller } from '../../collector/intent/transcripts/transcript-sources.js';
@@ -69,6 +71,8 @@ export class IntentCapture {
   private readonly homes: UserHomes;
   private readonly timers: NodeJS.Timeout[] = [];
   readonly stats = { turns: 0, calls: 0, transcriptTurns: 0, transcriptErrors: 0 };
+  /** answers on plain sockets are captured (EgressContent.plainIngress): their streams pair requests with answers */
+  plainIngress = false;
 
   constructor(private readonly opts: IntentCaptureOptions) {
     this.homes = new UserHomes(opts.passwdFile);
@@ -112,7 +116,7 @@ export class IntentCapture {
     const turns = this.streams.chunk({
       connKey: `${r.source}:${r.tgid}:${r.connId}`, direction: r.direction, tsMs: Date.now(), pid: r.tgid, agentPid, agent,
       streamOffset: r.streamOffset, data: r.data, missing: r.missing, budgetExhausted: r.budgetExhausted,
-      ...(r.remote ? { remote: r.remote } : {}), requestOnly: r.source === 'socket',
+      ...(r.remote ? { remote: r.remote } : {}), requestOnly: r.source === 'socket' && !this.plainIngress,
     });
     this.emit(turns);
   }

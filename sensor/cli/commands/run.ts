@@ -250,6 +250,7 @@ async function startContent(opts: RunOptions, log: Logger, store: Parameters<typ
       ...(intent ? { onContent: (r, agent, agentPid) => intent.chunk(r, agent, agentPid) } : {}),
     });
     log.info({ maxWrite: opts.contentMaxWrite, maxConnEgress: opts.contentMaxConn }, 'egress content capture on (agent processes only)');
+    if (intent) intent.plainIngress = c.plainIngress;
     return c;
   } catch (err) {
     log.warn({ err: (err as Error).message }, 'egress content capture not available: no secret_egress alerts');
@@ -310,7 +311,7 @@ export function register(program: Command): void {
     .option('--no-content-capture', 'do not capture what agents send (egress content DLP, secret_egress alerts)')
     .option('--no-content-preattach', 'put the TLS uprobes on node only when an agent execs it, not at start (a short-lived agent may send before they are in place)')
     .option('--content-max-write <bytes>', 'bytes of one captured record: of a write/SSL_write, or of a packet (up to 8 records a packet) at the socket level (at most 16384)', positiveInt, 16384)
-    .option('--content-max-conn <bytes>', 'bytes captured per connection and direction (the rest counted as cut)', positiveInt, 256 * 1024)
+    .option('--content-max-conn <bytes>', 'bytes an agent sends captured per connection (the rest counted as cut); of what it receives, 1 MiB', positiveInt, 256 * 1024)
     .option('--stats-every <sec>', 'log counters every N seconds (0: never)', nonNegativeInt, 60);
   addStoreOptions(addDetectFlags(cmd))
     .action((opts: RunOptions & { statsEvery: number }, cmd: Command) =>
