@@ -248,20 +248,27 @@ struct emit_req {
 	__u8 _pad[5];
 };
 
+/* The state of one connection and direction, created empty on first use. */
+static __always_inline struct conn_val *conn_state(struct conn_key *k)
+{
+	struct conn_val *cv = bpf_map_lookup_elem(&conns, k);
+	if (!cv) {
+		struct conn_val zero = {};
+		bpf_map_update_elem(&conns, k, &zero, BPF_NOEXIST);
+		cv = bpf_map_lookup_elem(&conns, k);
+	}
+	return cv;
+}
+
 static __noinline int emit(struct emit_req *q)
 {
 	__u64 conn = q->conn, ubuf = q->ubuf, n = q->n, sk = q->sk;
 	__u32 tgid = q->tgid, tid = q->tid;
 	__u8 source = q->source, direction = q->direction, udp = q->udp;
 	struct conn_key k = { .conn = conn, .tgid = tgid, .direction = direction };
-	struct conn_val *cv = bpf_map_lookup_elem(&conns, &k);
-	if (!cv) {
-		struct conn_val zero = {};
-		bpf_map_update_elem(&conns, &k, &zero, BPF_NOEXIST);
-		cv = bpf_map_lookup_elem(&conns, &k);
-		if (!cv)
-			return 0;
-	}
+	struct conn_val *cv = conn_state(&k);
+	if (!cv)
+		return 0;
 	if (cv->tls)
 		return 0;
 	__u64 off = cv->seen;
@@ -651,14 +658,9 @@ static __noinline int emit_chunk(struct __sk_buff *skb, struct skb_req *q, struc
 static __noinline int emit_skb(struct __sk_buff *skb, struct skb_req *q)
 {
 	struct conn_key k = { .conn = q->cookie, .tgid = q->tgid, .direction = q->direction };
-	struct conn_val *cv = bpf_map_lookup_elem(&conns, &k);
-	if (!cv) {
-		struct conn_val zero = {};
-		bpf_map_update_elem(&conns, &k, &zero, BPF_NOEXIST);
-		cv = bpf_map_lookup_elem(&conns, &k);
-		if (!cv)
-			return 0;
-	}
+	struct conn_val *cv = conn_state(&k);
+	if (!cv)
+		return 0;
 	if (cv->tls)
 		return 0;
 	__u64 n = q->n, data_off = q->data_off, off;
