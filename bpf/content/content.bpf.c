@@ -248,6 +248,24 @@ struct emit_req {
 	__u8 _pad[5];
 };
 
+/*
+ * A record into the ring, waking content-ctl only when the waiting data
+ * crosses a multiple of RB_WAKEUP_BYTES: a wakeup per record is an
+ * interrupt per captured write (a VM exit on a guest), most of a tracked
+ * SSL_write's cost. Records below the mark are found by content-ctl's
+ * short poll timeout.
+ */
+#define RB_WAKEUP_BYTES (64 * 1024)
+static __always_inline long rb_output(void *data, __u64 size)
+{
+	__u64 avail = bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA);
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (avail / RB_WAKEUP_BYTES != (avail + size + 8) / RB_WAKEUP_BYTES)
+		flags = BPF_RB_FORCE_WAKEUP;
+	return bpf_ringbuf_output(&rb, data, size, flags);
+}
+
 /* The state of one connection and direction, created empty on first use. */
 static __always_inline struct conn_val *conn_state(struct conn_key *k)
 {
@@ -341,7 +359,7 @@ static __noinline int emit(struct emit_req *q)
 	__u64 size = sizeof(struct content_hdr) + len;
 	if (size > sizeof(*r))
 		return 0;
-	if (bpf_ringbuf_output(&rb, r, size, 0)) {
+	if (rb_output(r, size)) {
 		count(CONTENT_CNT_LOST_RECORDS, 1);
 		count(CONTENT_CNT_LOST_BYTES, len);
 		return 0;
@@ -430,7 +448,7 @@ static __always_inline void bind_tls(__u32 tgid, __u32 tid, __u64 sk)
 	} else {
 		BPF_CORE_READ_INTO(&r->h.daddr, so, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 	}
-	if (bpf_ringbuf_output(&rb, r, sizeof(struct content_hdr), 0))
+	if (rb_output(r, sizeof(struct content_hdr)))
 		count(CONTENT_CNT_LOST_RECORDS, 1);
 }
 
@@ -638,7 +656,7 @@ static __noinline int emit_chunk(struct __sk_buff *skb, struct skb_req *q, struc
 	r->h.family = q->family;
 	r->h.dport = q->dport;
 	__builtin_memcpy(r->h.daddr, q->daddr, sizeof r->h.daddr);
-	if (bpf_ringbuf_output(&rb, r, sizeof(struct content_hdr) + n_load, 0)) {
+	if (rb_output(r, sizeof(struct content_hdr) + n_load)) {
 		count(CONTENT_CNT_LOST_RECORDS, 1);
 		count(CONTENT_CNT_LOST_BYTES, n_load);
 		return 0;
@@ -757,7 +775,7 @@ static __noinline void emit_bind(__u64 ssl, struct skb_req *q)
 	r->h.family = q->family;
 	r->h.dport = q->dport;
 	__builtin_memcpy(r->h.daddr, q->daddr, sizeof r->h.daddr);
-	if (bpf_ringbuf_output(&rb, r, sizeof(struct content_hdr), 0))
+	if (rb_output(r, sizeof(struct content_hdr)))
 		count(CONTENT_CNT_LOST_RECORDS, 1);
 }
 

@@ -506,7 +506,7 @@ int main(int argc, char **argv)
 	size_t have = 0;
 	struct pollfd fds[2] = { { .fd = 0, .events = POLLIN }, { .fd = ring_buffer__epoll_fd(rb), .events = POLLIN } };
 	for (;;) {
-		int n = poll(fds, 2, 200);
+		int n = poll(fds, 2, 50); /* records below the kernel's wakeup mark wait at most this long */
 		if (n < 0 && errno != EINTR)
 			break;
 		if (fds[1].revents & POLLIN || n == 0) {

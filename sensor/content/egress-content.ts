@@ -52,6 +52,12 @@ const HOLD_MAX_RECORDS = 256;
  */
 const SETTLE_MS = 200;
 const MAX_WAIT_MS = 3000;
+/**
+ * An agent process is forgotten this long after its exit event: content-ctl
+ * wakes only past a fill mark and otherwise polls every 50 ms, so the last
+ * records of a short-lived process may come after the exit.
+ */
+const EXIT_GRACE_MS = 300;
 
 interface ProcInfo {
   agent: string;
@@ -67,6 +73,8 @@ export interface TlsVisibilityNote {
 
 export class EgressContent {
   private readonly procs = new Map<number, ProcInfo>();
+  /** exited processes still waiting for their last records (EXIT_GRACE_MS) */
+  private readonly exiting = new Map<number, NodeJS.Timeout>();
   private readonly held = new Map<number, { since: number; recs: ContentRecord[] }>();
   private readonly tlsRemote = new Map<string, string>();
   private readonly attached = new Map<string, Promise<boolean>>();
@@ -112,11 +120,12 @@ export class EgressContent {
         continue;
       }
       if (ev.type === 'exit') {
-        if (this.procs.delete(ev.pid)) this.ctl?.untrack(ev.pid);
-        this.finish(this.scanner.closeWhere((k) => k.startsWith(`tls:${ev.pid}:`) || k.startsWith(`socket:${ev.pid}:`)), undefined);
+        const pid = ev.pid;
+        if (!this.exiting.has(pid)) this.exiting.set(pid, setTimeout(() => this.forget(pid), EXIT_GRACE_MS));
         continue;
       }
       if (!ev.agent || !ev.agentPid) continue;
+      if ((ev.type === 'exec' || ev.type === 'fork') && this.exiting.has(ev.pid)) this.forget(ev.pid); // the pid reused
       if (ev.type !== 'exec' && ev.type !== 'fork' && this.procs.has(ev.pid)) continue;
       const known = this.procs.has(ev.pid);
       this.procs.set(ev.pid, { agent: ev.agent, agentPid: ev.agentPid });
@@ -156,7 +165,16 @@ export class EgressContent {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.ctl?.stop();
+    for (const pid of [...this.exiting.keys()]) this.forget(pid);
     this.tick(true);
+  }
+
+  /** An exited process: no longer captured, its streams closed. */
+  private forget(pid: number): void {
+    clearTimeout(this.exiting.get(pid));
+    this.exiting.delete(pid);
+    if (this.procs.delete(pid)) this.ctl?.untrack(pid);
+    this.finish(this.scanner.closeWhere((k) => k.startsWith(`tls:${pid}:`) || k.startsWith(`socket:${pid}:`)), undefined);
   }
 
   private async attachTls(pid: number, agent: string, exe: string): Promise<void> {
