@@ -69,15 +69,13 @@ static __always_inline __u32 put_dir_of(struct scratch *s, __u32 off, int dirfd,
 }
 
 /*
- * A path argument of a file syscall: the user string read at exit (the
- * kernel has faulted its page in by then), and when it is relative, the
- * absolute directory it was resolved against. Returns bytes put; sets
- * *path_len and *dir_len.
+ * After a path of n bytes put at off (n < 0: none): the directory of dirfd
+ * behind it when the path is relative. Sets *path_len and *dir_len; returns
+ * the bytes put.
  */
-static __always_inline __u32 put_path_arg(struct scratch *s, __u32 off, const char *upath, int dirfd,
-					  __u16 *path_len, __u16 *dir_len, bool *trunc)
+static __always_inline __u32 put_dir_if_relative(struct scratch *s, __u32 off, long n, int dirfd, __u16 *path_len,
+						 __u16 *dir_len, bool *trunc)
 {
-	long n = put_user_str(s, off, upath, trunc);
 	__u32 d = 0;
 
 	if (n < 0)
@@ -87,6 +85,20 @@ static __always_inline __u32 put_path_arg(struct scratch *s, __u32 off, const ch
 		d = put_dir_of(s, off + n, dirfd, trunc);
 	*dir_len = d;
 	return n + d;
+}
+
+/*
+ * A path argument of a file syscall: the user string read at exit (the
+ * kernel has faulted its page in by then), and when it is relative, the
+ * absolute directory it was resolved against. Returns bytes put; sets
+ * *path_len and *dir_len.
+ */
+static __always_inline __u32 put_path_arg(struct scratch *s, __u32 off, const char *upath, int dirfd,
+					  __u16 *path_len, __u16 *dir_len, bool *trunc)
+{
+	long n = put_user_str(s, off, upath, trunc);
+
+	return put_dir_if_relative(s, off, n, dirfd, path_len, dir_len, trunc);
 }
 
 /*
@@ -224,15 +236,8 @@ static __always_inline __u32 put_path_arg_at_entry(struct scratch *s, __u32 off,
 						   __u16 *hflags, bool *trunc)
 {
 	long n = put_caller_path(s, off, upath, a, aflags, hflags, trunc);
-	__u32 d = 0;
 
-	if (n < 0)
-		n = 0;
-	*path_len = n;
-	if (n > 0 && byte_at(s, off) != '/')
-		d = put_dir_of(s, off + n, dirfd, trunc);
-	*dir_len = d;
-	return n + d;
+	return put_dir_if_relative(s, off, n, dirfd, path_len, dir_len, trunc);
 }
 
 #endif /* AGENT_SENSOR_PATH_BPF_H */
