@@ -24,7 +24,7 @@
 // Usage: node bench/agents.js [--pairs N] [--agents qwen-code,codex] [--cold] [--json]
 //   (env BENCH_PAIRS, BENCH_AGENTS; BENCH_QUICK=1: 2 pairs)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, openSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,7 +32,9 @@ import { buildSync } from 'esbuild';
 
 const ROOT = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const BIN = join(ROOT, 'bin/sensor.js');
-const { values: flags } = parseArgs({ options: { pairs: { type: 'string' }, agents: { type: 'string' }, json: { type: 'boolean' }, cold: { type: 'boolean' } } });
+const { values: flags } = parseArgs({ options: { pairs: { type: 'string' }, agents: { type: 'string' }, json: { type: 'boolean' }, cold: { type: 'boolean' }, warm: { type: 'string' } } });
+// Sessions a `with` sensor watches before the measured one (a service's JIT has long been warm); --cold: none.
+const WARM_SESSIONS = flags.cold ? 0 : Math.max(0, Number(flags.warm ?? process.env.BENCH_WARM ?? 3));
 const PAIRS = Math.max(1, Number(flags.pairs ?? process.env.BENCH_PAIRS ?? (process.env.BENCH_QUICK === '1' ? 2 : 5)));
 const AGENTS = (flags.agents ?? process.env.BENCH_AGENTS ?? 'qwen-code,codex').split(',').filter(Boolean);
 const SESSION_TIMEOUT_MS = 120_000;
@@ -165,7 +167,8 @@ async function startSensor(stateDir) {
   // BENCH_SENSOR_ARGS: more `sensor run` flags, to see what costs what (e.g. --no-content-capture, --no-detect)
   const extra = (process.env.BENCH_SENSOR_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, BIN, 'run', '--state-dir', stateDir, '--listen', `unix://${socket}`, '--stats-every', '0', ...extra],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
+    { stdio: ['ignore', process.env.BENCH_SENSOR_STDOUT ? openSync(process.env.BENCH_SENSOR_STDOUT, 'a') : 'ignore', 'pipe'] });
+  if (process.env.BENCH_SENSOR_STDERR) child.stderr.on('data', (d) => appendFileSync(process.env.BENCH_SENSOR_STDERR, d));
   let err = '';
   child.stderr.on('data', (d) => (err += d));
   const deadline = Date.now() + 120_000;
@@ -188,7 +191,7 @@ function startPerf(pid, pair) {
   const dir = process.env.BENCH_SENSOR_PERF;
   if (!dir) return undefined;
   mkdirSync(dir, { recursive: true });
-  const child = spawn('perf', ['record', '-q', '-F', '499', '-g', '-p', String(pid), '-o', join(dir, `sensor-pair${pair + 1}.perf.data`)], { stdio: 'ignore' });
+  const child = spawn('perf', ['record', '-q', '-F', process.env.BENCH_PERF_HZ ?? '499', '-g', '-p', String(pid), '-o', join(dir, `sensor-pair${pair + 1}.perf.data`)], { stdio: 'ignore' });
   child.on('error', (err) => console.error(`perf: ${err.message}`));
   return child;
 }
@@ -253,7 +256,10 @@ function argvOf(agent, bin, server) {
 
 async function session(agent, agentBin, helpers, server, n) {
   const dir = join(WORK, `${agent}-${n}`);
-  const home = join(dir, 'home');
+  // One home per agent for the whole bench, as a user has: a session is the agent's usual
+  // work in a new project, not its first run on the machine (which unpacks its own files:
+  // Codex writes ~80 files, 1.7 MB, into a new CODEX_HOME). BENCH_FRESH_HOME=1: a new home per session.
+  const home = process.env.BENCH_FRESH_HOME === '1' ? join(dir, 'home') : join(WORK, `${agent}-home`);
   const proj = project(join(dir, 'project'), helpers);
   mkdirSync(join(home, '.codex'), { recursive: true });
   const marker = `m${n}-${Math.random().toString(36).slice(2, 10)}`;
@@ -322,14 +328,19 @@ async function benchAgent(agent, helpers, server) {
     const withSensor = async () => {
       const s = await startSensor(stateDir);
       try {
-        if (!flags.cold) {
+        for (let k = 0; k < WARM_SESSIONS; k++) {
           await session(agent, agentBin, helpers, server, n++);
           await untilIdle(s);
         }
         const st0 = status(s.socket);
         const perf = startPerf(s.child.pid, i);
         const c0 = sensorCpu(s.child.pid);
+        // BENCH_SENSOR_FREEZE=1: the sensor's user space (and content-ctl) is stopped during the
+        // measured session, so the session pays only the kernel's share; what waits is done after.
+        const frozen = process.env.BENCH_SENSOR_FREEZE === '1' ? [s.child.pid, ...childrenOf(s.child.pid)] : [];
+        for (const pid of frozen) process.kill(pid, 'SIGSTOP');
         const r = await session(agent, agentBin, helpers, server, n++);
+        for (const pid of frozen) process.kill(pid, 'SIGCONT');
         const c1 = sensorCpu(s.child.pid);
         const idle = await untilIdle(s);
         const c2 = sensorCpu(s.child.pid);
@@ -384,7 +395,7 @@ const server = await helpers.startScriptedModelServer([]);
 const results = [];
 try {
   console.log(`agents bench: ${PAIRS} interleaved pairs per agent, sessions CPU-bound (the model answers at once), ` +
-    `sensor ${flags.cold ? 'cold (its first session)' : 'warm (one session watched before)'}, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+    `sensor ${WARM_SESSIONS === 0 ? 'cold (its first session)' : `warm (${WARM_SESSIONS} session${WARM_SESSIONS > 1 ? 's' : ''} watched before)`}, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   for (const agent of AGENTS) {
     if (overDeadline()) break;
     const r = await benchAgent(agent, helpers, server);

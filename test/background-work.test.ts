@@ -1,11 +1,12 @@
 // The store's background work (issue 17): hash results written in groups,
 // every event still linked to its file; the store worker's thread below the
-// agents' priority while the rest of the process keeps its own; and the
-// sensor's threads lowered but for the ring reader and the main thread, with
-// nothing lost.
-import { execFileSync } from 'node:child_process';
+// agents' priority while the rest of the process keeps its own; the sensor's
+// threads lowered but for the ring reader and the main thread (nice, the
+// fallback), or all but the ring reader at SCHED_IDLE, raised by the reader
+// while a batch waits for JS; with nothing lost.
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventStore } from '../collector/store/event-store.js';
@@ -140,4 +141,70 @@ describe.skipIf(kernelSkip !== null)('the sensor\'s threads below the agents, bu
       await rec.stop();
     }
   });
+});
+
+const policy = (tid: number): number | null => {
+  try {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+  } catch {
+    return null; // exited
+  }
+};
+const SCHED_OTHER = 0;
+const SCHED_IDLE = 5;
+
+describe.skipIf(kernelSkip !== null)('the sensor\'s threads at idle priority, raised by the ring reader while events wait', () => {
+  it('runs them at SCHED_IDLE, raises them when CPU hogs starve them, delivers everything, and lowers them again', async () => {
+    const d = tempDir();
+    const sh = join(d, 'idleprio-agent');
+    copyFileSync('/bin/sh', sh);
+    chmodSync(sh, 0o755);
+    const rec = await startSensor([agent('idleprio', { comm: ['idleprio-agent'] })]);
+    const hogs: ReturnType<typeof spawn>[] = [];
+    try {
+      const r = lowerBackgroundThreads((tids) => rec.backend.idleThreads(tids));
+      expect(r).toMatchObject({ mode: 'idle', kept: 1 });
+      const tids = readdirSync('/proc/self/task').map(Number);
+      const reader = tids.find((t) => readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'ring-reader')!;
+      expect(policy(reader)).toBe(SCHED_OTHER);
+      expect(policy(process.pid)).toBe(SCHED_IDLE);
+      expect(rec.backend.priority()).toMatchObject({ enabled: true, boosted: false, boosts: 0, lastError: 0 });
+
+      // One nice-0 spinner per CPU, bounded in time: the idle threads get only
+      // what the spinners leave; the agent's events still all arrive.
+      for (let i = 0; i < availableParallelism(); i++) hogs.push(spawn('timeout', ['4', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' }));
+      const target = join(d, 'data.txt');
+      writeFileSync(target, 'x\n');
+      const reads = (n: number) => execFileSync(sh, ['-c', `i=0; while [ $i -lt ${n} ]; do read x < ${target}; i=$((i+1)); done`]);
+      const opens = () => rec.events.filter((e) => e.type === 'open' && e.path === target).length;
+      reads(300);
+      await waitForEvents(rec.events, () => opens() >= 300, 30_000, '300 opens under CPU hogs');
+      expect(rec.sensor.counters().lost).toBe(0);
+
+      // JS behind: the main thread busy while a batch waits. The reader raises
+      // the threads past the bound (the main thread's policy changes under it).
+      const boosts = rec.backend.priority()!.boosts;
+      reads(100);
+      const busyUntil = Date.now() + 3000;
+      let raised = false;
+      while (!raised && Date.now() < busyUntil) raised = policy(process.pid) === SCHED_OTHER;
+      expect(raised).toBe(true);
+      expect(rec.backend.priority()).toMatchObject({ boosted: true, boosts: boosts + 1 });
+      await waitForEvents(rec.events, () => opens() >= 400, 30_000, '100 more opens');
+      expect(rec.sensor.counters().lost).toBe(0);
+
+      // Nothing waits any more: lowered again within a poll round or two.
+      const deadline = Date.now() + 5000;
+      while (rec.backend.priority()!.boosted && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+      expect(rec.backend.priority()).toMatchObject({ boosted: false, lastError: 0 });
+      expect(rec.backend.priority()!.boostedMs).toBeGreaterThan(0);
+      expect(policy(process.pid)).toBe(SCHED_IDLE);
+    } finally {
+      for (const h of hogs) h.kill('SIGKILL');
+      await rec.stop();
+    }
+    // Stopped: back to normal priority for good.
+    expect(policy(process.pid)).toBe(SCHED_OTHER);
+  }, 60_000);
 });

@@ -160,3 +160,35 @@ describe('file hashing', () => {
     expect(isSkippedPath(Buffer.from('/home/proc'))).toBe(false);
   });
 });
+
+describe('stats shared between hash jobs (stat-memo.ts)', () => {
+  it('shares a stat only with jobs queued before it was taken: a later job looks again', async () => {
+    const { StatMemo } = await import('../collector/hashing/stat-memo.js');
+    const d = tempDir();
+    const f = join(d, 'grows.txt');
+    writeFileSync(f, 'a');
+    const memo = new StatMemo();
+    const queued = performance.now();
+    const [a, b] = await Promise.all([memo.lstatExact(f, queued), memo.lstatExact(f, queued)]);
+    expect(a).toBe(b); // one stat for both: taken after both were queued
+    expect(memo.counters).toEqual({ issued: 1, shared: 1 });
+    expect((await memo.lstatExact(f, queued)).size).toBe(1n); // still after that job's open
+    expect(memo.counters.shared).toBe(2);
+
+    writeFileSync(f, 'abc'); // the file changes, then a job is queued for a new open
+    const later = performance.now();
+    expect((await memo.lstatExact(f, later)).size).toBe(3n); // not the older stat
+    expect(memo.counters.issued).toBe(2);
+
+    // No `since`: the caller's own stat, never shared.
+    await memo.lstat(d, undefined);
+    await memo.lstat(d, undefined);
+    expect(memo.counters.issued).toBe(2);
+    // A failure is shared like a result (it too was seen after the open).
+    const gone = join(d, 'gone');
+    const since = performance.now();
+    await expect(memo.lstat(gone, since)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(memo.lstat(gone, since)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(memo.counters).toEqual({ issued: 3, shared: 3 });
+  });
+});

@@ -32,8 +32,9 @@
 // plus the hash of that prefix, state 'partial'.
 import { constants as C } from 'node:fs';
 import { lstat, open, readlink, stat, type FileHandle } from 'node:fs/promises';
-import type { BigIntStats } from 'node:fs';
+import type { BigIntStats, Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { StatMemo } from './stat-memo.js';
 
 export type FileState =
   | 'hashed' | 'partial' | 'vanished' | 'replaced' | 'not_regular' | 'error' | 'skipped'
@@ -58,6 +59,12 @@ export interface HashTarget {
    * "other" bits count only where its group bits agree.
    */
   creds: { uid: number; gid: number; groups?: number[] } | null;
+  /**
+   * performance.now() when the job was queued (after the open it names):
+   * stats of the walk taken since then by other jobs are shared (stat-memo.ts).
+   * Absent: every stat is this walk's own.
+   */
+  since?: number;
 }
 
 export interface FileIdentity {
@@ -110,8 +117,13 @@ const MAX_SYMLINKS = 40;
 const SEARCH = 1;
 const READ = 4;
 
+/** The walk's stats, shared between jobs of this thread queued before them. */
+export const walkStats = new StatMemo();
+
+type Owned = Pick<Stats, 'mode' | 'uid' | 'gid'> | Pick<BigIntStats, 'mode' | 'uid' | 'gid'>;
+
 /** Whether uid/gid may search (1) or read (4) by the mode bits; root may. */
-export function modeAllows(st: BigIntStats, creds: HashTarget['creds'], want: number): boolean {
+export function modeAllows(st: Owned, creds: HashTarget['creds'], want: number): boolean {
   if (!creds || creds.uid === 0) return true;
   const mode = Number(st.mode);
   if (Number(st.uid) === creds.uid) return ((mode >> 6) & want) === want;
@@ -161,20 +173,23 @@ async function resolvePlain(t: HashTarget): Promise<{ full: Buffer; st: BigIntSt
   const parts = components(t.path);
   if (parts.length === 0 || parts.some((c) => isDot(c) || isDotDot(c))) return null;
   const prefixes = parts.map((_, i) => joinUnder(t.root, parts.slice(0, i + 1)));
-  let stats: BigIntStats[];
+  const file = prefixes.pop()!;
+  let dirs: Stats[];
+  let last: BigIntStats;
   try {
-    stats = await Promise.all([stat(t.root || '/', { bigint: true }), ...prefixes.map((p) => lstat(p, { bigint: true }))]);
+    // Directories need only type, mode and owner (numbers); the file's stat names its version (exact).
+    [last, ...dirs] = await Promise.all([
+      walkStats.lstatExact(file, t.since), walkStats.stat(t.root || '/', t.since), ...prefixes.map((p) => walkStats.lstat(p, t.since)),
+    ]);
   } catch {
     return null;
   }
-  for (let i = 0; i < stats.length - 1; i++) {
-    const st = stats[i]!;
+  for (const st of dirs) {
     if (st.isSymbolicLink() || !st.isDirectory()) return null;
     if (!modeAllows(st, t.creds, SEARCH)) return { state: 'denied' };
   }
-  const last = stats[stats.length - 1]!;
   if (last.isSymbolicLink()) return null;
-  return { full: prefixes[prefixes.length - 1]!, st: last };
+  return { full: file, st: last };
 }
 
 async function resolveStepByStep(t: HashTarget): Promise<{ full: Buffer; st: BigIntStats } | FileHashResult> {

@@ -16,6 +16,8 @@ import { locate, type JobOrigin } from './hash-location.js';
 export interface HashJob extends JobOrigin {
   eventId: bigint;
   path: Buffer;
+  /** performance.now() when queued (set by enqueue): the walk may share stats taken since */
+  queuedAt?: number;
 }
 
 export interface HashingOptions {
@@ -94,6 +96,7 @@ export class HashQueue {
       this.counters.dropped++;
       return false;
     }
+    job.queuedAt = performance.now();
     this.jobs.push(job);
     this.counters.queued++;
     // Start on a later turn: the caller (a commit) never waits on a file system call.
@@ -183,7 +186,7 @@ export class HashQueue {
       // A version hashed before is found from the walk's lstat (the rights are
       // checked there): linked without opening the file again (issue 17: a
       // native agent reads ~1,400 CA certificates every session).
-      const found = await findReadableFile(where.target);
+      const found = await findReadableFile({ ...where.target, since: job.queuedAt });
       if (!isReadable(found)) {
         this.counters.unhashable++;
         this.write({ job, result: { ...found, source: where.source, hashedAt: Date.now() } });

@@ -5,6 +5,7 @@
 // carries batches to JS. See native/README.md for the thread model.
 #include <napi.h>
 
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,6 +17,7 @@
 #include "events.h"
 #include "loader.h"
 #include "ring_reader.h"
+#include "thread_policy.h"
 
 namespace {
 
@@ -23,6 +25,11 @@ constexpr uint32_t DEFAULT_POLL_MS = 20;
 constexpr uint32_t DEFAULT_BATCH_BYTES = 256 * 1024;
 constexpr size_t MIN_BATCH_BYTES = 4096;
 constexpr size_t QUEUE_BATCHES = 64;
+// Batches handed to JS whose hand-over time is remembered: more than can wait.
+constexpr size_t HANDED_SLOTS = 128;
+static_assert(HANDED_SLOTS > QUEUE_BATCHES + 1, "every waiting batch needs its slot");
+// How long a batch may wait for JS before the sensor's idle threads are raised.
+constexpr uint64_t BOOST_AFTER_NS = 200ull * 1000 * 1000;
 
 class KernelSensor;
 void CallJs(Napi::Env env, Napi::Function onBatch, KernelSensor *self, Batch *batch);
@@ -142,6 +149,8 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
                            InstanceMethod<&KernelSensor::Decide>("decide"),
                            InstanceMethod<&KernelSensor::Counters>("counters"),
                            InstanceMethod<&KernelSensor::Unavailable>("unavailable"),
+                           InstanceMethod<&KernelSensor::IdleThreads>("idleThreads"),
+                           InstanceMethod<&KernelSensor::Priority>("priority"),
                        });
   }
 
@@ -170,6 +179,7 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
     // next one, where adopted memory waits for a GC and every new batch
     // starts on fresh, faulting pages.
     Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::Copy(env, batch->data, batch->len);
+    consumed_.fetch_add(1, std::memory_order_release);
     delivered_ += batch->records;
     owned.reset();
     batches_++;
@@ -194,8 +204,8 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
                            [](Napi::Env, void *, KernelSensor *self) { self->Unref(); });
     Ref();  // the thread-safe function's finalizer drops this
     reader_ = std::make_unique<RingReader>(
-        loader_, [this](Batch *b) { return tsfn_.NonBlockingCall(b) == napi_ok; }, &stats_, opt_.pollMs,
-        opt_.batchBytes);
+        loader_, [this](Batch *b) { return HandOver(b); }, &stats_, opt_.pollMs, opt_.batchBytes,
+        [this]() { policy_.Tick(OldestWaitingNs(), MonotonicNs()); });
     int err = loader_start(loader_, &opt_.cfg, RingReaderOnRecord, reader_.get());
     RememberUnavailable();
     if (err) {
@@ -225,6 +235,7 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
   void Shutdown() {
     if (!running_) return;
     running_ = false;
+    policy_.Release();
     loader_detach(loader_);
     reader_->Stop();
     ReadKernelCounters();
@@ -232,6 +243,52 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
     tsfn_.Release();
     loader_destroy(loader_);
     loader_ = nullptr;
+  }
+
+  // Reader thread. The hand-over time is written before the batch is
+  // queued, so JS can never have taken more batches than were handed over.
+  bool HandOver(Batch *b) {
+    handedAt_[handed_ % HANDED_SLOTS] = MonotonicNs();
+    handed_.fetch_add(1, std::memory_order_release);
+    if (tsfn_.NonBlockingCall(b) == napi_ok) return true;
+    handed_.fetch_sub(1, std::memory_order_release);
+    return false;
+  }
+
+  // Reader thread: when the oldest batch JS has not taken yet was handed over; 0 if none waits.
+  uint64_t OldestWaitingNs() {
+    uint64_t taken = consumed_.load(std::memory_order_acquire);
+    uint64_t handed = handed_.load(std::memory_order_relaxed);
+    return taken >= handed ? 0 : handedAt_[taken % HANDED_SLOTS];
+  }
+
+  // idleThreads(tids): these threads at SCHED_IDLE, raised while JS is behind (thread_policy.h).
+  void IdleThreads(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsArray()) throw Napi::TypeError::New(env, "idleThreads(tids): tids must be an array");
+    RequireRunning(env);
+    Napi::Array a = info[0].As<Napi::Array>();
+    std::vector<pid_t> tids;
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value v = a.Get(i);
+      if (!v.IsNumber()) throw Napi::TypeError::New(env, "idleThreads(tids): every tid must be a number");
+      tids.push_back(static_cast<pid_t>(v.As<Napi::Number>().Int32Value()));
+    }
+    policy_.SetThreads(tids);
+  }
+
+  Napi::Value Priority(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    ThreadPolicy::Counters c = policy_.Read();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("enabled", c.enabled);
+    o.Set("boosted", c.boosted);
+    o.Set("threads", static_cast<double>(c.threads));
+    o.Set("boosts", static_cast<double>(c.boosts));
+    o.Set("boostedMs", static_cast<double>(c.boostedNs) / 1e6);
+    o.Set("lastError", c.lastError);
+    o.Set("boostAfterMs", static_cast<double>(BOOST_AFTER_NS) / 1e6);
+    return o;
   }
 
   void RequireRunning(Napi::Env env) {
@@ -392,6 +449,10 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
   sensor_loader *loader_ = nullptr;
   std::unique_ptr<RingReader> reader_;
   ReaderStats stats_;
+  ThreadPolicy policy_{BOOST_AFTER_NS};
+  std::atomic<uint64_t> handed_{0};    // batches queued for JS (reader thread writes)
+  std::atomic<uint64_t> consumed_{0};  // batches JS took (main thread writes)
+  uint64_t handedAt_[HANDED_SLOTS] = {};
   uint64_t kernel_[COUNTER_MAX] = {};
   std::vector<uint64_t> untracked_ = std::vector<uint64_t>(AGENT_SLOTS);
   uint64_t delivered_ = 0;  // main thread only

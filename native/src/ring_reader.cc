@@ -6,9 +6,10 @@
 #include <cerrno>
 
 RingReader::RingReader(sensor_loader *loader, Deliver deliver, ReaderStats *stats, int pollMs,
-                       size_t batchBytes)
+                       size_t batchBytes, OnRound onRound)
     : loader_(loader),
       deliver_(std::move(deliver)),
+      onRound_(std::move(onRound)),
       stats_(stats),
       pollMs_(pollMs),
       batchBytes_(batchBytes) {}
@@ -42,6 +43,7 @@ void RingReader::Run() {
     // Hand over what this round found: a quiet sensor still delivers
     // within one poll interval.
     Flush(false);
+    if (onRound_) onRound_();
   }
   loader_consume(loader_);
   Flush(true);

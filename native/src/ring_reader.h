@@ -40,8 +40,11 @@ class RingReader {
   // full, or shutting down) the reader still owns it.
   using Deliver = std::function<bool(Batch *)>;
 
+  // Called on the reader thread after every poll round (at least every pollMs).
+  using OnRound = std::function<void()>;
+
   RingReader(sensor_loader *loader, Deliver deliver, ReaderStats *stats, int pollMs,
-             size_t batchBytes);
+             size_t batchBytes, OnRound onRound = nullptr);
   ~RingReader();
 
   void Start();
@@ -58,6 +61,7 @@ class RingReader {
 
   sensor_loader *loader_;
   Deliver deliver_;
+  OnRound onRound_;
   ReaderStats *stats_;
   int pollMs_;
   size_t batchBytes_;

@@ -4,6 +4,9 @@
 // on the same rules and yield the same events; the Sensor (../sensor.ts) owns
 // everything above that: agent names, argv decisions, /proc enrichment.
 import type { SensorEvent } from '../../proto/events/types.js';
+import type { ThreadPriority } from '../kernel/addon.js';
+
+export type { ThreadPriority };
 
 export type BackendName = 'libbpf' | 'bpftrace';
 
@@ -92,5 +95,13 @@ export interface Backend {
   counters(): BackendCounters;
   /** kernel hooks this host lacks and that were left out */
   unavailable(): string[];
+  /**
+   * Only where a thread of the backend stays at normal priority to watch the
+   * others (libbpf's ring reader): puts these threads at idle priority,
+   * raised while events wait for them (sensor/background-threads.ts).
+   */
+  idleThreads?(tids: number[]): void;
+  /** the state of idleThreads, when the backend has it */
+  priority?(): ThreadPriority | undefined;
   stop(): Promise<void>;
 }

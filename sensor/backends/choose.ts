@@ -4,7 +4,7 @@
 // stderr (through `log`) so an operator knows which one is running.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Backend, BackendCounters, BackendName, BackendOptions, DecideResult, KernelEvent, KernelRule } from './backend.js';
+import type { Backend, BackendCounters, BackendName, BackendOptions, DecideResult, KernelEvent, KernelRule, ThreadPriority } from './backend.js';
 import { LibbpfBackend } from './libbpf.js';
 import { addonPath, packageRoot } from '../kernel/addon.js';
 
@@ -90,6 +90,11 @@ class ChosenBackend implements Backend {
     return this.inner?.counters() ?? { delivered: 0, lost: 0, lostByType: {}, truncated: 0, other: {} };
   }
   unavailable(): string[] { return this.inner?.unavailable() ?? []; }
+  get idleThreads(): ((tids: number[]) => void) | undefined {
+    const inner = this.inner;
+    return inner?.idleThreads ? (tids) => inner.idleThreads!(tids) : undefined;
+  }
+  priority(): ThreadPriority | undefined { return this.inner?.priority?.(); }
   async stop(): Promise<void> { await this.inner?.stop(); }
 
   /** the backend actually running (tests reach the libbpf one's extras through this) */

@@ -2,7 +2,7 @@
 // buffer on its own thread and hands batches of raw records to JS, which the
 // decoder (../kernel/decode.ts) turns into events.
 import type { SensorEvent } from '../../proto/events/types.js';
-import { loadAddon, type KernelSensorHandle, type TrackedEntry } from '../kernel/addon.js';
+import { loadAddon, type KernelSensorHandle, type ThreadPriority, type TrackedEntry } from '../kernel/addon.js';
 import { measureBootClock } from '../kernel/clock.js';
 import { KernelDecoder, type DnsParser } from '../kernel/decode.js';
 import { parseDnsPayload } from '../kernel/dns-parser.js';
@@ -124,6 +124,14 @@ export class LibbpfBackend implements Backend {
 
   unavailable(): string[] {
     return this.handle?.unavailable() ?? [];
+  }
+
+  idleThreads(tids: number[]): void {
+    this.running().idleThreads(tids);
+  }
+
+  priority(): ThreadPriority | undefined {
+    return this.handle?.priority();
   }
 
   async stop(): Promise<void> {

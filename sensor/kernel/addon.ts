@@ -54,6 +54,23 @@ export interface KernelSensorHandle {
   trackedEntry(tgid: number): TrackedEntry | null;
   counters(): AddonCounters;
   unavailable(): string[];
+  /** these threads at SCHED_IDLE, raised by the ring reader while a batch waits for JS (native/src/thread_policy.h) */
+  idleThreads(tids: number[]): void;
+  priority(): ThreadPriority;
+}
+
+export interface ThreadPriority {
+  /** threads were handed over */
+  enabled: boolean;
+  /** raised to normal priority now */
+  boosted: boolean;
+  threads: number;
+  boosts: number;
+  boostedMs: number;
+  /** -errno of the last change refused, 0 if none */
+  lastError: number;
+  /** how long a batch may wait for JS before the threads are raised */
+  boostAfterMs: number;
 }
 
 export interface AgentSensorAddon {

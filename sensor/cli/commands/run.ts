@@ -197,8 +197,11 @@ async function run(opts: RunOptions): Promise<void> {
     },
   } : sensor);
   started = sensor;
-  // Hashing, DLP, detectors, GC: after the agents on a busy machine (the ring reader and main thread keep their priority).
-  const stopLowering = keepBackgroundThreadsLow(5000, (r) => log.info(r, r.lowered ? `background threads at nice ${BACKGROUND_NICE}` : `background threads not lowered: ${r.reason}`));
+  // The sensor's user space after the agents on a busy machine (background-threads.ts).
+  const idle = sensor.backend.idleThreads;
+  const stopLowering = keepBackgroundThreadsLow(5000, (r) => log.info(r, !r.lowered ? `sensor threads not lowered: ${r.reason}`
+    : r.mode === 'idle' ? `sensor threads at idle priority but the ring reader's, raised while events wait over ${sensor.backend.priority?.()?.boostAfterMs ?? '?'} ms`
+      : `background threads at nice ${BACKGROUND_NICE}`), idle);
   client.reportHealth(); // the collector knows the programs and the kernel before the first event
   if (embedded) writeRunAddress(opts.stateDir, opts.listen);
   const missing = sensor.backend.unavailable();
@@ -284,7 +287,7 @@ function usage<T>(check: () => T): T {
 
 function logStats(log: Logger, sensor: Sensor, client: CollectorClient): void {
   const c = sensor.counters();
-  log.info({ delivered: c.delivered, lost: c.lost, transport: client.counters() }, 'stats');
+  log.info({ delivered: c.delivered, lost: c.lost, transport: client.counters(), priority: sensor.backend.priority?.() }, 'stats');
 }
 
 export function register(program: Command): void {
