@@ -19,10 +19,18 @@
 // Not a test. Needs root and the built tree; installs the agents on first use
 // into node_modules/.cache (test/helpers/real-agent.ts).
 // Each `with` session runs under a sensor started for its pair that has
-// already watched one unmeasured session (a service runs for days: its JIT is
-// warm, its first-time work done); --cold measures the first session instead.
-// Usage: node bench/agents.js [--pairs N] [--agents qwen-code,codex] [--cold] [--json]
-//   (env BENCH_PAIRS, BENCH_AGENTS; BENCH_QUICK=1: 2 pairs)
+// already watched --warm N unmeasured sessions (default 2: a service runs for
+// days, its JIT is warm, its first-time work done); --cold measures the first
+// session instead. Every session of an agent uses the same home (a user's),
+// in a new project; BENCH_FRESH_HOME=1 gives each session a new home (the
+// agent's first run on the machine, every time).
+// Usage: node bench/agents.js [--pairs N] [--agents qwen-code,codex] [--warm N] [--cold] [--json]
+//   (env BENCH_PAIRS, BENCH_AGENTS, BENCH_WARM; BENCH_QUICK=1: 2 pairs)
+// Finding where the time goes: BENCH_SENSOR_ARGS (more `sensor run` flags),
+// BENCH_SENSOR_NODE_ARGS (node flags, e.g. --cpu-prof), BENCH_SENSOR_PERF=DIR
+// (perf record, at BENCH_PERF_HZ), BENCH_SENSOR_STDOUT/STDERR=FILE (its
+// output, e.g. --trace-gc), BENCH_SENSOR_FREEZE=1 (its user space stopped
+// during the measured session: what the kernel's share alone costs).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, openSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,7 +42,7 @@ const ROOT = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const BIN = join(ROOT, 'bin/sensor.js');
 const { values: flags } = parseArgs({ options: { pairs: { type: 'string' }, agents: { type: 'string' }, json: { type: 'boolean' }, cold: { type: 'boolean' }, warm: { type: 'string' } } });
 // Sessions a `with` sensor watches before the measured one (a service's JIT has long been warm); --cold: none.
-const WARM_SESSIONS = flags.cold ? 0 : Math.max(0, Number(flags.warm ?? process.env.BENCH_WARM ?? 3));
+const WARM_SESSIONS = flags.cold ? 0 : Math.max(0, Number(flags.warm ?? process.env.BENCH_WARM ?? 2));
 const PAIRS = Math.max(1, Number(flags.pairs ?? process.env.BENCH_PAIRS ?? (process.env.BENCH_QUICK === '1' ? 2 : 5)));
 const AGENTS = (flags.agents ?? process.env.BENCH_AGENTS ?? 'qwen-code,codex').split(',').filter(Boolean);
 const SESSION_TIMEOUT_MS = 120_000;
