@@ -296,6 +296,9 @@ describe.skipIf(skipReason !== null)('sensor status of a real `sensor run` (root
       // names from the kernel (kallsyms), e.g. tp_sched_process_exec
       expect(s.attached.length).toBeGreaterThan(5);
       expect(s.attached.some((p: string) => /exec/.test(p))).toBe(true);
+      // every thread but the ring reader at SCHED_IDLE, raised while events wait (background-threads.ts)
+      expect(s.priority).toMatchObject({ mode: 'idle', boostAfterMs: 200 });
+      expect(s.priority.threads).toBeGreaterThan(3);
       expect(json.store.path).toBe(join(dir, 'state', 'events.db'));
     } finally {
       run.child.kill('SIGINT');

@@ -98,7 +98,11 @@ export interface PbUndelivered { boot_id?: string; events?: U64; batches?: U64 }
 export interface PbSensorHealth {
   version?: string; backend?: string; attached?: string[]; left_out?: string[]; kernel?: string;
   started_ns?: U64; events_by_type?: Record<string, U64>; kernel_ring_lost?: U64; queue_to_js_lost?: U64;
-  stopped?: boolean; heartbeat_ms?: U64;
+  stopped?: boolean; heartbeat_ms?: U64; priority?: PbThreadPriority;
+}
+
+export interface PbThreadPriority {
+  mode?: string; threads?: number; boosted?: boolean; boosts?: U64; boosted_ms?: U64; boost_after_ms?: U64;
 }
 
 export interface PbToolCallRecord {

@@ -4,7 +4,7 @@
 // transport; the attached programs are read from the kernel (they change only
 // when the response service pins egress programs, so a minute's cache is fine).
 import { release } from 'node:os';
-import type { PbSensorHealth } from '../../proto/codec/proto.js';
+import type { PbSensorHealth, PbThreadPriority } from '../../proto/codec/proto.js';
 import type { SensorEvent } from '../../proto/events/types.js';
 import { packageVersion } from '../../proto/package-version.js';
 import type { BackendCounters } from '../backends/backend.js';
@@ -15,6 +15,8 @@ export interface HealthSource {
   backend(): string;
   unavailable(): string[];
   counters(): BackendCounters;
+  /** where the sensor's threads stand (background-threads.ts), once lowered */
+  priority?(): PbThreadPriority | undefined;
 }
 
 const PROGRAMS_CACHE_MS = 60_000;
@@ -54,6 +56,7 @@ export class SensorHealthReport {
       queue_to_js_lost: String(queue),
       stopped,
       heartbeat_ms: String(this.heartbeatMs),
+      priority: this.source.priority?.(),
     };
   }
 }

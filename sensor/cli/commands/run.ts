@@ -47,7 +47,9 @@ import { EgressContent } from '../../content/egress-content.js';
 import { writeVisibility } from '../../content/visibility-file.js';
 import { reportEgressFinding } from '../../../collector/server/store-worker.js';
 import { IntentCapture } from '../../content/intent-capture.js';
-import { keepBackgroundThreadsLow } from '../../background-threads.js';
+import { keepBackgroundThreadsLow, type BackgroundThreads } from '../../background-threads.js';
+import type { ThreadPriority } from '../../kernel/addon.js';
+import type { PbThreadPriority } from '../../../proto/codec/proto.js';
 import { BACKGROUND_NICE } from '../../../collector/server/thread-priority.js';
 import type { EgressFinding } from '../../../collector/detect/egress-finding.js';
 
@@ -152,8 +154,10 @@ async function run(opts: RunOptions): Promise<void> {
   // For `sensor status`: what only this process knows (backend, programs, kernel, events by type).
   // Batches can be sealed before the sensor exists (an earlier run's undelivered report): no report, no loss, then.
   let started: Sensor | undefined;
+  let lowered: BackgroundThreads | undefined;
   const health = new SensorHealthReport({
     backend: () => started!.backend.name, unavailable: () => started!.backend.unavailable(), counters: () => started!.counters(),
+    priority: () => priorityReport(lowered, started?.backend.priority?.()),
   }, DEFAULT_HEARTBEAT_MS);
   const client = new CollectorClient({
     address, tls: clientTls, sensorId: opts.sensorId, bootId, bufferBytes: opts.bufferBytes, logger,
@@ -199,9 +203,9 @@ async function run(opts: RunOptions): Promise<void> {
   started = sensor;
   // The sensor's user space after the agents on a busy machine (background-threads.ts).
   const idle = sensor.backend.idleThreads;
-  const stopLowering = keepBackgroundThreadsLow(5000, (r) => log.info(r, !r.lowered ? `sensor threads not lowered: ${r.reason}`
+  const stopLowering = keepBackgroundThreadsLow(5000, (r) => (lowered = r, log.info(r, !r.lowered ? `sensor threads not lowered: ${r.reason}`
     : r.mode === 'idle' ? `sensor threads at idle priority but the ring reader's, raised while events wait over ${sensor.backend.priority?.()?.boostAfterMs ?? '?'} ms`
-      : `background threads at nice ${BACKGROUND_NICE}`), idle);
+      : `background threads at nice ${BACKGROUND_NICE}`)), idle);
   client.reportHealth(); // the collector knows the programs and the kernel before the first event
   if (embedded) writeRunAddress(opts.stateDir, opts.listen);
   const missing = sensor.backend.unavailable();
@@ -283,6 +287,16 @@ function usage<T>(check: () => T): T {
   } catch (err) {
     throw new CliError((err as Error).message);
   }
+}
+
+/** For `sensor status`: how the sensor's threads stand against the agents'. */
+function priorityReport(lowered: BackgroundThreads | undefined, p: ThreadPriority | undefined): PbThreadPriority | undefined {
+  if (!lowered?.lowered) return undefined;
+  if (lowered.mode === 'nice' || !p) return { mode: 'nice', threads: lowered.lowered };
+  return {
+    mode: 'idle', threads: p.threads, boosted: p.boosted, boosts: String(p.boosts),
+    boosted_ms: String(Math.round(p.boostedMs)), boost_after_ms: String(p.boostAfterMs),
+  };
 }
 
 function logStats(log: Logger, sensor: Sensor, client: CollectorClient): void {

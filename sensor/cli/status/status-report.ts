@@ -81,6 +81,11 @@ function sensorReport(s: PbSensorStatus, nowMs: number, t: StatusThresholds) {
     lossByCause: causes,
     droppedReported: num(s.dropped_reported),
     undeliveredReported: num(s.undelivered_reported),
+    /** its threads against the agents' (background-threads.ts); null: not lowered, or not said */
+    priority: h?.priority ? {
+      mode: h.priority.mode ?? '', threads: num(h.priority.threads), boosted: Boolean(h.priority.boosted),
+      boosts: num(h.priority.boosts), boostedMs: num(h.priority.boosted_ms), boostAfterMs: num(h.priority.boost_after_ms),
+    } : null,
   };
 }
 

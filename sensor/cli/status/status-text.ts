@@ -37,6 +37,11 @@ export function renderStatusText(r: StatusReport): string {
     const t = s.transport;
     L.push(`    transport: sent=${t.sent} acked=${t.acked} resent=${t.resent} dropped=${t.dropped} buffered=${t.buffered} rejected=${t.rejected}`);
     L.push(`    sensor loss: ${pairs(s.lossByCause)}`);
+    const p = s.priority;
+    L.push(`    priority: ${!p ? 'as the agents (not lowered)'
+      : p.mode === 'nice' ? `${p.threads} background threads at nice 10`
+        : `idle (SCHED_IDLE, ${p.threads} threads; the ring reader normal), raised ${p.boosts} times for ${(p.boostedMs / 1000).toFixed(1)} s ` +
+          `when events waited over ${p.boostAfterMs} ms${p.boosted ? '; raised now' : ''}`}`);
   }
 
   L.push('', `events per second (running sensors): ${pairs(r.eventsPerSecond)}`);
