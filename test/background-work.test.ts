@@ -200,6 +200,21 @@ describe.skipIf(kernelSkip !== null)('the sensor\'s threads at idle priority, ra
       expect(rec.backend.priority()).toMatchObject({ boosted: false, lastError: 0 });
       expect(rec.backend.priority()!.boostedMs).toBeGreaterThan(0);
       expect(policy(process.pid)).toBe(SCHED_IDLE);
+
+      // Once JS says alive(), silence counts as behind too (a starved main thread,
+      // or a store that does not answer, with no batch waiting): raised, then
+      // lowered again once it speaks.
+      const { aliveEveryMs, boostAfterMs, boosts: before } = rec.backend.priority()!;
+      rec.backend.alive();
+      const silentUntil = Date.now() + 3000;
+      while (!rec.backend.priority()!.boosted && Date.now() < silentUntil) await new Promise((res) => setTimeout(res, 20));
+      expect(rec.backend.priority()).toMatchObject({ boosted: true, boosts: before + 1 });
+      expect(Date.now() - (silentUntil - 3000)).toBeGreaterThanOrEqual(aliveEveryMs + boostAfterMs - 50);
+      for (let i = 0; i < 100 && rec.backend.priority()!.boosted; i++) {
+        rec.backend.alive();
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      expect(rec.backend.priority()!.boosted).toBe(false);
     } finally {
       for (const h of hogs) h.kill('SIGKILL');
       await rec.stop();

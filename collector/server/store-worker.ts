@@ -116,6 +116,8 @@ export interface WorkerStoreOptions extends EventStoreOptions {
 interface Waiter {
   resolve: (v: never) => void;
   reject: (err: Error) => void;
+  /** performance.now() when asked */
+  at: number;
 }
 
 export class WorkerStore implements EncodedBatchStore {
@@ -216,9 +218,15 @@ export class WorkerStore implements EncodedBatchStore {
     if (this.closing && msg.op !== 'close') return Promise.reject(new Error('the store is closed'));
     msg.id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      this.waiting.set(msg.id, { resolve: resolve as (v: never) => void, reject });
+      this.waiting.set(msg.id, { resolve: resolve as (v: never) => void, reject, at: performance.now() });
       this.worker.postMessage(msg, transfer);
     });
+  }
+
+  /** ms the oldest request still unanswered has waited (0: none waits) */
+  oldestWaitMs(): number {
+    for (const w of this.waiting.values()) return performance.now() - w.at; // insertion order: the first is the oldest
+    return 0;
   }
 
   private onMessage(m: FromWorker): void {

@@ -30,6 +30,9 @@ constexpr size_t HANDED_SLOTS = 128;
 static_assert(HANDED_SLOTS > QUEUE_BATCHES + 1, "every waiting batch needs its slot");
 // How long a batch may wait for JS before the sensor's idle threads are raised.
 constexpr uint64_t BOOST_AFTER_NS = 200ull * 1000 * 1000;
+// JS, once it has said alive(), says it again at least this often while it
+// keeps up; past that (plus BOOST_AFTER_NS) it counts as behind too.
+constexpr uint64_t ALIVE_EVERY_NS = 100ull * 1000 * 1000;
 
 class KernelSensor;
 void CallJs(Napi::Env env, Napi::Function onBatch, KernelSensor *self, Batch *batch);
@@ -151,6 +154,7 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
                            InstanceMethod<&KernelSensor::Unavailable>("unavailable"),
                            InstanceMethod<&KernelSensor::IdleThreads>("idleThreads"),
                            InstanceMethod<&KernelSensor::Priority>("priority"),
+                           InstanceMethod<&KernelSensor::Alive>("alive"),
                        });
   }
 
@@ -205,7 +209,10 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
     Ref();  // the thread-safe function's finalizer drops this
     reader_ = std::make_unique<RingReader>(
         loader_, [this](Batch *b) { return HandOver(b); }, &stats_, opt_.pollMs, opt_.batchBytes,
-        [this]() { policy_.Tick(OldestWaitingNs(), MonotonicNs()); });
+        [this]() {
+          uint64_t now = MonotonicNs();
+          policy_.Tick(BehindSinceNs(now), now);
+        });
     int err = loader_start(loader_, &opt_.cfg, RingReaderOnRecord, reader_.get());
     RememberUnavailable();
     if (err) {
@@ -255,12 +262,21 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
     return false;
   }
 
-  // Reader thread: when the oldest batch JS has not taken yet was handed over; 0 if none waits.
-  uint64_t OldestWaitingNs() {
+  // Reader thread: since when JS is behind, 0 if it is not. Behind: a batch
+  // handed over and not taken yet (since its hand-over), or no alive() from
+  // JS when one was due (since it was due).
+  uint64_t BehindSinceNs(uint64_t now) {
     uint64_t taken = consumed_.load(std::memory_order_acquire);
     uint64_t handed = handed_.load(std::memory_order_relaxed);
-    return taken >= handed ? 0 : handedAt_[taken % HANDED_SLOTS];
+    uint64_t since = taken >= handed ? 0 : handedAt_[taken % HANDED_SLOTS];
+    uint64_t alive = aliveNs_.load(std::memory_order_relaxed);
+    if (alive != 0 && now > alive + ALIVE_EVERY_NS && (since == 0 || alive + ALIVE_EVERY_NS < since))
+      since = alive + ALIVE_EVERY_NS;
+    return since;
   }
+
+  // alive(): JS runs and keeps up with what it has to do (called at least every ALIVE_EVERY_NS).
+  void Alive(const Napi::CallbackInfo &) { aliveNs_.store(MonotonicNs(), std::memory_order_relaxed); }
 
   // idleThreads(tids): these threads at SCHED_IDLE, raised while JS is behind (thread_policy.h).
   void IdleThreads(const Napi::CallbackInfo &info) {
@@ -288,6 +304,7 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
     o.Set("boostedMs", static_cast<double>(c.boostedNs) / 1e6);
     o.Set("lastError", c.lastError);
     o.Set("boostAfterMs", static_cast<double>(BOOST_AFTER_NS) / 1e6);
+    o.Set("aliveEveryMs", static_cast<double>(ALIVE_EVERY_NS) / 1e6);
     return o;
   }
 
@@ -452,6 +469,7 @@ class KernelSensor : public Napi::ObjectWrap<KernelSensor> {
   ThreadPolicy policy_{BOOST_AFTER_NS};
   std::atomic<uint64_t> handed_{0};    // batches queued for JS (reader thread writes)
   std::atomic<uint64_t> consumed_{0};  // batches JS took (main thread writes)
+  std::atomic<uint64_t> aliveNs_{0};   // JS's last alive(), 0: never said
   uint64_t handedAt_[HANDED_SLOTS] = {};
   uint64_t kernel_[COUNTER_MAX] = {};
   std::vector<uint64_t> untracked_ = std::vector<uint64_t>(AGENT_SLOTS);

@@ -101,6 +101,8 @@ export interface Backend {
    * raised while events wait for them (sensor/background-threads.ts).
    */
   idleThreads?(tids: number[]): void;
+  /** JS keeps up (idleThreads): said at least every priority().aliveEveryMs once said, else the threads are raised */
+  alive?(): void;
   /** the state of idleThreads, when the backend has it */
   priority?(): ThreadPriority | undefined;
   stop(): Promise<void>;

@@ -95,6 +95,7 @@ class ChosenBackend implements Backend {
     return inner?.idleThreads ? (tids) => inner.idleThreads!(tids) : undefined;
   }
   priority(): ThreadPriority | undefined { return this.inner?.priority?.(); }
+  alive(): void { this.inner?.alive?.(); }
   async stop(): Promise<void> { await this.inner?.stop(); }
 
   /** the backend actually running (tests reach the libbpf one's extras through this) */

@@ -130,6 +130,10 @@ export class LibbpfBackend implements Backend {
     this.running().idleThreads(tids);
   }
 
+  alive(): void {
+    this.handle?.alive();
+  }
+
   priority(): ThreadPriority | undefined {
     return this.handle?.priority();
   }

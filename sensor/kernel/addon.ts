@@ -57,6 +57,8 @@ export interface KernelSensorHandle {
   /** these threads at SCHED_IDLE, raised by the ring reader while a batch waits for JS (native/src/thread_policy.h) */
   idleThreads(tids: number[]): void;
   priority(): ThreadPriority;
+  /** JS runs and keeps up: to be said at least every aliveEveryMs once said at all, else the threads are raised */
+  alive(): void;
 }
 
 export interface ThreadPriority {
@@ -71,6 +73,8 @@ export interface ThreadPriority {
   lastError: number;
   /** how long a batch may wait for JS before the threads are raised */
   boostAfterMs: number;
+  /** how often JS says alive() (once it has) */
+  aliveEveryMs: number;
 }
 
 export interface AgentSensorAddon {

@@ -45,7 +45,7 @@ import { LaunchRegistry } from '../../launch/launch-registry.js';
 import { removeRunAddress, writeRunAddress } from '../../launch/run-address.js';
 import { EgressContent } from '../../content/egress-content.js';
 import { writeVisibility } from '../../content/visibility-file.js';
-import { reportEgressFinding } from '../../../collector/server/store-worker.js';
+import { reportEgressFinding, WorkerStore } from '../../../collector/server/store-worker.js';
 import { IntentCapture } from '../../content/intent-capture.js';
 import { keepBackgroundThreadsLow, type BackgroundThreads } from '../../background-threads.js';
 import type { ThreadPriority } from '../../kernel/addon.js';
@@ -206,6 +206,15 @@ async function run(opts: RunOptions): Promise<void> {
   const stopLowering = keepBackgroundThreadsLow(5000, (r) => (lowered = r, log.info(r, !r.lowered ? `sensor threads not lowered: ${r.reason}`
     : r.mode === 'idle' ? `sensor threads at idle priority but the ring reader's, raised while events wait over ${sensor.backend.priority?.()?.boostAfterMs ?? '?'} ms`
       : `background threads at nice ${BACKGROUND_NICE}`)), idle);
+  // At idle priority, "keeping up" is said to the ring reader: this thread runs and
+  // the store answers within the bound. Unsaid, the reader raises every thread
+  // (alerts, responses and hashing must not starve behind a busy machine either).
+  const store = embedded?.store;
+  const aliveEveryMs = sensor.backend.priority?.()?.aliveEveryMs;
+  const keepingUp = idle && aliveEveryMs ? setInterval(() => {
+    if (!(store instanceof WorkerStore) || store.oldestWaitMs() < STORE_BEHIND_MS) sensor.backend.alive?.();
+  }, aliveEveryMs / 2) : undefined;
+  keepingUp?.unref();
   client.reportHealth(); // the collector knows the programs and the kernel before the first event
   if (embedded) writeRunAddress(opts.stateDir, opts.listen);
   const missing = sensor.backend.unavailable();
@@ -224,6 +233,7 @@ async function run(opts: RunOptions): Promise<void> {
   log.info({ signal }, 'stopping');
   clearInterval(stats);
   stopLowering();
+  clearInterval(keepingUp);
   responses?.stop();
   if (embedded) removeRunAddress(opts.stateDir, opts.listen);
   launches.close();
@@ -298,6 +308,9 @@ function priorityReport(lowered: BackgroundThreads | undefined, p: ThreadPriorit
     boosted_ms: String(Math.round(p.boostedMs)), boost_after_ms: String(p.boostAfterMs),
   };
 }
+
+/** how long the oldest request to the store worker may wait before the sensor counts as behind */
+const STORE_BEHIND_MS = 200;
 
 function logStats(log: Logger, sensor: Sensor, client: CollectorClient): void {
   const c = sensor.counters();
