@@ -173,7 +173,10 @@ describe.skipIf(kernelSkip !== null)('the sensor\'s threads at idle priority, ra
 
       // One nice-0 spinner per CPU, bounded in time: the idle threads get only
       // what the spinners leave; the agent's events still all arrive.
-      for (let i = 0; i < availableParallelism(); i++) hogs.push(spawn('timeout', ['4', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' }));
+      // Each in its own process group, killed as a group below: killing `timeout` alone would leave its spinner.
+      for (let i = 0; i < availableParallelism(); i++) {
+        hogs.push(spawn('timeout', ['-s', 'KILL', '4', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore', detached: true }));
+      }
       const target = join(d, 'data.txt');
       writeFileSync(target, 'x\n');
       const reads = (n: number) => execFileSync(sh, ['-c', `i=0; while [ $i -lt ${n} ]; do read x < ${target}; i=$((i+1)); done`]);
@@ -216,7 +219,13 @@ describe.skipIf(kernelSkip !== null)('the sensor\'s threads at idle priority, ra
       }
       expect(rec.backend.priority()!.boosted).toBe(false);
     } finally {
-      for (const h of hogs) h.kill('SIGKILL');
+      for (const h of hogs) {
+        try {
+          process.kill(-h.pid!, 'SIGKILL');
+        } catch {
+          // the group is gone already
+        }
+      }
       await rec.stop();
     }
     // Stopped: back to normal priority for good.
