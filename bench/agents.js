@@ -30,7 +30,8 @@
 // BENCH_SENSOR_NODE_ARGS (node flags, e.g. --cpu-prof), BENCH_SENSOR_PERF=DIR
 // (perf record, at BENCH_PERF_HZ), BENCH_SENSOR_STDOUT/STDERR=FILE (its
 // output, e.g. --trace-gc), BENCH_SENSOR_FREEZE=1 (its user space stopped
-// during the measured session: what the kernel's share alone costs).
+// during the measured session: what the kernel's share alone costs), BENCH_STATE_DIR
+// (where the sensor keeps its store, e.g. a tmpfs to take fsyncs out).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, openSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -328,7 +329,7 @@ async function benchAgent(agent, helpers, server) {
   }
   let n = 0;
   await session(agent, agentBin, helpers, server, n++); // warm-up: page cache, first-run files; not counted
-  const stateDir = join(WORK, `state-${agent}`);
+  const stateDir = process.env.BENCH_STATE_DIR ? join(process.env.BENCH_STATE_DIR, `state-${agent}`) : join(WORK, `state-${agent}`);
   const pairs = [];
   for (let i = 0; i < PAIRS && !overDeadline(); i++) {
     const pair = {};
@@ -364,6 +365,8 @@ async function benchAgent(agent, helpers, server) {
           events: Number(st1.store?.events ?? 0) - Number(st0.store?.events ?? 0),
           loss: st1.loss,
           deferred: st1.store?.deferred,
+          // times the sensor's idle threads were raised to normal priority during the session (background-threads.ts)
+          boosts: Number(st1.sensors?.[0]?.priority?.boosts ?? 0) - Number(st0.sensors?.[0]?.priority?.boosts ?? 0),
         };
       } finally {
         await stopSensor(s);
@@ -373,7 +376,7 @@ async function benchAgent(agent, helpers, server) {
     pair.ratio = pair.with.wallS / pair.without.wallS;
     pairs.push(pair);
     console.error(`  ${agent} pair ${i + 1}: without ${pair.without.wallS.toFixed(2)} s, with ${pair.with.wallS.toFixed(2)} s, ratio ${pair.ratio.toFixed(3)}; ` +
-      `sensor CPU ${pair.with.sensorCpuDuring.toFixed(2)} s during, ${pair.with.sensorCpuToIdle.toFixed(2)} s to idle; ${pair.with.events} events`);
+      `sensor CPU ${pair.with.sensorCpuDuring.toFixed(2)} s during, ${pair.with.sensorCpuToIdle.toFixed(2)} s to idle; ${pair.with.events} events; raised ${pair.with.boosts} times`);
   }
   // The built-in list watches every agent on the machine: a session of another user's agent
   // (on a shared machine) during a measured one shows as many more events. Said, and left
