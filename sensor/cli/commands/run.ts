@@ -54,6 +54,8 @@ import { BACKGROUND_NICE } from '../../../collector/server/thread-priority.js';
 import type { EgressFinding } from '../../../collector/detect/egress-finding.js';
 
 interface RunOptions extends DetectFlags {
+  /** the sensor's threads against the agents' (background-threads.ts) */
+  priority: 'idle' | 'nice' | 'normal';
   collector?: string;
   listen: string;
   stateDir: string;
@@ -202,8 +204,8 @@ async function run(opts: RunOptions): Promise<void> {
   } : sensor);
   started = sensor;
   // The sensor's user space after the agents on a busy machine (background-threads.ts).
-  const idle = sensor.backend.idleThreads;
-  const stopLowering = keepBackgroundThreadsLow(5000, (r) => (lowered = r, log.info(r, !r.lowered ? `sensor threads not lowered: ${r.reason}`
+  const idle = opts.priority === 'idle' ? sensor.backend.idleThreads : undefined;
+  const stopLowering = opts.priority === 'normal' ? () => undefined : keepBackgroundThreadsLow(5000, (r) => (lowered = r, log.info(r, !r.lowered ? `sensor threads not lowered: ${r.reason}`
     : r.mode === 'idle' ? `sensor threads at idle priority but the ring reader's, raised while events wait over ${sensor.backend.priority?.()?.boostAfterMs ?? '?'} ms`
       : `background threads at nice ${BACKGROUND_NICE}`)), idle);
   // At idle priority, "keeping up" is said to the ring reader: this thread runs and
@@ -329,6 +331,8 @@ export function register(program: Command): void {
     .option('--config <file>', 'agents from a YAML file (see sensor/agents/README.md)')
     .option('--all', 'trace every process, not only agents')
     .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'libbpf', 'bpftrace']).default('auto'))
+    .addOption(new Option('--priority <mode>', 'the sensor\'s threads against the agents\': idle (SCHED_IDLE but the ring reader, raised to normal while events wait over 200 ms; libbpf), nice (background threads at nice 10), normal')
+      .choices(['idle', 'nice', 'normal']).default('idle'))
     .option('--sensor-id <id>', 'name of this sensor in the collector', defaultSensorId())
     .option('--tls-ca <file>', 'CA of the collector\'s certificate (TCP --collector)')
     .option('--tls-cert <file>', 'this sensor\'s client certificate (TCP --collector)')
