@@ -65,11 +65,6 @@ export interface BackendOptions {
   selfPid: number;
   /** ring buffer size in bytes (libbpf; power of two) */
   ringBytes?: number;
-  /**
-   * libbpf: the longest events wait in the ring before the reader hands them
-   * to JS (a batch's worth is handed over at once); default 20 ms
-   */
-  pollMs?: number;
 }
 
 export interface Backend {

@@ -39,7 +39,7 @@ export class LibbpfBackend implements Backend {
       selfPid: this.options.selfPid,
       trackedMax: this.options.trackedMax,
       watchCompat: this.options.watchCompat,
-      pollMs: this.tuning.pollMs ?? this.options.pollMs,
+      pollMs: this.tuning.pollMs,
       batchBytes: this.tuning.batchBytes,
       wakeupBytes: this.tuning.wakeupBytes,
     }, (buf) => {

@@ -56,8 +56,6 @@ import type { EgressFinding } from '../../../collector/detect/egress-finding.js'
 interface RunOptions extends DetectFlags {
   /** the sensor's threads against the agents' (background-threads.ts) */
   priority: 'idle' | 'nice' | 'normal';
-  /** ms events may wait in the kernel's ring before the sensor takes them */
-  batchMs: number;
   collector?: string;
   listen: string;
   stateDir: string;
@@ -122,7 +120,6 @@ function fallbackAgents(log: Logger): AgentSpec[] {
 }
 
 async function run(opts: RunOptions): Promise<void> {
-  if (opts.batchMs > MAX_BATCH_MS) throw new CliError(`--batch-ms must be at most ${MAX_BATCH_MS} (alerts would come later than that)`);
   const logger = processLogger();
   const log = logger.child({ module: 'sensor.run' });
   const agents = selectorsGiven(opts) ? agentsFromOptions(opts) : fallbackAgents(log);
@@ -174,7 +171,7 @@ async function run(opts: RunOptions): Promise<void> {
   client.start();
 
   const sensorLog = (msg: string) => log.info(msg);
-  const backend = createBackend(opts.backend, { traceAll: opts.all ?? false, selfPid: process.pid, pollMs: opts.batchMs }, sensorLog);
+  const backend = createBackend(opts.backend, { traceAll: opts.all ?? false, selfPid: process.pid }, sensorLog);
   const sensor = new Sensor({ backend, agents, traceAll: opts.all ?? false, log: sensorLog });
   sensor.onEvents((events) => {
     health.noteEvents(events);
@@ -314,8 +311,6 @@ function priorityReport(lowered: BackgroundThreads | undefined, p: ThreadPriorit
   };
 }
 
-const MAX_BATCH_MS = 1000;
-
 /** how long the oldest request to the store worker may wait before the sensor counts as behind */
 const STORE_BEHIND_MS = 200;
 
@@ -338,7 +333,6 @@ export function register(program: Command): void {
     .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'libbpf', 'bpftrace']).default('auto'))
     .addOption(new Option('--priority <mode>', 'the sensor\'s threads against the agents\': idle (SCHED_IDLE but the ring reader, raised to normal while events wait over 200 ms; libbpf), nice (background threads at nice 10), normal')
       .choices(['idle', 'nice', 'normal']).default('idle'))
-    .option('--batch-ms <ms>', 'the longest events wait in the kernel\'s ring before the sensor takes them (a batch\'s worth, 256 KiB, at once): fewer, larger batches cost an agent session less (issue 17); alerts come that much later', positiveInt, 200)
     .option('--sensor-id <id>', 'name of this sensor in the collector', defaultSensorId())
     .option('--tls-ca <file>', 'CA of the collector\'s certificate (TCP --collector)')
     .option('--tls-cert <file>', 'this sensor\'s client certificate (TCP --collector)')
