@@ -115,12 +115,18 @@ describe.skipIf(skip !== null)('the store worker below the agents', () => {
 const kernelSkip = kernelSkipReason();
 if (kernelSkip) console.warn(`background-work: sensor threads test skipped: ${kernelSkip}`);
 
+/** A shell under the agent's comm in a temp dir, and that dir. */
+function agentShell(comm: string): { d: string; sh: string } {
+  const d = tempDir();
+  const sh = join(d, comm);
+  copyFileSync('/bin/sh', sh);
+  chmodSync(sh, 0o755);
+  return { d, sh };
+}
+
 describe.skipIf(kernelSkip !== null)('the sensor\'s threads below the agents, but for the ring reader and the main thread', () => {
   it('lowers the others to nice 10 and still delivers every event of an agent', async () => {
-    const d = tempDir();
-    const sh = join(d, 'bgprio-agent');
-    copyFileSync('/bin/sh', sh);
-    chmodSync(sh, 0o755);
+    const { d, sh } = agentShell('bgprio-agent');
     const rec = await startSensor([agent('bgprio', { comm: ['bgprio-agent'] })]);
     try {
       const r = lowerBackgroundThreads();
@@ -156,10 +162,7 @@ const SCHED_IDLE = 5;
 
 describe.skipIf(kernelSkip !== null)('the sensor\'s threads at idle priority, raised by the ring reader while events wait', () => {
   it('runs them at SCHED_IDLE, raises them when CPU hogs starve them, delivers everything, and lowers them again', async () => {
-    const d = tempDir();
-    const sh = join(d, 'idleprio-agent');
-    copyFileSync('/bin/sh', sh);
-    chmodSync(sh, 0o755);
+    const { d, sh } = agentShell('idleprio-agent');
     const rec = await startSensor([agent('idleprio', { comm: ['idleprio-agent'] })]);
     const hogs: ReturnType<typeof spawn>[] = [];
     try {
