@@ -5,9 +5,11 @@
 // hashing, DLP, detectors, V8's GC and compiler threads, libuv's pool) takes
 // only CPU time no other process wants, so an agent session does not wait
 // for it. The ring reader keeps normal priority and raises the others while
-// a batch has waited for JS longer than a bound (native/src/thread_policy.h):
-// a busy machine, or a process spinning to starve the sensor, delays the
-// work by that bound, not forever. Nothing is skipped.
+// a batch has waited for JS longer than a bound, or JS (which says alive()
+// while it and the store keep up: sensor/cli/commands/run.ts) has gone
+// silent (native/src/thread_policy.h): a busy machine, or a process spinning
+// to starve the sensor, delays the work by that bound, not forever. Nothing
+// is skipped.
 //
 // Without that watcher (the bpftrace backend reads through a child process)
 // only the background threads go to nice BACKGROUND_NICE, the main thread

@@ -6,8 +6,9 @@
 // only CPU time nobody else wants. That alone would let a busy machine, or
 // an agent spinning on purpose, starve the sensor: so the ring reader,
 // which stays at normal priority and wakes every poll interval, watches
-// how long a batch has waited for JS, and past a bound raises the threads
-// to SCHED_OTHER at nice 0 (a "boost") until JS has taken everything.
+// how long a batch has waited for JS (and whether JS still says alive()
+// when due: addon.cc), and past a bound raises the threads to SCHED_OTHER
+// at nice 0 (a "boost") until JS has caught up.
 // What waits is still done; the bound is how late it may be.
 #ifndef AGENT_SENSOR_THREAD_POLICY_H
 #define AGENT_SENSOR_THREAD_POLICY_H
