@@ -316,6 +316,17 @@ s.close()
 print("done", flush=True)
 `], { stdio: ['pipe', 'pipe', 'inherit'] });
   const finished = (c: ReturnType<typeof spawn>) => new Promise<void>((r) => c.once('exit', () => r()));
+  /** Lets a child waiting for 'go' run to its end, untracked. */
+  const runUntracked = async (c: ReturnType<typeof spawn>) => {
+    c.stdin!.write('go\n');
+    await finished(c);
+  };
+  /** Tracks a child waiting for 'go' (the track command in force before it goes), then lets it run to its end. */
+  const runTracked = async (ctl: { track(pid: number): void; counters(): Promise<unknown> }, c: ReturnType<typeof spawn>) => {
+    ctl.track(c.pid!);
+    await ctl.counters(); // the track command is applied before this answer
+    await runUntracked(c);
+  };
 
   it('copies a tracked process\'s writes within the bounds and counts what it cuts; an untracked one costs no record', async () => {
     const { ContentCtl } = await import('../sensor/content/content-ctl.js');
@@ -329,17 +340,13 @@ print("done", flush=True)
     try {
       // Untracked: nothing copied.
       const other = writer(port, [3000]);
-      other.stdin!.write('go\n');
-      await finished(other);
+      await runUntracked(other);
       await new Promise((r) => setTimeout(r, 300));
       expect(recs.filter((r) => r.tgid === other.pid)).toHaveLength(0);
       // Tracked, 1024 B a write and 3500 B a connection: 3000 B (1024 kept), 3000 B (500 kept: the budget ends
       // inside it, flagged), then 3000 B and 500 B after the budget (nothing but counters).
       const w = writer(port, [3000, 3000, 3000, 500]);
-      ctl.track(w.pid!);
-      await ctl.counters(); // the track command is applied before this answer
-      w.stdin!.write('go\n');
-      await finished(w);
+      await runTracked(ctl, w);
       await until(() => recs.filter((r) => r.tgid === w.pid).length >= 2, 'the tracked writer\'s records', 10_000);
       await new Promise((r) => setTimeout(r, 300));
       const mine = recs.filter((r) => r.tgid === w.pid && r.source === 'socket');
@@ -394,10 +401,7 @@ s.close()
 `], { stdio: ['pipe', 'pipe', 'inherit'] });
     try {
       await new Promise<void>((r) => w.stdout!.once('data', () => r()));
-      ctl.track(w.pid!);
-      await ctl.counters();
-      w.stdin!.write('go\n');
-      await finished(w);
+      await runTracked(ctl, w);
       await until(() => recs.some((r) => r.tgid === w.pid), 'the record of the early socket', 10_000);
       await new Promise((r) => setTimeout(r, 300));
       const mine = recs.filter((r) => r.tgid === w.pid && r.direction === 'egress');
@@ -435,13 +439,9 @@ print(n, flush=True)
 `], { stdio: ['pipe', 'pipe', 'inherit'] });
     try {
       const other = reader();
-      other.stdin!.write('go\n');
-      await finished(other);
+      await runUntracked(other);
       const w = reader();
-      ctl.track(w.pid!);
-      await ctl.counters();
-      w.stdin!.write('go\n');
-      await finished(w);
+      await runTracked(ctl, w);
       await until(() => recs.some((r) => r.tgid === w.pid), 'the tracked reader\'s records', 10_000);
       await new Promise((r) => setTimeout(r, 300));
       expect(recs.filter((r) => r.tgid === other.pid)).toHaveLength(0);
@@ -495,13 +495,9 @@ print("done", flush=True)
 `], { stdio: ['pipe', 'pipe', 'inherit'] });
     try {
       const other = sender();
-      other.stdin!.write('go\n');
-      await finished(other);
+      await runUntracked(other);
       const w = sender();
-      ctl.track(w.pid!);
-      await ctl.counters();
-      w.stdin!.write('go\n');
-      await finished(w);
+      await runTracked(ctl, w);
       await until(() => recs.filter((r) => r.tgid === w.pid).length >= 3, 'the tracked sender\'s datagrams', 10_000);
       await new Promise((r) => setTimeout(r, 300));
       expect(recs.filter((r) => r.tgid === other.pid)).toHaveLength(0);
