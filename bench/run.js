@@ -108,7 +108,7 @@ function sensorMode(makeBackend, binaryIsAgent, { content = false, level = 'sock
   };
 }
 
-const libbpf = (ringBytes = 64 << 20) => new LibbpfBackend({ traceAll: false, selfPid: process.pid, ringBytes });
+const libbpf = (ringBytes = Number(process.env.BENCH_RING_MB ?? 64) << 20) => new LibbpfBackend({ traceAll: false, selfPid: process.pid, ringBytes });
 const bpftrace = () => new BpftraceBackend({ traceAll: false, selfPid: process.pid });
 const libbpfMode = (binaryIsAgent, ringBytes) => sensorMode(() => libbpf(ringBytes), binaryIsAgent);
 
@@ -210,8 +210,11 @@ async function overheadTable(modes) {
   console.log(kernelLines.join('\n'));
   const open = table.find((r) => r.workload === 'open');
   const write = table.find((r) => r.workload === 'write');
-  if (write) console.log(`untracked write loop, content capture on: ${write['libbpf + content, not an agent']} of no sensor (before the socket level: ${write['libbpf + content (syscall level), not an agent']}; floor ${write.floor})`);
-  if (!open) return;
+  if (write?.['libbpf + content, not an agent']) console.log(`untracked write loop, content capture on: ${write['libbpf + content, not an agent']} of no sensor (before the socket level: ${write['libbpf + content (syscall level), not an agent']}; floor ${write.floor})`);
+  if (!open || !open['libbpf, not an agent']) {
+    if (open?.['libbpf, agent → JS']) console.log(`agent open loop, every event to JS: ${open['libbpf, agent → JS']} (target ≤ 1.5×)\n`);
+    return;
+  }
   const untracked = Number(open['libbpf, not an agent'].slice(0, -1));
   const floor = Number(open.floor.slice(0, -1));
   console.log(`untracked open loop vs floor: ${(untracked / floor).toFixed(3)} (target ≤ 1.05)`);
@@ -249,6 +252,11 @@ async function main() {
   if (process.env.BENCH_NO_PEERS === '1') {
     delete modes['bpftrace backend, agent → JS'];
     delete modes['bpftrace printing, agent'];
+  }
+  // BENCH_MODES='agent → JS|content' keeps only the columns whose names contain one of these (and the floor).
+  if (process.env.BENCH_MODES) {
+    const keep = process.env.BENCH_MODES.split('|');
+    for (const name of Object.keys(modes)) if (name !== 'floor' && !keep.some((k) => name.includes(k))) delete modes[name];
   }
   // BENCH_ONLY=rate skips the overhead table (to look at delivery alone); =overhead stops after it.
   if (process.env.BENCH_ONLY !== 'rate') await overheadTable(modes);

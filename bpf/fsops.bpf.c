@@ -28,7 +28,7 @@ static __always_inline int stash_paths(struct trace_event_raw_sys_enter *ctx, in
 	p.flags = flags;
 	p.nr = ctx->id;
 	push_pending((__u32)pid_tgid, &p);
-	stash_path_str((__u32)pid_tgid, (const char *)path);
+	stash_path_str((const char *)path);
 	return 0;
 }
 
@@ -43,7 +43,7 @@ static __always_inline struct scratch *begin_exit(struct trace_event_raw_sys_exi
 	*aflags = 0;
 	if (!pop_pending((__u32)pid_tgid, ctx->id, p))
 		return NULL;
-	*a = argstr_slot((__u32)pid_tgid, aflags);
+	*a = argstr_slot(aflags);
 	if (*a)
 		(*a)->flags = 0; /* read below, before anything can fill it again */
 	if (restarting(ctx->ret) || !traced(pid_tgid >> 32, w))

@@ -138,14 +138,14 @@ struct {
 } pending SEC(".maps") __weak;
 
 /*
- * A path argument as the caller's memory held it at sys_enter, keyed by
- * tid, for the sys_exit that builds the record: another thread may
+ * A path argument as the caller's memory held it at sys_enter, per
+ * thread, for the sys_exit that builds the record: another thread may
  * rewrite the buffer while the call blocks (a FIFO open), and the exit
- * compares the two. A thread's slot is created once (a 4 KiB value copied
- * from the scratch buffer: it cannot live on the stack) and reused by its
- * later calls, so a call costs only the string read; slots go when a
- * tracked thread exits, or are evicted (LRU): the exit then reads the
- * path alone (EVF_PATH_LATE).
+ * compares the two. Task storage: created zeroed on a tracked thread's
+ * first call, reused by its later calls (a call costs only the string
+ * read, a lookup is a load from the task), freed with the thread; an
+ * untracked thread never has one. Without it (no memory) the exit reads
+ * the path alone (EVF_PATH_LATE).
  */
 #define ARGSTR_VALID (1 << 0) /* filled by the current call's sys_enter */
 #define ARGSTR_TRUNC (1 << 1)
@@ -156,9 +156,9 @@ struct argstr {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct argstr);
 } argstr SEC(".maps") __weak;
 

@@ -31,27 +31,35 @@ struct user_open_how {
  * in place, and freed with the task. An untracked thread's exit finds no
  * storage at once, cheaper than a hash miss. nr = 0: nothing pending.
  */
+struct open_pending {
+	struct pending args;
+	struct who who; /* as sys_enter found it: the exit need not look again */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct pending);
+	__type(value, struct open_pending);
 } open_args SEC(".maps");
 
 static __always_inline int stash_open(struct trace_event_raw_sys_enter *ctx, int dirfd, __u64 upath,
 				      __u32 flags, __u32 mode, __u64 how)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct open_pending *op;
 	struct pending *p;
 	struct who w;
 
 	if (!traced(pid_tgid >> 32, &w))
 		return 0;
-	p = bpf_task_storage_get(&open_args, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!p) { /* no memory: this open goes unreported, and counted */
+	op = bpf_task_storage_get(&open_args, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!op) { /* no memory: this open goes unreported, and counted */
 		count(COUNTER_PENDING_FULL);
 		return 0;
 	}
+	op->who = w;
+	p = &op->args;
 	p->ptr[0] = upath;
 	p->fd[0] = dirfd;
 	p->flags = flags;
@@ -65,7 +73,7 @@ static __always_inline int stash_open(struct trace_event_raw_sys_enter *ctx, int
 		}
 	}
 	p->nr = ctx->id;
-	stash_path_str((__u32)pid_tgid, (const char *)upath);
+	stash_path_str((const char *)upath);
 	return 0;
 }
 
@@ -74,18 +82,18 @@ static __always_inline int stash_open(struct trace_event_raw_sys_enter *ctx, int
  * A thread that never had task storage (every thread of an untracked
  * process, the common case) costs one load, cheaper than a lookup.
  */
-static __always_inline bool pop_open_args(long nr, struct pending *out)
+static __always_inline bool pop_open_args(long nr, struct open_pending *out)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct pending *p;
+	struct open_pending *op;
 
 	if (!task->bpf_storage)
 		return false;
-	p = bpf_task_storage_get(&open_args, task, 0, 0);
-	if (!p || p->nr != (__u32)nr)
+	op = bpf_task_storage_get(&open_args, task, 0, 0);
+	if (!op || op->args.nr != (__u32)nr)
 		return false;
-	*out = *p;
-	p->nr = 0;
+	*out = *op;
+	op->args.nr = 0;
 	return true;
 }
 
@@ -118,35 +126,32 @@ static __always_inline __u32 put_opened_path(struct scratch *s, __u32 off, __u32
 
 static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
+	struct open_pending op;
+	struct pending *p = &op.args;
 	struct argstr *a;
 	struct open_event *e;
 	struct scratch *s;
-	struct pending p;
-	struct who w;
 	__u32 off, n;
 	bool trunc = false;
 	__u32 aflags;
 	long ret = ctx->ret, len;
 
-
-	if (!pop_open_args(ctx->id, &p))
+	if (!pop_open_args(ctx->id, &op))
 		return 0;
-	a = argstr_slot(tid, &aflags);
+	a = argstr_slot(&aflags);
 	if (a)
 		a->flags = 0; /* read below, before anything can fill it again */
-	if (restarting(ret) || !traced(pid_tgid >> 32, &w))
+	if (restarting(ret))
 		return 0;
 	s = scratch_buf();
 	if (!s)
 		return 0;
 	e = (struct open_event *)s->buf;
-	fill_header(&e->hdr, EV_OPEN, &w);
+	fill_header(&e->hdr, EV_OPEN, &op.who);
 	e->result = ret;
-	e->flags = p.flags;
-	e->mode = p.mode;
-	e->dirfd = p.fd[0];
+	e->flags = p->flags;
+	e->mode = p->mode;
+	e->dirfd = p->fd[0];
 	e->syscall_nr = ctx->id;
 	e->kpath_len = 0;
 
@@ -155,13 +160,13 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 		e->mode = 0;
 
 	off = offsetof(struct open_event, data);
-	len = put_caller_path(s, off, (const char *)p.ptr[0], a, aflags, &e->hdr.flags, &trunc);
+	len = put_caller_path(s, off, (const char *)p->ptr[0], a, aflags, &e->hdr.flags, &trunc);
 	if (len < 0)
 		len = 0;
 	e->path_len = len;
 	e->dir_len = 0;
 	if (len > 0 && byte_at(s, off) != '/')
-		e->dir_len = put_dir_of(s, off + len, p.fd[0], &trunc);
+		e->dir_len = put_dir_of(s, off + len, p->fd[0], &trunc);
 	n = len + e->dir_len;
 	if (ret >= 0) {
 		e->kpath_len = put_opened_path(s, off, len, n, ret, &e->hdr.flags, &trunc);

@@ -285,13 +285,11 @@ int tp_sched_process_exit(struct trace_event_raw_sched_process_exit *ctx)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct exit_event *e;
 	struct scratch *s;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct who w;
 	bool exact;
 
 	if (!traced(tgid, &w))
 		return 0;
-	bpf_map_delete_elem(&argstr, &tid); /* the thread's path slot, if it had one */
 	if (!group_dead(ctx, &exact))
 		return 0;
 	/* Only the thread that removes a tracked entry reports: one exit per
