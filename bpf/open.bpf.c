@@ -33,8 +33,19 @@ struct user_open_how {
  */
 struct open_pending {
 	struct pending args;
-	struct who who; /* as sys_enter found it: the exit need not look again */
+	struct who who;     /* as sys_enter found it: the exit need not look again */
+	__u64 switches;     /* the thread's context switches at entry */
+	struct argstr path; /* the caller's path string at entry */
 };
+
+/* Context switches of the current thread so far: a call that slept (a FIFO
+ * open) is one whose count moved. */
+static __always_inline __u64 switches_now(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return task->nvcsw + task->nivcsw;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -59,6 +70,7 @@ static __always_inline int stash_open(struct trace_event_raw_sys_enter *ctx, int
 		return 0;
 	}
 	op->who = w;
+	op->switches = switches_now();
 	p = &op->args;
 	p->ptr[0] = upath;
 	p->fd[0] = dirfd;
@@ -73,7 +85,7 @@ static __always_inline int stash_open(struct trace_event_raw_sys_enter *ctx, int
 		}
 	}
 	p->nr = ctx->id;
-	stash_path_str((const char *)upath);
+	stash_path_into(&op->path, (const char *)upath);
 	return 0;
 }
 
@@ -82,19 +94,18 @@ static __always_inline int stash_open(struct trace_event_raw_sys_enter *ctx, int
  * A thread that never had task storage (every thread of an untracked
  * process, the common case) costs one load, cheaper than a lookup.
  */
-static __always_inline bool pop_open_args(long nr, struct open_pending *out)
+static __always_inline struct open_pending *pop_open_args(long nr)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct open_pending *op;
 
 	if (!task->bpf_storage)
-		return false;
+		return NULL;
 	op = bpf_task_storage_get(&open_args, task, 0, 0);
 	if (!op || op->args.nr != (__u32)nr)
-		return false;
-	*out = *op;
+		return NULL;
 	op->args.nr = 0;
-	return true;
+	return op;
 }
 
 /*
@@ -126,8 +137,8 @@ static __always_inline __u32 put_opened_path(struct scratch *s, __u32 off, __u32
 
 static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 {
-	struct open_pending op;
-	struct pending *p = &op.args;
+	struct open_pending *op;
+	struct pending *p;
 	struct argstr *a;
 	struct open_event *e;
 	struct scratch *s;
@@ -136,18 +147,22 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 	__u32 aflags;
 	long ret = ctx->ret, len;
 
-	if (!pop_open_args(ctx->id, &op))
+	op = pop_open_args(ctx->id);
+	if (!op)
 		return 0;
-	a = argstr_slot(&aflags);
-	if (a)
-		a->flags = 0; /* read below, before anything can fill it again */
+	/* Used in place: the storage is this thread's, and its next sys_enter
+	 * comes after this exit. */
+	p = &op->args;
+	a = &op->path;
+	aflags = a->flags;
+	a->flags = 0;
 	if (restarting(ret))
 		return 0;
 	s = scratch_buf();
 	if (!s)
 		return 0;
 	e = (struct open_event *)s->buf;
-	fill_header(&e->hdr, EV_OPEN, &op.who);
+	fill_header(&e->hdr, EV_OPEN, &op->who);
 	e->result = ret;
 	e->flags = p->flags;
 	e->mode = p->mode;
@@ -160,7 +175,7 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 		e->mode = 0;
 
 	off = offsetof(struct open_event, data);
-	len = put_caller_path(s, off, (const char *)p->ptr[0], a, aflags, &e->hdr.flags, &trunc);
+	len = put_entry_path(s, off, (const char *)p->ptr[0], a, aflags, &e->hdr.flags, &trunc);
 	if (len < 0)
 		len = 0;
 	e->path_len = len;
@@ -172,6 +187,18 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 		e->kpath_len = put_opened_path(s, off, len, n, ret, &e->hdr.flags, &trunc);
 		n += e->kpath_len;
 	}
+	/*
+	 * Did another thread rewrite the caller's buffer during the call? The
+	 * record holds the string from entry (what the kernel read) either
+	 * way; the flag is evidence of the attempt. Looked at where a rewrite
+	 * can have mattered: a failed open, a file that is not the string, or
+	 * a call that slept (the window to rewrite in). An open that returned
+	 * at once with exactly the string's file skips the read (~120 ns).
+	 */
+	if (a && (aflags & ARGSTR_VALID) &&
+	    (ret < 0 || !(e->hdr.flags & EVF_KPATH_SAME) || switches_now() != op->switches) &&
+	    path_changed((const char *)p->ptr[0], a, aflags))
+		e->hdr.flags |= EVF_ARG_CHANGED;
 	if (trunc)
 		e->hdr.flags |= EVF_TRUNCATED;
 	submit(s, off + n, EV_OPEN);

@@ -106,17 +106,13 @@ static __always_inline __u32 put_path_arg(struct scratch *s, __u32 off, const ch
  * thread may rewrite the buffer while the call blocks), kept per thread in
  * `argstr` for the exit that builds the record.
  */
-/* The caller's path at entry into this thread's `argstr` slot (created on
- * the thread's first call). Not valid when the page was not present: the
- * exit reads it then. */
-static __always_inline void stash_path_str(const char *upath)
+/* The caller's path at entry into a's buffer. Not valid when the page was
+ * not present: the exit reads it then. */
+static __always_inline void stash_path_into(struct argstr *a, const char *upath)
 {
-	struct argstr *a = bpf_task_storage_get(&argstr, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	char next = 0;
 	long n;
 
-	if (!a)
-		return;
 	a->flags = 0;
 	n = bpf_probe_read_user_str(a->buf, PATH_MAX_LEN, upath);
 	if (n <= 0)
@@ -126,6 +122,16 @@ static __always_inline void stash_path_str(const char *upath)
 	/* A full buffer is a 4095-byte string or a cut one: look one further. */
 	if (n == PATH_MAX_LEN && !bpf_probe_read_user(&next, 1, upath + PATH_MAX_LEN - 1) && next)
 		a->flags |= ARGSTR_TRUNC;
+}
+
+/* The caller's path at entry into this thread's `argstr` slot (created on
+ * the thread's first call). */
+static __always_inline void stash_path_str(const char *upath)
+{
+	struct argstr *a = bpf_task_storage_get(&argstr, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+	if (a)
+		stash_path_into(a, upath);
 }
 
 struct cmp_ctx {
@@ -219,22 +225,29 @@ static __always_inline bool path_changed(const char *upath, struct argstr *at_en
 	return bytes_differ(pb->buf, at_entry->buf, len);
 }
 
-/* The caller's path string from entry, or read now (EVF_PATH_LATE). */
-static __always_inline long put_caller_path(struct scratch *s, __u32 off, const char *upath, struct argstr *a,
-					    __u32 aflags, __u16 *hflags, bool *trunc)
+/* The caller's path string from entry, or read now (EVF_PATH_LATE); the
+ * caller compares the buffer with it (path_changed) or leaves it be. */
+static __always_inline long put_entry_path(struct scratch *s, __u32 off, const char *upath, struct argstr *a,
+					   __u32 aflags, __u16 *hflags, bool *trunc)
 {
-	long n;
-
 	if (!a || !(aflags & ARGSTR_VALID)) {
 		*hflags |= EVF_PATH_LATE;
 		return put_user_str(s, off, upath, trunc);
 	}
-	n = a->len;
 	if (aflags & ARGSTR_TRUNC)
 		*trunc = true;
-	if (path_changed(upath, a, aflags))
+	return put_kernel_bytes(s, off, a->buf, a->len, trunc);
+}
+
+/* put_entry_path, flagging EVF_ARG_CHANGED when the buffer no longer holds it. */
+static __always_inline long put_caller_path(struct scratch *s, __u32 off, const char *upath, struct argstr *a,
+					    __u32 aflags, __u16 *hflags, bool *trunc)
+{
+	long n = put_entry_path(s, off, upath, a, aflags, hflags, trunc);
+
+	if (a && (aflags & ARGSTR_VALID) && path_changed(upath, a, aflags))
 		*hflags |= EVF_ARG_CHANGED;
-	return put_kernel_bytes(s, off, a->buf, n, trunc);
+	return n;
 }
 
 /* The slot of this thread, and its ARGSTR_* flags as its sys_enter left them. */
