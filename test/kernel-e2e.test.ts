@@ -178,6 +178,23 @@ describe.skipIf(skip !== null)('sensor on the live kernel', () => {
     expect(open.result).toBe(3);
   });
 
+  it('the opened file\'s path from the kernel: names of every length kept in the dentry and beyond, through a symlink', async () => {
+    // Names up to 39 bytes are copied from the dentry a word at a time; each
+    // length around a word edge, and longer ones read the slow way.
+    const lengths = [1, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 32, 33, 38, 39, 40, 41, 70];
+    const name = (n: number, c: string): string => `${c}${'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(3)}`.slice(0, n);
+    let deep = join(dir, 'lens');
+    for (const n of lengths) deep = join(deep, name(n, 'd'));
+    mkdirSync(deep, { recursive: true });
+    for (const n of lengths) writeFileSync(join(deep, name(n, 'f')), 'x');
+    execFileSync('ln', ['-s', deep, join(dir, 'lens-link')]);
+    const ran = await run(agentBin, lengths.map((n) => `open:${dir}/lens-link/${name(n, 'f')}`));
+    await waitForEvents(rec.events, exitOf(ran.pid));
+    const opens = eventsOf(rec.events, ran.pid, 'open');
+    expect(opens.map((e) => [e.path, e.rawPath, e.result])).toEqual(
+      lengths.map((n) => [join(deep, name(n, 'f')), `${dir}/lens-link/${name(n, 'f')}`, 3]));
+  });
+
   it('an interpreter agent is recognised from argv and its first open after exec is not lost', async () => {
     const ran = await run(interpBin, [`open:${dir}/first.txt`, `open:${dir}/known.txt`]);
     // the same with the marker argument ('exit:0' first: the fixture exits 99 on a step it cannot parse)
