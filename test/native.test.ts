@@ -139,6 +139,21 @@ describe.skipIf(reason !== null)('native addon (real kernel)', () => {
     expect(() => ks.setRule('nope' as 'comm', 'x', 1, false)).toThrow(TypeError);
   });
 
+  it('loads under a profiler\'s SIGPROF storm (the verifier gives up on a pending signal)', () => {
+    // node --cpu-prof signals its main thread every 100 µs here; before the
+    // loader blocked signals, every load try failed with EAGAIN.
+    const dir = mkdtempSync(join(tmpdir(), 'as-prof-'));
+    try {
+      const script = `const { KernelSensor } = require(${JSON.stringify(ADDON)});
+        const ks = new KernelSensor({ ringBytes: 1 << 16, traceAll: false, selfPid: process.pid }, () => {});
+        try { ks.start(); console.log('loaded'); } catch (e) { console.log('failed: ' + e.message.split('\\n')[0]); } finally { ks.stop(); }`;
+      const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', dir, '-e', script], { encoding: 'utf8', timeout: 60_000 });
+      expect(r.stdout.trim()).toBe('loaded');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('rejects a ring size that is not a power of two with EINVAL', () => {
     const ks = sensor(5000, () => {});
     let err: NodeJS.ErrnoException | undefined;

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,8 +127,19 @@ static int configure(struct sensor_loader *l, const struct loader_config *cfg)
 static int load(struct sensor_loader *l)
 {
 	char prog[128];
-	int err = sensor_bpf__load(l->skel);
+	sigset_t all, old;
+	int err;
 
+	/*
+	 * The verifier gives up with EAGAIN when the loading thread has a
+	 * signal pending; libbpf tries a program 5 times. Under a profiler
+	 * (SIGPROF every millisecond) every try failed and the sensor fell
+	 * back to bpftrace. Signals wait until the object is loaded.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = sensor_bpf__load(l->skel);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!err)
 		return 0;
 	if (err == -EPERM)
