@@ -45,7 +45,10 @@ const EVENT_FIELDS: (keyof EventColumns)[] = [
 
 // One growing buffer written through a DataView: a batch is thousands of
 // small values, and a Buffer per value (or Buffer's BigInt writers) made this
-// the slowest step of a commit.
+// the slowest step of a commit. One writer serves every call (each writes
+// and takes its bytes synchronously): a fresh 256 KiB buffer per chained row
+// was external memory enough to make V8 run a full GC of the store worker
+// every ~50 ms of an agent session (issue 17).
 class CanonicalWriter {
   private buf = Buffer.allocUnsafe(256 * 1024);
   private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
@@ -145,13 +148,28 @@ class CanonicalWriter {
     if (withAgentPid) this.int(c.agentPid, 'event.agentPid');
   }
 
-  result(): Buffer {
-    return this.buf.subarray(0, this.at);
+  reset(): void {
+    this.at = 0;
+  }
+
+  /** The bytes written since the last take(), copied out (small ones from Buffer's pool); the writer starts over. */
+  take(): Buffer {
+    const out = Buffer.from(this.buf.subarray(0, this.at));
+    this.at = 0;
+    return out;
   }
 }
 
+const shared = new CanonicalWriter();
+
+/** The shared writer, empty (a throw in a previous use may have left bytes in it). */
+function writer(): CanonicalWriter {
+  shared.reset();
+  return shared;
+}
+
 export function canonicalBatchBytes(batch: BatchRow, events: StoredEvent[]): Buffer {
-  const w = new CanonicalWriter();
+  const w = writer();
   const withAgentPid = events.some((e) => e.columns.agentPid !== null);
   w.value(withAgentPid ? CANON_VERSION_AGENT_PID : CANON_VERSION, 'version');
   w.value(batch.id, 'batch.id');
@@ -168,34 +186,34 @@ export function canonicalBatchBytes(batch: BatchRow, events: StoredEvent[]): Buf
     w.big(e.batchId);
     w.event(e.columns, withAgentPid);
   }
-  return w.result();
+  return w.take();
 }
 
 /** The generic field-by-field form of the same bytes (the reference a test checks event() against). */
 export function canonicalEventBytesGeneric(c: EventColumns): Buffer {
-  const w = new CanonicalWriter();
+  const w = writer();
   for (const f of EVENT_FIELDS) w.value(c[f], `event.${f}`);
-  return w.result();
+  return w.take();
 }
 
 export function canonicalEventBytes(c: EventColumns): Buffer {
-  const w = new CanonicalWriter();
+  const w = writer();
   w.event(c, true);
-  return w.result();
+  return w.take();
 }
 
 /** Canonical bytes of a plain list of values (chained rows build theirs with it). */
 export function canonicalValues(values: (number | bigint | Buffer | string | null)[]): Buffer {
-  const w = new CanonicalWriter();
+  const w = writer();
   values.forEach((v, i) => w.value(v, `value ${i}`));
-  return w.result();
+  return w.take();
 }
 
 /** What a batch's events are, as received: tells a resend from a different batch under the same seq. */
 export function eventsDigest(events: EventColumns[]): Buffer {
-  const w = new CanonicalWriter();
+  const w = writer();
   for (const c of events) w.event(c, true);
-  return createHash('sha256').update(w.result()).digest();
+  return createHash('sha256').update(w.take()).digest();
 }
 
 export function chainLink(prev: Buffer, canonical: Buffer): Buffer {

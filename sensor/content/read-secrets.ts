@@ -67,7 +67,7 @@ export class ReadSecrets {
       this.queue.shift();
       this.stats.skipped++;
     }
-    this.queue.push({ path: toBytes(ev.path), pid: ev.pid, uid: ev.uid, gid: ev.gid, mntns: ev.mntns });
+    this.queue.push({ path: toBytes(ev.path), pid: ev.pid, uid: ev.uid, gid: ev.gid, mntns: ev.mntns, since: performance.now() });
     this.next();
   }
 
@@ -110,7 +110,8 @@ export class ReadSecrets {
   private async head(q: Look): Promise<Buffer | 'known' | null> {
     const where = locate(q.path, { pid: q.pid, uid: q.uid, gid: q.gid, mntns: q.mntns, remote: false });
     if (where.kind !== 'local') return null;
-    const found = await findReadableFile(where.target); // the walk and the rights check
+    // the walk and the rights check; the walk shares the stats other looks took after this one was queued
+    const found = await findReadableFile({ ...where.target, since: q.since });
     if (!isReadable(found)) return null;
     const s = found.stats;
     const version = `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
@@ -147,4 +148,6 @@ interface Look {
   uid: number;
   gid: number;
   mntns: number;
+  /** performance.now() when queued, after the open it looks at (stat-memo.ts) */
+  since: number;
 }

@@ -6,19 +6,26 @@
 // detached behind our back, is not reported as attached.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
-/** tag -> name of the BPF programs the kernel lists (names cut at 15 bytes by the kernel) */
+/**
+ * tag -> name of the BPF programs the kernel lists (names cut at 15 bytes by
+ * the kernel), kept: a tag is a hash of the program's code, so its name does
+ * not change. /proc/kallsyms is read again only for a tag not seen yet (it
+ * is long: ~60 ms of the sensor's main thread per read).
+ */
+const namesByTag = new Map<string, string>();
+
 function kallsymsNames(tags: ReadonlySet<string>): Map<string, string> {
-  const names = new Map<string, string>();
+  if ([...tags].every((t) => namesByTag.has(t))) return namesByTag;
   let text: string;
   try {
     text = readFileSync('/proc/kallsyms', 'utf8');
   } catch {
-    return names;
+    return namesByTag;
   }
   for (const m of text.matchAll(/ bpf_prog_([0-9a-f]{16})_(\S+)/g)) {
-    if (tags.has(m[1]!)) names.set(m[1]!, m[2]!);
+    if (tags.has(m[1]!)) namesByTag.set(m[1]!, m[2]!);
   }
-  return names;
+  return namesByTag;
 }
 
 /** Attached programs' names, sorted; a program the kernel does not name (no JIT symbols) as prog-id:<n>. */
