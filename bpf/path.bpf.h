@@ -225,6 +225,22 @@ static __always_inline bool path_changed(const char *upath, struct argstr *at_en
 	return bytes_differ(pb->buf, at_entry->buf, len);
 }
 
+/* A short string from a map value into the record by words (up to 7
+ * bytes past len are written: what follows is put after it, or is past the
+ * record's end); a longer one by the helper. */
+static __always_inline __u32 put_value_bytes(struct scratch *s, __u32 off, const __u8 *src, __u32 len, bool *trunc)
+{
+	if (len > CMP_INLINE_WORDS * 8 || off > SCRATCH_PIECE_MASK)
+		return put_kernel_bytes(s, off, src, len, trunc);
+	off &= SCRATCH_PIECE_MASK;
+	for (__u32 i = 0; i < CMP_INLINE_WORDS; i++) {
+		if (i * 8 >= len)
+			break;
+		*(__u64 *)&s->buf[off + i * 8] = *(const __u64 *)(src + i * 8);
+	}
+	return len;
+}
+
 /* The caller's path string from entry, or read now (EVF_PATH_LATE); the
  * caller compares the buffer with it (path_changed) or leaves it be. */
 static __always_inline long put_entry_path(struct scratch *s, __u32 off, const char *upath, struct argstr *a,
@@ -236,7 +252,7 @@ static __always_inline long put_entry_path(struct scratch *s, __u32 off, const c
 	}
 	if (aflags & ARGSTR_TRUNC)
 		*trunc = true;
-	return put_kernel_bytes(s, off, a->buf, a->len, trunc);
+	return put_value_bytes(s, off, a->buf, a->len & (PATH_MAX_LEN - 1), trunc);
 }
 
 /* put_entry_path, flagging EVF_ARG_CHANGED when the buffer no longer holds it. */

