@@ -152,6 +152,11 @@ class CanonicalWriter {
     this.at = 0;
   }
 
+  /** The bytes written so far, not copied: valid until the writer's next use. */
+  written(): Buffer {
+    return this.buf.subarray(0, this.at);
+  }
+
   /** The bytes written since the last take(), copied out (small ones from Buffer's pool); the writer starts over. */
   take(): Buffer {
     const out = Buffer.from(this.buf.subarray(0, this.at));
@@ -213,7 +218,7 @@ export function canonicalValues(values: (number | bigint | Buffer | string | nul
 export function eventsDigest(events: EventColumns[]): Buffer {
   const w = writer();
   for (const c of events) w.event(c, true);
-  return createHash('sha256').update(w.take()).digest();
+  return createHash('sha256').update(w.written()).digest();
 }
 
 export function chainLink(prev: Buffer, canonical: Buffer): Buffer {

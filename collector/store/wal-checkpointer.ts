@@ -13,7 +13,7 @@ import { statSync } from 'node:fs';
 /**
  * A second: a page rewritten by many commits in that time is copied back
  * once, and an idle sensor runs ten checkpoints less a second (each one an
- * fsync of the database and ~4 ms of the main thread during an agent
+ * fsync of the database and ~1.6 ms of the main thread during an agent
  * session, which the agent's session paid for on a 2-core machine).
  */
 export const CHECKPOINT_INTERVAL_MS = 1000;
