@@ -94,8 +94,8 @@ static __always_inline struct scratch *scratch_buf(void)
  * Kernel fields through the BTF task pointer: plain loads that the JIT
  * guards with an exception table (a NULL nsproxy of an exiting task reads
  * as 0), instead of one bpf_probe_read_kernel call per pointer hop. On
- * the open path that was a third of the header's cost; comm, the ids and
- * the cgroup the same way rather than by helper calls (~70 ns less).
+ * the open path that was a third of the header's cost. comm (~45 ns less
+ * than bpf_get_current_comm), the ids and the cgroup the same way.
  */
 static __always_inline void fill_header(struct event_header *h, __u16 type, const struct who *w)
 {
