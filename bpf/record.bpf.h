@@ -129,7 +129,7 @@ static __always_inline void fill_header(struct event_header *h, __u16 type, cons
 /*
  * Copies the record into the ring buffer. Wakeups are what cost: the
  * reader is woken each time the waiting data crosses a multiple of
- * cfg_wakeup_bytes, otherwise it finds the records on its next (short)
+ * 1 << cfg_wakeup_shift, otherwise it finds the records on its next (short)
  * poll timeout. Crossing, not "at or above": while a busy reader has not
  * drained the ring yet, every record above the mark used to force a wakeup,
  * an interrupt raised per record (a VM exit on a guest), ~20 % of a traced
@@ -147,7 +147,7 @@ static __always_inline bool submit(struct scratch *s, __u32 size, __u16 type)
 	h->size = size;
 	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	/* + 8: the ring's own header of each record counts in the waiting data */
-	if (!cfg_wakeup_bytes || avail / cfg_wakeup_bytes != (avail + size + 8) / cfg_wakeup_bytes)
+	if (avail >> cfg_wakeup_shift != (avail + size + 8) >> cfg_wakeup_shift)
 		flags = BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_output(&events, s->buf, size, flags)) {
 		count(COUNTER_LOST_BASE + (type & 15));

@@ -202,6 +202,22 @@ describe.skipIf(skip !== null)('sensor on the live kernel', () => {
       lengths.map((n) => [join(deep, name(n, 'f')), `${dir}/lens-link/${name(n, 'f')}`, 3]));
   });
 
+  it('the caller\'s path string at every length around the stack buffer\'s edge and its last word', async () => {
+    // Strings up to 190 bytes are read onto the stack and copied by words
+    // (the last one masked after the NUL); longer ones straight into the slot.
+    const lengths = Array.from({ length: 14 }, (_, i) => 182 + i); // 182 … 195
+    const paths = lengths.map((n) => {
+      const stem = `${dir}/edge-${n}-`;
+      return stem + 'x'.repeat(n - stem.length);
+    });
+    for (const p of paths) writeFileSync(p, 'x');
+    const ran = await run(agentBin, paths.map((p) => `open:${p}`));
+    await waitForEvents(rec.events, exitOf(ran.pid));
+    const opens = eventsOf(rec.events, ran.pid, 'open');
+    // rawPath is left out when the kernel opened exactly the string
+    expect(opens.map((e) => [e.path, e.rawPath, e.result, e.argChanged ?? false])).toEqual(paths.map((p) => [p, undefined, 3, false]));
+  });
+
   it('header facts read from the task: uid and gid of an agent run as nobody, its cgroup id, its comm', async () => {
     const pub = mkdtempSync(join(tmpdir(), 'as-pub-'));
     try {

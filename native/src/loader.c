@@ -97,6 +97,18 @@ static int disable_missing_hooks(struct sensor_loader *l)
 	return err ? loader_fail(l, -err, "out of memory") : 0;
 }
 
+/* The kernel side wakes the reader at multiples of a power of two (a shift
+ * per record instead of a division): the largest one not above bytes, so
+ * wakeups come no later than asked. 0 bytes: every record (shift 0). */
+static uint32_t wakeup_shift(uint64_t bytes)
+{
+	uint32_t shift = 0;
+
+	while (shift < 63 && (bytes >> (shift + 1)))
+		shift++;
+	return shift;
+}
+
 static int configure(struct sensor_loader *l, const struct loader_config *cfg)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -120,7 +132,7 @@ static int configure(struct sensor_loader *l, const struct loader_config *cfg)
 		bpf_program__set_autoload(l->skel->progs.tp_raw_sys_enter, false);
 	l->skel->rodata->cfg_trace_all = cfg->trace_all ? 1 : 0;
 	l->skel->rodata->cfg_self_tgid = cfg->self_tgid;
-	l->skel->rodata->cfg_wakeup_bytes = cfg->wakeup_bytes;
+	l->skel->rodata->cfg_wakeup_shift = wakeup_shift(cfg->wakeup_bytes);
 	return 0;
 }
 

@@ -31,7 +31,7 @@ struct loader_config {
 	uint32_t ring_bytes;    /* power of two, >= page size               */
 	bool     trace_all;     /* trace every process, not only tracked     */
 	uint32_t self_tgid;     /* never traced                              */
-	uint64_t wakeup_bytes;  /* kernel wakes the reader only past this; 0 = every record */
+	uint64_t wakeup_bytes;  /* kernel wakes the reader only past this (rounded down to a power of two); 0 = every record */
 	uint32_t tracked_max;   /* capacity of the tracked-process map; 0 = default */
 	bool     watch_compat;  /* flag tracked processes making 32-bit syscalls: one
 				 * more program on every syscall of the machine */
