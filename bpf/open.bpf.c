@@ -39,7 +39,9 @@ struct open_pending {
 };
 
 /* Context switches of the current thread so far: a call that slept (a FIFO
- * open) is one whose count moved. */
+ * open) is one whose count moved. (The run queue's count, on a hotter line,
+ * needs the address of a per-CPU kernel symbol, which this kernel's
+ * kallsyms does not give.) */
 static __always_inline __u64 switches_now(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -62,9 +64,14 @@ static __always_inline int stash_open(struct trace_event_raw_sys_enter *ctx, int
 	struct pending *p;
 	struct who w;
 
-	if (!traced(pid_tgid >> 32, &w))
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	/* A thread that traced an open before remembers its process's start. */
+	op = task->bpf_storage ? bpf_task_storage_get(&open_args, task, 0, 0) : NULL;
+	if (!traced_known(pid_tgid >> 32, &w, op ? op->who.start : 0))
 		return 0;
-	op = bpf_task_storage_get(&open_args, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!op)
+		op = bpf_task_storage_get(&open_args, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!op) { /* no memory: this open goes unreported, and counted */
 		count(COUNTER_PENDING_FULL);
 		return 0;

@@ -29,6 +29,7 @@ struct who {
 	__u32 agent_id;
 	__u32 agent_pid;
 	__u32 flags;    /* tracked_proc.flags */
+	__u64 start;    /* tracked_proc.start_ns as matched; 0 when untracked */
 };
 
 /* start_boottime of the current process (its group leader's): through a
@@ -44,10 +45,16 @@ static __always_inline __u64 current_start(void)
  * hook the stranger reaches, instead of naming the stranger an agent.
  * Only tracked processes pay for the check.
  */
-static __always_inline bool same_incarnation(struct tracked_proc *tp, __u32 tgid)
+static __always_inline bool same_incarnation_known(struct tracked_proc *tp, __u32 tgid, __u64 known_start)
 {
-	__u64 start = current_start();
+	__u64 start;
 
+	/* This thread matched this very start before (it remembers it in its
+	 * own task storage, which dies with it): the entry is still its
+	 * process's, without a load from the leader's cold cache line. */
+	if (known_start && tp->start_ns == known_start)
+		return true;
+	start = current_start();
 	if (tp->start_ns == start)
 		return true;
 	if (tp->start_ns == 0) { /* found by the /proc scan: bind now */
@@ -59,12 +66,16 @@ static __always_inline bool same_incarnation(struct tracked_proc *tp, __u32 tgid
 	return false;
 }
 
+static __always_inline bool same_incarnation(struct tracked_proc *tp, __u32 tgid)
+{
+	return same_incarnation_known(tp, tgid, 0);
+}
+
 /*
- * The one check every hot-path program makes first. Untracked processes
- * cost exactly this lookup. Returns false when nothing is to be traced;
- * *w is then meaningless.
+ * Is tgid traced, and as whose? known_start: a start this thread matched
+ * before (0: none), see same_incarnation_known. w->start is the entry's start.
  */
-static __always_inline bool traced(__u32 tgid, struct who *w)
+static __always_inline bool traced_known(__u32 tgid, struct who *w, __u64 known_start)
 {
 	struct tracked_proc *tp = bpf_map_lookup_elem(&tracked, &tgid);
 
@@ -72,7 +83,7 @@ static __always_inline bool traced(__u32 tgid, struct who *w)
 		return false;
 	if (tgid == cfg_self_tgid)
 		return false;
-	if (tp && !same_incarnation(tp, tgid)) {
+	if (tp && !same_incarnation_known(tp, tgid, known_start)) {
 		if (!cfg_trace_all)
 			return false;
 		tp = NULL;
@@ -80,7 +91,13 @@ static __always_inline bool traced(__u32 tgid, struct who *w)
 	w->agent_id = tp ? tp->agent_id : AGENT_NONE;
 	w->agent_pid = tp ? tp->agent_pid : 0;
 	w->flags = tp ? tp->flags : 0;
+	w->start = tp ? tp->start_ns : 0;
 	return true;
+}
+
+static __always_inline bool traced(__u32 tgid, struct who *w)
+{
+	return traced_known(tgid, w, 0);
 }
 
 static __always_inline struct scratch *scratch_buf(void)
