@@ -8,7 +8,7 @@
 // and raises nothing.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { constants as fsConstants, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -131,6 +131,11 @@ describe.skipIf(process.getuid?.() !== 0)('secrets the agent read (looked at as 
       reads.note(ev(join(dir, 'same-inode')));
       await reads.settled();
       expect(reads.stats).toMatchObject({ looks: 3, known: 1, secrets: 1 });
+      // A directory listed (O_DIRECTORY) or an O_PATH handle reads no content: not looked at, not even walked.
+      reads.note({ ...ev(join(dir, 'sub')), flags: fsConstants.O_DIRECTORY } as SensorEvent);
+      reads.note({ ...ev(join(dir, 'readable-by-path')), flags: 0o10000000 } as SensorEvent);
+      await reads.settled();
+      expect(reads.stats).toMatchObject({ looks: 3, failed: 1 });
       // The base64 of that key in a JSON body, scanned by an egress scanner sharing the key: matched as read.
       const s = new EgressScanner(KEY, reads);
       const body = JSON.stringify({ c: Buffer.from(key).toString('base64') });

@@ -149,7 +149,10 @@ export function scanContent(bytes: Uint8Array, key: Uint8Array, opts: ScanOption
   const errors: string[] = [];
   const taken = new Uint8Array(text.length);
   const hits = runScanners(text, errors, taken);
-  if (opts.decode !== false) {
+  // Shorter text holds no run worth decoding; skipping it also keeps the
+  // one- and zero-character strings (another string map) out of
+  // encodedRuns' type feedback, which made V8 drop its optimized code.
+  if (opts.decode !== false && text.length >= MIN_ENCODED_RUN) {
     let budget = maxBytes;
     try {
       for (const run of encodedRuns(text, taken)) {

@@ -59,6 +59,8 @@ export class ContentCtl {
   /** the level the loader captures plain sockets at, and why not the socket level when it fell back */
   mode: 'socket' | 'syscall' = 'syscall';
   fallback = '';
+  private pending = '';
+  private flushing = false;
 
   private constructor(private readonly child: ChildProcessWithoutNullStreams, private readonly onRecord: (r: ContentRecord) => void,
     private readonly onMessage: (m: Record<string, unknown>) => void) {
@@ -139,7 +141,8 @@ export class ContentCtl {
   async stop(): Promise<void> {
     if (this.exited) return;
     const gone = new Promise<void>((r) => this.child.once('exit', () => r()));
-    this.child.stdin.end();
+    this.child.stdin.end(this.pending); // what was sent before the stop goes first
+    this.pending = '';
     const t = setTimeout(() => this.child.kill('SIGKILL'), 5000);
     await gone;
     clearTimeout(t);
@@ -153,8 +156,23 @@ export class ContentCtl {
     });
   }
 
+  /**
+   * Commands are written together once the current batch of events is
+   * handled (a setImmediate later): an agent starting a burst of processes
+   * sends one `track` each, and a write each was a syscall on the main
+   * thread and a wakeup of content-ctl. Order is kept: one buffer.
+   */
   private send(cmd: string): void {
-    if (!this.exited) this.child.stdin.write(`${cmd}\n`);
+    if (this.exited) return;
+    this.pending += `${cmd}\n`;
+    if (this.flushing) return;
+    this.flushing = true;
+    setImmediate(() => {
+      this.flushing = false;
+      const out = this.pending;
+      this.pending = '';
+      if (!this.exited && out && this.child.stdin.writable) this.child.stdin.write(out);
+    });
   }
 
   private frame(type: number, payload: Buffer): void {

@@ -17,6 +17,7 @@
 // MAX_RUNNING at once (the others queue, MAX_QUEUED at most); the rest is
 // counted. System paths are skipped. The file may have changed since the
 // agent read it: a miss then is a miss.
+import { constants } from 'node:fs';
 import { findReadableFile, isOpened, isReadable, openReadable } from '../../collector/hashing/file-hasher.js';
 import { locate } from '../../collector/hashing/hash-location.js';
 import { FingerprintIndex, scanContent, type ContentProbe } from '../../collector/dlp/index.js';
@@ -31,6 +32,9 @@ const MAX_REMEMBERED = 4096;
 const MAX_QUEUED = 256;
 /** Kernel files and the system's programs and libraries: no one's secrets, and read by every process start. */
 const SKIPPED = /^\/(?:proc|sys|dev|usr|lib|lib32|lib64|bin|sbin|snap)\/|^\/etc\/ld\.so\.cache$|\/node_modules\//;
+/** Opens that read no content: a directory listed (O_DIRECTORY, this machine's value) or a bare O_PATH handle. */
+const O_PATH = 0o10000000;
+const NO_CONTENT = constants.O_DIRECTORY | O_PATH;
 
 export class ReadSecrets {
   private readonly fingerprints = new FingerprintIndex();
@@ -49,7 +53,7 @@ export class ReadSecrets {
 
   /** An agent's event: a successful read-open of a file is looked at (asynchronously). */
   note(ev: SensorEvent): void {
-    if (ev.type !== 'open' || !ev.agent || ev.result < 0 || ev.access === 'write') return;
+    if (ev.type !== 'open' || !ev.agent || ev.result < 0 || ev.access === 'write' || (ev.flags & NO_CONTENT)) return;
     const path = typeof ev.path === 'string' ? ev.path : displayString(ev.path);
     if (!path.startsWith('/') || SKIPPED.test(path)) return;
     const id = `${ev.uid}:${ev.gid}:${path}`;
