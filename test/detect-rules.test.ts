@@ -297,6 +297,37 @@ describe('the issue-12 rule pack on the real store', () => {
     expect(rulesOf(other.root)).toEqual(['high_value_read']);
   });
 
+  it('its own folder, read back by its children where they wrote it whole, is at work; what it held before is not', async () => {
+    // As Codex does every session: bash writes a snapshot of the shell, it is renamed into place and sourced
+    // before each command; git checks out a list under the folder (a lock file renamed over HEAD) and reads it.
+    mkdirSync(join(home, '.qwen', 'snap'), { recursive: true });
+    writeFileSync(join(home, '.qwen', 'oauth_creds.json'), '{}\n');
+    const snap = `${home}/.qwen/snap/shell.sh`;
+    const own = warmUp(new Script('qwen-code'));
+    own.run('/usr/bin/bash', ['bash', '-c', 'export -p > snap.tmp'], (pid) => { own.write(`${snap}.tmp`, pid); });
+    own.push(own.root, 1, 'rename', { path: `${snap}.tmp`, newpath: snap, flags: 0, result: 0 });
+    own.run('/usr/bin/bash', ['bash', '-c', '. shell.sh; ls'], (pid) => { own.read(snap, pid); });
+    own.run('/usr/bin/git', ['git', 'checkout'], (pid) => {
+      own.write(`${home}/.qwen/snap/HEAD.lock`, pid, 0o301); // O_WRONLY|O_CREAT|O_EXCL
+      own.push(pid, own.root, 'rename', { path: `${home}/.qwen/snap/HEAD.lock`, newpath: `${home}/.qwen/snap/HEAD`, flags: 0, result: 0 });
+      own.read(`${home}/.qwen/snap/HEAD`, pid);
+    });
+    own.connect('127.0.0.1', 41500);
+    await commit(own.done());
+    expect(rulesOf(own.root)).toEqual([]);
+    // What was there before it ran, or was only appended to, or had another file renamed over it, is still read as a store.
+    const cat = warmUp(new Script('qwen-code'));
+    cat.write(`${home}/.qwen/oauth_creds.json`, cat.root, 0o2001); // O_WRONLY|O_APPEND: the old content stays
+    cat.write(`${home}/.qwen/snap/other.tmp`, cat.root, 0o1101);
+    cat.push(cat.root, 1, 'rename', { path: `${home}/.qwen/oauth_creds.json`, newpath: `${home}/.qwen/snap/other.tmp`, flags: 0, result: 0 });
+    cat.run('/usr/bin/cat', ['cat'], (pid) => { cat.read(`${home}/.qwen/oauth_creds.json`, pid).read(`${home}/.qwen/snap/other.tmp`, pid); });
+    cat.connect('127.0.0.1', 41501);
+    await commit(cat.done());
+    expect(rulesOf(cat.root)).toEqual(['exfiltration', 'high_value_read']);
+    expect(alertsOf(cat.root).filter((a) => a.rule === 'high_value_read').map((a) => a.summary).sort()).toEqual([
+      expect.stringContaining('.qwen/oauth_creds.json'), expect.stringContaining('.qwen/snap/other.tmp')]);
+  });
+
   it('per agent: a rule switched off stays silent, another runs with its own severity and parameters', async () => {
     const s = warmUp(new Script('offagent'));
     s.run('/usr/bin/cat', ['cat'], (pid) => { s.read(`${home}/.ssh/id_ed25519`, pid).read(`${home}/.aws/credentials`, pid); });

@@ -84,6 +84,8 @@ export interface FileFeature {
   ok: boolean;
   /** its generalised file-system area (generalise.ts areaOf) */
   area: string;
+  /** a read of a file the instance itself wrote whole before (own-output.ts): not a credential read */
+  ownOutput?: boolean;
 }
 
 export interface JudgedEvent {

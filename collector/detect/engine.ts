@@ -29,6 +29,7 @@ import { areaOf, destinationOf, generalisePath, type PathContext } from './gener
 import { GrantSet } from './grants.js';
 import { Homes } from './homes.js';
 import { InstanceTracker, type LiveInstance } from './instances.js';
+import { OwnOutput } from './own-output.js';
 import { MinuteRates, type MinuteCounts } from './minute-rates.js';
 import { resolveSettings, type AgentSettings, type DetectionOptions } from './settings.js';
 
@@ -282,6 +283,8 @@ export class DetectionEngine {
     const tsNs = BigInt(ev.tsNs);
     const firstExec = this.noteInstance(li, ev, tsNs);
     const features = this.features(ev, li.inst, firstExec);
+    if (features.file?.op === 'read' && li.ownOutput.has(features.file.path)) features.file.ownOutput = true;
+    li.ownOutput.note(ev, features);
     const learning = agent.state === 'learning';
 
     const closed = li.rates.advance(tsNs);
@@ -561,7 +564,7 @@ export class DetectionEngine {
     if (agent.state === 'learning') agent.baseline.seen.instances++;
     return {
       inst: { id, sensorId, agent: agentName, agentPid, startNs: null, endNs: null, uid: null, home: null, cwd: null, exe: null, argv: [] },
-      rates: new MinuteRates(), states: new Map(), events: 0, lastNs: null, exitCode: null, saved: false, urgent: false,
+      rates: new MinuteRates(), states: new Map(), ownOutput: new OwnOutput(), events: 0, lastNs: null, exitCode: null, saved: false, urgent: false,
       execSeen: false, touchedAt: Date.now(),
     };
   }
@@ -571,7 +574,7 @@ export class DetectionEngine {
     for (const r of readInstances(this.db, undefined, true)) {
       this.tracker.adopt({
         inst: { id: r.id, sensorId: r.sensorId, agent: r.agent, agentPid: r.agentPid, startNs: r.startNs, endNs: null, uid: r.uid, home: r.home, cwd: r.cwd, exe: r.exe, argv: r.argv },
-        rates: new MinuteRates(), states: new Map(), events: r.events, lastNs: r.lastNs, exitCode: null, saved: true, urgent: false,
+        rates: new MinuteRates(), states: new Map(), ownOutput: new OwnOutput(), events: r.events, lastNs: r.lastNs, exitCode: null, saved: true, urgent: false,
         execSeen: r.startNs !== null, touchedAt: Date.now(),
       });
     }

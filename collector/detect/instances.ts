@@ -5,7 +5,8 @@
 // a root, and children inherit their parent's root.
 import type { SensorEvent } from '../../proto/events/types.js';
 import type { Instance } from './detector.js';
-import { MinuteRates } from './minute-rates.js';
+import type { MinuteRates } from './minute-rates.js';
+import type { OwnOutput } from './own-output.js';
 
 export interface LiveInstance {
   inst: Instance;
@@ -21,6 +22,8 @@ export interface LiveInstance {
   urgent: boolean;
   /** the root's exec has been seen */
   execSeen: boolean;
+  /** files the instance wrote whole (reading them back is not a credential read) */
+  ownOutput: OwnOutput;
   touchedAt: number;
 }
 

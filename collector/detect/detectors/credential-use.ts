@@ -79,6 +79,7 @@ export function sensitiveRead(ev: JudgedEvent, catalogue: CatalogueView, proc?: 
   const f = ev.features.file;
   let classes = ev.features.sensitive;
   if (!f || !classes || classes.length === 0 || ev.event.type !== 'open' || !f.ok || f.op !== 'read') return undefined;
+  if (f.ownOutput) return undefined; // the instance reading back what it wrote whole: nothing it did not hold
   if ((proc && ownProcessPath(f.path, ev, proc)) || (agent && PROC_PID.test(f.path) && learnedProcRead(ev, agent))) {
     classes = classes.filter((c) => !catalogue.classOf(c)?.excludeOwnProcess);
     if (classes.length === 0) return undefined;
