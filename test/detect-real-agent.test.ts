@@ -6,13 +6,13 @@
 // exec's again as the agent), homes come from a passwd file given to the
 // collector.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { FINAL_ANSWER, makeProject, QWEN_AGENT_NAME, qwenCodeCli, runQwenSession } from './helpers/real-agent.js';
 import { startScriptedModelServer, type ScriptedModelServer } from './helpers/scripted-model-server.js';
-import { BIN, launchArgs, skipReason as cliSkip, startSensorRun, stopSensorRun, until, type Proc } from './helpers/sensor-cli.js';
+import { BIN, launchArgs, skipReason as cliSkip, sensorRunLifecycle, startSensorRun, until, type Proc } from './helpers/sensor-cli.js';
 
 const haveSetpriv = (() => {
   try {
@@ -68,15 +68,7 @@ describe.skipIf(skip !== null)('a real agent CLI learned, then repeated elsewher
     run = await startSensorRun(stateDir, join(dir, 'c.sock'), ['--agent-comm', 'no-such-agent', '--passwd-file', join(dir, 'passwd')]);
   });
 
-  afterEach((ctx) => {
-    if (ctx.task.result?.state === 'fail') console.log(`--- sensor run\n${run.err().slice(-4000)}`);
-  });
-
-  afterAll(async () => {
-    if (run) await stopSensorRun(run);
-    await server?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  sensorRunLifecycle(() => ({ run, server, dir }));
 
   it('learns three sessions in one project and home; the same session as another user elsewhere raises nothing', async () => {
     // The same home for the three learning sessions (alice's), each in a project of its own.

@@ -7,14 +7,14 @@
 // each phase's sensor gets a passwd file naming that phase's home for root.
 // Needs the detection engine (`sensor alerts`); without it, skips and says so.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { makeProject, QWEN_AGENT_NAME, qwenCodeCli, runQwenSession, sessionEvents, type QwenSession } from './helpers/real-agent.js';
 import { startScriptedModelServer, type ScriptedModelServer } from './helpers/scripted-model-server.js';
 import {
-  BIN, launchArgs, queryJson, skipReason as cliSkip, startSensorRun, stopSensorRun, until, type Proc,
+  BIN, launchArgs, queryJson, skipReason as cliSkip, sensorRunLifecycle, startSensorRun, stopSensorRun, until, type Proc,
 } from './helpers/sensor-cli.js';
 
 // `sensor <unknown> --help` prints the top-level help: look for the command's own usage line.
@@ -63,15 +63,7 @@ describe.skipIf(skip !== null)('a real agent CLI learned, then repeated elsewher
     return file;
   };
 
-  afterEach((ctx) => {
-    if (ctx.task.result?.state === 'fail') console.log(`--- sensor run\n${run.err().slice(-4000)}`);
-  });
-
-  afterAll(async () => {
-    if (run) await stopSensorRun(run);
-    await server?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  sensorRunLifecycle(() => ({ run, server, dir }));
 
   it('learns in project A and home A; in project B and home B the same work is silent; a read of ~/.ssh is not', async () => {
     for (let i = 0; i < LEARNING_SESSIONS; i++) await session(makeProject(join(dir, 'project-a')), join(dir, 'home-a'));

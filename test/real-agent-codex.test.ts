@@ -8,13 +8,13 @@
 // folder before the session (`cat ~/.codex/auth.json`) still raises
 // high_value_read (the silence is not a detector that never runs).
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CODEX_AGENT_NAME, codexBinary, codexExecArgs, makeProject } from './helpers/real-agent.js';
 import { startScriptedModelServer, type ScriptStep, type ScriptedModelServer } from './helpers/scripted-model-server.js';
-import { BIN, queryJson, skipReason as cliSkip, startSensorRun, stopSensorRun, until, type Proc } from './helpers/sensor-cli.js';
+import { BIN, queryJson, skipReason as cliSkip, sensorRunLifecycle, startSensorRun, until, type Proc } from './helpers/sensor-cli.js';
 
 const codex = cliSkip ? null : codexBinary();
 const skip = cliSkip ?? (codex && 'skip' in codex ? codex.skip : null);
@@ -69,15 +69,7 @@ describe.skipIf(skip !== null)('Codex in its own folder, as a user runs it', () 
     run = await startSensorRun(stateDir, join(dir, 'c.sock'), ['--passwd-file', passwd]);
   });
 
-  afterEach((ctx) => {
-    if (ctx.task.result?.state === 'fail') console.log(`--- sensor run\n${run.err().slice(-4000)}`);
-  });
-
-  afterAll(async () => {
-    if (run) await stopSensorRun(run);
-    await server?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  sensorRunLifecycle(() => ({ run, server, dir }));
 
   it('benign sessions raise nothing, though its children read back what it wrote under ~/.codex', async () => {
     const roots: number[] = [];

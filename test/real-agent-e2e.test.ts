@@ -6,11 +6,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { FINAL_ANSWER, makeProject, QWEN_AGENT_NAME, qwenCodeCli, runQwenSession, sessionEvents } from './helpers/real-agent.js';
 import { startScriptedModelServer, type ScriptedModelServer } from './helpers/scripted-model-server.js';
 import {
-  launchArgs, queryJson, skipReason as cliSkip, startSensorRun, stopSensorRun, until, wireCarriesAgentPid,
+  launchArgs, queryJson, skipReason as cliSkip, sensorRunLifecycle, startSensorRun, until, wireCarriesAgentPid,
   type Proc, type QueriedEvent,
 } from './helpers/sensor-cli.js';
 
@@ -33,15 +33,7 @@ describe.skipIf(skip !== null)('a real agent CLI (Qwen Code from npm) under sens
     run = await startSensorRun(stateDir, join(dir, 'c.sock'), ['--agent-comm', 'no-such-agent']);
   });
 
-  afterEach((ctx) => {
-    if (ctx.task.result?.state === 'fail') console.log(`--- sensor run\n${run.err().slice(-4000)}`);
-  });
-
-  afterAll(async () => {
-    if (run) await stopSensorRun(run);
-    await server?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  sensorRunLifecycle(() => ({ run, server, dir }));
 
   it('captures its session: its exec, the file it reads, its connect to the model, its shell commands', async () => {
     const project = makeProject(join(dir, 'project-a'));

@@ -2,8 +2,9 @@
 // `sensor run` with its own state dir and socket, `sensor launch` under it,
 // and `sensor query --json`. Needs root and a built dist/ (skipReason says).
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { afterAll, afterEach } from 'vitest';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BIN = join(ROOT, 'bin/sensor.js');
@@ -50,6 +51,24 @@ export async function stopSensorRun(run: Proc): Promise<void> {
   const t = setTimeout(() => run.child.kill('SIGKILL'), 15_000);
   await run.exited;
   clearTimeout(t);
+}
+
+/**
+ * Inside a describe of tests that share one `sensor run`: a failed test prints
+ * the sensor's stderr; at the end the sensor, the model server and the
+ * scratch directory go. (A getter: the hooks run after beforeAll set them.)
+ */
+export function sensorRunLifecycle(state: () => { run?: Proc; server?: { close(): Promise<void> }; dir?: string }): void {
+  afterEach((ctx) => {
+    const { run } = state();
+    if (ctx.task.result?.state === 'fail' && run) console.log(`--- sensor run\n${run.err().slice(-4000)}`);
+  });
+  afterAll(async () => {
+    const { run, server, dir } = state();
+    if (run) await stopSensorRun(run);
+    await server?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
 }
 
 export const launchArgs = (stateDir: string, agent: string): string[] => ['launch', '--state-dir', stateDir, '--agent', agent, '--'];
