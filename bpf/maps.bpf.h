@@ -19,8 +19,8 @@
 const volatile __u32 cfg_trace_all __weak = 0;    /* trace every process     */
 const volatile __u32 cfg_self_tgid __weak = 0;    /* the sensor, never traced */
 /* The reader is woken when the waiting data crosses a multiple of
- * 1 << cfg_wakeup_shift (0: every record). A shift, not a byte count: two
- * 64-bit divisions per record were ~5 % of a traced open's exit. */
+ * 1 << cfg_wakeup_shift (0: every record): a shift per record where a byte
+ * count took two 64-bit divisions. */
 const volatile __u32 cfg_wakeup_shift __weak = 0;
 
 /* tgid -> agent it belongs to; presence is what "tracked" means. */

@@ -61,14 +61,16 @@ static __always_inline int stash_open(struct trace_event_raw_sys_enter *ctx, int
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct open_pending *op;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct tracked_proc *tp;
 	struct pending *p;
 	struct who w;
 
-	struct task_struct *task = bpf_get_current_task_btf();
-
+	if (!traced_lookup(pid_tgid >> 32, &tp))
+		return 0;
 	/* A thread that traced an open before remembers its process's start. */
 	op = task->bpf_storage ? bpf_task_storage_get(&open_args, task, 0, 0) : NULL;
-	if (!traced_known(pid_tgid >> 32, &w, op ? op->who.start : 0))
+	if (!traced_check(pid_tgid >> 32, tp, &w, op ? op->who.start : 0))
 		return 0;
 	if (!op)
 		op = bpf_task_storage_get(&open_args, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);

@@ -106,14 +106,13 @@ static __always_inline __u32 put_path_arg(struct scratch *s, __u32 off, const ch
  * thread may rewrite the buffer while the call blocks), kept per thread in
  * `argstr` for the exit that builds the record.
  */
-/* The caller's path at entry into a's buffer. Not valid when the page was
- * not present: the exit reads it then. */
 /*
  * Most paths fit in STASH_STACK_BYTES: they are read onto the stack and
  * copied into the slot by words. A user read into a map value pays the
  * kernel's hardened-usercopy check of a heap object (a page and slab
- * lookup, ~40 % of the read's cost in `perf` of the open loop); into the
- * stack it is a bounds check. A longer path is read into the slot itself.
+ * lookup: two fifths of the read's samples in `perf` of the open loop);
+ * into the stack it is a bounds check (~20 ns less per entry, bpf_stats).
+ * A longer path is read into the slot itself.
  */
 #define STASH_STACK_BYTES 192
 static __always_inline bool stash_short_path(struct argstr *a, const char *upath)
@@ -141,6 +140,8 @@ static __always_inline bool stash_short_path(struct argstr *a, const char *upath
 	return true;
 }
 
+/* The caller's path at entry into a's buffer. Not valid when the page was
+ * not present: the exit reads it then. */
 static __always_inline void stash_path_into(struct argstr *a, const char *upath)
 {
 	char next = 0;

@@ -72,15 +72,21 @@ static __always_inline bool same_incarnation(struct tracked_proc *tp, __u32 tgid
 }
 
 /*
- * Is tgid traced, and as whose? known_start: a start this thread matched
- * before (0: none), see same_incarnation_known. w->start is the entry's start.
+ * The one check every hot-path program makes first, in two steps so that a
+ * caller can look at its own state in between (open.bpf.c). Untracked
+ * processes cost exactly the lookup of step one. Returns false when nothing
+ * is to be traced; *w is then meaningless.
  */
-static __always_inline bool traced_known(__u32 tgid, struct who *w, __u64 known_start)
+static __always_inline bool traced_lookup(__u32 tgid, struct tracked_proc **tp)
 {
-	struct tracked_proc *tp = bpf_map_lookup_elem(&tracked, &tgid);
+	*tp = bpf_map_lookup_elem(&tracked, &tgid);
+	return *tp || cfg_trace_all;
+}
 
-	if (!tp && !cfg_trace_all)
-		return false;
+/* known_start: a start this thread matched before (0: none), see
+ * same_incarnation_known; w->start is the entry's. */
+static __always_inline bool traced_check(__u32 tgid, struct tracked_proc *tp, struct who *w, __u64 known_start)
+{
 	if (tgid == cfg_self_tgid)
 		return false;
 	if (tp && !same_incarnation_known(tp, tgid, known_start)) {
@@ -97,7 +103,9 @@ static __always_inline bool traced_known(__u32 tgid, struct who *w, __u64 known_
 
 static __always_inline bool traced(__u32 tgid, struct who *w)
 {
-	return traced_known(tgid, w, 0);
+	struct tracked_proc *tp;
+
+	return traced_lookup(tgid, &tp) && traced_check(tgid, tp, w, 0);
 }
 
 static __always_inline struct scratch *scratch_buf(void)
