@@ -29,8 +29,8 @@ import { areaOf, destinationOf, generalisePath, type PathContext } from './gener
 import { GrantSet } from './grants.js';
 import { Homes } from './homes.js';
 import { InstanceTracker, type LiveInstance } from './instances.js';
-import { OwnOutput } from './own-output.js';
 import { MinuteRates, type MinuteCounts } from './minute-rates.js';
+import { OwnOutput } from './own-output.js';
 import { resolveSettings, type AgentSettings, type DetectionOptions } from './settings.js';
 
 export interface EngineCounters {

@@ -2,20 +2,20 @@
 // not taken for a credential read. Real agents do this inside their own
 // folders every session: Codex writes a snapshot of the user's shell under
 // ~/.codex/shell_snapshots/ and has bash source it before each command, and
-// runs git to check out its plugin list under ~/.codex/.tmp/; Claude Code
-// keeps shell snapshots under ~/.claude/. Those reads are by the agent's
-// children (bash, git), not by the agent's own process, so the own-folder
-// rule did not excuse them, and every session raised high_value_read and,
-// at the model API connect that followed, exfiltration.
+// runs git to check out its plugin list under ~/.codex/.tmp/. Those reads
+// are by the agent's children (bash, git), not by the agent's own process,
+// so the own-folder rule did not excuse them, and every session raised
+// high_value_read and, at the model API connect that followed, exfiltration.
 //
 // "Wrote whole": created or truncated by one of the instance's opens
 // (O_CREAT or O_TRUNC, the way a shell's `>`, git's lock files and most
 // writers of a new file open it), or renamed into place from such a file.
 // A file opened for writing without either keeps content from before, so it
 // does not count; nor does a rename of anything else over the name (the
-// name then holds foreign content), and an unlink forgets it. What the
-// instance reads back is then its own output: it learns nothing it did not
-// already hold. The content-based rules (secret_copy_read, secret_egress,
+// name then holds foreign content), and an unlink forgets it. (A process
+// outside the instance writing the file meanwhile is not seen here.) What
+// the instance reads back is then its own output: it learns nothing it did
+// not already hold. The content-based rules (secret_copy_read, secret_egress,
 // exfiltration's DLP-tagged reads) still judge what such a file holds.
 import type { SensorEvent } from '../../proto/events/types.js';
 import type { EventFeatures } from './detector.js';
