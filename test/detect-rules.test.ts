@@ -182,6 +182,29 @@ describe('the issue-12 rule pack on the real store', () => {
     expect(rulesOf(t.root)).toEqual(['high_value_read']);
   });
 
+  it('ps opening every environ as it lists processes is no read of them, unless it is asked to print them', async () => {
+    // procps 4.0's ps opens /proc/<pid>/environ of each process it looks at, whatever it prints (Qwen Code runs
+    // `ps -o ppid=,command= -p PID` for its shell tool); a connect follows in every agent session.
+    const pending: Script[] = [];
+    const psOf = (argv: string[], exe = '/usr/bin/ps'): void => {
+      const s = warmUp(new Script());
+      s.run(exe, argv, (pid) => { for (const p of [1, 7, 8, 4242]) s.read(`/proc/${p}/environ`, pid); });
+      s.connect('127.0.0.1', 8443);
+      pending.push(s);
+    };
+    psOf(['ps', '-o', 'ppid=,command=', '-p', '4242']);
+    psOf(['ps', 'aux']);
+    psOf(['ps', '-C', 'node', '-o', 'pid,etime']);
+    psOf(['ps', 'auxe']);
+    psOf(['ps', '-o', 'pid,environ', '-p', '4242']);
+    psOf(['ps', 'aux'], '/tmp/ps');
+    for (const s of pending) await commit(s.done());
+    expect(pending.map((s) => rulesOf(s.root).filter((r) => r === 'high_value_read' || r === 'exfiltration'))).toEqual([
+      [], [], [],
+      ['exfiltration', 'high_value_read'], ['exfiltration', 'high_value_read'], ['exfiltration', 'high_value_read'],
+    ]);
+  });
+
   it('a key copied under another name and its base64 copy: secret_copy_read, found again by fingerprint', async () => {
     const s = warmUp(new Script());
     s.read(`${home}/.ssh/id_ed25519.pub`);

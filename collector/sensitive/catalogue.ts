@@ -31,6 +31,12 @@ export interface SensitiveClass {
   exclude: string[];
   /** executables that use the credential for its purpose (see ./consumers.ts) */
   consumers: string[];
+  /**
+   * executables that open these paths while they scan and show nothing of
+   * them unless asked (procps 4.0's ps opens every process's environ): such
+   * an open is not a read of the data (see ./consumers.ts)
+   */
+  scanners: string[];
   /** one read by an agent deserves an alert on its own (shadow, browser stores, other agents' folders, /proc) */
   alertOnRead: boolean;
   /** /proc/<pid>/... classes: a process reading its own pid is not a match */
@@ -69,6 +75,8 @@ const classSchema = z.object({
   addPaths: z.array(globString).optional(),
   addExclude: z.array(globString).optional(),
   addConsumers: z.array(consumerString).optional(),
+  scanners: z.array(consumerString).optional(),
+  addScanners: z.array(consumerString).optional(),
   alertOnRead: z.boolean().optional(),
   excludeOwnProcess: z.boolean().optional(),
   agent: z.string().min(1).optional(),
@@ -91,6 +99,7 @@ function fullClass(c: z.infer<typeof classSchema>): SensitiveClass {
     paths: [...(c.paths ?? []), ...(c.addPaths ?? [])],
     exclude: [...(c.exclude ?? []), ...(c.addExclude ?? [])],
     consumers: [...(c.consumers ?? []), ...(c.addConsumers ?? [])],
+    scanners: [...(c.scanners ?? []), ...(c.addScanners ?? [])],
     alertOnRead: c.alertOnRead ?? false,
     excludeOwnProcess: c.excludeOwnProcess ?? false,
     ...(c.agent ? { agent: c.agent } : {}),
@@ -106,7 +115,7 @@ export function builtInClasses(): SensitiveClass[] {
     if (!parsed.success) throw new Error(`catalogue.json: ${describeIssue(parsed.error.issues[0], [])}`);
     builtInCache = parsed.data.classes.map(fullClass);
   }
-  return builtInCache.map((c) => ({ ...c, paths: [...c.paths], exclude: [...c.exclude], consumers: [...c.consumers], attack: [...c.attack] }));
+  return builtInCache.map((c) => ({ ...c, paths: [...c.paths], exclude: [...c.exclude], consumers: [...c.consumers], scanners: [...c.scanners], attack: [...c.attack] }));
 }
 
 type FieldPath = (string | number)[];
@@ -162,9 +171,11 @@ export function parseSensitiveSection(value: unknown, file: string, opts: ParseO
     if (entry.paths !== undefined) existing.paths = [...entry.paths];
     if (entry.exclude !== undefined) existing.exclude = [...entry.exclude];
     if (entry.consumers !== undefined) existing.consumers = [...entry.consumers];
+    if (entry.scanners !== undefined) existing.scanners = [...entry.scanners];
     existing.paths.push(...(entry.addPaths ?? []));
     existing.exclude.push(...(entry.addExclude ?? []));
     existing.consumers.push(...(entry.addConsumers ?? []));
+    existing.scanners.push(...(entry.addScanners ?? []));
     if (entry.alertOnRead !== undefined) existing.alertOnRead = entry.alertOnRead;
     if (entry.excludeOwnProcess !== undefined) existing.excludeOwnProcess = entry.excludeOwnProcess;
     if (entry.agent !== undefined) existing.agent = entry.agent;

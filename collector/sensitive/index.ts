@@ -10,5 +10,5 @@
 // (detectors/credential-use.ts).
 export { builtInClasses, parseSensitiveSection, sensitiveSectionSchema, SensitiveConfigError, type SensitiveClass, type SensitiveSection, type ParseOptions } from './catalogue.js';
 export { classifyPath, PathClassifier, type PathContext, type SensitiveMatch } from './classify-path.js';
-export { isConsumer, type ProcessIdentity } from './consumers.js';
+export { isConsumer, isScanner, type ProcessIdentity } from './consumers.js';
 export { parsePasswd, UserHomes } from './user-homes.js';

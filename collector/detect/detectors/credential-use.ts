@@ -5,7 +5,7 @@
 // The agent's own process is never a consumer, nor is an interpreter running
 // something the class does not name (isConsumer), nor cat.
 import { z } from 'zod';
-import { isConsumer } from '../../sensitive/consumers.js';
+import { isConsumer, isScanner } from '../../sensitive/consumers.js';
 import { parseDuration } from '../duration.js';
 import type { AgentView, CatalogueView, JudgedEvent, ProcInfo } from '../detector.js';
 import { generalisePath } from '../generalise.js';
@@ -63,8 +63,7 @@ export function ownProcessPath(path: string, ev: JudgedEvent, proc: (pid: number
 /**
  * Once the baseline is learned, reads of other processes' /proc files by an
  * executable the agent ran while learning, in a /proc area it read while
- * learning, are its routine: a real agent (Qwen Code) reads the environ of
- * processes around it in every session. Per agent, not per executable and
+ * learning, are its routine (a process table tool it runs in every session). Per agent, not per executable and
  * area together (the baseline keeps them apart): an approximation.
  */
 function learnedProcRead(ev: JudgedEvent, agent: AgentView): boolean {
@@ -80,6 +79,10 @@ export function sensitiveRead(ev: JudgedEvent, catalogue: CatalogueView, proc?: 
   let classes = ev.features.sensitive;
   if (!f || !classes || classes.length === 0 || ev.event.type !== 'open' || !f.ok || f.op !== 'read') return undefined;
   if (f.ownOutput) return undefined; // the instance reading back what it wrote whole: nothing it did not hold
+  const reader = ev.features.proc;
+  // ps opening every environ while it lists processes, printing none of them: not a read of the data
+  if (reader) classes = classes.filter((c) => { const cls = catalogue.classOf(c); return !cls || !isScanner(cls, { exe: reader.exe, argv: reader.argv }); });
+  if (classes.length === 0) return undefined;
   if ((proc && ownProcessPath(f.path, ev, proc)) || (agent && PROC_PID.test(f.path) && learnedProcRead(ev, agent))) {
     classes = classes.filter((c) => !catalogue.classOf(c)?.excludeOwnProcess);
     if (classes.length === 0) return undefined;
