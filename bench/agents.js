@@ -31,13 +31,16 @@
 // (perf record, at BENCH_PERF_HZ), BENCH_SENSOR_STDOUT/STDERR=FILE (its
 // output, e.g. --trace-gc), BENCH_SENSOR_FREEZE=1 (its user space stopped
 // during the measured session: what the kernel's share alone costs), BENCH_STATE_DIR
-// (where the sensor keeps its store, e.g. a tmpfs to take fsyncs out).
+// (where the sensor keeps its store, e.g. a tmpfs to take fsyncs out), BENCH_BPF_STATS=1 (the kernel's
+// time in each of the sensor's BPF programs during the measured sessions; the accounting costs two clock
+// reads per program run, so the wall ratios of such a run are not the figures).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, openSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildSync } from 'esbuild';
+import { accumulate, delta, enableBpfStats, format, programIdsOf, snapshot } from './bpf-stats.js';
 
 const ROOT = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const BIN = join(ROOT, 'bin/sensor.js');
@@ -61,6 +64,8 @@ if (!existsSync(join(ROOT, 'dist/sensor/cli/main.js'))) {
   process.exit(0);
 }
 
+const BPF_STATS = process.env.BENCH_BPF_STATS === '1';
+if (BPF_STATS) process.on('exit', enableBpfStats());
 const WORK = mkdtempSync(join(tmpdir(), 'agent-sensor-agents-bench-'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (xs) => {
@@ -346,9 +351,12 @@ async function benchAgent(agent, helpers, server) {
         const c0 = sensorCpu(s.child.pid);
         // BENCH_SENSOR_FREEZE=1: the sensor's user space (and content-ctl) is stopped during the
         // measured session, so the session pays only the kernel's share; what waits is done after.
+        const progIds = BPF_STATS ? [s.child.pid, ...childrenOf(s.child.pid)].flatMap(programIdsOf) : [];
+        const progs0 = snapshot(progIds);
         const frozen = process.env.BENCH_SENSOR_FREEZE === '1' ? [s.child.pid, ...childrenOf(s.child.pid)] : [];
         for (const pid of frozen) process.kill(pid, 'SIGSTOP');
         const r = await session(agent, agentBin, helpers, server, n++);
+        if (BPF_STATS) pair.kernel = delta(progs0, snapshot(progIds));
         for (const pid of frozen) process.kill(pid, 'SIGCONT');
         const c1 = sensorCpu(s.child.pid);
         const idle = await untilIdle(s);
@@ -381,6 +389,12 @@ async function benchAgent(agent, helpers, server) {
   // The built-in list watches every agent on the machine: a session of another user's agent
   // (on a shared machine) during a measured one shows as many more events. Said, and left
   // out of the sensor CPU figures (not of the wall ratio: the agent paid it).
+  if (BPF_STATS) {
+    const kernel = new Map();
+    for (const p of pairs) if (p.kernel) accumulate(kernel, p.kernel);
+    const total = [...kernel.values()].reduce((a, v) => a + v.ns, 0);
+    console.error(`  ${agent}: ${(total / 1e6 / pairs.length).toFixed(1)} ms in the sensor's BPF programs per measured session (bpf_stats, summed over ${pairs.length}):\n${format(kernel, '    ')}`);
+  }
   const fewest = Math.min(...pairs.map((p) => p.with.events));
   for (const p of pairs) p.with.crowded = p.with.events > 1.5 * fewest;
   const crowded = pairs.filter((p) => p.with.crowded).length;

@@ -3,7 +3,7 @@
 // qwen-code: the exec of the agent itself, the project file it reads, its
 // connect to the model server, the shell and commands it runs for the tool
 // call, each with the launched pid as agentPid.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';

@@ -17,7 +17,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ScriptedModelServer } from './scripted-model-server.js';
+import type { ScriptedModelServer, ScriptStep } from './scripted-model-server.js';
 import { ROOT } from './sensor-cli.js';
 
 export const QWEN_CODE_PACKAGE = '@qwen-code/qwen-code';
@@ -105,6 +105,8 @@ export interface QwenSessionOptions {
   readPath?: string;
   /** the shell command the model has it run in the project (default: ls src && wc -l src/app.py) */
   shellCommand?: string;
+  /** the whole script instead (its last step the final answer, FINAL_ANSWER) */
+  steps?: ScriptStep[];
   timeoutMs?: number;
 }
 
@@ -127,7 +129,7 @@ export const FINAL_ANSWER = 'DONE-SCRIPTED-SESSION';
 export async function runQwenSession(o: QwenSessionOptions): Promise<QwenSession> {
   const readPath = o.readPath ?? join(o.projectDir, 'src', 'app.py');
   const shellCommand = o.shellCommand ?? 'ls src && wc -l src/app.py';
-  o.server.script([
+  o.server.script(o.steps ?? [
     { toolCall: { name: 'read_file', arguments: { file_path: readPath } } },
     { toolCall: { name: 'run_shell_command', arguments: { command: shellCommand, description: 'count lines' } } },
     { text: FINAL_ANSWER },
