@@ -262,7 +262,9 @@ describe('detection engine on the real store', () => {
       .read(`${homeB}/.ssh/id_ed25519`).read(`${homeB}/.ssh/absent`, -2).write('/etc/cron.d/job')
       .connect('203.0.113.9', 443).connect('93.184.216.34', 443, 'api.example.com').exec('/usr/bin/curl');
     await commit(bad.done());
-    const alerts = alertsOf(bad.root);
+    const all = alertsOf(bad.root);
+    expect(all.filter((a) => a.rule !== 'policy_violation').map((a) => `${a.rule} ${a.subject}`)).toEqual(['persistence /etc/cron.d/job']);
+    const alerts = all.filter((a) => a.rule === 'policy_violation');
     expect(alerts.map((a) => a.rule)).toEqual(['policy_violation', 'policy_violation', 'policy_violation', 'policy_violation']);
     expect(alerts.map((a) => a.subject)).toEqual([
       `read ${homeB}/.ssh/id_ed25519`, 'write /etc/cron.d/job', 'connect 203.0.113.9:443', 'exec /usr/bin/curl',

@@ -122,6 +122,7 @@ beforeAll(() => {
       { name: 'ruleagent', grants: { connect: ['127.0.0.1:8443', '127.0.0.1:22'] } },
       // every rule can be switched off per agent; windows and severities are parameters
       { name: 'procagent', detect: { learning: { duration: '1s', minEvents: 5 } } },
+      { name: 'rcagent', grants: { connect: ['127.0.0.1:8443'] }, detect: { persistence: { exclude: ['~/.profile'] } } },
       { name: 'offagent', grants: { connect: ['127.0.0.1:8443', '127.0.0.1:22'] }, detect: { exfiltration: { enabled: false }, credential_sweep: { severity: 'low', minClasses: 2 } } },
     ],
   }, quiet);
@@ -251,6 +252,49 @@ describe('the issue-12 rule pack on the real store', () => {
     void shell;
     await commit(t.done());
     expect(rulesOf(t.root)).toEqual(['pipe_shell', 'policy_violation']);
+  });
+
+  it('start-up files, authorized keys, cron, units: persistence, with the writer and the location in the summary', async () => {
+    const s = warmUp(new Script());
+    s.run('/usr/bin/bash', ['bash', '-c', 'echo x >> ~/.bashrc'], (pid) => { s.write(`${home}/.bashrc`, pid, 0o2101); });
+    s.run('/usr/bin/sed', ['sed', '-i', 's/a/b/', `${home}/.profile`], (pid) => {
+      s.write(`${home}/sedAbC123`, pid).push(pid, s.root, 'rename', { path: `${home}/sedAbC123`, newpath: `${home}/.profile`, result: 0, flags: 0, syscall: 'rename' });
+    });
+    s.write(`${home}/.ssh/authorized_keys`, s.root, 0o2101);
+    s.run('/usr/bin/crontab', ['crontab', '-'], (pid) => {
+      s.write('/var/spool/cron/crontabs/tmp.X1', pid).push(pid, s.root, 'rename', { path: '/var/spool/cron/crontabs/tmp.X1', newpath: '/var/spool/cron/crontabs/root', result: 0, flags: 0, syscall: 'rename' });
+    });
+    s.write(`${home}/.config/systemd/user/sync.service`);
+    s.run('/usr/bin/systemctl', ['systemctl', '--user', 'enable', 'sync.service']);
+    await commit(s.done());
+    expect(rulesOf(s.root)).toEqual(['persistence']);
+    const got = alertsOf(s.root).map((a) => `${a.severity} ${a.summary}`).sort();
+    expect(got).toHaveLength(7); // crontab's own temporary file in the spool is one too
+    expect(got.join('\n')).toMatch(/critical ruleagent appended to .*\.ssh\/authorized_keys, SSH authorized keys \[T1098\.004\]/);
+    expect(got.join('\n')).toMatch(/high ruleagent appended to .*\.bashrc, a shell start-up file \[T1546\.004\], by bash \(bash -c echo x >> ~\/\.bashrc\)/);
+    expect(got.join('\n')).toMatch(/high ruleagent renamed .*sedAbC123 onto .*\.profile/);
+    expect(got.join('\n')).toMatch(/renamed \/var\/spool\/cron\/crontabs\/tmp\.X1 onto \/var\/spool\/cron\/crontabs\/root, a cron or at job/);
+    expect(got.join('\n')).toMatch(/systemd\/user\/sync\.service, a systemd unit/);
+    expect(got.join('\n')).toMatch(/ran systemctl --user enable sync\.service: a systemd unit enabled/);
+  });
+
+  it('reading start-up files, listing crontabs, unit status, look-alike names, and an excluded path: silent', async () => {
+    const s = warmUp(new Script());
+    s.run('/usr/bin/bash', ['bash', '-l'], (pid) => { s.read(`${home}/.bashrc`, pid).read(`${home}/.profile`, pid).read('/etc/profile', pid); });
+    s.run('/usr/bin/crontab', ['crontab', '-l'], (pid) => { s.read('/var/spool/cron/crontabs/root', pid); });
+    s.run('/usr/bin/systemctl', ['systemctl', '--user', 'status', 'sync.service']);
+    s.write(`${home}/.bashrc.bak`).write(`${proj}/deploy/profile`).write(`${proj}/.ssh/authorized_keys.example`);
+    s.push(s.root, 1, 'open', { path: `${home}/.zshrc`, flags: 0o2101, mode: 0o644, access: 'write', result: -13, syscall: 'openat' }); // denied
+    await commit(s.done());
+    expect(rulesOf(s.root)).toEqual([]);
+    const t = warmUp(new Script('rcagent'));
+    t.write(`${home}/.profile`, t.root, 0o2101);
+    await commit(t.done());
+    expect(rulesOf(t.root)).toEqual([]);
+    const u = warmUp(new Script('rcagent'));
+    u.write(`${home}/.bashrc`, u.root, 0o2101);
+    await commit(u.done());
+    expect(rulesOf(u.root)).toEqual(['persistence']);
   });
 
   it('history wiped, HISTFILE tricks: defence_evasion', async () => {

@@ -7,6 +7,7 @@ import dnsTunnel from './dns-tunnel.js';
 import exfiltration from './exfiltration.js';
 import highValueRead from './high-value-read.js';
 import ingressExec from './ingress-exec.js';
+import persistence from './persistence.js';
 import pipeShell from './pipe-shell.js';
 import procDiscovery from './proc-discovery.js';
 import secretCopyRead from './secret-copy-read.js';
@@ -38,4 +39,5 @@ export const DETECTORS: Detector<unknown, unknown>[] = [
   defenceEvasion,
   dnsTunnel,
   procDiscovery,
+  persistence,
 ];
