@@ -171,8 +171,17 @@ describe.skipIf(skip !== null)('the rule pack under the live sensor', () => {
     expect(await judged(await scenario('curlsh'), ['pipe_shell'])).toEqual(['pipe_shell']);
   }, 120_000);
 
-  it('history wiped; DNS labels carrying data to a loopback resolver', async () => {
+  it('history wiped; persistence planted; DNS labels carrying data to a loopback resolver', async () => {
     expect(await judged(await scenario('history'), ['defence_evasion'])).toEqual(['defence_evasion']);
+    writeFileSync(join(home, '.profile'), '# rc\n');
+    const persist = await scenario('persist');
+    expect(await judged(persist, ['persistence'])).toEqual(['persistence']);
+    const summaries = alerts().filter((a) => a.agentPid === persist && a.rule === 'persistence').map((a) => a.summary).sort();
+    expect(summaries).toEqual([
+      expect.stringMatching(/appended to .*\/\.bashrc, a shell start-up file \[T1546\.004\], by bash/),
+      expect.stringMatching(/appended to .*\/\.ssh\/authorized_keys, SSH authorized keys \[T1098\.004\], by bash/),
+      expect.stringMatching(/renamed .*\/sed\w+ onto .*\/\.profile, a shell start-up file \[T1546\.004\], by sed \(sed -i/),
+    ]);
     expect(await judged(await scenario('dns'), ['dns_tunnel'])).toEqual(['dns_tunnel']);
     expect(cli('verify', '--state-dir', stateDir)).toMatch(/^OK/);
   }, 90_000);
