@@ -171,11 +171,18 @@ describe.skipIf(skip !== null)('the rule pack under the live sensor', () => {
     expect(await judged(await scenario('curlsh'), ['pipe_shell'])).toEqual(['pipe_shell']);
   }, 120_000);
 
-  it('history wiped; persistence planted; DNS labels carrying data to a loopback resolver', async () => {
+  it('history wiped; persistence planted; a reverse shell; DNS labels carrying data to a loopback resolver', async () => {
     expect(await judged(await scenario('history'), ['defence_evasion'])).toEqual(['defence_evasion']);
     writeFileSync(join(home, '.profile'), '# rc\n');
     const persist = await scenario('persist');
     expect(await judged(persist, ['persistence'])).toEqual(['persistence']);
+    const shell = await scenario('revshell');
+    // its connect to a port nothing grants is a policy violation as well
+    expect(await judged(shell, ['reverse_shell'])).toEqual(['policy_violation', 'reverse_shell']);
+    expect(alerts().filter((a) => a.agentPid === shell && a.rule === 'reverse_shell').map((a) => `${a.severity} ${a.summary}`).sort()).toEqual([
+      expect.stringMatching(/^critical rulesagent: reverse shell connected to 127\.0\.0\.1:\d+: a shell with its input or output on \/dev\/tcp: bash -c bash -i >& /),
+      expect.stringMatching(/^high rulesagent ran bash -c bash -i >& \/dev\/tcp\/127\.0\.0\.1\/\d+ 0>&1: a shell with its input or output on \/dev\/tcp/),
+    ]);
     const summaries = alerts().filter((a) => a.agentPid === persist && a.rule === 'persistence').map((a) => a.summary).sort();
     expect(summaries).toEqual([
       expect.stringMatching(/appended to .*\/\.bashrc, a shell start-up file \[T1546\.004\], by bash/),

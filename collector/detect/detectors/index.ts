@@ -10,6 +10,7 @@ import ingressExec from './ingress-exec.js';
 import persistence from './persistence.js';
 import pipeShell from './pipe-shell.js';
 import procDiscovery from './proc-discovery.js';
+import reverseShell from './reverse-shell.js';
 import secretCopyRead from './secret-copy-read.js';
 import staging from './staging.js';
 import massRead from './mass-read.js';
@@ -40,4 +41,5 @@ export const DETECTORS: Detector<unknown, unknown>[] = [
   dnsTunnel,
   procDiscovery,
   persistence,
+  reverseShell,
 ];

@@ -1,0 +1,105 @@
+// Reverse shells and shells on the network. A command line that wires a
+// shell to a socket is recognised by its shape, whichever tool it uses:
+// bash's /dev/tcp with stdin or stdout redirected, nc/ncat with -e,
+// socat joining exec: or system: to a network address, a fifo looping a
+// shell through nc or telnet, and an interpreter's inline code that opens
+// a socket and starts a shell or duplicates descriptors (python, perl, php,
+// ruby, node). Such a command line is high; when the process it started
+// (or a child it forked) then connects, critical. A shell that connects by itself (bash running a
+// script with /dev/tcp, where the argv shows nothing) is high too: shells
+// do not open sockets in anyone's usual work. The agent's own program (its
+// root, or a fork of it that has not exec'd) is never judged as a shell
+// here: a scripted agent may be one.
+import { z } from 'zod';
+import { defineDetector, type JudgedEvent } from '../detector.js';
+import { basename, expire, toNs, windowParam } from './credential-use.js';
+
+const SHELL = /^(?:sh|bash|dash|zsh|ksh|mksh|ash|busybox)$/;
+const NETCAT = /^(?:nc|ncat|netcat|nc\.traditional|nc\.openbsd)$/;
+const INTERPRETER = /^(?:python[0-9.]*|perl[0-9.]*|php[0-9.]*|ruby[0-9.]*|node|nodejs|lua[0-9.]*)$/;
+
+const DEV_NET = /\/dev\/(?:tcp|udp)\/[^\s/]+\/\d+/;
+// stdin or stdout of the shell pointed at the socket: `-i`, `0>&1`, `>& /dev/tcp`, `<&3`, `exec 5<>`
+const REDIRECTED = /(?:^|\s)-i(?:\s|$)|\d?>&\s*\/dev\/(?:tcp|udp)|0>&\d|0<&\d|<&\s*\d|\bexec\s+\d*<>|\|\s*(?:ba|z|da)?sh\b/;
+const SOCKET_CODE = /\bsocket\b|IO::Socket|fsockopen|TCPSocket|net\.(?:connect|createConnection|Socket)|require\(\s*["']net["']\s*\)/;
+const SHELL_CODE = /pty\.spawn|\bdup2\b|\/bin\/(?:ba|z|da)?sh\b|subprocess|child_process|\bexec[a-z]*\s*\(|\bspawn\s*\(|popen|proc_open|shell_exec|\bsystem\s*\(/;
+
+/** Why this command line is a reverse shell, or undefined. */
+export function reverseShellShape(exe: string, argv: string[]): string | undefined {
+  const name = basename(exe);
+  const line = argv.join(' ');
+  const args = argv.slice(1);
+  if (NETCAT.test(name) && args.some((a) => /^-[a-zA-Z]*e$/.test(a) || /^--(?:sh-|lua-)?exec(?:=|$)/.test(a) || (name === 'ncat' && a === '-c'))) {
+    return `${name} running a program for the connection`;
+  }
+  if (name === 'socat' && args.some((a) => /^(?:exec|system):/i.test(a)) && args.some((a) => /^(?:tcp|tcp4|tcp6|udp|udp4|udp6|openssl|ssl)(?:-connect|-listen|-l)?:/i.test(a))) {
+    return 'socat joining a program to a network address';
+  }
+  if (SHELL.test(name)) {
+    if (DEV_NET.test(line) && REDIRECTED.test(line)) return 'a shell with its input or output on /dev/tcp';
+    if (/\bmkfifo\b/.test(line) && /\b(?:nc|ncat|netcat|telnet|openssl\s+s_client)\b/.test(line) && /\b(?:ba|z|da)?sh\b(?:\s+-i)?/.test(line)) {
+      return 'a shell looped through a fifo and a network client';
+    }
+    if (/\btelnet\b[^|]*\|\s*\/?(?:bin\/)?(?:ba)?sh\b[^|]*\|\s*telnet\b/.test(line)) return 'a shell between two telnet connections';
+  }
+  if (INTERPRETER.test(name)) {
+    const i = args.findIndex((a) => a === '-c' || a === '-e' || a === '-r' || a === '-E' || a === '--eval');
+    const code = i >= 0 ? args.slice(i + 1).join(' ') : '';
+    if (code && SOCKET_CODE.test(code) && SHELL_CODE.test(code)) return `${name} inline code opening a socket and starting a shell`;
+  }
+  return undefined;
+}
+
+interface Flagged { ts: bigint; id: bigint; pid: number; why: string; line: string }
+
+const isInet = (ev: JudgedEvent): boolean => ev.features.dest?.family === 'inet' || ev.features.dest?.family === 'inet6';
+
+export default defineDetector({
+  meta: {
+    id: 'reverse_shell',
+    title: 'Reverse shell',
+    description: 'A command line that wires a shell to a socket (bash /dev/tcp, nc -e, socat exec:, fifo loops, interpreter one-liners): high; its process connecting: critical. A shell process opening a network connection itself: high.',
+    severity: 'critical',
+    attack: ['T1059.004', 'T1059.006', 'T1095'],
+    falsePositives: 'A network debugging session the user asked for (ncat -e against a test service); a script that talks HTTP through bash /dev/tcp.',
+    phase: 'always',
+    params: z.object({ window: windowParam('2m') }).strict(),
+  },
+  newState: () => ({ flagged: [] as Flagged[] }),
+  onEvent(ev, { agent, state, params }) {
+    const e = ev.event;
+    const proc = ev.features.proc;
+    if (e.type === 'exec' && proc) {
+      const why = reverseShellShape(proc.exe, proc.argv);
+      if (!why) return undefined;
+      const line = proc.argv.join(' ').slice(0, 240);
+      expire(state.flagged, ev.tsNs, toNs(params.window));
+      state.flagged.push({ ts: ev.tsNs, id: ev.id, pid: e.pid, why, line });
+      if (state.flagged.length > 64) state.flagged.shift();
+      return [{ severity: 'high', subject: `argv:${line}`, summary: `${agent.name} ran ${line}: ${why} [T1059]`, evidence: [ev.id] }];
+    }
+    if (e.type === 'fork') {
+      // bash forks for a command with redirections, and the child connects: the flag follows
+      const parent = state.flagged.find((x) => x.pid === e.ppid);
+      if (parent && state.flagged.length < 64) state.flagged.push({ ...parent, pid: e.pid });
+      return undefined;
+    }
+    if (e.type !== 'connect' || !isInet(ev) || (e.result < 0 && e.result !== -115)) return undefined; // -EINPROGRESS: a non-blocking connect under way
+    const dest = ev.features.dest!;
+    const to = `${dest.host ? `${dest.host} (${dest.addr}:${dest.port})` : `${dest.addr}:${dest.port}`}`;
+    const f = state.flagged.find((x) => x.pid === e.pid);
+    if (f) {
+      return [{ subject: `conn:${e.pid}`, summary: `${agent.name}: reverse shell connected to ${to}: ${f.why}: ${f.line}`, evidence: [f.id, ev.id] }];
+    }
+    // the agent's own program (the root, or a fork of it that has not exec'd) is not judged as a shell
+    const own = e.pid === ev.instance.agentPid || (proc?.exe === ev.instance.exe && proc?.argv.join('\0') === ev.instance.argv.join('\0'));
+    if (proc && SHELL.test(basename(proc.exe)) && !own && dest.port !== 53) {
+      return [{
+        severity: 'high', subject: `shell:${to}`,
+        summary: `${agent.name}: a shell (${proc.argv.join(' ').slice(0, 160)}) opened a connection to ${to} itself (bash /dev/tcp) [T1059.004]`,
+        evidence: [ev.id],
+      }];
+    }
+    return undefined;
+  },
+});
