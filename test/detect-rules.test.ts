@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachDetection } from '../collector/detect/attach.js';
+import { protectStateDir } from '../collector/detect/settings.js';
 import type { DetectionEngine } from '../collector/detect/engine.js';
 import { queryEvents } from '../collector/query/event-query.js';
 import { listAlerts } from '../collector/store/alert-query.js';
@@ -116,7 +117,7 @@ beforeAll(() => {
   const passwd = join(root, 'passwd');
   writeFileSync(passwd, `root:x:0:0:root:${home}:/bin/sh\n`);
   store = EventStore.open({ stateDir: join(root, 'state'), sensitive: { passwdFile: passwd } });
-  engine = attachDetection(store, {
+  engine = attachDetection(store, protectStateDir({
     passwdFile: passwd,
     agents: [
       { name: 'ruleagent', grants: { connect: ['127.0.0.1:8443', '127.0.0.1:22'] } },
@@ -125,7 +126,7 @@ beforeAll(() => {
       { name: 'rcagent', grants: { connect: ['127.0.0.1:8443'] }, detect: { persistence: { exclude: ['~/.profile'] } } },
       { name: 'offagent', grants: { connect: ['127.0.0.1:8443', '127.0.0.1:22'] }, detect: { exfiltration: { enabled: false }, credential_sweep: { severity: 'low', minClasses: 2 } } },
     ],
-  }, quiet);
+  }, join(root, 'state')), quiet);
 });
 
 afterAll(async () => {
@@ -333,6 +334,30 @@ describe('the issue-12 rule pack on the real store', () => {
     u.run('/usr/bin/bash', ['bash', '-c', 'git status && npm test']);
     await commit(u.done());
     expect(rulesOf(u.root)).toEqual([]);
+  });
+
+  it('the sensor\'s store deleted, its config rewritten, its service stopped: sensor_tamper; looking at it is not', async () => {
+    const s = warmUp(new Script());
+    s.run('/usr/bin/rm', ['rm', '-f', join(root, 'state', 'events.db')], (pid) => {
+      s.push(pid, s.root, 'unlink', { path: join(root, 'state', 'events.db'), rmdir: false, result: 0 });
+    });
+    s.write('/etc/agent-sensor/agents.yaml', s.root, 0o1001);
+    s.run('/usr/bin/systemctl', ['systemctl', 'stop', 'agent-sensor.service']);
+    s.run('/usr/bin/pkill', ['pkill', '-f', 'agent-sensor']);
+    await commit(s.done());
+    expect(rulesOf(s.root)).toEqual(['sensor_tamper']);
+    const got = alertsOf(s.root).map((a) => `${a.severity} ${a.summary}`).sort().join('\n');
+    expect(got).toMatch(/critical ruleagent deleted .*\/state\/events\.db: the sensor's own files .* by rm \(rm -f/);
+    expect(got).toMatch(/critical ruleagent opened for writing \/etc\/agent-sensor\/agents\.yaml/);
+    expect(got).toMatch(/critical ruleagent ran systemctl stop agent-sensor\.service: stops its service/);
+    expect(got).toMatch(/critical ruleagent ran pkill -f agent-sensor: kills it by name/);
+    const t = warmUp(new Script());
+    t.run('/usr/bin/systemctl', ['systemctl', 'status', 'agent-sensor']);
+    t.run('/usr/bin/pkill', ['pkill', '-f', 'my-dev-server']);
+    t.run('/usr/bin/sqlite3', ['sqlite3', join(root, 'state', 'events.db'), 'select count(*) from events'], (pid) => { t.read(join(root, 'state', 'events.db'), pid); });
+    t.write(join(root, 'state-of-the-art.md'));
+    await commit(t.done());
+    expect(rulesOf(t.root)).toEqual([]);
   });
 
   it('history wiped, HISTFILE tricks: defence_evasion', async () => {

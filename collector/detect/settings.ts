@@ -86,6 +86,20 @@ export interface AgentSettings {
 
 type Section = Record<string, unknown> & { enabled?: boolean; severity?: Severity };
 
+/**
+ * The options with the collector's own state directory among the paths the
+ * sensor_tamper rule protects (for every agent, beside what each configures).
+ * A directory whose name holds glob characters is left out: it cannot be
+ * written as a glob of itself.
+ */
+export function protectStateDir(opts: DetectionOptions, stateDir: string): DetectionOptions {
+  if (/[*?[\]{}]/.test(stateDir) || !stateDir.startsWith('/')) return opts;
+  const defaults = (opts.defaults ?? {}) as Record<string, unknown>;
+  const section = (defaults.sensor_tamper ?? {}) as Record<string, unknown>;
+  const dir = stateDir.replace(/\/+$/, '');
+  return { ...opts, defaults: { ...defaults, sensor_tamper: { ...section, statePaths: [dir, `${dir}/**`] } } };
+}
+
 /** One agent's settings: its own section over the defaults over the built-in defaults. */
 export function resolveSettings(defaults: DetectInput | undefined, own: DetectInput | undefined): AgentSettings {
   const d = (defaults ?? {}) as Record<string, unknown>;

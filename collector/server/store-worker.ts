@@ -30,7 +30,7 @@ import { decodeEventBatch } from '../../proto/codec/batch-decoder.js';
 import { EventStore, type EventStoreOptions, type StoreStatus } from '../store/event-store.js';
 import { WalCheckpointer } from '../store/wal-checkpointer.js';
 import { attachDetection } from '../detect/attach.js';
-import type { DetectionOptions } from '../detect/settings.js';
+import { protectStateDir, type DetectionOptions } from '../detect/settings.js';
 import type { DetectionEngine } from '../detect/engine.js';
 import type { EgressFinding } from '../detect/egress-finding.js';
 import { IntentService } from '../intent/intent-service.js';
@@ -78,7 +78,7 @@ function withSensitive(opts: WriterStoreOptions): WriterStoreOptions {
 const engines = new WeakMap<EventStore, DetectionEngine>();
 
 function withDetection(store: EventStore, opts: WriterStoreOptions): EventStore {
-  const engine = opts.detection ? attachDetection(store, opts.detection, processLogger()) : undefined;
+  const engine = opts.detection ? attachDetection(store, protectStateDir(opts.detection, opts.stateDir), processLogger()) : undefined;
   if (engine) engines.set(store, engine);
   const intent = new IntentService(store, processLogger().child({ module: 'collector.intent' }), {
     passwdFile: opts.detection?.passwdFile, ...(opts.otelEndpoint ? { otelEndpoint: opts.otelEndpoint } : {}),

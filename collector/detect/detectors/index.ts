@@ -12,6 +12,7 @@ import pipeShell from './pipe-shell.js';
 import procDiscovery from './proc-discovery.js';
 import reverseShell from './reverse-shell.js';
 import secretCopyRead from './secret-copy-read.js';
+import sensorTamper from './sensor-tamper.js';
 import staging from './staging.js';
 import massRead from './mass-read.js';
 import newArea from './new-area.js';
@@ -42,4 +43,5 @@ export const DETECTORS: Detector<unknown, unknown>[] = [
   procDiscovery,
   persistence,
   reverseShell,
+  sensorTamper,
 ];
