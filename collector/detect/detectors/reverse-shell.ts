@@ -18,9 +18,19 @@ const SHELL = /^(?:sh|bash|dash|zsh|ksh|mksh|ash|busybox)$/;
 const NETCAT = /^(?:nc|ncat|netcat|nc\.traditional|nc\.openbsd)$/;
 const INTERPRETER = /^(?:python[0-9.]*|perl[0-9.]*|php[0-9.]*|ruby[0-9.]*|node|nodejs|lua[0-9.]*)$/;
 
-const DEV_NET = /\/dev\/(?:tcp|udp)\/[^\s/]+\/\d+/;
-// stdin or stdout of the shell pointed at the socket: `-i`, `0>&1`, `>& /dev/tcp`, `<&3`, `exec 5<>`
-const REDIRECTED = /(?:^|\s)-i(?:\s|$)|\d?>&\s*\/dev\/(?:tcp|udp)|0>&\d|0<&\d|<&\s*\d|\bexec\s+\d*<>|\|\s*(?:ba|z|da)?sh\b/;
+// A shell word in a command line (at its start or after ; | & or a parenthesis).
+const SH = String.raw`(?:^|[\s;|&(])(?:/(?:usr/)?bin/)?(?:ba|z|da|k|mk)?sh`;
+// The shell itself on the socket, not a probe or an HTTP fetch that opens fd 3 for cat or echo:
+// an interactive shell redirected (`bash -i >& /dev/tcp/… 0>&1`), a shell whose output goes to
+// /dev/tcp and whose input comes from it (`sh >& /dev/tcp/… 0>&1`), or a shell reading and writing
+// one descriptor (`sh <&196 >&196`).
+const SHELL_ON_NET = new RegExp([
+  String.raw`${SH}(?:\s+-\w+)*\s+-i\b[^;|&]*(?:[<>]&?\s*/dev/(?:tcp|udp)/|[<>]&\s*\d)`,
+  String.raw`${SH}\b[^;|&]*>&?\s*/dev/(?:tcp|udp)/[^;|&]*0>&1`,
+  String.raw`${SH}(?:\s+-\w+)*\s+\d?<&\s*(\d+)\s+\d?>&\s*\1\b`,
+].join('|'));
+// What a /dev/tcp connection sends, piped into a shell.
+const PIPED_TO_SHELL = new RegExp(String.raw`/dev/(?:tcp|udp)/[^|]*\|${SH}\b`);
 const SOCKET_CODE = /\bsocket\b|IO::Socket|fsockopen|TCPSocket|net\.(?:connect|createConnection|Socket)|require\(\s*["']net["']\s*\)/;
 const SHELL_CODE = /pty\.spawn|\bdup2\b|\/bin\/(?:ba|z|da)?sh\b|subprocess|child_process|\bexec[a-z]*\s*\(|\bspawn\s*\(|popen|proc_open|shell_exec|\bsystem\s*\(/;
 
@@ -36,7 +46,8 @@ export function reverseShellShape(exe: string, argv: string[]): string | undefin
     return 'socat joining a program to a network address';
   }
   if (SHELL.test(name)) {
-    if (DEV_NET.test(line) && REDIRECTED.test(line)) return 'a shell with its input or output on /dev/tcp';
+    if (SHELL_ON_NET.test(line)) return 'a shell with its input and output on the network';
+    if (PIPED_TO_SHELL.test(line)) return 'what a /dev/tcp connection sends, piped into a shell';
     if (/\bmkfifo\b/.test(line) && /\b(?:nc|ncat|netcat|telnet|openssl\s+s_client)\b/.test(line) && /\b(?:ba|z|da)?sh\b(?:\s+-i)?/.test(line)) {
       return 'a shell looped through a fifo and a network client';
     }
@@ -58,7 +69,7 @@ export default defineDetector({
   meta: {
     id: 'reverse_shell',
     title: 'Reverse shell',
-    description: 'A command line that wires a shell to a socket (bash /dev/tcp, nc -e, socat exec:, fifo loops, interpreter one-liners): high; its process connecting: critical. A shell process opening a network connection itself: high.',
+    description: 'A command line that wires a shell to a socket (bash /dev/tcp, nc -e, socat exec:, fifo loops, interpreter one-liners): high; its process connecting: critical. A shell process opening a network connection itself: medium.',
     severity: 'critical',
     attack: ['T1059.004', 'T1059.006', 'T1095'],
     falsePositives: 'A network debugging session the user asked for (ncat -e against a test service); a script that talks HTTP through bash /dev/tcp.',
@@ -95,7 +106,7 @@ export default defineDetector({
     const own = e.pid === ev.instance.agentPid || (proc?.exe === ev.instance.exe && proc?.argv.join('\0') === ev.instance.argv.join('\0'));
     if (proc && SHELL.test(basename(proc.exe)) && !own && dest.port !== 53) {
       return [{
-        severity: 'high', subject: `shell:${to}`,
+        severity: 'medium', subject: `shell:${to}`,
         summary: `${agent.name}: a shell (${proc.argv.join(' ').slice(0, 160)}) opened a connection to ${to} itself (bash /dev/tcp) [T1059.004]`,
         evidence: [ev.id],
       }];
