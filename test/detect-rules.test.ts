@@ -279,6 +279,21 @@ describe('the issue-12 rule pack on the real store', () => {
     expect(got.join('\n')).toMatch(/ran systemctl --user enable sync\.service: a systemd unit enabled/);
   });
 
+  it('an agent\'s settings (hooks, approvals) written by its shell tool: persistence; by the agent itself: silent', async () => {
+    const s = warmUp(new Script());
+    s.write(`${home}/.claude/settings.json`).write(`${proj}/.claude/settings.local.json`); // the agent's own program: its settings
+    await commit(s.done());
+    expect(rulesOf(s.root)).toEqual([]);
+    const t = warmUp(new Script());
+    t.run('/usr/bin/bash', ['bash', '-c', `cat > ${home}/.claude/settings.json`], (pid) => { t.write(`${home}/.claude/settings.json`, pid); });
+    t.run('/usr/bin/python3', ['python3', '-c', 'open(".codex/config.toml", "a").write("notify")'], (pid) => { t.write(`${home}/.codex/config.toml`, pid, 0o2101); });
+    await commit(t.done());
+    expect(alertsOf(t.root).map((a) => `${a.rule} ${a.severity} ${a.summary}`).sort()).toEqual([
+      expect.stringMatching(/^persistence high ruleagent appended to .*\/\.codex\/config\.toml, an agent's settings .* \[T1546\], by python3/),
+      expect.stringMatching(/^persistence high ruleagent rewrote .*\/\.claude\/settings\.json, an agent's settings .* by bash/),
+    ]);
+  });
+
   it('reading start-up files, listing crontabs, unit status, look-alike names, and an excluded path: silent', async () => {
     const s = warmUp(new Script());
     s.run('/usr/bin/bash', ['bash', '-l'], (pid) => { s.read(`${home}/.bashrc`, pid).read(`${home}/.profile`, pid).read('/etc/profile', pid); });

@@ -5,7 +5,9 @@
 // writing that succeeded, or a rename or link whose new name is the file
 // (`sed -i` renames its copy over the original); `systemctl enable` and
 // `loginctl enable-linger` are judged by their command line (systemd, not the
-// agent, makes the links). `~/` is the instance user's home and any other
+// agent, makes the links). Agents' own settings files (Claude Code's hooks,
+// Codex's notify, approvals) count when a process other than the agent's own
+// program writes them: its shell tool, i.e. what a prompt injection drives. `~/` is the instance user's home and any other
 // (/root, /home/<user>), as in the sensitive catalogue.
 import { z } from 'zod';
 import { PathClassifier } from '../../sensitive/classify-path.js';
@@ -19,6 +21,8 @@ interface Location {
   attack: string;
   severity: Severity;
   paths: string[];
+  /** the agent's own program may write it (its own settings); its shell and tools may not */
+  ownProgramMay?: boolean;
 }
 
 const LOCATIONS: Location[] = [
@@ -41,6 +45,12 @@ const LOCATIONS: Location[] = [
   { name: 'accounts', what: 'the account files', attack: 'T1136.001', severity: 'critical', paths: ['/etc/{passwd,shadow,group,gshadow,subuid,subgid}'] },
   { name: 'pam', what: 'a PAM module stack', attack: 'T1556.003', severity: 'critical', paths: ['/etc/pam.d/*', '/etc/security/*.conf'] },
   { name: 'udev', what: 'a udev rule', attack: 'T1546.017', severity: 'high', paths: ['/etc/udev/rules.d/*', '/{usr/,}lib/udev/rules.d/*'] },
+  {
+    // hooks and notify commands run shell commands on the agent's events; approvals let it run them unasked
+    name: 'agent-config', what: "an agent's settings (hooks, notify commands, approvals)", attack: 'T1546', severity: 'high', ownProgramMay: true,
+    paths: ['~/.claude/settings{,.local}.json', '**/.claude/settings{,.local}.json', '~/.codex/config.toml', '~/.gemini/settings.json',
+      '**/.gemini/settings.json', '~/.qwen/settings.json', '**/.qwen/settings.json'],
+  },
   { name: 'kernel-modules', what: 'the modules loaded at boot', attack: 'T1547.006', severity: 'high', paths: ['/etc/modules', '/etc/modules-load.d/*', '/etc/modprobe.d/*'] },
 ];
 
@@ -93,6 +103,13 @@ function written(ev: JudgedEvent): { path: string; how: string } | undefined {
   return undefined;
 }
 
+/** The agent's own program: its root, or a process still running the root's executable (its threads' forks, a re-spawn). */
+function ownProgram(ev: JudgedEvent): boolean {
+  const proc = ev.features.proc;
+  return ev.event.pid === ev.instance.agentPid || (proc !== undefined && ev.instance.exe !== null && proc.exe === ev.instance.exe &&
+    proc.argv.slice(0, 2).join('\0') === ev.instance.argv.slice(0, 2).join('\0'));
+}
+
 export default defineDetector({
   meta: {
     id: 'persistence',
@@ -121,6 +138,7 @@ export default defineDetector({
     const match = classifierFor(params.exclude).classify(w.path, { home: ev.instance.home ?? undefined, cwd: ev.instance.cwd ?? undefined })[0];
     const where = match && BY_NAME.get(match.class);
     if (!where) return undefined;
+    if (where.ownProgramMay && ownProgram(ev)) return undefined;
     return [{
       severity: where.severity,
       subject: w.path,
