@@ -329,9 +329,17 @@ describe('the issue-12 rule pack on the real store', () => {
       await commit(s.done());
       if (argv[0] === 'bash') { // bash forks for a command with redirections: its child connects
         const c = warmUp(new Script());
-        c.run(exe, argv, (pid) => { c.run('/usr/bin/bash', ['bash', '-i'], (child) => { c.connect('127.0.0.1', 4444, child); }, pid); });
+        const outer = c.run(exe, argv, (pid) => {
+          c.push(pid + 50, pid, 'fork', { startNs: '3' }); // the redirecting child connects, then execs the interactive shell
+          c.connect('127.0.0.1', 4444, pid + 50);
+          c.push(pid + 50, pid, 'exec', { filename: '/usr/bin/bash', argv: ['bash', '-i'], startNs: '3', exe: '/usr/bin/bash' });
+          // which runs curl from its rc file: curl's connect is not the reverse shell's
+          c.run('/usr/bin/curl', ['curl', '-s', 'http://127.0.0.1:4444/x'], (curl) => { c.connect('127.0.0.1', 4444, curl); }, pid + 50);
+        });
         await commit(c.done());
-        expect(alertsOf(c.root).filter((a) => a.rule === 'reverse_shell').map((a) => a.severity).sort()).toEqual(['critical', 'high']);
+        expect(alertsOf(c.root).filter((a) => a.rule === 'reverse_shell').map((a) => `${a.severity} ${a.pid}`).sort()).toEqual([
+          `critical ${outer + 50}`, `high ${outer}`,
+        ]);
       }
       const got = alertsOf(s.root).filter((a) => a.rule === 'reverse_shell').map((a) => a.severity).sort();
       expect([argv[0], got]).toEqual([argv[0], ['critical', 'high']]);

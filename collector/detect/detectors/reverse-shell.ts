@@ -82,7 +82,12 @@ export default defineDetector({
     const proc = ev.features.proc;
     if (e.type === 'exec' && proc) {
       const why = reverseShellShape(proc.exe, proc.argv);
-      if (!why) return undefined;
+      if (!why) {
+        // a child that goes on to run another program (curl from the shell's rc file) is no longer the shell
+        const i = state.flagged.findIndex((x) => x.pid === e.pid);
+        if (i >= 0) state.flagged.splice(i, 1);
+        return undefined;
+      }
       const line = proc.argv.join(' ').slice(0, 240);
       expire(state.flagged, ev.tsNs, toNs(params.window));
       state.flagged.push({ ts: ev.tsNs, id: ev.id, pid: e.pid, why, line });
