@@ -171,7 +171,7 @@ describe.skipIf(skip !== null)('the rule pack under the live sensor', () => {
     expect(await judged(await scenario('curlsh'), ['pipe_shell'])).toEqual(['pipe_shell']);
   }, 120_000);
 
-  it('history wiped; persistence planted; a reverse shell; DNS labels carrying data to a loopback resolver', async () => {
+  it('history wiped; persistence planted; a reverse shell; a port scan; DNS labels carrying data to a loopback resolver', async () => {
     expect(await judged(await scenario('history'), ['defence_evasion'])).toEqual(['defence_evasion']);
     writeFileSync(join(home, '.profile'), '# rc\n');
     const persist = await scenario('persist');
@@ -183,6 +183,9 @@ describe.skipIf(skip !== null)('the rule pack under the live sensor', () => {
       expect.stringMatching(/^critical rulesagent: reverse shell connected to 127\.0\.0\.1:\d+: a shell with its input and output on the network: bash -c bash -i >& /),
       expect.stringMatching(/^high rulesagent ran bash -c bash -i >& \/dev\/tcp\/127\.0\.0\.1\/\d+ 0>&1: a shell with its input and output on the network/),
     ]);
+    const scan = await scenario('scan');
+    expect(await judged(scan, ['network_scan'])).toContain('network_scan');
+    expect(alerts().find((a) => a.agentPid === scan && a.rule === 'network_scan')?.summary).toMatch(/connected to 20 ports of 127\.0\.0\.1 within 30s \(1, 2, 3,/);
     const summaries = alerts().filter((a) => a.agentPid === persist && a.rule === 'persistence').map((a) => a.summary).sort();
     expect(summaries).toEqual([
       expect.stringMatching(/appended to .*\/\.bashrc, a shell start-up file \[T1546\.004\], by bash/),

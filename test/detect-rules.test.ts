@@ -386,6 +386,23 @@ describe('the issue-12 rule pack on the real store', () => {
     expect(rulesOf(t.root)).toEqual([]);
   });
 
+  it('a port scan and a sweep: network_scan; a test suite on ephemeral ports and package downloads are not', async () => {
+    const s = warmUp(new Script());
+    s.run('/usr/bin/nc.openbsd', ['nc', '-z', '127.0.0.5', '1-30'], (pid) => { for (let p = 1; p <= 30; p++) s.push(pid, s.root, 'connect', { family: 'inet', proto: 'tcp', addr: '127.0.0.5', port: p, result: -111 }); });
+    for (let h = 1; h <= 25; h++) s.push(s.root, 1, 'connect', { family: 'inet', proto: 'tcp', addr: `10.0.0.${h}`, port: 22, result: -115 });
+    await commit(s.done());
+    expect(alertsOf(s.root).filter((a) => a.rule === 'network_scan').map((a) => a.summary).sort()).toEqual([
+      expect.stringMatching(/^ruleagent connected to 20 ports of 127\.0\.0\.5 within 30s \(1, 2, 3, .*\): a port scan \[T1046\]/),
+      expect.stringMatching(/^ruleagent connected to port 22 of 20 addresses within 30s .*: a sweep \[T1018\]/),
+    ]);
+    const t = warmUp(new Script());
+    for (let i = 0; i < 60; i++) t.connect('127.0.0.1', 40000 + i * 7); // servers a test suite started
+    for (let h = 1; h <= 30; h++) t.connect(`104.16.${h}.35`, 443); // a CDN
+    for (const p of [3000, 5173, 8080, 5432, 6379]) t.connect('127.0.0.1', p); // dev services
+    await commit(t.done());
+    expect(alertsOf(t.root).filter((a) => a.rule === 'network_scan')).toEqual([]);
+  });
+
   it('history wiped, HISTFILE tricks: defence_evasion', async () => {
     const s = warmUp(new Script());
     s.write(`${home}/.bash_history`, s.root, 0o1001);

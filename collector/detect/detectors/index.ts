@@ -7,6 +7,7 @@ import dnsTunnel from './dns-tunnel.js';
 import exfiltration from './exfiltration.js';
 import highValueRead from './high-value-read.js';
 import ingressExec from './ingress-exec.js';
+import networkScan from './network-scan.js';
 import persistence from './persistence.js';
 import pipeShell from './pipe-shell.js';
 import procDiscovery from './proc-discovery.js';
@@ -44,4 +45,5 @@ export const DETECTORS: Detector<unknown, unknown>[] = [
   persistence,
   reverseShell,
   sensorTamper,
+  networkScan,
 ];
