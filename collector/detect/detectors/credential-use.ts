@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { isConsumer, isScanner } from '../../sensitive/consumers.js';
 import { parseDuration } from '../duration.js';
+import type { SensitiveClass } from '../../sensitive/catalogue.js';
 import type { AgentView, CatalogueView, JudgedEvent, ProcInfo } from '../detector.js';
 import { generalisePath } from '../generalise.js';
 
@@ -63,8 +64,9 @@ export function ownProcessPath(path: string, ev: JudgedEvent, proc: (pid: number
 /**
  * Once the baseline is learned, reads of other processes' /proc files by an
  * executable the agent ran while learning, in a /proc area it read while
- * learning, are its routine (a process table tool it runs in every session). Per agent, not per executable and
- * area together (the baseline keeps them apart): an approximation.
+ * learning, are its routine (a process table tool it runs in every
+ * session). Per agent, not per executable and area together (the baseline
+ * keeps them apart): an approximation.
  */
 function learnedProcRead(ev: JudgedEvent, agent: AgentView): boolean {
   const exe = ev.features.proc?.exe;
@@ -73,15 +75,17 @@ function learnedProcRead(ev: JudgedEvent, agent: AgentView): boolean {
   return agent.baseline.has('executables', key) && agent.baseline.has('areas', ev.features.file.area);
 }
 
+const scannedBy = (cls: SensitiveClass | undefined, p: ProcInfo): boolean => cls !== undefined && isScanner(cls, { exe: p.exe, argv: p.argv });
+
 /** A successful read open of a sensitive path, as a ClassedRead; undefined otherwise. */
 export function sensitiveRead(ev: JudgedEvent, catalogue: CatalogueView, proc?: (pid: number) => ProcInfo | undefined, agent?: AgentView): ClassedRead | undefined {
   const f = ev.features.file;
   let classes = ev.features.sensitive;
   if (!f || !classes || classes.length === 0 || ev.event.type !== 'open' || !f.ok || f.op !== 'read') return undefined;
   if (f.ownOutput) return undefined; // the instance reading back what it wrote whole: nothing it did not hold
-  const reader = ev.features.proc;
   // ps opening every environ while it lists processes, printing none of them: not a read of the data
-  if (reader) classes = classes.filter((c) => { const cls = catalogue.classOf(c); return !cls || !isScanner(cls, { exe: reader.exe, argv: reader.argv }); });
+  const reader = ev.features.proc;
+  if (reader) classes = classes.filter((c) => !scannedBy(catalogue.classOf(c), reader));
   if (classes.length === 0) return undefined;
   if ((proc && ownProcessPath(f.path, ev, proc)) || (agent && PROC_PID.test(f.path) && learnedProcRead(ev, agent))) {
     classes = classes.filter((c) => !catalogue.classOf(c)?.excludeOwnProcess);
@@ -108,6 +112,21 @@ export const windowParam = (def: string) =>
   z.union([z.string(), z.number()]).refine((v) => parseDuration(v) !== null, 'must be a duration such as 90s, 10m or 1h').default(def);
 
 export const toNs = (v: string | number): bigint => BigInt(Math.round(parseDuration(v)! * 1e6));
+
+/** The script or first operand of a command line (node's cli.js, bash -c's text), '' for none. */
+const scriptOf = (argv: string[]): string => argv.slice(1).find((a) => !a.startsWith('-')) ?? '';
+
+/**
+ * Is the event's process the agent's own program: its root, or a process
+ * still running the root's executable on the same script (a fork that has
+ * not exec'd, a re-spawn of itself with other flags)? Not its shell tool's
+ * `bash -c` or an interpreter's one-liner.
+ */
+export function runsAgentProgram(ev: JudgedEvent): boolean {
+  const proc = ev.features.proc;
+  if (ev.event.pid === ev.instance.agentPid) return true;
+  return proc !== undefined && ev.instance.exe !== null && proc.exe === ev.instance.exe && scriptOf(proc.argv) === scriptOf(ev.instance.argv);
+}
 
 export function basename(path: string): string {
   const i = path.lastIndexOf('/');

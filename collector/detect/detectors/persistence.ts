@@ -14,6 +14,7 @@ import { PathClassifier } from '../../sensitive/classify-path.js';
 import type { SensitiveClass } from '../../sensitive/catalogue.js';
 import { compileGlob } from '../../sensitive/glob.js';
 import { defineDetector, type JudgedEvent, type Severity } from '../detector.js';
+import { runsAgentProgram } from './credential-use.js';
 
 interface Location {
   name: string;
@@ -103,13 +104,6 @@ function written(ev: JudgedEvent): { path: string; how: string } | undefined {
   return undefined;
 }
 
-/** The agent's own program: its root, or a process still running the root's executable (its threads' forks, a re-spawn). */
-function ownProgram(ev: JudgedEvent): boolean {
-  const proc = ev.features.proc;
-  return ev.event.pid === ev.instance.agentPid || (proc !== undefined && ev.instance.exe !== null && proc.exe === ev.instance.exe &&
-    proc.argv.slice(0, 2).join('\0') === ev.instance.argv.slice(0, 2).join('\0'));
-}
-
 export default defineDetector({
   meta: {
     id: 'persistence',
@@ -138,7 +132,7 @@ export default defineDetector({
     const match = classifierFor(params.exclude).classify(w.path, { home: ev.instance.home ?? undefined, cwd: ev.instance.cwd ?? undefined })[0];
     const where = match && BY_NAME.get(match.class);
     if (!where) return undefined;
-    if (where.ownProgramMay && ownProgram(ev)) return undefined;
+    if (where.ownProgramMay && runsAgentProgram(ev)) return undefined;
     return [{
       severity: where.severity,
       subject: w.path,

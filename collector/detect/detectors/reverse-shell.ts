@@ -12,7 +12,7 @@
 // here: a scripted agent may be one.
 import { z } from 'zod';
 import { defineDetector, type JudgedEvent } from '../detector.js';
-import { basename, expire, toNs, windowParam } from './credential-use.js';
+import { basename, expire, runsAgentProgram, toNs, windowParam } from './credential-use.js';
 
 const SHELL = /^(?:sh|bash|dash|zsh|ksh|mksh|ash|busybox)$/;
 const NETCAT = /^(?:nc|ncat|netcat|nc\.traditional|nc\.openbsd)$/;
@@ -102,14 +102,13 @@ export default defineDetector({
     }
     if (e.type !== 'connect' || !isInet(ev) || (e.result < 0 && e.result !== -115)) return undefined; // -EINPROGRESS: a non-blocking connect under way
     const dest = ev.features.dest!;
-    const to = `${dest.host ? `${dest.host} (${dest.addr}:${dest.port})` : `${dest.addr}:${dest.port}`}`;
+    const to = dest.host ? `${dest.host} (${dest.addr}:${dest.port})` : `${dest.addr}:${dest.port}`;
     const f = state.flagged.find((x) => x.pid === e.pid);
     if (f) {
       return [{ subject: `conn:${e.pid}`, summary: `${agent.name}: reverse shell connected to ${to}: ${f.why}: ${f.line}`, evidence: [f.id, ev.id] }];
     }
-    // the agent's own program (the root, or a fork of it that has not exec'd) is not judged as a shell
-    const own = e.pid === ev.instance.agentPid || (proc?.exe === ev.instance.exe && proc?.argv.join('\0') === ev.instance.argv.join('\0'));
-    if (proc && SHELL.test(basename(proc.exe)) && !own && dest.port !== 53) {
+    // the agent's own program (a scripted agent may be a shell) is not judged as a shell
+    if (proc && SHELL.test(basename(proc.exe)) && !runsAgentProgram(ev) && dest.port !== 53) {
       return [{
         severity: 'medium', subject: `shell:${to}`,
         summary: `${agent.name}: a shell (${proc.argv.join(' ').slice(0, 160)}) opened a connection to ${to} itself (bash /dev/tcp) [T1059.004]`,

@@ -9,7 +9,7 @@ import { compileGlob, type CompiledGlob } from '../../sensitive/glob.js';
 import { defineDetector, type JudgedEvent } from '../detector.js';
 import { basename } from './credential-use.js';
 
-export const DEFAULT_PROTECTED = [
+const DEFAULT_PROTECTED = [
   '/var/lib/agent-sensor/**', '/etc/agent-sensor/**', '/run/agent-sensor/**', '/opt/agent-sensor/**',
   '/usr/{lib,share}/agent-sensor/**', '/usr/{,local/}lib/node_modules/agent-sensor/**',
   '/{etc,usr/lib,lib}/systemd/system/agent-sensor*', '/{etc,usr/lib,lib}/systemd/system/agent-sensor*/**',
