@@ -49,7 +49,8 @@ export class SensitiveConfigError extends Error {
   readonly exitCode = 2;
 }
 
-const globString = z.string().min(1).superRefine((g, ctx) => {
+// A path glob as the catalogue writes them: from the root, a home (~/) or anywhere (a leading **/).
+export const pathGlob = z.string().min(1).superRefine((g, ctx) => {
   if (!(g.startsWith('/') || g.startsWith('~/') || g.startsWith('**/'))) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must start with "/", "~/" or "**/"' });
     return;
@@ -69,11 +70,11 @@ const classSchema = z.object({
   name: className,
   description: z.string().optional(),
   attack: z.array(z.string().regex(/^T\d{4}(\.\d{3})?$/, 'must be an ATT&CK technique id like T1552 or T1552.001')).optional(),
-  paths: z.array(globString).optional(),
-  exclude: z.array(globString).optional(),
+  paths: z.array(pathGlob).optional(),
+  exclude: z.array(pathGlob).optional(),
   consumers: z.array(consumerString).optional(),
-  addPaths: z.array(globString).optional(),
-  addExclude: z.array(globString).optional(),
+  addPaths: z.array(pathGlob).optional(),
+  addExclude: z.array(pathGlob).optional(),
   addConsumers: z.array(consumerString).optional(),
   scanners: z.array(consumerString).optional(),
   addScanners: z.array(consumerString).optional(),

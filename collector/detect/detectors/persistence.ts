@@ -11,8 +11,7 @@
 // (/root, /home/<user>), as in the sensitive catalogue.
 import { z } from 'zod';
 import { PathClassifier } from '../../sensitive/classify-path.js';
-import type { SensitiveClass } from '../../sensitive/catalogue.js';
-import { compileGlob } from '../../sensitive/glob.js';
+import { pathGlob, type SensitiveClass } from '../../sensitive/catalogue.js';
 import { defineDetector, type JudgedEvent, type Severity } from '../detector.js';
 import { runsAgentProgram } from './credential-use.js';
 
@@ -78,16 +77,6 @@ const ENABLE_ARGV: { exe: RegExp; verb: RegExp; what: string; attack: string }[]
   { exe: /(?:^|\/)loginctl$/, verb: /^enable-linger$/, what: "the user's services kept running after logout", attack: 'T1543.002' },
 ];
 
-function validGlob(g: string): boolean {
-  if (!/^(?:\/|~\/|\*\*\/)/.test(g)) return false;
-  try {
-    compileGlob(g.startsWith('~/') ? g.slice(2) || '*' : g);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const O_TRUNC = 0o1000;
 const O_APPEND = 0o2000;
 
@@ -115,7 +104,7 @@ export default defineDetector({
     phase: 'always',
     params: z.object({
       /** path globs (as in the sensitive catalogue) never judged, e.g. ["~/.profile"] */
-      exclude: z.array(z.string().refine(validGlob, 'must be a glob starting with "/", "~/" or "**/"')).default([]),
+      exclude: z.array(pathGlob).default([]),
     }).strict(),
   },
   newState: () => null,

@@ -1,15 +1,15 @@
 // Reverse shells and shells on the network. A command line that wires a
-// shell to a socket is recognised by its shape, whichever tool it uses:
-// bash's /dev/tcp with stdin or stdout redirected, nc/ncat with -e,
-// socat joining exec: or system: to a network address, a fifo looping a
-// shell through nc or telnet, and an interpreter's inline code that opens
-// a socket and starts a shell or duplicates descriptors (python, perl, php,
-// ruby, node). Such a command line is high; when the process it started
-// (or a child it forked) then connects, critical. A shell that connects by itself (bash running a
-// script with /dev/tcp, where the argv shows nothing) is high too: shells
-// do not open sockets in anyone's usual work. The agent's own program (its
-// root, or a fork of it that has not exec'd) is never judged as a shell
-// here: a scripted agent may be one.
+// shell to a socket is recognised by its shape, whichever tool it uses: a
+// shell whose own input and output are the network (bash's /dev/tcp), a
+// /dev/tcp stream piped into a shell, nc/ncat with -e, socat joining exec:
+// or system: to a network address, a fifo looping a shell through nc or
+// telnet, and an interpreter's inline code that opens a socket and starts a
+// shell or duplicates descriptors (python, perl, php, ruby, node). Such a
+// command line is high; when the process it started (or a child it forked
+// that has not exec'd another program) connects, critical. A shell that
+// connects by itself (a script using /dev/tcp, a port probe) is medium:
+// unusual in anyone's work, not a shell on the wire by itself. The agent's
+// own program is never judged as a shell here: a scripted agent may be one.
 import { z } from 'zod';
 import { defineDetector, type JudgedEvent } from '../detector.js';
 import { basename, expire, runsAgentProgram, toNs, windowParam } from './credential-use.js';
@@ -35,7 +35,7 @@ const SOCKET_CODE = /\bsocket\b|IO::Socket|fsockopen|TCPSocket|net\.(?:connect|c
 const SHELL_CODE = /pty\.spawn|\bdup2\b|\/bin\/(?:ba|z|da)?sh\b|subprocess|child_process|\bexec[a-z]*\s*\(|\bspawn\s*\(|popen|proc_open|shell_exec|\bsystem\s*\(/;
 
 /** Why this command line is a reverse shell, or undefined. */
-export function reverseShellShape(exe: string, argv: string[]): string | undefined {
+function reverseShellShape(exe: string, argv: string[]): string | undefined {
   const name = basename(exe);
   const line = argv.join(' ');
   const args = argv.slice(1);
