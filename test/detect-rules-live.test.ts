@@ -42,10 +42,11 @@ describe.skipIf(skip !== null)('the rule pack under the live sensor', () => {
   const rulesOf = (pid: number) => [...new Set(alerts().filter((a) => a.agentPid === pid).map((a) => a.rule))].sort();
 
   // Asynchronous: the loopback servers of this process must answer while the agent runs.
-  const scenario = async (name: string): Promise<number> => {
-    const { stdout } = await execFileAsync(agent(), [name], {
-      encoding: 'utf8', timeout: 30_000,
-      env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, PROJ: proj, DIR: dir, STATE: stateDir, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) },
+  const scenario = async (name: string, how: { cwd?: string; argv0?: string[]; env?: Record<string, string> } = {}): Promise<number> => {
+    const argv = [...(how.argv0 ?? []), agent(), name];
+    const { stdout } = await execFileAsync(argv[0]!, argv.slice(1), {
+      encoding: 'utf8', timeout: 30_000, cwd: how.cwd,
+      env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, PROJ: proj, DIR: dir, STATE: stateDir, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])), ...how.env },
     });
     return Number(stdout.trim().split('\n').at(-1));
   };
@@ -200,5 +201,43 @@ describe.skipIf(skip !== null)('the rule pack under the live sensor', () => {
     ]);
     expect(await judged(await scenario('dns'), ['dns_tunnel'])).toEqual(['dns_tunnel']);
     expect(cli('verify', '--state-dir', stateDir)).toMatch(/^OK/);
+  }, 90_000);
+
+  it("an unprivileged agent reaching root: su tried, then root through a setuid program; a project's data deleted wholesale, its dependencies not", async () => {
+    // The agent runs as nobody (setpriv execs it: same process, its user from the start); the
+    // setuid-root helper lives in a folder nobody may enter, and hands its arguments root.
+    const suid = mkdtempSync(join(tmpdir(), 'rules-live-suid-'));
+    chmodSync(suid, 0o755);
+    const src = join(suid, 'gainroot.c');
+    writeFileSync(src, '#include <unistd.h>\nint main(int c, char **v) { (void)c; if (setuid(0) != 0) return 1; execv(v[1], v + 1); return 127; }\n');
+    execFileSync('cc', ['-o', join(suid, 'gainroot'), src]);
+    chmodSync(join(suid, 'gainroot'), 0o4755);
+    const nobodyHome = join(suid, 'home');
+    mkdirSync(nobodyHome, { mode: 0o755 });
+    execFileSync('chown', ['65534:65534', nobodyHome]);
+    copyFileSync(agent(), join(suid, 'rulesagent'));
+    chmodSync(join(suid, 'rulesagent'), 0o755);
+    try {
+      const { stdout } = await execFileAsync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', join(suid, 'rulesagent'), 'rootgain'], {
+        encoding: 'utf8', timeout: 30_000, cwd: nobodyHome,
+        env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: nobodyHome, PROJ: nobodyHome, DIR: suid, STATE: stateDir, GAINROOT: join(suid, 'gainroot'), API: String(ports.API) },
+      });
+      const gain = Number(stdout.trim().split('\n').at(-1));
+      expect(await judged(gain, ['privilege_escalation'])).toEqual(['privilege_escalation']);
+      expect(alerts().filter((a) => a.agentPid === gain).map((a) => `${a.severity} ${a.summary}`).sort()).toEqual([
+        expect.stringMatching(/^critical rulesagent runs as uid 65534, and \/usr\/bin\/id -u acted as root \(uid 0, its exec\), by no sudo-like program of its own \[T1548\]$/),
+        'high rulesagent (uid 65534) ran su -c true root: a command as another user [T1548.003]',
+      ]);
+    } finally {
+      rmSync(suid, { recursive: true, force: true });
+    }
+
+    for (let i = 0; i < 60; i++) mkdirSync(join(proj, 'data', `d${i % 4}`), { recursive: true });
+    for (let i = 0; i < 60; i++) writeFileSync(join(proj, 'data', `d${i % 4}`, `part-${i}.csv`), `${i}\n`);
+    for (let i = 0; i < 80; i++) mkdirSync(join(proj, 'node_modules', `pkg${i % 8}`), { recursive: true });
+    for (let i = 0; i < 80; i++) writeFileSync(join(proj, 'node_modules', `pkg${i % 8}`, `index${i}.js`), '\n');
+    const wipe = await scenario('wipe', { cwd: proj });
+    expect(await judged(wipe, ['data_destruction'])).toEqual(['data_destruction']);
+    expect(alerts().filter((a) => a.agentPid === wipe).map((a) => `${a.severity} ${a.subject}`)).toEqual([`high files:${proj}/data`]);
   }, 90_000);
 });

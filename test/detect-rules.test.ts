@@ -115,7 +115,7 @@ beforeAll(() => {
   writeFileSync(join(root, 'blob.b64'), key.toString('base64')); // a base64 copy
   for (let i = 0; i < 25; i++) writeFileSync(join(proj, 'src', `m${i}.py`), `x = ${i}\n`);
   const passwd = join(root, 'passwd');
-  writeFileSync(passwd, `root:x:0:0:root:${home}:/bin/sh\n`);
+  writeFileSync(passwd, `root:x:0:0:root:${home}:/bin/sh\ndev:x:1000:1000:dev:${home}:/bin/sh\n`);
   store = EventStore.open({ stateDir: join(root, 'state'), sensitive: { passwdFile: passwd } });
   engine = attachDetection(store, protectStateDir({
     passwdFile: passwd,
@@ -401,6 +401,95 @@ describe('the issue-12 rule pack on the real store', () => {
     for (const p of [3000, 5173, 8080, 5432, 6379]) t.connect('127.0.0.1', p); // dev services
     await commit(t.done());
     expect(alertsOf(t.root).filter((a) => a.rule === 'network_scan')).toEqual([]);
+  });
+
+  it('sudo from a user\'s agent, then a command as root: privilege_escalation high, then critical; setuid bits and host-root containers', async () => {
+    const s = warmUp(new Script('ruleagent', 1000));
+    s.run('/usr/bin/sudo', ['sudo', 'apt-get', 'install', '-y', 'nmap'], (pid) => {
+      const child = pid + 50; // sudo's child: uid 0 from before its exec (still sudo), then the command
+      s.push(child, pid, 'fork', { startNs: '3', uid: 0, gid: 0 });
+      s.push(child, pid, 'open', { path: '/etc/ld.so.cache', flags: 0, mode: 0, access: 'read', result: 3, syscall: 'openat', uid: 0, gid: 0 });
+      s.push(child, pid, 'exec', { filename: '/usr/bin/apt-get', argv: ['apt-get', 'install', '-y', 'nmap'], startNs: '3', exe: '/usr/bin/apt-get', uid: 0, gid: 0 });
+      s.push(child, pid, 'exit', { code: 0, signal: null, uid: 0, gid: 0 });
+    });
+    s.run('/usr/bin/chmod', ['chmod', 'u+s', '/tmp/helper']);
+    s.run('/usr/bin/chmod', ['chmod', '4755', '/tmp/helper2']);
+    s.run('/usr/sbin/setcap', ['setcap', 'cap_setuid+ep', '/tmp/helper3']);
+    s.run('/usr/bin/docker', ['docker', 'run', '--rm', '-v', '/:/host', 'alpine', 'chroot', '/host']);
+    s.run('/usr/bin/podman', ['podman', 'run', '--privileged', 'alpine']);
+    await commit(s.done());
+    const got = alertsOf(s.root).filter((a) => a.rule === 'privilege_escalation').map((a) => `${a.severity} ${a.summary}`).sort();
+    expect(got).toEqual([
+      'critical ruleagent runs as uid 1000, and apt-get install -y nmap acted as root (uid 0, its exec), started by sudo apt-get install -y nmap [T1548]',
+      'high ruleagent (uid 1000) ran sudo apt-get install -y nmap: a command as another user [T1548.003]',
+      'high ruleagent ran chmod 4755 /tmp/helper2: setuid/setgid bits set (chmod 4755) [T1548.001]',
+      'high ruleagent ran chmod u+s /tmp/helper: setuid/setgid bits set (chmod u+s) [T1548.001]',
+      'high ruleagent ran docker run --rm -v /:/host alpine chroot /host: a container with the host\'s / mounted [T1611]',
+      'high ruleagent ran podman run --privileged alpine: a privileged container [T1611]',
+      'high ruleagent ran setcap cap_setuid+ep /tmp/helper3: file capabilities set [T1548.001]',
+    ]);
+    expect(rulesOf(s.root)).toEqual(['privilege_escalation']);
+
+    // Everyday modes and containers, and an agent that runs as root already: silent.
+    const t = warmUp(new Script('ruleagent', 1000));
+    for (const argv of [['chmod', '+x', 'run.sh'], ['chmod', '755', 'bin/tool'], ['chmod', '-R', 'g+w', 'shared'], ['chmod', '1777', '/tmp/scratch']]) t.run('/usr/bin/chmod', argv);
+    t.run('/usr/bin/install', ['install', '-m', '0755', 'tool', '/home/dev/.local/bin/tool']);
+    t.run('/usr/bin/docker', ['docker', 'run', '--rm', '-v', `${proj}:/app`, '-w', '/app', 'node:20', 'npm', 'test']);
+    t.run('/usr/bin/docker', ['docker', 'exec', '-it', 'db', 'psql']);
+    t.run('/usr/bin/fusermount3', ['fusermount3', '-u', '/home/dev/mnt'], (pid) => { t.push(pid, t.root, 'open', { path: '/etc/fuse.conf', flags: 0, mode: 0, access: 'read', result: 3, syscall: 'openat', uid: 0 }); });
+    await commit(t.done());
+    const r = warmUp(new Script('ruleagent', 0));
+    r.run('/usr/bin/sudo', ['sudo', '-u', 'postgres', 'psql']);
+    r.run('/usr/bin/apt-get', ['apt-get', 'install', '-y', 'jq']);
+    await commit(r.done());
+    expect(rulesOf(t.root)).toEqual([]);
+    expect(rulesOf(r.root)).toEqual([]);
+  });
+
+  it('files it did not write deleted wholesale, and wiping command lines: data_destruction; builds, caches, its own output and git are not', async () => {
+    const s = warmUp(new Script());
+    s.run('/usr/bin/rm', ['rm', '-rf', `${proj}/data`], (pid) => {
+      for (let i = 0; i < 55; i++) s.push(pid, s.root, 'unlink', { path: `${proj}/data/part-${i}.csv`, rmdir: false, result: 0 });
+    });
+    s.run('/usr/bin/find', ['find', `${home}/Documents`, '-type', 'f', '-delete'], (pid) => {
+      for (let i = 0; i < 60; i++) s.push(pid, s.root, 'unlink', { path: `${home}/Documents/y${i % 3}/f${i}.odt`, rmdir: false, result: 0 });
+    });
+    s.run('/usr/bin/rm', ['rm', '-rf', '--', home]);
+    s.run('/usr/bin/dd', ['dd', 'if=/dev/zero', 'of=/dev/sda', 'bs=1M']);
+    s.run('/usr/bin/shred', ['shred', '-u', `${home}/.bash_history`]);
+    await commit(s.done());
+    const got = alertsOf(s.root).filter((a) => a.rule === 'data_destruction').map((a) => `${a.severity} ${a.summary}`).sort();
+    expect(got).toEqual([
+      `critical ruleagent deleted 50 files under ${home}/Documents within 60s that it had not written (y0/f45.odt, y1/f46.odt, y2/f47.odt, y0/f48.odt, y1/f49.odt, …), 50 of them outside its working folder ${proj} [T1485]`,
+      `critical ruleagent ran dd if=/dev/zero of=/dev/sda bs=1M: dd writing onto /dev/sda [T1561.001]`,
+      `critical ruleagent ran rm -rf -- ${home}: a recursive delete of ${home} [T1485]`,
+      `high ruleagent deleted 50 files under ${proj}/data within 60s that it had not written (part-45.csv, part-46.csv, part-47.csv, part-48.csv, part-49.csv, …) [T1485]`,
+      `high ruleagent ran shred -u ${home}/.bash_history: files overwritten beyond recovery [T1485]`,
+    ]);
+
+    const t = warmUp(new Script());
+    const gone = (pid: number, paths: string[]) => { for (const p of paths) t.push(pid, t.root, 'unlink', { path: p, rmdir: false, result: 0 }); };
+    const many = (dir: string, n = 80) => Array.from({ length: n }, (_, i) => `${dir}/f${i}.js`);
+    t.run('/usr/bin/rm', ['rm', '-rf', 'node_modules', 'dist', 'build', '.cache'], (pid) => {
+      gone(pid, [...many(`${proj}/node_modules/left-pad`), ...many(`${proj}/dist`), ...many(`${proj}/build/lib`), ...many(`${home}/.cache/pip`)]);
+    });
+    t.run('/usr/bin/python3', ['python3', '-m', 'pytest'], (pid) => { gone(pid, [...many('/tmp/pytest-of-dev/pytest-3'), ...many(`${proj}/__pycache__`)]); });
+    for (const p of many(`${proj}/out-of-test`, 70)) t.write(p); // a test run writes its fixtures, then removes them
+    t.run('/usr/bin/rm', ['rm', '-r', `${proj}/out-of-test`], (pid) => gone(pid, many(`${proj}/out-of-test`, 70)));
+    t.run('/usr/bin/git', ['git', 'checkout', 'main'], (pid) => gone(pid, many(`${proj}/src/feature`, 90)));
+    t.run('/usr/bin/make', ['make', 'clean'], (pid) => gone(pid, many(`${proj}/src/objs`, 60).map((p) => p.replace(/\.js$/, '.o'))));
+    gone(t.root, many(`${home}/.ruleagent/sessions`, 60)); // the agent's own program pruning its old sessions
+    t.run('/usr/bin/rm', ['rm', '-rf', `${proj}/tmp`, './build']);
+    t.run('/usr/bin/dd', ['dd', 'if=/dev/urandom', 'of=disk.img', 'bs=1M', 'count=8']);
+    t.run('/usr/bin/rm', ['rm', '-f', `${proj}/a.txt`, `${proj}/b.txt`], (pid) => gone(pid, [`${proj}/a.txt`, `${proj}/b.txt`]));
+    await commit(t.done());
+    expect(rulesOf(t.root)).toEqual([]);
+
+    // git clean removes what git never held: counted
+    const u = warmUp(new Script());
+    u.run('/usr/bin/git', ['git', 'clean', '-fdx'], (pid) => { for (let i = 0; i < 52; i++) u.push(pid, u.root, 'unlink', { path: `${proj}/notes/n${i}.md`, rmdir: false, result: 0 }); });
+    await commit(u.done());
+    expect(alertsOf(u.root).map((a) => `${a.rule} ${a.severity} ${a.subject}`)).toEqual([`data_destruction high files:${proj}/notes`]);
   });
 
   it('a download run without a pipe: sh -c "$(curl …)", eval, source <(…): pipe_shell; a download kept in a variable is not', async () => {

@@ -2,6 +2,7 @@
 // detector is one file beside these and one line here.
 import type { Detector } from '../detector.js';
 import credentialSweep from './credential-sweep.js';
+import dataDestruction from './data-destruction.js';
 import defenceEvasion from './defence-evasion.js';
 import dnsTunnel from './dns-tunnel.js';
 import exfiltration from './exfiltration.js';
@@ -20,6 +21,7 @@ import newArea from './new-area.js';
 import newDestination from './new-destination.js';
 import newExecutable from './new-executable.js';
 import policyViolation from './policy-violation.js';
+import privilegeEscalation from './privilege-escalation.js';
 import rateSpike from './rate-spike.js';
 import timeOfDay from './time-of-day.js';
 
@@ -46,4 +48,6 @@ export const DETECTORS: Detector<unknown, unknown>[] = [
   reverseShell,
   sensorTamper,
   networkScan,
+  privilegeEscalation,
+  dataDestruction,
 ];
