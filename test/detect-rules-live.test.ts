@@ -203,7 +203,7 @@ describe.skipIf(skip !== null)('the rule pack under the live sensor', () => {
     expect(cli('verify', '--state-dir', stateDir)).toMatch(/^OK/);
   }, 90_000);
 
-  it("an unprivileged agent reaching root: su tried, then root through a setuid program; a project's data deleted wholesale, its dependencies not", async () => {
+  it("an unprivileged agent reaching root: su tried, then root through a setuid program; a project's data deleted wholesale, its dependencies not; the cloud metadata service", async () => {
     // The agent runs as nobody (setpriv execs it: same process, its user from the start); the
     // setuid-root helper lives in a folder nobody may enter, and hands its arguments root.
     const suid = mkdtempSync(join(tmpdir(), 'rules-live-suid-'));
@@ -239,5 +239,11 @@ describe.skipIf(skip !== null)('the rule pack under the live sensor', () => {
     const wipe = await scenario('wipe', { cwd: proj });
     expect(await judged(wipe, ['data_destruction'])).toEqual(['data_destruction']);
     expect(alerts().filter((a) => a.agentPid === wipe).map((a) => `${a.severity} ${a.subject}`)).toEqual([`high files:${proj}/data`]);
+
+    // the cloud metadata address, from another network namespace (its events count there too);
+    // outside the agent's grants as well
+    const imds = await scenario('imds');
+    expect(await judged(imds, ['cloud_metadata'])).toEqual(['cloud_metadata', 'policy_violation']);
+    expect(alerts().find((a) => a.agentPid === imds && a.rule === 'cloud_metadata')?.summary).toMatch(/^rulesagent connected to the cloud metadata service 169\.254\.169\.254:80 \(refused or unreachable here\).* by bash -c exec 3<> \/dev\/tcp\/169\.254\.169\.254\/80 \[T1552\.005\]$/);
   }, 90_000);
 });

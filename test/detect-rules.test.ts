@@ -492,6 +492,54 @@ describe('the issue-12 rule pack on the real store', () => {
     expect(alertsOf(u.root).map((a) => `${a.rule} ${a.severity} ${a.subject}`)).toEqual([`data_destruction high files:${proj}/notes`]);
   });
 
+  it('the cloud metadata service reached by curl or looked up by a script: cloud_metadata; the cloud CLI and other link-local addresses are not', async () => {
+    const s = warmUp(new Script());
+    s.run('/usr/bin/curl', ['curl', '-s', 'http://169.254.169.254/latest/meta-data/iam/security-credentials/'], (pid) => {
+      s.push(pid, s.root, 'connect', { family: 'inet', proto: 'tcp', addr: '169.254.169.254', port: 80, result: -101 });
+    });
+    s.run('/usr/bin/python3', ['python3', 'fetch.py'], (pid) => {
+      s.push(pid, s.root, 'dns', { qname: 'metadata.google.internal', qtype: 'A', addr: '127.0.0.53', port: 53 });
+    });
+    await commit(s.done());
+    // (its connect is outside the agent's grants as well: policy_violation)
+    expect(alertsOf(s.root).filter((a) => a.rule === 'cloud_metadata').map((a) => `${a.rule} ${a.severity} ${a.summary}`).sort()).toEqual([
+      'cloud_metadata high ruleagent connected to the cloud metadata service 169.254.169.254:80 (refused or unreachable here), where the machine\'s cloud credentials are served, by curl -s http://169.254.169.254/latest/meta-data/iam/security-credentials/ [T1552.005]',
+      'cloud_metadata high ruleagent looked up metadata.google.internal, the cloud metadata service\'s name, by python3 fetch.py [T1552.005]',
+    ]);
+    const t = warmUp(new Script());
+    t.run('/usr/local/bin/aws', ['aws', 's3', 'ls'], (pid) => { t.push(pid, t.root, 'connect', { family: 'inet', proto: 'tcp', addr: '169.254.169.254', port: 80, result: 0 }); });
+    t.run('/usr/bin/curl', ['curl', 'http://169.254.1.10/'], (pid) => { t.push(pid, t.root, 'connect', { family: 'inet', proto: 'tcp', addr: '169.254.1.10', port: 80, result: -111 }); });
+    t.push(t.root, 1, 'dns', { qname: 'metadata.example.com', qtype: 'A', addr: '127.0.0.53', port: 53 });
+    await commit(t.done());
+    expect(alertsOf(t.root).filter((a) => a.rule === 'cloud_metadata')).toEqual([]);
+  });
+
+  it('keyboard devices, the screen and the clipboard taken by its shell tool: input_capture; by the agent\'s own program (a pasted image) not', async () => {
+    const s = warmUp(new Script());
+    s.run('/usr/bin/python3', ['python3', 'keys.py'], (pid) => {
+      s.push(pid, s.root, 'open', { path: '/dev/input/event3', flags: 0, mode: 0, access: 'read', result: 5, syscall: 'openat' });
+    });
+    s.run('/usr/bin/bash', ['bash', '-c', 'xclip -selection clipboard -o; import -window root /tmp/s.png'], (sh) => {
+      s.run('/usr/bin/xclip', ['xclip', '-selection', 'clipboard', '-o'], () => undefined, sh);
+      s.run('/usr/bin/import', ['import', '-window', 'root', '/tmp/s.png'], () => undefined, sh);
+    });
+    await commit(s.done());
+    expect(alertsOf(s.root).map((a) => `${a.rule} ${a.severity} ${a.summary}`).sort()).toEqual([
+      'input_capture high ruleagent opened /dev/input/event3, an input device, by python3 keys.py [T1056.001]',
+      'input_capture medium ruleagent ran import -window root /tmp/s.png: the screen captured [T1113]',
+      'input_capture medium ruleagent ran xclip -selection clipboard -o: the clipboard read [T1115]',
+    ]);
+    const t = warmUp(new Script());
+    t.run('/usr/bin/xclip', ['xclip', '-selection', 'clipboard', '-t', 'image/png', '-o']); // the agent itself, on a paste
+    t.run('/usr/bin/bash', ['bash', '-c', 'echo hi | xclip -i; convert a.png b.jpg'], (sh) => {
+      t.run('/usr/bin/xclip', ['xclip', '-i'], () => undefined, sh);
+      t.run('/usr/bin/import', ['import', 'a.png', 'b.jpg'], () => undefined, sh);
+    });
+    t.read('/dev/null').read('/dev/urandom');
+    await commit(t.done());
+    expect(rulesOf(t.root)).toEqual([]);
+  });
+
   it('a download run without a pipe: sh -c "$(curl …)", eval, source <(…): pipe_shell; a download kept in a variable is not', async () => {
     const lines = [
       'bash -c "$(curl -fsSL http://127.0.0.1:9/install.sh)"',
@@ -520,6 +568,36 @@ describe('the issue-12 rule pack on the real store', () => {
     await commit(s.done());
     expect(rulesOf(s.root)).toEqual(['defence_evasion']);
     expect(alertsOf(s.root).length).toBe(3);
+  });
+
+  it('the machine\'s defences switched off by command line: defence_evasion; looking at them is not', async () => {
+    const s = warmUp(new Script());
+    s.run('/usr/sbin/setenforce', ['setenforce', '0']);
+    s.run('/usr/sbin/ufw', ['ufw', 'disable']);
+    s.run('/usr/sbin/iptables', ['iptables', '-P', 'OUTPUT', 'ACCEPT']);
+    s.run('/usr/sbin/nft', ['nft', 'flush', 'ruleset']);
+    s.run('/usr/sbin/auditctl', ['auditctl', '-e', '0']);
+    s.run('/usr/bin/systemctl', ['systemctl', 'stop', 'auditd.service']);
+    s.run('/usr/bin/pkill', ['pkill', 'falcon-sensor']);
+    s.run('/usr/sbin/sysctl', ['sysctl', '-w', 'kernel.yama.ptrace_scope=0']);
+    await commit(s.done());
+    expect(alertsOf(s.root).map((a) => a.summary).sort()).toEqual([
+      'ruleagent ran auditctl -e 0: the audit system switched off or its rules deleted [T1562.012]',
+      'ruleagent ran iptables -P OUTPUT ACCEPT: the firewall\'s OUTPUT policy set to ACCEPT [T1562.004]',
+      'ruleagent ran nft flush ruleset: firewall rules flushed [T1562.004]',
+      'ruleagent ran pkill falcon-sensor: falcon-sensor killed [T1562.001]',
+      'ruleagent ran setenforce 0: SELinux enforcement switched off [T1562.001]',
+      'ruleagent ran sysctl -w kernel.yama.ptrace_scope=0: a kernel hardening setting relaxed (kernel.yama.ptrace_scope=0) [T1562.001]',
+      'ruleagent ran systemctl stop auditd.service: auditd.service stopped or disabled [T1562.001]',
+      'ruleagent ran ufw disable: the firewall switched off [T1562.004]',
+    ]);
+    const t = warmUp(new Script());
+    for (const argv of [['ufw', 'status'], ['iptables', '-L', '-n'], ['iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '8080', '-j', 'ACCEPT'], ['nft', 'list', 'ruleset'],
+      ['auditctl', '-l'], ['systemctl', 'status', 'auditd'], ['systemctl', 'restart', 'nginx'], ['systemctl', 'stop', 'postgresql'], ['sysctl', 'kernel.yama.ptrace_scope'], ['getenforce']]) {
+      t.run(`/usr/sbin/${argv[0]}`, argv);
+    }
+    await commit(t.done());
+    expect(rulesOf(t.root)).toEqual([]);
   });
 
   it('DNS labels carrying data: dns_tunnel', async () => {

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { isConsumer, isScanner } from '../../sensitive/consumers.js';
 import { parseDuration } from '../duration.js';
 import type { SensitiveClass } from '../../sensitive/catalogue.js';
-import type { AgentView, CatalogueView, JudgedEvent, ProcInfo } from '../detector.js';
+import type { AgentView, CatalogueView, Instance, JudgedEvent, ProcInfo } from '../detector.js';
 import { generalisePath } from '../generalise.js';
 
 export interface ClassedRead {
@@ -117,15 +117,20 @@ export const toNs = (v: string | number): bigint => BigInt(Math.round(parseDurat
 const scriptOf = (argv: string[]): string => argv.slice(1).find((a) => !a.startsWith('-')) ?? '';
 
 /**
- * Is the event's process the agent's own program: its root, or a process
- * still running the root's executable on the same script (a fork that has
- * not exec'd, a re-spawn of itself with other flags)? Not its shell tool's
- * `bash -c` or an interpreter's one-liner.
+ * Is this process (its pid, and its program as last seen) the agent's own
+ * program: the instance's root, or a process still running the root's
+ * executable on the same script (a fork that has not exec'd, a re-spawn of
+ * itself with other flags)? Not its shell tool's `bash -c` or an
+ * interpreter's one-liner.
  */
+export function isAgentProgram(pid: number, proc: ProcInfo | undefined, inst: Instance): boolean {
+  if (pid === inst.agentPid) return true;
+  return proc !== undefined && inst.exe !== null && proc.exe === inst.exe && scriptOf(proc.argv) === scriptOf(inst.argv);
+}
+
+/** Is the event's process the agent's own program (isAgentProgram)? */
 export function runsAgentProgram(ev: JudgedEvent): boolean {
-  const proc = ev.features.proc;
-  if (ev.event.pid === ev.instance.agentPid) return true;
-  return proc !== undefined && ev.instance.exe !== null && proc.exe === ev.instance.exe && scriptOf(proc.argv) === scriptOf(ev.instance.argv);
+  return isAgentProgram(ev.event.pid, ev.features.proc, ev.instance);
 }
 
 export function basename(path: string): string {

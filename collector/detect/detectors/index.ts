@@ -1,6 +1,7 @@
 // Every detector the engine runs, in the order they judge an event. A new
 // detector is one file beside these and one line here.
 import type { Detector } from '../detector.js';
+import cloudMetadata from './cloud-metadata.js';
 import credentialSweep from './credential-sweep.js';
 import dataDestruction from './data-destruction.js';
 import defenceEvasion from './defence-evasion.js';
@@ -8,6 +9,7 @@ import dnsTunnel from './dns-tunnel.js';
 import exfiltration from './exfiltration.js';
 import highValueRead from './high-value-read.js';
 import ingressExec from './ingress-exec.js';
+import inputCapture from './input-capture.js';
 import networkScan from './network-scan.js';
 import persistence from './persistence.js';
 import pipeShell from './pipe-shell.js';
@@ -50,4 +52,6 @@ export const DETECTORS: Detector<unknown, unknown>[] = [
   networkScan,
   privilegeEscalation,
   dataDestruction,
+  cloudMetadata,
+  inputCapture,
 ];
