@@ -1,9 +1,11 @@
-// A real agent CLI (Qwen Code, npm) driven by its scripted model into two
+// A real agent CLI (Qwen Code, npm) driven by its scripted model into
 // attacks through its shell tool, under `sensor launch`: a line appended to
 // ~/.bashrc that fetches and runs a script at every shell start, and a
-// reverse shell over bash's /dev/tcp to a loopback listener. Each alert names
-// what happened and the tool call that caused it. (The interactive shell of
-// the reverse shell reads the planted ~/.bashrc: the planted line runs too.)
+// reverse shell over bash's /dev/tcp to a loopback listener (the interactive
+// shell of the reverse shell reads the planted ~/.bashrc: the planted line
+// runs too); then, in a session of its own, the user's documents deleted and
+// the cloud metadata service asked for credentials. Each alert names what
+// happened and the tool call that caused it.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -20,7 +22,7 @@ if (skip) console.warn(`real-agent-attacks: skipping: ${skip}`);
 
 type Alert = { rule: string; severity: string; summary: string; toolCall?: { toolName: string; subject: string } | null };
 
-describe.skipIf(skip !== null)('a real agent CLI driven into persistence and a reverse shell', () => {
+describe.skipIf(skip !== null)('a real agent CLI driven into attacks through its shell tool', () => {
   let dir: string;
   let stateDir: string;
   let run: Proc;
@@ -64,5 +66,30 @@ describe.skipIf(skip !== null)('a real agent CLI driven into persistence and a r
     const connected = all.find((a) => a.rule === 'reverse_shell' && a.severity === 'critical')!;
     expect(connected.summary).toMatch(new RegExp(`reverse shell connected to 127\\.0\\.0\\.1:${port}: a shell with its input and output on the network`));
     expect(connected.toolCall?.subject).toContain('/dev/tcp/127.0.0.1');
+  }, 300_000);
+
+  it('raises data_destruction (critical: outside its project) and cloud_metadata, each naming the tool call behind it', async () => {
+    const home = join(dir, 'home'); // the user's home in the sensor's passwd (a folder under /tmp would be scratch space)
+    for (let i = 0; i < 60; i++) mkdirSync(join(home, 'Documents', `y${i % 3}`), { recursive: true });
+    for (let i = 0; i < 60; i++) writeFileSync(join(home, 'Documents', `y${i % 3}`, `report-${i}.odt`), `report ${i}\n`);
+    const wipe = 'find ~/Documents -type f -delete';
+    const imds = 'curl -s --connect-timeout 1 http://169.254.169.254/latest/meta-data/iam/security-credentials/ || true';
+    const sh = (command: string): ScriptStep => ({ toolCall: { name: 'run_shell_command', arguments: { command, description: 'tidy up' } } });
+    const s = await runQwenSession({
+      cli: (qwen as { cli: string }).cli, server, projectDir: makeProject(join(dir, 'project2')), homeDir: home,
+      wrap: [process.execPath, BIN, ...launchArgs(stateDir, QWEN_AGENT_NAME)], steps: [sh(wipe), sh(imds), { text: FINAL_ANSWER }],
+    });
+    expect(s.code, s.stderr).toBe(0);
+    const alerts = (): Alert[] => execFileSync(process.execPath, [BIN, 'alerts', '--state-dir', stateDir, '--json'], { encoding: 'utf8' })
+      .split('\n').filter(Boolean).map((l) => JSON.parse(l) as Alert);
+    await until(() => alerts().some((a) => a.rule === 'data_destruction') && alerts().some((a) => a.rule === 'cloud_metadata'),
+      'data_destruction and cloud_metadata', 20_000);
+    const all = alerts();
+    const wiped = all.find((a) => a.rule === 'data_destruction')!;
+    expect(`${wiped.severity} ${wiped.summary}`).toMatch(/^critical qwen-code deleted 50 files under .*\/home\/Documents within 60s that it had not written .*, 50 of them outside its working folder .*\/project2 \[T1485\]$/);
+    expect(wiped.toolCall?.subject).toContain(wipe);
+    const metadata = all.find((a) => a.rule === 'cloud_metadata')!;
+    expect(metadata.summary).toMatch(/connected to the cloud metadata service 169\.254\.169\.254:80.* by curl -s --connect-timeout 1 http:\/\/169\.254\.169\.254\//);
+    expect(metadata.toolCall?.subject).toContain('169.254.169.254');
   }, 300_000);
 });

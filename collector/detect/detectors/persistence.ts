@@ -3,7 +3,9 @@
 // autostart, init scripts, the dynamic loader's preload list, sudoers and the
 // account files, PAM, udev rules and module lists. A write is an open for
 // writing that succeeded, or a rename or link whose new name is the file
-// (`sed -i` renames its copy over the original); `systemctl enable` and
+// (`sed -i` renames its copy over the original); git hooks (run at the
+// user's next commit in that repository), unless git itself or a hook
+// manager writes them; `systemctl enable` and
 // `loginctl enable-linger` are judged by their command line (systemd, not the
 // agent, makes the links). Agents' own settings files (Claude Code's hooks,
 // Codex's notify, approvals) count when a process other than the agent's own
@@ -12,8 +14,10 @@
 import { z } from 'zod';
 import { PathClassifier } from '../../sensitive/classify-path.js';
 import { pathGlob, type SensitiveClass } from '../../sensitive/catalogue.js';
-import { defineDetector, type JudgedEvent, type Severity } from '../detector.js';
-import { runsAgentProgram } from './credential-use.js';
+import { defineDetector, type JudgedEvent, type ProcInfo, type Severity } from '../detector.js';
+import { basename, runsAgentProgram } from './credential-use.js';
+
+const HOOK_MANAGERS = new Set(['husky', 'pre-commit', 'lefthook', 'simple-git-hooks', 'overcommit', 'yorkie', 'ghooks', 'git-hooks', 'captainhook', 'talisman']);
 
 interface Location {
   name: string;
@@ -23,6 +27,10 @@ interface Location {
   paths: string[];
   /** the agent's own program may write it (its own settings); its shell and tools may not */
   ownProgramMay?: boolean;
+  /** paths under `paths` that are not the place (a hook's .sample) */
+  notPaths?: string[];
+  /** writers whose job this is (git itself, a hook manager) */
+  writerMay?: (proc: ProcInfo) => boolean;
 }
 
 const LOCATIONS: Location[] = [
@@ -52,11 +60,21 @@ const LOCATIONS: Location[] = [
       '**/.gemini/settings.json', '~/.qwen/settings.json', '**/.qwen/settings.json'],
   },
   { name: 'kernel-modules', what: 'the modules loaded at boot', attack: 'T1547.006', severity: 'high', paths: ['/etc/modules', '/etc/modules-load.d/*', '/etc/modprobe.d/*'] },
+  {
+    // runs at the user's next commit, checkout or push, in any repository; git's own samples and the
+    // hook managers a project installs (husky, pre-commit, lefthook, simple-git-hooks, …) are their job
+    name: 'git-hook', what: 'a git hook', attack: 'T1546', severity: 'high',
+    paths: ['**/.git/hooks/*', '~/.config/git/hooks/*'], notPaths: ['**/.git/hooks/*.sample', '**/.git/hooks/*.lock'],
+    writerMay: (proc) => /^git(?:-|$)/.test(basename(proc.exe)) ||
+      // the program or the script it runs (not a shell's command text, which may name a hook)
+      proc.argv.slice(0, 2).some((a) => !/\s/.test(a) && (HOOK_MANAGERS.has(basename(a)) || /\/node_modules\/(?:husky|simple-git-hooks|lefthook|yorkie|ghooks|git-hooks)\//.test(a))),
+  },
 ];
 
 const BY_NAME = new Map(LOCATIONS.map((l) => [l.name, l]));
 const asClass = (l: Location, exclude: string[]): SensitiveClass => ({
-  name: l.name, description: l.what, attack: [l.attack], paths: l.paths, exclude, consumers: [], scanners: [], alertOnRead: false, excludeOwnProcess: false,
+  name: l.name, description: l.what, attack: [l.attack], paths: l.paths, exclude: [...exclude, ...(l.notPaths ?? [])], consumers: [], scanners: [],
+  alertOnRead: false, excludeOwnProcess: false,
 });
 
 // One classifier per distinct `exclude` list (agents.yaml may give each agent its own).
@@ -97,9 +115,9 @@ export default defineDetector({
   meta: {
     id: 'persistence',
     title: 'Persistence planted',
-    description: 'A write to where code runs later without the agent: shell start-up files, SSH authorized keys, cron/at, systemd units, autostart, init scripts, ld.so.preload, sudoers, account files, PAM, udev, boot modules; systemctl enable and loginctl enable-linger.',
+    description: 'A write to where code runs later without the agent: shell start-up files, SSH authorized keys, cron/at, systemd units, autostart, init scripts, ld.so.preload, sudoers, account files, PAM, udev, boot modules, git hooks, agents\' settings; systemctl enable and loginctl enable-linger.',
     severity: 'high',
-    attack: ['T1546.004', 'T1098.004', 'T1053.003', 'T1543.002', 'T1547.013', 'T1037.004', 'T1574.006', 'T1548.003', 'T1136.001', 'T1556.003', 'T1546.017', 'T1547.006'],
+    attack: ['T1546.004', 'T1098.004', 'T1053.003', 'T1543.002', 'T1547.013', 'T1037.004', 'T1574.006', 'T1548.003', 'T1136.001', 'T1556.003', 'T1546.017', 'T1547.006', 'T1546'],
     falsePositives: 'An installer the agent runs on request that edits shell start-up files (nvm, rustup, conda init) or installs a service; list such paths under exclude for that agent.',
     phase: 'always',
     params: z.object({
@@ -122,6 +140,7 @@ export default defineDetector({
     const where = match && BY_NAME.get(match.class);
     if (!where) return undefined;
     if (where.ownProgramMay && runsAgentProgram(ev)) return undefined;
+    if (where.writerMay && proc && where.writerMay(proc)) return undefined;
     return [{
       severity: where.severity,
       subject: w.path,
