@@ -458,6 +458,7 @@ describe('the issue-12 rule pack on the real store', () => {
     const r = warmUp(new Script('ruleagent', 0));
     r.run('/usr/bin/sudo', ['sudo', '-u', 'postgres', 'psql']);
     r.run('/usr/bin/apt-get', ['apt-get', 'install', '-y', 'jq']);
+    r.run('/usr/bin/docker', ['docker', 'run', '--rm', '-v', '/root/.qwen:/root/.qwen', 'qwen-sandbox']); // root's own folders
     await commit(r.done());
     expect(rulesOf(t.root)).toEqual([]);
     expect(rulesOf(r.root)).toEqual([]);

@@ -13,7 +13,7 @@
 //   the host's root in reach (docker/podman run --privileged, --pid=host, a
 //   volume from / or from the container engine's socket).
 // An instance whose root runs as root (a service) has nothing to escalate
-// to: only the third shape is judged there.
+// to: only setuid bits and capabilities (a door for others) are judged there.
 import { z } from 'zod';
 import { defineDetector, type JudgedEvent, type ProcInfo } from '../detector.js';
 import { basename } from './credential-use.js';
@@ -114,7 +114,7 @@ export default defineDetector({
   meta: {
     id: 'privilege_escalation',
     title: 'Privilege escalation',
-    description: 'A non-root agent runs sudo, su, pkexec, doas or run0 (high) or any of its processes acts as uid 0 (critical); any agent sets setuid/setgid bits or file capabilities, or starts a container with the host in reach (high).',
+    description: 'A non-root agent runs sudo, su, pkexec, doas or run0 (high), any of its processes acts as uid 0 (critical), or it starts a container with the host in reach (high); any agent sets setuid/setgid bits or file capabilities (high).',
     severity: 'high',
     attack: ['T1548.003', 'T1548.001', 'T1068', 'T1611'],
     falsePositives: 'An agent the user lets install system packages with sudo; disable the rule for that agent (detect: privilege_escalation: enabled: false).',
@@ -130,7 +130,8 @@ export default defineDetector({
     if (e.type === 'exec' && proc) {
       const name = basename(proc.exe);
       const args = proc.argv.slice(1);
-      const door = setIdShape(name, args) ?? containerShape(name, args);
+      // (a container is a way to root only for an agent that is not root already)
+      const door = setIdShape(name, args) ?? (asUser ? containerShape(name, args) : undefined);
       if (door) {
         return [{ subject: `door:${commandLine(proc.argv.slice(0, 4))}`, summary: `${agent.name} ran ${commandLine(proc.argv)}: ${door.what} [${door.attack}]`, evidence: [ev.id] }];
       }
