@@ -503,6 +503,18 @@ describe('the issue-12 rule pack on the real store', () => {
     await commit(t.done());
     expect(rulesOf(t.root)).toEqual([]);
 
+    // encrypted and marked: ransomware's renames; a build's own temporary files renamed into place, and git mv, are not
+    const r = warmUp(new Script());
+    const docs = (n: number) => Array.from({ length: n }, (_, i) => `${home}/Documents/q${i}.docx`);
+    r.run('/usr/bin/python3', ['python3', 'enc.py'], (pid) => { for (const p of docs(55)) r.push(pid, r.root, 'rename', { path: p, newpath: `${p}.locked`, flags: 0, result: 0 }); });
+    for (const p of Array.from({ length: 60 }, (_, i) => `${proj}/gen/m${i}.js`)) r.write(p).push(r.root, 1, 'rename', { path: p, newpath: `${p}.map`, flags: 0, result: 0 });
+    r.run('/usr/bin/git', ['git', 'mv', 'src', 'lib'], (pid) => { for (let i = 0; i < 60; i++) r.push(pid, r.root, 'rename', { path: `${proj}/src/f${i}.py`, newpath: `${proj}/src/f${i}.py.orig`, flags: 0, result: 0 }); });
+    r.run('/usr/bin/bash', ['bash', 'rename.sh'], (pid) => { for (let i = 0; i < 60; i++) r.push(pid, r.root, 'rename', { path: `${proj}/img/IMG_${i}.jpg`, newpath: `${proj}/img/holiday-${i}.jpg`, flags: 0, result: 0 }); });
+    await commit(r.done());
+    expect(alertsOf(r.root).map((a) => `${a.rule} ${a.severity} ${a.summary}`)).toEqual([
+      `data_destruction critical ruleagent renamed 50 files under ${home}/Documents it had not written within 60s, each with .locked appended (q47.docx → q47.docx.locked, q48.docx → q48.docx.locked, q49.docx → q49.docx.locked, …): how ransomware marks what it encrypted [T1486]`,
+    ]);
+
     // git clean removes what git never held: counted
     const u = warmUp(new Script());
     u.run('/usr/bin/git', ['git', 'clean', '-fdx'], (pid) => { for (let i = 0; i < 52; i++) u.push(pid, u.root, 'unlink', { path: `${proj}/notes/n${i}.md`, rmdir: false, result: 0 }); });

@@ -84,7 +84,7 @@ export interface FileFeature {
   ok: boolean;
   /** its generalised file-system area (generalise.ts areaOf) */
   area: string;
-  /** a read or deletion of a file the instance itself wrote whole before (own-output.ts): not a credential read, not data lost */
+  /** a read, deletion or rename (its old name) of a file the instance itself wrote whole before (own-output.ts): not a credential read, not data lost */
   ownOutput?: boolean;
 }
 

@@ -283,8 +283,8 @@ export class DetectionEngine {
     const tsNs = BigInt(ev.tsNs);
     const firstExec = this.noteInstance(li, ev, tsNs);
     const features = this.features(ev, li.inst, firstExec);
-    // A read of, or the deletion of, a file the instance wrote whole itself
-    if ((features.file?.op === 'read' || ev.type === 'unlink') && features.file && li.ownOutput.has(features.file.path)) features.file.ownOutput = true;
+    // A read, deletion or rename of a file the instance wrote whole itself
+    if ((features.file?.op === 'read' || ev.type === 'unlink' || ev.type === 'rename') && features.file && li.ownOutput.has(features.file.path)) features.file.ownOutput = true;
     li.ownOutput.note(ev, features);
     const learning = agent.state === 'learning';
 

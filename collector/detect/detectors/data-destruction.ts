@@ -11,6 +11,9 @@
 //   stays in its history) but `git clean`, and the agent's own program
 //   pruning its state in a hidden folder of the home. High; critical when
 //   the files lie outside the agent's working folder.
+// - By renames: at least minFiles such files in one folder renamed with one
+//   suffix appended (report.docx → report.docx.locked), how ransomware marks
+//   what it encrypted: critical.
 // - By command line: rm -r of /, a top-level system folder, /home or a
 //   user's home; mkfs, wipefs, blkdiscard, dd onto a block device (critical);
 //   shred (high), whatever it ends up deleting.
@@ -120,15 +123,28 @@ interface State {
   byFolder: Map<string, Deleted[]>;
   all: Deleted[];
   raised: string[];
+  /** renames that appended one suffix, by folder and suffix */
+  marked: Map<string, Deleted[]>;
+}
+
+// A suffix appended to a whole file name (`report.docx` → `report.docx.locked`): how
+// ransomware marks what it encrypted. (`a.tmp` → `a`, `a` → `a.bak` by one tool now and
+// then, or a rename to another name entirely, is not this.)
+const APPENDED = /^\.[A-Za-z0-9_-]{1,16}$/;
+
+function appendedSuffix(from: string, to: string): string | undefined {
+  if (!to.startsWith(from) || to.length === from.length) return undefined;
+  const suffix = to.slice(from.length);
+  return APPENDED.test(suffix) ? suffix : undefined;
 }
 
 export default defineDetector({
   meta: {
     id: 'data_destruction',
     title: 'Data destruction',
-    description: 'Deletes ≥ minFiles files it did not write from one folder within the window, or 4 × minFiles across folders (not temporary, dependency, build or cache folders, not git bookkeeping); or a command line that deletes /, a system folder or a home recursively, makes a file system, wipes or dd-writes a block device, or shreds files.',
+    description: 'Deletes ≥ minFiles files it did not write from one folder within the window, or 4 × minFiles across folders (not temporary, dependency, build or cache folders, not git bookkeeping); renames ≥ minFiles such files in one folder appending one suffix (ransomware\'s mark); or a command line that deletes /, a system folder or a home recursively, makes a file system, wipes or dd-writes a block device, or shreds files.',
     severity: 'high',
-    attack: ['T1485', 'T1561.001'],
+    attack: ['T1485', 'T1561.001', 'T1486'],
     falsePositives: 'A cleanup the user asked for in a folder of generated files not named like one (a data directory of a pipeline); raise minFiles or switch the rule off for that agent.',
     phase: 'always',
     params: z.object({
@@ -136,7 +152,7 @@ export default defineDetector({
       minFiles: z.number().int().min(2).default(50),
     }).strict(),
   },
-  newState: (): State => ({ byFolder: new Map(), all: [], raised: [] }),
+  newState: (): State => ({ byFolder: new Map(), all: [], raised: [], marked: new Map() }),
   onEvent(ev, { agent, state, params }) {
     const e = ev.event;
     const proc = ev.features.proc;
@@ -146,6 +162,7 @@ export default defineDetector({
       return [{ severity: wipe.severity, subject: `command:${proc.argv.slice(0, 4).join(' ')}`, summary: `${agent.name} ran ${proc.argv.join(' ').slice(0, 200)}: ${wipe.what} [${wipe.attack}]`, evidence: [ev.id] }];
     }
     const f = ev.features.file;
+    if (e.type === 'rename') return markedFiles(ev, state, params, agent.name);
     if (e.type !== 'unlink' || e.rmdir || !f?.ok || f.ownOutput || regenerable(f.path, ev.instance) || gitBookkeeping(ev) || ownStatePruned(ev, f.path)) return undefined;
     const window = toNs(params.window);
     const folder = folderOf(f.path, ev.instance.cwd, ev.instance.home);
@@ -183,3 +200,28 @@ export default defineDetector({
     }];
   },
 });
+
+/** Renames that append one suffix to ≥ minFiles files it did not write, in one folder: critical, once per folder and suffix. */
+function markedFiles(ev: JudgedEvent, state: State, params: { window: string | number; minFiles: number }, agentName: string) {
+  const from = ev.features.file;
+  const to = ev.features.file2;
+  if (!from?.ok || !to || from.ownOutput || regenerable(from.path, ev.instance) || gitBookkeeping(ev)) return undefined;
+  const suffix = appendedSuffix(from.path, to.path);
+  if (!suffix) return undefined;
+  const key = `${folderOf(from.path, ev.instance.cwd, ev.instance.home)}\0${suffix}`;
+  if (!state.marked.has(key) && state.marked.size >= 1024) state.marked.clear();
+  const list = state.marked.get(key) ?? [];
+  state.marked.set(key, list);
+  expire(list, ev.tsNs, toNs(params.window));
+  list.push({ ts: ev.tsNs, id: ev.id, path: from.path });
+  if (list.length > MAX_KEPT) list.shift();
+  if (list.length !== params.minFiles) return undefined; // once per spree: at the count, not after it
+  const dir = commonDir(list.map((x) => x.path));
+  const examples = list.slice(-3).map((x) => `${x.path.slice(dir.length + 1)} → ${x.path.slice(dir.length + 1)}${suffix}`);
+  return [{
+    severity: 'critical' as const,
+    subject: `renamed:${dir}:${suffix}`,
+    summary: `${agentName} renamed ${list.length} files under ${dir} it had not written within ${params.window}, each with ${suffix} appended (${examples.join(', ')}, …): how ransomware marks what it encrypted [T1486]`,
+    evidence: list.slice(-32).map((x) => x.id),
+  }];
+}
