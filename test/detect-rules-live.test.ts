@@ -203,7 +203,7 @@ describe.skipIf(skip !== null)('the rule pack under the live sensor', () => {
     expect(cli('verify', '--state-dir', stateDir)).toMatch(/^OK/);
   }, 90_000);
 
-  it("an unprivileged agent reaching root: su tried, then root through a setuid program; a project's data deleted wholesale, its dependencies not; the cloud metadata service", async () => {
+  it("an unprivileged agent reaching root: su tried, then root through a setuid program; a project's data deleted wholesale, its dependencies not, its documents marked; the cloud metadata service", async () => {
     // The agent runs as nobody (setpriv execs it: same process, its user from the start); the
     // setuid-root helper lives in a folder nobody may enter, and hands its arguments root.
     const suid = mkdtempSync(join(tmpdir(), 'rules-live-suid-'));
@@ -236,9 +236,13 @@ describe.skipIf(skip !== null)('the rule pack under the live sensor', () => {
     for (let i = 0; i < 60; i++) writeFileSync(join(proj, 'data', `d${i % 4}`, `part-${i}.csv`), `${i}\n`);
     for (let i = 0; i < 80; i++) mkdirSync(join(proj, 'node_modules', `pkg${i % 8}`), { recursive: true });
     for (let i = 0; i < 80; i++) writeFileSync(join(proj, 'node_modules', `pkg${i % 8}`, `index${i}.js`), '\n');
+    mkdirSync(join(proj, 'docs'));
+    for (let i = 0; i < 60; i++) writeFileSync(join(proj, 'docs', `q${i}.docx`), `${i}\n`);
     const wipe = await scenario('wipe', { cwd: proj });
     expect(await judged(wipe, ['data_destruction'])).toEqual(['data_destruction']);
-    expect(alerts().filter((a) => a.agentPid === wipe).map((a) => `${a.severity} ${a.subject}`)).toEqual([`high files:${proj}/data`]);
+    expect(alerts().filter((a) => a.agentPid === wipe).map((a) => `${a.severity} ${a.subject}`).sort()).toEqual([
+      `critical renamed:${proj}/docs:.locked`, `high files:${proj}/data`,
+    ]);
 
     // the cloud metadata address, from another network namespace (its events count there too);
     // outside the agent's grants as well
