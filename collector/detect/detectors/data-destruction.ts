@@ -67,7 +67,6 @@ function commonDir(paths: string[]): string {
   return dir;
 }
 
-
 // ---- command lines ----
 
 const SYSTEM_TOP = /^\/(?:bin|boot|dev|etc|home|lib|lib32|lib64|opt|root|sbin|srv|usr|var)\/?$/;
