@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore } from '../collector/store/event-store.js';
+import { DETECTORS } from '../collector/detect/detectors/index.js';
+import { detectSchema, resolveSettings, type DetectInput } from '../collector/detect/settings.js';
 import type { SensorEvent } from '../proto/events/types.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -123,6 +125,29 @@ describe.skipIf(!built)('output to a closed pipe', () => {
     expect(throughHead(['--help']).err).toBe('');
     const r = throughHead(['status', '--collector', `unix://${join(dir, 'none.sock')}`]);
     expect(r.err).toMatch(/^sensor: no collector at .*none\.sock: no such socket\n$/);
+  });
+});
+
+describe.skipIf(!built)('sensor rules', () => {
+  it('lists every rule the engine judges with, and each one\'s defaults are a valid detect: section', () => {
+    const rows = cli(['rules', '--json']).out.trim().split('\n').map((l) => JSON.parse(l) as { id: string; severity: string; params: Record<string, unknown>; source: string });
+    expect(rows.filter((r) => r.source === 'detector').map((r) => r.id)).toEqual(DETECTORS.map((d) => d.meta.id));
+    expect(rows.map((r) => r.id)).toEqual(expect.arrayContaining(['secret_egress', 'unexplained_action', 'data_destruction', 'privilege_escalation']));
+    for (const r of rows.filter((x) => x.source === 'detector')) {
+      const section = detectSchema.parse({ [r.id]: { enabled: false, severity: 'low', ...r.params } }) as DetectInput; // as agents.yaml is checked
+      const settings = resolveSettings(undefined, section);
+      expect(settings.detectors.get(r.id), r.id).toMatchObject({ enabled: false, severity: 'low' });
+    }
+  });
+
+  it('one rule in full; an unknown one is a usage error naming the known ones', () => {
+    const one = cli(['rules', 'data_destruction']);
+    expect(one.status).toBe(0);
+    expect(one.out).toMatch(/^data_destruction: Data destruction\n  severity high \(default\); ATT&CK T1485/);
+    expect(one.out).toContain('detect: { data_destruction: { enabled: true, severity: high, window: "60s", minFiles: 50 } }');
+    const bad = cli(['rules', 'no_such_rule']);
+    expect(bad.status).toBe(2);
+    expect(bad.err).toMatch(/^sensor: no rule "no_such_rule" \(known: policy_violation, .*input_capture, secret_egress, unexplained_action\)\n$/);
   });
 });
 

@@ -11,6 +11,7 @@ import { register as launch } from './launch.js';
 import { register as run } from './run.js';
 import { register as query } from './query.js';
 import { register as release } from './release.js';
+import { register as rules } from './rules.js';
 import { register as service } from './service.js';
 import { register as status } from './status.js';
 import { register as timeline } from './timeline.js';
@@ -32,6 +33,7 @@ export const COMMANDS: RegisterCommand[] = [
   run,
   query,
   release,
+  rules,
   service,
   status,
   timeline,
