@@ -32,18 +32,21 @@ export default defineDetector({
   newState: () => null,
   onEvent(ev, { agent }) {
     const e = ev.event;
+    const d = ev.features.dest;
+    const toAddress = e.type === 'connect' && d !== undefined && METADATA_ADDRS.has(d.addr.toLowerCase());
+    const byName = e.type === 'dns' && !e.response && METADATA_NAMES.test(e.qname);
+    if (!toAddress && !byName) return undefined;
     const proc = ev.features.proc;
     if (proc && CLOUD_TOOLS.test(basename(proc.exe))) return undefined;
     const who = proc ? proc.argv.join(' ').slice(0, 160) : `pid ${e.pid}`;
-    if (e.type === 'connect' && ev.features.dest && METADATA_ADDRS.has(ev.features.dest.addr.toLowerCase())) {
-      const d = ev.features.dest;
+    if (e.type === 'connect' && d) {
       return [{
         subject: `${d.addr}:${d.port}`,
         summary: `${agent.name} connected to the cloud metadata service ${d.addr}:${d.port}${e.result < 0 ? ' (refused or unreachable here)' : ''}, where the machine's cloud credentials are served, by ${who} [T1552.005]`,
         evidence: [ev.id],
       }];
     }
-    if (e.type === 'dns' && !e.response && METADATA_NAMES.test(e.qname)) {
+    if (e.type === 'dns') {
       return [{
         subject: e.qname.toLowerCase().replace(/\.$/, ''),
         summary: `${agent.name} looked up ${e.qname}, the cloud metadata service's name, by ${who} [T1552.005]`,

@@ -49,18 +49,18 @@ export default defineDetector({
   onEvent(ev, { agent, proc }) {
     const e = ev.event;
     const self = ev.features.proc;
-    const who = self ? self.argv.join(' ').slice(0, 160) : `pid ${e.pid}`;
+    const who = () => (self ? self.argv.join(' ').slice(0, 160) : `pid ${e.pid}`);
     if (e.type === 'open' && ev.features.file?.ok) {
       const path = ev.features.file.path;
       if (KEYBOARD.test(path) || INJECT.test(path)) {
         const what = INJECT.test(path) ? 'the input injection device' : 'an input device';
-        return [{ severity: 'high', subject: path, summary: `${agent.name} opened ${path}, ${what}, by ${who} [T1056.001]`, evidence: [ev.id] }];
+        return [{ severity: 'high', subject: path, summary: `${agent.name} opened ${path}, ${what}, by ${who()} [T1056.001]`, evidence: [ev.id] }];
       }
     }
     if (e.type !== 'exec' || !self) return undefined;
     const shape = captureShape(basename(self.exe), self.argv.slice(1));
     if (!shape) return undefined;
     if (isAgentProgram(self.ppid, proc(self.ppid), ev.instance)) return undefined; // the agent's own feature (a pasted image)
-    return [{ subject: `argv:${self.argv.slice(0, 3).join(' ')}`, summary: `${agent.name} ran ${who}: ${shape.what} [${shape.attack}]`, evidence: [ev.id] }];
+    return [{ subject: `argv:${self.argv.slice(0, 3).join(' ')}`, summary: `${agent.name} ran ${who()}: ${shape.what} [${shape.attack}]`, evidence: [ev.id] }];
   },
 });
