@@ -9,12 +9,16 @@ const DNS_FALLBACK = new Set(['syscalls/sys_enter_read', 'syscalls/sys_exit_read
   'syscalls/sys_enter_recvmsg', 'syscalls/sys_exit_recvmsg', 'syscalls/sys_enter_recvmmsg', 'syscalls/sys_exit_recvmmsg', 'syscalls/sys_enter_write']);
 
 /** tracepoint names ("syscalls:sys_enter_openat", ...) the BPF object attaches to (by default: with DNS at the socket level) */
+const OPEN_ENTRY = new Set(['syscalls/sys_enter_open', 'syscalls/sys_enter_creat', 'syscalls/sys_enter_openat', 'syscalls/sys_enter_openat2']);
+
 export function tracepointsOf(objectPath, { dnsFallback = false } = {}) {
   const out = execFileSync('readelf', ['-S', '-W', objectPath], { encoding: 'utf8' });
   const names = new Set();
   for (const m of out.matchAll(/\s(tracepoint|tp_btf)\/([\w/]+)/g)) {
     // raw_syscalls/sys_enter is --watch-compat's, not attached by default: not in the floor
     if (m[2] === 'raw_syscalls/sys_enter') continue;
+    // the open family's entry programs are --watch-open-races', not loaded by default
+    if (OPEN_ENTRY.has(m[2])) continue;
     if (!dnsFallback && DNS_FALLBACK.has(m[2])) continue;
     names.add(m[1] === 'tp_btf' ? `sched:${m[2]}` : m[2].replace('/', ':'));
   }

@@ -108,7 +108,7 @@ function sensorMode(makeBackend, binaryIsAgent, { content = false, level = 'sock
   };
 }
 
-const libbpf = (ringBytes = Number(process.env.BENCH_RING_MB ?? 64) << 20) => new LibbpfBackend({ traceAll: false, selfPid: process.pid, ringBytes });
+const libbpf = (ringBytes = Number(process.env.BENCH_RING_MB ?? 64) << 20, extra = {}) => new LibbpfBackend({ traceAll: false, selfPid: process.pid, ringBytes, ...extra });
 const bpftrace = () => new BpftraceBackend({ traceAll: false, selfPid: process.pid });
 const libbpfMode = (binaryIsAgent, ringBytes) => sensorMode(() => libbpf(ringBytes), binaryIsAgent);
 
@@ -252,7 +252,10 @@ async function main() {
     'libbpf, not an agent': () => libbpfMode(false),
     'libbpf + content, not an agent': () => sensorMode(() => libbpf(), false, { content: true }),
     'libbpf + content (syscall level), not an agent': () => sensorMode(() => libbpf(), false, { content: true, level: 'syscall' }),
+    // --watch-open-races: the open family's entry programs as well (what every open paid before they became opt-in)
+    'libbpf + open races, not an agent': () => sensorMode(() => libbpf(undefined, { watchOpenRaces: true }), false),
     'libbpf, agent → JS': () => libbpfMode(true),
+    'libbpf + open races, agent → JS': () => sensorMode(() => libbpf(undefined, { watchOpenRaces: true }), true),
     'libbpf + content, agent → JS': () => sensorMode(() => libbpf(), true, { content: true }),
     'bpftrace backend, agent → JS': () => sensorMode(bpftrace, true),
     'bpftrace printing, agent': () => bpftraceMode(printing, AGENT),

@@ -1,12 +1,19 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * The open family: open, creat, openat, openat2 (Linux 5.6, commit
- * fddb5d430ad9 "open: introduce openat2(2) syscall"). Arguments are read
- * at sys_enter, before the kernel uses them: the path string (kept in
- * `argstr`) and openat2's struct open_how. The record is built at
- * sys_exit, when the result is known. A successful open also carries the
+ * fddb5d430ad9 "open: introduce openat2(2) syscall"). The record is built
+ * at sys_exit, when the result is known. A successful open carries the
  * path of the file the kernel opened, taken from the returned fd: that is
  * what was opened, whatever the caller's buffer says by then.
+ *
+ * By default only the exit is hooked: the arguments come from the
+ * thread's saved user registers (the syscall took them from there and
+ * they are restored unchanged on return) and the path string is read then
+ * (EVF_PATH_LATE). Every process of the machine pays for each program on
+ * the open path, and the entry program was half of that cost. With
+ * cfg_open_entry (`--watch-open-races`) the entry is hooked as well: the
+ * caller's string is read before the kernel uses it, so a buffer another
+ * thread rewrote while the call blocked is flagged (EVF_ARG_CHANGED).
  */
 #include "path.bpf.h"
 
@@ -55,6 +62,11 @@ struct {
 	__type(key, int);
 	__type(value, struct open_pending);
 } open_args SEC(".maps");
+
+/* The loader loads the sys_enter programs only when this is set. */
+const volatile __u32 cfg_open_entry = 0;
+
+enum open_call { CALL_OPEN, CALL_CREAT, CALL_OPENAT, CALL_OPENAT2 };
 
 static __always_inline int stash_open(struct trace_event_raw_sys_enter *ctx, int dirfd, __u64 upath,
 				      __u32 flags, __u32 mode, __u64 how)
@@ -144,34 +156,92 @@ static __always_inline __u32 put_opened_path(struct scratch *s, __u32 off, __u32
 	return put_kernel_bytes(s, off + n, &pb->buf[start], len, trunc);
 }
 
-static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
+/*
+ * The call's arguments from the registers user space passed them in, as
+ * saved at syscall entry. x86-64: di, si, dx, r10 (the syscall ABI's
+ * fourth register is r10, not the C ABI's cx).
+ */
+static __always_inline void open_args_from_regs(enum open_call call, struct pending *p)
 {
-	struct open_pending *op;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	__u64 a0, a1, a2, a3;
+
+#if defined(__TARGET_ARCH_x86)
+	a0 = regs->di;
+	a1 = regs->si;
+	a2 = regs->dx;
+	a3 = regs->r10;
+#else
+	a0 = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	a1 = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	a2 = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	a3 = PT_REGS_PARM4_CORE_SYSCALL(regs);
+#endif
+	p->fd[0] = AT_FDCWD;
+	if (call == CALL_OPEN || call == CALL_CREAT) {
+		p->ptr[0] = a0;
+		p->flags = call == CALL_CREAT ? CREAT_FLAGS : a1;
+		p->mode = call == CALL_CREAT ? a1 : a2;
+		return;
+	}
+	p->fd[0] = (int)a0;
+	p->ptr[0] = a1;
+	p->flags = a2;
+	p->mode = a3;
+	if (call == CALL_OPENAT2) {
+		struct user_open_how h = {};
+
+		p->flags = 0;
+		p->mode = 0;
+		if (!bpf_probe_read_user(&h, sizeof(h), (void *)a2)) {
+			p->flags = h.flags;
+			p->mode = h.mode;
+		}
+	}
+}
+
+static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx, enum open_call call)
+{
+	struct open_pending *op = NULL;
+	struct pending late = {};
 	struct pending *p;
-	struct argstr *a;
+	struct argstr *a = NULL;
 	struct open_event *e;
 	struct scratch *s;
+	struct tracked_proc *tp;
+	struct who w;
 	__u32 off, n;
 	bool trunc = false;
-	__u32 aflags;
+	__u32 aflags = 0;
 	long ret = ctx->ret, len;
 
-	op = pop_open_args(ctx->id);
-	if (!op)
-		return 0;
-	/* Used in place: the storage is this thread's, and its next sys_enter
-	 * comes after this exit. */
-	p = &op->args;
-	a = &op->path;
-	aflags = a->flags;
-	a->flags = 0;
+	if (cfg_open_entry) {
+		op = pop_open_args(ctx->id);
+		if (!op)
+			return 0;
+		/* Used in place: the storage is this thread's, and its next
+		 * sys_enter comes after this exit. */
+		p = &op->args;
+		a = &op->path;
+		aflags = a->flags;
+		a->flags = 0;
+		w = op->who;
+	} else {
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+		if (!traced_lookup(tgid, &tp) || !traced_check(tgid, tp, &w, 0))
+			return 0;
+		p = &late;
+	}
 	if (restarting(ret))
 		return 0;
+	if (!op)
+		open_args_from_regs(call, p);
 	s = scratch_buf();
 	if (!s)
 		return 0;
 	e = (struct open_event *)s->buf;
-	fill_header(&e->hdr, EV_OPEN, &op->who);
+	fill_header(&e->hdr, EV_OPEN, &w);
 	e->result = ret;
 	e->flags = p->flags;
 	e->mode = p->mode;
@@ -204,7 +274,7 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx)
 	 * a call that slept (the window to rewrite in). An open that returned
 	 * at once with exactly the string's file skips the read (~120 ns).
 	 */
-	if (a && (aflags & ARGSTR_VALID) &&
+	if (op && (aflags & ARGSTR_VALID) &&
 	    (ret < 0 || !(e->hdr.flags & EVF_KPATH_SAME) || switches_now() != op->switches) &&
 	    path_changed((const char *)p->ptr[0], a, aflags))
 		e->hdr.flags |= EVF_ARG_CHANGED;
@@ -223,7 +293,7 @@ int tp_sys_enter_open(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_open")
 int tp_sys_exit_open(struct trace_event_raw_sys_exit *ctx)
 {
-	return emit_open(ctx);
+	return emit_open(ctx, CALL_OPEN);
 }
 
 SEC("tracepoint/syscalls/sys_enter_creat")
@@ -235,7 +305,7 @@ int tp_sys_enter_creat(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_creat")
 int tp_sys_exit_creat(struct trace_event_raw_sys_exit *ctx)
 {
-	return emit_open(ctx);
+	return emit_open(ctx, CALL_CREAT);
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat")
@@ -247,7 +317,7 @@ int tp_sys_enter_openat(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_openat")
 int tp_sys_exit_openat(struct trace_event_raw_sys_exit *ctx)
 {
-	return emit_open(ctx);
+	return emit_open(ctx, CALL_OPENAT);
 }
 
 /* flags and mode live in the struct open_how at args[2], read at entry. */
@@ -260,5 +330,5 @@ int tp_sys_enter_openat2(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int tp_sys_exit_openat2(struct trace_event_raw_sys_exit *ctx)
 {
-	return emit_open(ctx);
+	return emit_open(ctx, CALL_OPENAT2);
 }

@@ -74,7 +74,7 @@ describe.skipIf(skip !== null)('exact attribution on the live kernel', () => {
       agent('perl-agent', { argv: [`re:${MARKER}`], interpreters: ['perl'] }),
       agent('exe-agent', { exe: [myagent] }),
       agent('sh-agent', { exe: [agentsh] }),
-    ], { watchCompat: true });
+    ], { watchCompat: true, watchOpenRaces: true });
   });
 
   afterAll(async () => {

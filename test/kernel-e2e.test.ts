@@ -124,6 +124,24 @@ describe.skipIf(skip !== null)('sensor on the live kernel', () => {
     });
   });
 
+  // Only sys_exit is hooked by default: the arguments come from the saved
+  // user registers, per syscall (their order differs), openat2's from its
+  // struct open_how.
+  it('open, creat and openat2 by number: path, flags, mode and directory fd as each syscall took them', async () => {
+    const d = join(dir, 'oldopen');
+    mkdirSync(d);
+    const ran = await run(agentBin, [`sysopen:${d}/appended`, `syscreat:${d}/created`, `openat2:${d}:how.txt`]);
+    await waitForEvents(rec.events, exitOf(ran.pid));
+    const opens = eventsOf(rec.events, ran.pid, 'open').filter((e) => e.path.startsWith(d));
+    const fields = opens.map((e) => ({ syscall: e.syscall, path: e.path, rawPath: e.rawPath, flags: e.flags & 0o3303, mode: e.mode, access: e.access, ok: e.result >= 0 }));
+    expect(fields).toEqual([
+      { syscall: 'open', path: `${d}/appended`, rawPath: undefined, flags: 0o2101, mode: 0o604, access: 'write', ok: true },
+      { syscall: 'creat', path: `${d}/created`, rawPath: undefined, flags: 0o1101, mode: 0o640, access: 'write', ok: true },
+      { syscall: 'openat', path: d, rawPath: undefined, flags: 0, mode: 0, access: 'read', ok: true },
+      { syscall: 'openat2', path: `${d}/how.txt`, rawPath: 'how.txt', flags: 0o302, mode: 0o600, access: 'readwrite', ok: true },
+    ]);
+  });
+
   it('unlink, rmdir, rename, link, symlink: absolute paths, symlink target verbatim', async () => {
     const fs = join(dir, 'fsops');
     mkdirSync(fs);

@@ -68,6 +68,7 @@ Options ParseOptions(Napi::Object o) {
   opt.cfg.self_tgid = OptU32(o, "selfPid", static_cast<uint32_t>(getpid()));
   opt.cfg.tracked_max = OptU32(o, "trackedMax", 0);
   opt.cfg.watch_compat = o.Get("watchCompat").ToBoolean();
+  opt.cfg.watch_open_races = o.Get("watchOpenRaces").ToBoolean();
   opt.pollMs = static_cast<int>(OptU32(o, "pollMs", DEFAULT_POLL_MS));
   opt.batchBytes = OptU32(o, "batchBytes", DEFAULT_BATCH_BYTES);
   if (opt.batchBytes < MIN_BATCH_BYTES) opt.batchBytes = MIN_BATCH_BYTES;

@@ -130,6 +130,14 @@ static int configure(struct sensor_loader *l, const struct loader_config *cfg)
 	/* Off by default: it runs on every syscall of every process. */
 	if (!cfg->watch_compat)
 		bpf_program__set_autoload(l->skel->progs.tp_raw_sys_enter, false);
+	/* Off by default: every open of every process would run them. */
+	if (!cfg->watch_open_races) {
+		bpf_program__set_autoload(l->skel->progs.tp_sys_enter_open, false);
+		bpf_program__set_autoload(l->skel->progs.tp_sys_enter_creat, false);
+		bpf_program__set_autoload(l->skel->progs.tp_sys_enter_openat, false);
+		bpf_program__set_autoload(l->skel->progs.tp_sys_enter_openat2, false);
+	}
+	l->skel->rodata->cfg_open_entry = cfg->watch_open_races ? 1 : 0;
 	l->skel->rodata->cfg_trace_all = cfg->trace_all ? 1 : 0;
 	l->skel->rodata->cfg_self_tgid = cfg->self_tgid;
 	l->skel->rodata->cfg_wakeup_shift = wakeup_shift(cfg->wakeup_bytes);

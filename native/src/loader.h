@@ -35,6 +35,9 @@ struct loader_config {
 	uint32_t tracked_max;   /* capacity of the tracked-process map; 0 = default */
 	bool     watch_compat;  /* flag tracked processes making 32-bit syscalls: one
 				 * more program on every syscall of the machine */
+	bool     watch_open_races; /* read open paths at entry too, flagging a buffer
+				    * rewritten during the call: one more program on
+				    * every open of the machine */
 };
 
 /* Called by the reader thread for each ring record, exactly as in the ring.

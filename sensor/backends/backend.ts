@@ -61,6 +61,12 @@ export interface BackendOptions {
    * x86-64): one more BPF program on every syscall of the machine
    */
   watchCompat?: boolean;
+  /**
+   * read open paths at syscall entry as well (libbpf), flagging a buffer
+   * another thread rewrote while the call blocked (argChanged): one more
+   * BPF program on every open of the machine
+   */
+  watchOpenRaces?: boolean;
   /** the sensor's own pid, never traced */
   selfPid: number;
   /** ring buffer size in bytes (libbpf; power of two) */

@@ -39,6 +39,7 @@ export class LibbpfBackend implements Backend {
       selfPid: this.options.selfPid,
       trackedMax: this.options.trackedMax,
       watchCompat: this.options.watchCompat,
+      watchOpenRaces: this.options.watchOpenRaces,
       pollMs: this.tuning.pollMs,
       batchBytes: this.tuning.batchBytes,
       wakeupBytes: this.tuning.wakeupBytes,

@@ -14,6 +14,7 @@ export interface AddonOptions {
   batchBytes?: number;
   trackedMax?: number;
   watchCompat?: boolean;
+  watchOpenRaces?: boolean;
 }
 
 export interface TrackedEntry {

@@ -56,10 +56,10 @@ export interface RecordingSensor {
 /** A started Sensor on the libbpf backend that appends every event to `events`. */
 export async function startSensor(
   agents: AgentSpec[],
-  opts: Partial<Omit<SensorOptions, 'backend' | 'agents'>> & { ringBytes?: number; trackedMax?: number; watchCompat?: boolean; tuning?: LibbpfTuning } = {},
+  opts: Partial<Omit<SensorOptions, 'backend' | 'agents'>> & { ringBytes?: number; trackedMax?: number; watchCompat?: boolean; watchOpenRaces?: boolean; tuning?: LibbpfTuning } = {},
 ): Promise<RecordingSensor> {
   const backend = new LibbpfBackend(
-    { traceAll: opts.traceAll ?? false, selfPid: process.pid, ringBytes: opts.ringBytes, trackedMax: opts.trackedMax, watchCompat: opts.watchCompat },
+    { traceAll: opts.traceAll ?? false, selfPid: process.pid, ringBytes: opts.ringBytes, trackedMax: opts.trackedMax, watchCompat: opts.watchCompat, watchOpenRaces: opts.watchOpenRaces },
     { pollMs: 10, ...opts.tuning },
   );
   const logs: string[] = [];

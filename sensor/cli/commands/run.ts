@@ -64,6 +64,7 @@ interface RunOptions extends DetectFlags {
   config?: string;
   all?: boolean;
   backend: BackendChoice;
+  watchOpenRaces?: boolean;
   sensorId: string;
   tlsCa?: string;
   tlsCert?: string;
@@ -171,7 +172,7 @@ async function run(opts: RunOptions): Promise<void> {
   client.start();
 
   const sensorLog = (msg: string) => log.info(msg);
-  const backend = createBackend(opts.backend, { traceAll: opts.all ?? false, selfPid: process.pid }, sensorLog);
+  const backend = createBackend(opts.backend, { traceAll: opts.all ?? false, selfPid: process.pid, watchOpenRaces: opts.watchOpenRaces }, sensorLog);
   const sensor = new Sensor({ backend, agents, traceAll: opts.all ?? false, log: sensorLog });
   sensor.onEvents((events) => {
     health.noteEvents(events);
@@ -331,6 +332,7 @@ export function register(program: Command): void {
     .option('--config <file>', 'agents from a YAML file (see sensor/agents/README.md)')
     .option('--all', 'trace every process, not only agents')
     .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'libbpf', 'bpftrace']).default('auto'))
+    .option('--watch-open-races', 'also read open paths at syscall entry, flagging a path another thread rewrote while the open blocked (libbpf; costs a BPF program run on every open of the machine)')
     .addOption(new Option('--priority <mode>', 'the sensor\'s threads against the agents\': idle (SCHED_IDLE but the ring reader, raised to normal while events wait over 200 ms; libbpf), nice (background threads at nice 10), normal')
       .choices(['idle', 'nice', 'normal']).default('idle'))
     .option('--sensor-id <id>', 'name of this sensor in the collector', defaultSensorId())

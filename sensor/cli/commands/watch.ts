@@ -24,6 +24,7 @@ interface WatchOptions {
   ringBytes?: string;
   trackedMax?: string;
   watchCompat?: boolean;
+  watchOpenRaces?: boolean;
 }
 
 /** bytes of lines stdout may hold unwritten before batches are dropped */
@@ -81,7 +82,7 @@ async function watch(opts: WatchOptions): Promise<void> {
   if (trackedMax !== undefined && !(Number.isInteger(trackedMax) && trackedMax > 0 && trackedMax <= 1 << 24)) {
     throw new ConfigError(`--tracked-max must be a whole number from 1 to ${1 << 24}, got ${JSON.stringify(opts.trackedMax)}`);
   }
-  const backend = createBackend(opts.backend, { traceAll: opts.all ?? false, selfPid: process.pid, ringBytes, trackedMax, watchCompat: opts.watchCompat }, log);
+  const backend = createBackend(opts.backend, { traceAll: opts.all ?? false, selfPid: process.pid, ringBytes, trackedMax, watchCompat: opts.watchCompat, watchOpenRaces: opts.watchOpenRaces }, log);
   const sensor = new Sensor({ backend, agents, traceAll: opts.all ?? false, log });
   const format = opts.json ? eventJson : eventLine;
   let outputBroken = false;
@@ -123,6 +124,7 @@ export function register(program: Command): void {
     .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'libbpf', 'bpftrace']).default('auto'))
     .addOption(new Option('--ring-bytes <n>', 'ring buffer size, a power of two (libbpf)').hideHelp())
     .option('--watch-compat', 'flag agents that make 32-bit syscalls, which are otherwise not seen (libbpf, x86-64; costs a BPF program run on every syscall of the machine)')
+    .option('--watch-open-races', 'also read open paths at syscall entry, flagging a path another thread rewrote while the open blocked (libbpf; costs a BPF program run on every open of the machine)')
     .option('--tracked-max <n>', 'processes the kernel can track at once (libbpf; default 65536); past it an agent\'s new processes are flagged untracked and counted')
     .action(watch);
 }
