@@ -82,7 +82,6 @@ describe.skipIf(skip !== null)('the rule pack under the live sensor', () => {
     const key = readFileSync(join(home, '.ssh', 'id_ed25519'));
     writeFileSync(join(dir, 'notes.txt'), Buffer.concat([Buffer.from('deploy notes\n'), key])); // pasted under another name
     writeFileSync(join(dir, 'blob.b64'), key.toString('base64')); // a base64 copy
-    writeFileSync(join(dir, 'passwd'), `root:x:0:0:root:${home}:/bin/bash\n`);
 
     const tcp = async (onConn: (s: import('node:net').Socket) => void): Promise<number> => {
       const open = new Set<import('node:net').Socket>();
@@ -121,7 +120,8 @@ describe.skipIf(skip !== null)('the rule pack under the live sensor', () => {
       `      connect: ["127.0.0.1:${ports.API}", "127.0.0.1:${ports.GIT}", "127.0.0.1:${ports.FILES}", "127.0.0.2:53"]`,
       '',
     ].join('\n'));
-    run = await startSensorRun(stateDir, join(dir, 'c.sock'), ['--config', join(dir, 'agents.yaml'), '--passwd-file', join(dir, 'passwd')]);
+    // No passwd of our own: root's home there is /root; `~` for the agents is the HOME they run with.
+    run = await startSensorRun(stateDir, join(dir, 'c.sock'), ['--config', join(dir, 'agents.yaml')]);
   }, 120_000);
 
   afterEach((ctx) => {

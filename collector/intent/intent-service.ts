@@ -10,6 +10,7 @@
 // see that agent's traffic at all (HTTP/2, rustls, no transcripts).
 import type { Logger } from 'pino';
 import type { CommittedBatch, EventStore } from '../store/event-store.js';
+import { agentHomes } from '../sensitive/agent-home.js';
 import { UserHomes } from '../sensitive/user-homes.js';
 import { actionOfEvent, type ActionEvent } from './join/action-event.js';
 import { IntentJoiner, type IntentLink, type JoinOptions } from './join/intent-joiner.js';
@@ -54,6 +55,8 @@ export class IntentService {
   private readonly homes: UserHomes;
   /** `${sensorId}:${agentPid}` -> uid of its events (for ~ in commands) */
   private readonly uids = new Map<string, number>();
+  /** sensors whose batches come from this host (their pids are ours to look up) */
+  private readonly localSensors = new Set<string>();
   /** `${sensorId}:${agentPid}` -> time of its first whole turn, and when turns were cut (newest last, bounded) */
   private readonly visible = new Map<string, { firstMs?: number; cutMs: number[] }>();
   /** execs the joiner may still report as no_tool_call: id -> what is needed to judge them */
@@ -82,8 +85,12 @@ export class IntentService {
       if (this.joiners.size >= MAX_INSTANCES) this.joiners.delete(this.joiners.keys().next().value!);
       j = new IntentJoiner({
         ...this.opts.join,
-        // The collector's passwd: right for the embedded collector; a remote host's homes may differ (~ then matches less).
+        // The HOME the agent runs with (what its shell expands ~ to) when it
+        // runs on this host, else the collector's passwd: right for the
+        // embedded collector; a remote host's homes may differ (~ then matches less).
         homeOf: (ev) => {
+          const own = ev.agentPid !== undefined && this.localSensors.has(sensorId) ? agentHomes.of(ev.agentPid) : null;
+          if (own) return own;
           const uid = ev.agentPid !== undefined ? this.uids.get(`${sensorId}:${ev.agentPid}`) : undefined;
           return uid === undefined ? undefined : this.homes.homeOf(uid);
         },
@@ -226,6 +233,8 @@ export class IntentService {
 
   private committed(batch: CommittedBatch): void {
     if (batch.turns) this.turns(batch.turns);
+    if (batch.remote) this.localSensors.delete(batch.sensorId);
+    else if (this.localSensors.size < MAX_INSTANCES) this.localSensors.add(batch.sensorId);
     const joiner = this.joinerOf(batch.sensorId);
     try {
       const links: IntentLink[] = [];

@@ -4,7 +4,8 @@
 // the agent gave it, the opener's pid (so /proc/<own pid>/... is not
 // "another process"), its cwd (to resolve a relative path) and the home of
 // its user. `~` in a glob stands for that home AND for every other home
-// (/root, /home/<user>): reading another user's key is no less sensitive.
+// (/root, /home/<user>), and for the HOME the agent was started with
+// (agent-home.ts): reading another user's key is no less sensitive.
 import { posix } from 'node:path';
 import { builtInClasses, type SensitiveClass } from './catalogue.js';
 import { compileGlob, type CompiledGlob } from './glob.js';
@@ -12,6 +13,8 @@ import { compileGlob, type CompiledGlob } from './glob.js';
 export interface PathContext {
   /** the opener's home directory, e.g. /home/alice */
   home?: string;
+  /** the HOME in the agent's environment, when it has one (agent-home.ts) */
+  agentHome?: string;
   /** the opener's pid (thread-group id): its own /proc/<pid> is excluded */
   pid?: number;
   /** the opener's cwd, to resolve a relative path */
@@ -64,12 +67,13 @@ const segmentAt = (path: string, from: number): string => {
 
 const PROC_PID = /^\/proc\/(\d+)\//;
 
-/** The offsets where a home's contents start in `path` (after "<home>/"): the opener's, /root, /home/<user>. */
-function homeStarts(path: string, home: string | undefined): number[] {
+/** The offsets where a home's contents start in `path` (after "<home>/"): the opener's, the agent's HOME, /root, /home/<user>. */
+function homeStarts(path: string, home: string | undefined, agentHome: string | undefined): number[] {
   const out: number[] = [];
-  if (home && home.length > 1) {
-    const h = home.endsWith('/') ? home : `${home}/`;
-    if (path.startsWith(h)) out.push(h.length);
+  for (const one of [home, agentHome]) {
+    if (!one || one.length <= 1) continue;
+    const h = one.endsWith('/') ? one : `${one}/`;
+    if (path.startsWith(h) && !out.includes(h.length)) out.push(h.length);
   }
   if (path.startsWith('/root/') && !out.includes(6)) out.push(6);
   if (path.startsWith('/home/')) {
@@ -132,7 +136,7 @@ export class PathClassifier {
         tryAll(this.inHome.anywhere, from);
       }
     };
-    const homes = homeStarts(path, ctx.home);
+    const homes = homeStarts(path, ctx.home, ctx.agentHome);
     pass(false);
     if (included.size === 0) return [];
     pass(true);

@@ -57,6 +57,8 @@ export interface CommittedBatch {
   ids: bigint[];
   /** sensitive classes of each event's path, by index (sensitive-tags.ts); absent when none */
   sensitive?: (string[] | undefined)[];
+  /** it came from another host: its pids are not this host's */
+  remote?: boolean;
 }
 
 export interface CommitResult {
@@ -217,7 +219,7 @@ export class EventStore {
     const sensitive = this.lastTags;
     this.lastTags = undefined;
     const committed: CommittedBatch = {
-      sensorId: input.sensorId, events: input.events, ids: done.ids, ...(sensitive ? { sensitive } : {}), ...(input.turns?.length ? { turns: input.turns } : {}),
+      sensorId: input.sensorId, events: input.events, ids: done.ids, ...(sensitive ? { sensitive } : {}), ...(input.remote ? { remote: true } : {}), ...(input.turns?.length ? { turns: input.turns } : {}),
     };
     for (const l of this.committedListeners) l(committed);
     return { duplicate: false, eventIds: done.ids };
@@ -462,7 +464,7 @@ export class EventStore {
     const link = chainLink(this.head, canonical);
     s.sealBatch.run(firstEventId, link, batchId);
     s.touchStrings.run(batchId, strings.takeUsed());
-    this.lastTags = this.tagger?.tag(batchId, stored);
+    this.lastTags = this.tagger?.tag(batchId, stored, input.remote === true);
     s.setHead.run(`${batchId}:${link.toString('hex')}`);
     return { batchId, ids: stored.map((e) => e.id), link };
   }

@@ -8,6 +8,7 @@ import type Database from 'better-sqlite3';
 import { PathClassifier } from '../sensitive/classify-path.js';
 import type { SensitiveClass } from '../sensitive/catalogue.js';
 import { UserHomes } from '../sensitive/user-homes.js';
+import { agentHomes } from '../sensitive/agent-home.js';
 import { EVENT_TYPE_NUMBER } from '../../proto/events/types.js';
 import { canonicalValues } from './canonical.js';
 import type { ChainedKind, ChainedRowWriter } from './chained-rows.js';
@@ -78,13 +79,18 @@ export class SensitiveTagger {
     return this.homeCache.get(uid);
   }
 
-  /** Tags of the batch's events, by index (undefined: none); rows and the chained row written. */
-  tag(batchId: bigint, stored: StoredEvent[]): (string[] | undefined)[] | undefined {
+  /**
+   * Tags of the batch's events, by index (undefined: none); rows and the
+   * chained row written. remote: the batch came from another host, whose
+   * pids are not this host's (no agent HOME is read for it).
+   */
+  tag(batchId: bigint, stored: StoredEvent[], remote = false): (string[] | undefined)[] | undefined {
     let out: (string[] | undefined)[] | undefined;
     for (let i = 0; i < stored.length; i++) {
       const c = stored[i]!.columns;
       if (c.type !== OPEN || c.agent === null || c.path === null) continue;
-      const matches = this.classifier.classify(c.path, { pid: c.pid, home: this.homeOf(c.uid) });
+      const agentHome = remote ? null : agentHomes.of(c.agentPid ?? c.pid);
+      const matches = this.classifier.classify(c.path, { pid: c.pid, home: this.homeOf(c.uid), agentHome: agentHome ?? undefined });
       if (matches.length === 0) continue;
       const classes = matches.map((m) => m.class);
       this.insert.run(stored[i]!.id, batchId, JSON.stringify(classes));
