@@ -3,7 +3,7 @@
 // for a batch from another host; the store's sensitive tags and the
 // detection engine's instance use it. Real processes, real SQLite.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,6 +37,7 @@ describe('agent homes from living processes', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'as-agent-home-'));
     home = join(dir, 'home');
+    mkdirSync(home);
     child = spawn('sleep', ['30'], { env: { PATH: '/usr/bin:/bin', HOME: home }, stdio: 'ignore' });
     await new Promise((r) => child.once('spawn', r));
   });
@@ -47,15 +48,40 @@ describe('agent homes from living processes', () => {
 
   it('reads the HOME a process was started with, and remembers it after the process exits', async () => {
     const homes = new AgentHomes();
-    expect(homes.of(child.pid!)).toBe(home);
-    expect(homes.of(2 ** 22 + 7)).toBeNull(); // no such pid
-    expect(homes.of(-1)).toBeNull();
+    const uid = process.getuid!();
+    expect(homes.of(child.pid!, uid)).toBe(home);
+    expect(homes.of(2 ** 22 + 7, uid)).toBeNull(); // no such pid
+    expect(homes.of(-1, uid)).toBeNull();
+    mkdirSync(join(dir, 'gone'));
     const gone = spawn('sleep', ['0.05'], { env: { HOME: join(dir, 'gone') }, stdio: 'ignore' });
     await new Promise((r) => gone.once('spawn', r));
-    expect(homes.of(gone.pid!)).toBe(join(dir, 'gone'));
+    expect(homes.of(gone.pid!, uid)).toBe(join(dir, 'gone'));
     await new Promise((r) => gone.once('exit', r));
-    expect(homes.of(gone.pid!)).toBe(join(dir, 'gone'));
-    expect(new AgentHomes().of(gone.pid!)).toBeNull(); // never seen alive: nothing to say
+    expect(homes.of(gone.pid!, uid)).toBe(join(dir, 'gone'));
+    expect(new AgentHomes().of(gone.pid!, uid)).toBeNull(); // never seen alive: nothing to say
+  });
+
+  it('only a directory of the agent\'s own user: not one it merely inherited, not a missing one', async (ctx) => {
+    if (process.getuid!() !== 0) ctx.skip(); // chown needs root
+    const other = join(dir, 'someone-else');
+    mkdirSync(other);
+    chownSync(other, 4242, 4242);
+    const spawnWith = async (h: string) => {
+      const c = spawn('sleep', ['5'], { env: { HOME: h }, stdio: 'ignore' });
+      await new Promise((r) => c.once('spawn', r));
+      return c;
+    };
+    const a = await spawnWith(other);
+    const b = await spawnWith(join(dir, 'missing'));
+    try {
+      const homes = new AgentHomes();
+      expect(homes.of(a.pid!, 0)).toBeNull(); // a root process whose HOME is uid 4242's
+      expect(homes.of(a.pid!, 4242)).toBe(other);
+      expect(homes.of(b.pid!, 0)).toBeNull();
+    } finally {
+      a.kill('SIGKILL');
+      b.kill('SIGKILL');
+    }
   });
 
   it('adds the agent home to `~` without taking the others away', () => {

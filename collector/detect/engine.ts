@@ -435,7 +435,7 @@ export class DetectionEngine {
       // else its user's home in passwd.
       if (inst.uid !== ev.uid || first) {
         inst.uid = ev.uid;
-        inst.home = (remote ? null : agentHomes.of(inst.agentPid)) ?? this.homes.of(ev.uid);
+        inst.home = (remote ? null : agentHomes.of(inst.agentPid, ev.uid)) ?? this.homes.of(ev.uid);
       }
       inst.argv = ev.argv.map(bs);
       inst.exe = bs(ev.exe ?? ev.filename);

@@ -89,9 +89,9 @@ export class IntentService {
         // runs on this host, else the collector's passwd: right for the
         // embedded collector; a remote host's homes may differ (~ then matches less).
         homeOf: (ev) => {
-          const own = ev.agentPid !== undefined && this.localSensors.has(sensorId) ? agentHomes.of(ev.agentPid) : null;
-          if (own) return own;
           const uid = ev.agentPid !== undefined ? this.uids.get(`${sensorId}:${ev.agentPid}`) : undefined;
+          const own = ev.agentPid !== undefined && uid !== undefined && this.localSensors.has(sensorId) ? agentHomes.of(ev.agentPid, uid) : null;
+          if (own) return own;
           return uid === undefined ? undefined : this.homes.homeOf(uid);
         },
       });

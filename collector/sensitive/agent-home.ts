@@ -9,8 +9,10 @@
 // Read from /proc/<pid>/environ of the agent's root process while it lives
 // (the collector's own host only: a batch from another host names pids that
 // are not ours), once per process and kept for its life; the environment an
-// exec'd program starts with does not change under it.
-import { readFileSync } from 'node:fs';
+// exec'd program starts with does not change under it. Only a directory the
+// agent's own user owns counts: a process that changed user without
+// resetting its environment (HOME still root's) keeps its user's home.
+import { lstatSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 
 const MAX_KNOWN = 4096;
@@ -54,26 +56,42 @@ function startOf(pid: number): string | null {
 /** How long a pid's answer stands without looking at /proc again (a batch asks once per event). */
 const RECHECK_MS = 1000;
 
+/** The owner of a directory at path (not followed if a link), or null. */
+function ownerOf(path: string): number | null {
+  try {
+    const st = lstatSync(path);
+    return st.isDirectory() ? st.uid : null;
+  } catch {
+    return null;
+  }
+}
+
 export class AgentHomes {
-  /** by pid: the process (its start), its HOME, when /proc was last looked at */
-  private readonly known = new Map<number, { start: string; home: string | null; checkedAt: number }>();
+  /** by pid: the process (its start), its HOME and that directory's owner, when /proc was last looked at */
+  private readonly known = new Map<number, { start: string; home: string | null; owner: number | null; checkedAt: number }>();
 
   /**
-   * The HOME of the living process pid, or null (gone, unreadable, unset, or
-   * not a usable path). A process seen before answers from memory while its
-   * pid still names it; once gone, what it had is kept (its late events
-   * are still judged with its home) until the pid is seen reused.
+   * The HOME of the living process pid when it is a directory uid owns, or
+   * null (gone, unreadable, unset, not a usable path, someone else's). A
+   * process seen before answers from memory while its pid still names it;
+   * once gone, what it had is kept (its late events are still judged with
+   * its home) until the pid is seen reused.
    */
-  of(pid: number): string | null {
-    if (!Number.isInteger(pid) || pid <= 0) return null;
+  of(pid: number, uid: number): string | null {
+    const seen = this.lookup(pid);
+    return seen && seen.owner === uid ? seen.home : null;
+  }
+
+  private lookup(pid: number): { home: string | null; owner: number | null } | undefined {
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
     const now = Date.now();
     const was = this.known.get(pid);
-    if (was && now - was.checkedAt < RECHECK_MS) return was.home;
+    if (was && now - was.checkedAt < RECHECK_MS) return was;
     const start = startOf(pid);
-    if (start === null) return was?.home ?? null;
+    if (start === null) return was;
     if (was && was.start === start) {
       was.checkedAt = now;
-      return was.home;
+      return was;
     }
     let home: string | null;
     try {
@@ -82,10 +100,11 @@ export class AgentHomes {
       home = null; // exited meanwhile, or a kernel thread
     }
     // Still the same process after the read: the pid was not reused in between.
-    if (startOf(pid) !== start) return was?.home ?? null;
+    if (startOf(pid) !== start) return was;
+    const entry = { start, home, owner: home === null ? null : ownerOf(home), checkedAt: now };
     if (this.known.size >= MAX_KNOWN) this.known.clear();
-    this.known.set(pid, { start, home, checkedAt: now });
-    return home;
+    this.known.set(pid, entry);
+    return entry;
   }
 }
 

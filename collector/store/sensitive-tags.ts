@@ -89,7 +89,7 @@ export class SensitiveTagger {
     for (let i = 0; i < stored.length; i++) {
       const c = stored[i]!.columns;
       if (c.type !== OPEN || c.agent === null || c.path === null) continue;
-      const agentHome = remote ? null : agentHomes.of(c.agentPid ?? c.pid);
+      const agentHome = remote ? null : agentHomes.of(c.agentPid ?? c.pid, c.uid);
       const matches = this.classifier.classify(c.path, { pid: c.pid, home: this.homeOf(c.uid), agentHome: agentHome ?? undefined });
       if (matches.length === 0) continue;
       const classes = matches.map((m) => m.class);

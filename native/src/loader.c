@@ -109,6 +109,11 @@ static uint32_t wakeup_shift(uint64_t bytes)
 	return shift;
 }
 
+/* The open family's sys_enter programs (open.bpf.c): --watch-open-races. */
+static const char *const open_entry[] = {
+	"tp_sys_enter_open", "tp_sys_enter_creat", "tp_sys_enter_openat", "tp_sys_enter_openat2",
+};
+
 static int configure(struct sensor_loader *l, const struct loader_config *cfg)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -131,11 +136,11 @@ static int configure(struct sensor_loader *l, const struct loader_config *cfg)
 	if (!cfg->watch_compat)
 		bpf_program__set_autoload(l->skel->progs.tp_raw_sys_enter, false);
 	/* Off by default: every open of every process would run them. */
-	if (!cfg->watch_open_races) {
-		bpf_program__set_autoload(l->skel->progs.tp_sys_enter_open, false);
-		bpf_program__set_autoload(l->skel->progs.tp_sys_enter_creat, false);
-		bpf_program__set_autoload(l->skel->progs.tp_sys_enter_openat, false);
-		bpf_program__set_autoload(l->skel->progs.tp_sys_enter_openat2, false);
+	for (size_t i = 0; !cfg->watch_open_races && i < sizeof(open_entry) / sizeof(open_entry[0]); i++) {
+		struct bpf_program *prog = bpf_object__find_program_by_name(l->skel->obj, open_entry[i]);
+
+		if (prog)
+			bpf_program__set_autoload(prog, false);
 	}
 	l->skel->rodata->cfg_open_entry = cfg->watch_open_races ? 1 : 0;
 	l->skel->rodata->cfg_trace_all = cfg->trace_all ? 1 : 0;

@@ -12,6 +12,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u32 cfg_trace_all = 0;
 const volatile __u32 cfg_self_tgid = 0;
 const volatile __u32 cfg_wakeup_shift = 0;
+const volatile __u32 cfg_open_entry = 0;
 
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 64); __type(key, __u32); __type(value, struct tracked_proc); } tracked SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8); __type(key, char[COMM_LEN]); __type(value, struct rule_value); } rules_comm SEC(".maps");
