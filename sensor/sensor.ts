@@ -12,6 +12,7 @@ import type { Backend, BackendCounters, KernelEvent } from './backends/backend.j
 import { HostAttribution } from './dns/attribution.js';
 import { CgroupIds, ProcessCache, runningAgents, scanProcesses, startTicksOf, type ProcessRecord } from './enrich/procfs.js';
 import type { SensorEvent } from '../proto/events/types.js';
+import { processHome } from '../collector/sensitive/agent-home.js';
 
 export interface SensorOptions {
   backend: Backend;
@@ -239,6 +240,12 @@ export class Sensor {
       if (ev.agentPid === undefined) this.fillAgentPid(ev);
       if (ev.type === 'exec') {
         this.cache.set(ev.pid, { exe: ev.exe ?? ev.filename, argv: ev.argv, startNs: ev.startNs });
+        // What `~` means for the instance, read while its root surely lives
+        // (a short script is gone before its batch reaches the collector).
+        if (ev.agent !== null && ev.agentPid === ev.pid && ev.home === undefined) {
+          const home = processHome(ev.pid, ev.uid);
+          if (home !== null) ev.home = home;
+        }
       } else if (ev.type === 'fork') {
         const parent = this.cache.get(ev.ppid);
         this.cache.set(ev.pid, { exe: parent?.exe, argv: parent?.argv, startNs: ev.startNs });

@@ -111,6 +111,27 @@ describe('agent homes from living processes', () => {
       store.commitBatch({ sensorId: 'here', bootId: 'b', seq: 1n, events: [open(path), open(`${home}/src/main.rs`)] });
       store.commitBatch({ sensorId: 'far', bootId: 'b', seq: 1n, events: [open(path)], remote: true });
       expect(seen).toEqual([[['docker-config'], undefined], []]);
+
+      // The home an agent root's exec carries (the sensor read it while the
+      // process lived): counted for a process long gone, and for another
+      // host's sensor, whose pids are not ours to look up.
+      const gonePid = 2 ** 22 + 11;
+      const exec = (pid: number, h?: string): SensorEvent => {
+        ts += 1000n;
+        return {
+          type: 'exec', ts: '', tsNs: ts.toString(), pid, tid: pid, ppid: 1, uid: 0, gid: 0, comm: 'agent', agent: 'launched', agentPid: pid,
+          cgroupId: '7', netns: 1, mntns: 1, filename: '/bin/sh', argv: ['sh'], startNs: '1', ...(h ? { home: h } : {}),
+        };
+      };
+      const openBy = (pid: number, p: string): SensorEvent => ({ ...open(p), pid, tid: pid, agentPid: pid });
+      const far = '/srv/elsewhere/home';
+      store.commitBatch({ sensorId: 'here', bootId: 'b', seq: 2n, events: [exec(gonePid, home), openBy(gonePid, `${home}/.netrc`)] });
+      store.commitBatch({ sensorId: 'far', bootId: 'b', seq: 2n, events: [exec(gonePid, far), openBy(gonePid, `${far}/.kube/config`)], remote: true });
+      // a root exec without one (the pid reused by another process): the old home is forgotten
+      store.commitBatch({ sensorId: 'far', bootId: 'b', seq: 3n, events: [exec(gonePid), openBy(gonePid, `${far}/.kube/config`)], remote: true });
+      // a home no sensor could have read (relative) is refused
+      store.commitBatch({ sensorId: 'far', bootId: 'b', seq: 4n, events: [exec(gonePid, 'rel/home'), openBy(gonePid, 'rel/home/.kube/config')], remote: true });
+      expect(seen.slice(2)).toEqual([[undefined, ['netrc']], [undefined, ['kube-config']], [], []]);
     } finally {
       store.close();
     }

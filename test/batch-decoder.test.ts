@@ -20,7 +20,7 @@ function base(type: SensorEvent['type'], n: number) {
 }
 
 const EVENTS = [
-  { ...base('exec', 1), filename: '/usr/bin/git', argv: ['git', NON_UTF8, ''], startNs: '123456789012345', exe: NON_UTF8, cwd: '/home/u' },
+  { ...base('exec', 1), filename: '/usr/bin/git', argv: ['git', NON_UTF8, ''], startNs: '123456789012345', exe: NON_UTF8, cwd: '/home/u', home: '/tmp/harness-home' },
   { ...base('exec', 2), filename: '', argv: [], startNs: '18446744073709551615', exe: '', truncated: false },
   { ...base('fork', 3), startNs: '99', truncated: false, agent: '' },
   { ...base('exit', 4), code: 0, signal: null },

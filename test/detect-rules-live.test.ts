@@ -162,7 +162,12 @@ describe.skipIf(skip !== null)('the rule pack under the live sensor', () => {
   }, 90_000);
 
   it('a cloud credential sweep, /etc/shadow', async () => {
-    expect(await judged(await scenario('cloud'), ['credential_sweep'])).toEqual(['credential_sweep']);
+    const cloud = await scenario('cloud');
+    expect(await judged(cloud, ['credential_sweep'])).toEqual(['credential_sweep']);
+    // `~` for it was the HOME it ran with (the sensor read it at the exec; the script was gone at once)
+    const instances = cli('agents', '--state-dir', stateDir, '--json', '--instances', '1000').trim().split('\n').filter(Boolean)
+      .flatMap((l) => (JSON.parse(l) as { instances: { agentPid: number; home: string | null }[] }).instances);
+    expect(instances.find((i) => i.agentPid === cloud)?.home).toBe(home);
     expect(await judged(await scenario('shadow'), ['high_value_read'])).toEqual(['high_value_read']);
   }, 90_000);
 

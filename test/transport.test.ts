@@ -39,7 +39,7 @@ function base(type: SensorEvent['type'], n: number) {
 
 function oneOfEach(): SensorEvent[] {
   return [
-    { ...base('exec', 1), filename: '/usr/bin/git', argv: ['git', NON_UTF8, ''], startNs: '123456789012345', exe: NON_UTF8, cwd: '/home/u', agentPid: 1 },
+    { ...base('exec', 1), filename: '/usr/bin/git', argv: ['git', NON_UTF8, ''], startNs: '123456789012345', exe: NON_UTF8, cwd: '/home/u', home: '/tmp/harness-home', agentPid: 1 },
     { ...base('exec', 13), filename: '/a', argv: ['a'], startNs: '5', agentPid: 4_000_000, untracked: true },
     { ...base('fork', 2), startNs: '99', truncated: false },
     { ...base('exit', 3), code: 0, signal: null, agentPid: 1, compat: true },
@@ -349,12 +349,15 @@ describe('collector server over a unix socket, real SQLite store', () => {
       return e;
     };
     const back = rows.map((r) => withoutAttribution({ ...r.event })).sort((a, b) => (a.pid as number) - (b.pid as number));
-    // The store keeps `truncated` as a bit (false reads back as absent) and
-    // sha256 is the collector's own hash of the file, never the sensor's claim.
+    // The store keeps `truncated` as a bit (false reads back as absent),
+    // sha256 is the collector's own hash of the file, never the sensor's
+    // claim, and an exec's home is its instance's (`sensor agents`), not a
+    // column of the event.
     const expected = events.map((e) => {
       const copy: Record<string, unknown> = { ...e };
       if (copy.truncated === false) delete copy.truncated;
       delete copy.sha256;
+      delete copy.home;
       return withoutAttribution(copy);
     }).sort((a, b) => (a.pid as number) - (b.pid as number));
     expect(back).toEqual(expected);

@@ -235,7 +235,7 @@ export class DetectionEngine {
         const end = Math.min(b.events.length, this.queueHead.event + (max - done));
         for (let i = this.queueHead.event; i < end; i++) {
           try {
-            this.judge(b.sensorId, b.events[i]!, b.ids[i]!, alerts, b.sensitive?.[i], b.remote === true);
+            this.judge(b.sensorId, b.events[i]!, b.ids[i]!, alerts, b.sensitive?.[i], b.remote !== true);
           } catch (err) {
             this.noteError('an event could not be judged', err); // one bad event must not stop the queue
           }
@@ -276,13 +276,13 @@ export class DetectionEngine {
     }
   }
 
-  private judge(sensorId: string, ev: SensorEvent, id: bigint, alerts: { draft: AlertDraft; rule: string; severity: Severity; ev: JudgedEvent }[], tags?: string[], remote = false): void {
+  private judge(sensorId: string, ev: SensorEvent, id: bigint, alerts: { draft: AlertDraft; rule: string; severity: Severity; ev: JudgedEvent }[], tags?: string[], local = true): void {
     if (ev.agent === null) return;
     const agent = this.agent(ev.agent);
     const li = this.tracker.resolve(sensorId, ev, (name, agentPid) => this.newInstance(sensorId, name, agentPid, agent));
     if (!li) return;
     const tsNs = BigInt(ev.tsNs);
-    const firstExec = this.noteInstance(li, ev, tsNs, remote);
+    const firstExec = this.noteInstance(sensorId, li, ev, tsNs, local);
     const features = this.features(ev, li.inst, firstExec);
     // A read, deletion or rename of a file the instance wrote whole itself
     if ((features.file?.op === 'read' || ev.type === 'unlink' || ev.type === 'rename') && features.file && li.ownOutput.has(features.file.path)) features.file.ownOutput = true;
@@ -413,7 +413,7 @@ export class DetectionEngine {
   }
 
   /** Updates the instance from its root's exec and exit; true for the root's first exec. */
-  private noteInstance(li: LiveInstance, ev: SensorEvent, tsNs: bigint, remote: boolean): boolean {
+  private noteInstance(sensorId: string, li: LiveInstance, ev: SensorEvent, tsNs: bigint, local: boolean): boolean {
     li.events++;
     li.lastNs = tsNs;
     li.saved = false;
@@ -430,12 +430,12 @@ export class DetectionEngine {
       inst.cwd ??= ev.cwd !== undefined ? bs(ev.cwd) : null;
       // The root exec'ing again (a wrapper such as setpriv, runuser or env
       // becoming the agent): its user and command line are the agent's now.
-      // `~` is the HOME it was started with when this host can read it (a
-      // harness's or sandbox's home is where its keys and sessions are),
-      // else its user's home in passwd.
+      // `~` is the HOME it was started with (a harness's or sandbox's home
+      // is where its keys and sessions are), else its user's home in passwd.
       if (inst.uid !== ev.uid || first) {
         inst.uid = ev.uid;
-        inst.home = (remote ? null : agentHomes.of(inst.agentPid, ev.uid)) ?? this.homes.of(ev.uid);
+        agentHomes.note(sensorId, ev);
+        inst.home = agentHomes.homeOf(sensorId, inst.agentPid, ev.uid, local) ?? this.homes.of(ev.uid);
       }
       inst.argv = ev.argv.map(bs);
       inst.exe = bs(ev.exe ?? ev.filename);

@@ -90,7 +90,7 @@ export class IntentService {
         // embedded collector; a remote host's homes may differ (~ then matches less).
         homeOf: (ev) => {
           const uid = ev.agentPid !== undefined ? this.uids.get(`${sensorId}:${ev.agentPid}`) : undefined;
-          const own = ev.agentPid !== undefined && uid !== undefined && this.localSensors.has(sensorId) ? agentHomes.of(ev.agentPid, uid) : null;
+          const own = ev.agentPid !== undefined && uid !== undefined ? agentHomes.homeOf(sensorId, ev.agentPid, uid, this.localSensors.has(sensorId)) : null;
           if (own) return own;
           return uid === undefined ? undefined : this.homes.homeOf(uid);
         },

@@ -6,13 +6,16 @@
 // `kubectl` look there. `~` in the catalogue stands for this home as well as
 // passwd's (never instead of it: a home is only ever added).
 //
-// Read from /proc/<pid>/environ of the agent's root process while it lives
-// (the collector's own host only: a batch from another host names pids that
-// are not ours), once per process and kept for its life; the environment an
+// The sensor reads it from /proc/<pid>/environ at the root's exec, while the
+// process surely lives, and sends it on that exec (`home`); the collector
+// keeps it per (sensor, agentPid). For a sensor that sent none (an older
+// one, or the process was gone), the collector reads the same file itself
+// if the pid is on its own host and still that process. The environment an
 // exec'd program starts with does not change under it. Only a directory the
 // agent's own user owns counts: a process that changed user without
 // resetting its environment (HOME still root's) keeps its user's home.
 import { lstatSync, readFileSync } from 'node:fs';
+import type { ByteString, SensorEvent } from '../../proto/events/types.js';
 import { posix } from 'node:path';
 
 const MAX_KNOWN = 4096;
@@ -66,9 +69,47 @@ function ownerOf(path: string): number | null {
   }
 }
 
+/**
+ * HOME of the living process pid when it is a directory uid owns, read once
+ * now (the sensor at an agent root's exec, when the process surely lives):
+ * null when unset, unusable, someone else's, or the process is gone.
+ */
+export function processHome(pid: number, uid: number): string | null {
+  let home: string | null;
+  try {
+    home = homeFromEnviron(readFileSync(`/proc/${pid}/environ`));
+  } catch {
+    return null;
+  }
+  return home !== null && ownerOf(home) === uid ? home : null;
+}
+
 export class AgentHomes {
   /** by pid: the process (its start), its HOME and that directory's owner, when /proc was last looked at */
   private readonly known = new Map<number, { start: string; home: string | null; owner: number | null; checkedAt: number }>();
+  /** by `${sensorId}:${agentPid}`: the home its root's exec carried */
+  private readonly reported = new Map<string, string>();
+
+  /** Takes the home an agent root's exec carries (a root exec without one forgets the last: the pid was reused). */
+  note(sensorId: string, ev: SensorEvent): void {
+    if (ev.type !== 'exec' || ev.agent === null || ev.agentPid !== ev.pid) return;
+    const key = `${sensorId}:${ev.pid}`;
+    const home = ev.home === undefined ? null : reportedHome(ev.home);
+    if (home === null) {
+      this.reported.delete(key);
+      return;
+    }
+    if (this.reported.size >= MAX_KNOWN) this.reported.clear();
+    this.reported.set(key, home);
+  }
+
+  /**
+   * `~` for an instance: the home its root's exec carried, else (local: the
+   * sensor runs on this host) the root's HOME read here, else null.
+   */
+  homeOf(sensorId: string, agentPid: number, uid: number, local: boolean): string | null {
+    return this.reported.get(`${sensorId}:${agentPid}`) ?? (local ? this.of(agentPid, uid) : null);
+  }
 
   /**
    * The HOME of the living process pid when it is a directory uid owns, or
@@ -106,6 +147,11 @@ export class AgentHomes {
     this.known.set(pid, entry);
     return entry;
   }
+}
+
+/** A home as a sensor sent it: held to the same shape as one read here (the ownership it checked). */
+function reportedHome(home: ByteString): string | null {
+  return typeof home === 'string' ? usableHome(Buffer.from(home, 'utf8')) : null;
 }
 
 /** One per thread: the store's tagger and the detection engine share what they read. */

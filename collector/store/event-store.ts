@@ -464,7 +464,7 @@ export class EventStore {
     const link = chainLink(this.head, canonical);
     s.sealBatch.run(firstEventId, link, batchId);
     s.touchStrings.run(batchId, strings.takeUsed());
-    this.lastTags = this.tagger?.tag(batchId, stored, input.remote === true);
+    this.lastTags = this.tagger?.tag(batchId, stored, { sensorId: input.sensorId, events: input.events, remote: input.remote === true });
     s.setHead.run(`${batchId}:${link.toString('hex')}`);
     return { batchId, ids: stored.map((e) => e.id), link };
   }

@@ -13,6 +13,7 @@ import { EVENT_TYPE_NUMBER } from '../../proto/events/types.js';
 import { canonicalValues } from './canonical.js';
 import type { ChainedKind, ChainedRowWriter } from './chained-rows.js';
 import type { StoredEvent } from './canonical.js';
+import type { SensorEvent } from '../../proto/events/types.js';
 
 export const SENSITIVE_TAG = 'sensitive_tag';
 
@@ -81,15 +82,17 @@ export class SensitiveTagger {
 
   /**
    * Tags of the batch's events, by index (undefined: none); rows and the
-   * chained row written. remote: the batch came from another host, whose
-   * pids are not this host's (no agent HOME is read for it).
+   * chained row written. from: the batch's sensor, its events (an agent
+   * root's exec carries its HOME), and whether it came from another host,
+   * whose pids are not this host's to look up.
    */
-  tag(batchId: bigint, stored: StoredEvent[], remote = false): (string[] | undefined)[] | undefined {
+  tag(batchId: bigint, stored: StoredEvent[], from: { sensorId: string; events: SensorEvent[]; remote: boolean }): (string[] | undefined)[] | undefined {
     let out: (string[] | undefined)[] | undefined;
+    for (const ev of from.events) if (ev.type === 'exec') agentHomes.note(from.sensorId, ev);
     for (let i = 0; i < stored.length; i++) {
       const c = stored[i]!.columns;
       if (c.type !== OPEN || c.agent === null || c.path === null) continue;
-      const agentHome = remote ? null : agentHomes.of(c.agentPid ?? c.pid, c.uid);
+      const agentHome = agentHomes.homeOf(from.sensorId, c.agentPid ?? c.pid, c.uid, !from.remote);
       const matches = this.classifier.classify(c.path, { pid: c.pid, home: this.homeOf(c.uid), agentHome: agentHome ?? undefined });
       if (matches.length === 0) continue;
       const classes = matches.map((m) => m.class);

@@ -303,6 +303,7 @@ function decodePayload(w: Wire, type: EventType, base: Omit<EventBase, 'type'>):
       let startNs = '0';
       let exe: ByteString | undefined;
       let cwd: ByteString | undefined;
+      let home: ByteString | undefined;
       while (w.pos < end) {
         const tag = w.u32();
         if (tag === ((1 << 3) | 2)) filename = w.byteString();
@@ -310,11 +311,13 @@ function decodePayload(w: Wire, type: EventType, base: Omit<EventBase, 'type'>):
         else if (tag === (3 << 3)) startNs = w.u64();
         else if (tag === ((4 << 3) | 2)) exe = w.byteString();
         else if (tag === ((5 << 3) | 2)) cwd = w.byteString();
+        else if (tag === ((6 << 3) | 2)) home = w.byteString();
         else w.skip(tag & 7);
       }
       const e: SensorEvent = { type, ...base, filename, argv, startNs };
       if (exe !== undefined) e.exe = exe;
       if (cwd !== undefined) e.cwd = cwd;
+      if (home !== undefined) e.home = home;
       return e;
     }
     case 'fork': {

@@ -66,7 +66,7 @@ export function toProtoEvent(event: SensorEvent): PbEvent {
     case 'exec':
       out.exec = {
         filename: bytes(event.filename), argv: event.argv.map(bytes), start_ns: event.startNs,
-        exe: optionalBytes(event.exe), cwd: optionalBytes(event.cwd),
+        exe: optionalBytes(event.exe), cwd: optionalBytes(event.cwd), home: optionalBytes(event.home),
       };
       break;
     case 'fork':
@@ -152,7 +152,7 @@ export function fromProtoEvent(pb: PbEvent): SensorEvent {
       const p = pb.exec!;
       return withOptional(
         { type, ...base, filename: fromBytes(p.filename), argv: (p.argv ?? []).map(fromBytes), startNs: p.start_ns ?? '0' },
-        { exe: p.exe && byteString(p.exe), cwd: p.cwd && byteString(p.cwd) },
+        { exe: p.exe && byteString(p.exe), cwd: p.cwd && byteString(p.cwd), home: p.home && byteString(p.home) },
       );
     }
     case 'fork':

@@ -190,6 +190,7 @@ function payload(e: SensorEvent, n: Numbers): void {
       u64(3, e.startNs);
       optBytes(4, e.exe);
       optBytes(5, e.cwd);
+      optBytes(6, e.home);
       return;
     case 'fork':
       u64(1, e.startNs);

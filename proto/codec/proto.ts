@@ -61,7 +61,7 @@ export function messageType(name: string): protobuf.Type {
 // ---- plain-object shapes of the messages (as decoded with TO_OBJECT) ----
 
 export type U64 = string; // decimal
-export interface PbExec { filename?: Buffer; argv?: Buffer[]; start_ns?: U64; exe?: Buffer; cwd?: Buffer }
+export interface PbExec { filename?: Buffer; argv?: Buffer[]; start_ns?: U64; exe?: Buffer; cwd?: Buffer; home?: Buffer }
 export interface PbFork { start_ns?: U64 }
 export interface PbExit { code?: number; signal?: number }
 export interface PbOpen {

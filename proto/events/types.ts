@@ -67,6 +67,12 @@ export interface ExecEvent extends EventBase {
    */
   exe?: ByteString;
   cwd?: ByteString;
+  /**
+   * HOME in the environment it started with, on an agent root's exec: what
+   * `~` means for that instance (read by the sensor from /proc; absent when
+   * unset, not a directory its uid owns, or the process was gone)
+   */
+  home?: ByteString;
 }
 
 export interface ForkEvent extends EventBase {
