@@ -172,9 +172,11 @@ static __always_inline bool submit(struct scratch *s, __u32 size, __u16 type)
 	h->size = size;
 	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	/* + 8: the ring's own header of each record counts in the waiting data */
-	/* An exec wakes the reader at once (they are few): user space reads
-	 * what only the living process can tell (its HOME) while it lives. */
-	if (type == EV_EXEC || avail >> cfg_wakeup_shift != (avail + size + 8) >> cfg_wakeup_shift)
+	/* An agent root's exec wakes the reader at once (one or two per
+	 * session): user space reads what only the living process can tell
+	 * (its HOME) while it lives. */
+	if ((type == EV_EXEC && h->pid == h->agent_pid) ||
+	    avail >> cfg_wakeup_shift != (avail + size + 8) >> cfg_wakeup_shift)
 		flags = BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_output(&events, s->buf, size, flags)) {
 		count(COUNTER_LOST_BASE + (type & 15));
