@@ -111,6 +111,19 @@ struct exit_event {
  * absolute directory a relative path is resolved against (dirfd or cwd),
  * empty when path is absolute, kpath the kernel's path of the file a
  * successful open returned (empty with EVF_KPATH_SAME: it is path). */
+/* The inode a successful open returned, as it was at that moment: which
+ * file (dev, ino) and which version of it (size, mtime, ctime). mode = 0:
+ * not read (a failed open). dev is the kernel's encoding, MAJOR << 20 |
+ * MINOR; times are nanoseconds since the epoch. */
+struct file_identity {
+	__u32 dev;
+	__u32 mode;         /* i_mode: type and permission bits */
+	__u64 ino;
+	__u64 size;
+	__u64 mtime_ns;
+	__u64 ctime_ns;
+};
+
 struct open_event {
 	struct event_header hdr;
 	__s32 result;       /* fd or -errno */
@@ -121,6 +134,7 @@ struct open_event {
 	__u16 dir_len;
 	__u16 syscall_nr;   /* which of open/creat/openat/openat2 */
 	__u16 kpath_len;    /* path of the opened file (result >= 0), from its fd */
+	struct file_identity opened;
 	__u8  data[];
 };
 
@@ -230,7 +244,7 @@ enum counter {
 #ifndef __bpf__
 _Static_assert(sizeof(struct event_header) == 80, "event_header layout");
 _Static_assert(sizeof(struct exec_event) == 104, "exec_event layout");
-_Static_assert(sizeof(struct open_event) == 104, "open_event layout");
+_Static_assert(sizeof(struct open_event) == 144, "open_event layout");
 _Static_assert(sizeof(struct connect_event) % 8 == 0, "connect_event align");
 _Static_assert(sizeof(struct dns_event) == 112, "dns_event layout");
 #endif

@@ -248,6 +248,7 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx, enum 
 	e->dirfd = p->fd[0];
 	e->syscall_nr = ctx->id;
 	e->kpath_len = 0;
+	__builtin_memset(&e->opened, 0, sizeof(e->opened));
 
 	/* mode is whatever was in the register unless the open can create. */
 	if (!(e->flags & (O_CREAT | O_TMPFILE)))
@@ -263,6 +264,7 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx, enum 
 		e->dir_len = put_dir_of(s, off + len, p->fd[0], &trunc);
 	n = len + e->dir_len;
 	if (ret >= 0) {
+		put_opened_identity(ret);
 		e->kpath_len = put_opened_path(s, off, len, n, ret, &e->hdr.flags, &trunc);
 		n += e->kpath_len;
 	}

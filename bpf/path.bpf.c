@@ -226,6 +226,62 @@ __noinline __u64 fd_file_at(int fd)
 	return file_of(fd);
 }
 
+/*
+ * Inode timestamps moved twice: struct timespec64 i_mtime / i_ctime until
+ * 6.6 and 6.7 (__i_ctime, __i_mtime, behind accessors), then separate
+ * seconds and nanoseconds (6.11). The flavours name the older layouts.
+ */
+struct inode___ts64 {
+	struct timespec64 i_mtime;
+	struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
+struct inode___ts64_hidden {
+	struct timespec64 __i_mtime;
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+/* Since 6.13 the top bit of i_ctime_nsec says the time was queried
+ * (multigrain timestamps); nanoseconds never reach bit 30. */
+#define NSEC_MASK 0x3fffffff
+#define NS(sec, nsec) ((__u64)(sec) * 1000000000ull + ((nsec) & NSEC_MASK))
+
+/* The identity of the file at fd (struct file_identity) put into the
+ * scratch record's open.opened; 0 when fd names no file. */
+__noinline int put_opened_identity(int fd)
+{
+	struct scratch *s = scratch_buf();
+	struct file_identity *id;
+	struct inode *inode;
+	__u64 fp = file_of(fd);
+
+	if (!s || !fp)
+		return 0;
+	inode = kcast(kcast(fp, file)->f_inode, inode);
+	if (!inode)
+		return 0;
+	id = &s->open.opened;
+	id->mode = inode->i_mode;
+	id->ino = inode->i_ino;
+	id->dev = inode->i_sb->s_dev;
+	id->size = inode->i_size;
+	if (bpf_core_field_exists(inode->i_mtime_sec)) {
+		id->mtime_ns = NS(inode->i_mtime_sec, inode->i_mtime_nsec);
+		id->ctime_ns = NS(inode->i_ctime_sec, inode->i_ctime_nsec);
+	} else if (bpf_core_field_exists(struct inode___ts64_hidden, __i_mtime)) {
+		struct inode___ts64_hidden *t = (void *)inode;
+
+		id->mtime_ns = NS(BPF_CORE_READ(t, __i_mtime.tv_sec), BPF_CORE_READ(t, __i_mtime.tv_nsec));
+		id->ctime_ns = NS(BPF_CORE_READ(t, __i_ctime.tv_sec), BPF_CORE_READ(t, __i_ctime.tv_nsec));
+	} else {
+		struct inode___ts64 *t = (void *)inode;
+
+		id->mtime_ns = NS(BPF_CORE_READ(t, i_mtime.tv_sec), BPF_CORE_READ(t, i_mtime.tv_nsec));
+		id->ctime_ns = NS(BPF_CORE_READ(t, i_ctime.tv_sec), BPF_CORE_READ(t, i_ctime.tv_nsec));
+	}
+	return 1;
+}
+
 __noinline int put_path_at(__u32 off, __u64 mnt, __u64 dentry)
 {
 	struct walk_state *w = walk_state_get();

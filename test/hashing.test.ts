@@ -3,14 +3,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventStore } from '../collector/store/event-store.js';
 import { queryEvents } from '../collector/query/event-query.js';
 import { hashFile, isSkippedPath } from '../collector/hashing/file-hasher.js';
 import { THIS_PROCESS } from './helpers/origin.js';
-import type { OpenEvent } from '../proto/events/types.js';
+import type { OpenedInode, OpenEvent } from '../proto/events/types.js';
 
 const dirs: string[] = [];
 const stores: EventStore[] = [];
@@ -49,6 +49,88 @@ async function commitAndHash(s: EventStore, events: OpenEvent[]) {
 }
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+/** What the kernel puts in an open record: the inode's identity at the open. */
+function inodeOf(path: string): OpenedInode {
+  const st = statSync(path, { bigint: true });
+  return { dev: Number(st.dev), ino: String(st.ino), mode: Number(st.mode), size: String(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs) };
+}
+const withInode = (e: OpenEvent, inode: OpenedInode): OpenEvent => ({ ...e, inode });
+
+describe('file hashing with the kernel\'s identity of the opened inode', () => {
+  it('links a version hashed before with no look at the path: a file read, then deleted', async () => {
+    const d = tempDir();
+    const f = join(d, 'kept.txt');
+    writeFileSync(f, 'read twice');
+    const opened = inodeOf(f);
+    const s = openStore();
+    const [first] = await commitAndHash(s, [withInode(openEvent(f), opened)]);
+    unlinkSync(f);
+    const [second] = await commitAndHash(s, [withInode(openEvent(f), opened)]);
+    expect(second).toMatchObject({ sha256: sha256('read twice') });
+    expect(first!.sha256).toBe(second!.sha256);
+    expect(s.status()).toMatchObject({ hashed: 1, hashCacheHits: 1, hashKernelIdentityHits: 1 });
+    // Without the kernel's word the path is all there is: gone.
+    const [plain] = await commitAndHash(s, [openEvent(f)]);
+    expect(plain).toMatchObject({ hashState: 'vanished' });
+  });
+
+  it('a file replaced after the open is not taken for the one read', async () => {
+    const d = tempDir();
+    const f = join(d, 'secret.txt');
+    writeFileSync(f, 'the secret the agent read');
+    const opened = inodeOf(f);
+    writeFileSync(join(d, 'decoy'), 'harmless');
+    renameSync(join(d, 'decoy'), f); // another inode at the same path
+    const s = openStore();
+    const [e] = await commitAndHash(s, [withInode(openEvent(f), opened)]);
+    expect(e).toMatchObject({ hashState: 'replaced' });
+    expect(e!.sha256).toBeUndefined();
+    const [before] = await commitAndHash(s, [openEvent(f)]); // what a sensor without the identity records
+    expect(before!.sha256).toBe(sha256('harmless'));
+  });
+
+  it('a file written after the open is not taken for the version read', async () => {
+    const d = tempDir();
+    const f = join(d, 'grows.txt');
+    writeFileSync(f, 'first');
+    const opened = inodeOf(f);
+    appendFileSync(f, ', then more');
+    const s = openStore();
+    const [e] = await commitAndHash(s, [withInode(openEvent(f), opened)]);
+    expect(e).toMatchObject({ hashState: 'replaced' });
+    const [now] = await commitAndHash(s, [withInode(openEvent(f), inodeOf(f))]);
+    expect(now!.sha256).toBe(sha256('first, then more'));
+  });
+
+  it('a FIFO the kernel opened is never opened here', async () => {
+    const d = tempDir();
+    execFileSync('mkfifo', [join(d, 'fifo')]);
+    const opened = inodeOf(join(d, 'fifo'));
+    rmSync(join(d, 'fifo'));
+    writeFileSync(join(d, 'fifo'), 'a regular file now');
+    const s = openStore();
+    const [e] = await commitAndHash(s, [withInode(openEvent(join(d, 'fifo')), opened)]);
+    expect(e).toMatchObject({ hashState: 'not_regular' });
+  });
+
+  it('an O_PATH open, which needs no right to read, and another host\'s inode are not linked', async () => {
+    const d = tempDir();
+    const f = join(d, 'f.txt');
+    writeFileSync(f, 'x');
+    const opened = inodeOf(f);
+    const s = openStore();
+    await commitAndHash(s, [withInode(openEvent(f), opened)]);
+    unlinkSync(f);
+    const [oPath] = await commitAndHash(s, [{ ...withInode(openEvent(f), opened), flags: 0o10000000 }]);
+    expect(oPath).toMatchObject({ hashState: 'vanished' });
+    const r = s.commitBatch({ sensorId: 'other-host', bootId: 'b', seq: 1n, remote: true, events: [withInode(openEvent(f), opened)] });
+    await s.hashIdle();
+    const remote = queryEvents(s.database, { limit: 100 }).find((x) => x.id === r.eventIds[0])!.event;
+    expect(remote).toMatchObject({ hashState: 'remote' });
+    expect(s.status()).toMatchObject({ hashKernelIdentityHits: 0 });
+  });
+});
 
 describe('file hashing', () => {
   it('hashes what was read, the same as node:crypto, and only successful reads', async () => {

@@ -105,6 +105,18 @@ describe.skipIf(skip !== null)('sensor on the live kernel', () => {
       expect(o.every((e) => e.syscall === 'openat' && e.tid === pid)).toBe(true);
     });
 
+    it('opens: the inode opened, as stat(2) sees it; none for a failed open', () => {
+      const o = eventsOf(evs, pid, 'open');
+      const statOf = (path: string) => {
+        const st = statSync(path, { bigint: true });
+        return { dev: Number(st.dev), ino: String(st.ino), mode: Number(st.mode), size: String(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs) };
+      };
+      expect(o[0]!.inode).toEqual(statOf(`${dir}/known.txt`));
+      expect(o[1]!.inode).toBeUndefined();
+      expect(o[3]!.inode).toEqual(statOf(`${dir}/dir2`));
+      expect(o[4]!.inode).toEqual(statOf(`${dir}/dir2/at.txt`));
+    });
+
     it('connect: tcp to the loopback port', () => {
       const c = eventsOf(evs, pid, 'connect');
       expect(c).toHaveLength(1);

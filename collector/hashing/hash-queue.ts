@@ -12,10 +12,18 @@
 import { DEFAULT_MAX_FILE_BYTES, digestOpened, findReadableFile, isOpened, isReadable, openReadable } from './file-hasher.js';
 import type { FileHashResult, FileIdentity } from './file-hasher.js';
 import { locate, type JobOrigin } from './hash-location.js';
+import type { OpenEvent } from '../../proto/events/types.js';
 
 export interface HashJob extends JobOrigin {
   eventId: bigint;
   path: Buffer;
+  /**
+   * The inode the agent's open returned, as the kernel saw it (absent: not
+   * known, e.g. the bpftrace backend or an older sensor). Its type and
+   * version need no look at the path; a file found at the path that is not
+   * this version is not what the agent read.
+   */
+  opened?: KernelIdentity;
   /** performance.now() when queued (set by enqueue): the walk may share stats taken since */
   queuedAt?: number;
 }
@@ -27,6 +35,30 @@ export interface HashingOptions {
   /** bytes of each file's start kept for the sink's content scan (DLP); 0: none */
   scanBytes?: number;
 }
+
+/** What the kernel said about the opened inode: its version, and its st_mode. */
+export interface KernelIdentity extends FileIdentity {
+  mode: number;
+}
+
+const O_PATH = 0o10000000;
+
+/**
+ * The kernel's identity of the inode a read open returned, for its job.
+ * None for an O_PATH open: it needs no right to read the file.
+ */
+export function kernelIdentity(e: OpenEvent): KernelIdentity | undefined {
+  const k = e.inode;
+  if (!k || e.flags & O_PATH) return undefined;
+  return {
+    dev: BigInt(k.dev), ino: BigInt(k.ino), size: BigInt(k.size), mtimeNs: BigInt(k.mtimeNs), ctimeNs: BigInt(k.ctimeNs), mode: k.mode,
+  };
+}
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const sameVersion = (a: FileIdentity, b: FileIdentity): boolean =>
+  a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
 
 /** A job's outcome to write: a link to a cached row of the same file version, or a new result. */
 export type HashWrite = { job: HashJob; fileId: bigint } | { job: HashJob; result: FileHashResult };
@@ -51,11 +83,26 @@ export interface HashCounters {
   hashed: number;
   partial: number;
   cacheHits: number;
+  /** of those, found from the kernel's identity of the opened inode, with no look at the path */
+  kernelIdentityHits: number;
   unhashable: number;
   failures: number;
   /** written in groups: transactions, and results they held */
   writeGroups: number;
   written: number;
+}
+
+/**
+ * A file found at the job's path that is not the version the agent opened
+ * (the kernel named it): the content the agent read is gone, whatever is
+ * there now. Only on the same device: a stacked file system (overlayfs)
+ * may report another device than the kernel's inode has.
+ */
+function notTheOpenedFile(job: HashJob, r: FileHashResult): FileHashResult | null {
+  const k = job.opened;
+  const id = r.identity;
+  if (!k || !id || r.state !== 'hashed' && r.state !== 'partial' || k.dev !== id.dev || sameVersion(k, id)) return null;
+  return { state: 'replaced', identity: id };
 }
 
 export class HashQueue {
@@ -68,7 +115,7 @@ export class HashQueue {
   private writes: HashWrite[] = [];
   private writeTimer?: NodeJS.Timeout;
   readonly counters: HashCounters = {
-    queued: 0, dropped: 0, hashed: 0, partial: 0, cacheHits: 0, unhashable: 0, failures: 0, writeGroups: 0, written: 0,
+    queued: 0, dropped: 0, hashed: 0, partial: 0, cacheHits: 0, kernelIdentityHits: 0, unhashable: 0, failures: 0, writeGroups: 0, written: 0,
   };
   private readonly maxFileBytes: number;
   private readonly workers: number;
@@ -175,8 +222,35 @@ export class HashQueue {
     }
   }
 
+  /**
+   * What the kernel's identity of the opened inode settles without a look
+   * at the path: a file that is not regular (a FIFO or a device is never
+   * opened here), or a version hashed before (issue 17: a native agent reads
+   * ~1,400 CA certificates every session, each a walk of its path). The
+   * agent's own successful read open of that inode is the right to its
+   * content; nothing is read here. Never for another host's batch: its
+   * inode numbers are not this kernel's.
+   */
+  private fromKernel(job: HashJob): boolean {
+    const k = job.opened;
+    if (!k || job.remote) return false;
+    if ((k.mode & S_IFMT) !== S_IFREG) {
+      this.counters.unhashable++;
+      const { mode: _, ...identity } = k;
+      this.write({ job, result: { state: 'not_regular', identity, hashedAt: Date.now() } });
+      return true;
+    }
+    const hit = this.sink.cached(k);
+    if (hit === null) return false;
+    this.counters.cacheHits++;
+    this.counters.kernelIdentityHits++;
+    this.write({ job, fileId: hit });
+    return true;
+  }
+
   private async run(job: HashJob): Promise<void> {
     try {
+      if (this.fromKernel(job)) return;
       const where = locate(job.path, job);
       if (where.kind !== 'local') {
         this.counters.unhashable++;
@@ -193,7 +267,14 @@ export class HashQueue {
         return;
       }
       const s = found.stats;
-      const hit = this.sink.cached({ dev: s.dev, ino: s.ino, size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs });
+      const now = { dev: s.dev, ino: s.ino, size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs };
+      const other = notTheOpenedFile(job, { state: 'hashed', identity: now });
+      if (other) {
+        this.counters.unhashable++;
+        this.write({ job, result: { ...other, source: where.source, hashedAt: Date.now() } });
+        return;
+      }
+      const hit = this.sink.cached(now);
       if (hit !== null) {
         // The link waits for its group: retention flushes the group before it sweeps file rows.
         this.counters.cacheHits++;
@@ -210,7 +291,8 @@ export class HashQueue {
         this.write({ job, result: { ...opened, source: where.source, hashedAt: Date.now() } });
         return;
       }
-      const result = { ...(await digestOpened(opened, this.maxFileBytes, this.scanBytes)), source: where.source };
+      let result: FileHashResult = { ...(await digestOpened(opened, this.maxFileBytes, this.scanBytes)), source: where.source };
+      result = notTheOpenedFile(job, result) ?? result;
       if (result.state === 'hashed') this.counters.hashed++;
       else if (result.state === 'partial') this.counters.partial++;
       else this.counters.unhashable++;

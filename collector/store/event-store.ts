@@ -8,7 +8,7 @@ import { chmodSync, closeSync, constants as C, openSync, statSync } from 'node:f
 import { makeDirs } from '../make-dirs.js';
 import { join } from 'node:path';
 import { EVENT_TYPE_NUMBER, type SensorEvent } from '../../proto/events/types.js';
-import { HashQueue, type HashingOptions } from '../hashing/hash-queue.js';
+import { HashQueue, kernelIdentity, type HashingOptions } from '../hashing/hash-queue.js';
 import { canonicalBatchBytes, chainLink, eventsDigest, GENESIS_LINK, type StoredEvent } from './canonical.js';
 import { ChainedRowWriter } from './chained-rows.js';
 import { toColumns, wantsHash, WANTS_HASH_SQL, type EventColumns } from './event-rows.js';
@@ -80,6 +80,8 @@ export interface StoreStatus {
   hashed: number;
   hashPartial: number;
   hashCacheHits: number;
+  /** of those, found from the kernel's identity of the opened inode without a look at the path */
+  hashKernelIdentityHits: number;
   hashUnhashable: number;
   /** hash results that could not be written (store busy or closing) */
   hashFailures: number;
@@ -252,15 +254,18 @@ export class EventStore {
     let seen: Set<string> | undefined;
     const events = input.events;
     for (let i = 0; i < events.length; i++) {
-      if (!wantsHash(events[i]!)) continue;
+      const e = events[i]!;
+      if (!wantsHash(e)) continue;
       const c = cols[i]!;
       const path = c.path!;
       const key = path.toString('latin1');
       seen ??= new Set();
       if (seen.has(key)) continue;
       seen.add(key);
+      const opened = kernelIdentity(e);
       this.hashQueue!.enqueue({
         eventId: ids[i]!, path, pid: c.pid, uid: c.uid, gid: c.gid, mntns: c.mntns, remote: input.remote === true,
+        ...(opened ? { opened } : {}),
       });
     }
   }
@@ -309,7 +314,7 @@ export class EventStore {
       events: this.counts.events, batches: this.counts.batches,
       dbBytes: size(this.path) + size(`${this.path}-wal`), usedBytes: usedBytes(this.db),
       hashQueue: this.hashQueue?.length ?? 0, hashDropped: h?.dropped ?? 0, hashed: h?.hashed ?? 0,
-      hashPartial: h?.partial ?? 0, hashCacheHits: h?.cacheHits ?? 0, hashUnhashable: h?.unhashable ?? 0,
+      hashPartial: h?.partial ?? 0, hashCacheHits: h?.cacheHits ?? 0, hashKernelIdentityHits: h?.kernelIdentityHits ?? 0, hashUnhashable: h?.unhashable ?? 0,
       hashFailures: h?.failures ?? 0, hashPendingWrites: this.hashQueue?.pendingWrites ?? 0, hashWriteGroups: h?.writeGroups ?? 0,
       prunedBatches: this.counts.prunedBatches, prunedEvents: this.counts.prunedEvents,
       integrityAlarms: this.counts.integrityAlarms, walTruncations: this.counts.walTruncations,

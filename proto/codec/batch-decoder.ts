@@ -11,7 +11,7 @@
 // Mirror of event-encoder.ts; field numbers as in sensor.proto.
 import { decodePbTurn, MAX_TURNS_PER_BATCH } from './turn-proto.js';
 import { byteString } from '../events/bytes.js';
-import type { ByteString, EventBase, EventType, SensorEvent } from '../events/types.js';
+import type { ByteString, EventBase, EventType, OpenedInode, SensorEvent } from '../events/types.js';
 import { InvalidEventError } from './convert.js';
 import { protoRoot, PROTO_PACKAGE, type PbEventBatch, type PbSensorHealth, type PbTransportCounters, type PbUndelivered } from './proto.js';
 
@@ -293,6 +293,27 @@ function decodeEvent(w: Wire, end: number): SensorEvent {
   return decodePayload(new Wire(w.buf, pStart, pEnd), payload, base);
 }
 
+/** A FileIdentity message (the length-delimited field's content). */
+function fileIdentity(w: Wire): OpenedInode {
+  const n = w.len();
+  const sub = new Wire(w.buf, w.pos, w.pos + n);
+  w.pos += n;
+  const id: OpenedInode = { dev: 0, ino: '0', mode: 0, size: '0', mtimeNs: '0', ctimeNs: '0' };
+  while (sub.pos < sub.end) {
+    const tag = sub.u32();
+    switch (tag) {
+      case (1 << 3): id.dev = Number(sub.u64()); break;
+      case (2 << 3): id.ino = sub.u64(); break;
+      case (3 << 3): id.mode = sub.u32(); break;
+      case (4 << 3): id.size = sub.u64(); break;
+      case (5 << 3): id.mtimeNs = sub.u64(); break;
+      case (6 << 3): id.ctimeNs = sub.u64(); break;
+      default: sub.skip(tag & 7);
+    }
+  }
+  return id;
+}
+
 function decodePayload(w: Wire, type: EventType, base: Omit<EventBase, 'type'>): SensorEvent {
   const n = names();
   const end = w.end;
@@ -347,6 +368,7 @@ function decodePayload(w: Wire, type: EventType, base: Omit<EventBase, 'type'>):
       let access: number | undefined;
       let syscall: number | undefined;
       let sha256: string | undefined;
+      let inode: OpenedInode | undefined;
       while (w.pos < end) {
         const tag = w.u32();
         switch (tag) {
@@ -358,6 +380,7 @@ function decodePayload(w: Wire, type: EventType, base: Omit<EventBase, 'type'>):
           case (6 << 3): result = w.s32(); break;
           case (7 << 3): syscall = w.u32() | 0; break;
           case (8 << 3) | 2: sha256 = w.string(); break;
+          case (9 << 3) | 2: inode = fileIdentity(w); break;
           default: w.skip(tag & 7);
         }
       }
@@ -368,6 +391,7 @@ function decodePayload(w: Wire, type: EventType, base: Omit<EventBase, 'type'>):
       };
       if (rawPath !== undefined) e.rawPath = rawPath;
       if (sha256 !== undefined) e.sha256 = sha256;
+      if (inode !== undefined) e.inode = inode;
       return e;
     }
     case 'connect': {

@@ -80,6 +80,10 @@ export function toProtoEvent(event: SensorEvent): PbEvent {
         path: bytes(event.path), raw_path: optionalBytes(event.rawPath), flags: event.flags, mode: event.mode,
         access: enumName('OPEN_ACCESS', event.access), result: event.result,
         syscall: enumName('OPEN_SYSCALL', event.syscall), sha256: event.sha256,
+        inode: event.inode && {
+          dev: String(event.inode.dev), ino: event.inode.ino, mode: event.inode.mode, size: event.inode.size,
+          mtime_ns: event.inode.mtimeNs, ctime_ns: event.inode.ctimeNs,
+        },
       };
       break;
     case 'connect':
@@ -166,7 +170,14 @@ export function fromProtoEvent(pb: PbEvent): SensorEvent {
         access: enumValue('OPEN_ACCESS', p.access, OPEN_ACCESS, 'open.access'), result: p.result ?? 0,
         syscall: enumValue('OPEN_SYSCALL', p.syscall, OPEN_SYSCALLS, 'open.syscall'),
       };
-      return withOptional(event, { rawPath: p.raw_path && byteString(p.raw_path), sha256: p.sha256 });
+      const id = p.inode;
+      return withOptional(event, {
+        rawPath: p.raw_path && byteString(p.raw_path), sha256: p.sha256,
+        inode: id && {
+          dev: Number(id.dev ?? 0), ino: id.ino ?? '0', mode: id.mode ?? 0, size: id.size ?? '0',
+          mtimeNs: id.mtime_ns ?? '0', ctimeNs: id.ctime_ns ?? '0',
+        },
+      });
     }
     case 'connect': {
       const p = pb.connect!;

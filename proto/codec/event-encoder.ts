@@ -208,6 +208,17 @@ function payload(e: SensorEvent, n: Numbers): void {
       s32(6, e.result);
       enumv(7, n.syscall[e.syscall]!);
       optStr(8, e.sha256);
+      if (e.inode) {
+        key(9, LEN);
+        const at = beginLen();
+        u64(1, String(e.inode.dev));
+        u64(2, e.inode.ino);
+        u32(3, e.inode.mode);
+        u64(4, e.inode.size);
+        u64(5, e.inode.mtimeNs);
+        u64(6, e.inode.ctimeNs);
+        endLen(at);
+      }
       return;
     case 'connect':
       enumv(1, n.family[e.family]!);

@@ -90,6 +90,24 @@ export interface ExitEvent extends EventBase {
 
 export type OpenSyscall = 'open' | 'creat' | 'openat' | 'openat2';
 
+/**
+ * The inode a successful open returned, as the kernel saw it then: which
+ * file (dev, ino) and which version of it (size, times). The collector links
+ * a version it hashed before without looking at the path again, and knows
+ * when the file at the path is no longer the one the agent opened.
+ */
+export interface OpenedInode {
+  /** st_dev as stat(2) reports it */
+  dev: number;
+  /** u64s as decimal strings */
+  ino: string;
+  /** st_mode: file type and permission bits */
+  mode: number;
+  size: string;
+  mtimeNs: string;
+  ctimeNs: string;
+}
+
 export interface OpenEvent extends EventBase {
   type: 'open';
   /**
@@ -107,6 +125,8 @@ export interface OpenEvent extends EventBase {
   /** fd, or -errno */
   result: number;
   syscall: OpenSyscall;
+  /** the inode opened (a successful open, from the kernel); absent when unknown */
+  inode?: OpenedInode;
   /** set by the collector once the content is hashed */
   sha256?: string;
 }

@@ -11,7 +11,7 @@ import { TimestampFormatter, type BootClock } from './clock.js';
 import {
   CONNECT_EVENT as C, CONNF_DATAGRAM, DNS_EVENT as D, DNSF_RESPONSE, EV, EVENT_HEADER as H, EVF_ARG_CHANGED, EVF_COMPAT,
   EVF_KPATH_SAME, EVF_PENDING, EVF_TRUNCATED, EVF_UNTRACKED,
-  EXEC_EVENT as X, EXIT_EVENT as E, FORK_EVENT as F, LNKF_SYMBOLIC, OPEN_EVENT as O, RENAME_EVENT as R,
+  EXEC_EVENT as X, EXIT_EVENT as E, FILE_IDENTITY, FORK_EVENT as F, LNKF_SYMBOLIC, OPEN_EVENT as O, RENAME_EVENT as R,
   UNLF_RMDIR, UNLINK_EVENT as U,
 } from './layout.js';
 import { familyName, inetAddrText, protoName, unixPathBytes } from './net.js';
@@ -112,6 +112,20 @@ const H_PATH_LEN = O.fields.path_len.offset >>> 1;
 const H_DIR_LEN = O.fields.dir_len.offset >>> 1;
 const H_KPATH_LEN = O.fields.kpath_len.offset >>> 1;
 const H_SYSCALL_NR = O.fields.syscall_nr.offset >>> 1;
+const ID = O.fields.opened.offset;
+const W_ID_DEV = (ID + FILE_IDENTITY.fields.dev.offset) >>> 2;
+const W_ID_MODE = (ID + FILE_IDENTITY.fields.mode.offset) >>> 2;
+const W_ID_INO = (ID + FILE_IDENTITY.fields.ino.offset) >>> 2;
+const W_ID_SIZE = (ID + FILE_IDENTITY.fields.size.offset) >>> 2;
+const W_ID_MTIME = (ID + FILE_IDENTITY.fields.mtime_ns.offset) >>> 2;
+const W_ID_CTIME = (ID + FILE_IDENTITY.fields.ctime_ns.offset) >>> 2;
+
+/** The kernel's dev_t (MAJOR << 20 | MINOR) as stat(2) reports it (glibc's makedev). */
+export function userDev(kdev: number): number {
+  const major = kdev >>> 20;
+  const minor = kdev & 0xfffff;
+  return (minor & 0xff) + (major & 0xfff) * 0x100 + (minor & 0xfff00) * 0x1000;
+}
 
 class Malformed extends Error {}
 
@@ -318,7 +332,23 @@ export class KernelDecoder {
     ev.access = openAccess(flags);
     ev.result = this.i32[(o >>> 2) + W_OPEN_RESULT];
     ev.syscall = openSyscallName(u16[h + H_SYSCALL_NR]);
+    const w = o >>> 2;
+    const mode = this.u32[w + W_ID_MODE]!;
+    if (mode !== 0) {
+      ev.inode = {
+        dev: userDev(this.u32[w + W_ID_DEV]!), ino: this.u64(w + W_ID_INO), mode,
+        size: this.u64(w + W_ID_SIZE), mtimeNs: this.u64(w + W_ID_MTIME), ctimeNs: this.u64(w + W_ID_CTIME),
+      };
+    }
     return ev;
+  }
+
+  /** The u64 at 32-bit word w as a decimal string (exact). */
+  private u64(w: number): string {
+    const lo = this.u32[w]!;
+    const hi = this.u32[w + 1]!;
+    if (hi < 0x200000) return String(hi * 4294967296 + lo);
+    return ((BigInt(hi) << 32n) | BigInt(lo)).toString();
   }
 
   private unlink(b: Buffer, o: number, size: number): KernelEvent {

@@ -106,8 +106,14 @@ export const EXIT_EVENT = {
   },
 } as const satisfies StructLayout;
 
+/** the inode a successful open returned (mode 0: none) */
+export const FILE_IDENTITY = {
+  size: 40,
+  fields: { dev: f(0, 4), mode: f(4, 4), ino: f(8, 8), size: f(16, 8), mtime_ns: f(24, 8), ctime_ns: f(32, 8) },
+} as const satisfies StructLayout;
+
 export const OPEN_EVENT = {
-  size: 104,
+  size: 144,
   fields: {
     hdr: f(0, HDR),
     result: f(80, 4),
@@ -118,7 +124,8 @@ export const OPEN_EVENT = {
     dir_len: f(98, 2),
     syscall_nr: f(100, 2),
     kpath_len: f(102, 2),
-    data: f(104, 0),
+    opened: f(104, FILE_IDENTITY.size),
+    data: f(144, 0),
   },
 } as const satisfies StructLayout;
 
@@ -201,6 +208,7 @@ export const STRUCTS: Record<string, StructLayout> = {
   fork_event: FORK_EVENT,
   exit_event: EXIT_EVENT,
   open_event: OPEN_EVENT,
+  file_identity: FILE_IDENTITY,
   connect_event: CONNECT_EVENT,
   unlink_event: UNLINK_EVENT,
   rename_event: RENAME_EVENT,

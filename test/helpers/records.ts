@@ -85,13 +85,16 @@ export interface OpenFields {
   result?: number; flags?: number; mode?: number; dirfd?: number; syscallNr?: number;
   /** the kernel's path of the opened file (kpath) */
   kpath?: string | Buffer;
+  /** struct file_identity: the kernel's dev_t encoding (MAJOR << 20 | MINOR) */
+  opened?: { dev: number; mode: number; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint };
 }
 
 export function openRecord(h: Omit<HeaderFields, 'type'>, path: string | Buffer, dir: string | Buffer, o: OpenFields = {}): Buffer {
   const p = buf(path);
   const d = buf(dir);
   const k = buf(o.kpath ?? '');
-  const b = Buffer.alloc(round8(104 + p.length + d.length + k.length));
+  const data = 144; // offsetof(struct open_event, data)
+  const b = Buffer.alloc(round8(data + p.length + d.length + k.length));
   header(b, { ...h, type: 4 });
   b.writeInt32LE(o.result ?? 3, 80);
   b.writeUInt32LE(o.flags ?? 0, 84);
@@ -101,9 +104,17 @@ export function openRecord(h: Omit<HeaderFields, 'type'>, path: string | Buffer,
   b.writeUInt16LE(d.length, 98);
   b.writeUInt16LE(o.syscallNr ?? 257, 100);
   b.writeUInt16LE(k.length, 102);
-  p.copy(b, 104);
-  d.copy(b, 104 + p.length);
-  k.copy(b, 104 + p.length + d.length);
+  if (o.opened) {
+    b.writeUInt32LE(o.opened.dev, 104);
+    b.writeUInt32LE(o.opened.mode, 108);
+    b.writeBigUInt64LE(o.opened.ino, 112);
+    b.writeBigUInt64LE(o.opened.size, 120);
+    b.writeBigUInt64LE(o.opened.mtimeNs, 128);
+    b.writeBigUInt64LE(o.opened.ctimeNs, 136);
+  }
+  p.copy(b, data);
+  d.copy(b, data + p.length);
+  k.copy(b, data + p.length + d.length);
   return b;
 }
 
