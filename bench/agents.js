@@ -371,6 +371,8 @@ async function benchAgent(agent, helpers, server) {
           threads: diffThreads(c0.byThread, c2.byThread),
           contentCtlCpu: c2.children - c0.children,
           events: Number(st1.store?.events ?? 0) - Number(st0.store?.events ?? 0),
+          // files read this session: hashed anew, linked to a version hashed before, of those found from the kernel's inode alone
+          files: Object.fromEntries(['filesHashed', 'filesLinked', 'filesLinkedByInode'].map((k) => [k, Number(st1.collector?.counters?.[k] ?? 0) - Number(st0.collector?.counters?.[k] ?? 0)])),
           loss: st1.loss,
           deferred: st1.store?.deferred,
           // times the sensor's idle threads were raised to normal priority during the session (background-threads.ts)
@@ -411,6 +413,7 @@ async function benchAgent(agent, helpers, server) {
     contentCtlCpu: median(w.map((x) => x.contentCtlCpu)),
     threads: Object.fromEntries(Object.entries(threads).map(([k, v]) => [k, median(v)])),
     events: median(w.map((x) => x.events)), allIdle: w.every((x) => x.idle),
+    files: Object.fromEntries(['filesHashed', 'filesLinked', 'filesLinkedByInode'].map((k) => [k, median(w.map((x) => x.files[k]))])),
     loss: w[w.length - 1]?.loss, deferred: w[w.length - 1]?.deferred,
   };
 }
@@ -432,6 +435,8 @@ try {
     console.log(`${agent}: without ${range(r.withoutS)} s, with sensor run ${range(r.withS)} s; ratio median ${r.ratioMedian.toFixed(3)} (pairs ${range(r.ratios, 3)}), ${r.pairs} pairs`);
     console.log(`  agent CPU (its process tree) ${r.agentCpuWithout.toFixed(2)} s without, ${r.agentCpuWith.toFixed(2)} s with; ` +
       `model server (the bench, node) ${r.serverCpuWithout.toFixed(2)} s without, ${r.serverCpuWith.toFixed(2)} s with; ${Math.round(r.events)} events stored per session`);
+    console.log(`  files read per session: ${r.files.filesHashed} hashed, ${r.files.filesLinked} linked to a version hashed before ` +
+      `(${r.files.filesLinkedByInode} of them from the kernel's inode alone, no look at the path)`);
     if (r.crowded) console.log(`  ${r.crowded} pair(s) saw another agent's session too (over 1.5x the events): left out of the sensor CPU figures`);
     console.log(`  sensor CPU per session: ${r.sensorCpuDuring.toFixed(2)} s while it ran, ${r.sensorCpuToIdle.toFixed(2)} s until idle${r.allIdle ? '' : ' (not idle within the bound)'}; ` +
       `by thread: ${Object.entries(r.threads).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}; content-ctl ${r.contentCtlCpu.toFixed(2)}`);

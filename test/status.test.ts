@@ -143,7 +143,7 @@ describe.skipIf(!built)('sensor status against a real collector', () => {
     expect(text.code).toBe(0);
     for (const section of ['status: HEALTHY', 'collector:', 'sensors:', 'events per second', 'loss since start, by stage:',
       'kernel ring', 'queue to JS', 'sensor buffer', 'hash queue', 'DLP queue', 'store:', 'retention:', 'forwarders:', 'agents:',
-      'containment in force']) {
+      'containment in force', 'files read: 0 hashed, 0 linked to a version hashed before (0 from the kernel\'s inode alone)']) {
       expect(text.out, section).toContain(section);
     }
     expect(text.out).toContain('backend libbpf, kernel 6.18.0-test');

@@ -68,13 +68,22 @@ function deferred(s: StatusParts['store']): Record<string, number> {
   return out;
 }
 
+/** Files agents read: hashed anew, or linked to a version hashed before (from the kernel's inode alone, no look at the path). */
+function files(s: StatusParts['store']): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (s.hashed !== undefined) out.filesHashed = s.hashed;
+  if (s.hashCacheHits !== undefined) out.filesLinked = s.hashCacheHits;
+  if (s.hashKernelIdentityHits !== undefined) out.filesLinkedByInode = s.hashKernelIdentityHits;
+  return out;
+}
+
 export function assembleStatus(p: StatusParts): PbStatusResponse {
   return {
     events: u64(p.store.events),
     batches: u64(p.store.batches),
     db_bytes: u64(p.store.dbBytes),
     sensors: p.sensors,
-    counters: Object.fromEntries(Object.entries({ ...p.counters, ...deferred(p.store) }).map(([k, v]) => [k, u64(v)])),
+    counters: Object.fromEntries(Object.entries({ ...p.counters, ...deferred(p.store), ...files(p.store) }).map(([k, v]) => [k, u64(v)])),
     store: storeHealth(p),
     forwarders: p.forwarders.map(forwarder),
     agents: (p.rows?.agents ?? []).map(agent),

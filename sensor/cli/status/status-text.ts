@@ -61,6 +61,10 @@ export function renderStatusText(r: StatusReport): string {
     `${st.retention.maxBytes ? mib(st.retention.maxBytes) : 'no size bound'}; pruned ${st.prunedBatches} batches, ${st.prunedEvents} events`);
   L.push(`  hash queue ${st.hashQueue}, integrity alarms ${st.integrityAlarms}`);
   const c = r.collector.counters;
+  if (c.filesHashed !== undefined) {
+    L.push(`  files read: ${c.filesHashed} hashed, ${c.filesLinked ?? 0} linked to a version hashed before` +
+      ` (${c.filesLinkedByInode ?? 0} from the kernel's inode alone)`);
+  }
   if (c.deferredHashWrites !== undefined) {
     // done after the ack, below the agents' priority: late, never skipped
     L.push(`  deferred (still done): ${c.deferredHashJobs ?? 0} files to hash, ${c.deferredHashWrites} results to write` +
