@@ -153,6 +153,13 @@ describe.skipIf(skip !== null)('the rule pack under the live sensor', () => {
     expect(a.summary).toMatch(/ssh-private-key/);
   }, 60_000);
 
+  it('a kubeconfig read through a hard link the agent made, then a new port: exfiltration, naming the class', async () => {
+    const pid = await scenario('hardlink');
+    expect(await judged(pid, ['exfiltration'])).toContain('exfiltration');
+    const a = alerts().find((x) => x.agentPid === pid && x.rule === 'exfiltration')!;
+    expect(a.summary).toMatch(/kube-config/);
+  }, 60_000);
+
   it('copies of that key under another name and in base64: secret_copy_read', async () => {
     const copy = await scenario('copy');
     expect(await judged(copy, ['secret_copy_read'])).toEqual(['secret_copy_read']);

@@ -1,6 +1,7 @@
 // Sensitive class tags on the opens of agents: which catalogue classes
-// (collector/sensitive) the path of each open belongs to, written in the
-// batch's own transaction. The rows go under the chain as one chained row of
+// (collector/sensitive) the path of each open belongs to, or the file it
+// names under another one (a hard link, a rename: same-file.ts), written in
+// the batch's own transaction. The rows go under the chain as one chained row of
 // kind 'sensitive_tag' per batch whose content is the batch's hash and every
 // (event id, classes) of the batch, so an edited, added or removed tag shows
 // in verify like an edited event.
@@ -13,7 +14,9 @@ import { EVENT_TYPE_NUMBER } from '../../proto/events/types.js';
 import { canonicalValues } from './canonical.js';
 import type { ChainedKind, ChainedRowWriter } from './chained-rows.js';
 import type { StoredEvent } from './canonical.js';
-import type { SensorEvent } from '../../proto/events/types.js';
+import type { OpenEvent, SensorEvent } from '../../proto/events/types.js';
+import { SameFileMemory } from '../sensitive/same-file.js';
+import { BIT_SYMBOLIC, type EventColumns } from './event-rows.js';
 
 export const SENSITIVE_TAG = 'sensitive_tag';
 
@@ -54,12 +57,17 @@ export const SENSITIVE_TAG_KIND: ChainedKind = {
 };
 
 const OPEN = EVENT_TYPE_NUMBER.open;
+const RENAME = EVENT_TYPE_NUMBER.rename;
+const LINK = EVENT_TYPE_NUMBER.link;
+const UNLINK = EVENT_TYPE_NUMBER.unlink;
 
 /** Classifies a batch's agent opens and writes their tags; inside the batch's transaction. */
 export class SensitiveTagger {
   private readonly classifier: PathClassifier;
   private readonly homes: UserHomes;
   private readonly insert: Database.Statement;
+  /** files in a class opened under another name: hard links, renames (same-file.ts) */
+  private readonly sameFile = new SameFileMemory();
 
   constructor(private readonly db: Database.Database, private readonly chain: ChainedRowWriter, opts: SensitiveTagOptions = {}) {
     this.classifier = new PathClassifier(opts.classes);
@@ -89,13 +97,24 @@ export class SensitiveTagger {
   tag(batchId: bigint, stored: StoredEvent[], from: { sensorId: string; events: SensorEvent[]; remote: boolean }): (string[] | undefined)[] | undefined {
     let out: (string[] | undefined)[] | undefined;
     for (const ev of from.events) if (ev.type === 'exec') agentHomes.note(from.sensorId, ev);
+    const classesOfPath = (c: EventColumns, path: Buffer): string[] => {
+      const agentHome = agentHomes.homeOf(from.sensorId, c.agentPid ?? c.pid, c.uid, !from.remote);
+      return this.classifier.classify(path, { pid: c.pid, home: this.homeOf(c.uid), agentHome: agentHome ?? undefined }).map((m) => m.class);
+    };
     for (let i = 0; i < stored.length; i++) {
       const c = stored[i]!.columns;
-      if (c.type !== OPEN || c.agent === null || c.path === null) continue;
-      const agentHome = agentHomes.homeOf(from.sensorId, c.agentPid ?? c.pid, c.uid, !from.remote);
-      const matches = this.classifier.classify(c.path, { pid: c.pid, home: this.homeOf(c.uid), agentHome: agentHome ?? undefined });
-      if (matches.length === 0) continue;
-      const classes = matches.map((m) => m.class);
+      if (c.agent === null || c.path === null) continue;
+      if (c.result === 0 && c.newpath !== null && (c.type === RENAME || c.type === LINK && !(c.bits & BIT_SYMBOLIC))) {
+        const known = classesOfPath(c, c.path);
+        this.sameFile.named(from.sensorId, c.path, c.newpath, known.length ? known : this.sameFile.classesOfName(from.sensorId, c.path), c.type === RENAME);
+      }
+      if (c.type === UNLINK && c.result === 0) this.sameFile.unlinked(from.sensorId, c.path);
+      if (c.type !== OPEN) continue;
+      const inode = (from.events[i] as OpenEvent | undefined)?.inode;
+      let classes = classesOfPath(c, c.path);
+      if (classes.length > 0) this.sameFile.openedSensitive(from.sensorId, inode, classes);
+      else classes = this.sameFile.classesOf(from.sensorId, c.path, inode) ?? [];
+      if (classes.length === 0) continue;
       this.insert.run(stored[i]!.id, batchId, JSON.stringify(classes));
       (out ??= new Array(stored.length))[i] = classes;
     }
