@@ -114,11 +114,15 @@ struct exit_event {
 /* The inode a successful open returned, as it was at that moment: which
  * file (dev, ino) and which version of it (size, mtime, ctime). mode = 0:
  * not read (a failed open). dev is the kernel's encoding, MAJOR << 20 |
- * MINOR; times are nanoseconds since the epoch. */
+ * MINOR; times are nanoseconds since the epoch. An inode number freed is
+ * soon given to a new file; the generation tells the two apart (file
+ * systems that keep none leave it 0). */
 struct file_identity {
 	__u32 dev;
 	__u32 mode;         /* i_mode: type and permission bits */
 	__u64 ino;
+	__u32 generation;   /* i_generation */
+	__u32 _pad;
 	__u64 size;
 	__u64 mtime_ns;
 	__u64 ctime_ns;
@@ -244,7 +248,7 @@ enum counter {
 #ifndef __bpf__
 _Static_assert(sizeof(struct event_header) == 80, "event_header layout");
 _Static_assert(sizeof(struct exec_event) == 104, "exec_event layout");
-_Static_assert(sizeof(struct open_event) == 144, "open_event layout");
+_Static_assert(sizeof(struct open_event) == 152, "open_event layout");
 _Static_assert(sizeof(struct connect_event) % 8 == 0, "connect_event align");
 _Static_assert(sizeof(struct dns_event) == 112, "dns_event layout");
 #endif

@@ -263,6 +263,7 @@ __noinline int put_opened_identity(int fd)
 	id = &s->open.opened;
 	id->mode = inode->i_mode;
 	id->ino = inode->i_ino;
+	id->generation = inode->i_generation;
 	id->dev = inode->i_sb->s_dev;
 	id->size = inode->i_size;
 	if (bpf_core_field_exists(inode->i_mtime_sec)) {

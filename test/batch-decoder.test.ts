@@ -26,7 +26,7 @@ const EVENTS = [
   { ...base('exit', 4), code: 0, signal: null },
   { ...base('exit', 5), code: null, signal: 9, agent: null },
   { ...base('open', 6), path: NON_UTF8, rawPath: 'x/../y', flags: 0o101, mode: 0o644, access: 'write', result: -13, syscall: 'openat2', sha256: 'ab'.repeat(32) },
-  { ...base('open', 7), path: '/etc/hostname', flags: 0, mode: 0, access: 'read', result: 2147483647, syscall: 'open', sha256: '' },
+  { ...base('open', 7), path: '/etc/hostname', flags: 0, mode: 0, access: 'read', result: 2147483647, syscall: 'open', sha256: '', inode: { dev: 65024, ino: '18446744073709551615', generation: 4294967295, mode: 0o100644, size: '9007199254740993', mtimeNs: '1796600751531865827', ctimeNs: '0' } },
   { ...base('connect', 8), family: 'inet6', proto: 'udp', addr: '::1', port: 53, result: -115, datagram: true, host: 'example.com' },
   { ...base('connect', 9), family: 'unix', proto: 'unix', addr: '@abstract\u0001', port: 0, result: 0, datagram: false },
   { ...base('unlink', 10), path: '/tmp/a', rmdir: true, result: 0, truncated: true },

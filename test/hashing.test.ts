@@ -53,7 +53,8 @@ const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('he
 /** What the kernel puts in an open record: the inode's identity at the open. */
 function inodeOf(path: string): OpenedInode {
   const st = statSync(path, { bigint: true });
-  return { dev: Number(st.dev), ino: String(st.ino), mode: Number(st.mode), size: String(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs) };
+  // the generation plays no part in hashing (the version does)
+  return { dev: Number(st.dev), ino: String(st.ino), generation: 0, mode: Number(st.mode), size: String(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs) };
 }
 const withInode = (e: OpenEvent, inode: OpenedInode): OpenEvent => ({ ...e, inode });
 

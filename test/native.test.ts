@@ -17,7 +17,7 @@ const PYTHON = ['/usr/bin/python3', '/usr/local/bin/python3'].find((p) => exists
 const EV_OPEN = 4;
 const HDR_SIZE = 80;
 const OPEN_PATH_LEN = 96; // open_event.path_len (u16)
-const OPEN_DATA = 144;    // open_event.data[]
+const OPEN_DATA = 152;    // open_event.data[]
 
 interface Counters {
   truncated: number; pendingFull: number; trackedFull: number; lost: number[]; lostTotal: number;

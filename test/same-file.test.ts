@@ -18,9 +18,9 @@ const base = () => {
     cgroupId: '7', netns: 1, mntns: 1,
   };
 };
-const inode = (ino: number): OpenedInode => ({ dev: 65024, ino: String(ino), mode: 0o100600, size: '411', mtimeNs: '1', ctimeNs: '2' });
-const open = (path: string, ino?: number): SensorEvent => ({
-  type: 'open', ...base(), path, flags: 0, mode: 0, access: 'read', result: 3, syscall: 'openat', ...(ino ? { inode: inode(ino) } : {}),
+const inode = (ino: number, generation = 7): OpenedInode => ({ dev: 65024, ino: String(ino), generation, mode: 0o100600, size: '411', mtimeNs: '1', ctimeNs: '2' });
+const open = (path: string, ino?: number, generation?: number): SensorEvent => ({
+  type: 'open', ...base(), path, flags: 0, mode: 0, access: 'read', result: 3, syscall: 'openat', ...(ino ? { inode: inode(ino, generation) } : {}),
 });
 const link = (path: string, newpath: string, symbolic = false): SensorEvent => ({ type: 'link', ...base(), path, newpath, symbolic, result: 0 });
 const rename = (path: string, newpath: string): SensorEvent => ({ type: 'rename', ...base(), path, newpath, flags: 0, result: 0 });
@@ -52,6 +52,8 @@ describe('a sensitive file under another name', () => {
     expect(commit([open('/tmp/innocent', 101), open('/tmp/innocent', 102), open('/tmp/no-inode')])).toEqual([['ssh-private-key'], undefined, undefined]);
     // inode numbers are per host: another sensor's 101 is another file
     expect(commit([open('/tmp/innocent', 101)], 'elsewhere')).toEqual([]);
+    // the key deleted, its inode number given to a project file: another generation, not the key
+    expect(commit([open('/tmp/proj/new.ts', 101, 8)])).toEqual([]);
   });
 
   it('a hard link an agent made to a file it never opened by name: the link is the file', () => {

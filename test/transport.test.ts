@@ -45,6 +45,7 @@ function oneOfEach(): SensorEvent[] {
     { ...base('exit', 3), code: 0, signal: null, agentPid: 1, compat: true },
     { ...base('exit', 4), code: null, signal: 9, agent: null },
     { ...base('open', 5), path: NON_UTF8, rawPath: 'x/../y', flags: 0o101, mode: 0o644, access: 'write', result: -13, syscall: 'openat2', sha256: 'ab'.repeat(32), agentPid: 1, argChanged: true },
+    { ...base('open', 15), path: '/etc/hostname', flags: 0, mode: 0, access: 'read', result: 3, syscall: 'openat', agentPid: 1, inode: { dev: 65024, ino: '18446744073709551615', generation: 4294967295, mode: 0o100644, size: '9007199254740993', mtimeNs: '1796600751531865827', ctimeNs: '0' } },
     { ...base('connect', 6), family: 'inet6', proto: 'udp', addr: '::1', port: 53, result: -115, datagram: true, host: 'example.com' },
     { ...base('connect', 7), family: 'unix', proto: 'unix', addr: '@abstract\u0001', port: 0, result: 0 },
     { ...base('unlink', 8), path: '/tmp/a', rmdir: true, result: 0, truncated: true },
@@ -351,18 +352,19 @@ describe('collector server over a unix socket, real SQLite store', () => {
     const back = rows.map((r) => withoutAttribution({ ...r.event })).sort((a, b) => (a.pid as number) - (b.pid as number));
     // The store keeps `truncated` as a bit (false reads back as absent),
     // sha256 is the collector's own hash of the file, never the sensor's
-    // claim, and an exec's home is its instance's (`sensor agents`), not a
-    // column of the event.
+    // claim, an exec's home is its instance's (`sensor agents`), not a
+    // column of the event, and an open's inode serves the hasher only.
     const expected = events.map((e) => {
       const copy: Record<string, unknown> = { ...e };
       if (copy.truncated === false) delete copy.truncated;
       delete copy.sha256;
       delete copy.home;
+      delete copy.inode;
       return withoutAttribution(copy);
     }).sort((a, b) => (a.pid as number) - (b.pid as number));
     expect(back).toEqual(expected);
     const opens = await queryCollector({ address: `unix://${socket}` }, { sensor_id: 'q1', types: ['open'] });
-    expect(opens.map((r) => r.event.type)).toEqual(['open']);
+    expect(opens.map((r) => r.event.type)).toEqual(['open', 'open']);
   });
 
   it('with the collector away, a full buffer drops new events and counts them; the rest arrive later', async () => {

@@ -67,5 +67,6 @@ function remember(map: Map<string, string[]>, key: string, classes: string[], ma
   if (map.size > max) map.delete(map.keys().next().value!);
 }
 
-const inodeKey = (sensorId: string, i: OpenedInode): string => `${sensorId}\0${i.dev}:${i.ino}`;
+// The generation keeps a new file given a freed inode number from being taken for the old one.
+const inodeKey = (sensorId: string, i: OpenedInode): string => `${sensorId}\0${i.dev}:${i.ino}:${i.generation}`;
 const nameKey = (sensorId: string, path: Buffer): string => `${sensorId}\0${path.toString('latin1')}`;

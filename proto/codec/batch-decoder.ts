@@ -298,7 +298,7 @@ function fileIdentity(w: Wire): OpenedInode {
   const n = w.len();
   const sub = new Wire(w.buf, w.pos, w.pos + n);
   w.pos += n;
-  const id: OpenedInode = { dev: 0, ino: '0', mode: 0, size: '0', mtimeNs: '0', ctimeNs: '0' };
+  const id: OpenedInode = { dev: 0, ino: '0', generation: 0, mode: 0, size: '0', mtimeNs: '0', ctimeNs: '0' };
   while (sub.pos < sub.end) {
     const tag = sub.u32();
     switch (tag) {
@@ -308,6 +308,7 @@ function fileIdentity(w: Wire): OpenedInode {
       case (4 << 3): id.size = sub.u64(); break;
       case (5 << 3): id.mtimeNs = sub.u64(); break;
       case (6 << 3): id.ctimeNs = sub.u64(); break;
+      case (7 << 3): id.generation = sub.u32(); break;
       default: sub.skip(tag & 7);
     }
   }

@@ -82,7 +82,7 @@ export function toProtoEvent(event: SensorEvent): PbEvent {
         syscall: enumName('OPEN_SYSCALL', event.syscall), sha256: event.sha256,
         inode: event.inode && {
           dev: String(event.inode.dev), ino: event.inode.ino, mode: event.inode.mode, size: event.inode.size,
-          mtime_ns: event.inode.mtimeNs, ctime_ns: event.inode.ctimeNs,
+          mtime_ns: event.inode.mtimeNs, ctime_ns: event.inode.ctimeNs, generation: event.inode.generation,
         },
       };
       break;
@@ -174,7 +174,7 @@ export function fromProtoEvent(pb: PbEvent): SensorEvent {
       return withOptional(event, {
         rawPath: p.raw_path && byteString(p.raw_path), sha256: p.sha256,
         inode: id && {
-          dev: Number(id.dev ?? 0), ino: id.ino ?? '0', mode: id.mode ?? 0, size: id.size ?? '0',
+          dev: Number(id.dev ?? 0), ino: id.ino ?? '0', generation: id.generation ?? 0, mode: id.mode ?? 0, size: id.size ?? '0',
           mtimeNs: id.mtime_ns ?? '0', ctimeNs: id.ctime_ns ?? '0',
         },
       });

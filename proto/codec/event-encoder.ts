@@ -217,6 +217,7 @@ function payload(e: SensorEvent, n: Numbers): void {
         u64(4, e.inode.size);
         u64(5, e.inode.mtimeNs);
         u64(6, e.inode.ctimeNs);
+        u32(7, e.inode.generation);
         endLen(at);
       }
       return;

@@ -64,7 +64,7 @@ export type U64 = string; // decimal
 export interface PbExec { filename?: Buffer; argv?: Buffer[]; start_ns?: U64; exe?: Buffer; cwd?: Buffer; home?: Buffer }
 export interface PbFork { start_ns?: U64 }
 export interface PbExit { code?: number; signal?: number }
-export interface PbFileIdentity { dev?: U64; ino?: U64; mode?: number; size?: U64; mtime_ns?: U64; ctime_ns?: U64 }
+export interface PbFileIdentity { dev?: U64; ino?: U64; mode?: number; size?: U64; mtime_ns?: U64; ctime_ns?: U64; generation?: number }
 export interface PbOpen {
   path?: Buffer; raw_path?: Buffer; flags?: number; mode?: number; access?: string;
   result?: number; syscall?: string; sha256?: string; inode?: PbFileIdentity;

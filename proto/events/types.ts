@@ -101,6 +101,8 @@ export interface OpenedInode {
   dev: number;
   /** u64s as decimal strings */
   ino: string;
+  /** i_generation: tells a file from a later one given the same inode number (0: the file system keeps none) */
+  generation: number;
   /** st_mode: file type and permission bits */
   mode: number;
   size: string;

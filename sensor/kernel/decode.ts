@@ -116,6 +116,7 @@ const ID = O.fields.opened.offset;
 const W_ID_DEV = (ID + FILE_IDENTITY.fields.dev.offset) >>> 2;
 const W_ID_MODE = (ID + FILE_IDENTITY.fields.mode.offset) >>> 2;
 const W_ID_INO = (ID + FILE_IDENTITY.fields.ino.offset) >>> 2;
+const W_ID_GENERATION = (ID + FILE_IDENTITY.fields.generation.offset) >>> 2;
 const W_ID_SIZE = (ID + FILE_IDENTITY.fields.size.offset) >>> 2;
 const W_ID_MTIME = (ID + FILE_IDENTITY.fields.mtime_ns.offset) >>> 2;
 const W_ID_CTIME = (ID + FILE_IDENTITY.fields.ctime_ns.offset) >>> 2;
@@ -336,7 +337,7 @@ export class KernelDecoder {
     const mode = this.u32[w + W_ID_MODE]!;
     if (mode !== 0) {
       ev.inode = {
-        dev: userDev(this.u32[w + W_ID_DEV]!), ino: this.u64(w + W_ID_INO), mode,
+        dev: userDev(this.u32[w + W_ID_DEV]!), ino: this.u64(w + W_ID_INO), generation: this.u32[w + W_ID_GENERATION]!, mode,
         size: this.u64(w + W_ID_SIZE), mtimeNs: this.u64(w + W_ID_MTIME), ctimeNs: this.u64(w + W_ID_CTIME),
       };
     }

@@ -108,12 +108,14 @@ export const EXIT_EVENT = {
 
 /** the inode a successful open returned (mode 0: none) */
 export const FILE_IDENTITY = {
-  size: 40,
-  fields: { dev: f(0, 4), mode: f(4, 4), ino: f(8, 8), size: f(16, 8), mtime_ns: f(24, 8), ctime_ns: f(32, 8) },
+  size: 48,
+  fields: {
+    dev: f(0, 4), mode: f(4, 4), ino: f(8, 8), generation: f(16, 4), _pad: f(20, 4), size: f(24, 8), mtime_ns: f(32, 8), ctime_ns: f(40, 8),
+  },
 } as const satisfies StructLayout;
 
 export const OPEN_EVENT = {
-  size: 144,
+  size: 152,
   fields: {
     hdr: f(0, HDR),
     result: f(80, 4),
@@ -125,7 +127,7 @@ export const OPEN_EVENT = {
     syscall_nr: f(100, 2),
     kpath_len: f(102, 2),
     opened: f(104, FILE_IDENTITY.size),
-    data: f(144, 0),
+    data: f(152, 0),
   },
 } as const satisfies StructLayout;
 

@@ -86,14 +86,14 @@ export interface OpenFields {
   /** the kernel's path of the opened file (kpath) */
   kpath?: string | Buffer;
   /** struct file_identity: the kernel's dev_t encoding (MAJOR << 20 | MINOR) */
-  opened?: { dev: number; mode: number; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint };
+  opened?: { dev: number; mode: number; ino: bigint; generation: number; size: bigint; mtimeNs: bigint; ctimeNs: bigint };
 }
 
 export function openRecord(h: Omit<HeaderFields, 'type'>, path: string | Buffer, dir: string | Buffer, o: OpenFields = {}): Buffer {
   const p = buf(path);
   const d = buf(dir);
   const k = buf(o.kpath ?? '');
-  const data = 144; // offsetof(struct open_event, data)
+  const data = 152; // offsetof(struct open_event, data)
   const b = Buffer.alloc(round8(data + p.length + d.length + k.length));
   header(b, { ...h, type: 4 });
   b.writeInt32LE(o.result ?? 3, 80);
@@ -108,9 +108,10 @@ export function openRecord(h: Omit<HeaderFields, 'type'>, path: string | Buffer,
     b.writeUInt32LE(o.opened.dev, 104);
     b.writeUInt32LE(o.opened.mode, 108);
     b.writeBigUInt64LE(o.opened.ino, 112);
-    b.writeBigUInt64LE(o.opened.size, 120);
-    b.writeBigUInt64LE(o.opened.mtimeNs, 128);
-    b.writeBigUInt64LE(o.opened.ctimeNs, 136);
+    b.writeUInt32LE(o.opened.generation, 120);
+    b.writeBigUInt64LE(o.opened.size, 128);
+    b.writeBigUInt64LE(o.opened.mtimeNs, 136);
+    b.writeBigUInt64LE(o.opened.ctimeNs, 144);
   }
   p.copy(b, data);
   d.copy(b, data + p.length);
