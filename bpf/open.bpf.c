@@ -130,8 +130,8 @@ static __always_inline struct open_pending *pop_open_args(long nr)
 }
 
 /*
- * What the kernel opened, from the returned fd: symlinks and '..' resolved
- * as it did. Usually that is the caller's absolute path itself (an agent
+ * What the kernel opened, from the returned fd: its inode's identity (into
+ * the record's `opened`) and its path, symlinks and '..' resolved as it did. Usually that is the caller's absolute path itself (an agent
  * loading its modules): then the record says so (EVF_KPATH_SAME) instead
  * of carrying the path twice. Returns bytes put at off + n.
  */
@@ -139,7 +139,7 @@ static __always_inline __u32 put_opened_path(struct scratch *s, __u32 off, __u32
 					     __u16 *hflags, bool *trunc)
 {
 	struct pathbuf *pb = pathbuf_get();
-	int r = walk_fd_path(fd);
+	int r = walk_opened_file(fd);
 	__u32 start, len;
 
 	if (r < 0 || !pb)
@@ -264,7 +264,6 @@ static __always_inline int emit_open(struct trace_event_raw_sys_exit *ctx, enum 
 		e->dir_len = put_dir_of(s, off + len, p->fd[0], &trunc);
 	n = len + e->dir_len;
 	if (ret >= 0) {
-		put_opened_identity(ret);
 		e->kpath_len = put_opened_path(s, off, len, n, ret, &e->hdr.flags, &trunc);
 		n += e->kpath_len;
 	}

@@ -246,21 +246,13 @@ struct inode___ts64_hidden {
 #define NSEC_MASK 0x3fffffff
 #define NS(sec, nsec) ((__u64)(sec) * 1000000000ull + ((nsec) & NSEC_MASK))
 
-/* The identity of the file at fd (struct file_identity) put into the
- * scratch record's open.opened; 0 when fd names no file. */
-__noinline int put_opened_identity(int fd)
+/* The identity of the opened file's inode (struct file_identity). */
+static __always_inline void put_identity(struct file_identity *id, struct file *f)
 {
-	struct scratch *s = scratch_buf();
-	struct file_identity *id;
-	struct inode *inode;
-	__u64 fp = file_of(fd);
+	struct inode *inode = kcast(f->f_inode, inode);
 
-	if (!s || !fp)
-		return 0;
-	inode = kcast(kcast(fp, file)->f_inode, inode);
 	if (!inode)
-		return 0;
-	id = &s->open.opened;
+		return;
 	id->mode = inode->i_mode;
 	id->ino = inode->i_ino;
 	id->generation = inode->i_generation;
@@ -280,7 +272,6 @@ __noinline int put_opened_identity(int fd)
 		id->mtime_ns = NS(BPF_CORE_READ(t, i_mtime.tv_sec), BPF_CORE_READ(t, i_mtime.tv_nsec));
 		id->ctime_ns = NS(BPF_CORE_READ(t, i_ctime.tv_sec), BPF_CORE_READ(t, i_ctime.tv_nsec));
 	}
-	return 1;
 }
 
 __noinline int put_path_at(__u32 off, __u64 mnt, __u64 dentry)
@@ -295,12 +286,21 @@ __noinline int put_path_at(__u32 off, __u64 mnt, __u64 dentry)
 	return put_walked(off, pb, walk_path(w, pb));
 }
 
-__noinline int walk_fd_path(int fd)
+__noinline int walk_opened_file(int fd)
 {
 	struct walk_state *w = walk_state_get();
 	struct pathbuf *pb = pathbuf_get();
+	struct scratch *s = scratch_buf();
+	__u64 fp = file_of(fd);
+	struct file *f;
 
-	if (!w || !pb || !fd_to_walk(w, fd))
+	if (!w || !pb || !s || !fp)
+		return -1;
+	f = kcast(fp, file);
+	put_identity(&s->open.opened, f);
+	w->vfsmnt = (__u64)f->f_path.mnt;
+	w->dentry = (__u64)f->f_path.dentry;
+	if (!w->vfsmnt || !w->dentry)
 		return -1;
 	return walk_path(w, pb);
 }

@@ -39,17 +39,16 @@ static __always_inline struct pathbuf *pathbuf_get(void)
  *     (0 when fd names no file).
  *   fd_file_at: the struct file at fd in the current task, or 0.
  *   put_cwd_at: the same for the current task's working directory.
- *   put_opened_identity: the inode of the file at fd (dev, ino, mode,
- *     size, times) into the scratch record's open.opened; 0 when none.
- *   walk_fd_path: the path of the file at fd built in the per-CPU pathbuf
- *     only; returns where it starts | PUT_TRUNC, or -1 when fd names no
- *     file. It ends at PATH_MAX_LEN - 1.
+ *   walk_opened_file: for the file a successful open returned at fd: the
+ *     identity of its inode put into the scratch record's open.opened, and
+ *     its path built in the per-CPU pathbuf only; returns where the path
+ *     starts | PUT_TRUNC, or -1 when fd names no file. It ends at
+ *     PATH_MAX_LEN - 1.
  */
 extern int put_path_at(__u32 off, __u64 mnt, __u64 dentry);
 extern int put_fd_path_at(__u32 off, int fd);
-extern int walk_fd_path(int fd);
+extern int walk_opened_file(int fd);
 extern int put_cwd_at(__u32 off);
-extern int put_opened_identity(int fd);
 
 static __always_inline __u32 put_path(struct scratch *s, __u32 off, struct vfsmount *mnt, struct dentry *dentry,
 				      bool *trunc)
