@@ -57,8 +57,6 @@ export function kernelIdentity(e: OpenEvent): KernelIdentity | undefined {
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
-const sameVersion = (a: FileIdentity, b: FileIdentity): boolean =>
-  a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
 
 /** A job's outcome to write: a link to a cached row of the same file version, or a new result. */
 export type HashWrite = { job: HashJob; fileId: bigint } | { job: HashJob; result: FileHashResult };
@@ -93,15 +91,18 @@ export interface HashCounters {
 }
 
 /**
- * A file found at the job's path that is not the version the agent opened
- * (the kernel named it): the content the agent read is gone, whatever is
- * there now. Only on the same device: a stacked file system (overlayfs)
- * may report another device than the kernel's inode has.
+ * A file found at the job's path that is another inode than the one the
+ * agent opened (the kernel named it): a decoy renamed over the path, say.
+ * Whatever is there now is not what the agent read. The same inode written
+ * since the open is still hashed and scanned as found (hashedAt says when):
+ * appending a byte after a read must not hide a secret from the content
+ * scan. Only on the same device: a stacked file system (overlayfs) may
+ * report another device than the kernel's inode has.
  */
 function notTheOpenedFile(job: HashJob, r: FileHashResult): FileHashResult | null {
   const k = job.opened;
   const id = r.identity;
-  if (!k || !id || r.state !== 'hashed' && r.state !== 'partial' || k.dev !== id.dev || sameVersion(k, id)) return null;
+  if (!k || !id || r.state !== 'hashed' && r.state !== 'partial' || k.dev !== id.dev || k.ino === id.ino) return null;
   return { state: 'replaced', identity: id };
 }
 
