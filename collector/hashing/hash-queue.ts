@@ -91,19 +91,18 @@ export interface HashCounters {
 }
 
 /**
- * A file found at the job's path that is another inode than the one the
- * agent opened (the kernel named it): a decoy renamed over the path, say.
- * Whatever is there now is not what the agent read. The same inode written
- * since the open is still hashed and scanned as found (hashedAt says when):
- * appending a byte after a read must not hide a secret from the content
- * scan. Only on the same device: a stacked file system (overlayfs) may
- * report another device than the kernel's inode has.
+ * Whether the file the walk found at the job's path is another inode than
+ * the one the agent opened (the kernel named it): a decoy renamed over the
+ * path, say. Whatever is there now is not what the agent read. The same
+ * inode written since the open is still hashed and scanned as found
+ * (hashedAt says when): appending a byte after a read must not hide a
+ * secret from the content scan. Only on the same device: a stacked file
+ * system (overlayfs) may report another device than the kernel's inode has.
+ * (The file hashed is the walk's inode: openReadable checks.)
  */
-function notTheOpenedFile(job: HashJob, r: FileHashResult): FileHashResult | null {
+function anotherInode(job: HashJob, found: FileIdentity): boolean {
   const k = job.opened;
-  const id = r.identity;
-  if (!k || !id || r.state !== 'hashed' && r.state !== 'partial' || k.dev !== id.dev || k.ino === id.ino) return null;
-  return { state: 'replaced', identity: id };
+  return k !== undefined && k.dev === found.dev && k.ino !== found.ino;
 }
 
 export class HashQueue {
@@ -226,8 +225,8 @@ export class HashQueue {
   /**
    * What the kernel's identity of the opened inode settles without a look
    * at the path: a file that is not regular (a FIFO or a device is never
-   * opened here), or a version hashed before (issue 17: a native agent reads
-   * ~1,400 CA certificates every session, each a walk of its path). The
+   * opened here), or a version hashed before (issue 17: ~200 files a Codex
+   * session reads again every session, each a walk of its path). The
    * agent's own successful read open of that inode is the right to its
    * content; nothing is read here. Never for another host's batch: its
    * inode numbers are not this kernel's.
@@ -269,10 +268,9 @@ export class HashQueue {
       }
       const s = found.stats;
       const now = { dev: s.dev, ino: s.ino, size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs };
-      const other = notTheOpenedFile(job, { state: 'hashed', identity: now });
-      if (other) {
+      if (anotherInode(job, now)) {
         this.counters.unhashable++;
-        this.write({ job, result: { ...other, source: where.source, hashedAt: Date.now() } });
+        this.write({ job, result: { state: 'replaced', identity: now, source: where.source, hashedAt: Date.now() } });
         return;
       }
       const hit = this.sink.cached(now);
@@ -292,8 +290,7 @@ export class HashQueue {
         this.write({ job, result: { ...opened, source: where.source, hashedAt: Date.now() } });
         return;
       }
-      let result: FileHashResult = { ...(await digestOpened(opened, this.maxFileBytes, this.scanBytes)), source: where.source };
-      result = notTheOpenedFile(job, result) ?? result;
+      const result = { ...(await digestOpened(opened, this.maxFileBytes, this.scanBytes)), source: where.source };
       if (result.state === 'hashed') this.counters.hashed++;
       else if (result.state === 'partial') this.counters.partial++;
       else this.counters.unhashable++;
