@@ -255,7 +255,9 @@ describe('one writer per state directory (item 6)', () => {
     const dir = join(tempDir(), 'state');
     const store = join(ROOT, 'collector/store/event-store.ts');
     const script = `import { EventStore } from ${JSON.stringify(store)};
-      EventStore.open({ stateDir: ${JSON.stringify(dir)}, hashing: { enabled: false } }); console.log('locked'); setTimeout(() => {}, 60000);`;
+      // held in a global: an unreachable store may be collected, and its connection (the lock) closed with it
+      (globalThis as { held?: unknown }).held = EventStore.open({ stateDir: ${JSON.stringify(dir)}, hashing: { enabled: false } });
+      console.log('locked'); setTimeout(() => {}, 60000);`;
     const vitenode = join(ROOT, 'node_modules/.bin/vite-node');
     const entry = join(dir, '..', 'hold.ts');
     writeFileSync(entry, script);
