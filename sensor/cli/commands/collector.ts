@@ -22,6 +22,7 @@ export { untilSignal };
 import type { DetectionOptions } from '../../../collector/detect/settings.js';
 import { loadAgentConfig } from '../../agents/config.js';
 import { addDetectFlags, detectionOptions, type DetectFlags } from './detect-options.js';
+import { tuneJitForLongRunning } from '../jit-tiering.js';
 
 export interface CollectorCommandOptions {
   listen: string;
@@ -156,6 +157,7 @@ export function register(program: Command): void {
     .option('--config <file>', 'agents.yaml: each agent\'s grants and detect settings');
   addStoreOptions(addDetectFlags(cmd))
     .action(async (opts: CollectorCommandOptions & DetectFlags & { config?: string }) => {
+      tuneJitForLongRunning();
       const logger = processLogger();
       const detection = detectionOptions(opts, opts.config ? loadAgentConfig(opts.config) : []);
       const { stop } = await startCollector({ ...opts, detection }, logger);

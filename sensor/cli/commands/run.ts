@@ -52,6 +52,7 @@ import type { ThreadPriority } from '../../kernel/addon.js';
 import type { PbThreadPriority } from '../../../proto/codec/proto.js';
 import { BACKGROUND_NICE } from '../../../collector/server/thread-priority.js';
 import type { EgressFinding } from '../../../collector/detect/egress-finding.js';
+import { tuneJitForLongRunning } from '../jit-tiering.js';
 
 interface RunOptions extends DetectFlags {
   /** the sensor's threads against the agents' (background-threads.ts) */
@@ -350,6 +351,8 @@ export function register(program: Command): void {
     .option('--content-max-conn <bytes>', 'bytes an agent sends captured per connection (the rest counted as cut); of what it receives, 1 MiB', positiveInt, 256 * 1024)
     .option('--stats-every <sec>', 'log counters every N seconds (0: never)', nonNegativeInt, 60);
   addStoreOptions(addDetectFlags(cmd))
-    .action((opts: RunOptions & { statsEvery: number }, cmd: Command) =>
-      run({ ...opts, statsEverySec: opts.statsEvery, sensorIdGiven: cmd.getOptionValueSource('sensorId') === 'cli' }));
+    .action((opts: RunOptions & { statsEvery: number }, cmd: Command) => {
+      tuneJitForLongRunning();
+      return run({ ...opts, statsEverySec: opts.statsEvery, sensorIdGiven: cmd.getOptionValueSource('sensorId') === 'cli' });
+    });
 }

@@ -13,6 +13,7 @@ import type { BackendName } from '../../backends/backend.js';
 import { collect } from '../arguments.js';
 import { untilSignal } from '../signals.js';
 import { whenOutputClosed } from '../../output/stdout.js';
+import { tuneJitForLongRunning } from '../jit-tiering.js';
 
 interface WatchOptions {
   agentExe: string[];
@@ -76,6 +77,7 @@ export function countersText(c: SensorCounters): string {
 }
 
 async function watch(opts: WatchOptions): Promise<void> {
+  tuneJitForLongRunning();
   const agents = agentsFromOptions(opts);
   const ringBytes = opts.ringBytes !== undefined ? Number(opts.ringBytes) : undefined;
   const trackedMax = opts.trackedMax !== undefined ? Number(opts.trackedMax) : undefined;
