@@ -89,6 +89,8 @@ export interface FileHashResult {
 }
 
 export const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
+/** open(2)'s O_PATH on Linux (not in Node's fs.constants): a handle that needs no right to read the file. */
+export const O_PATH = 0o10000000;
 const CHUNK = 1024 * 1024;
 const SKIPPED_TREES = ['/proc', '/sys', '/dev'].map((p) => Buffer.from(p));
 

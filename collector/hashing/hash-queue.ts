@@ -9,7 +9,7 @@
 // hashing (issue 17). Every result is still written, each job its own link;
 // flushWrites() writes the group at once (before retention sweeps file rows
 // a cached link names, and at close).
-import { DEFAULT_MAX_FILE_BYTES, digestOpened, findReadableFile, isOpened, isReadable, openReadable } from './file-hasher.js';
+import { DEFAULT_MAX_FILE_BYTES, O_PATH, digestOpened, findReadableFile, isOpened, isReadable, openReadable } from './file-hasher.js';
 import type { FileHashResult, FileIdentity } from './file-hasher.js';
 import { locate, type JobOrigin } from './hash-location.js';
 import type { OpenEvent } from '../../proto/events/types.js';
@@ -40,8 +40,6 @@ export interface HashingOptions {
 export interface KernelIdentity extends FileIdentity {
   mode: number;
 }
-
-const O_PATH = 0o10000000;
 
 /**
  * The kernel's identity of the inode a read open returned, for its job.
@@ -258,8 +256,8 @@ export class HashQueue {
         return;
       }
       // A version hashed before is found from the walk's lstat (the rights are
-      // checked there): linked without opening the file again (issue 17: a
-      // native agent reads ~1,400 CA certificates every session).
+      // checked there): linked without opening the file again (issue 17: an
+      // agent re-reads the same libraries, locale files and modules every session).
       const found = await findReadableFile({ ...where.target, since: job.queuedAt });
       if (!isReadable(found)) {
         this.counters.unhashable++;

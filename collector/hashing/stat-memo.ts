@@ -1,6 +1,6 @@
 // Stats shared between hash jobs (issue 17). A burst of opens under the
-// same directories (a native agent reads ~1,400 CA certificates at start,
-// a Node agent its modules) would lstat the same prefixes thousands of
+// same directories (a native agent loading the system's CA certificates one
+// file each, a Node agent its modules) would lstat the same prefixes thousands of
 // times, each a libuv round trip and a BigIntStats for the GC.
 //
 // What a job may reuse is exactly what it would have seen itself: a job

@@ -18,7 +18,7 @@
 // counted. System paths are skipped. The file may have changed since the
 // agent read it: a miss then is a miss.
 import { constants } from 'node:fs';
-import { findReadableFile, isOpened, isReadable, openReadable } from '../../collector/hashing/file-hasher.js';
+import { O_PATH, findReadableFile, isOpened, isReadable, openReadable } from '../../collector/hashing/file-hasher.js';
 import { locate } from '../../collector/hashing/hash-location.js';
 import { FingerprintIndex, scanContent, type ContentProbe } from '../../collector/dlp/index.js';
 import { displayString, toBytes } from '../../proto/events/bytes.js';
@@ -33,7 +33,6 @@ const MAX_QUEUED = 256;
 /** Kernel files and the system's programs and libraries: no one's secrets, and read by every process start. */
 const SKIPPED = /^\/(?:proc|sys|dev|usr|lib|lib32|lib64|bin|sbin|snap)\/|^\/etc\/ld\.so\.cache$|\/node_modules\//;
 /** Opens that read no content: a directory listed (O_DIRECTORY, this machine's value) or a bare O_PATH handle. */
-const O_PATH = 0o10000000;
 const NO_CONTENT = constants.O_DIRECTORY | O_PATH;
 
 export class ReadSecrets {
