@@ -143,6 +143,10 @@ describe('winnowing', () => {
     expect(alphabetRuns(`x: ${A}\n${B}`)).toEqual([]); // the first line has other text on it
     expect(alphabetRuns(`KEY=${A}${B}\nNEXT=${A}`)).toEqual([`${A}${B}`]);
     expect(alphabetRuns(`${A}${B}==\n`)).toEqual([`${A}${B}==`]); // base64 padding stays
+    // binary around a wrapped run: its lines still join, after a real break or a "\\n" escape
+    expect(alphabetRuns(`\x00\x01\xff\u0100 ;\n${A}\n${B}\n\x02\x03`)).toEqual([`${A}${B}`]);
+    expect(alphabetRuns(`\x00\xfe\x7f\\n${A}\\n${B}\\n\x05`)).toEqual([`${A}${B}`]);
+    expect(alphabetRuns(`\x00\xfe ${A}${A}\n${B}${B}`)).toEqual([`${A}${A}`, `${B}${B}`]); // the first line has binary on it
   });
 
   it('shingle hashes are SHA-256 of a key derived by HMAC, then the gram', () => {
