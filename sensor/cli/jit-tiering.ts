@@ -5,11 +5,11 @@
 // budget, every function those events touch a few times is handed to the
 // optimising compiler (TurboFan) on a helper thread, and the less common
 // paths of a session (a connect, a shell, a new rule) deoptimise it and it is
-// compiled again. Measured on a Codex session (bench/agents.js, 2 warm
-// sessions, 4 pairs): V8's helper threads spent 0.21 s per session, more
-// than the store worker's own work, and all of it on the core beside the
-// agent. With the budget 8 × the default, 0.07 s: a function is optimised
-// only once it has run 8 times as much bytecode. Under a real burst
+// compiled again. Measured on Codex sessions (bench/agents.js, 2 warm
+// sessions): V8's and libuv's threads spent 0.19–0.21 s per session, as
+// much as the store worker's own work, all of it on the core beside the
+// agent. With the budget 8 × the default, 0.04–0.07 s: a function is
+// optimised only once it has run 8 times as much bytecode. Under a real burst
 // (100k opens a second) the hot functions reach that in milliseconds; the
 // embedded collector's peak ingest rate was 8 % lower in the same runs.
 //
