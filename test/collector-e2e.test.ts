@@ -27,10 +27,10 @@ function sensor(args: string[]): Proc {
   return { child, err: () => err, exited: new Promise((r) => child.once('exit', (code) => r(code))) };
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+async function until(cond: () => boolean, what: string, timeoutMs = 60_000, detail = () => ''): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${detail()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -101,8 +101,15 @@ describe.skipIf(skip !== null)('collector killed mid-stream, then queried and ve
     const reads = (): Array<Record<string, unknown>> =>
       query(stateDir, '--type', 'open', '--path', `${dir}/files/f-*`).filter((e) => e.comm === agentName);
     await until(() => reads().length >= FILES * ROUNDS, `${FILES * ROUNDS} stored opens`);
-    await until(() => reads().every((e) => typeof e.sha256 === 'string'), 'every read hashed');
+    // Settled: a hash, or another outcome (hashState). A read with neither never got its hash job.
+    const unsettled = () => reads().filter((e) => typeof e.sha256 !== 'string' && typeof e.hashState !== 'string');
+    await until(() => unsettled().length === 0, 'every read hashed', 60_000, () => {
+      const left = unsettled();
+      return `: ${left.length} reads without a hash result, e.g. ${JSON.stringify(left.slice(0, 3).map((e) => [e.id, e.path, e.ts]))}; ` +
+        `collector: ${collector.err().slice(-1500)}`;
+    });
     const stored = reads();
+    expect(stored.filter((e) => e.hashState !== undefined).map((e) => [e.path, e.hashState])).toEqual([]);
     expect(stored).toHaveLength(FILES * ROUNDS); // exactly once: resends were not stored twice
     for (const e of stored) expect(e.sha256).toBe(digests.get(e.path as string));
 
